@@ -1,0 +1,115 @@
+//! The one error type of the runtime, shared by the executor, the C ABI and (through it) Python.
+
+use thiserror::Error;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What a node was doing when it failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Create,
+    Process,
+    Flush,
+    Reset,
+}
+
+impl Operation {
+    /// Stable lower-case name, as shown to C and Python.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Create => "create",
+            Operation::Process => "process",
+            Operation::Flush => "flush",
+            Operation::Reset => "reset",
+        }
+    }
+}
+
+impl std::fmt::Display for Operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A failure reported by a node's own code, before the executor adds where it happened.
+#[derive(Debug, Clone, Error)]
+#[error("{message}")]
+pub struct NodeFailure {
+    pub message: String,
+    /// True when retrying the same call may succeed.
+    pub transient: bool,
+}
+
+impl NodeFailure {
+    /// A permanent failure.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into(), transient: false }
+    }
+    /// A failure worth retrying.
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self { message: message.into(), transient: true }
+    }
+}
+
+/// Every error the runtime reports.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// The manifest is malformed; `path` points at the offending field (`nodes[2].params.gain_db`).
+    #[error("manifest error at {path}: {message}")]
+    Manifest { path: String, message: String },
+    /// The graph is not runnable (e.g. no source node).
+    #[error("graph error: {0}")]
+    Graph(String),
+    /// The graph has a cycle; `nodes` lists it in order, first node repeated at the end.
+    #[error("graph has a cycle: {}", nodes.join(" -> "))]
+    Cycle { nodes: Vec<String> },
+    /// A node failed while doing `operation`.
+    #[error("node '{node_id}' failed in {operation}: {failure}")]
+    Node { node_id: String, operation: Operation, failure: NodeFailure },
+    /// An argument given to the runtime is unusable (null, wrong length, wrong type).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// A bug or broken invariant inside the runtime, including caught panics outside nodes.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// Shorthand for a manifest error.
+    pub fn manifest(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Manifest { path: path.into(), message: message.into() }
+    }
+
+    /// True when the same call may succeed if repeated: only transient node failures.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Node { failure, .. } if failure.transient)
+    }
+
+    /// The node the error belongs to, if any.
+    pub fn node_id(&self) -> Option<&str> {
+        match self {
+            Error::Node { node_id, .. } => Some(node_id),
+            _ => None,
+        }
+    }
+
+    /// The node operation the error belongs to, if any.
+    pub fn operation(&self) -> Option<Operation> {
+        match self {
+            Error::Node { operation, .. } => Some(*operation),
+            _ => None,
+        }
+    }
+}
+
+/// Text of a caught panic payload.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_string()
+    }
+}

@@ -1,0 +1,214 @@
+//! Builds a runnable pipeline from a manifest and runs it on tokio.
+//!
+//! A run feeds the input to every source node, then visits the graph in waves: a wave
+//! holds the nodes whose predecessors are all done, and its nodes run concurrently
+//! (as futures joined on the calling thread). Edges carry [`Data`] by reference
+//! count, so fan-out never copies samples.
+
+pub mod graph;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use futures::future::join_all;
+
+use crate::data::Data;
+use crate::error::{Error, NodeFailure, Operation, Result, panic_message};
+use crate::manifest::Manifest;
+use crate::nodes::{Emitter, Implementation, Node, NodeSpec, Registry};
+
+pub use graph::{Edge, PipelineGraph};
+
+/// One output item of a run: which sink node and port emitted it.
+#[derive(Debug)]
+pub struct Output {
+    pub node: usize,
+    pub port: usize,
+    pub data: Data,
+}
+
+/// A node instance with the bookkeeping the executor needs.
+struct Slot {
+    node: Box<dyn Node>,
+    /// Set after a panic: the instance may be inconsistent and is never called again.
+    poisoned: bool,
+    /// Items waiting to be processed.
+    inbox: Vec<Data>,
+    emitter: Emitter,
+}
+
+/// A validated, instantiated pipeline, ready to run.
+pub struct Pipeline {
+    manifest: Manifest,
+    graph: PipelineGraph,
+    specs: Vec<Arc<NodeSpec>>,
+    slots: Vec<Slot>,
+    /// `routes[node][port]` lists the nodes fed by that output port.
+    routes: Vec<Vec<Vec<usize>>>,
+    waves: Vec<Vec<usize>>,
+}
+
+impl Pipeline {
+    /// Validates `manifest` against `registry` and creates every node.
+    pub fn build(manifest: Manifest, registry: &Registry) -> Result<Self> {
+        let graph = PipelineGraph::from_manifest(&manifest)?;
+        let mut specs = Vec::with_capacity(manifest.nodes.len());
+        for (i, decl) in manifest.nodes.iter().enumerate() {
+            let spec = registry
+                .resolve(&decl.node_type, decl.runtime_hint)
+                .map_err(|m| Error::manifest(format!("nodes[{i}].node_type"), format!("{m} (node '{}')", decl.id)))?;
+            specs.push(spec);
+        }
+        let mut routes: Vec<Vec<Vec<usize>>> = specs.iter().map(|s| vec![Vec::new(); s.outputs.len()]).collect();
+        // Edges are in connection order, so edge k is connections[k].
+        for (k, e) in graph.edges().iter().enumerate() {
+            let spec = &specs[e.from];
+            let port = match &e.port {
+                None => 0,
+                Some(name) => spec.port_index(name).ok_or_else(|| {
+                    Error::manifest(
+                        format!("connections[{k}].from"),
+                        format!(
+                            "node '{}' ({}) has no output port '{name}'; ports: {}",
+                            graph.ids()[e.from],
+                            spec.node_type,
+                            spec.outputs.join(", ")
+                        ),
+                    )
+                })?,
+            };
+            routes[e.from][port].push(e.to);
+        }
+        let mut slots = Vec::with_capacity(specs.len());
+        for (i, decl) in manifest.nodes.iter().enumerate() {
+            let node = (specs[i].create)(&decl.params).map_err(|p| {
+                let path = if p.param.is_empty() { format!("nodes[{i}].params") } else { format!("nodes[{i}].params.{}", p.param) };
+                Error::manifest(path, format!("{} (node '{}', {})", p.message, decl.id, decl.node_type))
+            })?;
+            slots.push(Slot { node, poisoned: false, inbox: Vec::new(), emitter: Emitter::default() });
+        }
+        let waves = waves(&graph);
+        Ok(Self { manifest, graph, specs, slots, routes, waves })
+    }
+
+    /// The manifest this pipeline was built from.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+    /// The graph.
+    pub fn graph(&self) -> &PipelineGraph {
+        &self.graph
+    }
+    /// The resolved spec of node `index`.
+    pub fn spec(&self, index: usize) -> &NodeSpec {
+        &self.specs[index]
+    }
+    /// `"native"` when every node is native, else `"mixed"`.
+    pub fn runtime(&self) -> &'static str {
+        if self.specs.iter().all(|s| s.implementation == Implementation::Native) { "native" } else { "mixed" }
+    }
+
+    /// One-shot run: every node starts fresh, takes `input` through the graph, and is
+    /// flushed; returns the items emitted by sink nodes in emission order.
+    ///
+    /// Borrowed input samples are never kept past this call: every node has finished
+    /// when it returns, and outputs that still view the input are copied.
+    pub async fn run(&mut self, input: Data) -> Result<Vec<Output>> {
+        let result = self.run_inner(input).await;
+        for slot in &mut self.slots {
+            slot.inbox.clear();
+            slot.emitter.take();
+        }
+        result
+    }
+
+    async fn run_inner(&mut self, input: Data) -> Result<Vec<Output>> {
+        let ids = self.graph.ids();
+        for (slot, id) in self.slots.iter_mut().zip(ids) {
+            call(slot, id, Operation::Reset, |n, _| n.reset())?;
+        }
+        for source in self.graph.sources() {
+            self.slots[source].inbox.push(input.clone());
+        }
+        drop(input);
+        let mut outputs = Vec::new();
+        for wave in &self.waves {
+            let mut in_wave = vec![false; self.slots.len()];
+            for &i in wave {
+                in_wave[i] = true;
+            }
+            let work = self
+                .slots
+                .iter_mut()
+                .enumerate()
+                .filter(|(i, _)| in_wave[*i])
+                .map(|(i, slot)| async move { drain_and_flush(slot, &ids[i]).map(|()| i) });
+            let done = join_all(work).await;
+            for result in done {
+                let from = result?;
+                let mut items = self.slots[from].emitter.take();
+                for (port, data) in items.drain(..) {
+                    let targets = &self.routes[from][port];
+                    if targets.is_empty() {
+                        outputs.push(Output { node: from, port, data: data.into_owned() });
+                        continue;
+                    }
+                    for &t in targets {
+                        self.slots[t].inbox.push(data.clone());
+                    }
+                }
+                self.slots[from].emitter.give_back(items);
+            }
+        }
+        Ok(outputs)
+    }
+}
+
+/// Processes every queued item of one node, then flushes it (end of a one-shot run).
+fn drain_and_flush(slot: &mut Slot, id: &str) -> Result<()> {
+    let inbox = std::mem::take(&mut slot.inbox);
+    for item in &inbox {
+        call(slot, id, Operation::Process, |n, e| n.process(item, e))?;
+    }
+    call(slot, id, Operation::Flush, |n, e| n.flush(e))
+}
+
+/// Calls into a node with panics caught; a panic poisons the instance.
+fn call(
+    slot: &mut Slot,
+    id: &str,
+    operation: Operation,
+    f: impl FnOnce(&mut dyn Node, &mut Emitter) -> std::result::Result<(), NodeFailure>,
+) -> Result<()> {
+    let node_error = |failure| Error::Node { node_id: id.to_string(), operation, failure };
+    if slot.poisoned {
+        return Err(node_error(NodeFailure::new("node is poisoned by an earlier panic and is not called again")));
+    }
+    let node = &mut *slot.node;
+    let emitter = &mut slot.emitter;
+    match catch_unwind(AssertUnwindSafe(|| f(node, emitter))) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(failure)) => Err(node_error(failure)),
+        Err(payload) => {
+            slot.poisoned = true;
+            Err(node_error(NodeFailure::new(format!("panicked: {}", panic_message(&*payload)))))
+        }
+    }
+}
+
+/// Groups nodes by depth: a node's wave is one more than its deepest predecessor's.
+fn waves(graph: &PipelineGraph) -> Vec<Vec<usize>> {
+    let mut depth = vec![0usize; graph.ids().len()];
+    let mut waves: Vec<Vec<usize>> = Vec::new();
+    for &n in graph.order() {
+        depth[n] = graph.predecessors(n).iter().map(|&p| depth[p] + 1).max().unwrap_or(0);
+        if waves.len() <= depth[n] {
+            waves.resize(depth[n] + 1, Vec::new());
+        }
+        waves[depth[n]].push(n);
+    }
+    waves
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,206 @@
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::json;
+
+use super::*;
+use crate::data::{AudioBuffer, SampleBuf, Samples};
+use crate::nodes::{Implementation, ParamError};
+use crate::runtime::Runtime;
+
+fn mono(samples: Vec<f32>) -> Data {
+    Data::Audio(AudioBuffer::new(Samples::F32(SampleBuf::owned(samples)), 1, 16000).unwrap())
+}
+
+fn f32s(d: &Data) -> Vec<f32> {
+    match d {
+        Data::Audio(a) => match a.samples() {
+            Samples::F32(b) => b.to_vec(),
+            _ => panic!("not f32"),
+        },
+        Data::Json(_) => panic!("not audio"),
+    }
+}
+
+/// A test node that tags audio with its own constant and can fail or panic on demand.
+struct Probe {
+    add: f32,
+    fail: Option<&'static str>,
+    calls: Arc<AtomicUsize>,
+}
+
+impl Node for Probe {
+    fn process(&mut self, input: &Data, out: &mut Emitter) -> std::result::Result<(), NodeFailure> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        match self.fail {
+            Some("panic") => panic!("probe exploded"),
+            Some("error") => return Err(NodeFailure::transient("probe failed")),
+            _ => {}
+        }
+        let v: Vec<f32> = f32s(input).iter().map(|x| x + self.add).collect();
+        out.emit(mono(v));
+        out.emit_to(1, Data::Json(Arc::new(json!({"add": self.add}))));
+        Ok(())
+    }
+    fn flush(&mut self, out: &mut Emitter) -> std::result::Result<(), NodeFailure> {
+        out.emit_to(1, Data::Json(Arc::new(json!({"flushed": true}))));
+        Ok(())
+    }
+}
+
+fn runtime_with_probe(calls: Arc<AtomicUsize>) -> Arc<Runtime> {
+    let rt = Runtime::new().unwrap();
+    rt.register(NodeSpec {
+        node_type: "Probe".into(),
+        description: "test".into(),
+        params_schema: json!({}),
+        outputs: vec!["out".into(), "events".into()],
+        implementation: Implementation::Native,
+        create: Arc::new(move |p| {
+            let add = p.get("add").and_then(|v| v.as_f64()).unwrap_or(0.0) as f32;
+            if add < 0.0 {
+                return Err(ParamError::new("add", "must be >= 0"));
+            }
+            let fail = match p.get("fail").and_then(|v| v.as_str()) {
+                Some("panic") => Some("panic"),
+                Some("error") => Some("error"),
+                _ => None,
+            };
+            Ok(Box::new(Probe { add, fail, calls: calls.clone() }))
+        }),
+    });
+    rt
+}
+
+fn manifest(nodes: serde_json::Value, connections: serde_json::Value) -> String {
+    json!({"version": "1", "nodes": nodes, "connections": connections}).to_string()
+}
+
+#[test]
+fn chain_runs_in_dependency_order() {
+    let rt = runtime_with_probe(Default::default());
+    let m = manifest(
+        json!([{"id": "b", "node_type": "Probe", "params": {"add": 10}},
+               {"id": "a", "node_type": "Probe", "params": {"add": 1}}]),
+        json!([{"from": "a", "to": "b"}]),
+    );
+    let mut p = rt.pipeline(&m).unwrap();
+    let out = rt.run(&mut p, mono(vec![0.0, 1.0])).unwrap();
+    let audio: Vec<_> = out.iter().filter(|o| o.port == 0).collect();
+    assert_eq!(audio.len(), 1);
+    assert_eq!(p.graph().ids()[audio[0].node], "b");
+    assert_eq!(f32s(&audio[0].data), vec![11.0, 12.0]);
+    // b's events port is a sink port too: one event per process plus the flush.
+    let events = out.iter().filter(|o| o.port == 1 && o.node == 0).count();
+    assert_eq!(events, 2);
+}
+
+#[test]
+fn fan_out_and_fan_in() {
+    let rt = runtime_with_probe(Default::default());
+    let m = manifest(
+        json!([{"id": "src", "node_type": "PassThrough"},
+               {"id": "x", "node_type": "Probe", "params": {"add": 1}},
+               {"id": "y", "node_type": "Probe", "params": {"add": 2}},
+               {"id": "join", "node_type": "PassThrough"}]),
+        json!([{"from": "src", "to": "x"}, {"from": "src", "to": "y"},
+               {"from": "x", "to": "join"}, {"from": "y", "to": "join"}]),
+    );
+    let mut p = rt.pipeline(&m).unwrap();
+    let out = rt.run(&mut p, mono(vec![5.0])).unwrap();
+    let joined: Vec<Vec<f32>> = out.iter().filter(|o| o.node == 3).map(|o| f32s(&o.data)).collect();
+    assert_eq!(joined, vec![vec![6.0], vec![7.0]]);
+}
+
+#[test]
+fn sink_outputs_never_view_borrowed_input() {
+    let rt = Runtime::new().unwrap();
+    let mut p = rt.pipeline(&manifest(json!([{"id": "p", "node_type": "PassThrough"}]), json!([]))).unwrap();
+    let input = vec![1.0f32, 2.0, 3.0];
+    let borrowed = Data::Audio(
+        AudioBuffer::new(Samples::F32(unsafe { SampleBuf::borrowed(&input) }), 1, 8000).unwrap(),
+    );
+    let out = rt.run(&mut p, borrowed).unwrap();
+    let Data::Audio(a) = &out[0].data else { panic!() };
+    assert!(!a.samples().is_borrowed());
+    assert_ne!(a.samples().as_ptr(), input.as_ptr().cast());
+    assert_eq!(f32s(&out[0].data), input);
+}
+
+#[test]
+fn node_error_names_node_and_operation() {
+    let rt = runtime_with_probe(Default::default());
+    let m = manifest(json!([{"id": "bad", "node_type": "Probe", "params": {"fail": "error"}}]), json!([]));
+    let mut p = rt.pipeline(&m).unwrap();
+    let err = rt.run(&mut p, mono(vec![0.0])).unwrap_err();
+    assert_eq!(err.node_id(), Some("bad"));
+    assert_eq!(err.operation(), Some(Operation::Process));
+    assert!(err.is_retryable());
+}
+
+#[test]
+fn panic_becomes_node_error_and_poisons() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let rt = runtime_with_probe(calls.clone());
+    let m = manifest(json!([{"id": "boom", "node_type": "Probe", "params": {"fail": "panic"}}]), json!([]));
+    let mut p = rt.pipeline(&m).unwrap();
+    let err = rt.run(&mut p, mono(vec![0.0])).unwrap_err();
+    assert!(err.to_string().contains("probe exploded"), "{err}");
+    assert!(!err.is_retryable());
+    let again = rt.run(&mut p, mono(vec![0.0])).unwrap_err();
+    assert!(again.to_string().contains("poisoned"), "{again}");
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "a poisoned node is never re-entered");
+}
+
+#[test]
+fn bad_params_and_ports_name_the_place() {
+    let rt = runtime_with_probe(Default::default());
+    let err = rt
+        .pipeline(&manifest(json!([{"id": "n", "node_type": "Probe", "params": {"add": -1}}]), json!([])))
+        .err()
+        .unwrap();
+    assert!(matches!(&err, Error::Manifest { path, .. } if path == "nodes[0].params.add"), "{err}");
+    assert!(err.to_string().contains("node 'n'"));
+    let err = rt
+        .pipeline(&manifest(
+            json!([{"id": "a", "node_type": "Probe"}, {"id": "b", "node_type": "Gain"}]),
+            json!([{"from": "a.nope", "to": "b"}]),
+        ))
+        .err()
+        .unwrap();
+    assert!(matches!(&err, Error::Manifest { path, .. } if path == "connections[0].from"), "{err}");
+    assert!(err.to_string().contains("events"), "lists the real ports: {err}");
+}
+
+#[test]
+fn unknown_type_and_hints() {
+    let rt = Runtime::new().unwrap();
+    let err = rt.pipeline(&manifest(json!([{"id": "n", "node_type": "Nope"}]), json!([]))).err().unwrap();
+    assert!(matches!(&err, Error::Manifest { path, message } if path == "nodes[0].node_type" && message.contains("unknown node type 'Nope'")), "{err}");
+    let err = rt
+        .pipeline(&manifest(json!([{"id": "n", "node_type": "Gain", "runtime_hint": "python"}]), json!([])))
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("no python implementation"), "{err}");
+}
+
+#[test]
+fn cycle_is_reported_through_the_runtime() {
+    let rt = Runtime::new().unwrap();
+    let err = rt
+        .pipeline(&manifest(
+            json!([{"id": "a", "node_type": "Gain"}, {"id": "b", "node_type": "Gain"}]),
+            json!([{"from": "a", "to": "b"}, {"from": "b", "to": "a"}]),
+        ))
+        .err()
+        .unwrap();
+    assert!(matches!(err, Error::Cycle { ref nodes } if nodes.len() == 3), "{err}");
+}
+
+#[test]
+fn runs_are_independent() {
+    let rt = Runtime::new().unwrap();
+    let mut p = rt.pipeline(&manifest(json!([{"id": "g", "node_type": "Gain", "params": {"gain_db": 0}}]), json!([]))).unwrap();
+    let a = rt.run(&mut p, mono(vec![0.25])).unwrap();
+    let b = rt.run(&mut p, mono(vec![0.25])).unwrap();
+    assert_eq!(f32s(&a[0].data), f32s(&b[0].data));
+}

@@ -1,0 +1,17 @@
+//! remotemedia: an embedded runtime for audio pipelines described by JSON manifests.
+//!
+//! Layers, bottom up: [`data`] (typed buffers), [`manifest`] (parsing and validation),
+//! [`nodes`] (the node interface and registry), [`executor`] (graph and scheduling),
+//! [`runtime`] (registry plus tokio), and [`capi`] (the stable C ABI in
+//! `include/remotemedia.h`).
+
+pub mod capi;
+pub mod data;
+pub mod error;
+pub mod executor;
+pub mod manifest;
+pub mod nodes;
+pub mod runtime;
+
+pub use error::{Error, Result};
+pub use runtime::Runtime;

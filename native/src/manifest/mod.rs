@@ -1,0 +1,175 @@
+//! The JSON pipeline manifest: parsing, limits and structural validation.
+//!
+//! Parsing rejects unknown fields and wrong types with the JSON path of the offending
+//! field. [`Manifest::validate`] then checks what the types can't: version, ids,
+//! connections. Node types and params are checked against the registry when a
+//! pipeline is built.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+
+/// Largest manifest accepted, in bytes.
+pub const MAX_MANIFEST_BYTES: usize = 1 << 20;
+/// Most nodes in one pipeline.
+pub const MAX_NODES: usize = 1024;
+/// Most connections in one pipeline.
+pub const MAX_CONNECTIONS: usize = 4096;
+/// Longest node id.
+pub const MAX_ID_LEN: usize = 64;
+/// The only manifest version understood.
+pub const VERSION: &str = "1";
+
+/// A parsed pipeline manifest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub version: String,
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+    pub nodes: Vec<NodeDecl>,
+    #[serde(default)]
+    pub connections: Vec<Connection>,
+}
+
+/// One node of the manifest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeDecl {
+    pub id: String,
+    pub node_type: String,
+    #[serde(default)]
+    pub params: Map<String, Value>,
+    #[serde(default)]
+    pub runtime_hint: RuntimeHint,
+}
+
+/// Which implementation of a node type to use. One vocabulary, everywhere.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeHint {
+    /// Native when available, else the host's (Python) implementation.
+    #[default]
+    Auto,
+    /// Native only; an error if there is none.
+    Native,
+    /// The host's (Python) implementation only.
+    Python,
+}
+
+/// A directed edge `from` → `to`; `from` may name an output port as `node.port`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Connection {
+    pub from: String,
+    pub to: String,
+}
+
+impl Connection {
+    /// The source node id and optional output port of `from`.
+    pub fn source(&self) -> (&str, Option<&str>) {
+        match self.from.split_once('.') {
+            Some((node, port)) => (node, Some(port)),
+            None => (&self.from, None),
+        }
+    }
+}
+
+impl Manifest {
+    /// Parses and validates JSON text.
+    pub fn from_json(text: &str) -> Result<Self> {
+        if text.len() > MAX_MANIFEST_BYTES {
+            return Err(Error::manifest(
+                "$",
+                format!("manifest is {} bytes, more than the limit of {MAX_MANIFEST_BYTES}", text.len()),
+            ));
+        }
+        let mut de = serde_json::Deserializer::from_str(text);
+        let manifest: Manifest = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = match e.path().to_string() {
+                root if root == "." || root == "?" => "$".to_string(),
+                path => path,
+            };
+            Error::manifest(path, e.into_inner().to_string())
+        })?;
+        de.end().map_err(|e| Error::manifest("$", e.to_string()))?;
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    /// Serializes back to JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a manifest always serializes")
+    }
+
+    /// Index of the node with `id`.
+    pub fn node_index(&self, id: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.id == id)
+    }
+
+    /// Structural checks: version, limits, ids, connection endpoints.
+    pub fn validate(&self) -> Result<()> {
+        if self.version != VERSION {
+            return Err(Error::manifest(
+                "version",
+                format!("unsupported version '{}', expected '{VERSION}'", self.version),
+            ));
+        }
+        if self.nodes.is_empty() {
+            return Err(Error::manifest("nodes", "a pipeline needs at least one node"));
+        }
+        if self.nodes.len() > MAX_NODES {
+            return Err(Error::manifest("nodes", format!("{} nodes, more than the limit of {MAX_NODES}", self.nodes.len())));
+        }
+        if self.connections.len() > MAX_CONNECTIONS {
+            return Err(Error::manifest(
+                "connections",
+                format!("{} connections, more than the limit of {MAX_CONNECTIONS}", self.connections.len()),
+            ));
+        }
+        let mut seen = std::collections::HashMap::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            check_id(&node.id).map_err(|m| Error::manifest(format!("nodes[{i}].id"), m))?;
+            if let Some(first) = seen.insert(node.id.as_str(), i) {
+                return Err(Error::manifest(
+                    format!("nodes[{i}].id"),
+                    format!("duplicate node id '{}' (also nodes[{first}])", node.id),
+                ));
+            }
+            if node.node_type.is_empty() {
+                return Err(Error::manifest(format!("nodes[{i}].node_type"), "node_type is empty"));
+            }
+        }
+        let mut edges = std::collections::HashSet::new();
+        for (i, c) in self.connections.iter().enumerate() {
+            let (from, _) = c.source();
+            if !seen.contains_key(from) {
+                return Err(Error::manifest(format!("connections[{i}].from"), format!("no node with id '{from}'")));
+            }
+            if !seen.contains_key(c.to.as_str()) {
+                return Err(Error::manifest(format!("connections[{i}].to"), format!("no node with id '{}'", c.to)));
+            }
+            if !edges.insert((c.from.as_str(), c.to.as_str())) {
+                return Err(Error::manifest(
+                    format!("connections[{i}]"),
+                    format!("duplicate connection '{}' -> '{}'", c.from, c.to),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_id(id: &str) -> std::result::Result<(), String> {
+    if id.is_empty() || id.len() > MAX_ID_LEN {
+        return Err(format!("node id must be 1 to {MAX_ID_LEN} characters"));
+    }
+    if !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        return Err(format!("node id '{id}' may only hold ASCII letters, digits, '_' and '-'"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

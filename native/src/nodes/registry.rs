@@ -1,0 +1,60 @@
+//! Node types by name: built-in native ones and those the host registers.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::manifest::RuntimeHint;
+
+use super::{Implementation, NodeSpec, basic};
+
+/// Node types by `node_type`, one table per implementation.
+#[derive(Clone, Default)]
+pub struct Registry {
+    native: BTreeMap<String, Arc<NodeSpec>>,
+    host: BTreeMap<String, Arc<NodeSpec>>,
+}
+
+impl Registry {
+    /// A registry holding every built-in native node type.
+    pub fn builtin() -> Self {
+        let mut r = Self::default();
+        for spec in basic::specs() {
+            r.insert(spec);
+        }
+        r
+    }
+
+    /// Adds or replaces a node type in the table of its implementation.
+    pub fn insert(&mut self, spec: NodeSpec) {
+        let table = match spec.implementation {
+            Implementation::Native => &mut self.native,
+            Implementation::Host => &mut self.host,
+        };
+        table.insert(spec.node_type.clone(), Arc::new(spec));
+    }
+
+    /// The implementation of `node_type` chosen by `hint`, or why there is none.
+    pub fn resolve(&self, node_type: &str, hint: RuntimeHint) -> Result<Arc<NodeSpec>, String> {
+        let native = self.native.get(node_type);
+        let host = self.host.get(node_type);
+        let found = match hint {
+            RuntimeHint::Native => native,
+            RuntimeHint::Python => host,
+            RuntimeHint::Auto => native.or(host),
+        };
+        found.cloned().ok_or_else(|| match (hint, native, host) {
+            (RuntimeHint::Native, None, Some(_)) => {
+                format!("node type '{node_type}' has no native implementation (runtime_hint is 'native')")
+            }
+            (RuntimeHint::Python, Some(_), None) => {
+                format!("node type '{node_type}' has no python implementation registered (runtime_hint is 'python')")
+            }
+            _ => format!("unknown node type '{node_type}'"),
+        })
+    }
+
+    /// Every node type, native first, each table sorted by name.
+    pub fn specs(&self) -> impl Iterator<Item = &Arc<NodeSpec>> {
+        self.native.values().chain(self.host.values())
+    }
+}

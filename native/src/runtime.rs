@@ -1,0 +1,56 @@
+//! The runtime: a node registry plus the tokio runtime that drives pipelines.
+
+use std::sync::{Arc, RwLock};
+
+use crate::data::Data;
+use crate::error::{Error, Result};
+use crate::executor::{Output, Pipeline};
+use crate::manifest::Manifest;
+use crate::nodes::{NodeSpec, Registry};
+
+/// Shared by a runtime and every pipeline built from it.
+pub struct Runtime {
+    registry: RwLock<Registry>,
+    tokio: tokio::runtime::Runtime,
+}
+
+impl Runtime {
+    /// A runtime with the built-in node types and one timer/worker thread.
+    ///
+    /// Pipelines run on the thread that calls [`Runtime::run`]; many threads may run
+    /// different pipelines of one runtime at once.
+    pub fn new() -> Result<Arc<Self>> {
+        let tokio = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("remotemedia-rt")
+            .enable_time()
+            .build()
+            .map_err(|e| Error::Internal(format!("cannot start tokio: {e}")))?;
+        Ok(Arc::new(Self { registry: RwLock::new(Registry::builtin()), tokio }))
+    }
+
+    /// Adds a node type (a host node, for instance); replaces one of the same name and implementation.
+    pub fn register(&self, spec: NodeSpec) {
+        self.registry.write().unwrap_or_else(|e| e.into_inner()).insert(spec);
+    }
+
+    /// A snapshot of the registry.
+    pub fn registry(&self) -> Registry {
+        self.registry.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Parses, validates and instantiates a pipeline.
+    pub fn pipeline(&self, manifest_json: &str) -> Result<Pipeline> {
+        let manifest = Manifest::from_json(manifest_json)?;
+        let registry = self.registry.read().unwrap_or_else(|e| e.into_inner());
+        Pipeline::build(manifest, &registry)
+    }
+
+    /// Runs `pipeline` once on `input`, blocking the calling thread until it is done.
+    pub fn run(&self, pipeline: &mut Pipeline, input: Data) -> Result<Vec<Output>> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(Error::InvalidArgument("a blocking run cannot be called from inside an async runtime".into()));
+        }
+        self.tokio.block_on(pipeline.run(input))
+    }
+}
