@@ -1,0 +1,107 @@
+//! Status codes and the thread-local last error.
+
+use std::cell::RefCell;
+use std::ffi::{CString, c_char};
+
+use crate::error::Error;
+
+/// Result of a C ABI call. `RM_STATUS_OK` is 0; every other value is a failure whose
+/// details are in the thread's last error. Values are stable; new ones are only appended.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RmStatus {
+    Ok = 0,
+    /// A null, mis-sized or otherwise unusable argument.
+    InvalidArgument = 1,
+    /// The manifest failed to parse or validate.
+    Manifest = 2,
+    /// The graph cannot run.
+    Graph = 3,
+    /// The graph has a cycle (message lists it).
+    Cycle = 4,
+    /// A node failed; `rm_last_error_node_id` names it.
+    Node = 5,
+    /// A bug inside the runtime, including a caught panic outside any node.
+    Internal = 6,
+    /// Returned by a node callback: a failure that may succeed if retried.
+    Transient = 7,
+}
+
+impl RmStatus {
+    /// The status reporting `e`.
+    pub fn of(e: &Error) -> Self {
+        match e {
+            Error::Manifest { .. } => RmStatus::Manifest,
+            Error::Graph(_) => RmStatus::Graph,
+            Error::Cycle { .. } => RmStatus::Cycle,
+            Error::Node { .. } => RmStatus::Node,
+            Error::InvalidArgument(_) => RmStatus::InvalidArgument,
+            Error::Internal(_) => RmStatus::Internal,
+        }
+    }
+}
+
+struct LastError {
+    message: CString,
+    node_id: Option<CString>,
+    operation: Option<CString>,
+    retryable: bool,
+}
+
+thread_local! {
+    static LAST: RefCell<Option<LastError>> = const { RefCell::new(None) };
+}
+
+fn c_string(s: &str) -> CString {
+    CString::new(s.replace('\0', "\\0")).expect("NULs were replaced")
+}
+
+pub(crate) fn clear() {
+    LAST.with(|l| l.borrow_mut().take());
+}
+
+/// Stores `e` as this thread's last error and returns its status.
+pub(crate) fn record(e: &Error) -> RmStatus {
+    let last = LastError {
+        message: c_string(&e.to_string()),
+        node_id: e.node_id().map(c_string),
+        operation: e.operation().map(|o| c_string(o.as_str())),
+        retryable: e.is_retryable(),
+    };
+    LAST.with(|l| *l.borrow_mut() = Some(last));
+    RmStatus::of(e)
+}
+
+fn with_last<T>(f: impl FnOnce(Option<&LastError>) -> T) -> T {
+    LAST.with(|l| f(l.borrow().as_ref()))
+}
+
+/// Message of the last failed call on this thread, or "" if the last call succeeded.
+///
+/// The string is owned by the library and stays valid until the next `rm_*` call on
+/// the same thread; copy it to keep it. Never NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn rm_last_error_message() -> *const c_char {
+    with_last(|l| l.map_or(c"".as_ptr(), |l| l.message.as_ptr()))
+}
+
+/// Id of the node the last error on this thread belongs to, or NULL if none.
+/// Owned by the library; valid until the next `rm_*` call on the same thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn rm_last_error_node_id() -> *const c_char {
+    with_last(|l| l.and_then(|l| l.node_id.as_ref()).map_or(std::ptr::null(), |s| s.as_ptr()))
+}
+
+/// Node operation ("create", "process", "flush", "reset") of the last error on this
+/// thread, or NULL if none. Owned by the library; valid until the next `rm_*` call on
+/// the same thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn rm_last_error_operation() -> *const c_char {
+    with_last(|l| l.and_then(|l| l.operation.as_ref()).map_or(std::ptr::null(), |s| s.as_ptr()))
+}
+
+/// True when the last error on this thread may succeed if the call is repeated.
+#[unsafe(no_mangle)]
+pub extern "C" fn rm_last_error_retryable() -> bool {
+    with_last(|l| l.is_some_and(|l| l.retryable))
+}

@@ -1,0 +1,134 @@
+//! Pipeline handles and one-shot runs.
+
+use std::ffi::{CString, c_char, c_void};
+use std::sync::{Arc, Mutex};
+
+use crate::data::Data;
+use crate::error::Error;
+use crate::executor::Pipeline;
+use crate::runtime::Runtime;
+
+use super::outputs::{Names, RmDataKind, RmDataView, RmOutputs};
+use super::runtime::{RmRuntime, into_c_string};
+use super::{RmStatus, arg, arg_mut, guard, guard_void, str_len_arg};
+
+/// A validated pipeline with its node instances. Opaque.
+pub struct RmPipeline {
+    runtime: Arc<Runtime>,
+    pipeline: Mutex<Pipeline>,
+    names: Arc<Names>,
+}
+
+fn c_string(s: &str) -> CString {
+    CString::new(s).unwrap_or_default()
+}
+
+/// Parses and validates a JSON manifest and creates every node.
+///
+/// `manifest` points to `len` bytes of UTF-8 JSON (no NUL needed); it is only read
+/// during the call. On success `*out` receives a pipeline the caller owns and must
+/// release with `rm_pipeline_free`. On failure the last error names the offending
+/// field, node or cycle. Any thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rm_pipeline_new(
+    runtime: *const RmRuntime,
+    manifest: *const c_char,
+    len: usize,
+    out: *mut *mut RmPipeline,
+) -> RmStatus {
+    guard(|| {
+        let runtime = unsafe { arg(runtime, "runtime") }?;
+        let text = unsafe { str_len_arg(manifest, len, "manifest") }?;
+        let out = unsafe { arg_mut(out, "out") }?;
+        let pipeline = runtime.inner.pipeline(text)?;
+        let ids = pipeline.graph().ids();
+        let names = Names {
+            ids: ids.iter().map(|id| c_string(id)).collect(),
+            ports: (0..ids.len()).map(|i| pipeline.spec(i).outputs.iter().map(|p| c_string(p)).collect()).collect(),
+        };
+        *out = Box::into_raw(Box::new(RmPipeline {
+            runtime: runtime.inner.clone(),
+            pipeline: Mutex::new(pipeline),
+            names: Arc::new(names),
+        }));
+        Ok(())
+    })
+}
+
+/// Releases a pipeline and destroys its node instances. NULL is ignored. Outputs of
+/// earlier runs stay valid. Any thread, but not while a call on this pipeline runs.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rm_pipeline_free(pipeline: *mut RmPipeline) {
+    guard_void(|| {
+        if !pipeline.is_null() {
+            drop(unsafe { Box::from_raw(pipeline) });
+        }
+    })
+}
+
+/// Runs the pipeline once: every node starts fresh, the input goes to every source
+/// node (nodes with no inbound connection), all nodes are flushed, and the items that
+/// sink nodes emit are returned.
+///
+/// `data` points to `samples` interleaved samples (all channels) of `format` (an
+/// `RmSampleFormat`), aligned for that type; it may be NULL only when `samples` is 0.
+/// It is borrowed, not copied, and only read until this call returns. On success
+/// `*out` receives outputs the caller owns and must release with `rm_outputs_free`.
+///
+/// Threading: blocks the calling thread, on which the nodes run (host-node callbacks
+/// included). One call at a time per pipeline: a concurrent call on the same pipeline
+/// fails with `RM_STATUS_INVALID_ARGUMENT`; different pipelines run in parallel.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rm_pipeline_run(
+    pipeline: *mut RmPipeline,
+    data: *const c_void,
+    samples: usize,
+    format: u32,
+    channels: u32,
+    sample_rate: u32,
+    out: *mut *mut RmOutputs,
+) -> RmStatus {
+    guard(|| {
+        let pipeline = unsafe { arg(pipeline, "pipeline") }?;
+        let out = unsafe { arg_mut(out, "out") }?;
+        let view = RmDataView { kind: RmDataKind::Audio as u32, data, len: samples, format, channels, sample_rate };
+        // SAFETY: the caller keeps `data` valid for this call, and `Pipeline::run`
+        // copies any output still viewing it before returning.
+        let input = Data::Audio(unsafe { view.borrow_audio() }?);
+        let mut guard = pipeline
+            .pipeline
+            .try_lock()
+            .map_err(|_| Error::InvalidArgument("pipeline is already running on another thread".into()))?;
+        let outputs = pipeline.runtime.run(&mut guard, input)?;
+        *out = Box::into_raw(Box::new(RmOutputs::new(outputs, pipeline.names.clone())));
+        Ok(())
+    })
+}
+
+/// Describes the pipeline as JSON: `{"runtime": "native"|"mixed", "nodes": [{"id",
+/// "node_type", "runtime"}], "manifest": {...}}`, where each node's `runtime` is the
+/// implementation that was chosen for it ("native" or "python").
+///
+/// On success `*out` receives a NUL-terminated string the caller owns and must
+/// release with `rm_string_free`. Any thread, one call at a time per pipeline.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rm_pipeline_describe(pipeline: *const RmPipeline, out: *mut *mut c_char) -> RmStatus {
+    guard(|| {
+        let pipeline = unsafe { arg(pipeline, "pipeline") }?;
+        let out = unsafe { arg_mut(out, "out") }?;
+        let p = pipeline
+            .pipeline
+            .try_lock()
+            .map_err(|_| Error::InvalidArgument("pipeline is already running on another thread".into()))?;
+        let nodes: Vec<_> = (0..p.graph().ids().len())
+            .map(|i| {
+                let spec = p.spec(i);
+                serde_json::json!({"id": p.graph().ids()[i], "node_type": spec.node_type, "runtime": spec.implementation.as_str()})
+            })
+            .collect();
+        let manifest = serde_json::to_value(p.manifest()).map_err(|e| Error::Internal(e.to_string()))?;
+        let doc = serde_json::json!({"runtime": p.runtime(), "nodes": nodes, "manifest": manifest});
+        *out = into_c_string(doc.to_string())?;
+        Ok(())
+    })
+}

@@ -1,0 +1,71 @@
+//! Runtime handles.
+
+use std::ffi::{CString, c_char};
+use std::sync::Arc;
+
+use crate::error::Error;
+use crate::runtime::Runtime;
+
+use super::{RmStatus, arg, arg_mut, guard, guard_void};
+
+/// A runtime: node registry plus worker thread. Opaque.
+pub struct RmRuntime {
+    pub(crate) inner: Arc<Runtime>,
+}
+
+/// Creates a runtime holding the built-in node types.
+///
+/// On success `*out` receives a new runtime that the caller owns and must release
+/// with `rm_runtime_free`. Any thread. A runtime may be used from many threads at once.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rm_runtime_new(out: *mut *mut RmRuntime) -> RmStatus {
+    guard(|| {
+        let out = unsafe { arg_mut(out, "out") }?;
+        *out = Box::into_raw(Box::new(RmRuntime { inner: Runtime::new()? }));
+        Ok(())
+    })
+}
+
+/// Releases a runtime. NULL is ignored. Pipelines created from it stay usable: they
+/// keep the shared parts alive. After this call `runtime` must not be used. Any thread,
+/// but not while another thread is inside a call that uses this handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rm_runtime_free(runtime: *mut RmRuntime) {
+    guard_void(|| {
+        if !runtime.is_null() {
+            drop(unsafe { Box::from_raw(runtime) });
+        }
+    })
+}
+
+/// Describes every registered node type as a JSON array of objects with `node_type`,
+/// `description`, `runtime` ("native" or "python"), `outputs` and `params` (a JSON
+/// Schema).
+///
+/// On success `*out` receives a NUL-terminated UTF-8 string that the caller owns and
+/// must release with `rm_string_free`. Any thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rm_runtime_node_types(runtime: *const RmRuntime, out: *mut *mut c_char) -> RmStatus {
+    guard(|| {
+        let runtime = unsafe { arg(runtime, "runtime") }?;
+        let out = unsafe { arg_mut(out, "out") }?;
+        let list: Vec<_> = runtime.inner.registry().specs().map(|s| s.describe()).collect();
+        *out = into_c_string(serde_json::Value::from(list).to_string())?;
+        Ok(())
+    })
+}
+
+/// Releases a string returned by this library. NULL is ignored. Any thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rm_string_free(s: *mut c_char) {
+    guard_void(|| {
+        if !s.is_null() {
+            drop(unsafe { CString::from_raw(s) });
+        }
+    })
+}
+
+/// A Rust string as a C string the caller frees with `rm_string_free`.
+pub(crate) fn into_c_string(s: String) -> crate::Result<*mut c_char> {
+    CString::new(s).map(CString::into_raw).map_err(|_| Error::Internal("string holds a NUL byte".into()))
+}

@@ -1,0 +1,204 @@
+/* C host test: builds against include/remotemedia.h only and links the cdylib. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "remotemedia.h"
+
+static int passed = 0, failed = 0;
+
+#define CHECK(cond)                                                           \
+  do {                                                                        \
+    if (cond) {                                                               \
+      passed++;                                                               \
+    } else {                                                                  \
+      failed++;                                                               \
+      fprintf(stderr, "%s:%d: CHECK failed: %s (last error: %s)\n", __FILE__, \
+              __LINE__, #cond, rm_last_error_message());                      \
+    }                                                                         \
+  } while (0)
+
+static RmPipeline *make(RmRuntime *rt, const char *manifest, RmStatus *status) {
+  RmPipeline *p = NULL;
+  *status = rm_pipeline_new(rt, manifest, strlen(manifest), &p);
+  return p;
+}
+
+static void test_run_gain(RmRuntime *rt) {
+  RmStatus st;
+  RmPipeline *p = make(rt,
+      "{\"version\":\"1\",\"nodes\":["
+      "{\"id\":\"g\",\"node_type\":\"Gain\",\"params\":{\"gain_db\":6.0206}},"
+      "{\"id\":\"out\",\"node_type\":\"PassThrough\"}],"
+      "\"connections\":[{\"from\":\"g\",\"to\":\"out\"}]}", &st);
+  CHECK(st == RM_STATUS_OK && p != NULL);
+  int16_t input[480];
+  for (int i = 0; i < 480; i++) input[i] = (int16_t)(i * 10 - 2400);
+  RmOutputs *outs = NULL;
+  st = rm_pipeline_run(p, input, 480, RM_SAMPLE_FORMAT_I16, 1, 16000, &outs);
+  CHECK(st == RM_STATUS_OK);
+  size_t n = 0;
+  const RmOutput *items = rm_outputs_items(outs, &n);
+  CHECK(n == 1);
+  if (n == 1) {
+    CHECK(strcmp(items[0].node_id, "out") == 0);
+    CHECK(strcmp(items[0].port, "out") == 0);
+    CHECK(items[0].view.kind == RM_DATA_KIND_AUDIO);
+    CHECK(items[0].view.format == RM_SAMPLE_FORMAT_I16);
+    CHECK(items[0].view.len == 480 && items[0].view.sample_rate == 16000);
+    const int16_t *y = items[0].view.data;
+    int ok = 1;
+    for (int i = 0; i < 480; i++) ok &= (y[i] == input[i] * 2);
+    CHECK(ok);
+  }
+  rm_outputs_free(outs);
+  rm_pipeline_free(p);
+}
+
+static void test_errors(RmRuntime *rt) {
+  RmStatus st;
+  RmPipeline *p = make(rt, "{\"version\":\"1\",\"nodes\":[{\"id\":\"g\",\"node_type\":\"Gian\"}]}", &st);
+  CHECK(st == RM_STATUS_MANIFEST && p == NULL);
+  CHECK(strstr(rm_last_error_message(), "nodes[0].node_type") != NULL);
+  CHECK(strstr(rm_last_error_message(), "Gian") != NULL);
+
+  p = make(rt,
+      "{\"version\":\"1\",\"nodes\":[{\"id\":\"a\",\"node_type\":\"Gain\"},{\"id\":\"b\",\"node_type\":\"Gain\"}],"
+      "\"connections\":[{\"from\":\"a\",\"to\":\"b\"},{\"from\":\"b\",\"to\":\"a\"}]}", &st);
+  CHECK(st == RM_STATUS_CYCLE && p == NULL);
+  CHECK(strstr(rm_last_error_message(), "a -> b -> a") != NULL ||
+        strstr(rm_last_error_message(), "b -> a -> b") != NULL);
+
+  p = make(rt, "{\"version\":\"1\",\"nodes\":[{\"id\":\"g\",\"node_type\":\"Gain\",\"params\":{\"gain_db\":999}}]}", &st);
+  CHECK(st == RM_STATUS_MANIFEST);
+  CHECK(strstr(rm_last_error_message(), "nodes[0].params.gain_db") != NULL);
+
+  /* Null and bad arguments. */
+  CHECK(rm_pipeline_new(rt, NULL, 3, &p) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(rm_pipeline_new(NULL, "{}", 2, &p) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(rm_runtime_new(NULL) == RM_STATUS_INVALID_ARGUMENT);
+  size_t n = 7;
+  CHECK(rm_outputs_items(NULL, &n) == NULL && n == 7);
+  rm_pipeline_free(NULL);
+  rm_outputs_free(NULL);
+  rm_runtime_free(NULL);
+  rm_string_free(NULL);
+
+  p = make(rt, "{\"version\":\"1\",\"nodes\":[{\"id\":\"g\",\"node_type\":\"Gain\"}]}", &st);
+  CHECK(st == RM_STATUS_OK);
+  float x[4] = {0};
+  RmOutputs *outs = NULL;
+  CHECK(rm_pipeline_run(p, x, 4, 99, 1, 16000, &outs) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(strstr(rm_last_error_message(), "sample format 99") != NULL);
+  CHECK(rm_pipeline_run(p, x, 3, RM_SAMPLE_FORMAT_F32, 2, 16000, &outs) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(rm_pipeline_run(p, NULL, 4, RM_SAMPLE_FORMAT_F32, 1, 16000, &outs) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(rm_pipeline_run(p, (const char *)x + 1, 2, RM_SAMPLE_FORMAT_F32, 1, 16000, &outs) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(rm_pipeline_run(p, x, 4, RM_SAMPLE_FORMAT_F32, 1, 16000, NULL) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(outs == NULL);
+  /* Empty input is valid and yields empty audio. */
+  CHECK(rm_pipeline_run(p, NULL, 0, RM_SAMPLE_FORMAT_F32, 1, 16000, &outs) == RM_STATUS_OK);
+  CHECK(rm_outputs_items(outs, &n) != NULL && n == 1);
+  rm_outputs_free(outs);
+  rm_pipeline_free(p);
+}
+
+/* A host node in plain C: negates f32 audio; fails when params say so. */
+typedef struct { int fail; int destroyed; } Negate;
+static int live_instances = 0, released = 0;
+
+static int32_t negate_create(void *user, const char *params, size_t len, void **instance, RmNodeContext *ctx) {
+  (void)user;
+  Negate *n = calloc(1, sizeof *n);
+  n->fail = len > 0 && memmem(params, len, "\"fail\":true", 11) != NULL;
+  live_instances++;
+  *instance = n;
+  (void)ctx;
+  return RM_STATUS_OK;
+}
+
+static int32_t negate_process(void *instance, const RmDataView *in, RmNodeContext *ctx) {
+  Negate *n = instance;
+  if (n->fail) {
+    ctx->set_error(ctx, "negate was told to fail");
+    return RM_STATUS_TRANSIENT;
+  }
+  if (in->kind != RM_DATA_KIND_AUDIO || in->format != RM_SAMPLE_FORMAT_F32) {
+    ctx->set_error(ctx, "negate takes f32 audio");
+    return RM_STATUS_NODE;
+  }
+  float *y = malloc(in->len * sizeof(float) + 1);
+  const float *x = in->data;
+  for (size_t i = 0; i < in->len; i++) y[i] = -x[i];
+  RmDataView out = *in;
+  out.data = y;
+  int32_t st = ctx->emit(ctx, 0, &out);
+  free(y);
+  return st;
+}
+
+static void negate_destroy(void *instance) { free(instance); live_instances--; }
+static void negate_release(void *user) { (void)user; released++; }
+
+static void test_host_node(RmRuntime *rt) {
+  const char *outputs[] = {"out"};
+  RmNodeTypeInfo info = {"Negate", "negates audio", "{\"type\":\"object\"}", outputs, 1};
+  RmNodeVTable vt = {NULL, negate_create, negate_process, NULL, NULL, negate_destroy, negate_release};
+  CHECK(rm_runtime_register_node(rt, &info, &vt) == RM_STATUS_OK);
+
+  char *types = NULL;
+  CHECK(rm_runtime_node_types(rt, &types) == RM_STATUS_OK);
+  CHECK(types && strstr(types, "\"Negate\"") && strstr(types, "\"python\""));
+  rm_string_free(types);
+
+  RmStatus st;
+  RmPipeline *p = make(rt,
+      "{\"version\":\"1\",\"nodes\":[{\"id\":\"g\",\"node_type\":\"Gain\",\"params\":{\"gain_db\":0}},"
+      "{\"id\":\"neg\",\"node_type\":\"Negate\"}],\"connections\":[{\"from\":\"g\",\"to\":\"neg\"}]}", &st);
+  CHECK(st == RM_STATUS_OK);
+  CHECK(live_instances == 1);
+  float x[3] = {0.5f, -0.25f, 1.0f};
+  RmOutputs *outs = NULL;
+  CHECK(rm_pipeline_run(p, x, 3, RM_SAMPLE_FORMAT_F32, 1, 8000, &outs) == RM_STATUS_OK);
+  size_t n = 0;
+  const RmOutput *items = rm_outputs_items(outs, &n);
+  CHECK(n == 1 && strcmp(items[0].node_id, "neg") == 0);
+  if (n == 1) {
+    const float *y = items[0].view.data;
+    CHECK(y[0] == -0.5f && y[1] == 0.25f && y[2] == -1.0f);
+  }
+  rm_outputs_free(outs);
+  rm_pipeline_free(p);
+  CHECK(live_instances == 0);
+
+  p = make(rt, "{\"version\":\"1\",\"nodes\":[{\"id\":\"bad\",\"node_type\":\"Negate\",\"params\":{\"fail\":true}}]}", &st);
+  CHECK(st == RM_STATUS_OK);
+  CHECK(rm_pipeline_run(p, x, 3, RM_SAMPLE_FORMAT_F32, 1, 8000, &outs) == RM_STATUS_NODE);
+  CHECK(rm_last_error_node_id() && strcmp(rm_last_error_node_id(), "bad") == 0);
+  CHECK(rm_last_error_operation() && strcmp(rm_last_error_operation(), "process") == 0);
+  CHECK(rm_last_error_retryable());
+  CHECK(strstr(rm_last_error_message(), "negate was told to fail") != NULL);
+  rm_pipeline_free(p);
+  CHECK(live_instances == 0);
+
+  /* A vtable missing required callbacks is refused, and release still runs. */
+  RmNodeVTable incomplete = {NULL, negate_create, NULL, NULL, NULL, negate_destroy, negate_release};
+  info.node_type = "Broken";
+  int before = released;
+  CHECK(rm_runtime_register_node(rt, &info, &incomplete) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(released == before + 1);
+}
+
+int main(void) {
+  CHECK(rm_abi_version() == RM_ABI_VERSION);
+  RmRuntime *rt = NULL;
+  CHECK(rm_runtime_new(&rt) == RM_STATUS_OK && rt != NULL);
+  test_run_gain(rt);
+  test_errors(rt);
+  test_host_node(rt);
+  int before = released;
+  rm_runtime_free(rt);
+  CHECK(released == before + 1); /* Negate's user_data released with the runtime */
+  printf("c_api: %d passed, %d failed\n", passed, failed);
+  return failed == 0 ? 0 : 1;
+}
