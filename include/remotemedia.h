@@ -350,8 +350,9 @@ enum RmStatus rm_pipeline_run(struct RmPipeline *pipeline,
 
 /**
  * Describes the pipeline as JSON: `{"runtime": "native"|"mixed", "nodes": [{"id",
- * "node_type", "runtime"}], "manifest": {...}}`, where each node's `runtime` is the
- * implementation that was chosen for it ("native" or "python").
+ * "node_type", "runtime", "outputs"}], "manifest": {...}}`, where each node's `runtime`
+ * is the implementation that was chosen for it ("native" or "python") and `outputs`
+ * its output port names, default port first.
  *
  * On success `*out` receives a NUL-terminated string the caller owns and must
  * release with `rm_string_free`. Any thread, one call at a time per pipeline.

@@ -106,8 +106,9 @@ pub unsafe extern "C" fn rm_pipeline_run(
 }
 
 /// Describes the pipeline as JSON: `{"runtime": "native"|"mixed", "nodes": [{"id",
-/// "node_type", "runtime"}], "manifest": {...}}`, where each node's `runtime` is the
-/// implementation that was chosen for it ("native" or "python").
+/// "node_type", "runtime", "outputs"}], "manifest": {...}}`, where each node's `runtime`
+/// is the implementation that was chosen for it ("native" or "python") and `outputs`
+/// its output port names, default port first.
 ///
 /// On success `*out` receives a NUL-terminated string the caller owns and must
 /// release with `rm_string_free`. Any thread, one call at a time per pipeline.
@@ -123,7 +124,12 @@ pub unsafe extern "C" fn rm_pipeline_describe(pipeline: *const RmPipeline, out: 
         let nodes: Vec<_> = (0..p.graph().ids().len())
             .map(|i| {
                 let spec = p.spec(i);
-                serde_json::json!({"id": p.graph().ids()[i], "node_type": spec.node_type, "runtime": spec.implementation.as_str()})
+                serde_json::json!({
+                    "id": p.graph().ids()[i],
+                    "node_type": spec.node_type,
+                    "runtime": spec.implementation.as_str(),
+                    "outputs": spec.outputs,
+                })
             })
             .collect();
         let manifest = serde_json::to_value(p.manifest()).map_err(|e| Error::Internal(e.to_string()))?;

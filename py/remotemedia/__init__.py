@@ -1,0 +1,21 @@
+"""remotemedia: fast in-process audio pipelines on a native Rust runtime.
+
+    import numpy as np, remotemedia as rm
+    p = rm.Pipeline("demo").add_node("g", "Gain", gain_db=-6.0)
+    out = p.run(rm.Audio(np.zeros(480, np.float32), 16000))["g"][0]
+"""
+
+from . import nodes as _builtin_nodes  # noqa: F401  (registers the reference nodes)
+from .audio import Audio
+from .errors import (CycleError, GraphError, InvalidInputError, ManifestError, NodeError, PluginError,
+                     RemoteMediaError, TransientError)
+from .native import available as native_available
+from .node import Emit, Node, ParamError, register_node
+from .pipeline import Pipeline
+
+__all__ = [
+    "Audio", "CycleError", "Emit", "GraphError", "InvalidInputError", "ManifestError", "Node", "NodeError",
+    "ParamError", "Pipeline", "PluginError", "RemoteMediaError", "TransientError", "native_available",
+    "register_node",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,55 @@
+"""`Audio`: a numpy array of samples plus its sample rate."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InvalidInputError
+
+#: Supported sample dtypes, in the order of the C enum RmSampleFormat.
+DTYPES = (np.dtype(np.float32), np.dtype(np.int16), np.dtype(np.int32), np.dtype(np.float64))
+FORMAT_OF = {dt: i for i, dt in enumerate(DTYPES)}
+
+
+class Audio:
+    """Interleaved audio: ``samples`` has shape (frames,) for mono or (frames, channels).
+
+    The array is kept as given (no copy). A (frames, 1) array is viewed as (frames,), so
+    mono audio has one shape everywhere.
+    """
+
+    __slots__ = ("samples", "sample_rate")
+
+    def __init__(self, samples, sample_rate: int):
+        samples = np.asarray(samples)
+        if samples.dtype not in FORMAT_OF:
+            raise InvalidInputError(
+                f"unsupported dtype {samples.dtype}; use float32, int16, int32 or float64")
+        if samples.ndim == 2 and samples.shape[1] == 1:
+            samples = samples.reshape(-1)
+        if samples.ndim not in (1, 2) or (samples.ndim == 2 and samples.shape[1] == 0):
+            raise InvalidInputError(f"samples must have shape (frames,) or (frames, channels), got {samples.shape}")
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
+            raise InvalidInputError(f"sample_rate must be a positive integer, got {sample_rate!r}")
+        self.samples = samples
+        self.sample_rate = int(sample_rate)
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.samples.ndim == 1 else self.samples.shape[1]
+
+    @property
+    def frames(self) -> int:
+        return self.samples.shape[0]
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return self.frames / self.sample_rate
+
+    def __eq__(self, other):
+        return (isinstance(other, Audio) and self.sample_rate == other.sample_rate
+                and self.samples.dtype == other.samples.dtype and np.array_equal(self.samples, other.samples))
+
+    def __repr__(self):
+        return f"Audio({self.frames} frames x {self.channels} ch, {self.samples.dtype}, {self.sample_rate} Hz)"

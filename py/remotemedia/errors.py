@@ -1,0 +1,58 @@
+"""The exception hierarchy. Native errors arrive as these, with the same attributes."""
+
+from __future__ import annotations
+
+
+class RemoteMediaError(Exception):
+    """Root of every remotemedia error.
+
+    Attributes: ``node_id`` and ``operation`` (``create``/``process``/``flush``/``reset``)
+    when a node is involved, else None; ``retryable`` when repeating may succeed.
+    """
+
+    def __init__(self, message: str, *, node_id: str | None = None, operation: str | None = None,
+                 retryable: bool = False):
+        super().__init__(message)
+        self.node_id = node_id
+        self.operation = operation
+        self.retryable = retryable
+
+
+class ManifestError(RemoteMediaError, ValueError):
+    """The manifest is invalid. ``path`` names the field, e.g. ``nodes[1].params.gain_db``."""
+
+    def __init__(self, path: str, message: str):
+        super().__init__(f"manifest error at {path}: {message}")
+        self.path = path
+
+
+class GraphError(RemoteMediaError):
+    """The graph cannot run."""
+
+
+class CycleError(GraphError):
+    """The graph has a cycle; ``nodes`` lists it, first node repeated at the end."""
+
+    def __init__(self, nodes: list[str]):
+        super().__init__("graph has a cycle: " + " -> ".join(nodes))
+        self.nodes = nodes
+
+
+class NodeError(RemoteMediaError):
+    """A node failed. A Python exception raised by a Python node is the ``__cause__``."""
+
+
+class PluginError(RemoteMediaError):
+    """A plugin could not be loaded or used."""
+
+
+class InvalidInputError(RemoteMediaError, ValueError):
+    """Input the runtime cannot take: wrong dtype, shape, layout or rate."""
+
+
+class TransientError(RemoteMediaError):
+    """Raised by a node to say the failure may pass if the call is retried."""
+
+    def __init__(self, message: str, **kwargs):
+        kwargs.setdefault("retryable", True)
+        super().__init__(message, **kwargs)

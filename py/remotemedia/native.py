@@ -1,0 +1,268 @@
+"""The native runtime through cffi: loading, errors, Python host nodes, runs.
+
+Data path of a run: the input array reaches Rust as a borrowed pointer
+(``ffi.from_buffer``, no copy); outputs come back as numpy arrays viewing the
+Rust-owned ``RmOutputs``, which is freed when the last such array dies.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import weakref
+
+import numpy as np
+
+from .audio import DTYPES, FORMAT_OF, Audio
+from .errors import (CycleError, GraphError, InvalidInputError, ManifestError, NodeError, RemoteMediaError,
+                     TransientError)
+from .executor import outputs_of
+from .node import Node, ParamError
+
+try:
+    from ._ffi import ffi, lib
+except ImportError as e:  # no compiled library: the pure-Python runtime is used
+    ffi = lib = None
+    IMPORT_ERROR: Exception | None = e
+else:
+    IMPORT_ERROR = None
+
+OK, INVALID, MANIFEST, GRAPH, CYCLE, NODE, INTERNAL, TRANSIENT = range(8)
+AUDIO, JSON = 0, 1
+
+
+def available() -> bool:
+    """True when the native library is loaded and not disabled by REMOTEMEDIA_DISABLE_NATIVE=1."""
+    return lib is not None and os.environ.get("REMOTEMEDIA_DISABLE_NATIVE", "") in ("", "0")
+
+
+# Python exceptions raised inside Python nodes during the current native call, per thread,
+# so they can be re-raised as the cause of the NodeError the native core reports.
+_pending = threading.local()
+
+
+def _string(ptr) -> str | None:
+    return None if ptr == ffi.NULL else ffi.string(ptr).decode()
+
+
+def _error(status: int) -> RemoteMediaError:
+    """The exception for a failed call, from this thread's last native error."""
+    message = _string(lib.rm_last_error_message())
+    cause = getattr(_pending, "exc", None)
+    _pending.exc = None
+    if status == MANIFEST:
+        path, _, text = message.removeprefix("manifest error at ").partition(": ")
+        if isinstance(cause, ParamError) and cause.param:
+            path = f"{path}.{cause.param}"
+        err: RemoteMediaError = ManifestError(path, text)
+        cause = None
+    elif status == CYCLE:
+        err = CycleError(message.split(": ", 1)[1].split(" -> "))
+    else:
+        cls = {INVALID: InvalidInputError, GRAPH: GraphError, NODE: NodeError}.get(status, RemoteMediaError)
+        err = cls(message, node_id=_string(lib.rm_last_error_node_id()),
+                  operation=_string(lib.rm_last_error_operation()), retryable=bool(lib.rm_last_error_retryable()))
+    err.__cause__ = cause
+    return err
+
+
+def _check(status: int) -> None:
+    if status != OK:
+        raise _error(status)
+
+
+def _take_string(out) -> str:
+    try:
+        return ffi.string(out[0]).decode()
+    finally:
+        lib.rm_string_free(out[0])
+
+
+# ---- Python nodes called from the native executor ------------------------------------
+
+# Handles passed to native code must stay alive while native code may use them.
+_handles: dict[int, object] = {}
+
+
+def _keep(obj) -> object:
+    handle = ffi.new_handle(obj)
+    _handles[int(ffi.cast("uintptr_t", handle))] = handle
+    return handle
+
+
+def _drop(ptr) -> None:
+    _handles.pop(int(ffi.cast("uintptr_t", ptr)), None)
+
+
+def _fail(ctx, exc: BaseException) -> int:
+    _pending.exc = exc
+    ctx.set_error(ctx, f"{type(exc).__name__}: {exc}".encode(errors="replace"))
+    return TRANSIENT if isinstance(exc, TransientError) else NODE
+
+
+def _view_to_python(view):
+    if view.kind == JSON:
+        return json.loads(ffi.unpack(ffi.cast("char *", view.data), view.len))
+    dtype = DTYPES[view.format]
+    samples = np.frombuffer(ffi.buffer(view.data, view.len * dtype.itemsize), dtype).copy()
+    if view.channels > 1:
+        samples = samples.reshape(-1, view.channels)
+    return Audio(samples, view.sample_rate)
+
+
+def _emit(ctx, node: Node, result) -> int:
+    for port, item in outputs_of(result, node):
+        view = ffi.new("RmDataView *")
+        if isinstance(item, Audio):
+            samples = np.ascontiguousarray(item.samples)
+            keep = ffi.from_buffer(samples)
+            view.kind, view.data, view.len = AUDIO, keep, samples.size
+            view.format, view.channels, view.sample_rate = FORMAT_OF[samples.dtype], item.channels, item.sample_rate
+        else:
+            keep = ffi.from_buffer(json.dumps(item).encode())
+            view.kind, view.data, view.len = JSON, keep, len(keep)
+        status = ctx.emit(ctx, port, view)
+        if status != OK:
+            return status
+    return OK
+
+
+if lib is not None:
+    @ffi.def_extern(error=INTERNAL)
+    def _rm_py_create(user_data, params, params_len, instance, ctx):
+        cls = ffi.from_handle(user_data)
+        try:
+            node = cls.create(json.loads(ffi.unpack(params, params_len)))
+        except Exception as e:
+            return _fail(ctx, e)
+        instance[0] = _keep(node)
+        return OK
+
+    @ffi.def_extern(error=INTERNAL)
+    def _rm_py_process(instance, view, ctx):
+        node = ffi.from_handle(instance)
+        try:
+            return _emit(ctx, node, node.process(_view_to_python(view)))
+        except Exception as e:
+            return _fail(ctx, e)
+
+    @ffi.def_extern(error=INTERNAL)
+    def _rm_py_flush(instance, ctx):
+        node = ffi.from_handle(instance)
+        try:
+            return _emit(ctx, node, node.flush())
+        except Exception as e:
+            return _fail(ctx, e)
+
+    @ffi.def_extern(error=INTERNAL)
+    def _rm_py_reset(instance, ctx):
+        try:
+            ffi.from_handle(instance).reset()
+            return OK
+        except Exception as e:
+            return _fail(ctx, e)
+
+    @ffi.def_extern()
+    def _rm_py_destroy(instance):
+        _drop(instance)
+
+    @ffi.def_extern()
+    def _rm_py_release(user_data):
+        _drop(user_data)
+
+
+class NativeRuntime:
+    """The process-wide native runtime (kept for the life of the process)."""
+
+    _instance: NativeRuntime | None = None
+    _lock = threading.Lock()
+
+    def __init__(self):
+        out = ffi.new("RmRuntime **")
+        _check(lib.rm_runtime_new(out))
+        self.ptr = out[0]
+        self.registered: dict[str, type[Node]] = {}
+        self.native_types = {t["node_type"] for t in self.node_types() if t["runtime"] == "native"}
+
+    @classmethod
+    def get(cls) -> NativeRuntime:
+        with cls._lock:
+            if cls._instance is None:
+                cls._instance = NativeRuntime()
+            return cls._instance
+
+    def node_types(self) -> list[dict]:
+        out = ffi.new("char **")
+        _check(lib.rm_runtime_node_types(self.ptr, out))
+        return json.loads(_take_string(out))
+
+    def register(self, cls: type[Node]) -> None:
+        """Makes the Python class ``cls`` callable from native pipelines (once per class)."""
+        with self._lock:
+            if self.registered.get(cls.node_type) is cls:
+                return
+            keep = [ffi.new("char[]", s.encode()) for s in cls.outputs]
+            outputs = ffi.new("const char *[]", keep)
+            strings = [ffi.new("char[]", s.encode()) for s in
+                       (cls.node_type, cls.description(), json.dumps(cls.params_schema))]
+            info = ffi.new("RmNodeTypeInfo *", {
+                "node_type": strings[0], "description": strings[1], "params_schema_json": strings[2],
+                "outputs": outputs, "n_outputs": len(cls.outputs)})
+            vtable = ffi.new("RmNodeVTable *", {
+                "user_data": _keep(cls), "create": lib._rm_py_create, "process": lib._rm_py_process,
+                "flush": lib._rm_py_flush, "reset": lib._rm_py_reset, "destroy": lib._rm_py_destroy,
+                "release": lib._rm_py_release})
+            _check(lib.rm_runtime_register_node(self.ptr, info, vtable))
+            self.registered[cls.node_type] = cls
+
+
+class NativePipeline:
+    """A pipeline built and run by the native core."""
+
+    runtime = "native"
+
+    def __init__(self, runtime: NativeRuntime, manifest: dict):
+        text = json.dumps(manifest).encode()
+        out = ffi.new("RmPipeline **")
+        _pending.exc = None
+        _check(lib.rm_pipeline_new(runtime.ptr, text, len(text), out))
+        self.ptr = out[0]
+        self._finalizer = weakref.finalize(self, lib.rm_pipeline_free, self.ptr)
+        desc = ffi.new("char **")
+        _check(lib.rm_pipeline_describe(self.ptr, desc))
+        described = json.loads(_take_string(desc))
+        self.ids = [n["id"] for n in described["nodes"]]
+        self.node_runtimes = {n["id"]: n["runtime"] for n in described["nodes"]}
+        self.default_ports = {n["id"]: n["outputs"][0] for n in described["nodes"]}
+        self._outputs = ffi.new("RmOutputs **")
+        self._count = ffi.new("size_t *")
+
+    def run(self, audio: Audio) -> list[tuple[str, str, object]]:
+        """One-shot run; returns (node id, port name, item) of sink outputs in order."""
+        x = audio.samples
+        if not x.flags.c_contiguous:
+            raise InvalidInputError("samples must be C-contiguous (np.ascontiguousarray makes a contiguous copy)")
+        _pending.exc = None
+        status = lib.rm_pipeline_run(self.ptr, ffi.from_buffer(x), x.size, FORMAT_OF[x.dtype], audio.channels,
+                                     audio.sample_rate, self._outputs)
+        if status != OK:
+            raise _error(status)
+        outputs = ffi.gc(self._outputs[0], lib.rm_outputs_free)
+        items = lib.rm_outputs_items(outputs, self._count)
+        return [self._item(items[i], outputs) for i in range(self._count[0])]
+
+    @staticmethod
+    def _item(item, outputs):
+        node_id, port, view = ffi.string(item.node_id).decode(), ffi.string(item.port).decode(), item.view
+        if view.kind == JSON:
+            return node_id, port, json.loads(ffi.unpack(ffi.cast("char *", view.data), view.len))
+        dtype = DTYPES[view.format]
+        # The array views native memory. Its buffer's pointer carries a no-op destructor whose
+        # closure holds `outputs`, so the native outputs are freed when the last array dies.
+        keep = ffi.gc(ffi.cast("char *", view.data), lambda _p, _o=outputs: None)
+        samples = np.frombuffer(ffi.buffer(keep, view.len * dtype.itemsize), dtype)
+        if view.channels > 1:
+            samples = samples.reshape(-1, view.channels)
+        return node_id, port, Audio(samples, view.sample_rate)

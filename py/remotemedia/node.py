@@ -1,0 +1,118 @@
+"""The Python node interface and the registry of Python node types.
+
+Every built-in node has a pure-numpy implementation here under the same ``node_type``
+as its native twin: the fallback runtime, and the oracle the native nodes are tested
+against. User nodes subclass :class:`Node` and are registered with
+:func:`register_node`; third-party packages expose them through the entry-point group
+``remotemedia.nodes``. A manifest can only name registered types: it never imports.
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any, ClassVar
+
+from .errors import RemoteMediaError
+
+ENTRY_POINT_GROUP = "remotemedia.nodes"
+
+
+class ParamError(ValueError):
+    """Raised by a node constructor to reject one of its params."""
+
+    def __init__(self, param: str, message: str):
+        super().__init__(message)
+        self.param = param
+
+
+@dataclass(frozen=True)
+class Emit:
+    """An output item for a port other than the default (first) one."""
+
+    port: str
+    data: Any
+
+
+class Node(ABC):
+    """Base class of Python nodes.
+
+    Params are constructor keyword arguments. ``process`` and ``flush`` return None, one
+    item, or a list of items; an item is an :class:`~remotemedia.Audio`, a JSON-like
+    value (dict or list), or an :class:`Emit` for another port.
+    """
+
+    #: Name used in manifests.
+    node_type: ClassVar[str] = ""
+    #: Output port names; the first is the default.
+    outputs: ClassVar[tuple[str, ...]] = ("out",)
+    #: JSON Schema of the params (informational, shown by ``remotemedia nodes``).
+    params_schema: ClassVar[dict] = {"type": "object"}
+
+    @abstractmethod
+    def process(self, data):
+        """Handles one input item; returns the output items."""
+
+    def flush(self):
+        return None
+
+    def reset(self):
+        """Forget stream state. The default re-runs ``__init__`` with the same params."""
+        self.__init__(**self._params)
+
+    @classmethod
+    def create(cls, params: dict) -> Node:
+        """Instantiates with ``params``; unknown or bad params raise :class:`ParamError`."""
+        accepted = inspect.signature(cls.__init__).parameters
+        takes_any = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
+        for name in params:
+            if not takes_any and name not in accepted:
+                raise ParamError(name, f"unknown param '{name}' for {cls.node_type}")
+        try:
+            node = cls(**params)
+        except TypeError as e:
+            raise ParamError("", str(e)) from e
+        node._params = dict(params)
+        return node
+
+    @classmethod
+    def description(cls) -> str:
+        return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+
+
+_REGISTRY: dict[str, type[Node]] = {}
+_entry_points_loaded = False
+
+
+def register_node(cls: type[Node]) -> type[Node]:
+    """Class decorator: makes ``cls`` usable by its ``node_type`` in any pipeline."""
+    if not (isinstance(cls, type) and issubclass(cls, Node)) or not cls.node_type:
+        raise TypeError("register_node takes a Node subclass with a non-empty node_type")
+    _REGISTRY[cls.node_type] = cls
+    return cls
+
+
+def _load_entry_points() -> None:
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            register_node(ep.load())
+        except Exception as e:  # a broken third-party package must not break the others
+            raise RemoteMediaError(f"entry point '{ep.name}' in group {ENTRY_POINT_GROUP} failed: {e}") from e
+
+
+def lookup(node_type: str) -> type[Node] | None:
+    """The Python implementation of ``node_type``, if one is registered."""
+    _load_entry_points()
+    return _REGISTRY.get(node_type)
+
+
+def registered() -> dict[str, type[Node]]:
+    """Every registered Python node type."""
+    _load_entry_points()
+    return dict(_REGISTRY)
