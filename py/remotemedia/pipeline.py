@@ -80,11 +80,11 @@ class Pipeline:
                                     f"({native.IMPORT_ERROR or 'disabled by REMOTEMEDIA_DISABLE_NATIVE'})")
         if use_native:
             rt = native.NativeRuntime.get()
+            # Python types the native registry may need: for "python" hints, and for types
+            # with no native twin (so a "native" hint on them gets the precise error).
             for node in m["nodes"]:
-                hint, node_type = node["runtime_hint"], node["node_type"]
-                wants_python = hint == "python" or (hint == "auto" and node_type not in rt.native_types)
-                cls = lookup(node_type)
-                if wants_python and cls is not None:
+                cls = lookup(node["node_type"])
+                if cls is not None and (node["runtime_hint"] == "python" or cls.node_type not in rt.native_types):
                     rt.register(cls)
             self._impl = native.NativePipeline(rt, m)
         else:

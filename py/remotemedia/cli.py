@@ -1,0 +1,111 @@
+"""Command line: ``remotemedia run`` and ``remotemedia nodes``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import native, wav
+from .audio import Audio
+from .errors import RemoteMediaError
+from .node import registered
+from .pipeline import RUNTIMES, Pipeline
+
+
+def _progress(message: str) -> None:
+    print(f"[remotemedia] {message}", file=sys.stderr, flush=True)
+
+
+def _join(items: list) -> Audio:
+    audio = [i for i in items if isinstance(i, Audio)]
+    return Audio(np.concatenate([a.samples for a in audio]), audio[0].sample_rate)
+
+
+def cmd_run(args) -> int:
+    started = time.perf_counter()
+    pipeline = Pipeline.from_manifest(Path(args.manifest), runtime=args.runtime)
+    _progress(f"pipeline '{args.manifest}' on the {pipeline.runtime} runtime: {pipeline.node_runtimes()}")
+    audio = wav.read(args.input)
+    _progress(f"read {args.input}: {audio.duration:.2f} s, {audio.channels} ch, {audio.sample_rate} Hz, "
+              f"{audio.samples.dtype}")
+    t0 = time.perf_counter()
+    results = pipeline.run(audio)
+    elapsed = time.perf_counter() - t0
+    _progress(f"ran in {elapsed * 1e3:.2f} ms ({audio.duration / max(elapsed, 1e-9):.0f}x real time)")
+    events = {}
+    audio_keys = [k for k, items in results.items() if any(isinstance(i, Audio) for i in items)]
+    for key, items in results.items():
+        if key in audio_keys and args.output:
+            out = Path(args.output)
+            if len(audio_keys) > 1:
+                out = out.with_name(f"{out.stem}.{key}{out.suffix}")
+            result = _join(items)
+            wav.write(out, result)
+            _progress(f"wrote {out}: {result.duration:.2f} s from '{key}'")
+        json_items = [i for i in items if not isinstance(i, Audio)]
+        if json_items:
+            events[key] = json_items
+    if events:
+        text = json.dumps(events, indent=2)
+        if args.events:
+            Path(args.events).write_text(text)
+            _progress(f"wrote events to {args.events}")
+        else:
+            print(text)
+    _progress(f"done in {time.perf_counter() - started:.2f} s")
+    return 0
+
+
+def cmd_nodes(args) -> int:
+    rows = {}
+    for cls in registered().values():
+        rows[cls.node_type] = {"node_type": cls.node_type, "runtimes": ["python"], "outputs": list(cls.outputs),
+                               "params": cls.params_schema, "description": cls.description()}
+    if native.available():
+        for t in native.NativeRuntime.get().node_types():
+            if t["runtime"] != "native":
+                continue
+            row = rows.setdefault(t["node_type"], {**t, "runtimes": []})
+            row["runtimes"].insert(0, "native")
+    if args.json:
+        print(json.dumps(sorted(rows.values(), key=lambda r: r["node_type"]), indent=2))
+        return 0
+    for name in sorted(rows):
+        row = rows[name]
+        props = row["params"].get("properties", {})
+        params = ", ".join(f"{k}: {v.get('type', '?')}" + (f" = {v['default']}" if "default" in v else "")
+                           for k, v in props.items()) or "-"
+        print(f"{name:<16} [{'+'.join(row['runtimes'])}]  params: {params}")
+        if row["description"]:
+            print(f"{'':<16} {row['description']}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="remotemedia", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a manifest on a WAV file")
+    run.add_argument("manifest")
+    run.add_argument("--input", "-i", required=True, help="input WAV (PCM 16/24/32-bit)")
+    run.add_argument("--output", "-o", help="output WAV for the audio of the sink node(s)")
+    run.add_argument("--events", help="write JSON events of the sinks here instead of stdout")
+    run.add_argument("--runtime", choices=RUNTIMES, default="auto")
+    run.set_defaults(fn=cmd_run)
+    nodes = sub.add_parser("nodes", help="list node types with runtimes and params")
+    nodes.add_argument("--json", action="store_true")
+    nodes.set_defaults(fn=cmd_nodes)
+    args = parser.parse_args(argv)
+    try:
+        return args.fn(args)
+    except (RemoteMediaError, OSError) as e:
+        print(f"remotemedia: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
