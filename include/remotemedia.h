@@ -104,11 +104,6 @@ typedef enum RmSampleFormat {
 } RmSampleFormat;
 
 /**
- * The outputs of one run. Opaque.
- */
-typedef struct RmOutputs RmOutputs;
-
-/**
  * A validated pipeline with its node instances. Opaque.
  */
 typedef struct RmPipeline RmPipeline;
@@ -237,10 +232,27 @@ typedef struct RmOutput {
    */
   const char *port;
   /**
+   * Index of the node in the manifest's `nodes`.
+   */
+  uint32_t node_index;
+  /**
+   * Index of the port in the node type's outputs (0 is the default port).
+   */
+  uint32_t port_index;
+  /**
    * The item. Its memory belongs to the `RmOutputs` it came from.
    */
   struct RmDataView view;
 } RmOutput;
+
+/**
+ * The outputs of one run: a read-only array of `len` items in emission order.
+ * The array and everything it points to live until `rm_outputs_free`.
+ */
+typedef struct RmOutputs {
+  const struct RmOutput *items;
+  size_t len;
+} RmOutputs;
 
 #ifdef __cplusplus
 extern "C" {
@@ -293,15 +305,6 @@ enum RmStatus rm_runtime_register_node(const struct RmRuntime *runtime,
                                        const struct RmNodeVTable *vtable);
 
 /**
- * The items of `outputs` in emission order.
- *
- * Writes the count to `*len` and returns a pointer to the first item (NULL when
- * either argument is NULL, with the last error set). The array and everything it
- * points to are owned by `outputs` and live until `rm_outputs_free`. Any thread.
- */
-const struct RmOutput *rm_outputs_items(const struct RmOutputs *outputs, size_t *len);
-
-/**
  * Releases the outputs of a run and every buffer they hold. NULL is ignored. After
  * this call no pointer obtained from `outputs` may be used. Any thread.
  */
@@ -334,7 +337,8 @@ void rm_pipeline_free(struct RmPipeline *pipeline);
  * `data` points to `samples` interleaved samples (all channels) of `format` (an
  * `RmSampleFormat`), aligned for that type; it may be NULL only when `samples` is 0.
  * It is borrowed, not copied, and only read until this call returns. On success
- * `*out` receives outputs the caller owns and must release with `rm_outputs_free`.
+ * `*out` receives outputs the caller owns and must release with `rm_outputs_free`;
+ * read their items through `(*out)->items` and `(*out)->len`.
  *
  * Threading: blocks the calling thread, on which the nodes run (host-node callbacks
  * included). One call at a time per pipeline: a concurrent call on the same pipeline

@@ -51,6 +51,33 @@ impl Runtime {
         if tokio::runtime::Handle::try_current().is_ok() {
             return Err(Error::InvalidArgument("a blocking run cannot be called from inside an async runtime".into()));
         }
-        self.tokio.block_on(pipeline.run(input))
+        // Poll on the calling thread with a lightweight executor; entering the tokio
+        // context keeps tokio timers working (they are driven by the worker thread).
+        let _context = self.tokio.enter();
+        futures::executor::block_on(pipeline.run(input))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokio_timers_work_on_the_calling_thread() {
+        let rt = Runtime::new().unwrap();
+        let _context = rt.tokio.enter();
+        let started = std::time::Instant::now();
+        futures::executor::block_on(tokio::time::sleep(std::time::Duration::from_millis(5)));
+        assert!(started.elapsed() >= std::time::Duration::from_millis(5));
+    }
+
+    #[test]
+    fn blocking_run_inside_async_is_an_error() {
+        let rt = Runtime::new().unwrap();
+        let mut p = rt.pipeline(r#"{"version":"1","nodes":[{"id":"p","node_type":"PassThrough"}]}"#).unwrap();
+        let input = Data::Json(std::sync::Arc::new(serde_json::json!({})));
+        let inner = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let err = inner.block_on(async { rt.run(&mut p, input) }).unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument(_)), "{err}");
     }
 }

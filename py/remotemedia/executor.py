@@ -71,7 +71,8 @@ class PythonPipeline:
             self.routes[a][0 if port is None else self.outputs[a].index(port)].append(b)
         self.nodes = [create(cls, n["params"], i, n["id"]) for i, (cls, n) in enumerate(zip(classes, nodes))]
         self.node_runtimes = {nid: "python" for nid in self.ids}
-        self.default_ports = {nid: outs[0] for nid, outs in zip(self.ids, self.outputs)}
+        self.keys = [[nid if p == 0 else f"{nid}.{port}" for p, port in enumerate(outs)]
+                     for nid, outs in zip(self.ids, self.outputs)]
 
     def _call(self, i: int, operation: str, fn, *args):
         try:
@@ -80,15 +81,15 @@ class PythonPipeline:
             raise NodeError(f"node '{self.ids[i]}' failed in {operation}: {e}", node_id=self.ids[i],
                             operation=operation, retryable=isinstance(e, TransientError)) from e
 
-    def run(self, audio: Audio) -> list[tuple[str, str, object]]:
-        """One-shot run; returns (node id, port name, item) of sink outputs in order."""
+    def run(self, audio: Audio) -> dict[str, list]:
+        """One-shot run; returns sink outputs by key, each list in emission order."""
         for i, node in enumerate(self.nodes):
             self._call(i, "reset", node.reset)
         inbox: list[list] = [[] for _ in self.nodes]
         for i in range(len(self.nodes)):
             if not any(i in targets for routes in self.routes for targets in routes):
                 inbox[i].append(audio)
-        results = []
+        results: dict[str, list] = {}
         for wave in self.waves:
             for i in wave:
                 emitted = []
@@ -99,7 +100,7 @@ class PythonPipeline:
                 for port, item in emitted:
                     targets = self.routes[i][port]
                     if not targets:
-                        results.append((self.ids[i], self.outputs[i][port], item))
+                        results.setdefault(self.keys[i][port], []).append(item)
                     for t in targets:
                         inbox[t].append(item)
         return results

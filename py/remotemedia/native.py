@@ -226,43 +226,53 @@ class NativePipeline:
     def __init__(self, runtime: NativeRuntime, manifest: dict):
         text = json.dumps(manifest).encode()
         out = ffi.new("RmPipeline **")
-        _pending.exc = None
         _check(lib.rm_pipeline_new(runtime.ptr, text, len(text), out))
         self.ptr = out[0]
         self._finalizer = weakref.finalize(self, lib.rm_pipeline_free, self.ptr)
         desc = ffi.new("char **")
         _check(lib.rm_pipeline_describe(self.ptr, desc))
-        described = json.loads(_take_string(desc))
-        self.ids = [n["id"] for n in described["nodes"]]
-        self.node_runtimes = {n["id"]: n["runtime"] for n in described["nodes"]}
-        self.default_ports = {n["id"]: n["outputs"][0] for n in described["nodes"]}
+        nodes = json.loads(_take_string(desc))["nodes"]
+        self.node_runtimes = {n["id"]: n["runtime"] for n in nodes}
+        # keys[node][port]: where an output goes in the result dict.
+        self.keys = [[n["id"] if p == 0 else f"{n['id']}.{port}" for p, port in enumerate(n["outputs"])]
+                     for n in nodes]
         self._outputs = ffi.new("RmOutputs **")
-        self._count = ffi.new("size_t *")
 
-    def run(self, audio: Audio) -> list[tuple[str, str, object]]:
-        """One-shot run; returns (node id, port name, item) of sink outputs in order."""
+    def run(self, audio: Audio) -> dict[str, list]:
+        """One-shot run; returns sink outputs by key, each list in emission order."""
         x = audio.samples
-        if not x.flags.c_contiguous:
-            raise InvalidInputError("samples must be C-contiguous (np.ascontiguousarray makes a contiguous copy)")
-        _pending.exc = None
-        status = lib.rm_pipeline_run(self.ptr, ffi.from_buffer(x), x.size, FORMAT_OF[x.dtype], audio.channels,
+        try:
+            data = ffi.from_buffer(x)
+        except (BufferError, ValueError) as e:
+            raise InvalidInputError(f"samples must be C-contiguous (np.ascontiguousarray copies): {e}") from None
+        status = lib.rm_pipeline_run(self.ptr, data, x.size, FORMAT_OF[x.dtype], 1 if x.ndim == 1 else x.shape[1],
                                      audio.sample_rate, self._outputs)
         if status != OK:
             raise _error(status)
         outputs = ffi.gc(self._outputs[0], lib.rm_outputs_free)
-        items = lib.rm_outputs_items(outputs, self._count)
-        return [self._item(items[i], outputs) for i in range(self._count[0])]
+        items, keys, results = outputs.items, self.keys, {}
+        for i in range(outputs.len):
+            item = items[i]
+            view = item.view
+            if view.kind == AUDIO:
+                dtype = DTYPES[view.format]
+                # The array views native memory. Its buffer's pointer carries a no-op
+                # destructor whose closure holds `outputs`, so the native outputs are
+                # freed when the last array viewing them dies.
+                keep = ffi.gc(view.data, lambda _p, _o=outputs: None)
+                samples = np.frombuffer(ffi.buffer(keep, view.len * dtype.itemsize), dtype)
+                if view.channels > 1:
+                    samples = samples.reshape(-1, view.channels)
+                value = _new(Audio)
+                value.samples, value.sample_rate = samples, view.sample_rate
+            else:
+                value = json.loads(ffi.unpack(ffi.cast("char *", view.data), view.len))
+            key = keys[item.node_index][item.port_index]
+            if key in results:
+                results[key].append(value)
+            else:
+                results[key] = [value]
+        return results
 
-    @staticmethod
-    def _item(item, outputs):
-        node_id, port, view = ffi.string(item.node_id).decode(), ffi.string(item.port).decode(), item.view
-        if view.kind == JSON:
-            return node_id, port, json.loads(ffi.unpack(ffi.cast("char *", view.data), view.len))
-        dtype = DTYPES[view.format]
-        # The array views native memory. Its buffer's pointer carries a no-op destructor whose
-        # closure holds `outputs`, so the native outputs are freed when the last array dies.
-        keep = ffi.gc(ffi.cast("char *", view.data), lambda _p, _o=outputs: None)
-        samples = np.frombuffer(ffi.buffer(keep, view.len * dtype.itemsize), dtype)
-        if view.channels > 1:
-            samples = samples.reshape(-1, view.channels)
-        return node_id, port, Audio(samples, view.sample_rate)
+
+_new = object.__new__

@@ -108,12 +108,7 @@ class Pipeline:
         """
         if not isinstance(audio, Audio):
             raise InvalidInputError(f"run takes remotemedia.Audio, got {type(audio).__name__}")
-        impl = self._compile()
-        results: dict[str, list] = {}
-        for node_id, port, item in impl.run(audio):
-            key = node_id if port == impl.default_ports[node_id] else f"{node_id}.{port}"
-            results.setdefault(key, []).append(item)
-        return results
+        return (self._impl or self._compile()).run(audio)
 
     def __repr__(self):
         return f"Pipeline({len(self._nodes)} nodes, {len(self._connections)} connections, runtime={self._requested})"

@@ -10,8 +10,11 @@
 
 pub mod error;
 mod host_node;
+pub use outputs::{RmOutput, RmOutputs, rm_outputs_free};
 mod outputs;
+pub use pipeline::{RmPipeline, rm_pipeline_new, rm_pipeline_run};
 mod pipeline;
+pub use runtime::{RmRuntime, rm_runtime_new};
 mod runtime;
 
 use std::ffi::{CStr, c_char};

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use crate::data::{AudioBuffer, Data, SampleFormat, Samples};
 use crate::error::{Error, Result};
+use crate::executor::Output;
 
-use super::{RmStatus, arg, arg_mut, guard, guard_void};
+use super::guard_void;
 
 /// What an `RmDataView` holds.
 #[repr(C)]
@@ -46,9 +47,14 @@ impl RmDataView {
             },
             Data::Json(v) => {
                 *json = v.to_string();
-                Self { kind: RmDataKind::Json as u32, data: json.as_ptr().cast(), len: json.len(), format: 0, channels: 0, sample_rate: 0 }
+                Self::json(json)
             }
         }
+    }
+
+    /// Views JSON text, which must outlive the view.
+    pub(crate) fn json(text: &str) -> Self {
+        Self { kind: RmDataKind::Json as u32, data: text.as_ptr().cast(), len: text.len(), format: 0, channels: 0, sample_rate: 0 }
     }
 
     /// Views audio described by this view without copying (see `Samples::borrow_raw`).
@@ -90,6 +96,10 @@ pub struct RmOutput {
     pub node_id: *const c_char,
     /// Name of the output port it was emitted on (NUL-terminated).
     pub port: *const c_char,
+    /// Index of the node in the manifest's `nodes`.
+    pub node_index: u32,
+    /// Index of the port in the node type's outputs (0 is the default port).
+    pub port_index: u32,
     /// The item. Its memory belongs to the `RmOutputs` it came from.
     pub view: RmDataView,
 }
@@ -100,52 +110,57 @@ pub(crate) struct Names {
     pub ports: Vec<Vec<CString>>,
 }
 
-/// The outputs of one run. Opaque.
+/// The outputs of one run: a read-only array of `len` items in emission order.
+/// The array and everything it points to live until `rm_outputs_free`.
+#[repr(C)]
 pub struct RmOutputs {
+    pub items: *const RmOutput,
+    pub len: usize,
+}
+
+/// The public `RmOutputs` followed by what it points into, in one allocation.
+#[repr(C)]
+pub(crate) struct OwnedOutputs {
+    public: RmOutputs,
     items: Vec<RmOutput>,
-    _data: Vec<Data>,
+    _outputs: Vec<Output>,
     _json: Vec<String>,
     _names: Arc<Names>,
 }
 
-impl RmOutputs {
-    pub(crate) fn new(outputs: Vec<crate::executor::Output>, names: Arc<Names>) -> Self {
-        let mut json = vec![String::new(); outputs.len()];
-        let items = outputs
+impl OwnedOutputs {
+    /// Boxes the outputs of a run; the pointer is handed to C as `RmOutputs *`.
+    pub(crate) fn boxed(outputs: Vec<Output>, names: Arc<Names>) -> *mut RmOutputs {
+        let n_json = outputs.iter().filter(|o| matches!(o.data, Data::Json(_))).count();
+        let mut json = Vec::with_capacity(n_json);
+        let items: Vec<RmOutput> = outputs
             .iter()
-            .zip(json.iter_mut())
-            .map(|(o, j)| RmOutput {
-                node_id: names.ids[o.node].as_ptr(),
-                port: names.ports[o.node][o.port].as_ptr(),
-                view: RmDataView::of(&o.data, j),
+            .map(|o| {
+                let view = match &o.data {
+                    Data::Json(v) => {
+                        json.push(v.to_string());
+                        RmDataView::json(json.last().expect("just pushed"))
+                    }
+                    audio => RmDataView::of(audio, &mut String::new()),
+                };
+                RmOutput {
+                    node_id: names.ids[o.node].as_ptr(),
+                    port: names.ports[o.node][o.port].as_ptr(),
+                    node_index: o.node as u32,
+                    port_index: o.port as u32,
+                    view,
+                }
             })
             .collect();
-        Self { items, _data: outputs.into_iter().map(|o| o.data).collect(), _json: json, _names: names }
+        let public = RmOutputs { items: items.as_ptr(), len: items.len() };
+        let owned = Box::new(OwnedOutputs { public, items, _outputs: outputs, _json: json, _names: names });
+        // `public` is the first field of a repr(C) struct, so the pointers coincide.
+        Box::into_raw(owned).cast()
     }
 }
 
-// SAFETY: the raw pointers in `items` point into `_data`, `_json` and `_names`, which
-// the struct owns and never mutates.
-unsafe impl Send for RmOutputs {}
-unsafe impl Sync for RmOutputs {}
-
-/// The items of `outputs` in emission order.
-///
-/// Writes the count to `*len` and returns a pointer to the first item (NULL when
-/// either argument is NULL, with the last error set). The array and everything it
-/// points to are owned by `outputs` and live until `rm_outputs_free`. Any thread.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn rm_outputs_items(outputs: *const RmOutputs, len: *mut usize) -> *const RmOutput {
-    let mut items = std::ptr::null();
-    let status = guard(|| {
-        let outputs = unsafe { arg(outputs, "outputs") }?;
-        *unsafe { arg_mut(len, "len") }? = outputs.items.len();
-        items = outputs.items.as_ptr();
-        Ok(())
-    });
-    debug_assert!(status == RmStatus::Ok || items.is_null());
-    items
-}
+// SAFETY: the raw pointers point into the owning struct, which never mutates them.
+unsafe impl Send for OwnedOutputs {}
 
 /// Releases the outputs of a run and every buffer they hold. NULL is ignored. After
 /// this call no pointer obtained from `outputs` may be used. Any thread.
@@ -153,7 +168,8 @@ pub unsafe extern "C" fn rm_outputs_items(outputs: *const RmOutputs, len: *mut u
 pub unsafe extern "C" fn rm_outputs_free(outputs: *mut RmOutputs) {
     guard_void(|| {
         if !outputs.is_null() {
-            drop(unsafe { Box::from_raw(outputs) });
+            // SAFETY: every `RmOutputs *` handed out is the head of an `OwnedOutputs`.
+            drop(unsafe { Box::from_raw(outputs.cast::<OwnedOutputs>()) });
         }
     })
 }

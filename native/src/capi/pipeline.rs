@@ -8,7 +8,7 @@ use crate::error::Error;
 use crate::executor::Pipeline;
 use crate::runtime::Runtime;
 
-use super::outputs::{Names, RmDataKind, RmDataView, RmOutputs};
+use super::outputs::{Names, OwnedOutputs, RmDataKind, RmDataView, RmOutputs};
 use super::runtime::{RmRuntime, into_c_string};
 use super::{RmStatus, arg, arg_mut, guard, guard_void, str_len_arg};
 
@@ -73,7 +73,8 @@ pub unsafe extern "C" fn rm_pipeline_free(pipeline: *mut RmPipeline) {
 /// `data` points to `samples` interleaved samples (all channels) of `format` (an
 /// `RmSampleFormat`), aligned for that type; it may be NULL only when `samples` is 0.
 /// It is borrowed, not copied, and only read until this call returns. On success
-/// `*out` receives outputs the caller owns and must release with `rm_outputs_free`.
+/// `*out` receives outputs the caller owns and must release with `rm_outputs_free`;
+/// read their items through `(*out)->items` and `(*out)->len`.
 ///
 /// Threading: blocks the calling thread, on which the nodes run (host-node callbacks
 /// included). One call at a time per pipeline: a concurrent call on the same pipeline
@@ -100,7 +101,7 @@ pub unsafe extern "C" fn rm_pipeline_run(
             .try_lock()
             .map_err(|_| Error::InvalidArgument("pipeline is already running on another thread".into()))?;
         let outputs = pipeline.runtime.run(&mut guard, input)?;
-        *out = Box::into_raw(Box::new(RmOutputs::new(outputs, pipeline.names.clone())));
+        *out = OwnedOutputs::boxed(outputs, pipeline.names.clone());
         Ok(())
     })
 }

@@ -133,17 +133,17 @@ impl Pipeline {
         drop(input);
         let mut outputs = Vec::new();
         for wave in &self.waves {
-            let mut in_wave = vec![false; self.slots.len()];
-            for &i in wave {
-                in_wave[i] = true;
-            }
-            let work = self
-                .slots
-                .iter_mut()
-                .enumerate()
-                .filter(|(i, _)| in_wave[*i])
-                .map(|(i, slot)| async move { drain_and_flush(slot, &ids[i]).map(|()| i) });
-            let done = join_all(work).await;
+            let done = if let [only] = wave.as_slice() {
+                vec![drain_and_flush(&mut self.slots[*only], &ids[*only]).map(|()| *only)]
+            } else {
+                let work = self
+                    .slots
+                    .iter_mut()
+                    .enumerate()
+                    .filter(|(i, _)| wave.binary_search(i).is_ok())
+                    .map(|(i, slot)| async move { drain_and_flush(slot, &ids[i]).map(|()| i) });
+                join_all(work).await
+            };
             for result in done {
                 let from = result?;
                 let mut items = self.slots[from].emitter.take();
@@ -196,7 +196,7 @@ fn call(
     }
 }
 
-/// Groups nodes by depth: a node's wave is one more than its deepest predecessor's.
+/// Groups nodes by depth (one more than the deepest predecessor's), each wave sorted.
 fn waves(graph: &PipelineGraph) -> Vec<Vec<usize>> {
     let mut depth = vec![0usize; graph.ids().len()];
     let mut waves: Vec<Vec<usize>> = Vec::new();
@@ -206,6 +206,9 @@ fn waves(graph: &PipelineGraph) -> Vec<Vec<usize>> {
             waves.resize(depth[n] + 1, Vec::new());
         }
         waves[depth[n]].push(n);
+    }
+    for wave in &mut waves {
+        wave.sort_unstable();
     }
     waves
 }

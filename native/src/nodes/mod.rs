@@ -45,7 +45,7 @@ impl Emitter {
         self.items.push((port, data));
     }
     /// Takes the emitted items, leaving the emitter empty.
-    pub(crate) fn take(&mut self) -> Vec<(usize, Data)> {
+    pub fn take(&mut self) -> Vec<(usize, Data)> {
         std::mem::take(&mut self.items)
     }
     /// Returns an emptied item vector so its capacity is reused.

@@ -1,0 +1,28 @@
+# The two commands a newcomer needs (see README.md):
+#   make demo   build everything, generate demo audio, run the demo pipeline
+#   make test   build everything, run the Rust, C and Python tests
+PYTHON ?= python3
+
+.PHONY: demo test install test-rust test-c test-python bench
+
+install:  ## build the native library (cargo, release) and install the Python package with test extras
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+
+demo: install
+	$(PYTHON) examples/make_demo_audio.py out/demo_in.wav
+	$(PYTHON) -m remotemedia run examples/demo.json --input out/demo_in.wav --output out/demo_out.wav
+
+test: install test-rust test-c test-python
+
+test-rust:  ## unit tests, executor tests, and the header drift check
+	cargo test --workspace
+
+test-c: install
+	tests/c/run.sh
+
+test-python: install
+	$(PYTHON) -m pytest
+
+bench: install
+	cargo bench -p remotemedia --bench pipeline
+	$(PYTHON) benchmarks/bench_run_overhead.py
