@@ -1,0 +1,90 @@
+import json
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import remotemedia as rm
+from remotemedia import cli, node, wav
+
+
+@pytest.fixture
+def third_party_package(tmp_path, monkeypatch):
+    """An installed-looking distribution exposing a node through the entry-point group."""
+    (tmp_path / "acme_nodes.py").write_text(textwrap.dedent('''
+        import remotemedia as rm
+
+        class Halve(rm.Node):
+            """Halves float audio."""
+            node_type = "AcmeHalve"
+
+            def process(self, audio):
+                return rm.Audio(audio.samples * audio.samples.dtype.type(0.5), audio.sample_rate)
+    '''))
+    dist = tmp_path / "acme_nodes-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-nodes\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[remotemedia.nodes]\nhalve = acme_nodes:Halve\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(node, "_entry_points_loaded", False)
+    yield
+    node._REGISTRY.pop("AcmeHalve", None)
+    sys.modules.pop("acme_nodes", None)
+
+
+def test_entry_point_nodes_are_discovered(third_party_package, runtime):
+    m = {"version": "1", "nodes": [{"id": "g", "node_type": "Gain"}, {"id": "h", "node_type": "AcmeHalve"}],
+         "connections": [{"from": "g", "to": "h"}]}
+    p = rm.Pipeline.from_manifest(m, runtime=runtime)
+    assert p.node_runtimes()["h"] == "python"
+    out = p.run(rm.Audio(np.array([1.0, -0.5], np.float32), 16000))
+    np.testing.assert_array_equal(out["h"][0].samples, [0.5, -0.25])
+
+
+def test_unregistered_type_is_never_imported(runtime):
+    m = {"version": "1", "nodes": [{"id": "x", "node_type": "os.system"}]}
+    with pytest.raises(rm.ManifestError, match="unknown node type 'os.system'"):
+        rm.Pipeline.from_manifest(m, runtime=runtime)
+
+
+@pytest.fixture
+def wav_in(tmp_path):
+    rng = np.random.default_rng(3)
+    audio = rm.Audio(rng.integers(-20000, 20000, (4800, 2), dtype=np.int16), 48000)
+    path = tmp_path / "in.wav"
+    wav.write(path, audio)
+    return path, audio
+
+
+def test_wav_round_trip(wav_in):
+    path, audio = wav_in
+    assert wav.read(path) == audio
+
+
+def test_cli_run_matches_the_api(tmp_path, wav_in, capsys):
+    path, audio = wav_in
+    manifest = tmp_path / "m.json"
+    manifest.write_text(json.dumps({"version": "1", "nodes": [{"id": "g", "node_type": "Gain",
+                                                               "params": {"gain_db": -6}}]}))
+    for runtime in ("native", "python"):
+        out = tmp_path / f"out-{runtime}.wav"
+        assert cli.main(["run", str(manifest), "-i", str(path), "-o", str(out), "--runtime", runtime]) == 0
+        expected = rm.Pipeline.from_manifest(manifest, runtime="python").run(audio)["g"][0]
+        assert wav.read(out) == expected
+    assert "native runtime" in capsys.readouterr().err
+
+
+def test_cli_reports_errors_without_traceback(tmp_path, wav_in, capsys):
+    manifest = tmp_path / "bad.json"
+    manifest.write_text('{"version": "1", "nodes": [{"id": "g", "node_type": "Gian"}]}')
+    assert cli.main(["run", str(manifest), "-i", str(wav_in[0])]) == 2
+    err = capsys.readouterr().err
+    assert "nodes[0].node_type" in err and "Traceback" not in err
+
+
+def test_cli_nodes_lists_runtimes(capsys):
+    assert cli.main(["nodes", "--json"]) == 0
+    rows = {r["node_type"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["Gain"]["runtimes"] == ["native", "python"]
+    assert "gain_db" in rows["Gain"]["params"]["properties"]
