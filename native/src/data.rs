@@ -120,6 +120,37 @@ impl<T> Deref for SampleBuf<T> {
     }
 }
 
+/// A sample type of one of the supported formats, for code generic over formats.
+pub trait Sample: Copy + Default + Send + Sync + 'static {
+    /// The format of this type.
+    const FORMAT: SampleFormat;
+    /// The typed buffer of `samples`, if they are of this type.
+    fn buf(samples: &Samples) -> Option<&SampleBuf<Self>>;
+    /// Wraps owned samples of this type.
+    fn wrap(samples: Vec<Self>) -> Samples;
+}
+
+macro_rules! impl_sample {
+    ($t:ty, $variant:ident) => {
+        impl Sample for $t {
+            const FORMAT: SampleFormat = SampleFormat::$variant;
+            fn buf(samples: &Samples) -> Option<&SampleBuf<Self>> {
+                match samples {
+                    Samples::$variant(b) => Some(b),
+                    _ => None,
+                }
+            }
+            fn wrap(samples: Vec<Self>) -> Samples {
+                Samples::$variant(SampleBuf::owned(samples))
+            }
+        }
+    };
+}
+impl_sample!(f32, F32);
+impl_sample!(i16, I16);
+impl_sample!(i32, I32);
+impl_sample!(f64, F64);
+
 /// Samples of one of the supported formats.
 #[derive(Clone, Debug)]
 pub enum Samples {

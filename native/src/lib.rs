@@ -6,6 +6,7 @@
 //! `include/remotemedia.h`).
 
 pub mod capi;
+pub mod convert;
 pub mod data;
 pub mod error;
 pub mod executor;

@@ -1,5 +1,6 @@
 //! The node interface, node specs and the registry keyed by `node_type`.
 
+pub mod audio;
 pub mod basic;
 mod params;
 mod registry;

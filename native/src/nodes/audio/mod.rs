@@ -1,0 +1,26 @@
+//! Native audio nodes. Each has a numpy twin under the same `node_type` in
+//! `py/remotemedia/nodes/`.
+
+mod downmix;
+mod format;
+mod rechunk;
+
+use crate::data::{AudioBuffer, Data};
+use crate::error::NodeFailure;
+
+use super::NodeSpec;
+
+/// The built-in specs of this module.
+pub fn specs() -> Vec<NodeSpec> {
+    vec![format::spec(), downmix::spec(), rechunk::spec()]
+}
+
+/// The audio of an item, or a failure naming the node type that wanted audio.
+pub(crate) fn audio<'a>(input: &'a Data, node_type: &str) -> Result<&'a AudioBuffer, NodeFailure> {
+    match input {
+        Data::Audio(a) => Ok(a),
+        Data::Json(_) => Err(NodeFailure::new(format!("{node_type} takes audio, got a JSON event"))),
+    }
+}
+
+

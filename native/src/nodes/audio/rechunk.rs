@@ -1,0 +1,178 @@
+//! Rechunk: re-frames a stream of arbitrary chunk sizes into fixed-size frames.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::data::{AudioBuffer, Data, Sample, SampleFormat, Samples};
+use crate::error::NodeFailure;
+use crate::nodes::{Emitter, Implementation, Node, NodeSpec, ParamError, parse_params};
+
+pub fn spec() -> NodeSpec {
+    NodeSpec {
+        node_type: "Rechunk".into(),
+        description: "Re-frames audio into frames of frame_ms milliseconds or frame_samples frames; at the end the partial frame is zero-padded (tail \"pad\"), emitted short (\"emit\") or dropped (\"drop\").".into(),
+        params_schema: json!({
+            "type": "object",
+            "properties": {
+                "frame_ms": {"type": "number", "exclusiveMinimum": 0, "maximum": 10000},
+                "frame_samples": {"type": "integer", "minimum": 1, "maximum": 10000000},
+                "tail": {"enum": ["pad", "emit", "drop"], "default": "pad"}
+            },
+            "additionalProperties": false
+        }),
+        outputs: vec!["out".into()],
+        implementation: Implementation::Native,
+        create: Arc::new(|params| {
+            let p: Params = parse_params(params)?;
+            let size = match (p.frame_ms, p.frame_samples) {
+                (Some(ms), None) if ms > 0.0 && ms <= 10_000.0 => FrameSize::Millis(ms),
+                (Some(ms), None) => return Err(ParamError::new("frame_ms", format!("{ms} is outside (0, 10000]"))),
+                (None, Some(n)) if (1..=10_000_000).contains(&n) => FrameSize::Frames(n),
+                (None, Some(n)) => return Err(ParamError::new("frame_samples", format!("{n} is outside 1..=10000000"))),
+                _ => return Err(ParamError::new("", "give exactly one of frame_ms and frame_samples")),
+            };
+            Ok(Box::new(Rechunk { size, tail: p.tail, state: None }))
+        }),
+    }
+}
+
+#[derive(Deserialize, Clone, Copy, Default, PartialEq)]
+#[serde(rename_all = "lowercase")]
+enum Tail {
+    #[default]
+    Pad,
+    Emit,
+    Drop,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    frame_ms: Option<f64>,
+    frame_samples: Option<usize>,
+    #[serde(default)]
+    tail: Tail,
+}
+
+#[derive(Clone, Copy)]
+enum FrameSize {
+    Millis(f64),
+    Frames(usize),
+}
+
+/// The stream's layout, fixed by its first chunk, and the samples not yet emitted.
+struct State {
+    format: SampleFormat,
+    channels: u16,
+    sample_rate: u32,
+    /// Samples (all channels) per output frame.
+    frame_len: usize,
+    pending: Box<dyn Reframe>,
+}
+
+/// A buffer of pending samples of one format.
+trait Reframe: Send {
+    /// Appends `samples` (of the buffer's format) and takes every whole frame out.
+    fn push(&mut self, samples: &Samples, frame_len: usize) -> Vec<Samples>;
+    /// Takes the partial frame left, zero-padded to a whole frame if `pad`.
+    fn finish(&mut self, frame_len: usize, pad: bool) -> Option<Samples>;
+}
+
+impl<T: Sample> Reframe for Vec<T> {
+    fn push(&mut self, samples: &Samples, frame_len: usize) -> Vec<Samples> {
+        self.extend_from_slice(T::buf(samples).expect("formats are compared before push"));
+        let whole = self.len() / frame_len * frame_len;
+        let frames = self[..whole].chunks_exact(frame_len).map(|f| T::wrap(f.to_vec())).collect();
+        self.drain(..whole);
+        frames
+    }
+
+    fn finish(&mut self, frame_len: usize, pad: bool) -> Option<Samples> {
+        if self.is_empty() {
+            return None;
+        }
+        let mut last = std::mem::take(self);
+        if pad {
+            last.resize(frame_len, T::default());
+        }
+        Some(T::wrap(last))
+    }
+}
+
+struct Rechunk {
+    size: FrameSize,
+    tail: Tail,
+    state: Option<State>,
+}
+
+impl Rechunk {
+    fn start(&self, audio: &AudioBuffer) -> Result<State, NodeFailure> {
+        let frames = match self.size {
+            FrameSize::Frames(n) => n,
+            FrameSize::Millis(ms) => {
+                let exact = ms * f64::from(audio.sample_rate()) / 1000.0;
+                if exact.fract() != 0.0 || exact < 1.0 {
+                    return Err(NodeFailure::new(format!(
+                        "frame_ms {ms} is not a whole number of frames at {} Hz",
+                        audio.sample_rate()
+                    )));
+                }
+                exact as usize
+            }
+        };
+        let pending: Box<dyn Reframe> = match audio.samples().format() {
+            SampleFormat::F32 => Box::new(Vec::<f32>::new()),
+            SampleFormat::I16 => Box::new(Vec::<i16>::new()),
+            SampleFormat::I32 => Box::new(Vec::<i32>::new()),
+            SampleFormat::F64 => Box::new(Vec::<f64>::new()),
+        };
+        Ok(State {
+            format: audio.samples().format(),
+            channels: audio.channels(),
+            sample_rate: audio.sample_rate(),
+            frame_len: frames * audio.channels() as usize,
+            pending,
+        })
+    }
+}
+
+fn emit(state: &State, samples: Samples, out: &mut Emitter) -> Result<(), NodeFailure> {
+    let audio = AudioBuffer::new(samples, state.channels, state.sample_rate).map_err(|e| NodeFailure::new(e.to_string()))?;
+    out.emit(Data::Audio(audio));
+    Ok(())
+}
+
+impl Node for Rechunk {
+    fn process(&mut self, input: &Data, out: &mut Emitter) -> Result<(), NodeFailure> {
+        let audio = super::audio(input, "Rechunk")?;
+        if self.state.is_none() {
+            self.state = Some(self.start(audio)?);
+        }
+        let state = self.state.as_mut().expect("set above");
+        if (audio.samples().format(), audio.channels(), audio.sample_rate()) != (state.format, state.channels, state.sample_rate) {
+            return Err(NodeFailure::new("Rechunk got a chunk whose format, channels or rate differs from the stream's first"));
+        }
+        for frame in state.pending.push(audio.samples(), state.frame_len) {
+            emit(state, frame, out)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, out: &mut Emitter) -> Result<(), NodeFailure> {
+        let Some(state) = self.state.as_mut() else { return Ok(()) };
+        if self.tail == Tail::Drop {
+            return Ok(());
+        }
+        match state.pending.finish(state.frame_len, self.tail == Tail::Pad) {
+            Some(last) => emit(state, last, out),
+            None => Ok(()),
+        }
+    }
+
+    fn reset(&mut self) -> Result<(), NodeFailure> {
+        self.state = None;
+        Ok(())
+    }
+}
