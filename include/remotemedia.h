@@ -354,9 +354,10 @@ enum RmStatus rm_pipeline_run(struct RmPipeline *pipeline,
 
 /**
  * Describes the pipeline as JSON: `{"runtime": "native"|"mixed", "nodes": [{"id",
- * "node_type", "runtime", "outputs"}], "manifest": {...}}`, where each node's `runtime`
- * is the implementation that was chosen for it ("native" or "python") and `outputs`
- * its output port names, default port first.
+ * "node_type", "runtime", "outputs", "latency"}], "manifest": {...}}`, where each
+ * node's `runtime` is the implementation that was chosen for it ("native" or
+ * "python"), `outputs` its output port names (default port first) and `latency` its
+ * worst-case output lag in frames at its output rate, as of its last chunk.
  *
  * On success `*out` receives a NUL-terminated string the caller owns and must
  * release with `rm_string_free`. Any thread, one call at a time per pipeline.

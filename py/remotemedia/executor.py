@@ -74,6 +74,9 @@ class PythonPipeline:
         self.keys = [[nid if p == 0 else f"{nid}.{port}" for p, port in enumerate(outs)]
                      for nid, outs in zip(self.ids, self.outputs)]
 
+    def node_latencies(self) -> dict[str, int]:
+        return {nid: node.latency() for nid, node in zip(self.ids, self.nodes)}
+
     def _call(self, i: int, operation: str, fn, *args):
         try:
             return outputs_of(fn(*args), self.nodes[i])

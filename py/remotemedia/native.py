@@ -229,14 +229,21 @@ class NativePipeline:
         _check(lib.rm_pipeline_new(runtime.ptr, text, len(text), out))
         self.ptr = out[0]
         self._finalizer = weakref.finalize(self, lib.rm_pipeline_free, self.ptr)
-        desc = ffi.new("char **")
-        _check(lib.rm_pipeline_describe(self.ptr, desc))
-        nodes = json.loads(_take_string(desc))["nodes"]
+        nodes = self.describe()["nodes"]
         self.node_runtimes = {n["id"]: n["runtime"] for n in nodes}
         # keys[node][port]: where an output goes in the result dict.
         self.keys = [[n["id"] if p == 0 else f"{n['id']}.{port}" for p, port in enumerate(n["outputs"])]
                      for n in nodes]
         self._outputs = ffi.new("RmOutputs **")
+
+    def describe(self) -> dict:
+        """The native description of the pipeline (see rm_pipeline_describe)."""
+        out = ffi.new("char **")
+        _check(lib.rm_pipeline_describe(self.ptr, out))
+        return json.loads(_take_string(out))
+
+    def node_latencies(self) -> dict[str, int]:
+        return {n["id"]: n["latency"] for n in self.describe()["nodes"]}
 
     def run(self, audio: Audio) -> dict[str, list]:
         """One-shot run; returns sink outputs by key, each list in emission order."""

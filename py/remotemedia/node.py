@@ -62,6 +62,10 @@ class Node(ABC):
         """Forget stream state. The default re-runs ``__init__`` with the same params."""
         self.__init__(**self._params)
 
+    def latency(self) -> int:
+        """Worst-case lag of output behind input, in frames at the output rate."""
+        return 0
+
     @classmethod
     def create(cls, params: dict) -> Node:
         """Instantiates with ``params``; unknown or bad params raise :class:`ParamError`."""

@@ -100,6 +100,11 @@ class Pipeline:
         """Which implementation each node runs with: {node id: "native" | "python"}."""
         return dict(self._compile().node_runtimes)
 
+    def node_latencies(self) -> dict[str, int]:
+        """Each node's worst-case output lag in frames at its output rate, as of its last
+        chunk (e.g. a Resample's block plus filter delay; 0 before the first run)."""
+        return self._compile().node_latencies()
+
     def run(self, audio: Audio) -> dict[str, list]:
         """Runs once on ``audio`` (every node fresh, then flushed).
 

@@ -107,9 +107,10 @@ pub unsafe extern "C" fn rm_pipeline_run(
 }
 
 /// Describes the pipeline as JSON: `{"runtime": "native"|"mixed", "nodes": [{"id",
-/// "node_type", "runtime", "outputs"}], "manifest": {...}}`, where each node's `runtime`
-/// is the implementation that was chosen for it ("native" or "python") and `outputs`
-/// its output port names, default port first.
+/// "node_type", "runtime", "outputs", "latency"}], "manifest": {...}}`, where each
+/// node's `runtime` is the implementation that was chosen for it ("native" or
+/// "python"), `outputs` its output port names (default port first) and `latency` its
+/// worst-case output lag in frames at its output rate, as of its last chunk.
 ///
 /// On success `*out` receives a NUL-terminated string the caller owns and must
 /// release with `rm_string_free`. Any thread, one call at a time per pipeline.
@@ -130,6 +131,7 @@ pub unsafe extern "C" fn rm_pipeline_describe(pipeline: *const RmPipeline, out: 
                     "node_type": spec.node_type,
                     "runtime": spec.implementation.as_str(),
                     "outputs": spec.outputs,
+                    "latency": p.latency(i),
                 })
             })
             .collect();

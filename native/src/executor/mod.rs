@@ -103,6 +103,10 @@ impl Pipeline {
     pub fn spec(&self, index: usize) -> &NodeSpec {
         &self.specs[index]
     }
+    /// Node `index`'s current latency (see [`Node::latency`]).
+    pub fn latency(&self, index: usize) -> usize {
+        self.slots[index].node.latency()
+    }
     /// `"native"` when every node is native, else `"mixed"`.
     pub fn runtime(&self) -> &'static str {
         if self.specs.iter().all(|s| s.implementation == Implementation::Native) { "native" } else { "mixed" }

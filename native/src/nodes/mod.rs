@@ -28,6 +28,11 @@ pub trait Node: Send {
     fn reset(&mut self) -> Result<(), NodeFailure> {
         Ok(())
     }
+    /// Worst-case lag of output behind input, in frames at the output rate (0 when the
+    /// node emits as soon as it receives, or before it has seen its first chunk).
+    fn latency(&self) -> usize {
+        0
+    }
 }
 
 /// Collects a node's outputs, each tagged with its output port index.

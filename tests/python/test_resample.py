@@ -1,0 +1,103 @@
+"""Resample: native against its numpy reference, chunking, length, quality bounds."""
+
+from math import ceil
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import remotemedia as rm
+from remotemedia import measure
+
+pytestmark = pytest.mark.skipif(not rm.native_available(), reason="compares against the native runtime")
+
+COMMON = [8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000, 192000]
+
+
+def resampler(runtime, target, quality="high", chunk=None):
+    m = {"version": "1", "nodes": [{"id": "r", "node_type": "Resample",
+                                    "params": {"target_rate": target, "quality": quality}}]}
+    if chunk:
+        m["nodes"].insert(0, {"id": "c", "node_type": "Rechunk", "params": {"frame_samples": chunk, "tail": "emit"}})
+        m["connections"] = [{"from": "c", "to": "r"}]
+    p = rm.Pipeline.from_manifest(m, runtime=runtime)
+    if runtime == "native":
+        assert set(p.node_runtimes().values()) == {"native"}
+
+    def run(audio: rm.Audio) -> np.ndarray:
+        items = p.run(audio).get("r", [])
+        shape = (0,) if audio.channels == 1 else (0, audio.channels)
+        return np.concatenate([a.samples for a in items]) if items else np.zeros(shape, np.float32)
+    return run
+
+
+@st.composite
+def signal(draw, rates=st.sampled_from(COMMON)):
+    rate = draw(rates)
+    channels = draw(st.integers(1, 3))
+    frames = draw(st.integers(0, 3000))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    x = rng.uniform(-1, 1, (frames, channels)).astype(np.float32)
+    return rm.Audio(x if channels > 1 else x.reshape(-1), rate)
+
+
+@settings(max_examples=60, deadline=None)
+@given(audio=signal(), target=st.sampled_from(COMMON), quality=st.sampled_from(["fast", "balanced", "high"]))
+def test_native_matches_reference(audio, target, quality):
+    native = resampler("native", target, quality)(audio)
+    python = resampler("python", target, quality)(audio)
+    assert native.shape == python.shape
+    assert native.shape[0] == ceil(audio.frames * target / audio.sample_rate), "length = input x ratio"
+    np.testing.assert_allclose(native, python, atol=2e-5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(audio=signal(rates=st.integers(8000, 192000)), target=st.integers(8000, 192000))
+def test_any_integer_rates(audio, target):
+    y = resampler("native", target, "fast")(audio)
+    assert y.shape[0] == ceil(audio.frames * target / audio.sample_rate)
+    assert np.all(np.isfinite(y))
+
+
+@settings(max_examples=60, deadline=None)
+@given(audio=signal(), target=st.sampled_from(COMMON), chunk=st.integers(1, 700))
+def test_chunking_does_not_change_output(audio, target, chunk):
+    whole = resampler("native", target, "balanced")(audio)
+    np.testing.assert_array_equal(resampler("native", target, "balanced", chunk=chunk)(audio), whole)
+    np.testing.assert_allclose(resampler("python", target, "balanced", chunk=chunk)(audio), whole, atol=2e-5)
+
+
+def mono(runtime, in_rate, out_rate, quality):
+    run = resampler(runtime, out_rate, quality)
+    return lambda x: run(rm.Audio(x, in_rate))
+
+
+@pytest.mark.parametrize("quality", ["balanced", "high"])
+@pytest.mark.parametrize("in_rate, out_rate", [(48000, 16000), (16000, 48000), (44100, 48000), (48000, 8000)])
+def test_quality_bounds(runtime, quality, in_rate, out_rate):
+    f = mono(runtime, in_rate, out_rate, quality)
+    assert measure.passband_ripple_db(f, in_rate, out_rate, points=12) < 0.1
+    assert measure.worst_alias_db(f, in_rate, out_rate, points=12) < -90
+    assert measure.sweep_snr_db(f, in_rate, out_rate) > 60
+
+
+def test_int_audio_is_refused_with_advice(runtime):
+    p = rm.Pipeline(runtime=runtime).add_node("r", "Resample", target_rate=16000)
+    with pytest.raises(rm.NodeError, match="FormatConverter"):
+        p.run(rm.Audio(np.zeros(100, np.int16), 48000))
+
+
+@pytest.mark.parametrize("params, path", [({"target_rate": 0}, "target_rate"), ({"target_rate": 200000}, "target_rate"),
+                                          ({"target_rate": 16000, "quality": "best"}, "quality"), ({}, "")])
+def test_bad_params(runtime, params, path):
+    m = {"version": "1", "nodes": [{"id": "r", "node_type": "Resample", "params": params}]}
+    with pytest.raises(rm.ManifestError) as info:
+        rm.Pipeline.from_manifest(m, runtime=runtime)
+    assert info.value.path == "nodes[0].params" + (f".{path}" if path else "")
+
+
+def test_rate_outside_range_is_a_node_error(runtime):
+    p = rm.Pipeline(runtime=runtime).add_node("r", "Resample", target_rate=16000)
+    with pytest.raises(rm.NodeError, match="outside 8000"):
+        p.run(rm.Audio(np.zeros(10, np.float32), 4000))
