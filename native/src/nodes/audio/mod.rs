@@ -5,6 +5,7 @@ mod downmix;
 mod format;
 mod rechunk;
 pub mod resample;
+mod vad;
 
 use crate::data::{AudioBuffer, Data};
 use crate::error::NodeFailure;
@@ -13,7 +14,7 @@ use super::NodeSpec;
 
 /// The built-in specs of this module.
 pub fn specs() -> Vec<NodeSpec> {
-    vec![format::spec(), downmix::spec(), rechunk::spec(), resample::spec()]
+    vec![format::spec(), downmix::spec(), rechunk::spec(), resample::spec(), vad::spec()]
 }
 
 /// The audio of an item, or a failure naming the node type that wanted audio.

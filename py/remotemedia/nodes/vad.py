@@ -1,0 +1,187 @@
+"""VAD reference: the same features, noise floor, score and decisions as the native
+node (native/src/nodes/audio/vad.rs, which documents the algorithm), in numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..audio import Audio
+from ..errors import NodeError
+from ..node import Emit, Node, ParamError, register_node
+
+RATES = (8000, 16000, 32000, 48000)
+FRAME_MS = (10, 20, 30)
+BANDS = 8
+LOW_HZ, HIGH_HZ = 200.0, 4000.0
+SMOOTH = 0.6
+SUBWINDOW_MS, SUBWINDOWS = 360, 10
+NOISE_BIAS = 1.5
+SNR_MAX_DB = 30.0
+WEIGHTS = np.array([0.164, 0.293, 0.259])
+BIAS = -1.278
+TINY = 1e-12
+
+
+class _Analyzer:
+    def __init__(self, rate: int, frame_len: int):
+        nfft = 1 << (frame_len - 1).bit_length()
+        self.nfft = nfft
+        self.window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(frame_len) / frame_len)).astype(np.float32)
+        high = min(HIGH_HZ, 0.475 * rate)
+        f = LOW_HZ * (high / LOW_HZ) ** (np.arange(BANDS + 1) / BANDS)
+        self.edges = np.floor(f * nfft / rate + 0.5).astype(int)  # Rust's round(): half away from zero
+        k = np.arange(self.edges[0], self.edges[-1])
+        self.band_of = np.minimum(np.searchsorted(self.edges, k, side="right") - 1, BANDS - 1)
+
+    def analyse(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        spectrum = np.fft.rfft(frame.astype(np.float64) * self.window, self.nfft)
+        power = np.abs(spectrum[self.edges[0]:self.edges[-1]]) ** 2 / len(frame) + TINY
+        base = self.edges[0]
+        energy = np.array([power[self.edges[b] - base:self.edges[b + 1] - base].sum()
+                           / max(self.edges[b + 1] - self.edges[b], 1) + TINY for b in range(BANDS)])
+        return energy, power
+
+
+@register_node
+class VAD(Node):
+    """Voice activity detection on spectral features (f32 mono, 8/16/32/48 kHz, 10/20/30 ms frames): frame decisions and scores, speech segments, and optionally the speech audio."""
+
+    node_type = "VAD"
+    outputs = ("frames", "segments", "audio")
+    params_schema = {"type": "object", "properties": {
+        "frame_ms": {"enum": list(FRAME_MS), "default": 30},
+        "threshold": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.6},
+        "hangover_ms": {"type": "integer", "minimum": 0, "maximum": 5000, "default": 60},
+        "min_speech_ms": {"type": "integer", "minimum": 0, "maximum": 5000, "default": 0},
+        "gate": {"type": "boolean", "default": False}}, "additionalProperties": False}
+
+    def __init__(self, frame_ms: int = 30, threshold: float = 0.6, hangover_ms: int = 60, min_speech_ms: int = 0,
+                 gate: bool = False):
+        if frame_ms not in FRAME_MS or isinstance(frame_ms, bool):
+            raise ParamError("frame_ms", f"{frame_ms} ms is not one of 10, 20, 30")
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+            raise ParamError("threshold", f"{threshold} is outside 0..=1")
+        for name, value in (("hangover_ms", hangover_ms), ("min_speech_ms", min_speech_ms)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 5000:
+                raise ParamError(name, f"{value} is outside 0..=5000")
+        if not isinstance(gate, bool):
+            raise ParamError("gate", f"expected a boolean, got {gate!r}")
+        self.frame_ms, self.threshold, self.gate = frame_ms, threshold, gate
+        self.hangover = -(-hangover_ms // frame_ms)
+        self.min_run = max(1, -(-min_speech_ms // frame_ms))
+        self.rate = None
+
+    def _start(self, rate: int):
+        if rate not in RATES:
+            raise NodeError(f"VAD takes 8000, 16000, 32000 or 48000 Hz, got {rate}; resample first")
+        self.rate = rate
+        self.frame_len = rate * self.frame_ms // 1000
+        self.analyzer = _Analyzer(rate, self.frame_len)
+        self.per_window = SUBWINDOW_MS // self.frame_ms
+        self.smoothed = None
+        self.current = np.full(BANDS, np.inf)
+        self.history: list[np.ndarray] = []
+        self.in_window = 0
+        self.pending = np.zeros(0, np.float32)
+        self.next_index = 0
+        self.since_raw = None
+        self.run_len = 0
+        self.held: list[tuple[int, float, np.ndarray | None]] = []
+        self.segment_start = None
+
+    def latency(self) -> int:
+        return 0 if self.rate is None else (self.min_run - 1) * self.frame_len + self.frame_len - 1
+
+    def _score(self, frame: np.ndarray) -> float:
+        energy, power = self.analyzer.analyse(frame)
+        self.smoothed = energy.copy() if self.smoothed is None else self.smoothed
+        self.smoothed = SMOOTH * self.smoothed + (1 - SMOOTH) * energy
+        self.current = np.minimum(self.current, self.smoothed)
+        past = np.min(self.history, axis=0) if self.history else np.full(BANDS, np.inf)
+        floor = np.minimum(self.current, past) * NOISE_BIAS
+        self.in_window += 1
+        if self.in_window == self.per_window:
+            self.history = (self.history + [self.current])[-SUBWINDOWS:]
+            self.current = np.full(BANDS, np.inf)
+            self.in_window = 0
+        snr = np.clip(10 * np.log10(energy / floor), 0, SNR_MAX_DB)
+        white = power / floor[self.analyzer.band_of]
+        flatness = 10 * np.log10(2) * (np.mean(np.log2(white)) - np.log2(np.mean(white)))
+        z = WEIGHTS @ np.array([snr.mean(), flatness, snr.max()]) + BIAS
+        return float(1 / (1 + np.exp(-z)))
+
+    def _decide(self, index, score, samples, speech, decisions, out):
+        decisions.append((index, speech, score))
+        seconds = self.frame_ms / 1000
+        if speech and self.segment_start is None:
+            self.segment_start = index
+        elif not speech and self.segment_start is not None:
+            out.append(Emit("segments", {"start": self.segment_start * seconds, "end": index * seconds}))
+            self.segment_start = None
+        if speech and samples is not None:
+            out.append(Emit("audio", Audio(samples, self.rate)))
+
+    def _push(self, index, score, samples, decisions, out):
+        raw = score > self.threshold
+        if raw:
+            self.since_raw = 0
+        elif self.since_raw is not None and self.since_raw < self.hangover:
+            self.since_raw += 1
+        else:
+            self.since_raw = None
+        if self.since_raw is None:
+            for held in self.held:
+                self._decide(*held, False, decisions, out)
+            self.held, self.run_len = [], 0
+            self._decide(index, score, samples, False, decisions, out)
+            return
+        self.run_len += 1
+        self.held.append((index, score, samples))
+        if self.run_len >= self.min_run:
+            for held in self.held:
+                self._decide(*held, True, decisions, out)
+            self.held = []
+
+    def _frames_event(self, decisions):
+        if not decisions:
+            return []
+        return [{"start": decisions[0][0] * self.frame_ms / 1000, "frame_ms": self.frame_ms,
+                 "speech": [d[1] for d in decisions], "score": [d[2] for d in decisions]}]
+
+    def process(self, data):
+        if not isinstance(data, Audio):
+            raise NodeError("VAD takes audio, got a JSON event")
+        if data.samples.dtype != np.float32:
+            raise NodeError(f"VAD takes f32 audio, got {data.samples.dtype}; "
+                            f"put a FormatConverter with format \"f32\" before it")
+        if data.channels != 1:
+            raise NodeError(f"VAD takes mono audio, got {data.channels} channels; put a Downmix before it")
+        if self.rate is None:
+            self._start(data.sample_rate)
+        elif data.sample_rate != self.rate:
+            raise NodeError("VAD got a chunk whose rate differs from the stream's first")
+        x = np.concatenate([self.pending, data.samples])
+        whole = len(x) // self.frame_len * self.frame_len
+        self.pending = x[whole:]
+        decisions, out = [], []
+        for start in range(0, whole, self.frame_len):
+            frame = x[start:start + self.frame_len]
+            score = self._score(frame)
+            index, self.next_index = self.next_index, self.next_index + 1
+            self._push(index, score, frame.copy() if self.gate else None, decisions, out)
+        return self._frames_event(decisions) + out
+
+    def flush(self):
+        if self.rate is None:
+            return None
+        decisions, out = [], []
+        for held in self.held:
+            self._decide(*held, False, decisions, out)
+        self.held = []
+        if self.segment_start is not None:
+            seconds = self.frame_ms / 1000
+            out.append(Emit("segments", {"start": self.segment_start * seconds, "end": self.next_index * seconds}))
+            self.segment_start = None
+        result = self._frames_event(decisions) + out
+        self._start(self.rate)  # the stream is over; a new one may follow
+        return result
