@@ -51,11 +51,11 @@ class VAD(Node):
     params_schema = {"type": "object", "properties": {
         "frame_ms": {"enum": list(FRAME_MS), "default": 30},
         "threshold": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.6},
-        "hangover_ms": {"type": "integer", "minimum": 0, "maximum": 5000, "default": 60},
-        "min_speech_ms": {"type": "integer", "minimum": 0, "maximum": 5000, "default": 0},
+        "hangover_ms": {"type": "integer", "minimum": 0, "maximum": 5000, "default": 90},
+        "min_speech_ms": {"type": "integer", "minimum": 0, "maximum": 5000, "default": 60},
         "gate": {"type": "boolean", "default": False}}, "additionalProperties": False}
 
-    def __init__(self, frame_ms: int = 30, threshold: float = 0.6, hangover_ms: int = 60, min_speech_ms: int = 0,
+    def __init__(self, frame_ms: int = 30, threshold: float = 0.6, hangover_ms: int = 90, min_speech_ms: int = 60,
                  gate: bool = False):
         if frame_ms not in FRAME_MS or isinstance(frame_ms, bool):
             raise ParamError("frame_ms", f"{frame_ms} ms is not one of 10, 20, 30")
@@ -85,7 +85,7 @@ class VAD(Node):
         self.pending = np.zeros(0, np.float32)
         self.next_index = 0
         self.since_raw = None
-        self.run_len = 0
+        self.run_start, self.confirmed = None, False
         self.held: list[tuple[int, float, np.ndarray | None]] = []
         self.segment_start = None
 
@@ -132,12 +132,15 @@ class VAD(Node):
         if self.since_raw is None:
             for held in self.held:
                 self._decide(*held, False, decisions, out)
-            self.held, self.run_len = [], 0
+            self.held, self.run_start, self.confirmed = [], None, False
             self._decide(index, score, samples, False, decisions, out)
             return
-        self.run_len += 1
+        if self.run_start is None:
+            self.run_start = index
+        if raw and index - self.run_start + 1 >= self.min_run:
+            self.confirmed = True
         self.held.append((index, score, samples))
-        if self.run_len >= self.min_run:
+        if self.confirmed:
             for held in self.held:
                 self._decide(*held, True, decisions, out)
             self.held = []

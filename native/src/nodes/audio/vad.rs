@@ -10,8 +10,9 @@
 //!    of any colour, far lower for harmonic speech;
 //! 5. score = logistic(weights · features): a probability-like value in 0..1;
 //! 6. decision: score > threshold, held for `hangover_ms` after the last such frame
-//!    (silences shorter than that are bridged); runs shorter than `min_speech_ms` are
-//!    dropped, which delays decisions by that much.
+//!    (silences shorter than that are bridged); a run becomes speech once it has lasted
+//!    `min_speech_ms` up to a frame above threshold (hangover frames do not count), so
+//!    shorter runs are dropped and decisions are delayed by that much.
 //!
 //! Weights were fitted by logistic regression on the generated set of
 //! `benchmarks/vad_dataset.py` (30 ms frames at 16 kHz).
@@ -56,8 +57,8 @@ pub fn spec() -> NodeSpec {
             "properties": {
                 "frame_ms": {"enum": FRAME_MS, "default": 30},
                 "threshold": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.6},
-                "hangover_ms": {"type": "integer", "minimum": 0, "maximum": 5000, "default": 60},
-                "min_speech_ms": {"type": "integer", "minimum": 0, "maximum": 5000, "default": 0},
+                "hangover_ms": {"type": "integer", "minimum": 0, "maximum": 5000, "default": 90},
+                "min_speech_ms": {"type": "integer", "minimum": 0, "maximum": 5000, "default": 60},
                 "gate": {"type": "boolean", "default": false}
             },
             "additionalProperties": false
@@ -75,6 +76,9 @@ fn default_threshold() -> f64 {
     0.6
 }
 fn default_hangover() -> u32 {
+    90
+}
+fn default_min_speech() -> u32 {
     60
 }
 
@@ -87,7 +91,7 @@ struct Params {
     threshold: f64,
     #[serde(default = "default_hangover")]
     hangover_ms: u32,
-    #[serde(default)]
+    #[serde(default = "default_min_speech")]
     min_speech_ms: u32,
     #[serde(default)]
     gate: bool,
@@ -213,8 +217,10 @@ struct Stream {
     next_index: u64,
     /// Frames since the last frame above threshold (`None`: not in a run).
     since_raw: Option<u64>,
-    /// Frames in the current run, and whether it is long enough to be speech.
-    run_len: u64,
+    /// First frame of the current run, and whether the run has been long enough
+    /// (from its start to a frame above threshold) to be speech.
+    run_start: Option<u64>,
+    confirmed: bool,
     /// Frames of a run not yet long enough, held back.
     held: Vec<Frame>,
     /// Start frame of the open speech segment.
@@ -272,7 +278,8 @@ impl Vad {
             pending: Vec::with_capacity(frame_len),
             next_index: 0,
             since_raw: None,
-            run_len: 0,
+            run_start: None,
+            confirmed: false,
             held: Vec::new(),
             segment_start: None,
         })
@@ -338,13 +345,16 @@ impl Vad {
             for held in std::mem::take(&mut stream.held) {
                 self.decide(stream, held, false, decisions, out);
             }
-            stream.run_len = 0;
+            (stream.run_start, stream.confirmed) = (None, false);
             self.decide(stream, frame, false, decisions, out);
             return;
         }
-        stream.run_len += 1;
+        let start = *stream.run_start.get_or_insert(frame.index);
+        if raw && frame.index - start + 1 >= self.min_run {
+            stream.confirmed = true;
+        }
         stream.held.push(frame);
-        if stream.run_len >= self.min_run {
+        if stream.confirmed {
             for held in std::mem::take(&mut stream.held) {
                 self.decide(stream, held, true, decisions, out);
             }
