@@ -5,12 +5,13 @@ PYTHON ?= python3
 
 .PHONY: demo test install test-rust test-c test-python bench
 
-install:  ## build the native library (cargo, release) and install the Python package with test extras
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+install:  ## build the native library (cargo, release) and install the Python package with test and demo extras
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[test,demo]'
 
-demo: install
+demo: install  ## 48 kHz stereo int16 -> f32 -> mono -> 16 kHz -> 30 ms frames -> VAD; segments JSON + PNG in out/
 	$(PYTHON) examples/make_demo_audio.py out/demo_in.wav
-	$(PYTHON) -m remotemedia run examples/demo.json --input out/demo_in.wav --output out/demo_out.wav
+	$(PYTHON) -m remotemedia run examples/vad_pipeline.json --input out/demo_in.wav --events out/demo_events.json
+	$(PYTHON) examples/plot_vad.py out/demo_in.wav out/demo_events.json out/demo_vad.png
 
 test: install test-rust test-c test-python
 
