@@ -73,6 +73,14 @@ typedef enum RmStatus {
    * Returned by a node callback: a failure that may succeed if retried.
    */
   RM_STATUS_TRANSIENT = 7,
+  /**
+   * A session's output queue stayed full for the whole push timeout.
+   */
+  RM_STATUS_QUEUE_FULL = 8,
+  /**
+   * The session is closed.
+   */
+  RM_STATUS_CLOSED = 9,
 } RmStatus;
 
 /**
@@ -88,6 +96,20 @@ typedef enum RmDataKind {
    */
   RM_DATA_KIND_JSON = 1,
 } RmDataKind;
+
+/**
+ * What a push does when the session's output queue is full.
+ */
+typedef enum RmOverflow {
+  /**
+   * Wait for a consumer up to the push's timeout, then fail with `RM_STATUS_QUEUE_FULL`.
+   */
+  RM_OVERFLOW_BLOCK = 0,
+  /**
+   * Drop the oldest queued items to make room, counting them in `RmSessionStats.dropped`.
+   */
+  RM_OVERFLOW_DROP_OLDEST = 1,
+} RmOverflow;
 
 /**
  * Sample encoding of an audio buffer.
@@ -112,6 +134,11 @@ typedef struct RmPipeline RmPipeline;
  * A runtime: node registry plus worker thread. Opaque.
  */
 typedef struct RmRuntime RmRuntime;
+
+/**
+ * A streaming session with its own node instances. Opaque.
+ */
+typedef struct RmSession RmSession;
 
 /**
  * Describes a host node type for `rm_runtime_register_node`. Everything is borrowed
@@ -254,6 +281,42 @@ typedef struct RmOutputs {
   size_t len;
 } RmOutputs;
 
+/**
+ * Options of `rm_session_new`; pass NULL for the defaults (1024 items, block).
+ */
+typedef struct RmSessionOptions {
+  /**
+   * Most items the output queue holds (0 means the default, 1024).
+   */
+  size_t capacity;
+  /**
+   * An `RmOverflow` value.
+   */
+  uint32_t overflow;
+} RmSessionOptions;
+
+/**
+ * Counters of a session, written by `rm_session_stats`.
+ */
+typedef struct RmSessionStats {
+  /**
+   * Items waiting to be pulled.
+   */
+  size_t queue_depth;
+  /**
+   * Items dropped by `RM_OVERFLOW_DROP_OLDEST`.
+   */
+  uint64_t dropped;
+  /**
+   * Chunks pushed.
+   */
+  uint64_t chunks_in;
+  /**
+   * Items queued in all.
+   */
+  uint64_t items_out;
+} RmSessionStats;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -393,6 +456,72 @@ enum RmStatus rm_runtime_node_types(const struct RmRuntime *runtime, char **out)
  * Releases a string returned by this library. NULL is ignored. Any thread.
  */
 void rm_string_free(char *s);
+
+/**
+ * Starts a session running fresh instances of `pipeline`'s nodes (the pipeline
+ * itself is not used by the session and may be freed or run meanwhile).
+ *
+ * `options` may be NULL for the defaults and is read only during the call. On success
+ * `*out` receives a session the caller owns and must release with `rm_session_free`.
+ * Any thread.
+ */
+enum RmStatus rm_session_new(const struct RmPipeline *pipeline,
+                             const struct RmSessionOptions *options,
+                             struct RmSession **out);
+
+/**
+ * Pushes one chunk through the session's nodes, on the calling thread.
+ *
+ * `data` points to `samples` interleaved samples (all channels) of `format` (an
+ * `RmSampleFormat`), aligned for that type, NULL only when `samples` is 0. It is
+ * borrowed and read only during the call; whatever the session keeps is copied.
+ * With `RM_OVERFLOW_BLOCK`, the call first waits up to `timeout_ms` for room in the
+ * output queue and fails with `RM_STATUS_QUEUE_FULL` if there is none.
+ *
+ * Threading: pushes are serialized; one thread may push while others pull.
+ */
+enum RmStatus rm_session_push(const struct RmSession *session,
+                              const void *data,
+                              size_t samples,
+                              uint32_t format,
+                              uint32_t channels,
+                              uint32_t sample_rate,
+                              uint32_t timeout_ms);
+
+/**
+ * Takes up to `max_items` queued outputs (0 means all), waiting up to `timeout_ms`
+ * for the first one. On success `*out` receives outputs (possibly none, on timeout or
+ * after close) that the caller owns and must release with `rm_outputs_free`.
+ * Any thread.
+ */
+enum RmStatus rm_session_pull(const struct RmSession *session,
+                              uint32_t timeout_ms,
+                              size_t max_items,
+                              struct RmOutputs **out);
+
+/**
+ * Ends the stream: every node's tail (resampler delay, held VAD frames) is queued.
+ * A later push starts a new stream. Threading as `rm_session_push`.
+ */
+enum RmStatus rm_session_flush(const struct RmSession *session);
+
+/**
+ * Closes the session: later pushes fail with `RM_STATUS_CLOSED`, blocked calls
+ * return, and queued outputs can still be pulled. Any thread.
+ */
+enum RmStatus rm_session_close(const struct RmSession *session);
+
+/**
+ * Writes the session's counters to `*out`. Any thread.
+ */
+enum RmStatus rm_session_stats(const struct RmSession *session, struct RmSessionStats *out);
+
+/**
+ * Closes and releases a session and its node instances. NULL is ignored. Outputs
+ * already pulled stay valid. Call it only when no other thread is inside a call on
+ * this session (close it first to wake blocked calls).
+ */
+void rm_session_free(struct RmSession *session);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -70,6 +70,12 @@ pub enum Error {
     /// An argument given to the runtime is unusable (null, wrong length, wrong type).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A session's output queue stayed full for the whole push timeout (policy `block`).
+    #[error("output queue is full ({0} items); pull outputs or use a longer timeout")]
+    QueueFull(usize),
+    /// The session was closed.
+    #[error("session is closed")]
+    Closed,
     /// A bug or broken invariant inside the runtime, including caught panics outside nodes.
     #[error("internal error: {0}")]
     Internal(String),

@@ -48,13 +48,18 @@ impl Runtime {
 
     /// Runs `pipeline` once on `input`, blocking the calling thread until it is done.
     pub fn run(&self, pipeline: &mut Pipeline, input: Data) -> Result<Vec<Output>> {
+        self.block_on(pipeline.run(input))
+    }
+
+    /// Drives `work` to completion on the calling thread.
+    pub fn block_on<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
         if tokio::runtime::Handle::try_current().is_ok() {
             return Err(Error::InvalidArgument("a blocking run cannot be called from inside an async runtime".into()));
         }
         // Poll on the calling thread with a lightweight executor; entering the tokio
         // context keeps tokio timers working (they are driven by the worker thread).
         let _context = self.tokio.enter();
-        futures::executor::block_on(pipeline.run(input))
+        futures::executor::block_on(work)
     }
 }
 

@@ -7,5 +7,5 @@ libdir="$root/target/$profile"
 out="$root/target/c-tests"
 mkdir -p "$out"
 cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I"$root/include" \
-  "$root/tests/c/test_capi.c" -L"$libdir" -lremotemedia -Wl,-rpath,"$libdir" -o "$out/test_capi"
+  "$root/tests/c/test_capi.c" -L"$libdir" -lremotemedia -Wl,-rpath,"$libdir" -lm -o "$out/test_capi"
 "$out/test_capi"

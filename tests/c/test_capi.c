@@ -188,6 +188,67 @@ static void test_host_node(RmRuntime *rt) {
   CHECK(released == before + 1);
 }
 
+/* Streams 1 s of 48 kHz audio in 20 ms chunks through Resample and compares with a one-shot run. */
+static void test_session(RmRuntime *rt) {
+  const char *m = "{\"version\":\"1\",\"nodes\":[{\"id\":\"rs\",\"node_type\":\"Resample\","
+                  "\"params\":{\"target_rate\":16000}}]}";
+  RmStatus st;
+  RmPipeline *p = make(rt, m, &st);
+  CHECK(st == RM_STATUS_OK);
+  static float x[48000];
+  for (int i = 0; i < 48000; i++) x[i] = (float)sin(i * 0.01) * 0.5f;
+  RmOutputs *whole = NULL;
+  CHECK(rm_pipeline_run(p, x, 48000, RM_SAMPLE_FORMAT_F32, 1, 48000, &whole) == RM_STATUS_OK);
+  size_t whole_frames = 0;
+  for (size_t i = 0; i < whole->len; i++) whole_frames += whole->items[i].view.len;
+  CHECK(whole_frames == 16000);
+
+  RmSession *s = NULL;
+  CHECK(rm_session_new(p, NULL, &s) == RM_STATUS_OK && s != NULL);
+  for (int off = 0; off < 48000; off += 960)
+    CHECK(rm_session_push(s, x + off, 960, RM_SAMPLE_FORMAT_F32, 1, 48000, 0) == RM_STATUS_OK);
+  CHECK(rm_session_flush(s) == RM_STATUS_OK);
+  RmOutputs *streamed = NULL;
+  CHECK(rm_session_pull(s, 0, 0, &streamed) == RM_STATUS_OK);
+  size_t k = 0, j = 0, mismatches = 0, total = 0;
+  for (size_t i = 0; i < streamed->len; i++) {
+    const float *y = streamed->items[i].view.data;
+    for (size_t n = 0; n < streamed->items[i].view.len; n++, total++) {
+      const float *w = whole->items[k].view.data;
+      mismatches += y[n] != w[j];
+      if (++j == whole->items[k].view.len) { j = 0; k++; }
+    }
+  }
+  CHECK(total == 16000 && mismatches == 0);
+  RmSessionStats stats;
+  CHECK(rm_session_stats(s, &stats) == RM_STATUS_OK && stats.chunks_in == 50 && stats.dropped == 0);
+  CHECK(stats.queue_depth == 0);
+  rm_outputs_free(streamed);
+  rm_outputs_free(whole);
+  CHECK(rm_session_close(s) == RM_STATUS_OK);
+  CHECK(rm_session_push(s, x, 960, RM_SAMPLE_FORMAT_F32, 1, 48000, 0) == RM_STATUS_CLOSED);
+  rm_session_free(s);
+
+  /* Backpressure: a queue of 2 with no consumer. */
+  RmPipeline *pt = make(rt, "{\"version\":\"1\",\"nodes\":[{\"id\":\"p\",\"node_type\":\"PassThrough\"}]}", &st);
+  RmSessionOptions block = {2, RM_OVERFLOW_BLOCK}, drop = {2, RM_OVERFLOW_DROP_OLDEST}, bad = {2, 7};
+  CHECK(rm_session_new(pt, &block, &s) == RM_STATUS_OK);
+  CHECK(rm_session_push(s, x, 10, RM_SAMPLE_FORMAT_F32, 1, 16000, 0) == RM_STATUS_OK);
+  CHECK(rm_session_push(s, x, 10, RM_SAMPLE_FORMAT_F32, 1, 16000, 0) == RM_STATUS_OK);
+  CHECK(rm_session_push(s, x, 10, RM_SAMPLE_FORMAT_F32, 1, 16000, 5) == RM_STATUS_QUEUE_FULL);
+  rm_session_free(s);
+  CHECK(rm_session_new(pt, &drop, &s) == RM_STATUS_OK);
+  for (int i = 0; i < 5; i++) CHECK(rm_session_push(s, x, 10, RM_SAMPLE_FORMAT_F32, 1, 16000, 0) == RM_STATUS_OK);
+  CHECK(rm_session_stats(s, &stats) == RM_STATUS_OK && stats.dropped == 3 && stats.queue_depth == 2);
+  rm_session_free(s);
+  CHECK(rm_session_new(pt, &bad, &s) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(rm_session_push(NULL, x, 10, RM_SAMPLE_FORMAT_F32, 1, 16000, 0) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(rm_session_pull(NULL, 0, 0, &streamed) == RM_STATUS_INVALID_ARGUMENT);
+  rm_session_free(NULL);
+  rm_pipeline_free(pt);
+  rm_pipeline_free(p);
+}
+
 int main(void) {
   CHECK(rm_abi_version() == RM_ABI_VERSION);
   RmRuntime *rt = NULL;
@@ -195,6 +256,7 @@ int main(void) {
   test_run_gain(rt);
   test_errors(rt);
   test_host_node(rt);
+  test_session(rt);
   int before = released;
   rm_runtime_free(rt);
   CHECK(released == before + 1); /* Negate's user_data released with the runtime */

@@ -25,6 +25,10 @@ pub enum RmStatus {
     Internal = 6,
     /// Returned by a node callback: a failure that may succeed if retried.
     Transient = 7,
+    /// A session's output queue stayed full for the whole push timeout.
+    QueueFull = 8,
+    /// The session is closed.
+    Closed = 9,
 }
 
 impl RmStatus {
@@ -37,6 +41,8 @@ impl RmStatus {
             Error::Node { .. } => RmStatus::Node,
             Error::InvalidArgument(_) => RmStatus::InvalidArgument,
             Error::Internal(_) => RmStatus::Internal,
+            Error::QueueFull(_) => RmStatus::QueueFull,
+            Error::Closed => RmStatus::Closed,
         }
     }
 }

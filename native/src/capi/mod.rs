@@ -16,6 +16,7 @@ pub use pipeline::{RmPipeline, rm_pipeline_new, rm_pipeline_run};
 mod pipeline;
 pub use runtime::{RmRuntime, rm_runtime_new};
 mod runtime;
+mod session;
 
 use std::ffi::{CStr, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};

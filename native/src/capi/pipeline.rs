@@ -55,6 +55,18 @@ pub unsafe extern "C" fn rm_pipeline_new(
     })
 }
 
+impl RmPipeline {
+    /// The runtime, fresh instances of this pipeline's nodes, and its names (for sessions).
+    pub(crate) fn fork(&self) -> crate::Result<(Arc<Runtime>, Pipeline, Arc<Names>)> {
+        let manifest = self.lock()?.manifest().to_json();
+        Ok((self.runtime.clone(), self.runtime.pipeline(&manifest)?, self.names.clone()))
+    }
+
+    fn lock(&self) -> crate::Result<std::sync::MutexGuard<'_, Pipeline>> {
+        self.pipeline.try_lock().map_err(|_| Error::InvalidArgument("pipeline is already running on another thread".into()))
+    }
+}
+
 /// Releases a pipeline and destroys its node instances. NULL is ignored. Outputs of
 /// earlier runs stay valid. Any thread, but not while a call on this pipeline runs.
 #[unsafe(no_mangle)]
@@ -96,11 +108,7 @@ pub unsafe extern "C" fn rm_pipeline_run(
         // SAFETY: the caller keeps `data` valid for this call, and `Pipeline::run`
         // copies any output still viewing it before returning.
         let input = Data::Audio(unsafe { view.borrow_audio() }?);
-        let mut guard = pipeline
-            .pipeline
-            .try_lock()
-            .map_err(|_| Error::InvalidArgument("pipeline is already running on another thread".into()))?;
-        let outputs = pipeline.runtime.run(&mut guard, input)?;
+        let outputs = pipeline.runtime.run(&mut *pipeline.lock()?, input)?;
         *out = OwnedOutputs::boxed(outputs, pipeline.names.clone());
         Ok(())
     })
@@ -119,10 +127,7 @@ pub unsafe extern "C" fn rm_pipeline_describe(pipeline: *const RmPipeline, out: 
     guard(|| {
         let pipeline = unsafe { arg(pipeline, "pipeline") }?;
         let out = unsafe { arg_mut(out, "out") }?;
-        let p = pipeline
-            .pipeline
-            .try_lock()
-            .map_err(|_| Error::InvalidArgument("pipeline is already running on another thread".into()))?;
+        let p = pipeline.lock()?;
         let nodes: Vec<_> = (0..p.graph().ids().len())
             .map(|i| {
                 let spec = p.spec(i);

@@ -6,6 +6,7 @@
 //! count, so fan-out never copies samples.
 
 pub mod graph;
+mod session;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use crate::manifest::Manifest;
 use crate::nodes::{Emitter, Implementation, Node, NodeSpec, Registry};
 
 pub use graph::{Edge, PipelineGraph};
+pub use session::{Overflow, Session, SessionStats};
 
 /// One output item of a run: which sink node and port emitted it.
 #[derive(Debug)]
@@ -118,34 +120,63 @@ impl Pipeline {
     /// Borrowed input samples are never kept past this call: every node has finished
     /// when it returns, and outputs that still view the input are copied.
     pub async fn run(&mut self, input: Data) -> Result<Vec<Output>> {
-        let result = self.run_inner(input).await;
-        for slot in &mut self.slots {
+        self.reset()?;
+        let mut outputs = self.step(Some(input), false).await?;
+        outputs.extend(self.step(None, true).await?);
+        Ok(outputs)
+    }
+
+    /// Every node forgets its stream state.
+    pub fn reset(&mut self) -> Result<()> {
+        let ids = self.graph.ids();
+        for (slot, id) in self.slots.iter_mut().zip(ids) {
             slot.inbox.clear();
-            slot.emitter.take();
+            call(slot, id, Operation::Reset, |n, _| n.reset())?;
+        }
+        Ok(())
+    }
+
+    /// Streams one chunk through the graph without ending the stream.
+    pub async fn push(&mut self, input: Data) -> Result<Vec<Output>> {
+        self.step(Some(input), false).await
+    }
+
+    /// Ends the stream: flushes every node in order, returning the tails.
+    pub async fn finish(&mut self) -> Result<Vec<Output>> {
+        self.step(None, true).await
+    }
+
+    /// Feeds `input` (if any) to the sources, then visits the waves; with `flush`,
+    /// each node is flushed after its queued items. Queues are left empty even on error.
+    async fn step(&mut self, input: Option<Data>, flush: bool) -> Result<Vec<Output>> {
+        let result = self.visit(input, flush).await;
+        if result.is_err() {
+            for slot in &mut self.slots {
+                slot.inbox.clear();
+                slot.emitter.take();
+            }
         }
         result
     }
 
-    async fn run_inner(&mut self, input: Data) -> Result<Vec<Output>> {
+    async fn visit(&mut self, input: Option<Data>, flush: bool) -> Result<Vec<Output>> {
         let ids = self.graph.ids();
-        for (slot, id) in self.slots.iter_mut().zip(ids) {
-            call(slot, id, Operation::Reset, |n, _| n.reset())?;
+        if let Some(input) = input {
+            for source in self.graph.sources() {
+                self.slots[source].inbox.push(input.clone());
+            }
         }
-        for source in self.graph.sources() {
-            self.slots[source].inbox.push(input.clone());
-        }
-        drop(input);
         let mut outputs = Vec::new();
         for wave in &self.waves {
             let done = if let [only] = wave.as_slice() {
-                vec![drain_and_flush(&mut self.slots[*only], &ids[*only]).map(|()| *only)]
+                vec![drain(&mut self.slots[*only], &ids[*only], flush).map(|()| *only)]
             } else {
                 let work = self
                     .slots
                     .iter_mut()
                     .enumerate()
                     .filter(|(i, _)| wave.binary_search(i).is_ok())
-                    .map(|(i, slot)| async move { drain_and_flush(slot, &ids[i]).map(|()| i) });
+                    .map(|(i, slot)| async move { drain(slot, &ids[i], flush).map(|()| i) });
                 join_all(work).await
             };
             for result in done {
@@ -168,13 +199,16 @@ impl Pipeline {
     }
 }
 
-/// Processes every queued item of one node, then flushes it (end of a one-shot run).
-fn drain_and_flush(slot: &mut Slot, id: &str) -> Result<()> {
+/// Processes every queued item of one node, then flushes it if the stream ends.
+fn drain(slot: &mut Slot, id: &str, flush: bool) -> Result<()> {
     let inbox = std::mem::take(&mut slot.inbox);
     for item in &inbox {
         call(slot, id, Operation::Process, |n, e| n.process(item, e))?;
     }
-    call(slot, id, Operation::Flush, |n, e| n.flush(e))
+    if flush {
+        call(slot, id, Operation::Flush, |n, e| n.flush(e))?;
+    }
+    Ok(())
 }
 
 /// Calls into a node with panics caught; a panic poisons the instance.

@@ -1,0 +1,177 @@
+//! Streaming session handles.
+
+use std::ffi::c_void;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::data::Data;
+use crate::error::Error;
+use crate::executor::{Overflow, Session, SessionStats};
+
+use super::outputs::{Names, OwnedOutputs, RmDataKind, RmDataView, RmOutputs};
+use super::pipeline::RmPipeline;
+use super::{RmStatus, arg, arg_mut, guard, guard_void};
+
+/// What a push does when the session's output queue is full.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RmOverflow {
+    /// Wait for a consumer up to the push's timeout, then fail with `RM_STATUS_QUEUE_FULL`.
+    Block = 0,
+    /// Drop the oldest queued items to make room, counting them in `RmSessionStats.dropped`.
+    DropOldest = 1,
+}
+
+/// Options of `rm_session_new`; pass NULL for the defaults (1024 items, block).
+#[repr(C)]
+pub struct RmSessionOptions {
+    /// Most items the output queue holds (0 means the default, 1024).
+    pub capacity: usize,
+    /// An `RmOverflow` value.
+    pub overflow: u32,
+}
+
+/// Counters of a session, written by `rm_session_stats`.
+#[repr(C)]
+#[derive(Default)]
+pub struct RmSessionStats {
+    /// Items waiting to be pulled.
+    pub queue_depth: usize,
+    /// Items dropped by `RM_OVERFLOW_DROP_OLDEST`.
+    pub dropped: u64,
+    /// Chunks pushed.
+    pub chunks_in: u64,
+    /// Items queued in all.
+    pub items_out: u64,
+}
+
+/// A streaming session with its own node instances. Opaque.
+pub struct RmSession {
+    session: Session,
+    names: Arc<Names>,
+}
+
+const DEFAULT_CAPACITY: usize = 1024;
+
+/// Starts a session running fresh instances of `pipeline`'s nodes (the pipeline
+/// itself is not used by the session and may be freed or run meanwhile).
+///
+/// `options` may be NULL for the defaults and is read only during the call. On success
+/// `*out` receives a session the caller owns and must release with `rm_session_free`.
+/// Any thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rm_session_new(
+    pipeline: *const RmPipeline,
+    options: *const RmSessionOptions,
+    out: *mut *mut RmSession,
+) -> RmStatus {
+    guard(|| {
+        let pipeline = unsafe { arg(pipeline, "pipeline") }?;
+        let out = unsafe { arg_mut(out, "out") }?;
+        let (capacity, overflow) = match unsafe { options.as_ref() } {
+            None => (DEFAULT_CAPACITY, Overflow::Block),
+            Some(o) => (
+                if o.capacity == 0 { DEFAULT_CAPACITY } else { o.capacity },
+                match o.overflow {
+                    x if x == RmOverflow::Block as u32 => Overflow::Block,
+                    x if x == RmOverflow::DropOldest as u32 => Overflow::DropOldest,
+                    other => return Err(Error::InvalidArgument(format!("unknown overflow policy {other}"))),
+                },
+            ),
+        };
+        let (runtime, fresh, names) = pipeline.fork()?;
+        *out = Box::into_raw(Box::new(RmSession { session: Session::new(runtime, fresh, capacity, overflow), names }));
+        Ok(())
+    })
+}
+
+/// Pushes one chunk through the session's nodes, on the calling thread.
+///
+/// `data` points to `samples` interleaved samples (all channels) of `format` (an
+/// `RmSampleFormat`), aligned for that type, NULL only when `samples` is 0. It is
+/// borrowed and read only during the call; whatever the session keeps is copied.
+/// With `RM_OVERFLOW_BLOCK`, the call first waits up to `timeout_ms` for room in the
+/// output queue and fails with `RM_STATUS_QUEUE_FULL` if there is none.
+///
+/// Threading: pushes are serialized; one thread may push while others pull.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rm_session_push(
+    session: *const RmSession,
+    data: *const c_void,
+    samples: usize,
+    format: u32,
+    channels: u32,
+    sample_rate: u32,
+    timeout_ms: u32,
+) -> RmStatus {
+    guard(|| {
+        let session = unsafe { arg(session, "session") }?;
+        let view = RmDataView { kind: RmDataKind::Audio as u32, data, len: samples, format, channels, sample_rate };
+        // SAFETY: the caller keeps `data` valid for this call; the executor copies
+        // whatever it keeps past it.
+        let input = Data::Audio(unsafe { view.borrow_audio() }?);
+        session.session.push(input, Duration::from_millis(u64::from(timeout_ms)))
+    })
+}
+
+/// Takes up to `max_items` queued outputs (0 means all), waiting up to `timeout_ms`
+/// for the first one. On success `*out` receives outputs (possibly none, on timeout or
+/// after close) that the caller owns and must release with `rm_outputs_free`.
+/// Any thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rm_session_pull(
+    session: *const RmSession,
+    timeout_ms: u32,
+    max_items: usize,
+    out: *mut *mut RmOutputs,
+) -> RmStatus {
+    guard(|| {
+        let session = unsafe { arg(session, "session") }?;
+        let out = unsafe { arg_mut(out, "out") }?;
+        let max = if max_items == 0 { usize::MAX } else { max_items };
+        let items = session.session.pull(max, Duration::from_millis(u64::from(timeout_ms)));
+        *out = OwnedOutputs::boxed(items, session.names.clone());
+        Ok(())
+    })
+}
+
+/// Ends the stream: every node's tail (resampler delay, held VAD frames) is queued.
+/// A later push starts a new stream. Threading as `rm_session_push`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rm_session_flush(session: *const RmSession) -> RmStatus {
+    guard(|| unsafe { arg(session, "session") }?.session.flush())
+}
+
+/// Closes the session: later pushes fail with `RM_STATUS_CLOSED`, blocked calls
+/// return, and queued outputs can still be pulled. Any thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rm_session_close(session: *const RmSession) -> RmStatus {
+    guard(|| {
+        unsafe { arg(session, "session") }?.session.close();
+        Ok(())
+    })
+}
+
+/// Writes the session's counters to `*out`. Any thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rm_session_stats(session: *const RmSession, out: *mut RmSessionStats) -> RmStatus {
+    guard(|| {
+        let session = unsafe { arg(session, "session") }?;
+        let out = unsafe { arg_mut(out, "out") }?;
+        let SessionStats { queue_depth, dropped, chunks_in, items_out } = session.session.stats();
+        *out = RmSessionStats { queue_depth, dropped, chunks_in, items_out };
+        Ok(())
+    })
+}
+
+/// Closes and releases a session and its node instances. NULL is ignored. Outputs
+/// already pulled stay valid. Call it only when no other thread is inside a call on
+/// this session (close it first to wake blocked calls).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rm_session_free(session: *mut RmSession) {
+    guard_void(|| {
+        if !session.is_null() {
+            drop(unsafe { Box::from_raw(session) });
+        }
+    })
+}

@@ -1,0 +1,235 @@
+//! Streaming sessions: push chunks, pull outputs, flush tails.
+//!
+//! Nodes run synchronously inside `push`, on the pushing thread, so items never wait
+//! on an edge. Backpressure applies at the session's bounded output queue: with
+//! `Overflow::Block` a push waits (up to its timeout) until the queue has room, with
+//! `Overflow::DropOldest` the oldest queued items make room and are counted. One thread
+//! may push while another pulls.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::data::Data;
+use crate::error::{Error, Result};
+use crate::runtime::Runtime;
+
+use super::{Output, Pipeline};
+
+/// What a push does when the output queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Overflow {
+    /// Wait for the consumer, up to the push's timeout, then fail with `QueueFull`.
+    #[default]
+    Block,
+    /// Drop the oldest queued items to make room; they are counted in `dropped`.
+    DropOldest,
+}
+
+/// Counters of a session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Items waiting to be pulled.
+    pub queue_depth: usize,
+    /// Items dropped by `Overflow::DropOldest`.
+    pub dropped: u64,
+    /// Chunks pushed.
+    pub chunks_in: u64,
+    /// Items put in the queue.
+    pub items_out: u64,
+}
+
+struct Queue {
+    items: VecDeque<Output>,
+    stats: SessionStats,
+    closed: bool,
+}
+
+/// A stream through its own instances of a pipeline's nodes.
+pub struct Session {
+    runtime: Arc<Runtime>,
+    pipeline: Mutex<Pipeline>,
+    queue: Mutex<Queue>,
+    /// Signalled when items arrive or the session closes.
+    ready: Condvar,
+    /// Signalled when items leave the queue or the session closes.
+    room: Condvar,
+    capacity: usize,
+    overflow: Overflow,
+}
+
+impl Session {
+    /// A session over `pipeline` (whose node instances it takes) with a queue of
+    /// `capacity` items (at least 1).
+    pub fn new(runtime: Arc<Runtime>, pipeline: Pipeline, capacity: usize, overflow: Overflow) -> Self {
+        Self {
+            runtime,
+            pipeline: Mutex::new(pipeline),
+            queue: Mutex::new(Queue { items: VecDeque::new(), stats: SessionStats::default(), closed: false }),
+            ready: Condvar::new(),
+            room: Condvar::new(),
+            capacity: capacity.max(1),
+            overflow,
+        }
+    }
+
+    fn lock_queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Pushes one chunk through the graph. Borrowed input is read only during the call.
+    ///
+    /// With `Overflow::Block` the push first waits up to `timeout` for the queue to
+    /// have room; the outputs of one push are then all queued, so the queue may exceed
+    /// its capacity by what a single chunk produces.
+    pub fn push(&self, input: Data, timeout: Duration) -> Result<()> {
+        if self.overflow == Overflow::Block {
+            let deadline = Instant::now() + timeout;
+            let mut q = self.lock_queue();
+            while !q.closed && q.items.len() >= self.capacity {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(Error::QueueFull(q.items.len()));
+                }
+                q = self.room.wait_timeout(q, left).unwrap_or_else(|e| e.into_inner()).0;
+            }
+            if q.closed {
+                return Err(Error::Closed);
+            }
+        } else if self.lock_queue().closed {
+            return Err(Error::Closed);
+        }
+        let mut pipeline = self.pipeline.lock().unwrap_or_else(|e| e.into_inner());
+        let outputs = self.runtime.block_on(pipeline.push(input))?;
+        drop(pipeline);
+        self.enqueue(outputs, true);
+        Ok(())
+    }
+
+    /// Ends the stream: every node's tail (resampler delay, held VAD frames) is queued.
+    /// Pushing again starts a new stream.
+    pub fn flush(&self) -> Result<()> {
+        if self.lock_queue().closed {
+            return Err(Error::Closed);
+        }
+        let mut pipeline = self.pipeline.lock().unwrap_or_else(|e| e.into_inner());
+        let outputs = self.runtime.block_on(pipeline.finish())?;
+        drop(pipeline);
+        self.enqueue(outputs, false);
+        Ok(())
+    }
+
+    fn enqueue(&self, outputs: Vec<Output>, counts_chunk: bool) {
+        let mut q = self.lock_queue();
+        q.stats.chunks_in += u64::from(counts_chunk);
+        for output in outputs {
+            if self.overflow == Overflow::DropOldest && q.items.len() >= self.capacity {
+                q.items.pop_front();
+                q.stats.dropped += 1;
+            }
+            q.items.push_back(output);
+            q.stats.items_out += 1;
+        }
+        q.stats.queue_depth = q.items.len();
+        drop(q);
+        self.ready.notify_all();
+    }
+
+    /// Takes up to `max` queued items, waiting up to `timeout` for the first one.
+    /// Returns an empty vector on timeout or when the session is closed and drained.
+    pub fn pull(&self, max: usize, timeout: Duration) -> Vec<Output> {
+        let deadline = Instant::now() + timeout;
+        let mut q = self.lock_queue();
+        while q.items.is_empty() && !q.closed {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Vec::new();
+            }
+            q = self.ready.wait_timeout(q, left).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        let n = max.min(q.items.len());
+        let items: Vec<Output> = q.items.drain(..n).collect();
+        q.stats.queue_depth = q.items.len();
+        drop(q);
+        self.room.notify_all();
+        items
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> SessionStats {
+        self.lock_queue().stats
+    }
+
+    /// Closes the session: pushes fail with `Closed`, waiters wake, queued items can
+    /// still be pulled.
+    pub fn close(&self) {
+        self.lock_queue().closed = true;
+        self.ready.notify_all();
+        self.room.notify_all();
+    }
+
+    /// The pipeline whose nodes this session runs.
+    pub fn with_pipeline<T>(&self, f: impl FnOnce(&Pipeline) -> T) -> T {
+        f(&self.pipeline.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{AudioBuffer, SampleBuf, Samples};
+
+    fn chunk(n: usize) -> Data {
+        Data::Audio(AudioBuffer::new(Samples::F32(SampleBuf::owned(vec![0.25; n])), 1, 16000).unwrap())
+    }
+
+    fn session(capacity: usize, overflow: Overflow) -> Session {
+        let rt = Runtime::new().unwrap();
+        let p = rt.pipeline(r#"{"version":"1","nodes":[{"id":"p","node_type":"PassThrough"}]}"#).unwrap();
+        Session::new(rt, p, capacity, overflow)
+    }
+
+    #[test]
+    fn drop_oldest_counts_what_it_drops() {
+        let s = session(3, Overflow::DropOldest);
+        for _ in 0..5 {
+            s.push(chunk(10), Duration::ZERO).unwrap();
+        }
+        let st = s.stats();
+        assert_eq!((st.queue_depth, st.dropped, st.chunks_in, st.items_out), (3, 2, 5, 5));
+        assert_eq!(s.pull(10, Duration::ZERO).len(), 3);
+        assert_eq!(s.stats().queue_depth, 0);
+    }
+
+    #[test]
+    fn block_times_out_then_resumes_when_a_consumer_pulls() {
+        let s = Arc::new(session(2, Overflow::Block));
+        s.push(chunk(1), Duration::ZERO).unwrap();
+        s.push(chunk(1), Duration::ZERO).unwrap();
+        assert!(matches!(s.push(chunk(1), Duration::from_millis(5)), Err(Error::QueueFull(2))));
+        let consumer = {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                s.pull(1, Duration::ZERO).len()
+            })
+        };
+        s.push(chunk(1), Duration::from_secs(5)).unwrap();
+        assert_eq!(consumer.join().unwrap(), 1);
+        assert_eq!(s.stats().dropped, 0);
+    }
+
+    #[test]
+    fn pull_waits_for_items_and_close_wakes_it() {
+        let s = Arc::new(session(8, Overflow::Block));
+        assert!(s.pull(8, Duration::from_millis(5)).is_empty());
+        let waiter = {
+            let s = s.clone();
+            std::thread::spawn(move || s.pull(8, Duration::from_secs(10)).len())
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        s.close();
+        assert_eq!(waiter.join().unwrap(), 0);
+        assert!(matches!(s.push(chunk(1), Duration::ZERO), Err(Error::Closed)));
+    }
+}
