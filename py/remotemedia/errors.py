@@ -56,3 +56,11 @@ class TransientError(RemoteMediaError):
     def __init__(self, message: str, **kwargs):
         kwargs.setdefault("retryable", True)
         super().__init__(message, **kwargs)
+
+
+class QueueFullError(RemoteMediaError):
+    """A stream's output queue stayed full for the whole push timeout: pull outputs."""
+
+
+class StreamClosedError(RemoteMediaError):
+    """The stream is closed."""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+from collections import deque
+
 from .audio import Audio
-from .errors import ManifestError, NodeError, RemoteMediaError, TransientError
+from .errors import ManifestError, NodeError, QueueFullError, RemoteMediaError, StreamClosedError, TransientError
 from .graph import topological_order, waves
 from .node import Emit, Node, ParamError, lookup
 
@@ -70,6 +73,8 @@ class PythonPipeline:
                     f"ports: {', '.join(self.outputs[a])}")
             self.routes[a][0 if port is None else self.outputs[a].index(port)].append(b)
         self.nodes = [create(cls, n["params"], i, n["id"]) for i, (cls, n) in enumerate(zip(classes, nodes))]
+        targets = {t for routes in self.routes for ts in routes for t in ts}
+        self.sources = [i for i in range(len(nodes)) if i not in targets]
         self.node_runtimes = {nid: "python" for nid in self.ids}
         self.keys = [[nid if p == 0 else f"{nid}.{port}" for p, port in enumerate(outs)]
                      for nid, outs in zip(self.ids, self.outputs)]
@@ -88,22 +93,103 @@ class PythonPipeline:
         """One-shot run; returns sink outputs by key, each list in emission order."""
         for i, node in enumerate(self.nodes):
             self._call(i, "reset", node.reset)
-        inbox: list[list] = [[] for _ in self.nodes]
-        for i in range(len(self.nodes)):
-            if not any(i in targets for routes in self.routes for targets in routes):
-                inbox[i].append(audio)
         results: dict[str, list] = {}
+        for key, item in self.push(audio) + self.finish():
+            results.setdefault(key, []).append(item)
+        return results
+
+    def push(self, audio: Audio) -> list[tuple[str, object]]:
+        """Streams one chunk through the graph; returns (key, item) of sink outputs."""
+        return self._step(audio, flush=False)
+
+    def finish(self) -> list[tuple[str, object]]:
+        """Ends the stream: flushes every node in order."""
+        return self._step(None, flush=True)
+
+    def _step(self, audio: Audio | None, flush: bool) -> list[tuple[str, object]]:
+        inbox: list[list] = [[] for _ in self.nodes]
+        if audio is not None:
+            for i in self.sources:
+                inbox[i].append(audio)
+        results = []
         for wave in self.waves:
             for i in wave:
                 emitted = []
                 for item in inbox[i]:
                     emitted += self._call(i, "process", self.nodes[i].process, item)
-                emitted += self._call(i, "flush", self.nodes[i].flush)
+                if flush:
+                    emitted += self._call(i, "flush", self.nodes[i].flush)
                 inbox[i] = []
                 for port, item in emitted:
                     targets = self.routes[i][port]
                     if not targets:
-                        results.setdefault(self.keys[i][port], []).append(item)
+                        results.append((self.keys[i][port], item))
                     for t in targets:
                         inbox[t].append(item)
         return results
+
+    def session(self, capacity: int, overflow: str) -> PythonSession:
+        fresh = PythonPipeline.__new__(PythonPipeline)
+        fresh.__dict__.update(self.__dict__)
+        fresh.nodes = [type(n).create(n._params) for n in self.nodes]
+        return PythonSession(fresh, capacity, overflow)
+
+
+class PythonSession:
+    """A stream through fresh Python node instances: the same queue semantics as the
+    native session (bounded, block or drop_oldest, drops counted)."""
+
+    def __init__(self, pipeline: PythonPipeline, capacity: int, overflow: str):
+        self.pipeline, self.capacity, self.overflow = pipeline, max(1, capacity), overflow
+        self.queue: deque = deque()
+        self.cond = threading.Condition()
+        self.work = threading.Lock()
+        self.closed = False
+        self.counters = {"dropped": 0, "chunks_in": 0, "items_out": 0}
+
+    def push(self, audio: Audio, timeout: float) -> None:
+        with self.cond:
+            if self.overflow == "block" and not self.cond.wait_for(
+                    lambda: self.closed or len(self.queue) < self.capacity, timeout):
+                raise QueueFullError(f"output queue is full ({len(self.queue)} items); "
+                                     f"pull outputs or use a longer timeout")
+            if self.closed:
+                raise StreamClosedError("session is closed")
+        with self.work:
+            items = self.pipeline.push(audio)
+        self._enqueue(items, chunk=True)
+
+    def flush(self) -> None:
+        if self.closed:
+            raise StreamClosedError("session is closed")
+        with self.work:
+            items = self.pipeline.finish()
+        self._enqueue(items, chunk=False)
+
+    def _enqueue(self, items, chunk: bool) -> None:
+        with self.cond:
+            self.counters["chunks_in"] += chunk
+            for item in items:
+                if self.overflow == "drop_oldest" and len(self.queue) >= self.capacity:
+                    self.queue.popleft()
+                    self.counters["dropped"] += 1
+                self.queue.append(item)
+                self.counters["items_out"] += 1
+            self.cond.notify_all()
+
+    def pull(self, timeout: float, max_items: int = 0) -> list[tuple[str, object]]:
+        with self.cond:
+            self.cond.wait_for(lambda: self.queue or self.closed, timeout)
+            n = len(self.queue) if max_items == 0 else min(max_items, len(self.queue))
+            items = [self.queue.popleft() for _ in range(n)]
+            self.cond.notify_all()
+            return items
+
+    def close(self) -> None:
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+
+    def stats(self) -> dict:
+        with self.cond:
+            return {"queue_depth": len(self.queue), **self.counters}

@@ -16,8 +16,8 @@ import weakref
 import numpy as np
 
 from .audio import DTYPES, FORMAT_OF, Audio
-from .errors import (CycleError, GraphError, InvalidInputError, ManifestError, NodeError, RemoteMediaError,
-                     TransientError)
+from .errors import (CycleError, GraphError, InvalidInputError, ManifestError, NodeError, QueueFullError,
+                     RemoteMediaError, StreamClosedError, TransientError)
 from .executor import outputs_of
 from .node import Node, ParamError
 
@@ -29,7 +29,7 @@ except ImportError as e:  # no compiled library: the pure-Python runtime is used
 else:
     IMPORT_ERROR = None
 
-OK, INVALID, MANIFEST, GRAPH, CYCLE, NODE, INTERNAL, TRANSIENT = range(8)
+OK, INVALID, MANIFEST, GRAPH, CYCLE, NODE, INTERNAL, TRANSIENT, QUEUE_FULL, CLOSED = range(10)
 AUDIO, JSON = 0, 1
 
 
@@ -61,7 +61,8 @@ def _error(status: int) -> RemoteMediaError:
     elif status == CYCLE:
         err = CycleError(message.split(": ", 1)[1].split(" -> "))
     else:
-        cls = {INVALID: InvalidInputError, GRAPH: GraphError, NODE: NodeError}.get(status, RemoteMediaError)
+        cls = {INVALID: InvalidInputError, GRAPH: GraphError, NODE: NodeError, QUEUE_FULL: QueueFullError,
+               CLOSED: StreamClosedError}.get(status, RemoteMediaError)
         err = cls(message, node_id=_string(lib.rm_last_error_node_id()),
                   operation=_string(lib.rm_last_error_operation()), retryable=bool(lib.rm_last_error_retryable()))
     err.__cause__ = cause
@@ -248,38 +249,95 @@ class NativePipeline:
     def run(self, audio: Audio) -> dict[str, list]:
         """One-shot run; returns sink outputs by key, each list in emission order."""
         x = audio.samples
-        try:
-            data = ffi.from_buffer(x)
-        except (BufferError, ValueError) as e:
-            raise InvalidInputError(f"samples must be C-contiguous (np.ascontiguousarray copies): {e}") from None
-        status = lib.rm_pipeline_run(self.ptr, data, x.size, FORMAT_OF[x.dtype], 1 if x.ndim == 1 else x.shape[1],
-                                     audio.sample_rate, self._outputs)
+        status = lib.rm_pipeline_run(self.ptr, _borrow(x), x.size, FORMAT_OF[x.dtype],
+                                     1 if x.ndim == 1 else x.shape[1], audio.sample_rate, self._outputs)
         if status != OK:
             raise _error(status)
-        outputs = ffi.gc(self._outputs[0], lib.rm_outputs_free)
-        items, keys, results = outputs.items, self.keys, {}
-        for i in range(outputs.len):
-            item = items[i]
-            view = item.view
-            if view.kind == AUDIO:
-                dtype = DTYPES[view.format]
-                # The array views native memory. Its buffer's pointer carries a no-op
-                # destructor whose closure holds `outputs`, so the native outputs are
-                # freed when the last array viewing them dies.
-                keep = ffi.gc(view.data, lambda _p, _o=outputs: None)
-                samples = np.frombuffer(ffi.buffer(keep, view.len * dtype.itemsize), dtype)
-                if view.channels > 1:
-                    samples = samples.reshape(-1, view.channels)
-                value = _new(Audio)
-                value.samples, value.sample_rate = samples, view.sample_rate
-            else:
-                value = json.loads(ffi.unpack(ffi.cast("char *", view.data), view.len))
-            key = keys[item.node_index][item.port_index]
+        results: dict[str, list] = {}
+        for key, value in _items(self._outputs[0], self.keys):
             if key in results:
                 results[key].append(value)
             else:
                 results[key] = [value]
         return results
+
+    def session(self, capacity: int, overflow: str) -> NativeSession:
+        return NativeSession(self, capacity, overflow)
+
+
+def _borrow(x: np.ndarray):
+    """The array's memory for a native call, without a copy."""
+    try:
+        return ffi.from_buffer(x)
+    except (BufferError, ValueError) as e:
+        raise InvalidInputError(f"samples must be C-contiguous (np.ascontiguousarray copies): {e}") from None
+
+
+def _items(raw, keys) -> list[tuple[str, object]]:
+    """(key, item) pairs of native outputs, taking ownership of `raw`.
+
+    Audio items are numpy arrays viewing native memory. Each array's buffer pointer
+    carries a no-op destructor whose closure holds the outputs, so they are freed when
+    the last array viewing them dies.
+    """
+    outputs = ffi.gc(raw, lib.rm_outputs_free)
+    items = outputs.items
+    pairs = []
+    for i in range(outputs.len):
+        item = items[i]
+        view = item.view
+        if view.kind == AUDIO:
+            dtype = DTYPES[view.format]
+            keep = ffi.gc(view.data, lambda _p, _o=outputs: None)
+            samples = np.frombuffer(ffi.buffer(keep, view.len * dtype.itemsize), dtype)
+            if view.channels > 1:
+                samples = samples.reshape(-1, view.channels)
+            value = _new(Audio)
+            value.samples, value.sample_rate = samples, view.sample_rate
+        else:
+            value = json.loads(ffi.unpack(ffi.cast("char *", view.data), view.len))
+        pairs.append((keys[item.node_index][item.port_index], value))
+    return pairs
+
+
+OVERFLOW = {"block": 0, "drop_oldest": 1}
+
+
+class NativeSession:
+    """A native streaming session (see rm_session_*). Native calls release the GIL."""
+
+    def __init__(self, pipeline: NativePipeline, capacity: int, overflow: str):
+        options = ffi.new("RmSessionOptions *", {"capacity": capacity, "overflow": OVERFLOW[overflow]})
+        out = ffi.new("RmSession **")
+        _check(lib.rm_session_new(pipeline.ptr, options, out))
+        self.ptr = out[0]
+        self.keys = pipeline.keys
+        self._finalizer = weakref.finalize(self, lib.rm_session_free, self.ptr)
+        self._outputs = ffi.new("RmOutputs **")
+
+    def push(self, audio: Audio, timeout: float) -> None:
+        x = audio.samples
+        status = lib.rm_session_push(self.ptr, _borrow(x), x.size, FORMAT_OF[x.dtype],
+                                     1 if x.ndim == 1 else x.shape[1], audio.sample_rate, int(timeout * 1000))
+        if status != OK:
+            raise _error(status)
+
+    def pull(self, timeout: float, max_items: int = 0) -> list[tuple[str, object]]:
+        out = ffi.new("RmOutputs **")
+        _check(lib.rm_session_pull(self.ptr, int(timeout * 1000), max_items, out))
+        return _items(out[0], self.keys)
+
+    def flush(self) -> None:
+        _check(lib.rm_session_flush(self.ptr))
+
+    def close(self) -> None:
+        _check(lib.rm_session_close(self.ptr))
+
+    def stats(self) -> dict:
+        out = ffi.new("RmSessionStats *")
+        _check(lib.rm_session_stats(self.ptr, out))
+        return {"queue_depth": out.queue_depth, "dropped": out.dropped, "chunks_in": out.chunks_in,
+                "items_out": out.items_out}
 
 
 _new = object.__new__

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from . import manifest as manifest_mod
@@ -115,6 +117,111 @@ class Pipeline:
             raise InvalidInputError(f"run takes remotemedia.Audio, got {type(audio).__name__}")
         return (self._impl or self._compile()).run(audio)
 
+    def stream(self, capacity: int = 1024, overflow: str = "block") -> Stream:
+        """A streaming session on fresh instances of this pipeline's nodes."""
+        if overflow not in ("block", "drop_oldest"):
+            raise ValueError(f"overflow must be 'block' or 'drop_oldest', got {overflow!r}")
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+            raise ValueError(f"capacity must be a positive integer, got {capacity!r}")
+        return Stream(self._compile().session(capacity, overflow))
+
+    def astream(self, capacity: int = 1024, overflow: str = "block") -> AsyncStream:
+        """``async with pipeline.astream() as s: await s.push(a); async for key, item in s: ...``"""
+        return AsyncStream(self.stream(capacity, overflow))
+
+    def process(self, chunks: Iterable[Audio]) -> Iterator[tuple[str, object]]:
+        """Streams ``chunks`` and yields (key, item) outputs as they come, tails last."""
+        with self.stream() as s:
+            for chunk in chunks:
+                s.push(chunk)
+                yield from s.pull()
+            s.flush()
+            yield from s.pull()
+
     def __repr__(self):
         return f"Pipeline({len(self._nodes)} nodes, {len(self._connections)} connections, runtime={self._requested})"
 
+
+
+class Stream:
+    """A streaming session: push chunks, pull outputs as (key, item) pairs.
+
+    Nodes run inside ``push`` on the calling thread (natively with the GIL released).
+    Outputs wait in a bounded queue of ``capacity`` items; when it is full, ``overflow``
+    "block" makes ``push`` wait up to its timeout for a consumer (then raise
+    QueueFullError), and "drop_oldest" drops the oldest items, counted in ``stats()``.
+    ``flush`` ends the stream and queues every node's tail; ``close`` releases it.
+    """
+
+    def __init__(self, impl):
+        self._impl = impl
+
+    def push(self, audio: Audio, timeout: float = 10.0) -> None:
+        if not isinstance(audio, Audio):
+            raise InvalidInputError(f"push takes remotemedia.Audio, got {type(audio).__name__}")
+        self._impl.push(audio, timeout)
+
+    def pull(self, timeout: float = 0.0, max_items: int = 0) -> list[tuple[str, object]]:
+        """Queued outputs in order (all, or at most ``max_items``), waiting up to
+        ``timeout`` seconds for the first; empty on timeout."""
+        return self._impl.pull(timeout, max_items)
+
+    def flush(self) -> None:
+        self._impl.flush()
+
+    def close(self) -> None:
+        self._impl.close()
+
+    def stats(self) -> dict:
+        """{"queue_depth", "dropped", "chunks_in", "items_out"}."""
+        return self._impl.stats()
+
+    def __enter__(self) -> Stream:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class AsyncStream:
+    """The asyncio form of :class:`Stream`. Pushes and blocking pulls run in a worker
+    thread (native calls release the GIL), so the event loop is never blocked.
+    ``async for key, item in stream`` yields outputs until the stream is closed and
+    drained."""
+
+    def __init__(self, stream: Stream):
+        self._stream = stream
+        self._buffer: list = []
+        self._closed = False
+
+    async def _call(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+    async def push(self, audio: Audio, timeout: float = 10.0) -> None:
+        await self._call(self._stream.push, audio, timeout)
+
+    async def flush(self) -> None:
+        await self._call(self._stream.flush)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        self._stream.close()
+
+    def stats(self) -> dict:
+        return self._stream.stats()
+
+    def __aiter__(self) -> AsyncStream:
+        return self
+
+    async def __anext__(self):
+        while not self._buffer:
+            self._buffer = await self._call(self._stream.pull, 0.05)
+            if not self._buffer and self._closed:
+                raise StopAsyncIteration
+        return self._buffer.pop(0)
+
+    async def __aenter__(self) -> AsyncStream:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()
