@@ -242,6 +242,10 @@ static void test_session(RmRuntime *rt) {
   CHECK(rm_session_stats(s, &stats) == RM_STATUS_OK && stats.dropped == 3 && stats.queue_depth == 2);
   rm_session_free(s);
   CHECK(rm_session_new(pt, &bad, &s) == RM_STATUS_INVALID_ARGUMENT);
+  /* Freed mid-stream with outputs still queued and resampler state held: nothing may leak. */
+  CHECK(rm_session_new(p, NULL, &s) == RM_STATUS_OK);
+  CHECK(rm_session_push(s, x, 4000, RM_SAMPLE_FORMAT_F32, 1, 48000, 0) == RM_STATUS_OK);
+  rm_session_free(s);
   CHECK(rm_session_push(NULL, x, 10, RM_SAMPLE_FORMAT_F32, 1, 16000, 0) == RM_STATUS_INVALID_ARGUMENT);
   CHECK(rm_session_pull(NULL, 0, 0, &streamed) == RM_STATUS_INVALID_ARGUMENT);
   rm_session_free(NULL);
