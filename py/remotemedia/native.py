@@ -280,6 +280,9 @@ def _items(raw, keys) -> list[tuple[str, object]]:
     carries a no-op destructor whose closure holds the outputs, so they are freed when
     the last array viewing them dies.
     """
+    if raw.len == 0:
+        lib.rm_outputs_free(raw)
+        return []
     outputs = ffi.gc(raw, lib.rm_outputs_free)
     items = outputs.items
     pairs = []
@@ -323,9 +326,11 @@ class NativeSession:
             raise _error(status)
 
     def pull(self, timeout: float, max_items: int = 0) -> list[tuple[str, object]]:
-        out = ffi.new("RmOutputs **")
-        _check(lib.rm_session_pull(self.ptr, int(timeout * 1000), max_items, out))
-        return _items(out[0], self.keys)
+        # The out-param is reused: `_items` takes ownership of what it points to at once.
+        status = lib.rm_session_pull(self.ptr, int(timeout * 1000), max_items, self._outputs)
+        if status != OK:
+            raise _error(status)
+        return _items(self._outputs[0], self.keys)
 
     def flush(self) -> None:
         _check(lib.rm_session_flush(self.ptr))

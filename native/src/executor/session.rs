@@ -43,6 +43,10 @@ struct Queue {
     items: VecDeque<Output>,
     stats: SessionStats,
     closed: bool,
+    /// Threads waiting on `ready` and on `room`: notifying only when someone waits
+    /// saves a futex syscall per push and per pull.
+    waiting_ready: usize,
+    waiting_room: usize,
 }
 
 /// A stream through its own instances of a pipeline's nodes.
@@ -65,7 +69,13 @@ impl Session {
         Self {
             runtime,
             pipeline: Mutex::new(pipeline),
-            queue: Mutex::new(Queue { items: VecDeque::new(), stats: SessionStats::default(), closed: false }),
+            queue: Mutex::new(Queue {
+                items: VecDeque::new(),
+                stats: SessionStats::default(),
+                closed: false,
+                waiting_ready: 0,
+                waiting_room: 0,
+            }),
             ready: Condvar::new(),
             room: Condvar::new(),
             capacity: capacity.max(1),
@@ -91,7 +101,9 @@ impl Session {
                 if left.is_zero() {
                     return Err(Error::QueueFull(q.items.len()));
                 }
+                q.waiting_room += 1;
                 q = self.room.wait_timeout(q, left).unwrap_or_else(|e| e.into_inner()).0;
+                q.waiting_room -= 1;
             }
             if q.closed {
                 return Err(Error::Closed);
@@ -131,8 +143,11 @@ impl Session {
             q.stats.items_out += 1;
         }
         q.stats.queue_depth = q.items.len();
+        let wake = q.waiting_ready > 0;
         drop(q);
-        self.ready.notify_all();
+        if wake {
+            self.ready.notify_all();
+        }
     }
 
     /// Takes up to `max` queued items, waiting up to `timeout` for the first one.
@@ -145,13 +160,18 @@ impl Session {
             if left.is_zero() {
                 return Vec::new();
             }
+            q.waiting_ready += 1;
             q = self.ready.wait_timeout(q, left).unwrap_or_else(|e| e.into_inner()).0;
+            q.waiting_ready -= 1;
         }
         let n = max.min(q.items.len());
         let items: Vec<Output> = q.items.drain(..n).collect();
         q.stats.queue_depth = q.items.len();
+        let wake = q.waiting_room > 0 && n > 0;
         drop(q);
-        self.room.notify_all();
+        if wake {
+            self.room.notify_all();
+        }
         items
     }
 
