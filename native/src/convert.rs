@@ -9,7 +9,7 @@
 //! The loops are written so LLVM vectorizes them for plain SSE2: rounding uses the
 //! add-and-subtract-1.5·2^mantissa trick instead of a libm call.
 
-use crate::data::{SampleBuf, SampleFormat, Samples};
+use crate::data::{Sample, SampleBuf, SampleFormat, Samples, pooled_vec};
 
 const I16_SCALE: f32 = 32768.0;
 const I32_SCALE: f64 = 2147483648.0;
@@ -45,8 +45,11 @@ fn f64_to_i32(x: f64) -> i32 {
     unsafe { ((y + ROUND_F64) - ROUND_F64).to_int_unchecked::<i32>() }
 }
 
-fn map<A: Copy, B: Copy>(src: &[A], f: impl Fn(A) -> B) -> Vec<B> {
-    src.iter().map(|&x| f(x)).collect()
+/// `f` over `src`, into a buffer from the pool.
+fn map<A: Copy, B: Sample>(src: &[A], f: impl Fn(A) -> B) -> Vec<B> {
+    let mut out = pooled_vec(src.len());
+    out.extend(src.iter().map(|&x| f(x)));
+    out
 }
 
 /// `f32_to_i16` over a slice, compiled for AVX2 when the CPU has it (the baseline

@@ -53,17 +53,57 @@ enum Repr<T> {
 }
 
 /// An immutable run of samples, shared or borrowed; cloning never copies samples.
-pub struct SampleBuf<T> {
+///
+/// When the last clone of a shared buffer drops, its `Vec` goes back to the pool of
+/// its sample type ([`pooled_vec`]), so a stream in steady state reuses its buffers
+/// instead of allocating payload-sized memory per chunk.
+pub struct SampleBuf<T: Sample> {
     repr: Repr<T>,
+}
+
+/// Largest buffer (in samples) kept in a pool, and most buffers kept per sample type.
+const POOL_MAX_SAMPLES: usize = 1 << 20;
+const POOL_MAX_BUFFERS: usize = 64;
+
+/// An empty `Vec` with room for at least `capacity` samples, from the pool if it holds
+/// one big enough.
+pub fn pooled_vec<T: Sample>(capacity: usize) -> Vec<T> {
+    let mut pool = T::pool().lock().unwrap_or_else(|e| e.into_inner());
+    match pool.iter().rposition(|v| v.capacity() >= capacity) {
+        Some(i) => pool.swap_remove(i),
+        None => Vec::with_capacity(capacity),
+    }
+}
+
+fn recycle<T: Sample>(mut v: Vec<T>) {
+    if v.capacity() == 0 || v.capacity() > POOL_MAX_SAMPLES {
+        return;
+    }
+    v.clear();
+    let mut pool = T::pool().lock().unwrap_or_else(|e| e.into_inner());
+    if pool.len() < POOL_MAX_BUFFERS {
+        pool.push(v);
+    }
+}
+
+impl<T: Sample> Drop for SampleBuf<T> {
+    fn drop(&mut self) {
+        let repr = std::mem::replace(&mut self.repr, Repr::Borrowed { ptr: std::ptr::null(), len: 0 });
+        if let Repr::Shared(arc) = repr {
+            if let Ok(v) = Arc::try_unwrap(arc) {
+                recycle(v);
+            }
+        }
+    }
 }
 
 // SAFETY: a Borrowed buffer is only created through `SampleBuf::borrowed`, whose caller
 // promises the memory stays valid and unmodified while any clone lives; the data is
 // read-only, so sharing across threads is sound.
-unsafe impl<T: Send + Sync> Send for SampleBuf<T> {}
-unsafe impl<T: Send + Sync> Sync for SampleBuf<T> {}
+unsafe impl<T: Sample> Send for SampleBuf<T> {}
+unsafe impl<T: Sample> Sync for SampleBuf<T> {}
 
-impl<T: Copy> SampleBuf<T> {
+impl<T: Sample> SampleBuf<T> {
     /// Takes ownership of `samples`.
     pub fn owned(samples: Vec<T>) -> Self {
         Self { repr: Repr::Shared(Arc::new(samples)) }
@@ -83,16 +123,20 @@ impl<T: Copy> SampleBuf<T> {
         matches!(self.repr, Repr::Borrowed { .. })
     }
 
-    /// A buffer that owns its samples: itself when shared, a copy when borrowed.
+    /// A buffer that owns its samples: itself when shared, a (pooled) copy when borrowed.
     pub fn into_owned(self) -> Self {
         match self.repr {
             Repr::Shared(_) => self,
-            Repr::Borrowed { .. } => Self::owned(self.to_vec()),
+            Repr::Borrowed { .. } => {
+                let mut v = pooled_vec(self.len());
+                v.extend_from_slice(&self);
+                Self::owned(v)
+            }
         }
     }
 }
 
-impl<T> Clone for SampleBuf<T> {
+impl<T: Sample> Clone for SampleBuf<T> {
     fn clone(&self) -> Self {
         let repr = match &self.repr {
             Repr::Shared(a) => Repr::Shared(a.clone()),
@@ -102,14 +146,14 @@ impl<T> Clone for SampleBuf<T> {
     }
 }
 
-impl<T> std::fmt::Debug for SampleBuf<T> {
+impl<T: Sample> std::fmt::Debug for SampleBuf<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = if matches!(self.repr, Repr::Borrowed { .. }) { "borrowed" } else { "shared" };
         write!(f, "SampleBuf({kind}, {} samples)", self.len())
     }
 }
 
-impl<T> Deref for SampleBuf<T> {
+impl<T: Sample> Deref for SampleBuf<T> {
     type Target = [T];
     fn deref(&self) -> &[T] {
         match &self.repr {
@@ -128,6 +172,8 @@ pub trait Sample: Copy + Default + Send + Sync + 'static {
     fn buf(samples: &Samples) -> Option<&SampleBuf<Self>>;
     /// Wraps owned samples of this type.
     fn wrap(samples: Vec<Self>) -> Samples;
+    /// Spare buffers of this type (see [`pooled_vec`]).
+    fn pool() -> &'static std::sync::Mutex<Vec<Vec<Self>>>;
 }
 
 macro_rules! impl_sample {
@@ -142,6 +188,10 @@ macro_rules! impl_sample {
             }
             fn wrap(samples: Vec<Self>) -> Samples {
                 Samples::$variant(SampleBuf::owned(samples))
+            }
+            fn pool() -> &'static std::sync::Mutex<Vec<Vec<Self>>> {
+                static POOL: std::sync::Mutex<Vec<Vec<$t>>> = std::sync::Mutex::new(Vec::new());
+                &POOL
             }
         }
     };

@@ -11,7 +11,7 @@ use rubato::{FftFixedInOut, Resampler as _};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::data::{AudioBuffer, Data, Sample, Samples};
+use crate::data::{AudioBuffer, Data, Sample, Samples, pooled_vec};
 use crate::error::NodeFailure;
 use crate::nodes::{Emitter, Implementation, Node, NodeSpec, ParamError, parse_params};
 
@@ -123,7 +123,12 @@ impl Engine {
     fn run_blocks(&mut self, out: &mut Vec<f32>) -> Result<(), NodeFailure> {
         let blocks = self.pending[0].len() / self.block_in;
         let channels = self.pending.len();
-        out.reserve(blocks * self.scratch[0].len() * channels);
+        let needed = out.len() + blocks * self.scratch[0].len() * channels;
+        if out.capacity() < needed {
+            let mut bigger = pooled_vec(needed);
+            bigger.extend_from_slice(out);
+            *out = bigger;
+        }
         let mut inputs: Vec<&[f32]> = Vec::with_capacity(channels);
         for b in 0..blocks {
             let range = b * self.block_in..(b + 1) * self.block_in;

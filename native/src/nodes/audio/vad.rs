@@ -395,28 +395,33 @@ impl Node for Vad {
         }
         let mut decisions = Decisions::default();
         let mut rest: &[f32] = samples;
+        // A frame that straddles chunks is assembled in `pending`, which keeps its
+        // capacity, so steady-state streaming allocates nothing payload-sized here.
+        let mut pending = std::mem::take(&mut stream.pending);
         while !rest.is_empty() {
-            let frame: Vec<f32>;
-            let whole: &[f32] = if stream.pending.is_empty() && rest.len() >= stream.frame_len {
+            let whole: &[f32] = if pending.is_empty() && rest.len() >= stream.frame_len {
                 let (f, r) = rest.split_at(stream.frame_len);
                 rest = r;
                 f
             } else {
-                let take = (stream.frame_len - stream.pending.len()).min(rest.len());
-                stream.pending.extend_from_slice(&rest[..take]);
+                let take = (stream.frame_len - pending.len()).min(rest.len());
+                pending.extend_from_slice(&rest[..take]);
                 rest = &rest[take..];
-                if stream.pending.len() < stream.frame_len {
+                if pending.len() < stream.frame_len {
                     break;
                 }
-                frame = std::mem::take(&mut stream.pending);
-                &frame
+                &pending
             };
             let score = Self::score(&mut stream, whole);
             let index = stream.next_index;
             stream.next_index += 1;
             let audio = self.params.gate.then(|| whole.to_vec());
             self.push_frame(&mut stream, Frame { index, score, audio }, &mut decisions, out);
+            if pending.len() == stream.frame_len {
+                pending.clear();
+            }
         }
+        stream.pending = pending;
         self.emit_decisions(decisions, out);
         self.stream = Some(stream);
         Ok(())
