@@ -10,7 +10,7 @@ install:  ## build the native library (cargo, release) and install the Python pa
 
 demo: install  ## 48 kHz stereo int16 -> f32 -> mono -> 16 kHz -> 30 ms frames -> VAD; segments JSON + PNG in out/
 	$(PYTHON) examples/make_demo_audio.py out/demo_in.wav
-	$(PYTHON) -m remotemedia run examples/vad_pipeline.json --input out/demo_in.wav --events out/demo_events.json
+	$(PYTHON) -m remotemedia run examples/vad_pipeline.json --input out/demo_in.wav --events out/demo_events.json --metrics out/demo_metrics.json
 	$(PYTHON) examples/plot_vad.py out/demo_in.wav out/demo_events.json out/demo_vad.png
 
 test: install test-rust test-c test-python

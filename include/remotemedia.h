@@ -98,6 +98,20 @@ typedef enum RmDataKind {
 } RmDataKind;
 
 /**
+ * Output formats of the metrics functions.
+ */
+typedef enum RmMetricsFormat {
+  /**
+   * JSON as described by docs/metrics.schema.json.
+   */
+  RM_METRICS_FORMAT_JSON = 0,
+  /**
+   * Prometheus text exposition format.
+   */
+  RM_METRICS_FORMAT_PROMETHEUS = 1,
+} RmMetricsFormat;
+
+/**
  * What a push does when the session's output queue is full.
  */
 typedef enum RmOverflow {
@@ -366,6 +380,31 @@ bool rm_last_error_retryable(void);
 enum RmStatus rm_runtime_register_node(const struct RmRuntime *runtime,
                                        const struct RmNodeTypeInfo *info,
                                        const struct RmNodeVTable *vtable);
+
+/**
+ * The metrics of a pipeline's one-shot runs, in `format` (an `RmMetricsFormat`).
+ *
+ * On success `*out` receives a NUL-terminated string the caller owns and must release
+ * with `rm_string_free`. Any thread; it waits for a run in progress to finish.
+ */
+enum RmStatus rm_pipeline_metrics(const struct RmPipeline *pipeline, uint32_t format, char **out);
+
+/**
+ * The metrics of a session (its nodes, plus a "session" object with the queue
+ * counters), in `format` (an `RmMetricsFormat`). Readable at any time, from any
+ * thread, while other threads push and pull.
+ *
+ * On success `*out` receives a NUL-terminated string the caller owns and must release
+ * with `rm_string_free`.
+ */
+enum RmStatus rm_session_metrics(const struct RmSession *session, uint32_t format, char **out);
+
+/**
+ * Converts metrics JSON (`len` bytes, borrowed for the call) to Prometheus text.
+ * On success `*out` receives a string the caller releases with `rm_string_free`.
+ * Any thread.
+ */
+enum RmStatus rm_metrics_to_prometheus(const char *json, size_t len, char **out);
 
 /**
  * Releases the outputs of a run and every buffer they hold. NULL is ignored. After

@@ -69,6 +69,20 @@ fn bench(c: &mut Criterion) {
         }
     }
     group.finish();
+
+    // What metrics add to one node call: two clock reads, the histogram and the counters.
+    let mut metrics = remotemedia::metrics::NodeMetrics::default();
+    let item = Data::Audio(AudioBuffer::new(Samples::F32(SampleBuf::owned(samples.clone())), 1, 16000).unwrap());
+    let outputs = [item.clone()];
+    c.bench_function("metrics_per_node_call", |b| {
+        b.iter(|| {
+            let started = std::time::Instant::now();
+            metrics.input(black_box(&item));
+            metrics.time.record(started.elapsed());
+            metrics.calls += 1;
+            metrics.outputs(black_box(&outputs).iter());
+        })
+    });
 }
 
 criterion_group!(benches, bench);

@@ -11,6 +11,7 @@ pub mod data;
 pub mod error;
 pub mod executor;
 pub mod manifest;
+pub mod metrics;
 pub mod nodes;
 pub mod runtime;
 

@@ -57,8 +57,29 @@ def cmd_run(args) -> int:
             _progress(f"wrote events to {args.events}")
         else:
             print(text)
+    if args.metrics:
+        metrics = pipeline.metrics()
+        Path(args.metrics).write_text(json.dumps(metrics, indent=2))
+        _progress(f"wrote metrics to {args.metrics}")
+        print_metrics(metrics)
     _progress(f"done in {time.perf_counter() - started:.2f} s")
     return 0
+
+
+def print_metrics(metrics: dict) -> None:
+    """A per-node summary table on stderr."""
+    rows = [("node", "type", "runtime", "calls", "errors", "retries", "mean µs", "p99 µs", "total ms", "out samples")]
+    for n in metrics["nodes"]:
+        t = n["time_us"]
+        rows.append((n["id"], n["node_type"], n["runtime"], str(n["calls"]), str(n["errors"]), str(n["retries"]),
+                     f"{t['mean']:.1f}", f"{t['p99']:.1f}", f"{t['total'] / 1000:.2f}", str(n["samples_out"])))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.rjust(w) if i >= 3 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))),
+              file=sys.stderr)
+    p = metrics["pipeline"]
+    print(f"pipeline: {p['wall_us'] / 1000:.2f} ms for {p['audio_seconds']:.2f} s of audio "
+          f"(real-time factor {p['real_time_factor']:.5f})", file=sys.stderr)
 
 
 def cmd_nodes(args) -> int:
@@ -95,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--output", "-o", help="output WAV for the audio of the sink node(s)")
     run.add_argument("--events", help="write JSON events of the sinks here instead of stdout")
     run.add_argument("--runtime", choices=RUNTIMES, default="auto")
+    run.add_argument("--metrics", help="write per-node metrics JSON here and print a summary table")
     run.set_defaults(fn=cmd_run)
     nodes = sub.add_parser("nodes", help="list node types with runtimes and params")
     nodes.add_argument("--json", action="store_true")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 
 from .audio import Audio
 from .errors import ManifestError, NodeError, QueueFullError, RemoteMediaError, StreamClosedError, TransientError
 from .graph import topological_order, waves
+from .metrics import NodeMetrics, PipelineMetrics, to_json
 from .node import Emit, Node, ParamError, lookup
 
 
@@ -73,6 +75,9 @@ class PythonPipeline:
                     f"ports: {', '.join(self.outputs[a])}")
             self.routes[a][0 if port is None else self.outputs[a].index(port)].append(b)
         self.nodes = [create(cls, n["params"], i, n["id"]) for i, (cls, n) in enumerate(zip(classes, nodes))]
+        self.name = manifest["metadata"].get("name", "")
+        self.node_metrics = [NodeMetrics() for _ in nodes]
+        self.pipeline_metrics = PipelineMetrics()
         targets = {t for routes in self.routes for ts in routes for t in ts}
         self.sources = [i for i in range(len(nodes)) if i not in targets]
         self.node_runtimes = {nid: "python" for nid in self.ids}
@@ -81,6 +86,25 @@ class PythonPipeline:
 
     def node_latencies(self) -> dict[str, int]:
         return {nid: node.latency() for nid, node in zip(self.ids, self.nodes)}
+
+    def metrics(self) -> dict:
+        return to_json(self.name, self.pipeline_metrics,
+                       [(nid, type(n).node_type, m) for nid, n, m in zip(self.ids, self.nodes, self.node_metrics)])
+
+    def _measured(self, i: int, operation: str, fn, *args):
+        """`_call`, recording time, failure and outputs in the node's metrics."""
+        m = self.node_metrics[i]
+        started = time.perf_counter_ns()
+        try:
+            out = self._call(i, operation, fn, *args)
+        except NodeError:
+            m.errors += 1
+            raise
+        finally:
+            m.record(time.perf_counter_ns() - started)
+            m.calls += 1
+        m.count_items((item for _, item in out), outgoing=True)
+        return out
 
     def _call(self, i: int, operation: str, fn, *args):
         try:
@@ -91,15 +115,17 @@ class PythonPipeline:
 
     def run(self, audio: Audio) -> dict[str, list]:
         """One-shot run; returns sink outputs by key, each list in emission order."""
+        self.pipeline_metrics.runs += 1
         for i, node in enumerate(self.nodes):
             self._call(i, "reset", node.reset)
         results: dict[str, list] = {}
-        for key, item in self.push(audio) + self.finish():
+        for key, item in self._step(audio, flush=False) + self.finish():
             results.setdefault(key, []).append(item)
         return results
 
     def push(self, audio: Audio) -> list[tuple[str, object]]:
         """Streams one chunk through the graph; returns (key, item) of sink outputs."""
+        self.pipeline_metrics.pushes += 1
         return self._step(audio, flush=False)
 
     def finish(self) -> list[tuple[str, object]]:
@@ -107,6 +133,15 @@ class PythonPipeline:
         return self._step(None, flush=True)
 
     def _step(self, audio: Audio | None, flush: bool) -> list[tuple[str, object]]:
+        started = time.perf_counter_ns()
+        try:
+            return self._visit(audio, flush)
+        finally:
+            self.pipeline_metrics.wall_ns += time.perf_counter_ns() - started
+            if audio is not None:
+                self.pipeline_metrics.audio_seconds += audio.frames / audio.sample_rate
+
+    def _visit(self, audio: Audio | None, flush: bool) -> list[tuple[str, object]]:
         inbox: list[list] = [[] for _ in self.nodes]
         if audio is not None:
             for i in self.sources:
@@ -116,9 +151,10 @@ class PythonPipeline:
             for i in wave:
                 emitted = []
                 for item in inbox[i]:
-                    emitted += self._call(i, "process", self.nodes[i].process, item)
+                    self.node_metrics[i].count_items([item], outgoing=False)
+                    emitted += self._measured(i, "process", self.nodes[i].process, item)
                 if flush:
-                    emitted += self._call(i, "flush", self.nodes[i].flush)
+                    emitted += self._measured(i, "flush", self.nodes[i].flush)
                 inbox[i] = []
                 for port, item in emitted:
                     targets = self.routes[i][port]
@@ -132,6 +168,8 @@ class PythonPipeline:
         fresh = PythonPipeline.__new__(PythonPipeline)
         fresh.__dict__.update(self.__dict__)
         fresh.nodes = [type(n).create(n._params) for n in self.nodes]
+        fresh.node_metrics = [NodeMetrics() for _ in self.nodes]
+        fresh.pipeline_metrics = PipelineMetrics()
         return PythonSession(fresh, capacity, overflow)
 
 
@@ -193,3 +231,8 @@ class PythonSession:
     def stats(self) -> dict:
         with self.cond:
             return {"queue_depth": len(self.queue), **self.counters}
+
+    def metrics(self) -> dict:
+        with self.work:
+            metrics = self.pipeline.metrics()
+        return {**metrics, "session": self.stats()}

@@ -264,6 +264,26 @@ class NativePipeline:
     def session(self, capacity: int, overflow: str) -> NativeSession:
         return NativeSession(self, capacity, overflow)
 
+    def metrics(self) -> dict:
+        return json.loads(_metrics_text(lib.rm_pipeline_metrics, self.ptr, JSON_FORMAT))
+
+
+JSON_FORMAT, PROMETHEUS_FORMAT = 0, 1
+
+
+def _metrics_text(fn, ptr, fmt: int) -> str:
+    out = ffi.new("char **")
+    _check(fn(ptr, fmt, out))
+    return _take_string(out)
+
+
+def to_prometheus(metrics: dict) -> str:
+    """Prometheus text for metrics JSON of either runtime (formatted by the native core)."""
+    text = json.dumps(metrics).encode()
+    out = ffi.new("char **")
+    _check(lib.rm_metrics_to_prometheus(text, len(text), out))
+    return _take_string(out)
+
 
 def _borrow(x: np.ndarray):
     """The array's memory for a native call, without a copy."""
@@ -337,6 +357,9 @@ class NativeSession:
 
     def close(self) -> None:
         _check(lib.rm_session_close(self.ptr))
+
+    def metrics(self) -> dict:
+        return json.loads(_metrics_text(lib.rm_session_metrics, self.ptr, JSON_FORMAT))
 
     def stats(self) -> dict:
         out = ffi.new("RmSessionStats *")

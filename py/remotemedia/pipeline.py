@@ -102,6 +102,11 @@ class Pipeline:
         """Which implementation each node runs with: {node id: "native" | "python"}."""
         return dict(self._compile().node_runtimes)
 
+    def metrics(self, format: str = "json"):
+        """Per-node and per-pipeline metrics of the one-shot runs: a dict shaped as
+        docs/metrics.schema.json, or with ``format="prometheus"`` the Prometheus text."""
+        return _format_metrics(self._compile().metrics(), format)
+
     def node_latencies(self) -> dict[str, int]:
         """Each node's worst-case output lag in frames at its output rate, as of its last
         chunk (e.g. a Resample's block plus filter delay; 0 before the first run)."""
@@ -176,6 +181,11 @@ class Stream:
         """{"queue_depth", "dropped", "chunks_in", "items_out"}."""
         return self._impl.stats()
 
+    def metrics(self, format: str = "json"):
+        """This stream's node metrics plus a "session" object with its queue counters;
+        readable at any time. ``format="prometheus"`` gives Prometheus text."""
+        return _format_metrics(self._impl.metrics(), format)
+
     def __enter__(self) -> Stream:
         return self
 
@@ -210,6 +220,9 @@ class AsyncStream:
     def stats(self) -> dict:
         return self._stream.stats()
 
+    def metrics(self, format: str = "json"):
+        return self._stream.metrics(format)
+
     def __aiter__(self) -> AsyncStream:
         return self
 
@@ -225,3 +238,13 @@ class AsyncStream:
 
     async def __aexit__(self, *exc) -> None:
         await self.aclose()
+
+
+def _format_metrics(metrics: dict, format: str):
+    if format == "json":
+        return metrics
+    if format == "prometheus":
+        if not native.available():
+            raise InvalidInputError("Prometheus output needs the native library")
+        return native.to_prometheus(metrics)
+    raise ValueError(f"format must be 'json' or 'prometheus', got {format!r}")

@@ -88,3 +88,15 @@ def test_cli_nodes_lists_runtimes(capsys):
     rows = {r["node_type"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["Gain"]["runtimes"] == ["native", "python"]
     assert "gain_db" in rows["Gain"]["params"]["properties"]
+
+
+def test_cli_metrics(tmp_path, wav_in, capsys):
+    path, _ = wav_in
+    manifest = tmp_path / "m.json"
+    manifest.write_text(json.dumps({"version": "1", "nodes": [{"id": "g", "node_type": "Gain"}]}))
+    out = tmp_path / "metrics.json"
+    assert cli.main(["run", str(manifest), "-i", str(path), "--metrics", str(out)]) == 0
+    metrics = json.loads(out.read_text())
+    assert metrics["nodes"][0]["id"] == "g" and metrics["nodes"][0]["calls"] == 2
+    err = capsys.readouterr().err
+    assert "mean µs" in err and "real-time factor" in err

@@ -10,6 +10,7 @@
 
 pub mod error;
 mod host_node;
+mod metrics;
 pub use outputs::{RmOutput, RmOutputs, rm_outputs_free};
 mod outputs;
 pub use pipeline::{RmPipeline, rm_pipeline_new, rm_pipeline_run};

@@ -62,6 +62,11 @@ impl RmPipeline {
         Ok((self.runtime.clone(), self.runtime.pipeline(&manifest)?, self.names.clone()))
     }
 
+    /// Metrics of the one-shot runs; waits for a run in progress.
+    pub(crate) fn metrics_json(&self) -> serde_json::Value {
+        self.pipeline.lock().unwrap_or_else(|e| e.into_inner()).metrics_json()
+    }
+
     fn lock(&self) -> crate::Result<std::sync::MutexGuard<'_, Pipeline>> {
         self.pipeline.try_lock().map_err(|_| Error::InvalidArgument("pipeline is already running on another thread".into()))
     }

@@ -10,12 +10,14 @@ mod session;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::time::Instant;
 
 use futures::future::join_all;
 
 use crate::data::Data;
 use crate::error::{Error, NodeFailure, Operation, Result, panic_message};
 use crate::manifest::Manifest;
+use crate::metrics::{self, NodeLabel, NodeMetrics, PipelineMetrics};
 use crate::nodes::{Emitter, Implementation, Node, NodeSpec, Registry};
 
 pub use graph::{Edge, PipelineGraph};
@@ -37,6 +39,7 @@ struct Slot {
     /// Items waiting to be processed.
     inbox: Vec<Data>,
     emitter: Emitter,
+    metrics: NodeMetrics,
 }
 
 /// A validated, instantiated pipeline, ready to run.
@@ -48,6 +51,7 @@ pub struct Pipeline {
     /// `routes[node][port]` lists the nodes fed by that output port.
     routes: Vec<Vec<Vec<usize>>>,
     waves: Vec<Vec<usize>>,
+    metrics: PipelineMetrics,
 }
 
 impl Pipeline {
@@ -87,10 +91,10 @@ impl Pipeline {
                 let path = if p.param.is_empty() { format!("nodes[{i}].params") } else { format!("nodes[{i}].params.{}", p.param) };
                 Error::manifest(path, format!("{} (node '{}', {})", p.message, decl.id, decl.node_type))
             })?;
-            slots.push(Slot { node, poisoned: false, inbox: Vec::new(), emitter: Emitter::default() });
+            slots.push(Slot { node, poisoned: false, inbox: Vec::new(), emitter: Emitter::default(), metrics: NodeMetrics::default() });
         }
         let waves = waves(&graph);
-        Ok(Self { manifest, graph, specs, slots, routes, waves })
+        Ok(Self { manifest, graph, specs, slots, routes, waves, metrics: PipelineMetrics::default() })
     }
 
     /// The manifest this pipeline was built from.
@@ -120,10 +124,35 @@ impl Pipeline {
     /// Borrowed input samples are never kept past this call: every node has finished
     /// when it returns, and outputs that still view the input are copied.
     pub async fn run(&mut self, input: Data) -> Result<Vec<Output>> {
+        let started = Instant::now();
+        self.metrics.runs += 1;
+        let result = self.run_fresh(input).await;
+        self.metrics.wall += started.elapsed();
+        result
+    }
+
+    async fn run_fresh(&mut self, input: Data) -> Result<Vec<Output>> {
         self.reset()?;
         let mut outputs = self.step(Some(input), false).await?;
         outputs.extend(self.step(None, true).await?);
         Ok(outputs)
+    }
+
+    /// Metrics of this pipeline as JSON (`docs/metrics.schema.json`).
+    pub fn metrics_json(&self) -> serde_json::Value {
+        let name = self.manifest.metadata.get("name").and_then(|v| v.as_str()).unwrap_or_default();
+        let nodes: Vec<_> = (0..self.slots.len())
+            .map(|i| {
+                let label = NodeLabel {
+                    id: &self.graph.ids()[i],
+                    node_type: &self.specs[i].node_type,
+                    runtime: self.specs[i].implementation.as_str(),
+                    breaker: "closed",
+                };
+                (label, &self.slots[i].metrics)
+            })
+            .collect();
+        metrics::to_json(name, &self.metrics, &nodes)
     }
 
     /// Every node forgets its stream state.
@@ -138,17 +167,27 @@ impl Pipeline {
 
     /// Streams one chunk through the graph without ending the stream.
     pub async fn push(&mut self, input: Data) -> Result<Vec<Output>> {
-        self.step(Some(input), false).await
+        let started = Instant::now();
+        self.metrics.pushes += 1;
+        let result = self.step(Some(input), false).await;
+        self.metrics.wall += started.elapsed();
+        result
     }
 
     /// Ends the stream: flushes every node in order, returning the tails.
     pub async fn finish(&mut self) -> Result<Vec<Output>> {
-        self.step(None, true).await
+        let started = Instant::now();
+        let result = self.step(None, true).await;
+        self.metrics.wall += started.elapsed();
+        result
     }
 
     /// Feeds `input` (if any) to the sources, then visits the waves; with `flush`,
     /// each node is flushed after its queued items. Queues are left empty even on error.
     async fn step(&mut self, input: Option<Data>, flush: bool) -> Result<Vec<Output>> {
+        if let Some(Data::Audio(a)) = &input {
+            self.metrics.audio_seconds += a.frames() as f64 / f64::from(a.sample_rate());
+        }
         let result = self.visit(input, flush).await;
         if result.is_err() {
             for slot in &mut self.slots {
@@ -199,16 +238,48 @@ impl Pipeline {
     }
 }
 
-/// Processes every queued item of one node, then flushes it if the stream ends.
+/// Processes every queued item of one node, then flushes it if the stream ends; each
+/// call is timed and counted in the node's metrics.
 fn drain(slot: &mut Slot, id: &str, flush: bool) -> Result<()> {
     let inbox = std::mem::take(&mut slot.inbox);
+    if inbox.is_empty() && !flush {
+        return Ok(());
+    }
+    // One clock read per call: each call's end is the next one's start.
+    let mut clock = Instant::now();
     for item in &inbox {
-        call(slot, id, Operation::Process, |n, e| n.process(item, e))?;
+        slot.metrics.input(item);
+        measured(slot, id, Operation::Process, &mut clock, |n, e| n.process(item, e))?;
     }
     if flush {
-        call(slot, id, Operation::Flush, |n, e| n.flush(e))?;
+        measured(slot, id, Operation::Flush, &mut clock, |n, e| n.flush(e))?;
     }
     Ok(())
+}
+
+/// [`call`], recording its time (from `clock`, which it advances), failure and outputs
+/// in the node's metrics.
+fn measured(
+    slot: &mut Slot,
+    id: &str,
+    operation: Operation,
+    clock: &mut Instant,
+    f: impl FnOnce(&mut dyn Node, &mut Emitter) -> std::result::Result<(), NodeFailure>,
+) -> Result<()> {
+    let before = slot.emitter.len();
+    let result = call(slot, id, operation, f);
+    let now = Instant::now();
+    slot.metrics.time.record(now - *clock);
+    *clock = now;
+    slot.metrics.calls += 1;
+    match &result {
+        Ok(()) => slot.metrics.outputs(slot.emitter.since(before)),
+        Err(_) => {
+            slot.metrics.errors += 1;
+            slot.emitter.truncate(before);
+        }
+    }
+    result
 }
 
 /// Calls into a node with panics caught; a panic poisons the instance.

@@ -50,6 +50,18 @@ impl Emitter {
     pub fn emit_to(&mut self, port: usize, data: Data) {
         self.items.push((port, data));
     }
+    /// Number of items emitted so far.
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+    /// The items emitted after the first `from`.
+    pub(crate) fn since(&self, from: usize) -> impl Iterator<Item = &Data> {
+        self.items[from..].iter().map(|(_, d)| d)
+    }
+    /// Forgets the items emitted after the first `len` (a failed call's partial output).
+    pub(crate) fn truncate(&mut self, len: usize) {
+        self.items.truncate(len);
+    }
     /// Takes the emitted items, leaving the emitter empty.
     pub fn take(&mut self) -> Vec<(usize, Data)> {
         std::mem::take(&mut self.items)

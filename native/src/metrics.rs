@@ -1,0 +1,274 @@
+//! Per-node and per-pipeline metrics, exported as JSON (`docs/metrics.schema.json`)
+//! and Prometheus text.
+//!
+//! Node call times go into a log-scale histogram (each octave split into 4 equal
+//! buckets, so a percentile is exact to within 25%); counters are plain integers.
+//! Recording one call costs one clock read (consecutive calls share timestamps) and
+//! a few integer operations.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::data::Data;
+
+const BUCKETS: usize = 256;
+
+/// Latency histogram in nanoseconds.
+#[derive(Clone, Debug)]
+pub struct Histogram {
+    count: u64,
+    total_ns: u64,
+    min_ns: u64,
+    max_ns: u64,
+    buckets: Box<[u32; BUCKETS]>,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Self { count: 0, total_ns: 0, min_ns: u64::MAX, max_ns: 0, buckets: Box::new([0; BUCKETS]) }
+    }
+}
+
+impl Histogram {
+    /// Bucket `4·octave + quarter`: the octave is the top bit, the quarter the next two.
+    fn bucket(ns: u64) -> usize {
+        if ns < 4 {
+            return ns as usize;
+        }
+        let octave = 63 - ns.leading_zeros() as usize;
+        (4 * octave + ((ns >> (octave - 2)) & 3) as usize).min(BUCKETS - 1)
+    }
+
+    /// The largest value in bucket `b`.
+    fn upper(b: usize) -> f64 {
+        if b < 4 {
+            return b as f64;
+        }
+        let (octave, quarter) = (b / 4, b % 4);
+        (((4 + quarter + 1) as f64) * 2f64.powi(octave as i32 - 2)) - 1.0
+    }
+
+    /// Adds one duration.
+    pub fn record(&mut self, d: Duration) {
+        let ns = d.as_nanos().min(u128::from(u64::MAX)) as u64;
+        self.count += 1;
+        self.total_ns += ns;
+        self.min_ns = self.min_ns.min(ns);
+        self.max_ns = self.max_ns.max(ns);
+        self.buckets[Self::bucket(ns)] += 1;
+    }
+
+    /// The `q` quantile (0..=1) in nanoseconds: the upper edge of its bucket, clamped
+    /// to the observed range.
+    pub fn quantile_ns(&self, q: f64) -> f64 {
+        if self.count == 0 {
+            return 0.0;
+        }
+        let target = (q * self.count as f64).ceil().max(1.0) as u64;
+        let mut seen = 0u64;
+        for (i, &n) in self.buckets.iter().enumerate() {
+            seen += u64::from(n);
+            if seen >= target {
+                return Self::upper(i).clamp(self.min_ns as f64, self.max_ns as f64);
+            }
+        }
+        self.max_ns as f64
+    }
+
+    fn to_json(&self) -> Value {
+        let us = |ns: f64| (ns / 1000.0 * 1000.0).round() / 1000.0;
+        let (min, mean) = if self.count == 0 { (0.0, 0.0) } else { (self.min_ns as f64, self.total_ns as f64 / self.count as f64) };
+        json!({
+            "count": self.count,
+            "total": us(self.total_ns as f64),
+            "min": us(min),
+            "max": us(self.max_ns as f64),
+            "mean": us(mean),
+            "p50": us(self.quantile_ns(0.50)),
+            "p95": us(self.quantile_ns(0.95)),
+            "p99": us(self.quantile_ns(0.99)),
+        })
+    }
+}
+
+/// Counters and timings of one node.
+#[derive(Clone, Debug, Default)]
+pub struct NodeMetrics {
+    pub calls: u64,
+    pub errors: u64,
+    pub retries: u64,
+    pub time: Histogram,
+    pub items_in: u64,
+    pub items_out: u64,
+    pub samples_in: u64,
+    pub samples_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+fn size(data: &Data) -> (u64, u64) {
+    match data {
+        Data::Audio(a) => {
+            let n = a.samples().len() as u64;
+            (n, n * a.samples().format().size() as u64)
+        }
+        Data::Json(_) => (0, 0),
+    }
+}
+
+impl NodeMetrics {
+    /// Counts an input item.
+    pub fn input(&mut self, data: &Data) {
+        let (samples, bytes) = size(data);
+        self.items_in += 1;
+        self.samples_in += samples;
+        self.bytes_in += bytes;
+    }
+
+    /// Counts output items.
+    pub fn outputs<'a>(&mut self, items: impl Iterator<Item = &'a Data>) {
+        for data in items {
+            let (samples, bytes) = size(data);
+            self.items_out += 1;
+            self.samples_out += samples;
+            self.bytes_out += bytes;
+        }
+    }
+}
+
+/// Totals of a pipeline (or session).
+#[derive(Clone, Debug, Default)]
+pub struct PipelineMetrics {
+    /// One-shot runs.
+    pub runs: u64,
+    /// Chunks pushed into a session.
+    pub pushes: u64,
+    /// Time spent inside runs, pushes and flushes.
+    pub wall: Duration,
+    /// Seconds of audio fed to the source nodes.
+    pub audio_seconds: f64,
+}
+
+/// Identity of a node in exported metrics.
+pub struct NodeLabel<'a> {
+    pub id: &'a str,
+    pub node_type: &'a str,
+    pub runtime: &'a str,
+    pub breaker: &'a str,
+}
+
+/// The metrics of a pipeline as JSON (see `docs/metrics.schema.json`).
+pub fn to_json(name: &str, pipeline: &PipelineMetrics, nodes: &[(NodeLabel<'_>, &NodeMetrics)]) -> Value {
+    let wall_s = pipeline.wall.as_secs_f64();
+    json!({
+        "pipeline": {
+            "name": name,
+            "runs": pipeline.runs,
+            "pushes": pipeline.pushes,
+            "wall_us": (wall_s * 1e6 * 1000.0).round() / 1000.0,
+            "audio_seconds": pipeline.audio_seconds,
+            "real_time_factor": if pipeline.audio_seconds > 0.0 { wall_s / pipeline.audio_seconds } else { 0.0 },
+        },
+        "nodes": nodes.iter().map(|(l, m)| json!({
+            "id": l.id,
+            "node_type": l.node_type,
+            "runtime": l.runtime,
+            "breaker": l.breaker,
+            "calls": m.calls,
+            "errors": m.errors,
+            "retries": m.retries,
+            "time_us": m.time.to_json(),
+            "items_in": m.items_in,
+            "items_out": m.items_out,
+            "samples_in": m.samples_in,
+            "samples_out": m.samples_out,
+            "bytes_in": m.bytes_in,
+            "bytes_out": m.bytes_out,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn escape(label: &str) -> String {
+    label.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// The same metrics in the Prometheus text exposition format.
+pub fn to_prometheus(metrics: &Value) -> String {
+    let mut out = String::new();
+    let p = &metrics["pipeline"];
+    let name = escape(p["name"].as_str().unwrap_or_default());
+    let _ = writeln!(out, "# HELP remotemedia_pipeline_wall_seconds_total Time spent running the pipeline.");
+    let _ = writeln!(out, "# TYPE remotemedia_pipeline_wall_seconds_total counter");
+    let _ = writeln!(out, "remotemedia_pipeline_wall_seconds_total{{pipeline=\"{name}\"}} {}", p["wall_us"].as_f64().unwrap_or(0.0) / 1e6);
+    let _ = writeln!(out, "# HELP remotemedia_pipeline_audio_seconds_total Seconds of audio fed to the pipeline.");
+    let _ = writeln!(out, "# TYPE remotemedia_pipeline_audio_seconds_total counter");
+    let _ = writeln!(out, "remotemedia_pipeline_audio_seconds_total{{pipeline=\"{name}\"}} {}", p["audio_seconds"]);
+    let counters = [
+        ("calls", "Node calls (process and flush)."),
+        ("errors", "Node calls that failed."),
+        ("retries", "Retried node calls."),
+        ("items_in", "Items received."),
+        ("items_out", "Items emitted."),
+        ("samples_in", "Samples received."),
+        ("samples_out", "Samples emitted."),
+        ("bytes_in", "Sample bytes received."),
+        ("bytes_out", "Sample bytes emitted."),
+    ];
+    let nodes = metrics["nodes"].as_array().cloned().unwrap_or_default();
+    let labels = |n: &Value| {
+        format!(
+            "pipeline=\"{name}\",node=\"{}\",node_type=\"{}\",runtime=\"{}\"",
+            escape(n["id"].as_str().unwrap_or_default()),
+            escape(n["node_type"].as_str().unwrap_or_default()),
+            escape(n["runtime"].as_str().unwrap_or_default())
+        )
+    };
+    for (key, help) in counters {
+        let _ = writeln!(out, "# HELP remotemedia_node_{key}_total {help}");
+        let _ = writeln!(out, "# TYPE remotemedia_node_{key}_total counter");
+        for n in &nodes {
+            let _ = writeln!(out, "remotemedia_node_{key}_total{{{}}} {}", labels(n), n[key]);
+        }
+    }
+    let _ = writeln!(out, "# HELP remotemedia_node_call_seconds Time per node call.");
+    let _ = writeln!(out, "# TYPE remotemedia_node_call_seconds summary");
+    for n in &nodes {
+        let t = &n["time_us"];
+        for (q, key) in [("0.5", "p50"), ("0.95", "p95"), ("0.99", "p99")] {
+            let _ = writeln!(out, "remotemedia_node_call_seconds{{{},quantile=\"{q}\"}} {}", labels(n), t[key].as_f64().unwrap_or(0.0) / 1e6);
+        }
+        let _ = writeln!(out, "remotemedia_node_call_seconds_sum{{{}}} {}", labels(n), t["total"].as_f64().unwrap_or(0.0) / 1e6);
+        let _ = writeln!(out, "remotemedia_node_call_seconds_count{{{}}} {}", labels(n), t["count"]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_split_octaves_in_quarters() {
+        for ns in [0u64, 1, 3, 4, 5, 7, 8, 1000, 1023, 1024, 123_456_789] {
+            let b = Histogram::bucket(ns);
+            assert!(ns as f64 <= Histogram::upper(b), "{ns} above its bucket {b}");
+            assert!(b == 0 || ns as f64 > Histogram::upper(b - 1), "{ns} fits bucket {}", b - 1);
+        }
+    }
+
+    #[test]
+    fn quantiles_are_within_a_bucket() {
+        let mut h = Histogram::default();
+        for us in 1..=1000u64 {
+            h.record(Duration::from_micros(us));
+        }
+        for (q, exact) in [(0.5, 500_000.0), (0.95, 950_000.0), (0.99, 990_000.0)] {
+            let got = h.quantile_ns(q);
+            assert!(got >= exact && got <= exact * 1.25 + 1.0, "q{q}: {got} vs {exact}");
+        }
+        assert_eq!(h.quantile_ns(1.0), 1_000_000.0);
+        assert_eq!(Histogram::default().quantile_ns(0.5), 0.0);
+    }
+}

@@ -1,0 +1,87 @@
+"""Metrics of the pure-Python runtime, in the same JSON shape as the native runtime's
+(docs/metrics.schema.json): counters plus a log-scale histogram of call times (each
+octave split into 4 equal buckets, as in native/src/metrics.rs)."""
+
+from __future__ import annotations
+
+import math
+
+from .audio import Audio
+
+BUCKETS = 256
+
+
+def _bucket(ns: int) -> int:
+    if ns < 4:
+        return ns
+    octave = ns.bit_length() - 1
+    return min(4 * octave + ((ns >> (octave - 2)) & 3), BUCKETS - 1)
+
+
+def _upper(b: int) -> float:
+    if b < 4:
+        return float(b)
+    octave, quarter = divmod(b, 4)
+    return (4 + quarter + 1) * 2.0 ** (octave - 2) - 1
+
+
+class NodeMetrics:
+    def __init__(self):
+        self.calls = self.errors = self.retries = 0
+        self.items_in = self.items_out = self.samples_in = self.samples_out = self.bytes_in = self.bytes_out = 0
+        self.count = self.total_ns = self.max_ns = 0
+        self.min_ns = None
+        self.buckets = [0] * BUCKETS
+
+    def record(self, ns: int) -> None:
+        self.count += 1
+        self.total_ns += ns
+        self.min_ns = ns if self.min_ns is None else min(self.min_ns, ns)
+        self.max_ns = max(self.max_ns, ns)
+        self.buckets[_bucket(ns)] += 1
+
+    def count_items(self, items, outgoing: bool) -> None:
+        for item in items:
+            samples, size = (item.samples.size, item.samples.nbytes) if isinstance(item, Audio) else (0, 0)
+            if outgoing:
+                self.items_out, self.samples_out, self.bytes_out = (
+                    self.items_out + 1, self.samples_out + samples, self.bytes_out + size)
+            else:
+                self.items_in, self.samples_in, self.bytes_in = (
+                    self.items_in + 1, self.samples_in + samples, self.bytes_in + size)
+
+    def quantile_ns(self, q: float) -> float:
+        if not self.count:
+            return 0.0
+        target, seen = max(1, math.ceil(q * self.count)), 0
+        for i, n in enumerate(self.buckets):
+            seen += n
+            if seen >= target:
+                return min(max(_upper(i), self.min_ns), self.max_ns)
+        return float(self.max_ns)
+
+    def time_json(self) -> dict:
+        us = lambda ns: round(ns / 1000, 3)  # noqa: E731
+        return {"count": self.count, "total": us(self.total_ns), "min": us(self.min_ns or 0),
+                "max": us(self.max_ns), "mean": us(self.total_ns / self.count if self.count else 0),
+                "p50": us(self.quantile_ns(0.5)), "p95": us(self.quantile_ns(0.95)), "p99": us(self.quantile_ns(0.99))}
+
+
+class PipelineMetrics:
+    def __init__(self):
+        self.runs = self.pushes = self.wall_ns = 0
+        self.audio_seconds = 0.0
+
+
+def to_json(name: str, pipeline: PipelineMetrics, nodes: list[tuple[str, str, NodeMetrics]]) -> dict:
+    wall_s = pipeline.wall_ns / 1e9
+    return {
+        "pipeline": {"name": name, "runs": pipeline.runs, "pushes": pipeline.pushes,
+                     "wall_us": round(wall_s * 1e6, 3), "audio_seconds": pipeline.audio_seconds,
+                     "real_time_factor": wall_s / pipeline.audio_seconds if pipeline.audio_seconds else 0.0},
+        "nodes": [{"id": node_id, "node_type": node_type, "runtime": "python", "breaker": "closed",
+                   "calls": m.calls, "errors": m.errors, "retries": m.retries, "time_us": m.time_json(),
+                   "items_in": m.items_in, "items_out": m.items_out, "samples_in": m.samples_in,
+                   "samples_out": m.samples_out, "bytes_in": m.bytes_in, "bytes_out": m.bytes_out}
+                  for node_id, node_type, m in nodes],
+    }
