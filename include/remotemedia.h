@@ -81,6 +81,10 @@ typedef enum RmStatus {
    * The session is closed.
    */
   RM_STATUS_CLOSED = 9,
+  /**
+   * The node's circuit breaker is open; `rm_last_error_node_id` names it.
+   */
+  RM_STATUS_CIRCUIT_OPEN = 10,
 } RmStatus;
 
 /**

@@ -70,6 +70,9 @@ pub enum Error {
     /// An argument given to the runtime is unusable (null, wrong length, wrong type).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// The node's circuit breaker is open: it failed too often and is not called.
+    #[error("node '{node_id}' is not called: its circuit breaker is open after repeated failures")]
+    CircuitOpen { node_id: String },
     /// A session's output queue stayed full for the whole push timeout (policy `block`).
     #[error("output queue is full ({0} items); pull outputs or use a longer timeout")]
     QueueFull(usize),
@@ -95,7 +98,7 @@ impl Error {
     /// The node the error belongs to, if any.
     pub fn node_id(&self) -> Option<&str> {
         match self {
-            Error::Node { node_id, .. } => Some(node_id),
+            Error::Node { node_id, .. } | Error::CircuitOpen { node_id } => Some(node_id),
             _ => None,
         }
     }

@@ -7,14 +7,14 @@
 
 from . import nodes as _builtin_nodes  # noqa: F401  (registers the reference nodes)
 from .audio import Audio
-from .errors import (CycleError, GraphError, InvalidInputError, ManifestError, NodeError, PluginError,
+from .errors import (CircuitOpenError, CycleError, GraphError, InvalidInputError, ManifestError, NodeError, PluginError,
                      QueueFullError, RemoteMediaError, StreamClosedError, TransientError)
 from .native import available as native_available
 from .node import Emit, Node, ParamError, register_node
 from .pipeline import AsyncStream, Pipeline, Stream
 
 __all__ = [
-    "AsyncStream", "Audio", "CycleError", "Emit", "GraphError", "InvalidInputError", "ManifestError", "Node",
+    "AsyncStream", "Audio", "CircuitOpenError", "CycleError", "Emit", "GraphError", "InvalidInputError", "ManifestError", "Node",
     "NodeError", "ParamError", "Pipeline", "PluginError", "QueueFullError", "RemoteMediaError", "Stream",
     "StreamClosedError", "TransientError", "native_available", "register_node",
 ]

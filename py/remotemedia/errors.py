@@ -42,6 +42,10 @@ class NodeError(RemoteMediaError):
     """A node failed. A Python exception raised by a Python node is the ``__cause__``."""
 
 
+class CircuitOpenError(NodeError):
+    """The node's circuit breaker is open after repeated failures: it was not called."""
+
+
 class PluginError(RemoteMediaError):
     """A plugin could not be loaded or used."""
 

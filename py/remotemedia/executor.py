@@ -2,15 +2,51 @@
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections import deque
 
 from .audio import Audio
-from .errors import ManifestError, NodeError, QueueFullError, RemoteMediaError, StreamClosedError, TransientError
+from .errors import (CircuitOpenError, ManifestError, NodeError, QueueFullError, RemoteMediaError,
+                     StreamClosedError, TransientError)
+from .manifest import BREAKER_DEFAULT, RETRY_DEFAULT
 from .graph import topological_order, waves
 from .metrics import NodeMetrics, PipelineMetrics, to_json
 from .node import Emit, Node, ParamError, lookup
+
+
+# The clock and sleep of retries and breakers; tests replace them with fakes.
+monotonic = time.monotonic
+sleep = time.sleep
+
+
+class Breaker:
+    """The per-node circuit breaker of native/src/executor/policy.rs."""
+
+    def __init__(self, policy: dict):
+        self.policy, self.state, self.until, self.consecutive = policy, "closed", 0.0, 0
+
+    def admit(self) -> bool:
+        if self.state == "open":
+            if monotonic() < self.until:
+                return False
+            self.state = "half_open"
+        return True
+
+    def success(self) -> None:
+        self.consecutive, self.state = 0, "closed"
+
+    def failure(self) -> None:
+        self.consecutive += 1
+        if self.state == "half_open" or self.consecutive >= self.policy["failures"]:
+            self.state, self.until = "open", monotonic() + self.policy["cooldown_ms"] / 1000
+
+
+def backoff(policy: dict, attempt: int, rng) -> float:
+    """Seconds before retry ``attempt`` (from 1), as in the native runtime."""
+    raw = min(policy["base_ms"] * policy["factor"] ** (attempt - 1), policy["max_ms"])
+    return raw * (1 - policy["jitter"] * rng.random()) / 1000
 
 
 def resolve(node_type: str, hint: str, index: int, node_id: str) -> type[Node]:
@@ -78,6 +114,9 @@ class PythonPipeline:
         self.name = manifest["metadata"].get("name", "")
         self.node_metrics = [NodeMetrics() for _ in nodes]
         self.pipeline_metrics = PipelineMetrics()
+        self.retry = [n.get("retry", RETRY_DEFAULT) for n in nodes]
+        self.breakers = [Breaker(n.get("circuit_breaker", BREAKER_DEFAULT)) for n in nodes]
+        self.rngs = [random.Random(i + 1) for i in range(len(nodes))]
         targets = {t for routes in self.routes for ts in routes for t in ts}
         self.sources = [i for i in range(len(nodes)) if i not in targets]
         self.node_runtimes = {nid: "python" for nid in self.ids}
@@ -89,7 +128,31 @@ class PythonPipeline:
 
     def metrics(self) -> dict:
         return to_json(self.name, self.pipeline_metrics,
-                       [(nid, type(n).node_type, m) for nid, n, m in zip(self.ids, self.nodes, self.node_metrics)])
+                       [(nid, type(n).node_type, b.state, m)
+                        for nid, n, b, m in zip(self.ids, self.nodes, self.breakers, self.node_metrics)])
+
+    def _guarded(self, i: int, operation: str, item, fn, *args):
+        """One node call under its breaker, retried with backoff while it fails transiently."""
+        breaker = self.breakers[i]
+        if not breaker.admit():
+            if breaker.policy["on_open"] == "skip":
+                return [] if item is None else [(0, item)]
+            raise CircuitOpenError(f"node '{self.ids[i]}' is not called: its circuit breaker is open after "
+                                   f"repeated failures", node_id=self.ids[i])
+        attempt = 0
+        while True:
+            try:
+                out = self._measured(i, operation, fn, *args)
+            except NodeError as e:
+                if e.retryable and attempt < self.retry[i]["max_retries"]:
+                    attempt += 1
+                    self.node_metrics[i].retries += 1
+                    sleep(backoff(self.retry[i], attempt, self.rngs[i]))
+                    continue
+                breaker.failure()
+                raise
+            breaker.success()
+            return out
 
     def _measured(self, i: int, operation: str, fn, *args):
         """`_call`, recording time, failure and outputs in the node's metrics."""
@@ -152,9 +215,9 @@ class PythonPipeline:
                 emitted = []
                 for item in inbox[i]:
                     self.node_metrics[i].count_items([item], outgoing=False)
-                    emitted += self._measured(i, "process", self.nodes[i].process, item)
+                    emitted += self._guarded(i, "process", item, self.nodes[i].process, item)
                 if flush:
-                    emitted += self._measured(i, "flush", self.nodes[i].flush)
+                    emitted += self._guarded(i, "flush", None, self.nodes[i].flush)
                 inbox[i] = []
                 for port, item in emitted:
                     targets = self.routes[i][port]
@@ -170,6 +233,7 @@ class PythonPipeline:
         fresh.nodes = [type(n).create(n._params) for n in self.nodes]
         fresh.node_metrics = [NodeMetrics() for _ in self.nodes]
         fresh.pipeline_metrics = PipelineMetrics()
+        fresh.breakers = [Breaker(b.policy) for b in self.breakers]
         return PythonSession(fresh, capacity, overflow)
 
 

@@ -22,7 +22,11 @@ RUNTIME_HINTS = ("auto", "native", "python")
 
 _ID = re.compile(r"^[A-Za-z0-9_-]+$")
 _TOP = {"version": str, "metadata": dict, "nodes": list, "connections": list}
-_NODE = {"id": str, "node_type": str, "params": dict, "runtime_hint": str}
+_NODE = {"id": str, "node_type": str, "params": dict, "runtime_hint": str, "retry": dict, "circuit_breaker": dict}
+_RETRY = {"max_retries": int, "base_ms": int, "factor": (int, float), "max_ms": int, "jitter": (int, float)}
+_BREAKER = {"failures": int, "cooldown_ms": int, "on_open": str}
+RETRY_DEFAULT = {"max_retries": 3, "base_ms": 100, "factor": 2.0, "max_ms": 5000, "jitter": 0.0}
+BREAKER_DEFAULT = {"failures": 5, "cooldown_ms": 10000, "on_open": "fail"}
 _CONNECTION = {"from": str, "to": str}
 
 
@@ -51,8 +55,9 @@ def _check_fields(obj: Any, fields: dict, required: tuple, path: str) -> None:
         sub = f"{path}.{key}" if path else key
         if key not in fields:
             raise ManifestError(sub, f"unknown field `{key}`, expected one of {', '.join(fields)}")
-        if not isinstance(value, fields[key]):
-            raise ManifestError(sub, f"expected {fields[key].__name__}, got {type(value).__name__}")
+        kinds = fields[key] if isinstance(fields[key], tuple) else (fields[key],)
+        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+            raise ManifestError(sub, f"expected {kinds[0].__name__}, got {type(value).__name__}")
     for key in required:
         if key not in obj:
             raise ManifestError(where, f"missing field `{key}`")
@@ -70,6 +75,14 @@ def validate(manifest: dict) -> dict:
         if hint not in RUNTIME_HINTS:
             raise ManifestError(f"nodes[{i}].runtime_hint",
                                 f"unknown variant `{hint}`, expected one of {', '.join(RUNTIME_HINTS)}")
+        if "retry" in node:
+            _check_fields(node["retry"], _RETRY, (), f"nodes[{i}].retry")
+        if "circuit_breaker" in node:
+            _check_fields(node["circuit_breaker"], _BREAKER, (), f"nodes[{i}].circuit_breaker")
+            on_open = node["circuit_breaker"].get("on_open", "fail")
+            if on_open not in ("fail", "skip"):
+                raise ManifestError(f"nodes[{i}].circuit_breaker.on_open",
+                                    f"unknown variant `{on_open}`, expected one of fail, skip")
     for i, c in enumerate(connections):
         _check_fields(c, _CONNECTION, ("from", "to"), f"connections[{i}]")
     if manifest["version"] != VERSION:
@@ -93,6 +106,10 @@ def validate(manifest: dict) -> dict:
         seen[nid] = i
         if not node["node_type"]:
             raise ManifestError(f"nodes[{i}].node_type", "node_type is empty")
+        if "retry" in node:
+            _check_retry({**RETRY_DEFAULT, **node["retry"]}, f"nodes[{i}].retry")
+        if "circuit_breaker" in node:
+            _check_breaker({**BREAKER_DEFAULT, **node["circuit_breaker"]}, f"nodes[{i}].circuit_breaker")
     edges = set()
     for i, c in enumerate(connections):
         src = c["from"].split(".", 1)[0]
@@ -107,6 +124,27 @@ def validate(manifest: dict) -> dict:
         "version": manifest["version"],
         "metadata": dict(manifest.get("metadata", {})),
         "nodes": [{"id": n["id"], "node_type": n["node_type"], "params": dict(n.get("params", {})),
-                   "runtime_hint": n.get("runtime_hint", "auto")} for n in nodes],
+                   "runtime_hint": n.get("runtime_hint", "auto"),
+                   **{k: {**default, **n[k]} for k, default in (("retry", RETRY_DEFAULT),
+                                                               ("circuit_breaker", BREAKER_DEFAULT)) if k in n}}
+                  for n in nodes],
         "connections": [{"from": c["from"], "to": c["to"]} for c in connections],
     }
+
+
+def _check_retry(r: dict, path: str) -> None:
+    checks = [("max_retries", 0 <= r["max_retries"] <= 10, "is more than 10"),
+              ("base_ms", 0 <= r["base_ms"] <= 60000, "is more than 60000"),
+              ("factor", 1 <= r["factor"] <= 10, "is outside 1..=10"),
+              ("max_ms", r["base_ms"] <= r["max_ms"] <= 600000, "must be between base_ms and 600000"),
+              ("jitter", 0 <= r["jitter"] <= 1, "is outside 0..=1")]
+    for field, ok, why in checks:
+        if not ok:
+            raise ManifestError(f"{path}.{field}", f"{r[field]} {why}")
+
+
+def _check_breaker(b: dict, path: str) -> None:
+    if not 1 <= b["failures"] <= 1000:
+        raise ManifestError(f"{path}.failures", f"{b['failures']} is outside 1..=1000")
+    if not 0 <= b["cooldown_ms"] <= 3600000:
+        raise ManifestError(f"{path}.cooldown_ms", f"{b['cooldown_ms']} is more than 3600000")

@@ -40,13 +40,15 @@ class Pipeline:
     # ---- building -------------------------------------------------------------------
 
     def add_node(self, node_id: str, node_type: str | type[Node], *, runtime_hint: str = "auto",
-                 **params) -> Pipeline:
-        """Adds a node; ``params`` go into the manifest unchanged. Returns self."""
+                 retry: dict | None = None, circuit_breaker: dict | None = None, **params) -> Pipeline:
+        """Adds a node; ``params`` go into the manifest unchanged, as do the optional
+        ``retry`` and ``circuit_breaker`` policies. Returns self."""
         if isinstance(node_type, type):
             register_node(node_type)
             node_type = node_type.node_type
-        self._nodes.append({"id": node_id, "node_type": node_type, "params": dict(params),
-                            "runtime_hint": runtime_hint})
+        node = {"id": node_id, "node_type": node_type, "params": dict(params), "runtime_hint": runtime_hint}
+        node.update({k: dict(v) for k, v in (("retry", retry), ("circuit_breaker", circuit_breaker)) if v is not None})
+        self._nodes.append(node)
         self._impl = None
         return self
 

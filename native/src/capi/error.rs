@@ -29,6 +29,8 @@ pub enum RmStatus {
     QueueFull = 8,
     /// The session is closed.
     Closed = 9,
+    /// The node's circuit breaker is open; `rm_last_error_node_id` names it.
+    CircuitOpen = 10,
 }
 
 impl RmStatus {
@@ -43,6 +45,7 @@ impl RmStatus {
             Error::Internal(_) => RmStatus::Internal,
             Error::QueueFull(_) => RmStatus::QueueFull,
             Error::Closed => RmStatus::Closed,
+            Error::CircuitOpen { .. } => RmStatus::CircuitOpen,
         }
     }
 }

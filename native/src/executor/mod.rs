@@ -6,6 +6,7 @@
 //! count, so fan-out never copies samples.
 
 pub mod graph;
+mod policy;
 mod session;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -16,7 +17,7 @@ use futures::future::join_all;
 
 use crate::data::Data;
 use crate::error::{Error, NodeFailure, Operation, Result, panic_message};
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, OnOpen};
 use crate::metrics::{self, NodeLabel, NodeMetrics, PipelineMetrics};
 use crate::nodes::{Emitter, Implementation, Node, NodeSpec, Registry};
 
@@ -40,6 +41,10 @@ struct Slot {
     inbox: Vec<Data>,
     emitter: Emitter,
     metrics: NodeMetrics,
+    retry: crate::manifest::RetryPolicy,
+    breaker: policy::Breaker,
+    /// Jitter state for retry backoff.
+    rng: u64,
 }
 
 /// A validated, instantiated pipeline, ready to run.
@@ -91,7 +96,16 @@ impl Pipeline {
                 let path = if p.param.is_empty() { format!("nodes[{i}].params") } else { format!("nodes[{i}].params.{}", p.param) };
                 Error::manifest(path, format!("{} (node '{}', {})", p.message, decl.id, decl.node_type))
             })?;
-            slots.push(Slot { node, poisoned: false, inbox: Vec::new(), emitter: Emitter::default(), metrics: NodeMetrics::default() });
+            slots.push(Slot {
+                node,
+                poisoned: false,
+                inbox: Vec::new(),
+                emitter: Emitter::default(),
+                metrics: NodeMetrics::default(),
+                retry: decl.retry.unwrap_or_default(),
+                breaker: policy::Breaker::new(decl.circuit_breaker.unwrap_or_default()),
+                rng: 0x9e37_79b9_7f4a_7c15 ^ (i as u64 + 1),
+            });
         }
         let waves = waves(&graph);
         Ok(Self { manifest, graph, specs, slots, routes, waves, metrics: PipelineMetrics::default() })
@@ -147,7 +161,7 @@ impl Pipeline {
                     id: &self.graph.ids()[i],
                     node_type: &self.specs[i].node_type,
                     runtime: self.specs[i].implementation.as_str(),
-                    breaker: "closed",
+                    breaker: self.slots[i].breaker.name(),
                 };
                 (label, &self.slots[i].metrics)
             })
@@ -208,14 +222,14 @@ impl Pipeline {
         let mut outputs = Vec::new();
         for wave in &self.waves {
             let done = if let [only] = wave.as_slice() {
-                vec![drain(&mut self.slots[*only], &ids[*only], flush).map(|()| *only)]
+                vec![drain(&mut self.slots[*only], &ids[*only], flush).await.map(|()| *only)]
             } else {
                 let work = self
                     .slots
                     .iter_mut()
                     .enumerate()
                     .filter(|(i, _)| wave.binary_search(i).is_ok())
-                    .map(|(i, slot)| async move { drain(slot, &ids[i], flush).map(|()| i) });
+                    .map(|(i, slot)| async move { drain(slot, &ids[i], flush).await.map(|()| i) });
                 join_all(work).await
             };
             for result in done {
@@ -239,8 +253,8 @@ impl Pipeline {
 }
 
 /// Processes every queued item of one node, then flushes it if the stream ends; each
-/// call is timed and counted in the node's metrics.
-fn drain(slot: &mut Slot, id: &str, flush: bool) -> Result<()> {
+/// call goes through the node's breaker and retry policy and is counted in its metrics.
+async fn drain(slot: &mut Slot, id: &str, flush: bool) -> Result<()> {
     let inbox = std::mem::take(&mut slot.inbox);
     if inbox.is_empty() && !flush {
         return Ok(());
@@ -249,25 +263,67 @@ fn drain(slot: &mut Slot, id: &str, flush: bool) -> Result<()> {
     let mut clock = Instant::now();
     for item in &inbox {
         slot.metrics.input(item);
-        measured(slot, id, Operation::Process, &mut clock, |n, e| n.process(item, e))?;
+        guarded(slot, id, Operation::Process, Some(item), &mut clock, |n, e| n.process(item, e)).await?;
     }
     if flush {
-        measured(slot, id, Operation::Flush, &mut clock, |n, e| n.flush(e))?;
+        guarded(slot, id, Operation::Flush, None, &mut clock, |n, e| n.flush(e)).await?;
     }
     Ok(())
 }
 
+/// One node call under its circuit breaker, retried with backoff while it fails
+/// with a retryable error.
+async fn guarded(
+    slot: &mut Slot,
+    id: &str,
+    operation: Operation,
+    input: Option<&Data>,
+    clock: &mut Instant,
+    mut f: impl FnMut(&mut dyn Node, &mut Emitter) -> std::result::Result<(), NodeFailure>,
+) -> Result<()> {
+    if !slot.breaker.admit() {
+        return match (slot.breaker.policy.on_open, input) {
+            (OnOpen::Skip, Some(item)) => {
+                slot.emitter.emit(item.clone());
+                slot.metrics.outputs(std::iter::once(item));
+                Ok(())
+            }
+            (OnOpen::Skip, None) => Ok(()),
+            (OnOpen::Fail, _) => Err(Error::CircuitOpen { node_id: id.to_string() }),
+        };
+    }
+    let mut attempt = 0;
+    loop {
+        match measured(slot, id, operation, clock, &mut f) {
+            Ok(()) => {
+                slot.breaker.success();
+                return Ok(());
+            }
+            Err(e) if e.is_retryable() && attempt < slot.retry.max_retries => {
+                attempt += 1;
+                slot.metrics.retries += 1;
+                tokio::time::sleep(policy::backoff(&slot.retry, attempt, &mut slot.rng)).await;
+                *clock = Instant::now();
+            }
+            Err(e) => {
+                slot.breaker.failure();
+                return Err(e);
+            }
+        }
+    }
+}
+
 /// [`call`], recording its time (from `clock`, which it advances), failure and outputs
-/// in the node's metrics.
+/// in the node's metrics; a failed call's partial outputs are discarded.
 fn measured(
     slot: &mut Slot,
     id: &str,
     operation: Operation,
     clock: &mut Instant,
-    f: impl FnOnce(&mut dyn Node, &mut Emitter) -> std::result::Result<(), NodeFailure>,
+    f: &mut impl FnMut(&mut dyn Node, &mut Emitter) -> std::result::Result<(), NodeFailure>,
 ) -> Result<()> {
     let before = slot.emitter.len();
-    let result = call(slot, id, operation, f);
+    let result = call(slot, id, operation, |n, e| f(n, e));
     let now = Instant::now();
     slot.metrics.time.record(now - *clock);
     *clock = now;

@@ -204,3 +204,94 @@ fn runs_are_independent() {
     let b = rt.run(&mut p, mono(vec![0.25])).unwrap();
     assert_eq!(f32s(&a[0].data), f32s(&b[0].data));
 }
+
+fn paused() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap()
+}
+
+fn fault_pipeline(node: serde_json::Value) -> Pipeline {
+    let m = Manifest::from_json(&manifest(json!([node]), json!([]))).unwrap();
+    Pipeline::build(m, &crate::nodes::Registry::builtin()).unwrap()
+}
+
+fn node_metric(p: &Pipeline, key: &str) -> serde_json::Value {
+    p.metrics_json()["nodes"][0][key].clone()
+}
+
+#[test]
+fn transient_fault_is_retried_with_backoff_on_a_paused_clock() {
+    let mut p = fault_pipeline(json!({"id": "f", "node_type": "Fault", "params": {"fail_first": 2}}));
+    paused().block_on(async {
+        let started = tokio::time::Instant::now();
+        let out = p.run(mono(vec![0.5])).await.unwrap();
+        assert_eq!(started.elapsed(), std::time::Duration::from_millis(100 + 200));
+        assert_eq!(f32s(&out[0].data), vec![0.5]);
+    });
+    assert_eq!(node_metric(&p, "retries"), 2);
+    assert_eq!(node_metric(&p, "errors"), 2);
+}
+
+#[test]
+fn retries_run_out_and_permanent_faults_are_not_retried() {
+    let mut p = fault_pipeline(json!({"id": "f", "node_type": "Fault", "params": {"fail_first": 9},
+                                      "retry": {"max_retries": 2, "base_ms": 10}}));
+    let err = paused().block_on(p.run(mono(vec![0.5]))).unwrap_err();
+    assert!(err.is_retryable() && err.to_string().contains("injected fault 3 of 9"), "{err}");
+    assert_eq!(node_metric(&p, "retries"), 2);
+    let mut p = fault_pipeline(json!({"id": "f", "node_type": "Fault", "params": {"fail_first": 1, "mode": "permanent"}}));
+    let err = paused().block_on(p.run(mono(vec![0.5]))).unwrap_err();
+    assert!(!err.is_retryable());
+    assert_eq!(node_metric(&p, "retries"), 0);
+    let mut p = fault_pipeline(json!({"id": "f", "node_type": "Fault", "params": {"fail_first": 1, "mode": "panic"}}));
+    let err = paused().block_on(p.run(mono(vec![0.5]))).unwrap_err();
+    assert!(err.to_string().contains("panicked") && !err.is_retryable(), "{err}");
+}
+
+#[test]
+fn breaker_opens_fails_fast_half_opens_and_closes() {
+    let mut p = fault_pipeline(json!({"id": "f", "node_type": "Fault", "params": {"fail_first": 5, "mode": "permanent"},
+                                      "circuit_breaker": {"failures": 5, "cooldown_ms": 1000}}));
+    paused().block_on(async {
+        for _ in 0..5 {
+            assert!(matches!(p.run(mono(vec![1.0])).await, Err(Error::Node { .. })));
+        }
+        assert_eq!(node_metric(&p, "breaker"), "open");
+        let err = p.run(mono(vec![1.0])).await.unwrap_err();
+        assert!(matches!(&err, Error::CircuitOpen { node_id } if node_id == "f"), "{err}");
+        assert_eq!(node_metric(&p, "calls"), 5, "fail fast: the open breaker does not call the node");
+        tokio::time::advance(std::time::Duration::from_millis(1000)).await;
+        let out = p.run(mono(vec![1.0])).await.unwrap();
+        assert_eq!(f32s(&out[0].data), vec![1.0]);
+        assert_eq!(node_metric(&p, "breaker"), "closed");
+    });
+}
+
+#[test]
+fn open_breaker_with_skip_passes_input_on() {
+    let mut p = fault_pipeline(json!({"id": "f", "node_type": "Fault", "params": {"fail_first": 100, "mode": "permanent"},
+                                      "circuit_breaker": {"failures": 1, "cooldown_ms": 60000, "on_open": "skip"}}));
+    paused().block_on(async {
+        assert!(p.run(mono(vec![2.0])).await.is_err());
+        let out = p.run(mono(vec![3.0])).await.unwrap();
+        assert_eq!(f32s(&out[0].data), vec![3.0]);
+    });
+}
+
+#[test]
+fn retry_and_breaker_params_are_validated() {
+    let bad = [
+        (json!({"max_retries": 11}), "retry.max_retries"),
+        (json!({"factor": 0.5}), "retry.factor"),
+        (json!({"jitter": 2}), "retry.jitter"),
+        (json!({"base_ms": 100, "max_ms": 50}), "retry.max_ms"),
+    ];
+    for (retry, path) in bad {
+        let m = manifest(json!([{"id": "f", "node_type": "Fault", "retry": retry}]), json!([]));
+        let err = Manifest::from_json(&m).unwrap_err();
+        assert!(matches!(&err, Error::Manifest { path: p, .. } if p == &format!("nodes[0].{path}")), "{err}");
+    }
+    let m = manifest(json!([{"id": "f", "node_type": "Fault", "circuit_breaker": {"failures": 0}}]), json!([]));
+    assert!(Manifest::from_json(&m).unwrap_err().to_string().contains("circuit_breaker.failures"));
+    let m = manifest(json!([{"id": "f", "node_type": "Fault", "circuit_breaker": {"on_open": "ignore"}}]), json!([]));
+    assert!(Manifest::from_json(&m).unwrap_err().to_string().contains("circuit_breaker.on_open"));
+}

@@ -43,6 +43,60 @@ pub struct NodeDecl {
     pub params: Map<String, Value>,
     #[serde(default)]
     pub runtime_hint: RuntimeHint,
+    /// Retry of calls that fail transiently; the runtime default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryPolicy>,
+    /// When to stop calling a failing node; the runtime default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub circuit_breaker: Option<BreakerPolicy>,
+}
+
+/// Retries of a node call that failed with a retryable (transient) error. Attempt k
+/// (from 1) waits `min(base_ms * factor^(k-1), max_ms)`, shortened by up to `jitter`
+/// of itself at random. Defaults: 3 retries after 100, 200 and 400 ms.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryPolicy {
+    pub max_retries: u32,
+    pub base_ms: u64,
+    pub factor: f64,
+    pub max_ms: u64,
+    pub jitter: f64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { max_retries: 3, base_ms: 100, factor: 2.0, max_ms: 5000, jitter: 0.0 }
+    }
+}
+
+/// A per-node circuit breaker: after `failures` consecutive failed calls it opens and
+/// calls fail at once (`on_open` "fail") or pass their input on untouched ("skip");
+/// after `cooldown_ms` one trial call is let through (half-open) and its success closes
+/// the breaker. Defaults: 5 failures, 10 s, "fail".
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BreakerPolicy {
+    pub failures: u32,
+    pub cooldown_ms: u64,
+    pub on_open: OnOpen,
+}
+
+impl Default for BreakerPolicy {
+    fn default() -> Self {
+        Self { failures: 5, cooldown_ms: 10_000, on_open: OnOpen::Fail }
+    }
+}
+
+/// What a call does while its node's breaker is open.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnOpen {
+    /// Fail with a circuit-open error.
+    #[default]
+    Fail,
+    /// Pass the input on unchanged on the node's first port (process calls only).
+    Skip,
 }
 
 /// Which implementation of a node type to use. One vocabulary, everywhere.
@@ -140,6 +194,12 @@ impl Manifest {
             if node.node_type.is_empty() {
                 return Err(Error::manifest(format!("nodes[{i}].node_type"), "node_type is empty"));
             }
+            if let Some(r) = &node.retry {
+                check_retry(r).map_err(|(field, m)| Error::manifest(format!("nodes[{i}].retry.{field}"), m))?;
+            }
+            if let Some(b) = &node.circuit_breaker {
+                check_breaker(b).map_err(|(field, m)| Error::manifest(format!("nodes[{i}].circuit_breaker.{field}"), m))?;
+            }
         }
         let mut edges = std::collections::HashSet::new();
         for (i, c) in self.connections.iter().enumerate() {
@@ -159,6 +219,35 @@ impl Manifest {
         }
         Ok(())
     }
+}
+
+fn check_retry(r: &RetryPolicy) -> std::result::Result<(), (&'static str, String)> {
+    if r.max_retries > 10 {
+        return Err(("max_retries", format!("{} is more than 10", r.max_retries)));
+    }
+    if r.base_ms > 60_000 {
+        return Err(("base_ms", format!("{} is more than 60000", r.base_ms)));
+    }
+    if !(1.0..=10.0).contains(&r.factor) {
+        return Err(("factor", format!("{} is outside 1..=10", r.factor)));
+    }
+    if r.max_ms < r.base_ms || r.max_ms > 600_000 {
+        return Err(("max_ms", format!("{} must be between base_ms and 600000", r.max_ms)));
+    }
+    if !(0.0..=1.0).contains(&r.jitter) {
+        return Err(("jitter", format!("{} is outside 0..=1", r.jitter)));
+    }
+    Ok(())
+}
+
+fn check_breaker(b: &BreakerPolicy) -> std::result::Result<(), (&'static str, String)> {
+    if !(1..=1000).contains(&b.failures) {
+        return Err(("failures", format!("{} is outside 1..=1000", b.failures)));
+    }
+    if b.cooldown_ms > 3_600_000 {
+        return Err(("cooldown_ms", format!("{} is more than 3600000", b.cooldown_ms)));
+    }
+    Ok(())
 }
 
 fn check_id(id: &str) -> std::result::Result<(), String> {

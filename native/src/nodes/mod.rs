@@ -2,6 +2,7 @@
 
 pub mod audio;
 pub mod basic;
+mod fault;
 mod params;
 mod registry;
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::manifest::RuntimeHint;
 
-use super::{Implementation, NodeSpec, audio, basic};
+use super::{Implementation, NodeSpec, audio, basic, fault};
 
 /// Node types by `node_type`, one table per implementation.
 #[derive(Clone, Default)]
@@ -18,7 +18,7 @@ impl Registry {
     /// A registry holding every built-in native node type.
     pub fn builtin() -> Self {
         let mut r = Self::default();
-        for spec in basic::specs().into_iter().chain(audio::specs()) {
+        for spec in basic::specs().into_iter().chain(audio::specs()).chain([fault::spec()]) {
             r.insert(spec);
         }
         r

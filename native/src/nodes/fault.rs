@@ -1,0 +1,72 @@
+//! Fault: a fault-injection node for testing retries, breakers and panic handling.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::data::Data;
+use crate::error::NodeFailure;
+
+use super::{Emitter, Implementation, Node, NodeSpec, parse_params};
+
+pub fn spec() -> NodeSpec {
+    NodeSpec {
+        node_type: "Fault".into(),
+        description: "Fault injection: its first fail_first process calls (over its whole life, across runs) fail transiently, permanently, or by panicking; later calls pass input through.".into(),
+        params_schema: json!({
+            "type": "object",
+            "properties": {
+                "fail_first": {"type": "integer", "minimum": 0, "default": 0},
+                "mode": {"enum": ["transient", "permanent", "panic"], "default": "transient"}
+            },
+            "additionalProperties": false
+        }),
+        outputs: vec!["out".into()],
+        implementation: Implementation::Native,
+        create: Arc::new(|params| {
+            let p: Params = parse_params(params)?;
+            Ok(Box::new(Fault { params: p, calls: 0 }))
+        }),
+    }
+}
+
+#[derive(Deserialize, Clone, Copy, Default, PartialEq)]
+#[serde(rename_all = "lowercase")]
+enum Mode {
+    #[default]
+    Transient,
+    Permanent,
+    Panic,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    #[serde(default)]
+    fail_first: u64,
+    #[serde(default)]
+    mode: Mode,
+}
+
+struct Fault {
+    params: Params,
+    /// Process calls so far; not cleared by `reset`, so faults can span runs.
+    calls: u64,
+}
+
+impl Node for Fault {
+    fn process(&mut self, input: &Data, out: &mut Emitter) -> Result<(), NodeFailure> {
+        self.calls += 1;
+        if self.calls <= self.params.fail_first {
+            let message = format!("injected fault {} of {}", self.calls, self.params.fail_first);
+            match self.params.mode {
+                Mode::Transient => return Err(NodeFailure::transient(message)),
+                Mode::Permanent => return Err(NodeFailure::new(message)),
+                Mode::Panic => panic!("{message}"),
+            }
+        }
+        out.emit(input.clone());
+        Ok(())
+    }
+}

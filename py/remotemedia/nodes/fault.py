@@ -1,0 +1,39 @@
+"""Fault reference: fault injection for testing retries, breakers and error handling."""
+
+from __future__ import annotations
+
+from ..errors import NodeError, TransientError
+from ..node import Node, ParamError, register_node
+
+MODES = ("transient", "permanent", "panic")
+
+
+@register_node
+class Fault(Node):
+    """Fault injection: its first fail_first process calls (over its whole life, across runs) fail transiently, permanently, or by panicking; later calls pass input through."""
+
+    node_type = "Fault"
+    params_schema = {"type": "object", "properties": {
+        "fail_first": {"type": "integer", "minimum": 0, "default": 0},
+        "mode": {"enum": list(MODES), "default": "transient"}}, "additionalProperties": False}
+
+    def __init__(self, fail_first: int = 0, mode: str = "transient"):
+        if isinstance(fail_first, bool) or not isinstance(fail_first, int) or fail_first < 0:
+            raise ParamError("fail_first", f"expected a non-negative integer, got {fail_first!r}")
+        if mode not in MODES:
+            raise ParamError("mode", f"unknown variant `{mode}`, expected one of {', '.join(MODES)}")
+        self.fail_first, self.mode, self.calls = fail_first, mode, 0
+
+    def reset(self):
+        """Keeps the call count, so faults can span runs (as the native node does)."""
+
+    def process(self, data):
+        self.calls += 1
+        if self.calls <= self.fail_first:
+            message = f"injected fault {self.calls} of {self.fail_first}"
+            if self.mode == "transient":
+                raise TransientError(message)
+            if self.mode == "permanent":
+                raise NodeError(message)
+            raise RuntimeError(f"panicked: {message}")
+        return data

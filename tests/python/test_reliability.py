@@ -1,0 +1,136 @@
+"""Retry with backoff and circuit breakers, on both runtimes, without wall-clock sleeps:
+native tests use zero backoff and cooldowns, Python-runtime tests a fake clock."""
+
+import numpy as np
+import pytest
+
+import remotemedia as rm
+from remotemedia import executor
+
+AUDIO = rm.Audio(np.array([0.25, -0.5], np.float32), 16000)
+
+
+def fault(runtime, fail_first, mode="transient", **policies):
+    node = {"id": "f", "node_type": "Fault", "params": {"fail_first": fail_first, "mode": mode}, **policies}
+    return rm.Pipeline.from_manifest({"version": "1", "nodes": [node]}, runtime=runtime)
+
+
+@pytest.fixture
+def fake_clock(monkeypatch):
+    """The Python runtime's clock and sleep: sleeping advances the clock and is recorded."""
+    state = {"now": 1000.0, "slept": []}
+    monkeypatch.setattr(executor, "monotonic", lambda: state["now"])
+
+    def sleep(seconds):
+        state["slept"].append(round(seconds, 6))
+        state["now"] += seconds
+    monkeypatch.setattr(executor, "sleep", sleep)
+    return state
+
+
+def node_metrics(p):
+    return p.metrics()["nodes"][0]
+
+
+def test_transient_fault_is_retried_and_counted(runtime):
+    p = fault(runtime, 2, retry={"base_ms": 0})
+    out = p.run(AUDIO)["f"][0]
+    np.testing.assert_array_equal(out.samples, AUDIO.samples)
+    m = node_metrics(p)
+    assert (m["retries"], m["errors"], m["breaker"]) == (2, 2, "closed")
+
+
+def test_default_backoff_is_100_200_400_ms(fake_clock):
+    p = fault("python", 3)
+    p.run(AUDIO)
+    assert fake_clock["slept"] == [0.1, 0.2, 0.4]
+    p = fault("python", 9, retry={"max_retries": 4, "base_ms": 50, "factor": 3, "max_ms": 1000})
+    with pytest.raises(rm.NodeError) as info:
+        p.run(AUDIO)
+    assert fake_clock["slept"][3:] == [0.05, 0.15, 0.45, 1.0]
+    assert info.value.retryable and "injected fault 5 of 9" in str(info.value)
+
+
+@pytest.mark.parametrize("mode", ["permanent", "panic"])
+def test_permanent_faults_and_panics_are_not_retried(runtime, mode):
+    p = fault(runtime, 1, mode)
+    with pytest.raises(rm.NodeError) as info:
+        p.run(AUDIO)
+    assert not info.value.retryable and info.value.node_id == "f"
+    assert node_metrics(p)["retries"] == 0
+
+
+def test_breaker_opens_and_fails_fast(runtime):
+    p = fault(runtime, 100, "permanent", circuit_breaker={"failures": 5, "cooldown_ms": 3600000})
+    for _ in range(5):
+        with pytest.raises(rm.NodeError) as info:
+            p.run(AUDIO)
+        assert not isinstance(info.value, rm.CircuitOpenError)
+    with pytest.raises(rm.CircuitOpenError) as info:
+        p.run(AUDIO)
+    assert info.value.node_id == "f" and isinstance(info.value, rm.NodeError)
+    m = node_metrics(p)
+    assert m["breaker"] == "open" and m["calls"] == 5, "an open breaker does not call the node"
+
+
+def test_breaker_half_opens_after_cooldown_and_closes(runtime, fake_clock):
+    cooldown = 0 if runtime == "native" else 30000  # native: no fake clock, so no wait
+    p = fault(runtime, 5, "permanent", circuit_breaker={"failures": 5, "cooldown_ms": cooldown})
+    for _ in range(5):
+        with pytest.raises(rm.NodeError):
+            p.run(AUDIO)
+    if runtime == "python":
+        with pytest.raises(rm.CircuitOpenError):
+            p.run(AUDIO)
+        fake_clock["now"] += 30.0
+    np.testing.assert_array_equal(p.run(AUDIO)["f"][0].samples, AUDIO.samples)  # the half-open trial succeeds
+    assert node_metrics(p)["breaker"] == "closed"
+
+
+def test_open_breaker_can_skip_the_node(runtime):
+    p = fault(runtime, 100, "permanent", circuit_breaker={"failures": 1, "cooldown_ms": 3600000, "on_open": "skip"})
+    with pytest.raises(rm.NodeError):
+        p.run(AUDIO)
+    np.testing.assert_array_equal(p.run(AUDIO)["f"][0].samples, AUDIO.samples)
+
+
+def test_python_node_transient_error_is_retried_by_the_native_executor():
+    class Flaky(rm.Node):
+        node_type = "TestFlakyTwice"
+        failures = 0
+
+        def process(self, audio):
+            if Flaky.failures < 2:
+                Flaky.failures += 1
+                raise rm.TransientError("not yet")
+            return audio
+
+    p = rm.Pipeline(runtime="native").add_node("g", "Gain").add_node("fl", Flaky, retry={"base_ms": 0})
+    p.connect("g", "fl")
+    assert p.node_runtimes()["fl"] == "python"
+    np.testing.assert_array_equal(p.run(AUDIO)["fl"][0].samples, AUDIO.samples)
+    assert {n["id"]: n["retries"] for n in p.metrics()["nodes"]}["fl"] == 2
+
+
+@pytest.mark.parametrize("field, value, path", [
+    ("retry", {"max_retries": 11}, "retry.max_retries"),
+    ("retry", {"factor": 0.5}, "retry.factor"),
+    ("retry", {"jitter": 1.5}, "retry.jitter"),
+    ("retry", {"base_ms": 100, "max_ms": 10}, "retry.max_ms"),
+    ("retry", {"max_retries": -1}, "retry.max_retries"),
+    ("retry", {"tries": 3}, "retry.tries"),
+    ("circuit_breaker", {"failures": 0}, "circuit_breaker.failures"),
+    ("circuit_breaker", {"on_open": "ignore"}, "circuit_breaker.on_open"),
+    ("circuit_breaker", {"cooldown_ms": 1.5}, "circuit_breaker.cooldown_ms"),
+])
+def test_policy_validation_names_the_field(runtime, field, value, path):
+    m = {"version": "1", "nodes": [{"id": "f", "node_type": "Fault", field: value}]}
+    with pytest.raises(rm.ManifestError) as info:
+        rm.Pipeline.from_manifest(m, runtime=runtime)
+    assert info.value.path == f"nodes[0].{path}"
+
+
+def test_policies_round_trip():
+    p = rm.Pipeline().add_node("f", "Fault", retry={"max_retries": 1}, circuit_breaker={"on_open": "skip"})
+    node = rm.Pipeline.from_manifest(p.to_manifest()).to_manifest()["nodes"][0]
+    assert node["retry"]["max_retries"] == 1 and node["circuit_breaker"]["on_open"] == "skip"
