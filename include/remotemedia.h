@@ -85,6 +85,10 @@ typedef enum RmStatus {
    * The node's circuit breaker is open; `rm_last_error_node_id` names it.
    */
   RM_STATUS_CIRCUIT_OPEN = 10,
+  /**
+   * A node call ran past its `timeout_ms`; `rm_last_error_node_id` names it.
+   */
+  RM_STATUS_TIMEOUT = 11,
 } RmStatus;
 
 /**

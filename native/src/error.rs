@@ -70,6 +70,9 @@ pub enum Error {
     /// An argument given to the runtime is unusable (null, wrong length, wrong type).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A node call ran past its `timeout_ms`; the instance is poisoned.
+    #[error("node '{node_id}' timed out in {operation} after {after_ms} ms")]
+    Timeout { node_id: String, operation: Operation, after_ms: u64 },
     /// The node's circuit breaker is open: it failed too often and is not called.
     #[error("node '{node_id}' is not called: its circuit breaker is open after repeated failures")]
     CircuitOpen { node_id: String },
@@ -90,15 +93,16 @@ impl Error {
         Error::Manifest { path: path.into(), message: message.into() }
     }
 
-    /// True when the same call may succeed if repeated: only transient node failures.
+    /// True when the same call may succeed if repeated: transient node failures and
+    /// timeouts.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::Node { failure, .. } if failure.transient)
+        matches!(self, Error::Node { failure, .. } if failure.transient) || matches!(self, Error::Timeout { .. })
     }
 
     /// The node the error belongs to, if any.
     pub fn node_id(&self) -> Option<&str> {
         match self {
-            Error::Node { node_id, .. } | Error::CircuitOpen { node_id } => Some(node_id),
+            Error::Node { node_id, .. } | Error::CircuitOpen { node_id } | Error::Timeout { node_id, .. } => Some(node_id),
             _ => None,
         }
     }
@@ -106,7 +110,7 @@ impl Error {
     /// The node operation the error belongs to, if any.
     pub fn operation(&self) -> Option<Operation> {
         match self {
-            Error::Node { operation, .. } => Some(*operation),
+            Error::Node { operation, .. } | Error::Timeout { operation, .. } => Some(*operation),
             _ => None,
         }
     }

@@ -11,7 +11,18 @@ use crate::nodes::{NodeSpec, Registry};
 /// Shared by a runtime and every pipeline built from it.
 pub struct Runtime {
     registry: RwLock<Registry>,
-    tokio: tokio::runtime::Runtime,
+    /// Always `Some` until dropped.
+    tokio: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Runtime {
+    /// Shuts tokio down without waiting: a node abandoned after a timeout may still be
+    /// running on a blocking thread, and must not hang the runtime's owner.
+    fn drop(&mut self) {
+        if let Some(tokio) = self.tokio.take() {
+            tokio.shutdown_background();
+        }
+    }
 }
 
 impl Runtime {
@@ -26,7 +37,7 @@ impl Runtime {
             .enable_time()
             .build()
             .map_err(|e| Error::Internal(format!("cannot start tokio: {e}")))?;
-        Ok(Arc::new(Self { registry: RwLock::new(Registry::builtin()), tokio }))
+        Ok(Arc::new(Self { registry: RwLock::new(Registry::builtin()), tokio: Some(tokio) }))
     }
 
     /// Adds a node type (a host node, for instance); replaces one of the same name and implementation.
@@ -58,7 +69,7 @@ impl Runtime {
         }
         // Poll on the calling thread with a lightweight executor; entering the tokio
         // context keeps tokio timers working (they are driven by the worker thread).
-        let _context = self.tokio.enter();
+        let _context = self.tokio.as_ref().expect("present until dropped").enter();
         futures::executor::block_on(work)
     }
 }
@@ -70,7 +81,7 @@ mod tests {
     #[test]
     fn tokio_timers_work_on_the_calling_thread() {
         let rt = Runtime::new().unwrap();
-        let _context = rt.tokio.enter();
+        let _context = rt.tokio.as_ref().unwrap().enter();
         let started = std::time::Instant::now();
         futures::executor::block_on(tokio::time::sleep(std::time::Duration::from_millis(5)));
         assert!(started.elapsed() >= std::time::Duration::from_millis(5));

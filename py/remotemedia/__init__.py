@@ -7,7 +7,7 @@
 
 from . import nodes as _builtin_nodes  # noqa: F401  (registers the reference nodes)
 from .audio import Audio
-from .errors import (CircuitOpenError, CycleError, GraphError, InvalidInputError, ManifestError, NodeError, PluginError,
+from .errors import (CircuitOpenError, CycleError, GraphError, InvalidInputError, ManifestError, NodeError, NodeTimeoutError, PluginError,
                      QueueFullError, RemoteMediaError, StreamClosedError, TransientError)
 from .native import available as native_available
 from .node import Emit, Node, ParamError, register_node
@@ -15,7 +15,7 @@ from .pipeline import AsyncStream, Pipeline, Stream
 
 __all__ = [
     "AsyncStream", "Audio", "CircuitOpenError", "CycleError", "Emit", "GraphError", "InvalidInputError", "ManifestError", "Node",
-    "NodeError", "ParamError", "Pipeline", "PluginError", "QueueFullError", "RemoteMediaError", "Stream",
+    "NodeError", "NodeTimeoutError", "ParamError", "Pipeline", "PluginError", "QueueFullError", "RemoteMediaError", "Stream",
     "StreamClosedError", "TransientError", "native_available", "register_node",
 ]
 __version__ = "0.1.0"

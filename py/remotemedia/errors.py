@@ -46,6 +46,10 @@ class CircuitOpenError(NodeError):
     """The node's circuit breaker is open after repeated failures: it was not called."""
 
 
+class NodeTimeoutError(NodeError, TimeoutError):
+    """A node call ran past its ``timeout_ms``; the instance is not called again."""
+
+
 class PluginError(RemoteMediaError):
     """A plugin could not be loaded or used."""
 

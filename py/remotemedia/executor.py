@@ -8,8 +8,8 @@ import time
 from collections import deque
 
 from .audio import Audio
-from .errors import (CircuitOpenError, ManifestError, NodeError, QueueFullError, RemoteMediaError,
-                     StreamClosedError, TransientError)
+from .errors import (CircuitOpenError, ManifestError, NodeError, NodeTimeoutError, QueueFullError,
+                     RemoteMediaError, StreamClosedError, TransientError)
 from .manifest import BREAKER_DEFAULT, RETRY_DEFAULT
 from .graph import topological_order, waves
 from .metrics import NodeMetrics, PipelineMetrics, to_json
@@ -117,6 +117,8 @@ class PythonPipeline:
         self.retry = [n.get("retry", RETRY_DEFAULT) for n in nodes]
         self.breakers = [Breaker(n.get("circuit_breaker", BREAKER_DEFAULT)) for n in nodes]
         self.rngs = [random.Random(i + 1) for i in range(len(nodes))]
+        self.timeouts = [n.get("timeout_ms") for n in nodes]
+        self.poisoned = [False] * len(nodes)
         targets = {t for routes in self.routes for ts in routes for t in ts}
         self.sources = [i for i in range(len(nodes)) if i not in targets]
         self.node_runtimes = {nid: "python" for nid in self.ids}
@@ -144,7 +146,7 @@ class PythonPipeline:
             try:
                 out = self._measured(i, operation, fn, *args)
             except NodeError as e:
-                if e.retryable and attempt < self.retry[i]["max_retries"]:
+                if e.retryable and not self.poisoned[i] and attempt < self.retry[i]["max_retries"]:
                     attempt += 1
                     self.node_metrics[i].retries += 1
                     sleep(backoff(self.retry[i], attempt, self.rngs[i]))
@@ -170,11 +172,39 @@ class PythonPipeline:
         return out
 
     def _call(self, i: int, operation: str, fn, *args):
+        if self.poisoned[i]:
+            raise NodeError(f"node '{self.ids[i]}' failed in {operation}: node is poisoned by an earlier timeout and "
+                            f"is not called again", node_id=self.ids[i], operation=operation)
+        if self.timeouts[i] is not None and operation != "reset":
+            return self._call_with_deadline(i, operation, fn, *args)
         try:
             return outputs_of(fn(*args), self.nodes[i])
         except Exception as e:
             raise NodeError(f"node '{self.ids[i]}' failed in {operation}: {e}", node_id=self.ids[i],
                             operation=operation, retryable=isinstance(e, TransientError)) from e
+
+    def _call_with_deadline(self, i: int, operation: str, fn, *args):
+        """The call on a daemon thread, abandoned after the node's timeout_ms (which poisons it)."""
+        box: dict = {}
+
+        def target():
+            try:
+                box["out"] = outputs_of(fn(*args), self.nodes[i])
+            except Exception as e:  # re-raised on the caller's thread
+                box["exc"] = e
+
+        worker = threading.Thread(target=target, daemon=True)
+        worker.start()
+        worker.join(self.timeouts[i] / 1000)
+        if worker.is_alive():
+            self.poisoned[i] = True
+            raise NodeTimeoutError(f"node '{self.ids[i]}' timed out in {operation} after {self.timeouts[i]} ms",
+                                   node_id=self.ids[i], operation=operation, retryable=True)
+        if "exc" in box:
+            e = box["exc"]
+            raise NodeError(f"node '{self.ids[i]}' failed in {operation}: {type(e).__name__}: {e}",
+                            node_id=self.ids[i], operation=operation, retryable=isinstance(e, TransientError)) from e
+        return box["out"]
 
     def run(self, audio: Audio) -> dict[str, list]:
         """One-shot run; returns sink outputs by key, each list in emission order."""
@@ -234,6 +264,7 @@ class PythonPipeline:
         fresh.node_metrics = [NodeMetrics() for _ in self.nodes]
         fresh.pipeline_metrics = PipelineMetrics()
         fresh.breakers = [Breaker(b.policy) for b in self.breakers]
+        fresh.poisoned = [False] * len(self.nodes)
         return PythonSession(fresh, capacity, overflow)
 
 

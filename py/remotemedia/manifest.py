@@ -22,7 +22,8 @@ RUNTIME_HINTS = ("auto", "native", "python")
 
 _ID = re.compile(r"^[A-Za-z0-9_-]+$")
 _TOP = {"version": str, "metadata": dict, "nodes": list, "connections": list}
-_NODE = {"id": str, "node_type": str, "params": dict, "runtime_hint": str, "retry": dict, "circuit_breaker": dict}
+_NODE = {"id": str, "node_type": str, "params": dict, "runtime_hint": str, "retry": dict, "circuit_breaker": dict,
+         "timeout_ms": int}
 _RETRY = {"max_retries": int, "base_ms": int, "factor": (int, float), "max_ms": int, "jitter": (int, float)}
 _BREAKER = {"failures": int, "cooldown_ms": int, "on_open": str}
 RETRY_DEFAULT = {"max_retries": 3, "base_ms": 100, "factor": 2.0, "max_ms": 5000, "jitter": 0.0}
@@ -108,6 +109,8 @@ def validate(manifest: dict) -> dict:
             raise ManifestError(f"nodes[{i}].node_type", "node_type is empty")
         if "retry" in node:
             _check_retry({**RETRY_DEFAULT, **node["retry"]}, f"nodes[{i}].retry")
+        if "timeout_ms" in node and not 1 <= node["timeout_ms"] <= 3600000:
+            raise ManifestError(f"nodes[{i}].timeout_ms", f"{node['timeout_ms']} is outside 1..=3600000")
         if "circuit_breaker" in node:
             _check_breaker({**BREAKER_DEFAULT, **node["circuit_breaker"]}, f"nodes[{i}].circuit_breaker")
     edges = set()
@@ -126,7 +129,8 @@ def validate(manifest: dict) -> dict:
         "nodes": [{"id": n["id"], "node_type": n["node_type"], "params": dict(n.get("params", {})),
                    "runtime_hint": n.get("runtime_hint", "auto"),
                    **{k: {**default, **n[k]} for k, default in (("retry", RETRY_DEFAULT),
-                                                               ("circuit_breaker", BREAKER_DEFAULT)) if k in n}}
+                                                               ("circuit_breaker", BREAKER_DEFAULT)) if k in n},
+                   **({"timeout_ms": n["timeout_ms"]} if "timeout_ms" in n else {})}
                   for n in nodes],
         "connections": [{"from": c["from"], "to": c["to"]} for c in connections],
     }

@@ -17,7 +17,7 @@ import numpy as np
 
 from .audio import DTYPES, FORMAT_OF, Audio
 from .errors import (CircuitOpenError, CycleError, GraphError, InvalidInputError, ManifestError, NodeError,
-                     QueueFullError, RemoteMediaError, StreamClosedError, TransientError)
+                     NodeTimeoutError, QueueFullError, RemoteMediaError, StreamClosedError, TransientError)
 from .executor import outputs_of
 from .node import Node, ParamError
 
@@ -29,7 +29,7 @@ except ImportError as e:  # no compiled library: the pure-Python runtime is used
 else:
     IMPORT_ERROR = None
 
-OK, INVALID, MANIFEST, GRAPH, CYCLE, NODE, INTERNAL, TRANSIENT, QUEUE_FULL, CLOSED, CIRCUIT_OPEN = range(11)
+OK, INVALID, MANIFEST, GRAPH, CYCLE, NODE, INTERNAL, TRANSIENT, QUEUE_FULL, CLOSED, CIRCUIT_OPEN, TIMEOUT = range(12)
 AUDIO, JSON = 0, 1
 
 
@@ -62,7 +62,8 @@ def _error(status: int) -> RemoteMediaError:
         err = CycleError(message.split(": ", 1)[1].split(" -> "))
     else:
         cls = {INVALID: InvalidInputError, GRAPH: GraphError, NODE: NodeError, QUEUE_FULL: QueueFullError,
-               CLOSED: StreamClosedError, CIRCUIT_OPEN: CircuitOpenError}.get(status, RemoteMediaError)
+               CLOSED: StreamClosedError, CIRCUIT_OPEN: CircuitOpenError,
+               TIMEOUT: NodeTimeoutError}.get(status, RemoteMediaError)
         err = cls(message, node_id=_string(lib.rm_last_error_node_id()),
                   operation=_string(lib.rm_last_error_operation()), retryable=bool(lib.rm_last_error_retryable()))
     err.__cause__ = cause

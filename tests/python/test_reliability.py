@@ -122,6 +122,8 @@ def test_python_node_transient_error_is_retried_by_the_native_executor():
     ("circuit_breaker", {"failures": 0}, "circuit_breaker.failures"),
     ("circuit_breaker", {"on_open": "ignore"}, "circuit_breaker.on_open"),
     ("circuit_breaker", {"cooldown_ms": 1.5}, "circuit_breaker.cooldown_ms"),
+    ("timeout_ms", 0, "timeout_ms"),
+    ("timeout_ms", "soon", "timeout_ms"),
 ])
 def test_policy_validation_names_the_field(runtime, field, value, path):
     m = {"version": "1", "nodes": [{"id": "f", "node_type": "Fault", field: value}]}
@@ -134,3 +136,27 @@ def test_policies_round_trip():
     p = rm.Pipeline().add_node("f", "Fault", retry={"max_retries": 1}, circuit_breaker={"on_open": "skip"})
     node = rm.Pipeline.from_manifest(p.to_manifest()).to_manifest()["nodes"][0]
     assert node["retry"]["max_retries"] == 1 and node["circuit_breaker"]["on_open"] == "skip"
+
+
+def test_a_hanging_node_times_out_and_the_process_lives_on(runtime):
+    # A real 50 ms deadline against a 1.5 s hang: the caller waits the deadline only.
+    p = fault(runtime, 1, "hang", timeout_ms=50)
+    m = p.to_manifest()
+    m["nodes"][0]["params"]["hang_ms"] = 1500
+    p = rm.Pipeline.from_manifest(m, runtime=runtime)
+    import time
+    started = time.perf_counter()
+    with pytest.raises(rm.NodeTimeoutError) as info:
+        p.run(AUDIO)
+    assert time.perf_counter() - started < 1.0
+    assert info.value.node_id == "f" and info.value.operation == "process" and info.value.retryable
+    assert isinstance(info.value, TimeoutError) and isinstance(info.value, rm.NodeError)
+    with pytest.raises(rm.NodeError, match="poisoned"):
+        p.run(AUDIO)
+    assert node_metrics(p)["retries"] == 0
+
+
+def test_calls_within_their_deadline_work(runtime):
+    p = fault(runtime, 0, timeout_ms=5000)
+    np.testing.assert_array_equal(p.run(AUDIO)["f"][0].samples, AUDIO.samples)
+    assert p.to_manifest()["nodes"][0]["timeout_ms"] == 5000

@@ -31,6 +31,8 @@ pub enum RmStatus {
     Closed = 9,
     /// The node's circuit breaker is open; `rm_last_error_node_id` names it.
     CircuitOpen = 10,
+    /// A node call ran past its `timeout_ms`; `rm_last_error_node_id` names it.
+    Timeout = 11,
 }
 
 impl RmStatus {
@@ -46,6 +48,7 @@ impl RmStatus {
             Error::QueueFull(_) => RmStatus::QueueFull,
             Error::Closed => RmStatus::Closed,
             Error::CircuitOpen { .. } => RmStatus::CircuitOpen,
+            Error::Timeout { .. } => RmStatus::Timeout,
         }
     }
 }

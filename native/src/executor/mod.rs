@@ -43,6 +43,8 @@ struct Slot {
     metrics: NodeMetrics,
     retry: crate::manifest::RetryPolicy,
     breaker: policy::Breaker,
+    /// Deadline of one call; such calls run on a blocking thread.
+    timeout: Option<std::time::Duration>,
     /// Jitter state for retry backoff.
     rng: u64,
 }
@@ -104,6 +106,7 @@ impl Pipeline {
                 metrics: NodeMetrics::default(),
                 retry: decl.retry.unwrap_or_default(),
                 breaker: policy::Breaker::new(decl.circuit_breaker.unwrap_or_default()),
+                timeout: decl.timeout_ms.map(std::time::Duration::from_millis),
                 rng: 0x9e37_79b9_7f4a_7c15 ^ (i as u64 + 1),
             });
         }
@@ -294,12 +297,22 @@ async fn guarded(
     }
     let mut attempt = 0;
     loop {
-        match measured(slot, id, operation, clock, &mut f) {
+        let result = match slot.timeout {
+            None => measured(slot, id, operation, clock, &mut f),
+            Some(limit) => {
+                let before = slot.emitter.len();
+                let result = on_thread(slot, id, operation, input, limit).await;
+                record(slot, before, clock, &result);
+                result
+            }
+        };
+        match result {
             Ok(()) => {
                 slot.breaker.success();
                 return Ok(());
             }
-            Err(e) if e.is_retryable() && attempt < slot.retry.max_retries => {
+            // A poisoned instance (after a panic or a timeout) is not retried.
+            Err(e) if e.is_retryable() && !slot.poisoned && attempt < slot.retry.max_retries => {
                 attempt += 1;
                 slot.metrics.retries += 1;
                 tokio::time::sleep(policy::backoff(&slot.retry, attempt, &mut slot.rng)).await;
@@ -324,18 +337,78 @@ fn measured(
 ) -> Result<()> {
     let before = slot.emitter.len();
     let result = call(slot, id, operation, |n, e| f(n, e));
+    record(slot, before, clock, &result);
+    result
+}
+
+/// Counts a finished call in the node's metrics (time from `clock`, which it
+/// advances); a failed call's outputs after `before` are discarded.
+fn record(slot: &mut Slot, before: usize, clock: &mut Instant, result: &Result<()>) {
     let now = Instant::now();
     slot.metrics.time.record(now - *clock);
     *clock = now;
     slot.metrics.calls += 1;
-    match &result {
+    match result {
         Ok(()) => slot.metrics.outputs(slot.emitter.since(before)),
         Err(_) => {
             slot.metrics.errors += 1;
             slot.emitter.truncate(before);
         }
     }
-    result
+}
+
+/// Stands in for an instance that is running on a blocking thread, or was abandoned
+/// there after a timeout (its slot is then poisoned, so this is never called).
+struct Detached;
+
+impl Node for Detached {
+    fn process(&mut self, _: &Data, _: &mut Emitter) -> std::result::Result<(), NodeFailure> {
+        Err(NodeFailure::new("node instance is not available"))
+    }
+}
+
+/// A process (with `input`) or flush call on a blocking thread, abandoned after
+/// `limit`: the caller gets `Error::Timeout` and the instance is poisoned. The input is
+/// made owned first, so no borrowed caller memory reaches a thread that may outlive
+/// the call.
+async fn on_thread(slot: &mut Slot, id: &str, operation: Operation, input: Option<&Data>, limit: std::time::Duration) -> Result<()> {
+    if slot.poisoned {
+        return call(slot, id, operation, |_, _| Ok(())); // refuses with the poisoned error
+    }
+    let mut node = std::mem::replace(&mut slot.node, Box::new(Detached));
+    let input = input.map(|d| d.clone().into_owned());
+    let task = tokio::task::spawn_blocking(move || {
+        let mut emitter = Emitter::default();
+        let result = catch_unwind(AssertUnwindSafe(|| match &input {
+            Some(item) => node.process(item, &mut emitter),
+            None => node.flush(&mut emitter),
+        }));
+        (node, emitter, result)
+    });
+    let node_error = |failure| Error::Node { node_id: id.to_string(), operation, failure };
+    match tokio::time::timeout(limit, task).await {
+        Ok(Ok((node, mut emitter, result))) => {
+            slot.node = node;
+            for (port, data) in emitter.take() {
+                slot.emitter.emit_to(port, data);
+            }
+            match result {
+                Ok(r) => r.map_err(node_error),
+                Err(payload) => {
+                    slot.poisoned = true;
+                    Err(node_error(NodeFailure::new(format!("panicked: {}", panic_message(&*payload)))))
+                }
+            }
+        }
+        Ok(Err(join)) => {
+            slot.poisoned = true;
+            Err(Error::Internal(format!("node thread failed: {join}")))
+        }
+        Err(_) => {
+            slot.poisoned = true;
+            Err(Error::Timeout { node_id: id.to_string(), operation, after_ms: limit.as_millis() as u64 })
+        }
+    }
 }
 
 /// Calls into a node with panics caught; a panic poisons the instance.

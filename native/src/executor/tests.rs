@@ -295,3 +295,34 @@ fn retry_and_breaker_params_are_validated() {
     let m = manifest(json!([{"id": "f", "node_type": "Fault", "circuit_breaker": {"on_open": "ignore"}}]), json!([]));
     assert!(Manifest::from_json(&m).unwrap_err().to_string().contains("circuit_breaker.on_open"));
 }
+
+#[test]
+fn a_hanging_node_times_out_and_is_poisoned() {
+    let mut p = fault_pipeline(json!({"id": "h", "node_type": "Fault", "params": {"fail_first": 1, "mode": "hang", "hang_ms": 2000},
+                                      "timeout_ms": 50}));
+    // A real clock: tokio does not advance paused time while a blocking task runs.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    rt.block_on(async {
+        let started = std::time::Instant::now();
+        let err = p.run(mono(vec![1.0])).await.unwrap_err();
+        assert!(matches!(&err, Error::Timeout { node_id, operation: Operation::Process, after_ms: 50 } if node_id == "h"), "{err}");
+        assert!(err.is_retryable());
+        assert!(started.elapsed() < std::time::Duration::from_millis(1500), "the caller waits the deadline, not the hang");
+        let again = p.run(mono(vec![1.0])).await.unwrap_err();
+        assert!(again.to_string().contains("poisoned"), "{again}");
+    });
+    rt.shutdown_background(); // the abandoned call is still sleeping
+    assert_eq!(node_metric(&p, "retries"), 0, "a timed-out instance is not retried");
+}
+
+#[test]
+fn calls_within_their_deadline_run_normally_on_a_thread() {
+    let mut p = fault_pipeline(json!({"id": "f", "node_type": "Fault", "params": {"fail_first": 1}, "timeout_ms": 60000,
+                                      "retry": {"base_ms": 0}}));
+    let out = paused().block_on(p.run(mono(vec![0.5, 0.25]))).unwrap();
+    assert_eq!(f32s(&out[0].data), vec![0.5, 0.25]);
+    assert_eq!(node_metric(&p, "retries"), 1);
+    assert_eq!(node_metric(&p, "calls"), 3, "a failed try, the retry, and the flush");
+    let err = Manifest::from_json(&manifest(json!([{"id": "f", "node_type": "Fault", "timeout_ms": 0}]), json!([]))).unwrap_err();
+    assert!(err.to_string().contains("nodes[0].timeout_ms"), "{err}");
+}

@@ -49,6 +49,10 @@ pub struct NodeDecl {
     /// When to stop calling a failing node; the runtime default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub circuit_breaker: Option<BreakerPolicy>,
+    /// Deadline of one call (process or flush), in ms; none when absent. A call past
+    /// it fails with a timeout and its instance is never called again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
 }
 
 /// Retries of a node call that failed with a retryable (transient) error. Attempt k
@@ -196,6 +200,11 @@ impl Manifest {
             }
             if let Some(r) = &node.retry {
                 check_retry(r).map_err(|(field, m)| Error::manifest(format!("nodes[{i}].retry.{field}"), m))?;
+            }
+            if let Some(t) = node.timeout_ms {
+                if !(1..=3_600_000).contains(&t) {
+                    return Err(Error::manifest(format!("nodes[{i}].timeout_ms"), format!("{t} is outside 1..=3600000")));
+                }
             }
             if let Some(b) = &node.circuit_breaker {
                 check_breaker(b).map_err(|(field, m)| Error::manifest(format!("nodes[{i}].circuit_breaker.{field}"), m))?;

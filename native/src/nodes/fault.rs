@@ -13,12 +13,13 @@ use super::{Emitter, Implementation, Node, NodeSpec, parse_params};
 pub fn spec() -> NodeSpec {
     NodeSpec {
         node_type: "Fault".into(),
-        description: "Fault injection: its first fail_first process calls (over its whole life, across runs) fail transiently, permanently, or by panicking; later calls pass input through.".into(),
+        description: "Fault injection: its first fail_first process calls (over its whole life, across runs) fail transiently, permanently, by panicking, or hang for hang_ms; later calls pass input through.".into(),
         params_schema: json!({
             "type": "object",
             "properties": {
                 "fail_first": {"type": "integer", "minimum": 0, "default": 0},
-                "mode": {"enum": ["transient", "permanent", "panic"], "default": "transient"}
+                "mode": {"enum": ["transient", "permanent", "panic", "hang"], "default": "transient"},
+                "hang_ms": {"type": "integer", "minimum": 0, "default": 60000}
             },
             "additionalProperties": false
         }),
@@ -38,6 +39,7 @@ enum Mode {
     Transient,
     Permanent,
     Panic,
+    Hang,
 }
 
 #[derive(Deserialize)]
@@ -47,6 +49,12 @@ struct Params {
     fail_first: u64,
     #[serde(default)]
     mode: Mode,
+    #[serde(default = "default_hang_ms")]
+    hang_ms: u64,
+}
+
+fn default_hang_ms() -> u64 {
+    60_000
 }
 
 struct Fault {
@@ -64,6 +72,7 @@ impl Node for Fault {
                 Mode::Transient => return Err(NodeFailure::transient(message)),
                 Mode::Permanent => return Err(NodeFailure::new(message)),
                 Mode::Panic => panic!("{message}"),
+                Mode::Hang => std::thread::sleep(std::time::Duration::from_millis(self.params.hang_ms)),
             }
         }
         out.emit(input.clone());
