@@ -88,6 +88,16 @@ impl RmDataView {
     }
 }
 
+/// Audio given to a run or push as raw arguments, borrowed for the call.
+///
+/// # Safety
+/// `data` must point to `samples` readable samples of `format` that stay valid and
+/// unmodified for the call (see `Samples::borrow_raw`).
+pub(crate) unsafe fn borrow_input(data: *const c_void, samples: usize, format: u32, channels: u32, sample_rate: u32) -> Result<Data> {
+    let view = RmDataView { kind: RmDataKind::Audio as u32, data, len: samples, format, channels, sample_rate };
+    Ok(Data::Audio(unsafe { view.borrow_audio() }?))
+}
+
 /// One output item of a run.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]

@@ -3,12 +3,11 @@
 use std::ffi::{CString, c_char, c_void};
 use std::sync::{Arc, Mutex};
 
-use crate::data::Data;
 use crate::error::Error;
 use crate::executor::Pipeline;
 use crate::runtime::Runtime;
 
-use super::outputs::{Names, OwnedOutputs, RmDataKind, RmDataView, RmOutputs};
+use super::outputs::{Names, OwnedOutputs, RmOutputs, borrow_input};
 use super::runtime::{RmRuntime, into_c_string};
 use super::{RmStatus, arg, arg_mut, guard, guard_void, str_len_arg};
 
@@ -109,10 +108,9 @@ pub unsafe extern "C" fn rm_pipeline_run(
     guard(|| {
         let pipeline = unsafe { arg(pipeline, "pipeline") }?;
         let out = unsafe { arg_mut(out, "out") }?;
-        let view = RmDataView { kind: RmDataKind::Audio as u32, data, len: samples, format, channels, sample_rate };
         // SAFETY: the caller keeps `data` valid for this call, and `Pipeline::run`
         // copies any output still viewing it before returning.
-        let input = Data::Audio(unsafe { view.borrow_audio() }?);
+        let input = unsafe { borrow_input(data, samples, format, channels, sample_rate) }?;
         let outputs = pipeline.runtime.run(&mut *pipeline.lock()?, input)?;
         *out = OwnedOutputs::boxed(outputs, pipeline.names.clone());
         Ok(())

@@ -4,11 +4,10 @@ use std::ffi::c_void;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::data::Data;
 use crate::error::Error;
 use crate::executor::{Overflow, Session, SessionStats};
 
-use super::outputs::{Names, OwnedOutputs, RmDataKind, RmDataView, RmOutputs};
+use super::outputs::{Names, OwnedOutputs, RmOutputs, borrow_input};
 use super::pipeline::RmPipeline;
 use super::{RmStatus, arg, arg_mut, guard, guard_void};
 
@@ -117,10 +116,9 @@ pub unsafe extern "C" fn rm_session_push(
 ) -> RmStatus {
     guard(|| {
         let session = unsafe { arg(session, "session") }?;
-        let view = RmDataView { kind: RmDataKind::Audio as u32, data, len: samples, format, channels, sample_rate };
         // SAFETY: the caller keeps `data` valid for this call; the executor copies
         // whatever it keeps past it.
-        let input = Data::Audio(unsafe { view.borrow_audio() }?);
+        let input = unsafe { borrow_input(data, samples, format, channels, sample_rate) }?;
         session.session.push(input, Duration::from_millis(u64::from(timeout_ms)))
     })
 }

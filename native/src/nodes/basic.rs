@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::data::{AudioBuffer, Data, SampleBuf, Samples};
+use crate::data::{Data, SampleBuf, Samples};
 use crate::error::NodeFailure;
 
 use super::{Emitter, Implementation, Node, NodeSpec, ParamError, parse_params};
@@ -102,14 +102,14 @@ impl Node for Gain {
     }
 }
 
-/// Convenience for tests and examples: mono f32 audio that owns its samples.
-pub fn mono_f32(samples: Vec<f32>, sample_rate: u32) -> AudioBuffer {
-    AudioBuffer::new(Samples::F32(SampleBuf::owned(samples)), 1, sample_rate).expect("mono audio is always whole frames")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::AudioBuffer;
+
+    fn mono_f32(samples: Vec<f32>, sample_rate: u32) -> AudioBuffer {
+        AudioBuffer::new(Samples::F32(SampleBuf::owned(samples)), 1, sample_rate).unwrap()
+    }
 
     fn run(node: &mut dyn Node, input: Data) -> Vec<Data> {
         let mut e = Emitter::default();

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..audio import Audio
-from ..errors import NodeError
+from . import audio_input
 from ..node import Node, ParamError, register_node
 
 
@@ -39,8 +39,7 @@ class Gain(Node):
         self.factor = 10.0 ** (gain_db / 20.0)
 
     def process(self, data):
-        if not isinstance(data, Audio):
-            raise NodeError("Gain takes audio, got a JSON event")
+        audio_input(data, "Gain")
         x = data.samples
         if x.dtype == np.float32:
             y = x * np.float32(self.factor)

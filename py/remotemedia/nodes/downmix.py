@@ -6,6 +6,7 @@ import numpy as np
 
 from ..audio import Audio
 from ..errors import NodeError
+from . import audio_input
 from ..node import Node, ParamError, register_node
 
 MAX_CHANNELS = 64
@@ -30,8 +31,7 @@ class Downmix(Node):
         self.map = map
 
     def process(self, data):
-        if not isinstance(data, Audio):
-            raise NodeError("Downmix takes audio, got a JSON event")
+        audio_input(data, "Downmix")
         x = data.samples
         channels = data.channels
         if self.map is None:

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..audio import Audio
 from ..convert import convert
-from ..errors import NodeError
+from . import audio_input
 from ..node import Node, ParamError, register_node
 
 FORMATS = {"f32": np.float32, "i16": np.int16, "i32": np.int32, "f64": np.float64}
@@ -26,6 +26,5 @@ class FormatConverter(Node):
         self.dtype = np.dtype(FORMATS[format])
 
     def process(self, data):
-        if not isinstance(data, Audio):
-            raise NodeError("FormatConverter takes audio, got a JSON event")
+        audio_input(data, "FormatConverter")
         return Audio(convert(data.samples, self.dtype), data.sample_rate)

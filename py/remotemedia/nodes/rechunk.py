@@ -6,6 +6,7 @@ import numpy as np
 
 from ..audio import Audio
 from ..errors import NodeError
+from . import audio_input
 from ..node import Node, ParamError, register_node
 
 TAILS = ("pad", "emit", "drop")
@@ -45,8 +46,7 @@ class Rechunk(Node):
         return int(exact)
 
     def process(self, data):
-        if not isinstance(data, Audio):
-            raise NodeError("Rechunk takes audio, got a JSON event")
+        audio_input(data, "Rechunk")
         layout = (data.samples.dtype, data.channels, data.sample_rate)
         if self.layout is None:
             self.size = self._frames(data.sample_rate)

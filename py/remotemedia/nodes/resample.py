@@ -16,6 +16,7 @@ import numpy as np
 
 from ..audio import Audio
 from ..errors import NodeError
+from . import audio_input
 from ..node import Node, ParamError, register_node
 
 RATES = (8000, 192000)
@@ -111,11 +112,7 @@ class Resample(Node):
         return Audio(np.ascontiguousarray(frames.astype(np.float32)), self.target_rate)
 
     def process(self, data):
-        if not isinstance(data, Audio):
-            raise NodeError("Resample takes audio, got a JSON event")
-        if data.samples.dtype != np.float32:
-            raise NodeError(f"Resample takes f32 audio, got {data.samples.dtype}; "
-                            f"put a FormatConverter with format \"f32\" before it")
+        audio_input(data, "Resample", f32=True)
         if self.rate is None:
             self._start(data.sample_rate, data.channels)
         elif (data.sample_rate, data.channels) != (self.rate, self.channels):

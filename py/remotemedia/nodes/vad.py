@@ -7,6 +7,7 @@ import numpy as np
 
 from ..audio import Audio
 from ..errors import NodeError
+from . import audio_input
 from ..node import Emit, Node, ParamError, register_node
 
 RATES = (8000, 16000, 32000, 48000)
@@ -152,11 +153,7 @@ class VAD(Node):
                  "speech": [d[1] for d in decisions], "score": [d[2] for d in decisions]}]
 
     def process(self, data):
-        if not isinstance(data, Audio):
-            raise NodeError("VAD takes audio, got a JSON event")
-        if data.samples.dtype != np.float32:
-            raise NodeError(f"VAD takes f32 audio, got {data.samples.dtype}; "
-                            f"put a FormatConverter with format \"f32\" before it")
+        audio_input(data, "VAD", f32=True)
         if data.channels != 1:
             raise NodeError(f"VAD takes mono audio, got {data.channels} channels; put a Downmix before it")
         if self.rate is None:

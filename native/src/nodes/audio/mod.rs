@@ -7,7 +7,7 @@ mod rechunk;
 pub mod resample;
 mod vad;
 
-use crate::data::{AudioBuffer, Data};
+use crate::data::{AudioBuffer, Data, SampleBuf, Samples};
 use crate::error::NodeFailure;
 
 use super::NodeSpec;
@@ -26,3 +26,14 @@ pub(crate) fn audio<'a>(input: &'a Data, node_type: &str) -> Result<&'a AudioBuf
 }
 
 
+
+/// The f32 samples of `audio`, or a failure telling the user to convert first.
+pub(crate) fn f32_samples<'a>(audio: &'a AudioBuffer, node_type: &str) -> Result<&'a SampleBuf<f32>, NodeFailure> {
+    match audio.samples() {
+        Samples::F32(b) => Ok(b),
+        other => Err(NodeFailure::new(format!(
+            "{node_type} takes f32 audio, got {:?}; put a FormatConverter with format \"f32\" before it",
+            other.format()
+        ))),
+    }
+}

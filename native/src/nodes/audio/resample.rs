@@ -11,7 +11,7 @@ use rubato::{FftFixedInOut, Resampler as _};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::data::{AudioBuffer, Data, Sample, Samples, pooled_vec};
+use crate::data::{AudioBuffer, Data, Sample, pooled_vec};
 use crate::error::NodeFailure;
 use crate::nodes::{Emitter, Implementation, Node, NodeSpec, ParamError, parse_params};
 
@@ -203,12 +203,7 @@ impl Resample {
 impl Node for Resample {
     fn process(&mut self, input: &Data, out: &mut Emitter) -> Result<(), NodeFailure> {
         let audio = super::audio(input, "Resample")?;
-        let Samples::F32(samples) = audio.samples() else {
-            return Err(NodeFailure::new(format!(
-                "Resample takes f32 audio, got {:?}; put a FormatConverter with format \"f32\" before it",
-                audio.samples().format()
-            )));
-        };
+        let samples = super::f32_samples(audio, "Resample")?;
         if self.state.is_none() {
             self.state = Some(self.start(audio)?);
         }
@@ -271,7 +266,7 @@ impl Node for Resample {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::SampleBuf;
+    use crate::data::{SampleBuf, Samples};
 
     fn node(target: u32, quality: Quality) -> Resample {
         Resample { target_rate: target, quality, state: None }

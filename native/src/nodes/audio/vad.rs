@@ -376,12 +376,7 @@ impl Vad {
 impl Node for Vad {
     fn process(&mut self, input: &Data, out: &mut Emitter) -> Result<(), NodeFailure> {
         let audio = super::audio(input, "VAD")?;
-        let Samples::F32(samples) = audio.samples() else {
-            return Err(NodeFailure::new(format!(
-                "VAD takes f32 audio, got {:?}; put a FormatConverter with format \"f32\" before it",
-                audio.samples().format()
-            )));
-        };
+        let samples = super::f32_samples(audio, "VAD")?;
         if audio.channels() != 1 {
             return Err(NodeFailure::new(format!("VAD takes mono audio, got {} channels; put a Downmix before it", audio.channels())));
         }
