@@ -24,22 +24,25 @@ const ROUND_F64: f64 = 6755399441055744.0;
 // sound because the value is a whole number inside the target range. Written this way
 // the loops compile to packed SSE2 code; `as` casts and `clamp` would not.
 
+#[allow(clippy::manual_clamp)] // see above: `clamp` would not vectorize
 fn f32_to_i16(x: f32) -> i16 {
-    let y = if x == x { x * I16_SCALE } else { 0.0 };
+    let y = if x.is_nan() { 0.0 } else { x * I16_SCALE };
     let y = y.max(-32768.0).min(32767.0);
     // SAFETY: y is finite and within i16's range, so also within i32's.
     unsafe { ((y + ROUND_F32) - ROUND_F32).to_int_unchecked::<i32>() as i16 }
 }
 
+#[allow(clippy::manual_clamp)] // see above: `clamp` would not vectorize
 fn f64_to_i16(x: f64) -> i16 {
-    let y = if x == x { x * 32768.0 } else { 0.0 };
+    let y = if x.is_nan() { 0.0 } else { x * 32768.0 };
     let y = y.max(-32768.0).min(32767.0);
     // SAFETY: as in `f32_to_i16`.
     unsafe { ((y + ROUND_F64) - ROUND_F64).to_int_unchecked::<i32>() as i16 }
 }
 
+#[allow(clippy::manual_clamp)] // see above: `clamp` would not vectorize
 fn f64_to_i32(x: f64) -> i32 {
-    let y = if x == x { x * I32_SCALE } else { 0.0 };
+    let y = if x.is_nan() { 0.0 } else { x * I32_SCALE };
     let y = y.max(-I32_SCALE).min(I32_SCALE - 1.0);
     // SAFETY: y is finite and within i32's range.
     unsafe { ((y + ROUND_F64) - ROUND_F64).to_int_unchecked::<i32>() }

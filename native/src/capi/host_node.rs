@@ -111,7 +111,7 @@ unsafe extern "C" fn ctx_emit(ctx: *mut RmNodeContext, port: u32, data: *const R
         if port >= state.n_outputs {
             return Err(Error::InvalidArgument(format!("port {port} out of range ({} outputs)", state.n_outputs)));
         }
-        let item = unsafe { view.to_owned_data() }?;
+        let item = unsafe { view.copy_data() }?;
         let emitter = state.emitter.as_mut().ok_or_else(|| Error::InvalidArgument("emit is not allowed in create".into()))?;
         emitter.emit_to(port, item);
         Ok(())

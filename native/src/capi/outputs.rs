@@ -75,7 +75,7 @@ impl RmDataView {
     ///
     /// # Safety
     /// The view must describe readable memory for the duration of the call.
-    pub(crate) unsafe fn to_owned_data(&self) -> Result<Data> {
+    pub(crate) unsafe fn copy_data(&self) -> Result<Data> {
         match self.kind {
             k if k == RmDataKind::Audio as u32 => Ok(Data::Audio(unsafe { self.borrow_audio() }?.into_owned())),
             k if k == RmDataKind::Json as u32 => {
