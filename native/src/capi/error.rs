@@ -84,8 +84,9 @@ pub(crate) fn record(e: &Error) -> RmStatus {
     RmStatus::of(e)
 }
 
-fn with_last<T>(f: impl FnOnce(Option<&LastError>) -> T) -> T {
-    LAST.with(|l| f(l.borrow().as_ref()))
+/// Reads the last error with panics caught (`fallback` if one happens).
+fn with_last<T>(fallback: T, f: impl FnOnce(Option<&LastError>) -> T) -> T {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| LAST.with(|l| f(l.borrow().as_ref())))).unwrap_or(fallback)
 }
 
 /// Message of the last failed call on this thread, or "" if the last call succeeded.
@@ -94,14 +95,14 @@ fn with_last<T>(f: impl FnOnce(Option<&LastError>) -> T) -> T {
 /// the same thread; copy it to keep it. Never NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn rm_last_error_message() -> *const c_char {
-    with_last(|l| l.map_or(c"".as_ptr(), |l| l.message.as_ptr()))
+    with_last(c"".as_ptr(), |l| l.map_or(c"".as_ptr(), |l| l.message.as_ptr()))
 }
 
 /// Id of the node the last error on this thread belongs to, or NULL if none.
 /// Owned by the library; valid until the next `rm_*` call on the same thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn rm_last_error_node_id() -> *const c_char {
-    with_last(|l| l.and_then(|l| l.node_id.as_ref()).map_or(std::ptr::null(), |s| s.as_ptr()))
+    with_last(std::ptr::null(), |l| l.and_then(|l| l.node_id.as_ref()).map_or(std::ptr::null(), |s| s.as_ptr()))
 }
 
 /// Node operation ("create", "process", "flush", "reset") of the last error on this
@@ -109,11 +110,11 @@ pub extern "C" fn rm_last_error_node_id() -> *const c_char {
 /// the same thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn rm_last_error_operation() -> *const c_char {
-    with_last(|l| l.and_then(|l| l.operation.as_ref()).map_or(std::ptr::null(), |s| s.as_ptr()))
+    with_last(std::ptr::null(), |l| l.and_then(|l| l.operation.as_ref()).map_or(std::ptr::null(), |s| s.as_ptr()))
 }
 
 /// True when the last error on this thread may succeed if the call is repeated.
 #[unsafe(no_mangle)]
 pub extern "C" fn rm_last_error_retryable() -> bool {
-    with_last(|l| l.is_some_and(|l| l.retryable))
+    with_last(false, |l| l.is_some_and(|l| l.retryable))
 }

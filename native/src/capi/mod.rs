@@ -38,7 +38,7 @@ pub const RM_ABI_VERSION: u32 = 1;
 /// header it was built with matches the library it loaded. Any thread, no allocation.
 #[unsafe(no_mangle)]
 pub extern "C" fn rm_abi_version() -> u32 {
-    RM_ABI_VERSION
+    catch_unwind(|| RM_ABI_VERSION).unwrap_or(0)
 }
 
 /// Runs `f` with panics caught, recording any error as the thread's last error.
@@ -54,6 +54,18 @@ pub(crate) fn guard(f: impl FnOnce() -> Result<()>) -> RmStatus {
 /// Runs a destructor-like `f` (no status to return) with panics caught.
 pub(crate) fn guard_void(f: impl FnOnce()) {
     let _ = catch_unwind(AssertUnwindSafe(f));
+}
+
+/// Drops a `Box` handed to C by `Box::into_raw`; NULL is ignored, panics are caught.
+///
+/// # Safety
+/// A non-null `ptr` must come from `Box::<T>::into_raw` and not be used afterwards.
+pub(crate) unsafe fn free_boxed<T>(ptr: *mut T) {
+    guard_void(|| {
+        if !ptr.is_null() {
+            drop(unsafe { Box::from_raw(ptr) });
+        }
+    })
 }
 
 /// A non-null pointer as a reference, or an invalid-argument error naming `what`.

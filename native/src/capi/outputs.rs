@@ -7,7 +7,7 @@ use crate::data::{AudioBuffer, Data, SampleFormat, Samples};
 use crate::error::{Error, Result};
 use crate::executor::Output;
 
-use super::guard_void;
+use super::free_boxed;
 
 /// What an `RmDataView` holds.
 #[repr(C)]
@@ -176,10 +176,6 @@ unsafe impl Send for OwnedOutputs {}
 /// this call no pointer obtained from `outputs` may be used. Any thread.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rm_outputs_free(outputs: *mut RmOutputs) {
-    guard_void(|| {
-        if !outputs.is_null() {
-            // SAFETY: every `RmOutputs *` handed out is the head of an `OwnedOutputs`.
-            drop(unsafe { Box::from_raw(outputs.cast::<OwnedOutputs>()) });
-        }
-    })
+    // SAFETY: every `RmOutputs *` handed out is the head of a boxed `OwnedOutputs`.
+    unsafe { free_boxed(outputs.cast::<OwnedOutputs>()) }
 }

@@ -9,7 +9,7 @@ use crate::runtime::Runtime;
 
 use super::outputs::{Names, OwnedOutputs, RmOutputs, borrow_input};
 use super::runtime::{RmRuntime, into_c_string};
-use super::{RmStatus, arg, arg_mut, guard, guard_void, str_len_arg};
+use super::{RmStatus, arg, arg_mut, free_boxed, guard, str_len_arg};
 
 /// A validated pipeline with its node instances. Opaque.
 pub struct RmPipeline {
@@ -75,11 +75,7 @@ impl RmPipeline {
 /// earlier runs stay valid. Any thread, but not while a call on this pipeline runs.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rm_pipeline_free(pipeline: *mut RmPipeline) {
-    guard_void(|| {
-        if !pipeline.is_null() {
-            drop(unsafe { Box::from_raw(pipeline) });
-        }
-    })
+    unsafe { free_boxed(pipeline) }
 }
 
 /// Runs the pipeline once: every node starts fresh, the input goes to every source

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::error::Error;
 use crate::runtime::Runtime;
 
-use super::{RmStatus, arg, arg_mut, guard, guard_void};
+use super::{RmStatus, arg, arg_mut, free_boxed, guard, guard_void};
 
 /// A runtime: node registry plus worker thread. Opaque.
 pub struct RmRuntime {
@@ -31,11 +31,7 @@ pub unsafe extern "C" fn rm_runtime_new(out: *mut *mut RmRuntime) -> RmStatus {
 /// but not while another thread is inside a call that uses this handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rm_runtime_free(runtime: *mut RmRuntime) {
-    guard_void(|| {
-        if !runtime.is_null() {
-            drop(unsafe { Box::from_raw(runtime) });
-        }
-    })
+    unsafe { free_boxed(runtime) }
 }
 
 /// Describes every registered node type as a JSON array of objects with `node_type`,

@@ -9,7 +9,7 @@ use crate::executor::{Overflow, Session, SessionStats};
 
 use super::outputs::{Names, OwnedOutputs, RmOutputs, borrow_input};
 use super::pipeline::RmPipeline;
-use super::{RmStatus, arg, arg_mut, guard, guard_void};
+use super::{RmStatus, arg, arg_mut, free_boxed, guard};
 
 /// What a push does when the session's output queue is full.
 #[repr(C)]
@@ -178,9 +178,5 @@ pub unsafe extern "C" fn rm_session_stats(session: *const RmSession, out: *mut R
 /// this session (close it first to wake blocked calls).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rm_session_free(session: *mut RmSession) {
-    guard_void(|| {
-        if !session.is_null() {
-            drop(unsafe { Box::from_raw(session) });
-        }
-    })
+    unsafe { free_boxed(session) }
 }
