@@ -269,6 +269,17 @@ typedef struct RmNodeVTable {
 } RmNodeVTable;
 
 /**
+ * Receives one log record. `level` is 1 (error) to 5 (trace); `target` (the Rust
+ * module) and `message` (with `key=value` fields appended) are NUL-terminated UTF-8
+ * owned by the library and valid only during the call. May be called from any thread
+ * that runs pipelines, including worker threads; it must not unwind.
+ */
+typedef void (*RmLogCallback)(void *user_data,
+                              uint32_t level,
+                              const char *target,
+                              const char *message);
+
+/**
  * One output item of a run.
  */
 typedef struct RmOutput {
@@ -388,6 +399,15 @@ bool rm_last_error_retryable(void);
 enum RmStatus rm_runtime_register_node(const struct RmRuntime *runtime,
                                        const struct RmNodeTypeInfo *info,
                                        const struct RmNodeVTable *vtable);
+
+/**
+ * Sends the core's log records at `max_level` (1 error … 5 trace) and more severe to
+ * `callback`, replacing any earlier callback; a NULL callback stops delivery.
+ * `user_data` is passed back on every call and stays owned by the caller, who must
+ * keep it valid until the callback is replaced. Fails with `RM_STATUS_INTERNAL` if the
+ * process already has another global `tracing` subscriber. Any thread.
+ */
+enum RmStatus rm_set_log_callback(RmLogCallback callback, void *user_data, uint32_t max_level);
 
 /**
  * The metrics of a pipeline's one-shot runs, in `format` (an `RmMetricsFormat`).

@@ -16,6 +16,7 @@ extern "Python" int32_t _rm_py_flush(void *, RmNodeContext *);
 extern "Python" int32_t _rm_py_reset(void *, RmNodeContext *);
 extern "Python" void _rm_py_destroy(void *);
 extern "Python" void _rm_py_release(void *);
+extern "Python" void _rm_py_log(void *, uint32_t, const char *, const char *);
 """
 
 

@@ -8,6 +8,7 @@ Rust-owned ``RmOutputs``, which is freed when the last such array dies.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import weakref
@@ -174,6 +175,17 @@ if lib is not None:
         _drop(user_data)
 
 
+# Native log levels 1 (error) to 5 (trace) as Python logging levels.
+LOG_LEVELS = {1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO, 4: logging.DEBUG, 5: 5}
+LOGGER = logging.getLogger("remotemedia")
+
+if lib is not None:
+    @ffi.def_extern()
+    def _rm_py_log(user_data, level, target, message):
+        LOGGER.log(LOG_LEVELS.get(level, logging.DEBUG), "%s: %s", ffi.string(target).decode(errors="replace"),
+                   ffi.string(message).decode(errors="replace"))
+
+
 class NativeRuntime:
     """The process-wide native runtime (kept for the life of the process)."""
 
@@ -184,6 +196,11 @@ class NativeRuntime:
         out = ffi.new("RmRuntime **")
         _check(lib.rm_runtime_new(out))
         self.ptr = out[0]
+        # Native log records go to logging.getLogger("remotemedia") (debug and up; the
+        # logger's own level filters further). Fails only if the process already has
+        # another global tracing subscriber, in which case native logs stay there.
+        if lib.rm_set_log_callback(lib._rm_py_log, ffi.NULL, 4) != OK:
+            LOGGER.debug("native logs not forwarded: %s", _string(lib.rm_last_error_message()))
         self.registered: dict[str, type[Node]] = {}
         self.native_types = {t["node_type"] for t in self.node_types() if t["runtime"] == "native"}
 

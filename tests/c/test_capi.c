@@ -253,14 +253,25 @@ static void test_session(RmRuntime *rt) {
   rm_pipeline_free(p);
 }
 
+static int log_records = 0, log_warnings = 0;
+static void count_log(void *user, uint32_t level, const char *target, const char *message) {
+  (void)user;
+  (void)target;
+  log_records++;
+  if (level == 2 && strstr(message, "node=bad") != NULL) log_warnings++;
+}
+
 int main(void) {
   CHECK(rm_abi_version() == RM_ABI_VERSION);
   RmRuntime *rt = NULL;
   CHECK(rm_runtime_new(&rt) == RM_STATUS_OK && rt != NULL);
+  CHECK(rm_set_log_callback(count_log, NULL, 3) == RM_STATUS_OK);
   test_run_gain(rt);
   test_errors(rt);
   test_host_node(rt);
   test_session(rt);
+  CHECK(log_records > 0 && log_warnings > 0); /* the failing "bad" node was logged */
+  CHECK(rm_set_log_callback(NULL, NULL, 0) == RM_STATUS_OK);
   int before = released;
   rm_runtime_free(rt);
   CHECK(released == before + 1); /* Negate's user_data released with the runtime */

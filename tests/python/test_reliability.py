@@ -160,3 +160,16 @@ def test_calls_within_their_deadline_work(runtime):
     p = fault(runtime, 0, timeout_ms=5000)
     np.testing.assert_array_equal(p.run(AUDIO)["f"][0].samples, AUDIO.samples)
     assert p.to_manifest()["nodes"][0]["timeout_ms"] == 5000
+
+
+def test_native_log_records_reach_python_logging(caplog):
+    p = fault("native", 2, retry={"base_ms": 0})
+    with caplog.at_level("INFO", logger="remotemedia"):
+        p.run(AUDIO)
+    retries = [r for r in caplog.records if r.name == "remotemedia" and "retrying node call" in r.getMessage()]
+    assert len(retries) == 2 and retries[0].levelname == "INFO"
+    assert "node=f" in retries[0].getMessage() and "attempt=1" in retries[0].getMessage()
+    p = fault("native", 100, "permanent", circuit_breaker={"failures": 1, "cooldown_ms": 60000})
+    with caplog.at_level("INFO", logger="remotemedia"), pytest.raises(rm.NodeError):
+        p.run(AUDIO)
+    assert any(r.levelname == "WARNING" and "circuit breaker opened" in r.getMessage() for r in caplog.records)

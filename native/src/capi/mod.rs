@@ -15,6 +15,7 @@
 
 pub mod error;
 mod host_node;
+mod log;
 mod metrics;
 pub use outputs::{RmOutput, RmOutputs, rm_outputs_free};
 mod outputs;

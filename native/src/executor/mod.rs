@@ -308,6 +308,9 @@ async fn guarded(
         };
         match result {
             Ok(()) => {
+                if slot.breaker.name() == "half_open" {
+                    tracing::info!(node = id, "circuit breaker closed after a successful trial call");
+                }
                 slot.breaker.success();
                 return Ok(());
             }
@@ -315,11 +318,18 @@ async fn guarded(
             Err(e) if e.is_retryable() && !slot.poisoned && attempt < slot.retry.max_retries => {
                 attempt += 1;
                 slot.metrics.retries += 1;
-                tokio::time::sleep(policy::backoff(&slot.retry, attempt, &mut slot.rng)).await;
+                let delay = policy::backoff(&slot.retry, attempt, &mut slot.rng);
+                tracing::info!(node = id, attempt, delay_ms = delay.as_millis() as u64, error = %e, "retrying node call");
+                tokio::time::sleep(delay).await;
                 *clock = Instant::now();
             }
             Err(e) => {
+                let was = slot.breaker.name();
                 slot.breaker.failure();
+                tracing::warn!(node = id, error = %e, "node call failed");
+                if slot.breaker.name() == "open" && was != "open" {
+                    tracing::warn!(node = id, cooldown_ms = slot.breaker.policy.cooldown_ms, "circuit breaker opened");
+                }
                 return Err(e);
             }
         }
