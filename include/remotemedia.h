@@ -89,6 +89,10 @@ typedef enum RmStatus {
    * A node call ran past its `timeout_ms`; `rm_last_error_node_id` names it.
    */
   RM_STATUS_TIMEOUT = 11,
+  /**
+   * A call waiting inside the runtime was interrupted (a blocked push, by close).
+   */
+  RM_STATUS_CANCELLED = 12,
 } RmStatus;
 
 /**

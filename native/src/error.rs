@@ -82,6 +82,10 @@ pub enum Error {
     /// The session was closed.
     #[error("session is closed")]
     Closed,
+    /// A call waiting inside the runtime was interrupted (a blocked push, by `close`);
+    /// its chunk was not processed.
+    #[error("cancelled: {0}")]
+    Cancelled(String),
     /// A bug or broken invariant inside the runtime, including caught panics outside nodes.
     #[error("internal error: {0}")]
     Internal(String),

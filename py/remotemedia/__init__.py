@@ -7,14 +7,14 @@
 
 from . import nodes as _builtin_nodes  # noqa: F401  (registers the reference nodes)
 from .audio import Audio
-from .errors import (CircuitOpenError, CycleError, GraphError, InvalidInputError, ManifestError, NodeError, NodeTimeoutError, PluginError,
+from .errors import (CancelledError, CircuitOpenError, CycleError, GraphError, InvalidInputError, ManifestError, NodeError, NodeTimeoutError, PluginError,
                      QueueFullError, RemoteMediaError, StreamClosedError, TransientError)
 from .native import available as native_available
 from .node import Emit, Node, ParamError, register_node
 from .pipeline import AsyncStream, Pipeline, Stream
 
 __all__ = [
-    "AsyncStream", "Audio", "CircuitOpenError", "CycleError", "Emit", "GraphError", "InvalidInputError", "ManifestError", "Node",
+    "AsyncStream", "Audio", "CancelledError", "CircuitOpenError", "CycleError", "Emit", "GraphError", "InvalidInputError", "ManifestError", "Node",
     "NodeError", "NodeTimeoutError", "ParamError", "Pipeline", "PluginError", "QueueFullError", "RemoteMediaError", "Stream",
     "StreamClosedError", "TransientError", "native_available", "register_node",
 ]

@@ -72,3 +72,8 @@ class QueueFullError(RemoteMediaError):
 
 class StreamClosedError(RemoteMediaError):
     """The stream is closed."""
+
+
+class CancelledError(RemoteMediaError):
+    """A call waiting inside the runtime was interrupted (a blocked push, by close); its
+    chunk was not processed."""

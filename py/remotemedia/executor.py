@@ -8,7 +8,7 @@ import time
 from collections import deque
 
 from .audio import Audio
-from .errors import (CircuitOpenError, ManifestError, NodeError, NodeTimeoutError, QueueFullError,
+from .errors import (CancelledError, CircuitOpenError, ManifestError, NodeError, NodeTimeoutError, QueueFullError,
                      RemoteMediaError, StreamClosedError, TransientError)
 from .manifest import BREAKER_DEFAULT, RETRY_DEFAULT
 from .graph import topological_order, waves
@@ -282,12 +282,14 @@ class PythonSession:
 
     def push(self, audio: Audio, timeout: float) -> None:
         with self.cond:
+            if self.closed:
+                raise StreamClosedError("session is closed")
             if self.overflow == "block" and not self.cond.wait_for(
                     lambda: self.closed or len(self.queue) < self.capacity, timeout):
                 raise QueueFullError(f"output queue is full ({len(self.queue)} items); "
                                      f"pull outputs or use a longer timeout")
             if self.closed:
-                raise StreamClosedError("session is closed")
+                raise CancelledError("cancelled: the session was closed while the push waited for room")
         with self.work:
             items = self.pipeline.push(audio)
         self._enqueue(items, chunk=True)

@@ -16,7 +16,7 @@ import weakref
 import numpy as np
 
 from .audio import DTYPES, FORMAT_OF, Audio
-from .errors import (CircuitOpenError, CycleError, GraphError, InvalidInputError, ManifestError, NodeError,
+from .errors import (CancelledError, CircuitOpenError, CycleError, GraphError, InvalidInputError, ManifestError, NodeError,
                      NodeTimeoutError, QueueFullError, RemoteMediaError, StreamClosedError, TransientError)
 from .executor import outputs_of
 from .node import Node, ParamError
@@ -29,7 +29,8 @@ except ImportError as e:  # no compiled library: the pure-Python runtime is used
 else:
     IMPORT_ERROR = None
 
-OK, INVALID, MANIFEST, GRAPH, CYCLE, NODE, INTERNAL, TRANSIENT, QUEUE_FULL, CLOSED, CIRCUIT_OPEN, TIMEOUT = range(12)
+(OK, INVALID, MANIFEST, GRAPH, CYCLE, NODE, INTERNAL, TRANSIENT, QUEUE_FULL, CLOSED, CIRCUIT_OPEN, TIMEOUT,
+ CANCELLED) = range(13)
 AUDIO, JSON = 0, 1
 
 
@@ -63,7 +64,7 @@ def _error(status: int) -> RemoteMediaError:
     else:
         cls = {INVALID: InvalidInputError, GRAPH: GraphError, NODE: NodeError, QUEUE_FULL: QueueFullError,
                CLOSED: StreamClosedError, CIRCUIT_OPEN: CircuitOpenError,
-               TIMEOUT: NodeTimeoutError}.get(status, RemoteMediaError)
+               TIMEOUT: NodeTimeoutError, CANCELLED: CancelledError}.get(status, RemoteMediaError)
         err = cls(message, node_id=_string(lib.rm_last_error_node_id()),
                   operation=_string(lib.rm_last_error_operation()), retryable=bool(lib.rm_last_error_retryable()))
     err.__cause__ = cause

@@ -255,3 +255,26 @@ def test_sessions_closed_mid_stream_free_everything():
     before = resident()
     churn(500)  # a leaked session (node state, resampler buffers) would be > 100 KB each
     assert resident() - before < 20 * 2**20
+
+
+@pytest.mark.parametrize("runtime", ["native", "python"])
+def test_close_cancels_a_blocked_push(runtime):
+    p = rm.Pipeline(runtime=runtime).add_node("p", "PassThrough")
+    chunk = rm.Audio(np.zeros(16, np.float32), 16000)
+    s = p.stream(capacity=1)
+    s.push(chunk)
+    raised = []
+
+    def pusher():
+        try:
+            s.push(chunk, timeout=10)
+        except rm.RemoteMediaError as e:
+            raised.append(e)
+
+    t = threading.Thread(target=pusher)
+    t.start()
+    time.sleep(0.05)  # let the push block on the full queue
+    s.close()
+    t.join(5)
+    assert len(raised) == 1 and isinstance(raised[0], rm.CancelledError)
+    assert s.stats()["chunks_in"] == 1

@@ -33,6 +33,8 @@ pub enum RmStatus {
     CircuitOpen = 10,
     /// A node call ran past its `timeout_ms`; `rm_last_error_node_id` names it.
     Timeout = 11,
+    /// A call waiting inside the runtime was interrupted (a blocked push, by close).
+    Cancelled = 12,
 }
 
 impl RmStatus {
@@ -49,6 +51,7 @@ impl RmStatus {
             Error::Closed => RmStatus::Closed,
             Error::CircuitOpen { .. } => RmStatus::CircuitOpen,
             Error::Timeout { .. } => RmStatus::Timeout,
+            Error::Cancelled(_) => RmStatus::Cancelled,
         }
     }
 }

@@ -96,6 +96,9 @@ impl Session {
         if self.overflow == Overflow::Block {
             let deadline = Instant::now() + timeout;
             let mut q = self.lock_queue();
+            if q.closed {
+                return Err(Error::Closed);
+            }
             while !q.closed && q.items.len() >= self.capacity {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
@@ -106,7 +109,7 @@ impl Session {
                 q.waiting_room -= 1;
             }
             if q.closed {
-                return Err(Error::Closed);
+                return Err(Error::Cancelled("the session was closed while the push waited for room".into()));
             }
         } else if self.lock_queue().closed {
             return Err(Error::Closed);
@@ -237,6 +240,20 @@ mod tests {
         s.push(chunk(1), Duration::from_secs(5)).unwrap();
         assert_eq!(consumer.join().unwrap(), 1);
         assert_eq!(s.stats().dropped, 0);
+    }
+
+    #[test]
+    fn close_cancels_a_blocked_push() {
+        let s = Arc::new(session(1, Overflow::Block));
+        s.push(chunk(1), Duration::ZERO).unwrap();
+        let pusher = {
+            let s = s.clone();
+            std::thread::spawn(move || s.push(chunk(1), Duration::from_secs(10)))
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        s.close();
+        assert!(matches!(pusher.join().unwrap(), Err(Error::Cancelled(_))));
+        assert_eq!(s.stats().chunks_in, 1, "the cancelled chunk was not processed");
     }
 
     #[test]
