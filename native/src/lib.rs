@@ -5,6 +5,7 @@
 //! [`runtime`] (registry plus tokio), and [`capi`] (the stable C ABI in
 //! `include/remotemedia.h`).
 
+pub mod alloc;
 pub mod capi;
 pub mod convert;
 pub mod data;

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::alloc::Memory;
 use crate::data::Data;
 
 const BUCKETS: usize = 256;
@@ -160,7 +161,7 @@ pub struct NodeLabel<'a> {
 }
 
 /// The metrics of a pipeline as JSON (see `docs/metrics.schema.json`).
-pub fn to_json(name: &str, pipeline: &PipelineMetrics, nodes: &[(NodeLabel<'_>, &NodeMetrics)]) -> Value {
+pub fn to_json(name: &str, pipeline: &PipelineMetrics, memory: &Memory, nodes: &[(NodeLabel<'_>, &NodeMetrics, &Memory)]) -> Value {
     let wall_s = pipeline.wall.as_secs_f64();
     json!({
         "pipeline": {
@@ -170,8 +171,9 @@ pub fn to_json(name: &str, pipeline: &PipelineMetrics, nodes: &[(NodeLabel<'_>, 
             "wall_us": (wall_s * 1e6 * 1000.0).round() / 1000.0,
             "audio_seconds": pipeline.audio_seconds,
             "real_time_factor": if pipeline.audio_seconds > 0.0 { wall_s / pipeline.audio_seconds } else { 0.0 },
+            "memory": memory.to_json(),
         },
-        "nodes": nodes.iter().map(|(l, m)| json!({
+        "nodes": nodes.iter().map(|(l, m, mem)| json!({
             "id": l.id,
             "node_type": l.node_type,
             "runtime": l.runtime,
@@ -186,6 +188,7 @@ pub fn to_json(name: &str, pipeline: &PipelineMetrics, nodes: &[(NodeLabel<'_>, 
             "samples_out": m.samples_out,
             "bytes_in": m.bytes_in,
             "bytes_out": m.bytes_out,
+            "memory": mem.to_json(),
         })).collect::<Vec<_>>(),
     })
 }

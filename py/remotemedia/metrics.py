@@ -73,15 +73,21 @@ class PipelineMetrics:
         self.audio_seconds = 0.0
 
 
+# Heap attribution needs the native allocator; the pure-Python runtime reports none.
+UNMEASURED = {"measured": False, "allocations": 0, "allocated_bytes": 0, "freed_bytes": 0, "large_allocations": 0}
+
+
 def to_json(name: str, pipeline: PipelineMetrics, nodes: list[tuple[str, str, str, NodeMetrics]]) -> dict:
     wall_s = pipeline.wall_ns / 1e9
     return {
         "pipeline": {"name": name, "runs": pipeline.runs, "pushes": pipeline.pushes,
                      "wall_us": round(wall_s * 1e6, 3), "audio_seconds": pipeline.audio_seconds,
-                     "real_time_factor": wall_s / pipeline.audio_seconds if pipeline.audio_seconds else 0.0},
+                     "real_time_factor": wall_s / pipeline.audio_seconds if pipeline.audio_seconds else 0.0,
+                     "memory": dict(UNMEASURED)},
         "nodes": [{"id": node_id, "node_type": node_type, "runtime": "python", "breaker": breaker,
                    "calls": m.calls, "errors": m.errors, "retries": m.retries, "time_us": m.time_json(),
                    "items_in": m.items_in, "items_out": m.items_out, "samples_in": m.samples_in,
-                   "samples_out": m.samples_out, "bytes_in": m.bytes_in, "bytes_out": m.bytes_out}
+                   "samples_out": m.samples_out, "bytes_in": m.bytes_in, "bytes_out": m.bytes_out,
+                   "memory": dict(UNMEASURED)}
                   for node_id, node_type, breaker, m in nodes],
     }

@@ -38,6 +38,13 @@ def test_run_metrics_match_the_schema_and_count_right(runtime):
     assert conv["items_in"] == 2 and conv["samples_in"] == 96000 and conv["bytes_in"] == 192000
     assert conv["samples_out"] == 96000 and conv["bytes_out"] == 384000
     assert nodes["rs"]["samples_out"] == 32000
+    memory = conv["memory"]
+    if runtime == "native":
+        # Two runs converted 48000 samples each into fresh (then pooled) f32 buffers.
+        assert memory["measured"] and memory["allocations"] > 0
+        assert memory["allocated_bytes"] >= 192000 and memory["large_allocations"] >= 1
+    else:
+        assert not memory["measured"]
     t = conv["time_us"]
     assert t["count"] == 4 and 0 < t["min"] <= t["p50"] <= t["p99"] <= t["max"]
     assert t["total"] == pytest.approx(t["mean"] * 4, rel=1e-3)

@@ -41,6 +41,8 @@ struct Slot {
     inbox: Vec<Data>,
     emitter: Emitter,
     metrics: NodeMetrics,
+    /// Heap attributed to this node's calls (boxed: the allocator holds its address).
+    memory: Box<crate::alloc::Memory>,
     retry: crate::manifest::RetryPolicy,
     breaker: policy::Breaker,
     /// Deadline of one call; such calls run on a blocking thread.
@@ -59,6 +61,8 @@ pub struct Pipeline {
     routes: Vec<Vec<Vec<usize>>>,
     waves: Vec<Vec<usize>>,
     metrics: PipelineMetrics,
+    /// Heap attributed to the executor's own work during runs and pushes.
+    memory: Box<crate::alloc::Memory>,
 }
 
 impl Pipeline {
@@ -104,6 +108,7 @@ impl Pipeline {
                 inbox: Vec::new(),
                 emitter: Emitter::default(),
                 metrics: NodeMetrics::default(),
+                memory: Box::default(),
                 retry: decl.retry.unwrap_or_default(),
                 breaker: policy::Breaker::new(decl.circuit_breaker.unwrap_or_default()),
                 timeout: decl.timeout_ms.map(std::time::Duration::from_millis),
@@ -111,7 +116,7 @@ impl Pipeline {
             });
         }
         let waves = waves(&graph);
-        Ok(Self { manifest, graph, specs, slots, routes, waves, metrics: PipelineMetrics::default() })
+        Ok(Self { manifest, graph, specs, slots, routes, waves, metrics: PipelineMetrics::default(), memory: Box::default() })
     }
 
     /// The manifest this pipeline was built from.
@@ -166,10 +171,10 @@ impl Pipeline {
                     runtime: self.specs[i].implementation.as_str(),
                     breaker: self.slots[i].breaker.name(),
                 };
-                (label, &self.slots[i].metrics)
+                (label, &self.slots[i].metrics, &*self.slots[i].memory)
             })
             .collect();
-        metrics::to_json(name, &self.metrics, &nodes)
+        metrics::to_json(name, &self.metrics, &self.memory, &nodes)
     }
 
     /// Every node forgets its stream state.
@@ -205,7 +210,9 @@ impl Pipeline {
         if let Some(Data::Audio(a)) = &input {
             self.metrics.audio_seconds += a.frames() as f64 / f64::from(a.sample_rate());
         }
-        let result = self.visit(input, flush).await;
+        let memory: *const crate::alloc::Memory = &*self.memory;
+        // SAFETY: the boxed counters outlive this call; node calls nest their own scopes.
+        let result = Attributed { memory: unsafe { &*memory }, inner: self.visit(input, flush) }.await;
         if result.is_err() {
             for slot in &mut self.slots {
                 slot.inbox.clear();
@@ -387,17 +394,23 @@ async fn on_thread(slot: &mut Slot, id: &str, operation: Operation, input: Optio
     }
     let mut node = std::mem::replace(&mut slot.node, Box::new(Detached));
     let input = input.map(|d| d.clone().into_owned());
+    // The thread may outlive the slot (after a timeout), so it counts into its own
+    // counters, which are added to the node's when it returns in time.
     let task = tokio::task::spawn_blocking(move || {
         let mut emitter = Emitter::default();
-        let result = catch_unwind(AssertUnwindSafe(|| match &input {
-            Some(item) => node.process(item, &mut emitter),
-            None => node.flush(&mut emitter),
+        let memory = crate::alloc::Memory::default();
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            crate::alloc::attribute(&memory, || match &input {
+                Some(item) => node.process(item, &mut emitter),
+                None => node.flush(&mut emitter),
+            })
         }));
-        (node, emitter, result)
+        (node, emitter, result, memory)
     });
     let node_error = |failure| Error::Node { node_id: id.to_string(), operation, failure };
     match tokio::time::timeout(limit, task).await {
-        Ok(Ok((node, mut emitter, result))) => {
+        Ok(Ok((node, mut emitter, result, memory))) => {
+            slot.memory.add(&memory);
             slot.node = node;
             for (port, data) in emitter.take() {
                 slot.emitter.emit_to(port, data);
@@ -434,7 +447,8 @@ fn call(
     }
     let node = &mut *slot.node;
     let emitter = &mut slot.emitter;
-    match catch_unwind(AssertUnwindSafe(|| f(node, emitter))) {
+    let memory = &*slot.memory;
+    match catch_unwind(AssertUnwindSafe(|| crate::alloc::attribute(memory, || f(node, emitter)))) {
         Ok(Ok(())) => Ok(()),
         Ok(Err(failure)) => Err(node_error(failure)),
         Err(payload) => {
@@ -463,3 +477,20 @@ fn waves(graph: &PipelineGraph) -> Vec<Vec<usize>> {
 
 #[cfg(test)]
 mod tests;
+
+/// Polls `inner` with allocations attributed to `memory` (a future may be polled on
+/// any thread, so the scope is set per poll).
+struct Attributed<'a, F> {
+    memory: &'a crate::alloc::Memory,
+    inner: F,
+}
+
+impl<F: Future> Future for Attributed<'_, F> {
+    type Output = F::Output;
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
+        // SAFETY: `inner` is structurally pinned: it is never moved out of `self`.
+        let this = unsafe { self.get_unchecked_mut() };
+        let inner = unsafe { std::pin::Pin::new_unchecked(&mut this.inner) };
+        crate::alloc::attribute(this.memory, || inner.poll(cx))
+    }
+}
