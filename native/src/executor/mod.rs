@@ -61,6 +61,8 @@ pub struct Pipeline {
     routes: Vec<Vec<Vec<usize>>>,
     waves: Vec<Vec<usize>>,
     metrics: PipelineMetrics,
+    /// Whether calls are timed and counted (on by default).
+    metrics_on: bool,
     /// Heap attributed to the executor's own work during runs and pushes.
     memory: Box<crate::alloc::Memory>,
 }
@@ -116,7 +118,17 @@ impl Pipeline {
             });
         }
         let waves = waves(&graph);
-        Ok(Self { manifest, graph, specs, slots, routes, waves, metrics: PipelineMetrics::default(), memory: Box::default() })
+        Ok(Self {
+            manifest,
+            graph,
+            specs,
+            slots,
+            routes,
+            waves,
+            metrics: PipelineMetrics::default(),
+            metrics_on: true,
+            memory: Box::default(),
+        })
     }
 
     /// The manifest this pipeline was built from.
@@ -158,6 +170,12 @@ impl Pipeline {
         let mut outputs = self.step(Some(input), false).await?;
         outputs.extend(self.step(None, true).await?);
         Ok(outputs)
+    }
+
+    /// Turns timing and counting of node calls on or off (on by default; the criterion
+    /// benchmark measures both). Heap attribution stays on: it is the allocator's.
+    pub fn set_metrics(&mut self, on: bool) {
+        self.metrics_on = on;
     }
 
     /// Metrics of this pipeline as JSON (`docs/metrics.schema.json`).
@@ -224,6 +242,7 @@ impl Pipeline {
 
     async fn visit(&mut self, input: Option<Data>, flush: bool) -> Result<Vec<Output>> {
         let ids = self.graph.ids();
+        let metrics_on = self.metrics_on;
         if let Some(input) = input {
             for source in self.graph.sources() {
                 self.slots[source].inbox.push(input.clone());
@@ -232,14 +251,14 @@ impl Pipeline {
         let mut outputs = Vec::new();
         for wave in &self.waves {
             let done = if let [only] = wave.as_slice() {
-                vec![drain(&mut self.slots[*only], &ids[*only], flush).await.map(|()| *only)]
+                vec![drain(&mut self.slots[*only], &ids[*only], flush, self.metrics_on).await.map(|()| *only)]
             } else {
                 let work = self
                     .slots
                     .iter_mut()
                     .enumerate()
                     .filter(|(i, _)| wave.binary_search(i).is_ok())
-                    .map(|(i, slot)| async move { drain(slot, &ids[i], flush).await.map(|()| i) });
+                    .map(|(i, slot)| async move { drain(slot, &ids[i], flush, metrics_on).await.map(|()| i) });
                 join_all(work).await
             };
             for result in done {
@@ -264,15 +283,17 @@ impl Pipeline {
 
 /// Processes every queued item of one node, then flushes it if the stream ends; each
 /// call goes through the node's breaker and retry policy and is counted in its metrics.
-async fn drain(slot: &mut Slot, id: &str, flush: bool) -> Result<()> {
+async fn drain(slot: &mut Slot, id: &str, flush: bool, metrics_on: bool) -> Result<()> {
     let inbox = std::mem::take(&mut slot.inbox);
     if inbox.is_empty() && !flush {
         return Ok(());
     }
-    // One clock read per call: each call's end is the next one's start.
-    let mut clock = Instant::now();
+    // One clock read per call: each call's end is the next one's start (None: metrics off).
+    let mut clock = metrics_on.then(Instant::now);
     for item in &inbox {
-        slot.metrics.input(item);
+        if metrics_on {
+            slot.metrics.input(item);
+        }
         guarded(slot, id, Operation::Process, Some(item), &mut clock, |n, e| n.process(item, e)).await?;
     }
     if flush {
@@ -288,7 +309,7 @@ async fn guarded(
     id: &str,
     operation: Operation,
     input: Option<&Data>,
-    clock: &mut Instant,
+    clock: &mut Option<Instant>,
     mut f: impl FnMut(&mut dyn Node, &mut Emitter) -> std::result::Result<(), NodeFailure>,
 ) -> Result<()> {
     if !slot.breaker.admit() {
@@ -328,7 +349,9 @@ async fn guarded(
                 let delay = policy::backoff(&slot.retry, attempt, &mut slot.rng);
                 tracing::info!(node = id, attempt, delay_ms = delay.as_millis() as u64, error = %e, "retrying node call");
                 tokio::time::sleep(delay).await;
-                *clock = Instant::now();
+                if let Some(c) = clock {
+                    *c = Instant::now();
+                }
             }
             Err(e) => {
                 let was = slot.breaker.name();
@@ -349,7 +372,7 @@ fn measured(
     slot: &mut Slot,
     id: &str,
     operation: Operation,
-    clock: &mut Instant,
+    clock: &mut Option<Instant>,
     f: &mut impl FnMut(&mut dyn Node, &mut Emitter) -> std::result::Result<(), NodeFailure>,
 ) -> Result<()> {
     let before = slot.emitter.len();
@@ -359,18 +382,21 @@ fn measured(
 }
 
 /// Counts a finished call in the node's metrics (time from `clock`, which it
-/// advances); a failed call's outputs after `before` are discarded.
-fn record(slot: &mut Slot, before: usize, clock: &mut Instant, result: &Result<()>) {
-    let now = Instant::now();
-    slot.metrics.time.record(now - *clock);
-    *clock = now;
-    slot.metrics.calls += 1;
-    match result {
-        Ok(()) => slot.metrics.outputs(slot.emitter.since(before)),
-        Err(_) => {
-            slot.metrics.errors += 1;
-            slot.emitter.truncate(before);
+/// advances; no counting when `clock` is None, i.e. metrics are off); a failed
+/// call's outputs after `before` are discarded either way.
+fn record(slot: &mut Slot, before: usize, clock: &mut Option<Instant>, result: &Result<()>) {
+    if let Some(clock) = clock {
+        let now = Instant::now();
+        slot.metrics.time.record(now - *clock);
+        *clock = now;
+        slot.metrics.calls += 1;
+        match result {
+            Ok(()) => slot.metrics.outputs(slot.emitter.since(before)),
+            Err(_) => slot.metrics.errors += 1,
         }
+    }
+    if result.is_err() {
+        slot.emitter.truncate(before);
     }
 }
 
