@@ -270,27 +270,35 @@ impl Samples {
     /// valid and unmodified as required by [`SampleBuf::borrowed`]. `ptr` may be null
     /// only when `len` is 0.
     pub unsafe fn borrow_raw(ptr: *const u8, len: usize, format: SampleFormat) -> Result<Self> {
-        if len > 0 && ptr.is_null() {
+        if len == 0 {
+            return Ok(match format {
+                SampleFormat::F32 => Samples::F32(SampleBuf::owned(Vec::new())),
+                SampleFormat::I16 => Samples::I16(SampleBuf::owned(Vec::new())),
+                SampleFormat::I32 => Samples::I32(SampleBuf::owned(Vec::new())),
+                SampleFormat::F64 => Samples::F64(SampleBuf::owned(Vec::new())),
+            });
+        }
+        if ptr.is_null() {
             return Err(Error::InvalidArgument("null sample pointer with non-zero length".into()));
         }
-        if len > 0 && (ptr as usize) % format.size() != 0 {
-            return Err(Error::InvalidArgument(format!(
-                "sample pointer is not aligned to {} bytes",
-                format.size()
-            )));
-        }
-        macro_rules! view {
-            ($t:ty) => {{
-                let slice: &[$t] =
-                    if len == 0 { &[] } else { unsafe { std::slice::from_raw_parts(ptr.cast::<$t>(), len) } };
-                unsafe { SampleBuf::borrowed(slice) }
-            }};
+        let size = len
+            .checked_mul(format.size())
+            .ok_or_else(|| Error::InvalidArgument(format!("{len} samples overflow the address space")))?;
+        // SAFETY: the caller guarantees `len` readable samples (`size` bytes) at `ptr`.
+        let bytes = unsafe { std::slice::from_raw_parts(ptr, size) };
+        fn view<T: Sample + bytemuck::Pod>(bytes: &[u8]) -> Result<SampleBuf<T>> {
+            // bytemuck checks alignment and size; no byte is copied.
+            let typed: &[T] = bytemuck::try_cast_slice(bytes).map_err(|e| {
+                Error::InvalidArgument(format!("sample pointer is not usable as {}: {e:?}", std::any::type_name::<T>()))
+            })?;
+            // SAFETY: validity for the buffer's life is the caller's contract (see above).
+            Ok(unsafe { SampleBuf::borrowed(typed) })
         }
         Ok(match format {
-            SampleFormat::F32 => Samples::F32(view!(f32)),
-            SampleFormat::I16 => Samples::I16(view!(i16)),
-            SampleFormat::I32 => Samples::I32(view!(i32)),
-            SampleFormat::F64 => Samples::F64(view!(f64)),
+            SampleFormat::F32 => Samples::F32(view(bytes)?),
+            SampleFormat::I16 => Samples::I16(view(bytes)?),
+            SampleFormat::I32 => Samples::I32(view(bytes)?),
+            SampleFormat::F64 => Samples::F64(view(bytes)?),
         })
     }
 }
