@@ -79,7 +79,7 @@ impl Histogram {
     }
 
     fn to_json(&self) -> Value {
-        let us = |ns: f64| (ns / 1000.0 * 1000.0).round() / 1000.0;
+        let us = |ns: f64| ns.round() / 1000.0; // µs with ns precision
         let (min, mean) = if self.count == 0 { (0.0, 0.0) } else { (self.min_ns as f64, self.total_ns as f64 / self.count as f64) };
         json!({
             "count": self.count,

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import remotemedia as rm
+from helpers import one_node
 from remotemedia import measure
 
 pytestmark = pytest.mark.skipif(not rm.native_available(), reason="compares against the native runtime")
@@ -16,14 +17,7 @@ COMMON = [8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 88200, 96000, 1
 
 
 def resampler(runtime, target, quality="high", chunk=None):
-    m = {"version": "1", "nodes": [{"id": "r", "node_type": "Resample",
-                                    "params": {"target_rate": target, "quality": quality}}]}
-    if chunk:
-        m["nodes"].insert(0, {"id": "c", "node_type": "Rechunk", "params": {"frame_samples": chunk, "tail": "emit"}})
-        m["connections"] = [{"from": "c", "to": "r"}]
-    p = rm.Pipeline.from_manifest(m, runtime=runtime)
-    if runtime == "native":
-        assert set(p.node_runtimes().values()) == {"native"}
+    p = one_node(runtime, "r", "Resample", {"target_rate": target, "quality": quality}, chunk)
 
     def run(audio: rm.Audio) -> np.ndarray:
         items = p.run(audio).get("r", [])

@@ -58,7 +58,7 @@ def grouped(pairs):
     return out
 
 
-def flat(items, port=None):
+def flat(items):
     audio = [i.samples for i in items if isinstance(i, rm.Audio)]
     return np.concatenate(audio) if audio else np.zeros(0)
 

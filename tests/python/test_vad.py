@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import remotemedia as rm
+from helpers import one_node
 
 pytestmark = pytest.mark.skipif(not rm.native_available(), reason="compares against the native runtime")
 
@@ -36,14 +37,7 @@ def voiced_bursts(seed: int, rate: int = 16000, seconds: float = 6.0, snr_db: fl
 
 
 def vad(runtime, chunk=None, **params):
-    m = {"version": "1", "nodes": [{"id": "v", "node_type": "VAD", "params": params}]}
-    if chunk:
-        m["nodes"].insert(0, {"id": "c", "node_type": "Rechunk", "params": {"frame_samples": chunk, "tail": "emit"}})
-        m["connections"] = [{"from": "c", "to": "v"}]
-    p = rm.Pipeline.from_manifest(m, runtime=runtime)
-    if runtime == "native":
-        assert set(p.node_runtimes().values()) == {"native"}
-    return p
+    return one_node(runtime, "v", "VAD", params, chunk)
 
 
 def decisions(result):
