@@ -4,7 +4,8 @@
  * Conventions: functions returning RmStatus write out-params only on success and
  * otherwise set a thread-local last error (rm_last_error_message and friends).
  * Every pointer argument is null-checked. Ownership, lifetime and threading are
- * documented on each function.
+ * documented on each function. Status codes, data views and the node vtable are
+ * defined in remotemedia_plugin.h (the node ABI shared with plugins).
  */
 
 #ifndef REMOTEMEDIA_H
@@ -13,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include "remotemedia_plugin.h"
 
 /**
  * Version of this C ABI. Bumped on any incompatible change to `remotemedia.h`.
@@ -38,76 +40,6 @@
  * Longest node id.
  */
 #define RM_MAX_ID_LEN 64
-
-/**
- * Result of a C ABI call. `RM_STATUS_OK` is 0; every other value is a failure whose
- * details are in the thread's last error. Values are stable; new ones are only appended.
- */
-typedef enum RmStatus {
-  RM_STATUS_OK = 0,
-  /**
-   * A null, mis-sized or otherwise unusable argument.
-   */
-  RM_STATUS_INVALID_ARGUMENT = 1,
-  /**
-   * The manifest failed to parse or validate.
-   */
-  RM_STATUS_MANIFEST = 2,
-  /**
-   * The graph cannot run.
-   */
-  RM_STATUS_GRAPH = 3,
-  /**
-   * The graph has a cycle (message lists it).
-   */
-  RM_STATUS_CYCLE = 4,
-  /**
-   * A node failed; `rm_last_error_node_id` names it.
-   */
-  RM_STATUS_NODE = 5,
-  /**
-   * A bug inside the runtime, including a caught panic outside any node.
-   */
-  RM_STATUS_INTERNAL = 6,
-  /**
-   * Returned by a node callback: a failure that may succeed if retried.
-   */
-  RM_STATUS_TRANSIENT = 7,
-  /**
-   * A session's output queue stayed full for the whole push timeout.
-   */
-  RM_STATUS_QUEUE_FULL = 8,
-  /**
-   * The session is closed.
-   */
-  RM_STATUS_CLOSED = 9,
-  /**
-   * The node's circuit breaker is open; `rm_last_error_node_id` names it.
-   */
-  RM_STATUS_CIRCUIT_OPEN = 10,
-  /**
-   * A node call ran past its `timeout_ms`; `rm_last_error_node_id` names it.
-   */
-  RM_STATUS_TIMEOUT = 11,
-  /**
-   * A call waiting inside the runtime was interrupted (a blocked push, by close).
-   */
-  RM_STATUS_CANCELLED = 12,
-} RmStatus;
-
-/**
- * What an `RmDataView` holds.
- */
-typedef enum RmDataKind {
-  /**
-   * Interleaved samples: `data` points to `len` samples of `format`.
-   */
-  RM_DATA_KIND_AUDIO = 0,
-  /**
-   * A structured event: `data` points to `len` bytes of UTF-8 JSON (no NUL).
-   */
-  RM_DATA_KIND_JSON = 1,
-} RmDataKind;
 
 /**
  * Output formats of the metrics functions.
@@ -138,20 +70,6 @@ typedef enum RmOverflow {
 } RmOverflow;
 
 /**
- * Sample encoding of an audio buffer.
- *
- * One scaling convention for conversions between them: full scale is ±1.0 for floats
- * and `-2^(N-1) .. 2^(N-1)-1` for an N-bit integer, i.e. `i = round(f * 2^(N-1))`
- * clipped to the integer range.
- */
-typedef enum RmSampleFormat {
-  RM_SAMPLE_FORMAT_F32 = 0,
-  RM_SAMPLE_FORMAT_I16 = 1,
-  RM_SAMPLE_FORMAT_I32 = 2,
-  RM_SAMPLE_FORMAT_F64 = 3,
-} RmSampleFormat;
-
-/**
  * A validated pipeline with its node instances. Opaque.
  */
 typedef struct RmPipeline RmPipeline;
@@ -165,112 +83,6 @@ typedef struct RmRuntime RmRuntime;
  * A streaming session with its own node instances. Opaque.
  */
 typedef struct RmSession RmSession;
-
-/**
- * Describes a host node type for `rm_runtime_register_node`. Everything is borrowed
- * for the call and copied.
- */
-typedef struct RmNodeTypeInfo {
-  /**
-   * The `node_type` used in manifests. Required.
-   */
-  const char *node_type;
-  /**
-   * One-line description, or NULL.
-   */
-  const char *description;
-  /**
-   * JSON Schema of the params, or NULL for none given.
-   */
-  const char *params_schema_json;
-  /**
-   * `n_outputs` output port names; NULL and 0 mean the single port "out".
-   */
-  const char *const *outputs;
-  size_t n_outputs;
-} RmNodeTypeInfo;
-
-/**
- * A borrowed view of one data item. Enum-valued fields are plain integers so a bad
- * value from C is an error, not undefined behaviour: `kind` is an `RmDataKind`,
- * `format` an `RmSampleFormat`. `format`, `channels` and `sample_rate` are 0 for JSON.
- */
-typedef struct RmDataView {
-  uint32_t kind;
-  const void *data;
-  size_t len;
-  uint32_t format;
-  uint32_t channels;
-  uint32_t sample_rate;
-} RmDataView;
-
-/**
- * Handed to every node callback; valid only during that callback, on its thread.
- * The node reports outputs and failures through its function pointers.
- */
-typedef struct RmNodeContext {
-  /**
-   * Private to the runtime.
-   */
-  void *host;
-  /**
-   * Emits one item on output port `port` (index into the type's outputs). The item
-   * is copied before this returns; `data` stays owned by the caller. Returns an
-   * `RmStatus` value. Not allowed during `create`.
-   */
-  int32_t (*emit)(struct RmNodeContext *ctx, uint32_t port, const struct RmDataView *data);
-  /**
-   * Sets the message reported with a failing status returned by this callback.
-   * `message` is NUL-terminated UTF-8, copied before this returns.
-   */
-  void (*set_error)(struct RmNodeContext *ctx, const char *message);
-} RmNodeContext;
-
-/**
- * Callbacks of a host node type. Each returns an `RmStatus` value: `RM_STATUS_OK`,
- * `RM_STATUS_TRANSIENT` for a failure that may pass if retried, or any other value
- * for a permanent failure; a message can be set with `ctx->set_error`. Callbacks must
- * not unwind or longjmp across the boundary.
- *
- * Threading: callbacks of one instance are never called concurrently; they run on the
- * thread that called `rm_pipeline_run`, which may differ from call to call.
- */
-typedef struct RmNodeVTable {
-  /**
-   * Passed to `create` and `release`; owned by the host.
-   */
-  void *user_data;
-  /**
-   * Creates an instance from `params_len` bytes of JSON params (an object, borrowed
-   * for the call) and stores it in `*instance`. Required.
-   */
-  int32_t (*create)(void *user_data,
-                    const char *params_json,
-                    size_t params_len,
-                    void **instance,
-                    struct RmNodeContext *ctx);
-  /**
-   * Processes one item (borrowed for the call). Required.
-   */
-  int32_t (*process)(void *instance, const struct RmDataView *input, struct RmNodeContext *ctx);
-  /**
-   * End of stream: emit what is held. Optional.
-   */
-  int32_t (*flush)(void *instance, struct RmNodeContext *ctx);
-  /**
-   * Forget stream state. Optional.
-   */
-  int32_t (*reset)(void *instance, struct RmNodeContext *ctx);
-  /**
-   * Destroys an instance; called exactly once per successful `create`. Required.
-   */
-  void (*destroy)(void *instance);
-  /**
-   * Called once when the runtime and every pipeline no longer need this type, so
-   * the host can free `user_data`. Optional.
-   */
-  void (*release)(void *user_data);
-} RmNodeVTable;
 
 /**
  * Receives one log record. `level` is 1 (error) to 5 (trace); `target` (the Rust
@@ -306,7 +118,7 @@ typedef struct RmOutput {
   /**
    * The item. Its memory belongs to the `RmOutputs` it came from.
    */
-  struct RmDataView view;
+  RmDataView view;
 } RmOutput;
 
 /**
@@ -400,9 +212,9 @@ bool rm_last_error_retryable(void);
  * `vtable->user_data` stays owned by the host until `release` is called. Even when
  * this call fails, `release` is called (if set) before it returns. Any thread.
  */
-enum RmStatus rm_runtime_register_node(const struct RmRuntime *runtime,
-                                       const struct RmNodeTypeInfo *info,
-                                       const struct RmNodeVTable *vtable);
+RmStatus rm_runtime_register_node(const struct RmRuntime *runtime,
+                                  const RmNodeTypeInfo *info,
+                                  const RmNodeVTable *vtable);
 
 /**
  * Sends the core's log records at `max_level` (1 error … 5 trace) and more severe to
@@ -411,7 +223,7 @@ enum RmStatus rm_runtime_register_node(const struct RmRuntime *runtime,
  * keep it valid until the callback is replaced. Fails with `RM_STATUS_INTERNAL` if the
  * process already has another global `tracing` subscriber. Any thread.
  */
-enum RmStatus rm_set_log_callback(RmLogCallback callback, void *user_data, uint32_t max_level);
+RmStatus rm_set_log_callback(RmLogCallback callback, void *user_data, uint32_t max_level);
 
 /**
  * The metrics of a pipeline's one-shot runs, in `format` (an `RmMetricsFormat`).
@@ -419,7 +231,7 @@ enum RmStatus rm_set_log_callback(RmLogCallback callback, void *user_data, uint3
  * On success `*out` receives a NUL-terminated string the caller owns and must release
  * with `rm_string_free`. Any thread; it waits for a run in progress to finish.
  */
-enum RmStatus rm_pipeline_metrics(const struct RmPipeline *pipeline, uint32_t format, char **out);
+RmStatus rm_pipeline_metrics(const struct RmPipeline *pipeline, uint32_t format, char **out);
 
 /**
  * The metrics of a session (its nodes, plus a "session" object with the queue
@@ -429,14 +241,14 @@ enum RmStatus rm_pipeline_metrics(const struct RmPipeline *pipeline, uint32_t fo
  * On success `*out` receives a NUL-terminated string the caller owns and must release
  * with `rm_string_free`.
  */
-enum RmStatus rm_session_metrics(const struct RmSession *session, uint32_t format, char **out);
+RmStatus rm_session_metrics(const struct RmSession *session, uint32_t format, char **out);
 
 /**
  * Converts metrics JSON (`len` bytes, borrowed for the call) to Prometheus text.
  * On success `*out` receives a string the caller releases with `rm_string_free`.
  * Any thread.
  */
-enum RmStatus rm_metrics_to_prometheus(const char *json, size_t len, char **out);
+RmStatus rm_metrics_to_prometheus(const char *json, size_t len, char **out);
 
 /**
  * Releases the outputs of a run and every buffer they hold. NULL is ignored. After
@@ -452,10 +264,10 @@ void rm_outputs_free(struct RmOutputs *outputs);
  * release with `rm_pipeline_free`. On failure the last error names the offending
  * field, node or cycle. Any thread.
  */
-enum RmStatus rm_pipeline_new(const struct RmRuntime *runtime,
-                              const char *manifest,
-                              size_t len,
-                              struct RmPipeline **out);
+RmStatus rm_pipeline_new(const struct RmRuntime *runtime,
+                         const char *manifest,
+                         size_t len,
+                         struct RmPipeline **out);
 
 /**
  * Releases a pipeline and destroys its node instances. NULL is ignored. Outputs of
@@ -478,13 +290,13 @@ void rm_pipeline_free(struct RmPipeline *pipeline);
  * included). One call at a time per pipeline: a concurrent call on the same pipeline
  * fails with `RM_STATUS_INVALID_ARGUMENT`; different pipelines run in parallel.
  */
-enum RmStatus rm_pipeline_run(struct RmPipeline *pipeline,
-                              const void *data,
-                              size_t samples,
-                              uint32_t format,
-                              uint32_t channels,
-                              uint32_t sample_rate,
-                              struct RmOutputs **out);
+RmStatus rm_pipeline_run(struct RmPipeline *pipeline,
+                         const void *data,
+                         size_t samples,
+                         uint32_t format,
+                         uint32_t channels,
+                         uint32_t sample_rate,
+                         struct RmOutputs **out);
 
 /**
  * Describes the pipeline as JSON: `{"runtime": "native"|"mixed", "nodes": [{"id",
@@ -496,15 +308,44 @@ enum RmStatus rm_pipeline_run(struct RmPipeline *pipeline,
  * On success `*out` receives a NUL-terminated string the caller owns and must
  * release with `rm_string_free`. Any thread, one call at a time per pipeline.
  */
-enum RmStatus rm_pipeline_describe(const struct RmPipeline *pipeline, char **out);
+RmStatus rm_pipeline_describe(const struct RmPipeline *pipeline, char **out);
 
 /**
- * Creates a runtime holding the built-in node types.
+ * Loads the plugin library at `path` (NUL-terminated UTF-8; a relative path is taken
+ * from the current directory) and registers its node types with `runtime`, for
+ * pipelines created afterwards. Loading a file already loaded is a no-op.
+ *
+ * Fails with `RM_STATUS_PLUGIN` and a last error naming the file and the reason: not a
+ * shared library, no `remotemedia_plugin_entry` symbol, an incompatible ABI version,
+ * an invalid descriptor, or a node type name already taken (the message names both
+ * plugins). Nothing is registered then, and the runtime stays usable.
+ *
+ * `path` is borrowed for the call. The library stays loaded while the runtime or any
+ * pipeline or node made from it exists. Any thread.
+ */
+RmStatus rm_runtime_load_plugin(const struct RmRuntime *runtime, const char *path);
+
+/**
+ * Describes the runtime's plugins as a JSON object: `plugins` (each with `name`,
+ * `version`, `license`, `description`, `file`, `abi` and `node_types`), `rejected`
+ * (libraries found by discovery that failed to load, each with `file` and `reason`)
+ * and `search_path` (each directory with its `source`).
+ *
+ * On success `*out` receives a NUL-terminated UTF-8 string that the caller owns and
+ * must release with `rm_string_free`. Any thread.
+ */
+RmStatus rm_runtime_plugins(const struct RmRuntime *runtime, char **out);
+
+/**
+ * Creates a runtime holding the built-in node types and the node types of every
+ * plugin found on the plugin search path (`REMOTEMEDIA_PLUGIN_PATH`, then the user and
+ * system plugin directories; see docs/PLUGINS.md). A plugin that fails to load does
+ * not fail this call: `rm_runtime_plugins` lists it with the reason.
  *
  * On success `*out` receives a new runtime that the caller owns and must release
  * with `rm_runtime_free`. Any thread. A runtime may be used from many threads at once.
  */
-enum RmStatus rm_runtime_new(struct RmRuntime **out);
+RmStatus rm_runtime_new(struct RmRuntime **out);
 
 /**
  * Releases a runtime. NULL is ignored. Pipelines created from it stay usable: they
@@ -515,13 +356,13 @@ void rm_runtime_free(struct RmRuntime *runtime);
 
 /**
  * Describes every registered node type as a JSON array of objects with `node_type`,
- * `description`, `runtime` ("native" or "python"), `outputs` and `params` (a JSON
- * Schema).
+ * `description`, `runtime` ("native" or "python"), `outputs`, `params` (a JSON
+ * Schema) and, for a plugin's node type, `plugin` (the plugin's name).
  *
  * On success `*out` receives a NUL-terminated UTF-8 string that the caller owns and
  * must release with `rm_string_free`. Any thread.
  */
-enum RmStatus rm_runtime_node_types(const struct RmRuntime *runtime, char **out);
+RmStatus rm_runtime_node_types(const struct RmRuntime *runtime, char **out);
 
 /**
  * Releases a string returned by this library. NULL is ignored. Any thread.
@@ -536,9 +377,9 @@ void rm_string_free(char *s);
  * `*out` receives a session the caller owns and must release with `rm_session_free`.
  * Any thread.
  */
-enum RmStatus rm_session_new(const struct RmPipeline *pipeline,
-                             const struct RmSessionOptions *options,
-                             struct RmSession **out);
+RmStatus rm_session_new(const struct RmPipeline *pipeline,
+                        const struct RmSessionOptions *options,
+                        struct RmSession **out);
 
 /**
  * Pushes one chunk through the session's nodes, on the calling thread.
@@ -551,13 +392,13 @@ enum RmStatus rm_session_new(const struct RmPipeline *pipeline,
  *
  * Threading: pushes are serialized; one thread may push while others pull.
  */
-enum RmStatus rm_session_push(const struct RmSession *session,
-                              const void *data,
-                              size_t samples,
-                              uint32_t format,
-                              uint32_t channels,
-                              uint32_t sample_rate,
-                              uint32_t timeout_ms);
+RmStatus rm_session_push(const struct RmSession *session,
+                         const void *data,
+                         size_t samples,
+                         uint32_t format,
+                         uint32_t channels,
+                         uint32_t sample_rate,
+                         uint32_t timeout_ms);
 
 /**
  * Takes up to `max_items` queued outputs (0 means all), waiting up to `timeout_ms`
@@ -565,27 +406,27 @@ enum RmStatus rm_session_push(const struct RmSession *session,
  * after close) that the caller owns and must release with `rm_outputs_free`.
  * Any thread.
  */
-enum RmStatus rm_session_pull(const struct RmSession *session,
-                              uint32_t timeout_ms,
-                              size_t max_items,
-                              struct RmOutputs **out);
+RmStatus rm_session_pull(const struct RmSession *session,
+                         uint32_t timeout_ms,
+                         size_t max_items,
+                         struct RmOutputs **out);
 
 /**
  * Ends the stream: every node's tail (resampler delay, held VAD frames) is queued.
  * A later push starts a new stream. Threading as `rm_session_push`.
  */
-enum RmStatus rm_session_flush(const struct RmSession *session);
+RmStatus rm_session_flush(const struct RmSession *session);
 
 /**
  * Closes the session: later pushes fail with `RM_STATUS_CLOSED`, blocked calls
  * return, and queued outputs can still be pulled. Any thread.
  */
-enum RmStatus rm_session_close(const struct RmSession *session);
+RmStatus rm_session_close(const struct RmSession *session);
 
 /**
  * Writes the session's counters to `*out`. Any thread.
  */
-enum RmStatus rm_session_stats(const struct RmSession *session, struct RmSessionStats *out);
+RmStatus rm_session_stats(const struct RmSession *session, struct RmSessionStats *out);
 
 /**
  * Closes and releases a session and its node instances. NULL is ignored. Outputs

@@ -11,41 +11,9 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 
-/// Sample encoding of an audio buffer.
-///
-/// One scaling convention for conversions between them: full scale is ±1.0 for floats
-/// and `-2^(N-1) .. 2^(N-1)-1` for an N-bit integer, i.e. `i = round(f * 2^(N-1))`
-/// clipped to the integer range.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SampleFormat {
-    F32 = 0,
-    I16 = 1,
-    I32 = 2,
-    F64 = 3,
-}
-
-impl SampleFormat {
-    /// Bytes per sample.
-    pub fn size(self) -> usize {
-        match self {
-            SampleFormat::I16 => 2,
-            SampleFormat::F32 | SampleFormat::I32 => 4,
-            SampleFormat::F64 => 8,
-        }
-    }
-
-    /// Decodes the C value, rejecting unknown numbers.
-    pub fn from_raw(raw: u32) -> Result<Self> {
-        Ok(match raw {
-            0 => SampleFormat::F32,
-            1 => SampleFormat::I16,
-            2 => SampleFormat::I32,
-            3 => SampleFormat::F64,
-            other => return Err(Error::InvalidArgument(format!("unknown sample format {other}"))),
-        })
-    }
-}
+/// Sample encoding of an audio buffer (defined by the node ABI, with the one scaling
+/// convention for conversions).
+pub use remotemedia_plugin::abi::SampleFormat;
 
 enum Repr<T> {
     Shared(Arc<Vec<T>>),

@@ -39,16 +39,23 @@ pub struct NodeFailure {
     pub message: String,
     /// True when retrying the same call may succeed.
     pub transient: bool,
+    /// True when the instance is unusable (a panic caught inside a plugin, say): the
+    /// executor poisons it and never calls it again.
+    pub broken: bool,
 }
 
 impl NodeFailure {
     /// A permanent failure.
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), transient: false }
+        Self { message: message.into(), transient: false, broken: false }
     }
     /// A failure worth retrying.
     pub fn transient(message: impl Into<String>) -> Self {
-        Self { message: message.into(), transient: true }
+        Self { message: message.into(), transient: true, broken: false }
+    }
+    /// A failure that leaves the instance unusable.
+    pub fn broken(message: impl Into<String>) -> Self {
+        Self { message: message.into(), transient: false, broken: true }
     }
 }
 
@@ -86,6 +93,10 @@ pub enum Error {
     /// its chunk was not processed.
     #[error("cancelled: {0}")]
     Cancelled(String),
+    /// A plugin library could not be loaded, or a plugin node could not be created;
+    /// `file` is the library's path.
+    #[error("plugin {file}: {message}")]
+    Plugin { file: String, message: String },
     /// A bug or broken invariant inside the runtime, including caught panics outside nodes.
     #[error("internal error: {0}")]
     Internal(String),

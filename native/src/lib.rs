@@ -2,8 +2,9 @@
 //!
 //! Layers, bottom up: [`data`] (typed buffers), [`manifest`] (parsing and validation),
 //! [`nodes`] (the node interface and registry), [`executor`] (graph and scheduling),
-//! [`runtime`] (registry plus tokio), and [`capi`] (the stable C ABI in
-//! `include/remotemedia.h`).
+//! [`runtime`] (registry plus tokio), [`plugin`] (node types loaded from shared
+//! libraries), and [`capi`] (the stable C ABI in `include/remotemedia.h`, whose node
+//! ABI lives in the `remotemedia-plugin` crate and `include/remotemedia_plugin.h`).
 
 pub mod alloc;
 pub mod capi;
@@ -14,7 +15,9 @@ pub mod executor;
 pub mod manifest;
 pub mod metrics;
 pub mod nodes;
+pub mod plugin;
 pub mod runtime;
+mod view;
 
 pub use error::{Error, Result};
 pub use runtime::Runtime;

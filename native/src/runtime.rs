@@ -1,16 +1,29 @@
 //! The runtime: a node registry plus the tokio runtime that drives pipelines.
 
-use std::sync::{Arc, RwLock};
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde_json::{Value, json};
 
 use crate::data::Data;
 use crate::error::{Error, Result};
 use crate::executor::{Output, Pipeline};
 use crate::manifest::Manifest;
 use crate::nodes::{NodeSpec, Registry};
+use crate::plugin::{self, Plugin, PluginMeta};
+
+/// Plugins a runtime loaded, and those discovery rejected.
+#[derive(Default)]
+struct Plugins {
+    loaded: Vec<Arc<Plugin>>,
+    /// `(file, reason)` of each library discovery could not load.
+    rejected: Vec<(String, String)>,
+}
 
 /// Shared by a runtime and every pipeline built from it.
 pub struct Runtime {
     registry: RwLock<Registry>,
+    plugins: Mutex<Plugins>,
     /// Always `Some` until dropped.
     tokio: Option<tokio::runtime::Runtime>,
 }
@@ -37,7 +50,55 @@ impl Runtime {
             .enable_time()
             .build()
             .map_err(|e| Error::Internal(format!("cannot start tokio: {e}")))?;
-        Ok(Arc::new(Self { registry: RwLock::new(Registry::builtin()), tokio: Some(tokio) }))
+        Ok(Arc::new(Self { registry: RwLock::new(Registry::builtin()), plugins: Mutex::default(), tokio: Some(tokio) }))
+    }
+
+    /// Loads every plugin on the search path ([`plugin::search_path`]). A library that
+    /// fails to load is recorded with the reason (see [`Runtime::plugins`]) and skipped;
+    /// the others still load.
+    pub fn discover_plugins(&self) {
+        let (files, skipped) = plugin::discovery::candidates(&plugin::search_path());
+        let mut rejected: Vec<(String, String)> = skipped.into_iter().map(|(p, why)| (p.display().to_string(), why)).collect();
+        for file in files {
+            if let Err(e) = self.load_plugin(&file) {
+                let why = match e {
+                    Error::Plugin { message, .. } => message,
+                    other => other.to_string(),
+                };
+                tracing::warn!(file = %file.display(), "plugin rejected: {why}");
+                rejected.push((file.display().to_string(), why));
+            }
+        }
+        self.plugins.lock().unwrap_or_else(|e| e.into_inner()).rejected.extend(rejected);
+    }
+
+    /// Loads the plugin at `path` (relative paths are taken from the current directory)
+    /// and registers its node types. Loading the same file again is a no-op. Fails with
+    /// [`Error::Plugin`] naming the file and the reason; nothing is registered then.
+    pub fn load_plugin(&self, path: &Path) -> Result<Arc<PluginMeta>> {
+        let plugin = plugin::load(path)?;
+        let mut plugins = self.plugins.lock().unwrap_or_else(|e| e.into_inner());
+        if plugins.loaded.iter().any(|p| Arc::ptr_eq(p, &plugin)) {
+            return Ok(plugin.meta.clone());
+        }
+        let fail = |message: String| plugin::error(&plugin.meta.file, message);
+        if let Some(other) = plugins.loaded.iter().find(|p| p.meta.name == plugin.meta.name) {
+            return Err(fail(format!("a plugin named '{}' is already loaded from {}", other.meta.name, other.meta.file.display())));
+        }
+        self.registry.write().unwrap_or_else(|e| e.into_inner()).add_plugin(&plugin).map_err(fail)?;
+        tracing::info!(plugin = %plugin.meta.name, file = %plugin.meta.file.display(), "plugin loaded");
+        plugins.loaded.push(plugin.clone());
+        Ok(plugin.meta.clone())
+    }
+
+    /// Loaded plugins, rejected libraries and the search path, as JSON.
+    pub fn plugins(&self) -> Value {
+        let plugins = self.plugins.lock().unwrap_or_else(|e| e.into_inner());
+        json!({
+            "plugins": plugins.loaded.iter().map(|p| p.describe()).collect::<Vec<_>>(),
+            "rejected": plugins.rejected.iter().map(|(file, reason)| json!({"file": file, "reason": reason})).collect::<Vec<_>>(),
+            "search_path": plugin::search_path(),
+        })
     }
 
     /// Adds a node type (a host node, for instance); replaces one of the same name and implementation.

@@ -1,4 +1,5 @@
-"""cffi (API mode) build script: declarations come from include/remotemedia.h."""
+"""cffi (API mode) build script: declarations come from include/remotemedia_plugin.h (the
+node ABI) and include/remotemedia.h (the runtime API), which includes it."""
 
 import re
 from pathlib import Path
@@ -6,7 +7,7 @@ from pathlib import Path
 from cffi import FFI
 
 ROOT = Path(__file__).resolve().parents[2]
-HEADER = ROOT / "include" / "remotemedia.h"
+HEADERS = [ROOT / "include" / "remotemedia_plugin.h", ROOT / "include" / "remotemedia.h"]
 
 # Callbacks into Python for host nodes (see RmNodeVTable).
 PYTHON_CALLBACKS = """
@@ -21,25 +22,27 @@ extern "Python" void _rm_py_log(void *, uint32_t, const char *, const char *);
 
 
 def cdef_source(header: str) -> str:
-    """The header without preprocessor lines and C++ guards, as cffi's cdef wants it."""
+    """The header without preprocessor lines and C++ guards, as cffi's cdef wants it.
+    Integer macros are kept (their value filled in by the compiler); others are dropped."""
     header = re.sub(r"#ifdef __cplusplus.*?#endif[^\n]*\n", "", header, flags=re.S)
     lines = []
     for line in header.splitlines():
         define = re.match(r"#define (RM_\w+) (.+)$", line)
         if define:
             value = define.group(2)
-            lines.append(f"#define {define.group(1)} {value if value.isdigit() else '...'}")
+            if re.fullmatch(r"[\d\s()<>+|-]+", value):
+                lines.append(f"#define {define.group(1)} {value if value.isdigit() else '...'}")
         elif not line.startswith("#"):
             lines.append(line)
     return "\n".join(lines)
 
 
 ffibuilder = FFI()
-ffibuilder.cdef(cdef_source(HEADER.read_text()) + PYTHON_CALLBACKS)
+ffibuilder.cdef("\n".join(cdef_source(h.read_text()) for h in HEADERS) + PYTHON_CALLBACKS)
 ffibuilder.set_source(
     "remotemedia._ffi",
     '#include "remotemedia.h"',
-    include_dirs=[str(HEADER.parent)],
+    include_dirs=[str(HEADERS[0].parent)],
     libraries=["remotemedia"],
     extra_link_args=["-Wl,-rpath,$ORIGIN"],
 )

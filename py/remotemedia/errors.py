@@ -51,7 +51,12 @@ class NodeTimeoutError(NodeError, TimeoutError):
 
 
 class PluginError(RemoteMediaError):
-    """A plugin could not be loaded or used."""
+    """A plugin library could not be loaded, or one of its nodes could not be created.
+    ``file`` is the library's path; the message says why."""
+
+    def __init__(self, message: str, *, file: str | None = None, **kwargs):
+        super().__init__(message, **kwargs)
+        self.file = file
 
 
 class InvalidInputError(RemoteMediaError, ValueError):

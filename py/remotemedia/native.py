@@ -17,7 +17,7 @@ import numpy as np
 
 from .audio import DTYPES, FORMAT_OF, Audio
 from .errors import (CancelledError, CircuitOpenError, CycleError, GraphError, InvalidInputError, ManifestError, NodeError,
-                     NodeTimeoutError, QueueFullError, RemoteMediaError, StreamClosedError, TransientError)
+                     NodeTimeoutError, PluginError, QueueFullError, RemoteMediaError, StreamClosedError, TransientError)
 from .executor import outputs_of
 from .node import Node, ParamError
 
@@ -30,7 +30,7 @@ else:
     IMPORT_ERROR = None
 
 (OK, INVALID, MANIFEST, GRAPH, CYCLE, NODE, INTERNAL, TRANSIENT, QUEUE_FULL, CLOSED, CIRCUIT_OPEN, TIMEOUT,
- CANCELLED) = range(13)
+ CANCELLED, PLUGIN) = range(14)
 AUDIO, JSON = 0, 1
 
 
@@ -61,6 +61,8 @@ def _error(status: int) -> RemoteMediaError:
         cause = None
     elif status == CYCLE:
         err = CycleError(message.split(": ", 1)[1].split(" -> "))
+    elif status == PLUGIN:
+        err = PluginError(message, file=message.removeprefix("plugin ").split(": ", 1)[0])
     else:
         cls = {INVALID: InvalidInputError, GRAPH: GraphError, NODE: NodeError, QUEUE_FULL: QueueFullError,
                CLOSED: StreamClosedError, CIRCUIT_OPEN: CircuitOpenError,
@@ -203,7 +205,24 @@ class NativeRuntime:
         if lib.rm_set_log_callback(lib._rm_py_log, ffi.NULL, 4) != OK:
             LOGGER.debug("native logs not forwarded: %s", _string(lib.rm_last_error_message()))
         self.registered: dict[str, type[Node]] = {}
+        self._refresh_native_types()
+
+    def _refresh_native_types(self) -> None:
         self.native_types = {t["node_type"] for t in self.node_types() if t["runtime"] == "native"}
+
+    def load_plugin(self, path: str | os.PathLike) -> dict:
+        """Loads the plugin library at ``path`` and registers its node types; returns its
+        description (as in ``plugins()``). Raises PluginError naming the file and why."""
+        _check(lib.rm_runtime_load_plugin(self.ptr, os.fsencode(path)))
+        self._refresh_native_types()
+        real = os.path.realpath(path)
+        return next(p for p in self.plugins()["plugins"] if p["file"] == real)
+
+    def plugins(self) -> dict:
+        """Loaded plugins, libraries discovery rejected (with reasons) and the search path."""
+        out = ffi.new("char **")
+        _check(lib.rm_runtime_plugins(self.ptr, out))
+        return json.loads(_take_string(out))
 
     @classmethod
     def get(cls) -> NativeRuntime:

@@ -140,7 +140,7 @@ static void negate_release(void *user) { (void)user; released++; }
 
 static void test_host_node(RmRuntime *rt) {
   const char *outputs[] = {"out"};
-  RmNodeTypeInfo info = {"Negate", "negates audio", "{\"type\":\"object\"}", outputs, 1};
+  RmNodeTypeInfo info = {"Negate", "negates audio", "{\"type\":\"object\"}", outputs, 1, RM_KIND_AUDIO, RM_KIND_AUDIO};
   RmNodeVTable vt = {NULL, negate_create, negate_process, NULL, NULL, negate_destroy, negate_release};
   CHECK(rm_runtime_register_node(rt, &info, &vt) == RM_STATUS_OK);
 

@@ -5,54 +5,23 @@ use std::ffi::{CString, c_char};
 
 use crate::error::Error;
 
-/// Result of a C ABI call. `RM_STATUS_OK` is 0; every other value is a failure whose
-/// details are in the thread's last error. Values are stable; new ones are only appended.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RmStatus {
-    Ok = 0,
-    /// A null, mis-sized or otherwise unusable argument.
-    InvalidArgument = 1,
-    /// The manifest failed to parse or validate.
-    Manifest = 2,
-    /// The graph cannot run.
-    Graph = 3,
-    /// The graph has a cycle (message lists it).
-    Cycle = 4,
-    /// A node failed; `rm_last_error_node_id` names it.
-    Node = 5,
-    /// A bug inside the runtime, including a caught panic outside any node.
-    Internal = 6,
-    /// Returned by a node callback: a failure that may succeed if retried.
-    Transient = 7,
-    /// A session's output queue stayed full for the whole push timeout.
-    QueueFull = 8,
-    /// The session is closed.
-    Closed = 9,
-    /// The node's circuit breaker is open; `rm_last_error_node_id` names it.
-    CircuitOpen = 10,
-    /// A node call ran past its `timeout_ms`; `rm_last_error_node_id` names it.
-    Timeout = 11,
-    /// A call waiting inside the runtime was interrupted (a blocked push, by close).
-    Cancelled = 12,
-}
+pub use remotemedia_plugin::abi::RmStatus;
 
-impl RmStatus {
-    /// The status reporting `e`.
-    pub fn of(e: &Error) -> Self {
-        match e {
-            Error::Manifest { .. } => RmStatus::Manifest,
-            Error::Graph(_) => RmStatus::Graph,
-            Error::Cycle { .. } => RmStatus::Cycle,
-            Error::Node { .. } => RmStatus::Node,
-            Error::InvalidArgument(_) => RmStatus::InvalidArgument,
-            Error::Internal(_) => RmStatus::Internal,
-            Error::QueueFull(_) => RmStatus::QueueFull,
-            Error::Closed => RmStatus::Closed,
-            Error::CircuitOpen { .. } => RmStatus::CircuitOpen,
-            Error::Timeout { .. } => RmStatus::Timeout,
-            Error::Cancelled(_) => RmStatus::Cancelled,
-        }
+/// The status reporting `e`.
+pub(crate) fn status_of(e: &Error) -> RmStatus {
+    match e {
+        Error::Manifest { .. } => RmStatus::Manifest,
+        Error::Graph(_) => RmStatus::Graph,
+        Error::Cycle { .. } => RmStatus::Cycle,
+        Error::Node { .. } => RmStatus::Node,
+        Error::InvalidArgument(_) => RmStatus::InvalidArgument,
+        Error::Internal(_) => RmStatus::Internal,
+        Error::QueueFull(_) => RmStatus::QueueFull,
+        Error::Closed => RmStatus::Closed,
+        Error::CircuitOpen { .. } => RmStatus::CircuitOpen,
+        Error::Timeout { .. } => RmStatus::Timeout,
+        Error::Cancelled(_) => RmStatus::Cancelled,
+        Error::Plugin { .. } => RmStatus::Plugin,
     }
 }
 
@@ -84,7 +53,7 @@ pub(crate) fn record(e: &Error) -> RmStatus {
         retryable: e.is_retryable(),
     };
     LAST.with(|l| *l.borrow_mut() = Some(last));
-    RmStatus::of(e)
+    status_of(e)
 }
 
 /// Reads the last error with panics caught (`fallback` if one happens).

@@ -21,6 +21,7 @@ pub use outputs::{RmOutput, RmOutputs, rm_outputs_free};
 mod outputs;
 pub use pipeline::{RmPipeline, rm_pipeline_new, rm_pipeline_run};
 mod pipeline;
+mod plugins;
 pub use runtime::{RmRuntime, rm_runtime_new};
 mod runtime;
 mod session;
@@ -31,6 +32,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use crate::error::{Error, Result, panic_message};
 
 pub use error::RmStatus;
+pub(crate) use error::status_of;
 
 /// Version of this C ABI. Bumped on any incompatible change to `remotemedia.h`.
 pub const RM_ABI_VERSION: u32 = 1;

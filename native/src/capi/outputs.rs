@@ -1,92 +1,16 @@
-//! Data views shared with C, and the outputs of a run.
+//! The outputs of a run, and audio borrowed from a run's caller.
 
 use std::ffi::{CString, c_char, c_void};
 use std::sync::Arc;
 
-use crate::data::{AudioBuffer, Data, SampleFormat, Samples};
-use crate::error::{Error, Result};
+use remotemedia_plugin::abi::{RmDataKind, RmDataView};
+
+use crate::data::Data;
+use crate::error::Result;
 use crate::executor::Output;
+use crate::view::{borrow_audio, json_view, view_of};
 
 use super::free_boxed;
-
-/// What an `RmDataView` holds.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RmDataKind {
-    /// Interleaved samples: `data` points to `len` samples of `format`.
-    Audio = 0,
-    /// A structured event: `data` points to `len` bytes of UTF-8 JSON (no NUL).
-    Json = 1,
-}
-
-/// A borrowed view of one data item. Enum-valued fields are plain integers so a bad
-/// value from C is an error, not undefined behaviour: `kind` is an `RmDataKind`,
-/// `format` an `RmSampleFormat`. `format`, `channels` and `sample_rate` are 0 for JSON.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct RmDataView {
-    pub kind: u32,
-    pub data: *const c_void,
-    pub len: usize,
-    pub format: u32,
-    pub channels: u32,
-    pub sample_rate: u32,
-}
-
-impl RmDataView {
-    /// Views `data`; JSON is serialized into `json`, which must outlive the view.
-    pub(crate) fn of(data: &Data, json: &mut String) -> Self {
-        match data {
-            Data::Audio(a) => Self {
-                kind: RmDataKind::Audio as u32,
-                data: a.samples().as_ptr().cast(),
-                len: a.samples().len(),
-                format: a.samples().format() as u32,
-                channels: u32::from(a.channels()),
-                sample_rate: a.sample_rate(),
-            },
-            Data::Json(v) => {
-                *json = v.to_string();
-                Self::json(json)
-            }
-        }
-    }
-
-    /// Views JSON text, which must outlive the view.
-    pub(crate) fn json(text: &str) -> Self {
-        Self { kind: RmDataKind::Json as u32, data: text.as_ptr().cast(), len: text.len(), format: 0, channels: 0, sample_rate: 0 }
-    }
-
-    /// Views audio described by this view without copying (see `Samples::borrow_raw`).
-    ///
-    /// # Safety
-    /// The view must describe readable memory that outlives every use of the result.
-    pub(crate) unsafe fn borrow_audio(&self) -> Result<AudioBuffer> {
-        if self.kind != RmDataKind::Audio as u32 {
-            return Err(Error::InvalidArgument(format!("expected audio (kind 0), got kind {}", self.kind)));
-        }
-        let channels = u16::try_from(self.channels)
-            .map_err(|_| Error::InvalidArgument(format!("{} channels is more than 65535", self.channels)))?;
-        let samples = unsafe { Samples::borrow_raw(self.data.cast(), self.len, SampleFormat::from_raw(self.format)?) }?;
-        AudioBuffer::new(samples, channels, self.sample_rate)
-    }
-
-    /// Copies the viewed item into owned data.
-    ///
-    /// # Safety
-    /// The view must describe readable memory for the duration of the call.
-    pub(crate) unsafe fn copy_data(&self) -> Result<Data> {
-        match self.kind {
-            k if k == RmDataKind::Audio as u32 => Ok(Data::Audio(unsafe { self.borrow_audio() }?.into_owned())),
-            k if k == RmDataKind::Json as u32 => {
-                let text = unsafe { super::str_len_arg(self.data.cast(), self.len, "json data") }?;
-                let value = serde_json::from_str(text).map_err(|e| Error::InvalidArgument(format!("invalid JSON data: {e}")))?;
-                Ok(Data::Json(Arc::new(value)))
-            }
-            other => Err(Error::InvalidArgument(format!("unknown data kind {other}"))),
-        }
-    }
-}
 
 /// Audio given to a run or push as raw arguments, borrowed for the call.
 ///
@@ -95,7 +19,7 @@ impl RmDataView {
 /// unmodified for the call (see `Samples::borrow_raw`).
 pub(crate) unsafe fn borrow_input(data: *const c_void, samples: usize, format: u32, channels: u32, sample_rate: u32) -> Result<Data> {
     let view = RmDataView { kind: RmDataKind::Audio as u32, data, len: samples, format, channels, sample_rate };
-    Ok(Data::Audio(unsafe { view.borrow_audio() }?))
+    Ok(Data::Audio(unsafe { borrow_audio(&view) }?))
 }
 
 /// One output item of a run.
@@ -149,9 +73,9 @@ impl OwnedOutputs {
                 let view = match &o.data {
                     Data::Json(v) => {
                         json.push(v.to_string());
-                        RmDataView::json(json.last().expect("just pushed"))
+                        json_view(json.last().expect("just pushed"))
                     }
-                    audio => RmDataView::of(audio, &mut String::new()),
+                    audio => view_of(audio, &mut String::new()),
                 };
                 RmOutput {
                     node_id: names.ids[o.node].as_ptr(),

@@ -13,7 +13,10 @@ pub struct RmRuntime {
     pub(crate) inner: Arc<Runtime>,
 }
 
-/// Creates a runtime holding the built-in node types.
+/// Creates a runtime holding the built-in node types and the node types of every
+/// plugin found on the plugin search path (`REMOTEMEDIA_PLUGIN_PATH`, then the user and
+/// system plugin directories; see docs/PLUGINS.md). A plugin that fails to load does
+/// not fail this call: `rm_runtime_plugins` lists it with the reason.
 ///
 /// On success `*out` receives a new runtime that the caller owns and must release
 /// with `rm_runtime_free`. Any thread. A runtime may be used from many threads at once.
@@ -21,7 +24,9 @@ pub struct RmRuntime {
 pub unsafe extern "C" fn rm_runtime_new(out: *mut *mut RmRuntime) -> RmStatus {
     guard(|| {
         let out = unsafe { arg_mut(out, "out") }?;
-        *out = Box::into_raw(Box::new(RmRuntime { inner: Runtime::new()? }));
+        let inner = Runtime::new()?;
+        inner.discover_plugins();
+        *out = Box::into_raw(Box::new(RmRuntime { inner }));
         Ok(())
     })
 }
@@ -35,8 +40,8 @@ pub unsafe extern "C" fn rm_runtime_free(runtime: *mut RmRuntime) {
 }
 
 /// Describes every registered node type as a JSON array of objects with `node_type`,
-/// `description`, `runtime` ("native" or "python"), `outputs` and `params` (a JSON
-/// Schema).
+/// `description`, `runtime` ("native" or "python"), `outputs`, `params` (a JSON
+/// Schema) and, for a plugin's node type, `plugin` (the plugin's name).
 ///
 /// On success `*out` receives a NUL-terminated UTF-8 string that the caller owns and
 /// must release with `rm_string_free`. Any thread.

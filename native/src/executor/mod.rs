@@ -102,7 +102,11 @@ impl Pipeline {
         for (i, decl) in manifest.nodes.iter().enumerate() {
             let node = (specs[i].create)(&decl.params).map_err(|p| {
                 let path = if p.param.is_empty() { format!("nodes[{i}].params") } else { format!("nodes[{i}].params.{}", p.param) };
-                Error::manifest(path, format!("{} (node '{}', {})", p.message, decl.id, decl.node_type))
+                let message = format!("{} (node '{}', {})", p.message, decl.id, decl.node_type);
+                match specs[i].implementation.plugin() {
+                    Some(plugin) => crate::plugin::error(&plugin.file, format!("create failed at {path}: {message}")),
+                    None => Error::manifest(path, message),
+                }
             })?;
             slots.push(Slot {
                 node,
@@ -149,7 +153,7 @@ impl Pipeline {
     }
     /// `"native"` when every node is native, else `"mixed"`.
     pub fn runtime(&self) -> &'static str {
-        if self.specs.iter().all(|s| s.implementation == Implementation::Native) { "native" } else { "mixed" }
+        if self.specs.iter().all(|s| !matches!(s.implementation, Implementation::Host)) { "native" } else { "mixed" }
     }
 
     /// One-shot run: every node starts fresh, takes `input` through the graph, and is
@@ -442,7 +446,10 @@ async fn on_thread(slot: &mut Slot, id: &str, operation: Operation, input: Optio
                 slot.emitter.emit_to(port, data);
             }
             match result {
-                Ok(r) => r.map_err(node_error),
+                Ok(r) => r.map_err(|failure| {
+                    slot.poisoned |= failure.broken;
+                    node_error(failure)
+                }),
                 Err(payload) => {
                     slot.poisoned = true;
                     Err(node_error(NodeFailure::new(format!("panicked: {}", panic_message(&*payload)))))
@@ -469,14 +476,17 @@ fn call(
 ) -> Result<()> {
     let node_error = |failure| Error::Node { node_id: id.to_string(), operation, failure };
     if slot.poisoned {
-        return Err(node_error(NodeFailure::new("node is poisoned by an earlier panic and is not called again")));
+        return Err(node_error(NodeFailure::new("node is poisoned (an earlier call panicked or left the instance broken) and is not called again")));
     }
     let node = &mut *slot.node;
     let emitter = &mut slot.emitter;
     let memory = &*slot.memory;
     match catch_unwind(AssertUnwindSafe(|| crate::alloc::attribute(memory, || f(node, emitter)))) {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(failure)) => Err(node_error(failure)),
+        Ok(Err(failure)) => {
+            slot.poisoned |= failure.broken;
+            Err(node_error(failure))
+        }
         Err(payload) => {
             slot.poisoned = true;
             Err(node_error(NodeFailure::new(format!("panicked: {}", panic_message(&*payload)))))

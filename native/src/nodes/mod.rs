@@ -3,6 +3,7 @@
 pub mod audio;
 pub mod basic;
 mod fault;
+pub(crate) mod foreign;
 mod params;
 mod registry;
 
@@ -12,6 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::data::Data;
 use crate::error::NodeFailure;
+use crate::plugin::PluginMeta;
 
 pub use params::{ParamError, parse_params};
 pub use registry::Registry;
@@ -75,20 +77,30 @@ impl Emitter {
 }
 
 /// Which side implements a node type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Implementation {
     /// Compiled into this library.
     Native,
     /// Supplied by the embedding host at run time (Python nodes through the C ABI).
     Host,
+    /// Loaded from a plugin library; runs natively like a built-in node.
+    Plugin(Arc<PluginMeta>),
 }
 
 impl Implementation {
-    /// `"native"` or `"python"`: the vocabulary of `runtime_hint`.
-    pub fn as_str(self) -> &'static str {
+    /// `"native"` or `"python"`: the vocabulary of `runtime_hint` (plugins are native).
+    pub fn as_str(&self) -> &'static str {
         match self {
-            Implementation::Native => "native",
+            Implementation::Native | Implementation::Plugin(_) => "native",
             Implementation::Host => "python",
+        }
+    }
+
+    /// The plugin providing the node type, if any.
+    pub fn plugin(&self) -> Option<&Arc<PluginMeta>> {
+        match self {
+            Implementation::Plugin(p) => Some(p),
+            _ => None,
         }
     }
 }
@@ -116,12 +128,16 @@ impl NodeSpec {
 
     /// A JSON description for listings (`remotemedia nodes`).
     pub fn describe(&self) -> Value {
-        serde_json::json!({
+        let mut d = serde_json::json!({
             "node_type": self.node_type,
             "description": self.description,
             "runtime": self.implementation.as_str(),
             "outputs": self.outputs,
             "params": self.params_schema,
-        })
+        });
+        if let Some(p) = self.implementation.plugin() {
+            d["plugin"] = p.name.clone().into();
+        }
+        d
     }
 }

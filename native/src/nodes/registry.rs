@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::manifest::RuntimeHint;
+use crate::plugin::Plugin;
 
 use super::{Implementation, NodeSpec, audio, basic, fault};
 
@@ -27,10 +28,28 @@ impl Registry {
     /// Adds or replaces a node type in the table of its implementation.
     pub fn insert(&mut self, spec: NodeSpec) {
         let table = match spec.implementation {
-            Implementation::Native => &mut self.native,
+            Implementation::Native | Implementation::Plugin(_) => &mut self.native,
             Implementation::Host => &mut self.host,
         };
         table.insert(spec.node_type.clone(), Arc::new(spec));
+    }
+
+    /// Adds every node type of `plugin`, or none of them when one of their names is
+    /// taken by a built-in or another plugin's node type (the error names both).
+    pub fn add_plugin(&mut self, plugin: &Plugin) -> Result<(), String> {
+        for spec in plugin.specs() {
+            if let Some(taken) = self.native.get(&spec.node_type) {
+                let owner = match taken.implementation.plugin() {
+                    Some(p) => format!("plugin '{}' ({})", p.name, p.file.display()),
+                    None => "a built-in node type".to_string(),
+                };
+                return Err(format!("node type '{}' of plugin '{}' clashes with {owner}", spec.node_type, plugin.meta.name));
+            }
+        }
+        for spec in plugin.specs() {
+            self.native.insert(spec.node_type.clone(), spec.clone());
+        }
+        Ok(())
     }
 
     /// The implementation of `node_type` chosen by `hint`, or why there is none.

@@ -1,0 +1,217 @@
+//! Node types implemented outside this library through an `RmNodeVTable`: host nodes
+//! (Python, C callers) and plugin nodes.
+
+use std::any::Any;
+use std::ffi::{CStr, c_char, c_void};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use remotemedia_plugin::abi::{RmDataView, RmNodeContext, RmNodeTypeInfo, RmNodeVTable, RmStatus};
+use serde_json::Value;
+
+use crate::capi::{arg, status_of, str_arg};
+use crate::data::Data;
+use crate::error::{Error, NodeFailure, Result};
+use crate::view::{copy_data, kind_bit, kind_names, view_of};
+
+use super::{Emitter, Implementation, Node, NodeSpec, ParamError};
+
+/// A vtable and what must outlive it. Dropping the last reference calls `release`,
+/// then drops `owner` (for a plugin, its library: never unloaded before `release`).
+pub(crate) struct VTable {
+    raw: RmNodeVTable,
+    owner: Option<Arc<dyn Any + Send + Sync>>,
+}
+
+// SAFETY: whoever supplies a vtable promises (see `RmNodeVTable`) that callbacks may run
+// on any thread, one at a time per instance; `user_data` is only handed back to them.
+unsafe impl Send for VTable {}
+unsafe impl Sync for VTable {}
+
+impl VTable {
+    /// Takes ownership of `raw` (its `release` will be called once, even if the spec
+    /// built from it is rejected) and keeps `owner` alive until then.
+    pub(crate) fn new(raw: RmNodeVTable, owner: Option<Arc<dyn Any + Send + Sync>>) -> Self {
+        Self { raw, owner }
+    }
+}
+
+impl Drop for VTable {
+    fn drop(&mut self) {
+        if let Some(release) = self.raw.release {
+            unsafe { release(self.raw.user_data) };
+        }
+        drop(self.owner.take());
+    }
+}
+
+struct CtxState<'a> {
+    emitter: Option<&'a mut Emitter>,
+    n_outputs: usize,
+    output_kinds: u32,
+    error: Option<String>,
+}
+
+unsafe extern "C" fn ctx_emit(ctx: *mut RmNodeContext, port: u32, data: *const RmDataView) -> i32 {
+    let result = catch_unwind(AssertUnwindSafe(|| -> Result<()> {
+        let ctx = unsafe { arg(ctx, "ctx") }?;
+        let state = unsafe { &mut *ctx.host.cast::<CtxState>() };
+        let view = unsafe { arg(data, "data") }?;
+        let port = port as usize;
+        if port >= state.n_outputs {
+            return Err(Error::InvalidArgument(format!("port {port} out of range ({} outputs)", state.n_outputs)));
+        }
+        let item = unsafe { copy_data(view) }?;
+        if state.output_kinds != 0 && kind_bit(&item) & state.output_kinds == 0 {
+            let allowed = kind_names(state.output_kinds).join(", ");
+            return Err(Error::InvalidArgument(format!("emitted {} but the node type declares outputs of {allowed}", kind_names(kind_bit(&item))[0])));
+        }
+        let emitter = state.emitter.as_mut().ok_or_else(|| Error::InvalidArgument("emit is not allowed in create or reset".into()))?;
+        emitter.emit_to(port, item);
+        Ok(())
+    }));
+    match result {
+        Ok(Ok(())) => RmStatus::Ok as i32,
+        Ok(Err(e)) => {
+            if let Some(ctx) = unsafe { ctx.as_ref() } {
+                let state = unsafe { &mut *ctx.host.cast::<CtxState>() };
+                state.error.get_or_insert_with(|| format!("emit failed: {e}"));
+            }
+            status_of(&e) as i32
+        }
+        Err(_) => RmStatus::Internal as i32,
+    }
+}
+
+unsafe extern "C" fn ctx_set_error(ctx: *mut RmNodeContext, message: *const c_char) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        let (Some(ctx), false) = (unsafe { ctx.as_ref() }, message.is_null()) else { return };
+        let state = unsafe { &mut *ctx.host.cast::<CtxState>() };
+        state.error = Some(unsafe { CStr::from_ptr(message) }.to_string_lossy().into_owned());
+    }));
+}
+
+/// Ports and kinds of a node type, as the context checks emitted items against them.
+#[derive(Clone, Copy)]
+struct Shape {
+    n_outputs: usize,
+    input_kinds: u32,
+    output_kinds: u32,
+}
+
+/// Calls one callback with a fresh context and turns its status into a result.
+fn with_ctx(emitter: Option<&mut Emitter>, shape: Shape, f: impl FnOnce(*mut RmNodeContext) -> i32) -> Result<(), NodeFailure> {
+    let mut state = CtxState { emitter, n_outputs: shape.n_outputs, output_kinds: shape.output_kinds, error: None };
+    let mut ctx = RmNodeContext { host: (&raw mut state).cast(), emit: ctx_emit, set_error: ctx_set_error };
+    let status = f(&raw mut ctx);
+    if status == RmStatus::Ok as i32 {
+        return Ok(());
+    }
+    let message = state.error.unwrap_or_else(|| format!("node callback returned status {status}"));
+    Err(match status {
+        s if s == RmStatus::Transient as i32 => NodeFailure::transient(message),
+        s if s == RmStatus::Internal as i32 => NodeFailure::broken(message),
+        _ => NodeFailure::new(message),
+    })
+}
+
+/// An instance created through a vtable.
+struct ForeignNode {
+    vtable: Arc<VTable>,
+    instance: *mut c_void,
+    shape: Shape,
+}
+
+// SAFETY: see `VTable`; the executor calls one instance from one thread at a time.
+unsafe impl Send for ForeignNode {}
+
+impl Node for ForeignNode {
+    fn process(&mut self, input: &Data, out: &mut Emitter) -> Result<(), NodeFailure> {
+        let accepted = self.shape.input_kinds;
+        if accepted != 0 && kind_bit(input) & accepted == 0 {
+            let (got, wanted) = (kind_names(kind_bit(input))[0], kind_names(accepted).join(", "));
+            return Err(NodeFailure::new(format!("received {got} but the node type accepts {wanted}")));
+        }
+        let process = self.vtable.raw.process.expect("checked in spec()");
+        let mut json = String::new();
+        let view = view_of(input, &mut json);
+        with_ctx(Some(out), self.shape, |ctx| unsafe { process(self.instance, &view, ctx) })
+    }
+
+    fn flush(&mut self, out: &mut Emitter) -> Result<(), NodeFailure> {
+        match self.vtable.raw.flush {
+            Some(flush) => with_ctx(Some(out), self.shape, |ctx| unsafe { flush(self.instance, ctx) }),
+            None => Ok(()),
+        }
+    }
+
+    fn reset(&mut self) -> Result<(), NodeFailure> {
+        match self.vtable.raw.reset {
+            Some(reset) => with_ctx(None, self.shape, |ctx| unsafe { reset(self.instance, ctx) }),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for ForeignNode {
+    fn drop(&mut self) {
+        let destroy = self.vtable.raw.destroy.expect("checked in spec()");
+        unsafe { destroy(self.instance) };
+    }
+}
+
+/// An optional string field of a node type info.
+///
+/// # Safety
+/// A non-null `ptr` must point to a NUL-terminated string.
+unsafe fn optional_str(ptr: *const c_char, what: &str) -> Result<Option<String>> {
+    if ptr.is_null() { Ok(None) } else { unsafe { str_arg(ptr, what) }.map(|s| Some(s.to_string())) }
+}
+
+/// Builds the spec of a node type implemented by `vtable`, checking `info`.
+///
+/// # Safety
+/// The pointers in `info` must be null or valid as `RmNodeTypeInfo` documents.
+pub(crate) unsafe fn spec(info: &RmNodeTypeInfo, vtable: VTable, implementation: Implementation) -> Result<NodeSpec> {
+    let vtable = Arc::new(vtable);
+    let node_type = unsafe { str_arg(info.node_type, "info.node_type") }?.to_string();
+    if node_type.is_empty() {
+        return Err(Error::InvalidArgument("info.node_type is empty".into()));
+    }
+    if vtable.raw.create.is_none() || vtable.raw.process.is_none() || vtable.raw.destroy.is_none() {
+        return Err(Error::InvalidArgument(format!("node type '{node_type}': create, process and destroy are required")));
+    }
+    let description = unsafe { optional_str(info.description, "info.description") }?.unwrap_or_default();
+    let params_schema = match unsafe { optional_str(info.params_schema_json, "info.params_schema_json") }? {
+        None => serde_json::json!({"type": "object"}),
+        Some(text) => match serde_json::from_str(&text) {
+            Ok(Value::Object(schema)) => Value::Object(schema),
+            Ok(_) => return Err(Error::InvalidArgument(format!("node type '{node_type}': params_schema_json is not a JSON object"))),
+            Err(e) => return Err(Error::InvalidArgument(format!("node type '{node_type}': params_schema_json: {e}"))),
+        },
+    };
+    let outputs: Vec<String> = if info.n_outputs == 0 {
+        vec!["out".to_string()]
+    } else {
+        let names = unsafe { arg(info.outputs, "info.outputs") }?;
+        let names = unsafe { std::slice::from_raw_parts(names, info.n_outputs) };
+        names.iter().map(|&p| unsafe { str_arg(p, "info.outputs[i]") }.map(str::to_string)).collect::<Result<_>>()?
+    };
+    let known = remotemedia_plugin::abi::RM_KIND_AUDIO | remotemedia_plugin::abi::RM_KIND_JSON;
+    if (info.input_kinds | info.output_kinds) & !known != 0 {
+        return Err(Error::InvalidArgument(format!("node type '{node_type}': unknown bits in input_kinds or output_kinds")));
+    }
+    let shape = Shape { n_outputs: outputs.len(), input_kinds: info.input_kinds, output_kinds: info.output_kinds };
+    let create = move |params: &serde_json::Map<String, Value>| -> Result<Box<dyn Node>, ParamError> {
+        let create = vtable.raw.create.expect("checked above");
+        let json = Value::Object(params.clone()).to_string();
+        let mut instance = std::ptr::null_mut();
+        with_ctx(None, shape, |ctx| unsafe { create(vtable.raw.user_data, json.as_ptr().cast(), json.len(), &mut instance, ctx) })
+            .map_err(|f| ParamError::new("", f.message))?;
+        if instance.is_null() {
+            return Err(ParamError::new("", "create returned OK but no instance"));
+        }
+        Ok(Box::new(ForeignNode { vtable: vtable.clone(), instance, shape }))
+    };
+    Ok(NodeSpec { node_type, description, params_schema, outputs, implementation, create: Arc::new(create) })
+}

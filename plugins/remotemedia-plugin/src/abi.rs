@@ -1,0 +1,275 @@
+//! The node ABI: plain `repr(C)` data shared by the runtime, host nodes and plugins.
+//!
+//! `include/remotemedia_plugin.h` is generated from this file alone; the runtime's
+//! header `remotemedia.h` includes it. Nothing here allocates or calls anything.
+//!
+//! Compatibility: within one major version, fields are only ever appended to the end
+//! of a struct and new values to the end of an enum, and a new minor version says so.
+//! The runtime reads a plugin's structs as the plugin's minor version defines them.
+
+use std::ffi::{c_char, c_void};
+
+/// Major version of the plugin ABI. The runtime loads a plugin only when the majors match.
+pub const RM_PLUGIN_ABI_MAJOR: u32 = 1;
+
+/// Minor version of the plugin ABI. The runtime loads a plugin whose minor is at most its own.
+pub const RM_PLUGIN_ABI_MINOR: u32 = 0;
+
+/// Name of the symbol every plugin exports, an `RmPluginEntryFn` with C linkage.
+pub const RM_PLUGIN_ENTRY_SYMBOL: &std::ffi::CStr = c"remotemedia_plugin_entry";
+
+/// Bit of `RmNodeTypeInfo::input_kinds` and `output_kinds`: audio items.
+pub const RM_KIND_AUDIO: u32 = 1 << 0;
+
+/// Bit of `RmNodeTypeInfo::input_kinds` and `output_kinds`: JSON items.
+pub const RM_KIND_JSON: u32 = 1 << 1;
+
+/// Result of a runtime call or a node callback. `RM_STATUS_OK` is 0. Values are stable;
+/// new ones are only appended.
+///
+/// A node callback returns `RM_STATUS_OK`, `RM_STATUS_TRANSIENT` for a failure that may
+/// pass if retried, `RM_STATUS_INTERNAL` when the instance is broken (a caught panic,
+/// corrupt state: the runtime never calls it again except `destroy`), or any other
+/// value (`RM_STATUS_NODE` is usual) for a permanent failure of this call.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RmStatus {
+    Ok = 0,
+    /// A null, mis-sized or otherwise unusable argument.
+    InvalidArgument = 1,
+    /// The manifest failed to parse or validate.
+    Manifest = 2,
+    /// The graph cannot run.
+    Graph = 3,
+    /// The graph has a cycle (message lists it).
+    Cycle = 4,
+    /// A node failed; `rm_last_error_node_id` names it.
+    Node = 5,
+    /// A bug inside the runtime, including a caught panic outside any node; from a node
+    /// callback: the instance is broken.
+    Internal = 6,
+    /// Returned by a node callback: a failure that may succeed if retried.
+    Transient = 7,
+    /// A session's output queue stayed full for the whole push timeout.
+    QueueFull = 8,
+    /// The session is closed.
+    Closed = 9,
+    /// The node's circuit breaker is open; `rm_last_error_node_id` names it.
+    CircuitOpen = 10,
+    /// A node call ran past its `timeout_ms`; `rm_last_error_node_id` names it.
+    Timeout = 11,
+    /// A call waiting inside the runtime was interrupted (a blocked push, by close).
+    Cancelled = 12,
+    /// A plugin could not be loaded or one of its nodes could not be created; the
+    /// message names the file and the reason.
+    Plugin = 13,
+}
+
+/// Sample encoding of audio.
+///
+/// One scaling convention for conversions between them: full scale is ±1.0 for floats
+/// and `-2^(N-1) .. 2^(N-1)-1` for an N-bit integer, i.e. `i = round(f * 2^(N-1))`
+/// clipped to the integer range.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleFormat {
+    F32 = 0,
+    I16 = 1,
+    I32 = 2,
+    F64 = 3,
+}
+
+impl SampleFormat {
+    /// Bytes per sample.
+    pub fn size(self) -> usize {
+        match self {
+            SampleFormat::I16 => 2,
+            SampleFormat::F32 | SampleFormat::I32 => 4,
+            SampleFormat::F64 => 8,
+        }
+    }
+
+    /// Decodes the C value; `None` for an unknown number.
+    pub fn from_raw(raw: u32) -> Option<Self> {
+        Some(match raw {
+            0 => SampleFormat::F32,
+            1 => SampleFormat::I16,
+            2 => SampleFormat::I32,
+            3 => SampleFormat::F64,
+            _ => return None,
+        })
+    }
+}
+
+/// What an `RmDataView` holds.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RmDataKind {
+    /// Interleaved samples: `data` points to `len` samples of `format`.
+    Audio = 0,
+    /// A structured event: `data` points to `len` bytes of UTF-8 JSON (no NUL).
+    Json = 1,
+}
+
+/// A borrowed view of one data item. Enum-valued fields are plain integers so a bad
+/// value is an error, not undefined behaviour: `kind` is an `RmDataKind`, `format` an
+/// `RmSampleFormat`. `format`, `channels` and `sample_rate` are 0 for JSON. Audio
+/// `data` is aligned for its sample type and may be NULL only when `len` is 0.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct RmDataView {
+    pub kind: u32,
+    pub data: *const c_void,
+    pub len: usize,
+    pub format: u32,
+    pub channels: u32,
+    pub sample_rate: u32,
+}
+
+/// Handed to every node callback; valid only during that callback, on its thread.
+/// The node reports outputs and failures through its function pointers.
+#[repr(C)]
+pub struct RmNodeContext {
+    /// Private to the runtime.
+    pub host: *mut c_void,
+    /// Emits one item on output port `port` (index into the type's outputs). The item
+    /// is copied before this returns; `data` stays owned by the caller. Returns an
+    /// `RmStatus` value: `RM_STATUS_INVALID_ARGUMENT` for a bad port, a malformed item
+    /// or a kind not in the type's `output_kinds`. Not allowed during `create`.
+    pub emit: unsafe extern "C" fn(ctx: *mut RmNodeContext, port: u32, data: *const RmDataView) -> i32,
+    /// Sets the message reported with a failing status returned by this callback.
+    /// `message` is NUL-terminated UTF-8, copied before this returns.
+    pub set_error: unsafe extern "C" fn(ctx: *mut RmNodeContext, message: *const c_char),
+}
+
+/// Callbacks of a node type. Each returns an `RmStatus` value (see `RmStatus` for what
+/// a node may return); a message can be set with `ctx->set_error`. Callbacks must not
+/// unwind or longjmp across the boundary.
+///
+/// Threading: callbacks of one instance are never called concurrently, but may be
+/// called from a different thread each time. Different instances may run at once on
+/// different threads. `create` may run on any thread, concurrently with calls into
+/// other instances.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct RmNodeVTable {
+    /// Passed to `create` and `release`; owned by whoever supplies the vtable.
+    pub user_data: *mut c_void,
+    /// Creates an instance from `params_len` bytes of JSON params (an object, borrowed
+    /// for the call, not NUL-terminated) and stores it in `*instance`. A failure should
+    /// set a message naming the bad param. Required.
+    pub create: Option<
+        unsafe extern "C" fn(
+            user_data: *mut c_void,
+            params_json: *const c_char,
+            params_len: usize,
+            instance: *mut *mut c_void,
+            ctx: *mut RmNodeContext,
+        ) -> i32,
+    >,
+    /// Processes one item (`input`, borrowed for the call). Required.
+    pub process: Option<unsafe extern "C" fn(instance: *mut c_void, input: *const RmDataView, ctx: *mut RmNodeContext) -> i32>,
+    /// End of stream: emit what is held. The instance may be used again afterwards,
+    /// for a new stream. Optional.
+    pub flush: Option<unsafe extern "C" fn(instance: *mut c_void, ctx: *mut RmNodeContext) -> i32>,
+    /// Forget stream state, as if newly created. Optional.
+    pub reset: Option<unsafe extern "C" fn(instance: *mut c_void, ctx: *mut RmNodeContext) -> i32>,
+    /// Destroys an instance; called exactly once per successful `create`, also after a
+    /// failed or broken call. Required.
+    pub destroy: Option<unsafe extern "C" fn(instance: *mut c_void)>,
+    /// Called once when no pipeline and no runtime need this type any more, so its
+    /// owner can free `user_data`. Optional.
+    pub release: Option<unsafe extern "C" fn(user_data: *mut c_void)>,
+}
+
+/// Describes a node type. Strings are NUL-terminated UTF-8.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct RmNodeTypeInfo {
+    /// The `node_type` used in manifests. Required.
+    pub node_type: *const c_char,
+    /// One-line description, or NULL.
+    pub description: *const c_char,
+    /// JSON Schema of the params (a JSON object), or NULL for none given.
+    pub params_schema_json: *const c_char,
+    /// `n_outputs` output port names; NULL and 0 mean the single port "out".
+    pub outputs: *const *const c_char,
+    pub n_outputs: usize,
+    /// `RM_KIND_*` bits of the items `process` accepts; 0 means any. Items of another
+    /// kind fail before reaching the node.
+    pub input_kinds: u32,
+    /// `RM_KIND_*` bits of the items the node may emit; 0 means any.
+    pub output_kinds: u32,
+}
+
+/// One node type of a plugin.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct RmPluginNodeType {
+    pub info: RmNodeTypeInfo,
+    pub vtable: RmNodeVTable,
+}
+
+/// Severity of a log record, as in `tracing` (and Python's logging levels ERROR to DEBUG,
+/// with TRACE below DEBUG).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RmLogLevel {
+    Error = 1,
+    Warn = 2,
+    Info = 3,
+    Debug = 4,
+    Trace = 5,
+}
+
+/// Services the runtime offers a plugin, handed to its entry point. The struct and its
+/// function pointers stay valid until the plugin's library is unloaded; the plugin may
+/// keep the pointer and call the functions from any thread.
+#[repr(C)]
+pub struct RmHostServices {
+    /// Plugin ABI version of the runtime.
+    pub abi_major: u32,
+    pub abi_minor: u32,
+    /// Private to the runtime.
+    pub host_data: *mut c_void,
+    /// Logs `message` (NUL-terminated UTF-8, borrowed for the call) at `level` (an
+    /// `RmLogLevel` value) to the host's logging, tagged with the plugin's name.
+    pub log: unsafe extern "C" fn(host: *const RmHostServices, level: u32, message: *const c_char),
+    /// Looks up an optional host extension by versioned id (e.g. "remotemedia.foo/1");
+    /// returns NULL when the runtime does not offer it. `id` is borrowed for the call.
+    /// This runtime offers none yet.
+    pub get_extension: unsafe extern "C" fn(host: *const RmHostServices, id: *const c_char) -> *const c_void,
+}
+
+/// What a plugin is and which node types it offers, returned by its entry point. The
+/// descriptor and everything it points to are owned by the plugin and must stay valid
+/// and unchanged until its library is unloaded (static data is usual). The runtime
+/// copies names and schemas when it loads the plugin.
+#[repr(C)]
+pub struct RmPluginDescriptor {
+    /// `RM_PLUGIN_ABI_MAJOR` and `RM_PLUGIN_ABI_MINOR` as the plugin was compiled with.
+    /// These two fields keep their place in every version.
+    pub abi_major: u32,
+    pub abi_minor: u32,
+    /// Plugin name (unique among installed plugins), version and SPDX license
+    /// expression. Required, non-empty.
+    pub name: *const c_char,
+    pub version: *const c_char,
+    pub license: *const c_char,
+    /// One-line description, or NULL.
+    pub description: *const c_char,
+    /// `n_node_types` node types (at least one), with distinct names.
+    pub node_types: *const RmPluginNodeType,
+    pub n_node_types: usize,
+    /// Called once just before the library is unloaded, after every instance was
+    /// destroyed and every `release` called. Optional.
+    pub unload: Option<unsafe extern "C" fn()>,
+    /// Must be NULL: room for later minor versions.
+    pub reserved: [*const c_void; 4],
+}
+
+/// The type of the entry point every plugin exports under the name
+/// `remotemedia_plugin_entry` (C linkage). Called once per load, before anything else,
+/// on any thread. Returns the plugin's descriptor, or NULL to refuse to load (it may
+/// log why through `host`). `host` stays valid until the library is unloaded.
+pub type RmPluginEntryFn = unsafe extern "C" fn(host: *const RmHostServices) -> *const RmPluginDescriptor;

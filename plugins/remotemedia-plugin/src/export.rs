@@ -1,0 +1,213 @@
+//! The descriptor and the `extern "C"` trampolines behind [`export_plugin!`](crate::export_plugin).
+
+use std::ffi::{CString, c_char, c_void};
+use std::marker::PhantomData;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+use crate::abi::{
+    RM_PLUGIN_ABI_MAJOR, RM_PLUGIN_ABI_MINOR, RmDataView, RmHostServices, RmLogLevel, RmNodeContext, RmNodeTypeInfo, RmNodeVTable,
+    RmPluginDescriptor, RmPluginNodeType, RmStatus,
+};
+use crate::{Error, Input, Node, NodeInfo, Output, Params};
+
+/// Host services given to the entry point; they outlive every use of the plugin.
+static HOST: AtomicPtr<RmHostServices> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Logs `message` through the host (nothing happens before the entry point ran).
+pub fn log(level: RmLogLevel, message: &str) {
+    let host = HOST.load(Ordering::Acquire);
+    if host.is_null() {
+        return;
+    }
+    let text = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
+    // SAFETY: the host keeps its services valid until this library is unloaded.
+    unsafe { ((*host).log)(host, level as u32, text.as_ptr()) };
+}
+
+/// A node type ready to be listed in a descriptor.
+pub struct NodeTypeDef {
+    info: NodeInfo,
+    vtable: RmNodeVTable,
+}
+
+/// The node type implemented by `N`.
+pub fn node_type<N: Node>() -> NodeTypeDef {
+    NodeTypeDef {
+        info: N::info(),
+        vtable: RmNodeVTable {
+            user_data: std::ptr::null_mut(),
+            create: Some(create::<N>),
+            process: Some(process::<N>),
+            flush: Some(flush::<N>),
+            reset: Some(reset::<N>),
+            destroy: Some(destroy::<N>),
+            release: None,
+        },
+    }
+}
+
+/// A plugin's descriptor together with the strings and arrays it points into.
+pub struct Plugin {
+    _strings: Vec<CString>,
+    _ports: Vec<Vec<*const c_char>>,
+    _types: Vec<RmPluginNodeType>,
+    descriptor: RmPluginDescriptor,
+}
+
+// SAFETY: the descriptor is never mutated after construction; it only points into
+// the heap buffers owned by the same struct.
+unsafe impl Send for Plugin {}
+unsafe impl Sync for Plugin {}
+
+impl Plugin {
+    /// Builds the descriptor. Interior NUL bytes in strings are replaced.
+    pub fn new(name: &str, version: &str, license: &str, description: &str, types: Vec<NodeTypeDef>) -> Self {
+        let mut strings = Vec::new();
+        let mut c = |s: &str| {
+            let cs = CString::new(s.replace('\0', " ")).expect("NULs were replaced");
+            let ptr = cs.as_ptr();
+            strings.push(cs);
+            ptr
+        };
+        let (name, version, license, description) = (c(name), c(version), c(license), c(description));
+        let mut ports = Vec::new();
+        let mut node_types = Vec::new();
+        for t in types {
+            let outputs: Vec<*const c_char> = t.info.outputs.iter().map(|p| c(p)).collect();
+            node_types.push(RmPluginNodeType {
+                info: RmNodeTypeInfo {
+                    node_type: c(&t.info.node_type),
+                    description: c(&t.info.description),
+                    params_schema_json: c(&t.info.params_schema),
+                    outputs: outputs.as_ptr(),
+                    n_outputs: outputs.len(),
+                    input_kinds: t.info.input_kinds,
+                    output_kinds: t.info.output_kinds,
+                },
+                vtable: t.vtable,
+            });
+            ports.push(outputs);
+        }
+        let descriptor = RmPluginDescriptor {
+            abi_major: RM_PLUGIN_ABI_MAJOR,
+            abi_minor: RM_PLUGIN_ABI_MINOR,
+            name,
+            version,
+            license,
+            description,
+            node_types: node_types.as_ptr(),
+            n_node_types: node_types.len(),
+            unload: None,
+            reserved: [std::ptr::null(); 4],
+        };
+        Self { _strings: strings, _ports: ports, _types: node_types, descriptor }
+    }
+}
+
+/// Body of the exported entry point: remembers `host` and returns the descriptor built
+/// once by `build`, or NULL if building it panicked.
+pub fn entry(host: *const RmHostServices, cell: &'static OnceLock<Plugin>, build: impl FnOnce() -> Plugin) -> *const RmPluginDescriptor {
+    catch_unwind(AssertUnwindSafe(|| {
+        if !host.is_null() {
+            HOST.store(host.cast_mut(), Ordering::Release);
+        }
+        &raw const cell.get_or_init(build).descriptor
+    }))
+    .unwrap_or(std::ptr::null())
+}
+
+/// An instance: the node, and whether a panic left it broken.
+struct Instance<N> {
+    node: N,
+    broken: bool,
+}
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    let text = payload.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| payload.downcast_ref::<String>().cloned());
+    format!("panicked: {}", text.as_deref().unwrap_or("non-string payload"))
+}
+
+fn failure(out: &mut Output<'_>, e: &Error) -> i32 {
+    out.set_error(&e.message);
+    if e.transient { RmStatus::Transient as i32 } else { RmStatus::Node as i32 }
+}
+
+/// Runs `f` on the instance with panics caught; a panic breaks the instance.
+unsafe fn call<N: Node>(instance: *mut c_void, ctx: *mut RmNodeContext, f: impl FnOnce(&mut N, &mut Output<'_>) -> Result<(), Error>) -> i32 {
+    if instance.is_null() || ctx.is_null() {
+        return RmStatus::InvalidArgument as i32;
+    }
+    let mut out = Output { ctx, _call: PhantomData };
+    // SAFETY: `instance` came from `create::<N>` and is not used concurrently.
+    let instance = unsafe { &mut *instance.cast::<Instance<N>>() };
+    if instance.broken {
+        out.set_error("instance is broken by an earlier panic");
+        return RmStatus::Internal as i32;
+    }
+    match catch_unwind(AssertUnwindSafe(|| f(&mut instance.node, &mut out))) {
+        Ok(Ok(())) => RmStatus::Ok as i32,
+        Ok(Err(e)) => failure(&mut out, &e),
+        Err(payload) => {
+            instance.broken = true;
+            out.set_error(&panic_text(&*payload));
+            RmStatus::Internal as i32
+        }
+    }
+}
+
+unsafe extern "C" fn create<N: Node>(
+    _user_data: *mut c_void,
+    params_json: *const c_char,
+    params_len: usize,
+    instance: *mut *mut c_void,
+    ctx: *mut RmNodeContext,
+) -> i32 {
+    if params_json.is_null() || instance.is_null() || ctx.is_null() {
+        return RmStatus::InvalidArgument as i32;
+    }
+    let mut out = Output { ctx, _call: PhantomData };
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: the runtime passes `params_len` readable bytes.
+        let bytes = unsafe { std::slice::from_raw_parts(params_json.cast::<u8>(), params_len) };
+        let params: Params = serde_json::from_slice(bytes).map_err(|e| Error::new(format!("params are not a JSON object: {e}")))?;
+        N::create(&params)
+    }));
+    match result {
+        Ok(Ok(node)) => {
+            let boxed = Box::new(Instance { node, broken: false });
+            // SAFETY: checked non-null above.
+            unsafe { *instance = Box::into_raw(boxed).cast() };
+            RmStatus::Ok as i32
+        }
+        Ok(Err(e)) => failure(&mut out, &e),
+        Err(payload) => {
+            out.set_error(&panic_text(&*payload));
+            RmStatus::Internal as i32
+        }
+    }
+}
+
+unsafe extern "C" fn process<N: Node>(instance: *mut c_void, input: *const RmDataView, ctx: *mut RmNodeContext) -> i32 {
+    if input.is_null() {
+        return RmStatus::InvalidArgument as i32;
+    }
+    // SAFETY: the runtime keeps the view and its memory valid during the call.
+    unsafe { call::<N>(instance, ctx, |node, out| node.process(Input::from_view(&*input)?, out)) }
+}
+
+unsafe extern "C" fn flush<N: Node>(instance: *mut c_void, ctx: *mut RmNodeContext) -> i32 {
+    unsafe { call::<N>(instance, ctx, |node, out| node.flush(out)) }
+}
+
+unsafe extern "C" fn reset<N: Node>(instance: *mut c_void, ctx: *mut RmNodeContext) -> i32 {
+    unsafe { call::<N>(instance, ctx, |node, _| node.reset()) }
+}
+
+unsafe extern "C" fn destroy<N: Node>(instance: *mut c_void) {
+    if !instance.is_null() {
+        // SAFETY: `instance` came from `create::<N>`; destroy is called once.
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(instance.cast::<Instance<N>>()) })));
+    }
+}

@@ -1,0 +1,142 @@
+//! Write a remotemedia plugin in Rust: implement [`Node`] for each node type and list
+//! them in [`export_plugin!`]. The crate builds the descriptor, converts data views to
+//! slices, catches panics (the instance is then reported broken and never called
+//! again) and forwards logs to the host.
+//!
+//! ```ignore
+//! struct Gain(f32);
+//! impl remotemedia_plugin::Node for Gain {
+//!     fn info() -> NodeInfo { NodeInfo::new("MyGain", "multiplies audio").params_schema(r#"{"type":"object"}"#) }
+//!     fn create(params: &Params) -> Result<Self, Error> { Ok(Gain(params_f32(params, "gain", 1.0)?)) }
+//!     fn process(&mut self, input: Input<'_>, out: &mut Output<'_>) -> Result<(), Error> { ... }
+//! }
+//! remotemedia_plugin::export_plugin!(name: "my-gain", version: "1.0.0", license: "MIT", description: "a gain", nodes: [Gain]);
+//! ```
+//!
+//! The crate type of a plugin is `cdylib`.
+
+pub mod abi;
+mod data;
+mod export;
+
+pub use data::{Audio, Input, Output, Samples};
+pub use export::{Plugin, entry, log, node_type};
+
+/// A node's params: the manifest's `params` object.
+pub type Params = serde_json::Map<String, serde_json::Value>;
+
+/// A failure reported to the runtime.
+#[derive(Debug, Clone)]
+pub struct Error {
+    pub message: String,
+    /// True when retrying the same call may succeed.
+    pub transient: bool,
+}
+
+impl Error {
+    /// A permanent failure.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into(), transient: false }
+    }
+    /// A failure worth retrying.
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self { message: message.into(), transient: true }
+    }
+}
+
+/// Static description of a node type.
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    pub node_type: String,
+    pub description: String,
+    /// JSON Schema of the params.
+    pub params_schema: String,
+    /// Output port names; the first is the default port.
+    pub outputs: Vec<String>,
+    /// `abi::RM_KIND_*` bits; 0 means any.
+    pub input_kinds: u32,
+    pub output_kinds: u32,
+}
+
+impl NodeInfo {
+    /// A node type with one output port "out", accepting and emitting audio, params
+    /// described as any object.
+    pub fn new(node_type: &str, description: &str) -> Self {
+        Self {
+            node_type: node_type.into(),
+            description: description.into(),
+            params_schema: r#"{"type":"object"}"#.into(),
+            outputs: vec!["out".into()],
+            input_kinds: abi::RM_KIND_AUDIO,
+            output_kinds: abi::RM_KIND_AUDIO,
+        }
+    }
+    /// Sets the params JSON Schema.
+    pub fn params_schema(mut self, schema: &str) -> Self {
+        self.params_schema = schema.into();
+        self
+    }
+    /// Sets the output port names.
+    pub fn outputs(mut self, ports: &[&str]) -> Self {
+        self.outputs = ports.iter().map(|p| p.to_string()).collect();
+        self
+    }
+    /// Sets the kinds accepted and emitted (`abi::RM_KIND_*` bits).
+    pub fn kinds(mut self, input_kinds: u32, output_kinds: u32) -> Self {
+        self.input_kinds = input_kinds;
+        self.output_kinds = output_kinds;
+        self
+    }
+}
+
+/// A node type implemented in Rust. One instance is called by one thread at a time.
+pub trait Node: Send + Sized + 'static {
+    /// The node type's name, description, params schema, ports and kinds.
+    fn info() -> NodeInfo;
+    /// Creates an instance; a bad param should be named in the error.
+    fn create(params: &Params) -> Result<Self, Error>;
+    /// Handles one item, emitting any number of items.
+    fn process(&mut self, input: Input<'_>, out: &mut Output<'_>) -> Result<(), Error>;
+    /// End of stream: emit what is held.
+    fn flush(&mut self, _out: &mut Output<'_>) -> Result<(), Error> {
+        Ok(())
+    }
+    /// Forget stream state.
+    fn reset(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// Reads an optional number param, naming it in the error when it is not a number.
+pub fn param_f64(params: &Params, name: &str, default: f64) -> Result<f64, Error> {
+    match params.get(name) {
+        None => Ok(default),
+        Some(v) => v.as_f64().ok_or_else(|| Error::new(format!("params.{name}: expected a number, got {v}"))),
+    }
+}
+
+/// Fails naming the first param not in `known`.
+pub fn deny_unknown(params: &Params, known: &[&str]) -> Result<(), Error> {
+    match params.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(k) => Err(Error::new(format!("params.{k}: unknown param (known: {})", known.join(", ")))),
+        None => Ok(()),
+    }
+}
+
+/// Exports a plugin: its entry point `remotemedia_plugin_entry`, built from the name,
+/// version, license, description and the [`Node`] types listed.
+#[macro_export]
+macro_rules! export_plugin {
+    (name: $name:expr, version: $version:expr, license: $license:expr, description: $description:expr, nodes: [$($node:ty),+ $(,)?] $(,)?) => {
+        /// The plugin's entry point (see `RmPluginEntryFn`).
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn remotemedia_plugin_entry(
+            host: *const $crate::abi::RmHostServices,
+        ) -> *const $crate::abi::RmPluginDescriptor {
+            static PLUGIN: ::std::sync::OnceLock<$crate::Plugin> = ::std::sync::OnceLock::new();
+            $crate::entry(host, &PLUGIN, || {
+                $crate::Plugin::new($name, $version, $license, $description, vec![$($crate::node_type::<$node>()),+])
+            })
+        }
+    };
+}
