@@ -303,7 +303,8 @@ RmStatus rm_pipeline_run(struct RmPipeline *pipeline,
  * "node_type", "runtime", "outputs", "latency"}], "manifest": {...}}`, where each
  * node's `runtime` is the implementation that was chosen for it ("native" or
  * "python"), `outputs` its output port names (default port first) and `latency` its
- * worst-case output lag in frames at its output rate, as of its last chunk.
+ * worst-case output lag in frames at its output rate, as of its last chunk. A node
+ * whose type comes from a plugin also has `plugin`, the plugin's name.
  *
  * On success `*out` receives a NUL-terminated string the caller owns and must
  * release with `rm_string_free`. Any thread, one call at a time per pipeline.
@@ -335,6 +336,20 @@ RmStatus rm_runtime_load_plugin(const struct RmRuntime *runtime, const char *pat
  * must release with `rm_string_free`. Any thread.
  */
 RmStatus rm_runtime_plugins(const struct RmRuntime *runtime, char **out);
+
+/**
+ * Runs the plugin at `path` through the conformance check (see docs/PLUGINS.md): each
+ * node type is created with its schema's defaults and with bad params, fed empty and
+ * odd-sized chunks in several formats, flushed, reset and destroyed in varied orders.
+ * The plugin is loaded but its node types are not registered anywhere.
+ *
+ * On success `*report` receives a JSON object (`plugin`, `file`, `passed`, and
+ * `checks`, each with `node_type`, `check`, `ok`, `detail`) as a NUL-terminated UTF-8
+ * string the caller owns and releases with `rm_string_free`. A plugin that fails to
+ * load gives `RM_STATUS_PLUGIN`. A plugin that crashes takes the process with it: run
+ * this in a child process to survive that (the CLI does). Any thread.
+ */
+RmStatus rm_plugin_check(const char *path, char **report);
 
 /**
  * Creates a runtime holding the built-in node types and the node types of every

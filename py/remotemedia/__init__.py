@@ -12,10 +12,11 @@ from .errors import (CancelledError, CircuitOpenError, CycleError, GraphError, I
 from .native import available as native_available
 from .node import Emit, Node, ParamError, register_node
 from .pipeline import AsyncStream, Pipeline, Stream
+from .plugins import check_plugin, list_plugins, load_plugin
 
 __all__ = [
     "AsyncStream", "Audio", "CancelledError", "CircuitOpenError", "CycleError", "Emit", "GraphError", "InvalidInputError", "ManifestError", "Node",
     "NodeError", "NodeTimeoutError", "ParamError", "Pipeline", "PluginError", "QueueFullError", "RemoteMediaError", "Stream",
-    "StreamClosedError", "TransientError", "native_available", "register_node",
+    "StreamClosedError", "TransientError", "check_plugin", "list_plugins", "load_plugin", "native_available", "register_node",
 ]
 __version__ = "0.1.0"

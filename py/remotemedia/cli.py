@@ -1,4 +1,4 @@
-"""Command line: ``remotemedia run`` and ``remotemedia nodes``."""
+"""Command line: ``remotemedia run``, ``remotemedia nodes`` and ``remotemedia plugins``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import native, wav
+from . import native, plugins, wav
 from .audio import Audio
 from .errors import RemoteMediaError
 from .node import registered
@@ -28,6 +28,9 @@ def _join(items: list) -> Audio:
 
 def cmd_run(args) -> int:
     started = time.perf_counter()
+    for path in args.plugin:
+        loaded = plugins.load_plugin(path)
+        _progress(f"loaded plugin {loaded['name']} {loaded['version']} from {loaded['file']}")
     pipeline = Pipeline.from_manifest(Path(args.manifest), runtime=args.runtime)
     _progress(f"pipeline '{args.manifest}' on the {pipeline.runtime} runtime: {pipeline.node_runtimes()}")
     audio = wav.read(args.input)
@@ -107,6 +110,34 @@ def cmd_nodes(args) -> int:
     return 0
 
 
+def cmd_plugins(args) -> int:
+    listing = plugins.list_plugins()
+    if args.json:
+        print(json.dumps(listing, indent=2))
+        return 0
+    for p in listing["plugins"]:
+        print(f"{p['name']} {p['version']} (ABI {p['abi']}, {p['license']})  {p['file']}")
+        for t in p["node_types"]:
+            print(f"    {t['node_type']:<16} {'/'.join(t['input_kinds'])} -> {'/'.join(t['output_kinds'])}  {t['description']}")
+    for r in listing["rejected"]:
+        print(f"rejected {r['file']}: {r['reason']}")
+    if not listing["plugins"] and not listing["rejected"]:
+        print("no plugins found")
+    print("search path: " + ", ".join(f"{d['path']} ({d['source']})" for d in listing["search_path"]))
+    return 0
+
+
+def cmd_plugins_check(args) -> int:
+    report = plugins.check_plugin(args.path, isolated=not args.in_process)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        for c in report["checks"]:
+            print(f"{'ok  ' if c['ok'] else 'FAIL'} {c['node_type'] or '-'}: {c['check']}" + ("" if c["ok"] else f": {c['detail']}"))
+        print(f"{report.get('plugin', report['file'])}: {'passed' if report['passed'] else 'FAILED'}")
+    return 0 if report["passed"] else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="remotemedia", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -117,10 +148,20 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--events", help="write JSON events of the sinks here instead of stdout")
     run.add_argument("--runtime", choices=RUNTIMES, default="auto")
     run.add_argument("--metrics", help="write per-node metrics JSON here and print a summary table")
+    run.add_argument("--plugin", action="append", default=[], help="load this plugin library first (repeatable)")
     run.set_defaults(fn=cmd_run)
     nodes = sub.add_parser("nodes", help="list node types with runtimes and params")
     nodes.add_argument("--json", action="store_true")
     nodes.set_defaults(fn=cmd_nodes)
+    plug = sub.add_parser("plugins", help="list discovered plugins, with versions, node types and rejections")
+    plug.add_argument("--json", action="store_true")
+    plug.set_defaults(fn=cmd_plugins)
+    plug_sub = plug.add_subparsers(dest="plugins_command")
+    check = plug_sub.add_parser("check", help="run a plugin library through the conformance check")
+    check.add_argument("path")
+    check.add_argument("--json", action="store_true")
+    check.add_argument("--in-process", action="store_true", help="do not isolate the check in a child process")
+    check.set_defaults(fn=cmd_plugins_check)
     args = parser.parse_args(argv)
     try:
         return args.fn(args)

@@ -212,7 +212,7 @@ class NativeRuntime:
 
     def load_plugin(self, path: str | os.PathLike) -> dict:
         """Loads the plugin library at ``path`` and registers its node types; returns its
-        description (as in ``plugins()``). Raises PluginError naming the file and why."""
+        description (as in ``list_plugins()``). Raises PluginError naming the file and why."""
         _check(lib.rm_runtime_load_plugin(self.ptr, os.fsencode(path)))
         self._refresh_native_types()
         real = os.path.realpath(path)
@@ -254,6 +254,13 @@ class NativeRuntime:
                 "release": lib._rm_py_release})
             _check(lib.rm_runtime_register_node(self.ptr, info, vtable))
             self.registered[cls.node_type] = cls
+
+
+def check_plugin(path: str | os.PathLike) -> dict:
+    """The conformance report of the plugin at ``path``, run in this process."""
+    out = ffi.new("char **")
+    _check(lib.rm_plugin_check(os.fsencode(path), out))
+    return json.loads(_take_string(out))
 
 
 class NativePipeline:

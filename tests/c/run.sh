@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Builds the C host test against include/remotemedia.h with -Wall -Werror, runs it,
-# then runs it again under valgrind as a leak and memory-error check.
+# then runs it again under valgrind as a leak and memory-error check. The example
+# plugins are built first and loaded by the test.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
+"$root/plugins/build.sh"
+export REMOTEMEDIA_TEST_PLUGINS="$root/target/plugins"
 profile=${PROFILE:-release}
 libdir="$root/target/$profile"
 out="$root/target/c-tests"

@@ -253,12 +253,63 @@ static void test_session(RmRuntime *rt) {
   rm_pipeline_free(p);
 }
 
-static int log_records = 0, log_warnings = 0;
+static int log_records = 0, log_warnings = 0, plugin_logs = 0;
 static void count_log(void *user, uint32_t level, const char *target, const char *message) {
   (void)user;
-  (void)target;
   log_records++;
   if (level == 2 && strstr(message, "node=bad") != NULL) log_warnings++;
+  if (strcmp(target, "remotemedia::plugin") == 0 && strstr(message, "biquad plugin loaded") != NULL) plugin_logs++;
+}
+
+/* The example plugins (C biquad, Rust noise gate), from the directory in
+ * REMOTEMEDIA_TEST_PLUGINS (set by tests/c/run.sh). */
+static void test_plugins(RmRuntime *rt) {
+  const char *dir = getenv("REMOTEMEDIA_TEST_PLUGINS");
+  char path[4096];
+  RmStatus st;
+  CHECK(dir != NULL);
+  if (!dir) return;
+  snprintf(path, sizeof path, "%s/libbiquad.so", dir);
+  CHECK(rm_runtime_load_plugin(rt, path) == RM_STATUS_OK);
+  CHECK(plugin_logs == 1); /* the plugin's log call reached the host's callback */
+  snprintf(path, sizeof path, "%s/libremotemedia_noise_gate.so", dir);
+  CHECK(rm_runtime_load_plugin(rt, path) == RM_STATUS_OK);
+
+  RmPipeline *p = make(rt,
+      "{\"version\":\"1\",\"nodes\":["
+      "{\"id\":\"lp\",\"node_type\":\"Biquad\",\"params\":{\"type\":\"lowpass\",\"frequency_hz\":100}},"
+      "{\"id\":\"gate\",\"node_type\":\"NoiseGate\",\"params\":{\"threshold_db\":-20,\"attack_ms\":1}}],"
+      "\"connections\":[{\"from\":\"lp\",\"to\":\"gate\"}]}", &st);
+  CHECK(st == RM_STATUS_OK && p != NULL);
+  float dc[4800];
+  for (int i = 0; i < 4800; i++) dc[i] = 0.5f;
+  RmOutputs *outs = NULL;
+  CHECK(rm_pipeline_run(p, dc, 4800, RM_SAMPLE_FORMAT_F32, 1, 16000, &outs) == RM_STATUS_OK);
+  CHECK(outs != NULL && outs->len == 1);
+  if (outs && outs->len == 1) {
+    const float *y = outs->items[0].view.data;
+    CHECK(outs->items[0].view.len == 4800);
+    CHECK(fabsf(y[0]) < 0.01f);          /* the lowpass starts from rest, the gate closed */
+    CHECK(fabsf(y[4799] - 0.5f) < 0.01f); /* DC passes the lowpass and opens the gate */
+  }
+  rm_outputs_free(outs);
+  rm_pipeline_free(p);
+
+  char *json = NULL;
+  CHECK(rm_runtime_plugins(rt, &json) == RM_STATUS_OK);
+  CHECK(json && strstr(json, "\"name\":\"biquad\"") && strstr(json, "\"name\":\"noise-gate\""));
+  rm_string_free(json);
+  char *report = NULL;
+  snprintf(path, sizeof path, "%s/libbiquad.so", dir);
+  CHECK(rm_plugin_check(path, &report) == RM_STATUS_OK);
+  CHECK(report && strstr(report, "\"passed\":true"));
+  rm_string_free(report);
+
+  CHECK(rm_runtime_load_plugin(rt, "/nonexistent/libnothing.so") == RM_STATUS_PLUGIN);
+  CHECK(strstr(rm_last_error_message(), "/nonexistent/libnothing.so") != NULL);
+  CHECK(rm_runtime_load_plugin(rt, NULL) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(rm_runtime_load_plugin(NULL, path) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(rm_plugin_check(path, NULL) == RM_STATUS_INVALID_ARGUMENT);
 }
 
 int main(void) {
@@ -270,6 +321,7 @@ int main(void) {
   test_errors(rt);
   test_host_node(rt);
   test_session(rt);
+  test_plugins(rt);
   CHECK(log_records > 0 && log_warnings > 0); /* the failing "bad" node was logged */
   CHECK(rm_set_log_callback(NULL, NULL, 0) == RM_STATUS_OK);
   int before = released;

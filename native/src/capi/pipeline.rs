@@ -117,7 +117,8 @@ pub unsafe extern "C" fn rm_pipeline_run(
 /// "node_type", "runtime", "outputs", "latency"}], "manifest": {...}}`, where each
 /// node's `runtime` is the implementation that was chosen for it ("native" or
 /// "python"), `outputs` its output port names (default port first) and `latency` its
-/// worst-case output lag in frames at its output rate, as of its last chunk.
+/// worst-case output lag in frames at its output rate, as of its last chunk. A node
+/// whose type comes from a plugin also has `plugin`, the plugin's name.
 ///
 /// On success `*out` receives a NUL-terminated string the caller owns and must
 /// release with `rm_string_free`. Any thread, one call at a time per pipeline.
@@ -130,13 +131,17 @@ pub unsafe extern "C" fn rm_pipeline_describe(pipeline: *const RmPipeline, out: 
         let nodes: Vec<_> = (0..p.graph().ids().len())
             .map(|i| {
                 let spec = p.spec(i);
-                serde_json::json!({
+                let mut node = serde_json::json!({
                     "id": p.graph().ids()[i],
                     "node_type": spec.node_type,
                     "runtime": spec.implementation.as_str(),
                     "outputs": spec.outputs,
                     "latency": p.latency(i),
-                })
+                });
+                if let Some(plugin) = spec.implementation.plugin() {
+                    node["plugin"] = plugin.name.clone().into();
+                }
+                node
             })
             .collect();
         let manifest = serde_json::to_value(p.manifest()).map_err(|e| Error::Internal(e.to_string()))?;

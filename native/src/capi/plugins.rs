@@ -43,3 +43,23 @@ pub unsafe extern "C" fn rm_runtime_plugins(runtime: *const RmRuntime, out: *mut
         Ok(())
     })
 }
+
+/// Runs the plugin at `path` through the conformance check (see docs/PLUGINS.md): each
+/// node type is created with its schema's defaults and with bad params, fed empty and
+/// odd-sized chunks in several formats, flushed, reset and destroyed in varied orders.
+/// The plugin is loaded but its node types are not registered anywhere.
+///
+/// On success `*report` receives a JSON object (`plugin`, `file`, `passed`, and
+/// `checks`, each with `node_type`, `check`, `ok`, `detail`) as a NUL-terminated UTF-8
+/// string the caller owns and releases with `rm_string_free`. A plugin that fails to
+/// load gives `RM_STATUS_PLUGIN`. A plugin that crashes takes the process with it: run
+/// this in a child process to survive that (the CLI does). Any thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rm_plugin_check(path: *const c_char, report: *mut *mut c_char) -> RmStatus {
+    guard(|| {
+        let path = unsafe { str_arg(path, "path") }?;
+        let report = unsafe { arg_mut(report, "report") }?;
+        *report = into_c_string(crate::plugin::conformance::check(Path::new(path))?.to_string())?;
+        Ok(())
+    })
+}

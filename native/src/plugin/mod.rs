@@ -5,6 +5,7 @@
 //! It is unloaded only when nothing can call into it any more: every node spec and
 //! instance made from it holds a reference to the library.
 
+pub mod conformance;
 pub mod discovery;
 mod services;
 
@@ -66,6 +67,11 @@ impl Plugin {
     /// The node types, ready for a registry.
     pub fn specs(&self) -> &[Arc<NodeSpec>] {
         &self.specs
+    }
+
+    /// `(input_kinds, output_kinds)` of each node type, as in `specs`.
+    pub fn kinds(&self) -> &[(u32, u32)] {
+        &self.kinds
     }
 
     /// A JSON description for listings (`remotemedia plugins`).

@@ -3,7 +3,7 @@
 use std::ffi::{CString, c_char, c_void};
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::OnceLock;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use crate::abi::{
@@ -106,16 +106,39 @@ impl Plugin {
     }
 }
 
+/// Where the exported entry point keeps its plugin between load and unload.
+pub type PluginSlot = Mutex<Option<Box<Plugin>>>;
+
 /// Body of the exported entry point: remembers `host` and returns the descriptor built
-/// once by `build`, or NULL if building it panicked.
-pub fn entry(host: *const RmHostServices, cell: &'static OnceLock<Plugin>, build: impl FnOnce() -> Plugin) -> *const RmPluginDescriptor {
+/// by `build` (once per load), whose `unload` hook is `unload`; NULL if building panicked.
+pub fn entry(
+    host: *const RmHostServices,
+    slot: &'static PluginSlot,
+    unload: unsafe extern "C" fn(),
+    build: impl FnOnce() -> Plugin,
+) -> *const RmPluginDescriptor {
     catch_unwind(AssertUnwindSafe(|| {
         if !host.is_null() {
             HOST.store(host.cast_mut(), Ordering::Release);
         }
-        &raw const cell.get_or_init(build).descriptor
+        let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+        let plugin = slot.get_or_insert_with(|| {
+            let mut plugin = Box::new(build());
+            plugin.descriptor.unload = Some(unload);
+            plugin
+        });
+        &raw const plugin.descriptor
     }))
     .unwrap_or(std::ptr::null())
+}
+
+/// Body of the `unload` hook: frees the descriptor and forgets the host, so nothing the
+/// plugin allocated outlives its library.
+pub fn unload(slot: &'static PluginSlot) {
+    let _ = catch_unwind(|| {
+        HOST.store(std::ptr::null_mut(), Ordering::Release);
+        drop(slot.lock().unwrap_or_else(|e| e.into_inner()).take());
+    });
 }
 
 /// An instance: the node, and whether a panic left it broken.

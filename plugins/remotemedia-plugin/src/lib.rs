@@ -20,7 +20,7 @@ mod data;
 mod export;
 
 pub use data::{Audio, Input, Output, Samples};
-pub use export::{Plugin, entry, log, node_type};
+pub use export::{Plugin, PluginSlot, entry, log, node_type, unload};
 
 /// A node's params: the manifest's `params` object.
 pub type Params = serde_json::Map<String, serde_json::Value>;
@@ -133,8 +133,11 @@ macro_rules! export_plugin {
         pub unsafe extern "C" fn remotemedia_plugin_entry(
             host: *const $crate::abi::RmHostServices,
         ) -> *const $crate::abi::RmPluginDescriptor {
-            static PLUGIN: ::std::sync::OnceLock<$crate::Plugin> = ::std::sync::OnceLock::new();
-            $crate::entry(host, &PLUGIN, || {
+            static PLUGIN: $crate::PluginSlot = $crate::PluginSlot::new(None);
+            unsafe extern "C" fn unload() {
+                $crate::unload(&PLUGIN)
+            }
+            $crate::entry(host, &PLUGIN, unload, || {
                 $crate::Plugin::new($name, $version, $license, $description, vec![$($crate::node_type::<$node>()),+])
             })
         }

@@ -77,7 +77,7 @@ impl Node for NoiseGate {
         let attack_ms = param_f64(params, "attack_ms", 5.0)?;
         let release_ms = param_f64(params, "release_ms", 50.0)?;
         for (name, db) in [("threshold_db", threshold_db), ("floor_db", floor_db)] {
-            if !(db <= 0.0) {
+            if db > 0.0 {
                 return Err(Error::new(format!("params.{name}: must be at most 0 dB, got {db}")));
             }
         }

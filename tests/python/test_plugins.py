@@ -1,0 +1,346 @@
+"""Native plugins: loading by path and by discovery, every rejection reason, clashes,
+a panicking Rust plugin, plugin logs, a mixed pipeline, and the conformance check."""
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import remotemedia as rm
+
+import plugin_twins  # noqa: F401  (registers the Python twins of the example nodes)
+
+pytestmark = pytest.mark.skipif(not rm.native_available(), reason="plugins need the native library")
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "target" / "plugins"
+BIQUAD = EXAMPLES / "libbiquad.so"
+GATE = EXAMPLES / "libremotemedia_noise_gate.so"
+PANICKY = ROOT / "target" / "test-plugins" / "libremotemedia_test_panicky.so"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def built_plugins():
+    """Builds the example and test plugins (a no-op when they are up to date)."""
+    subprocess.run([str(ROOT / "plugins" / "build.sh")], check=True)
+
+
+@pytest.fixture(scope="session")
+def broken(tmp_path_factory):
+    """Compiles tests/plugins/broken.c with one -D flag into a library; returns its path."""
+    out = tmp_path_factory.mktemp("broken")
+
+    def build(flag: str, name: str | None = None, node_type: str | None = None) -> Path:
+        name = name or f"test-{flag.lower()}"
+        node_type = node_type or "Echo" + "".join(w.title() for w in flag.split("_"))
+        lib = out / f"lib{name}-{node_type}.so"
+        if not lib.exists():
+            subprocess.run(["cc", "-std=c11", "-fPIC", "-shared", "-fvisibility=hidden", f"-I{ROOT / 'include'}", f"-D{flag}",
+                            f'-DNAME="{name}"', f'-DNODE_TYPE="{node_type}"', str(ROOT / "tests/plugins/broken.c"), "-o",
+                            str(lib)], check=True)
+        return lib
+
+    return build
+
+
+def noise(frames: int, channels: int = 1, seed: int = 0, scale: float = 0.3) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((frames, channels)).astype(np.float32) * np.float32(scale)
+    return x[:, 0].copy() if channels == 1 else x
+
+
+def run_one(node_type: str, params: dict, audio: rm.Audio, runtime: str) -> np.ndarray:
+    p = rm.Pipeline(runtime=runtime).add_node("n", node_type, **params)
+    return np.concatenate([a.samples for a in p.run(audio)["n"]])
+
+
+# ---- loading by path --------------------------------------------------------------------
+
+def test_example_plugins_load_by_path_and_describe_themselves():
+    biquad, gate = rm.load_plugin(BIQUAD), rm.load_plugin(GATE)
+    assert (biquad["name"], biquad["version"], biquad["license"], biquad["abi"]) == ("biquad", "1.0.0", "Apache-2.0", "1.0")
+    assert biquad["file"] == str(BIQUAD.resolve())
+    [t] = biquad["node_types"]
+    assert (t["node_type"], t["input_kinds"], t["output_kinds"], t["runtime"]) == ("Biquad", ["audio"], ["audio"], "native")
+    assert set(t["params"]["properties"]) == {"type", "frequency_hz", "q", "gain_db"}
+    assert gate["name"] == "noise-gate" and gate["node_types"][0]["node_type"] == "NoiseGate"
+    assert rm.load_plugin(BIQUAD) == biquad, "loading the same file again is a no-op"
+    listed = {p["name"] for p in rm.list_plugins()["plugins"]}
+    assert {"biquad", "noise-gate"} <= listed
+
+
+def test_plugin_nodes_run_natively_in_pipelines():
+    rm.load_plugin(BIQUAD)
+    p = rm.Pipeline().add_node("b", "Biquad", type="highpass", frequency_hz=200.0).add_node("g", "Gain", gain_db=-6.0)
+    p.connect("b", "g")
+    assert p.node_runtimes() == {"b": "native", "g": "native"}
+    assert p._compile().describe()["nodes"][0]["plugin"] == "biquad"
+    dc = np.ones(4800, np.float32)
+    out = p.run(rm.Audio(dc, 16000))["g"][0].samples
+    assert abs(out[-1]) < 1e-3, "a highpass removes DC"
+
+
+@settings(max_examples=25, deadline=None)
+@given(kind=st.sampled_from(["lowpass", "highpass", "bandpass", "notch", "peaking"]),
+       freq=st.floats(50.0, 7000.0), q=st.floats(0.3, 8.0), gain_db=st.floats(-24.0, 24.0),
+       channels=st.integers(1, 2), chunks=st.lists(st.integers(0, 300), min_size=1, max_size=5), seed=st.integers(0, 99))
+def test_biquad_plugin_matches_its_python_twin(kind, freq, q, gain_db, channels, chunks, seed):
+    rm.load_plugin(BIQUAD)
+    params = {"type": kind, "frequency_hz": freq, "q": q, "gain_db": gain_db}
+    outs = {}
+    for runtime in ("native", "python"):
+        p = rm.Pipeline(runtime=runtime).add_node("n", "Biquad", **params)
+        with p.stream() as s:
+            for i, frames in enumerate(chunks):
+                s.push(rm.Audio(noise(frames, channels, seed + i), 16000))
+            s.flush()
+            items = s.pull(timeout=5.0)
+        outs[runtime] = np.concatenate([a.samples for _, a in items]) if items else np.zeros(0, np.float32)
+    np.testing.assert_allclose(outs["native"], outs["python"], rtol=1e-5, atol=1e-6)
+
+
+@settings(max_examples=25, deadline=None)
+@given(threshold=st.floats(-60.0, -6.0), floor=st.floats(-60.0, 0.0), attack=st.floats(0.1, 50.0),
+       release=st.floats(1.0, 300.0), scale=st.floats(0.0, 1.0), frames=st.integers(0, 2000), seed=st.integers(0, 99))
+def test_noise_gate_plugin_matches_its_python_twin(threshold, floor, attack, release, scale, frames, seed):
+    rm.load_plugin(GATE)
+    params = {"threshold_db": threshold, "floor_db": floor, "attack_ms": attack, "release_ms": release}
+    audio = rm.Audio(noise(frames, 2, seed, scale), 16000)
+    np.testing.assert_allclose(run_one("NoiseGate", params, audio, "native"), run_one("NoiseGate", params, audio, "python"),
+                               rtol=1e-5, atol=1e-7)
+
+
+# ---- a mixed pipeline -------------------------------------------------------------------
+
+@rm.register_node
+class SoftClip(rm.Node):
+    """Python-only test node: tanh soft clipping."""
+
+    node_type = "TestSoftClip"
+
+    def __init__(self, drive: float = 1.0):
+        self.drive = np.float32(drive)
+
+    def process(self, audio):
+        return rm.Audio(np.tanh(audio.samples * self.drive).astype(np.float32), audio.sample_rate)
+
+
+def test_mixed_pipeline_native_plugin_python_native_matches_pure_python():
+    rm.load_plugin(BIQUAD)
+    m = {"version": "1",
+         "nodes": [{"id": "gain", "node_type": "Gain", "params": {"gain_db": 6.0}},
+                   {"id": "filter", "node_type": "Biquad", "params": {"type": "lowpass", "frequency_hz": 2000.0}},
+                   {"id": "clip", "node_type": "TestSoftClip", "params": {"drive": 2.0}},
+                   {"id": "to_i16", "node_type": "FormatConverter", "params": {"format": "i16"}}],
+         "connections": [{"from": "gain", "to": "filter"}, {"from": "filter", "to": "clip"}, {"from": "clip", "to": "to_i16"}]}
+    mixed = rm.Pipeline.from_manifest(m, runtime="native")
+    assert mixed.node_runtimes() == {"gain": "native", "filter": "native", "clip": "python", "to_i16": "native"}
+    assert mixed._compile().describe()["nodes"][1]["plugin"] == "biquad"
+    pure = rm.Pipeline.from_manifest(m, runtime="python")
+    assert set(pure.node_runtimes().values()) == {"python"}
+    audio = rm.Audio(noise(3000, 1, seed=5, scale=0.5), 16000)
+    got, want = mixed.run(audio)["to_i16"][0].samples, pure.run(audio)["to_i16"][0].samples
+    assert got.dtype == want.dtype == np.int16 and len(got) == 3000
+    assert np.abs(got.astype(np.int32) - want).max() <= 1
+
+
+# ---- failures ---------------------------------------------------------------------------
+
+def test_a_panicking_rust_plugin_node_is_a_node_error_and_is_poisoned():
+    rm.load_plugin(PANICKY)
+    p = rm.Pipeline().add_node("p", "Panicky", panic_frames=13)
+    np.testing.assert_array_equal(p.run(rm.Audio(np.ones(10, np.float32), 16000))["p"][0].samples, np.ones(10))
+    with pytest.raises(rm.NodeError, match="panicked: asked to panic on 13 frames") as e:
+        p.run(rm.Audio(np.ones(13, np.float32), 16000))
+    assert (e.value.node_id, e.value.operation) == ("p", "process")
+    with pytest.raises(rm.NodeError, match="poisoned"):
+        p.run(rm.Audio(np.ones(10, np.float32), 16000))
+    fresh = rm.Pipeline().add_node("p", "Panicky", panic_frames=13)
+    assert len(fresh.run(rm.Audio(np.ones(10, np.float32), 16000))["p"]) == 1, "other instances are unaffected"
+
+
+def test_plugin_logs_reach_python_logging(caplog):
+    rm.load_plugin(PANICKY)
+    with caplog.at_level(logging.DEBUG, logger="remotemedia"):
+        rm.Pipeline().add_node("p", "Panicky", panic_frames=99).run(rm.Audio(np.ones(4, np.float32), 16000))
+    records = [r.getMessage() for r in caplog.records if "Panicky created" in r.getMessage()]
+    assert records and "plugin=test-panicky" in records[0] and "remotemedia::plugin" in records[0]
+
+
+def test_a_create_that_fails_is_a_plugin_error_naming_the_file(broken):
+    lib = broken("CREATE_FAILS")
+    rm.load_plugin(lib)
+    with pytest.raises(rm.PluginError, match="this node never creates") as e:
+        rm.Pipeline().add_node("x", "EchoCreateFails").run(rm.Audio(np.ones(4, np.float32), 16000))
+    assert e.value.file == str(lib.resolve()) and "nodes[0].params" in str(e.value)
+
+
+REJECTIONS = [
+    ("MISSING_ENTRY", "missing entry symbol `remotemedia_plugin_entry`"),
+    ("MAJOR_MISMATCH", "plugin ABI 2.0 is incompatible with this runtime's ABI 1.0 (major versions differ)"),
+    ("NEWER_MINOR", "plugin ABI 1.1 is newer than this runtime's ABI 1.0; upgrade remotemedia"),
+    ("NO_NAME", "invalid descriptor: name is NULL"),
+    ("BAD_SCHEMA", "invalid descriptor: node_types[0]: node type 'EchoBadSchema': params_schema_json"),
+    ("NO_PROCESS", "create, process and destroy are required"),
+    ("RESERVED_SET", "invalid descriptor: reserved[0] is not NULL"),
+    ("ENTRY_REFUSES", "entry point returned NULL"),
+]
+
+
+@pytest.mark.parametrize("flag,reason", REJECTIONS)
+def test_each_rejection_names_the_file_and_the_reason_and_harms_nothing(broken, flag, reason):
+    lib = broken(flag)
+    with pytest.raises(rm.PluginError) as e:
+        rm.load_plugin(lib)
+    assert e.value.file == str(lib.resolve())
+    assert reason in str(e.value)
+    assert str(lib.resolve()) in str(e.value)
+    rm.load_plugin(BIQUAD)
+    assert rm.Pipeline().add_node("b", "Biquad").run(rm.Audio(np.ones(8, np.float32), 16000))["b"], "runtime still works"
+
+
+def test_a_file_that_is_not_a_shared_library_is_rejected(tmp_path):
+    bogus = tmp_path / "libnotreally.so"
+    bogus.write_text("not an ELF file")
+    with pytest.raises(rm.PluginError, match="not a loadable shared library") as e:
+        rm.load_plugin(bogus)
+    assert e.value.file == str(bogus.resolve())
+    with pytest.raises(rm.PluginError, match="cannot open"):
+        rm.load_plugin(tmp_path / "missing.so")
+
+
+def test_a_node_type_clash_names_both_plugins(broken):
+    rm.load_plugin(BIQUAD)
+    lib = broken("GOOD", name="clashing", node_type="Biquad")
+    with pytest.raises(rm.PluginError) as e:
+        rm.load_plugin(lib)
+    text = str(e.value)
+    assert "node type 'Biquad' of plugin 'clashing' clashes with plugin 'biquad'" in text
+    assert str(BIQUAD.resolve()) in text and str(lib.resolve()) in text
+    with pytest.raises(rm.PluginError, match="node type 'Gain' of plugin 'gain-clash' clashes with a built-in node type"):
+        rm.load_plugin(broken("GOOD", name="gain-clash", node_type="Gain"))
+    assert "clashing" not in {p["name"] for p in rm.list_plugins()["plugins"]}
+
+
+def test_two_plugins_with_one_name_are_refused(broken):
+    rm.load_plugin(broken("GOOD", name="twin-name", node_type="EchoOne"))
+    with pytest.raises(rm.PluginError, match="a plugin named 'twin-name' is already loaded from"):
+        rm.load_plugin(broken("GOOD", name="twin-name", node_type="EchoTwo"))
+
+
+# ---- discovery, in fresh processes ----------------------------------------------------------
+
+def run_python(code: str, cwd: Path, **env) -> str:
+    full = {**os.environ, "REMOTEMEDIA_PLUGIN_SYSTEM_PATH": "", **env}
+    full.pop("REMOTEMEDIA_PLUGIN_PATH", None) if "REMOTEMEDIA_PLUGIN_PATH" not in env else None
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, env=full, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_discovery_loads_plugins_on_the_path_and_lists_rejections(tmp_path, broken):
+    plugdir = tmp_path / "plugins"
+    plugdir.mkdir()
+    for lib in (BIQUAD, GATE, broken("MAJOR_MISMATCH")):
+        shutil.copy(lib, plugdir)
+    (plugdir / "README.txt").write_text("not a plugin, not a .so: ignored")
+    code = """
+        import json, numpy as np, remotemedia as rm
+        p = rm.Pipeline().add_node("b", "Biquad").add_node("g", "NoiseGate").connect("b", "g")
+        out = p.run(rm.Audio(np.zeros(160, np.float32), 16000))
+        print(json.dumps({"runtimes": p.node_runtimes(), "listing": rm.list_plugins()}))
+    """
+    result = json.loads(run_python(code, tmp_path, REMOTEMEDIA_PLUGIN_PATH=f"{plugdir}:relative/dir"))
+    assert result["runtimes"] == {"b": "native", "g": "native"}
+    listing = result["listing"]
+    assert sorted(p["name"] for p in listing["plugins"]) == ["biquad", "noise-gate"]
+    rejected = {Path(r["file"]).name: r["reason"] for r in listing["rejected"]}
+    assert "major versions differ" in rejected[broken("MAJOR_MISMATCH").name]
+    assert "only absolute paths are searched" in rejected["dir"]
+    assert listing["search_path"][0] == {"path": str(plugdir), "source": "REMOTEMEDIA_PLUGIN_PATH"}
+
+
+def test_nothing_loads_from_the_current_directory_unless_asked(tmp_path):
+    shutil.copy(BIQUAD, tmp_path)
+    code = """
+        import json, remotemedia as rm
+        print(json.dumps(rm.list_plugins()))
+    """
+    listing = json.loads(run_python(code, tmp_path))
+    assert listing["plugins"] == [] and listing["rejected"] == []
+    loaded = json.loads(run_python("import json, remotemedia as rm; print(json.dumps(rm.load_plugin('libbiquad.so')))", tmp_path))
+    assert loaded["file"] == str((tmp_path / "libbiquad.so").resolve()), "an explicit relative path is taken from the cwd"
+
+
+def test_entry_point_nodes_and_native_plugins_are_discovered_together(tmp_path):
+    (tmp_path / "acme_nodes.py").write_text(textwrap.dedent('''
+        import remotemedia as rm
+
+        class Halve(rm.Node):
+            """Halves float audio."""
+            node_type = "AcmeHalve"
+
+            def process(self, audio):
+                return rm.Audio(audio.samples * audio.samples.dtype.type(0.5), audio.sample_rate)
+    '''))
+    dist = tmp_path / "acme_nodes-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-nodes\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[remotemedia.nodes]\nhalve = acme_nodes:Halve\n")
+    code = """
+        import json, sys, numpy as np, remotemedia as rm
+        sys.path.insert(0, ".")
+        p = rm.Pipeline().add_node("gate", "NoiseGate", threshold_db=-100.0, floor_db=0.0).add_node("h", "AcmeHalve")
+        p.connect("gate", "h")
+        out = p.run(rm.Audio(np.full(8, 0.5, np.float32), 16000))["h"][0].samples
+        print(json.dumps({"runtimes": p.node_runtimes(), "out": out.tolist()}))
+    """
+    result = json.loads(run_python(code, tmp_path, REMOTEMEDIA_PLUGIN_PATH=str(EXAMPLES)))
+    assert result["runtimes"] == {"gate": "native", "h": "python"}
+    np.testing.assert_allclose(result["out"], 0.25, rtol=1e-6)
+
+
+def test_cli_lists_plugins(tmp_path):
+    env = {**os.environ, "REMOTEMEDIA_PLUGIN_PATH": str(EXAMPLES), "REMOTEMEDIA_PLUGIN_SYSTEM_PATH": ""}
+    done = subprocess.run([sys.executable, "-m", "remotemedia", "plugins"], env=env, capture_output=True, text=True, check=True)
+    assert "biquad 1.0.0 (ABI 1.0, Apache-2.0)" in done.stdout and "NoiseGate" in done.stdout
+    assert f"{EXAMPLES} (REMOTEMEDIA_PLUGIN_PATH)" in done.stdout
+
+
+# ---- conformance ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("lib", [BIQUAD, GATE], ids=["c-biquad", "rust-noise-gate"])
+def test_example_plugins_pass_the_conformance_check(lib):
+    report = rm.check_plugin(lib)
+    failed = [c for c in report["checks"] if not c["ok"]]
+    assert report["passed"] and not failed, failed
+    names = {c["check"] for c in report["checks"]}
+    assert {"reset forgets stream state", "instances are independent", "destroy without processing"} <= names
+
+
+def test_conformance_flags_a_plugin_whose_reset_does_not_forget(broken):
+    report = rm.check_plugin(broken("STATEFUL_OUTPUT"))
+    failed = {c["check"]: c["detail"] for c in report["checks"] if not c["ok"]}
+    assert not report["passed"]
+    assert "after reset the output differs" in failed["reset forgets stream state"]
+
+
+def test_conformance_survives_a_plugin_that_crashes(broken):
+    report = rm.check_plugin(broken("CRASH_ON_EMPTY"))
+    assert not report["passed"] and report["crashed"] == "SIGSEGV"
+
+
+def test_conformance_cli_exit_status(broken):
+    ok = subprocess.run([sys.executable, "-m", "remotemedia", "plugins", "check", str(BIQUAD)], capture_output=True, text=True)
+    assert ok.returncode == 0 and "biquad: passed" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "remotemedia", "plugins", "check", str(broken("CREATE_FAILS"))],
+                         capture_output=True, text=True)
+    assert bad.returncode == 1 and "FAIL EchoCreateFails: create with the schema's defaults: this node never creates" in bad.stdout
