@@ -3,7 +3,7 @@
 #   make test   build everything, run the Rust, C and Python tests
 PYTHON ?= python3
 
-.PHONY: demo test install test-rust test-c test-python bench
+.PHONY: demo test install plugins test-rust test-c test-python bench
 
 install:  ## build the native library (cargo, release) and install the Python package with test and demo extras
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[test,demo]'
@@ -13,15 +13,18 @@ demo: install  ## 48 kHz stereo int16 -> f32 -> mono -> 16 kHz -> 30 ms frames -
 	$(PYTHON) -m remotemedia run examples/vad_pipeline.json --input out/demo_in.wav --events out/demo_events.json --metrics out/demo_metrics.json
 	$(PYTHON) examples/plot_vad.py out/demo_in.wav out/demo_events.json out/demo_vad.png
 
+plugins:  ## build the example plugins into target/plugins/ (use with REMOTEMEDIA_PLUGIN_PATH=$$PWD/target/plugins)
+	plugins/build.sh
+
 test: install test-rust test-c test-python
 
-test-rust:  ## unit tests, executor tests, and the header drift check
+test-rust:  ## unit tests, executor tests, and the drift check of both headers
 	cargo test --workspace
 
-test-c: install
+test-c: install plugins  ## the C host test (loads the example plugins), then again under valgrind
 	tests/c/run.sh
 
-test-python: install
+test-python: install plugins
 	$(PYTHON) -m pytest
 
 bench: install

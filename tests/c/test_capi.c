@@ -1,4 +1,5 @@
 /* C host test: builds against include/remotemedia.h only and links the cdylib. */
+#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -312,6 +313,33 @@ static void test_plugins(RmRuntime *rt) {
   CHECK(rm_plugin_check(path, NULL) == RM_STATUS_INVALID_ARGUMENT);
 }
 
+/* A plugin library stays loaded while a pipeline using it outlives its runtime, and is
+ * unloaded once the last user is gone. Runs after every other runtime is freed. */
+static void test_plugin_outlives_runtime(void) {
+  const char *dir = getenv("REMOTEMEDIA_TEST_PLUGINS");
+  char path[4096];
+  RmRuntime *rt = NULL;
+  RmPipeline *p = NULL;
+  RmOutputs *outs = NULL;
+  RmStatus st;
+  float x[160] = {0};
+  if (!dir) return;
+  snprintf(path, sizeof path, "%s/libremotemedia_noise_gate.so", dir);
+  CHECK(dlopen(path, RTLD_NOW | RTLD_NOLOAD) == NULL); /* unloaded with the first runtime */
+  CHECK(rm_runtime_new(&rt) == RM_STATUS_OK);
+  CHECK(rm_runtime_load_plugin(rt, path) == RM_STATUS_OK);
+  p = make(rt, "{\"version\":\"1\",\"nodes\":[{\"id\":\"g\",\"node_type\":\"NoiseGate\"}]}", &st);
+  CHECK(st == RM_STATUS_OK);
+  rm_runtime_free(rt);
+  void *handle = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+  CHECK(handle != NULL); /* still loaded: the pipeline holds it */
+  if (handle) dlclose(handle);
+  CHECK(rm_pipeline_run(p, x, 160, RM_SAMPLE_FORMAT_F32, 1, 16000, &outs) == RM_STATUS_OK);
+  rm_outputs_free(outs);
+  rm_pipeline_free(p);
+  CHECK(dlopen(path, RTLD_NOW | RTLD_NOLOAD) == NULL); /* the last user is gone */
+}
+
 int main(void) {
   CHECK(rm_abi_version() == RM_ABI_VERSION);
   RmRuntime *rt = NULL;
@@ -327,6 +355,7 @@ int main(void) {
   int before = released;
   rm_runtime_free(rt);
   CHECK(released == before + 1); /* Negate's user_data released with the runtime */
+  test_plugin_outlives_runtime();
   printf("c_api: %d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;
 }

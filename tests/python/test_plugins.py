@@ -344,3 +344,22 @@ def test_conformance_cli_exit_status(broken):
     bad = subprocess.run([sys.executable, "-m", "remotemedia", "plugins", "check", str(broken("CREATE_FAILS"))],
                          capture_output=True, text=True)
     assert bad.returncode == 1 and "FAIL EchoCreateFails: create with the schema's defaults: this node never creates" in bad.stdout
+
+
+# ---- the author's guide -----------------------------------------------------------------------
+
+def test_the_c_plugin_in_the_guide_builds_with_only_the_header_and_works(tmp_path):
+    guide = (ROOT / "docs" / "PLUGINS.md").read_text()
+    source = guide.split("```c\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "dcblock.c").write_text(source)
+    lib = tmp_path / "libdcblock.so"
+    subprocess.run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-O2", "-fPIC", "-shared", "-fvisibility=hidden",
+                    f"-I{ROOT / 'include'}", str(tmp_path / "dcblock.c"), "-o", str(lib)], check=True)
+    report = rm.check_plugin(lib)
+    assert report["passed"], [c for c in report["checks"] if not c["ok"]]
+    rm.load_plugin(lib)
+    offset = np.full(16000, 0.25, np.float32)
+    out = rm.Pipeline().add_node("dc", "DcBlock", r=0.99).run(rm.Audio(offset, 16000))["dc"][0].samples
+    assert out[0] == pytest.approx(0.25) and abs(out[-1]) < 1e-4, "the offset is removed"
+    with pytest.raises(rm.PluginError, match=r"params.r: expected a number between 0 and 1"):
+        rm.Pipeline().add_node("dc", "DcBlock", r=2.0).run(rm.Audio(offset, 16000))

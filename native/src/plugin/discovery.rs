@@ -60,3 +60,25 @@ pub(crate) fn candidates(dirs: &[SearchDir]) -> (Vec<PathBuf>, Vec<(PathBuf, Str
     }
     (files, skipped)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candidates_are_libraries_in_order_and_relative_entries_are_skipped() {
+        let dir = std::env::temp_dir().join(format!("remotemedia-discovery-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("nested")).unwrap();
+        for name in ["b.so", "a.so", "notes.txt", "nested/c.so"] {
+            std::fs::write(dir.join(name), b"").unwrap();
+        }
+        let entry = |path: PathBuf| SearchDir { path, source: "REMOTEMEDIA_PLUGIN_PATH" };
+        let dirs = [entry(dir.clone()), entry("relative/dir".into()), entry(dir.join("missing")), entry(dir.join("nested/c.so"))];
+        let (files, skipped) = candidates(&dirs);
+        assert_eq!(files, [dir.join("a.so"), dir.join("b.so"), dir.join("nested/c.so")], "sorted, not recursive, files as given");
+        assert_eq!(skipped.len(), 1);
+        assert_eq!(skipped[0].0, PathBuf::from("relative/dir"));
+        assert!(skipped[0].1.contains("only absolute paths are searched"), "{}", skipped[0].1);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

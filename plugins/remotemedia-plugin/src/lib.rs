@@ -3,14 +3,30 @@
 //! slices, catches panics (the instance is then reported broken and never called
 //! again) and forwards logs to the host.
 //!
-//! ```ignore
+//! ```
+//! use remotemedia_plugin::{Audio, Error, Input, Node, NodeInfo, Output, Params, Samples, param_f64};
+//!
 //! struct Gain(f32);
-//! impl remotemedia_plugin::Node for Gain {
-//!     fn info() -> NodeInfo { NodeInfo::new("MyGain", "multiplies audio").params_schema(r#"{"type":"object"}"#) }
-//!     fn create(params: &Params) -> Result<Self, Error> { Ok(Gain(params_f32(params, "gain", 1.0)?)) }
-//!     fn process(&mut self, input: Input<'_>, out: &mut Output<'_>) -> Result<(), Error> { ... }
+//!
+//! impl Node for Gain {
+//!     fn info() -> NodeInfo {
+//!         NodeInfo::new("MyGain", "Multiplies f32 audio.")
+//!             .params_schema(r#"{"type":"object","properties":{"gain":{"type":"number","default":1}}}"#)
+//!     }
+//!     fn create(params: &Params) -> Result<Self, Error> {
+//!         Ok(Gain(param_f64(params, "gain", 1.0)? as f32))
+//!     }
+//!     fn process(&mut self, input: Input<'_>, out: &mut Output<'_>) -> Result<(), Error> {
+//!         let Input::Audio(a) = input else { return Err(Error::new("audio only")) };
+//!         let Samples::F32(x) = a.samples else { return Err(Error::new("f32 only")) };
+//!         let y: Vec<f32> = x.iter().map(|v| v * self.0).collect();
+//!         out.audio(0, Audio { samples: Samples::F32(&y), ..a })
+//!     }
 //! }
-//! remotemedia_plugin::export_plugin!(name: "my-gain", version: "1.0.0", license: "MIT", description: "a gain", nodes: [Gain]);
+//!
+//! remotemedia_plugin::export_plugin!(
+//!     name: "my-gain", version: "1.0.0", license: "MIT", description: "a gain", nodes: [Gain],
+//! );
 //! ```
 //!
 //! The crate type of a plugin is `cdylib`.
