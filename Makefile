@@ -30,3 +30,4 @@ test-python: install plugins
 bench: install
 	cargo bench -p remotemedia --bench pipeline
 	$(PYTHON) benchmarks/bench_run_overhead.py
+	plugins/build.sh && $(PYTHON) benchmarks/bench_plugins.py

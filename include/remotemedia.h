@@ -17,9 +17,10 @@
 #include "remotemedia_plugin.h"
 
 /**
- * Version of this C ABI. Bumped on any incompatible change to `remotemedia.h`.
+ * Version of this C ABI. Bumped on any incompatible change to `remotemedia.h` (2: the
+ * node types moved to `remotemedia_plugin.h` and `RmNodeTypeInfo` gained kinds).
  */
-#define RM_ABI_VERSION 1
+#define RM_ABI_VERSION 2
 
 /**
  * Largest manifest accepted, in bytes.

@@ -34,8 +34,9 @@ use crate::error::{Error, Result, panic_message};
 pub use error::RmStatus;
 pub(crate) use error::status_of;
 
-/// Version of this C ABI. Bumped on any incompatible change to `remotemedia.h`.
-pub const RM_ABI_VERSION: u32 = 1;
+/// Version of this C ABI. Bumped on any incompatible change to `remotemedia.h` (2: the
+/// node types moved to `remotemedia_plugin.h` and `RmNodeTypeInfo` gained kinds).
+pub const RM_ABI_VERSION: u32 = 2;
 
 /// Returns `RM_ABI_VERSION` as compiled into the library, so a host can check that the
 /// header it was built with matches the library it loaded. Any thread, no allocation.
