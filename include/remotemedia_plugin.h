@@ -177,7 +177,7 @@ typedef struct RmNodeContext {
    * Emits one item on output port `port` (index into the type's outputs). The item
    * is copied before this returns; `data` stays owned by the caller. Returns an
    * `RmStatus` value: `RM_STATUS_INVALID_ARGUMENT` for a bad port, a malformed item
-   * or a kind not in the type's `output_kinds`. Not allowed during `create`.
+   * or a kind not in the type's `output_kinds`. Not allowed during `create` or `reset`.
    */
   int32_t (*emit)(struct RmNodeContext *ctx, uint32_t port, const struct RmDataView *data);
   /**

@@ -196,14 +196,15 @@ class NativeRuntime:
     _lock = threading.Lock()
 
     def __init__(self):
+        # Native log records go to logging.getLogger("remotemedia") (debug and up; the
+        # logger's own level filters further), including those of plugin discovery, which
+        # runs in rm_runtime_new. Fails only if the process already has another global
+        # tracing subscriber, in which case native logs stay there.
+        if lib.rm_set_log_callback(lib._rm_py_log, ffi.NULL, 4) != OK:
+            LOGGER.debug("native logs not forwarded: %s", _string(lib.rm_last_error_message()))
         out = ffi.new("RmRuntime **")
         _check(lib.rm_runtime_new(out))
         self.ptr = out[0]
-        # Native log records go to logging.getLogger("remotemedia") (debug and up; the
-        # logger's own level filters further). Fails only if the process already has
-        # another global tracing subscriber, in which case native logs stay there.
-        if lib.rm_set_log_callback(lib._rm_py_log, ffi.NULL, 4) != OK:
-            LOGGER.debug("native logs not forwarded: %s", _string(lib.rm_last_error_message()))
         self.registered: dict[str, type[Node]] = {}
         self._refresh_native_types()
 

@@ -253,10 +253,15 @@ def test_discovery_loads_plugins_on_the_path_and_lists_rejections(tmp_path, brok
         shutil.copy(lib, plugdir)
     (plugdir / "README.txt").write_text("not a plugin, not a .so: ignored")
     code = """
-        import json, numpy as np, remotemedia as rm
+        import json, logging, numpy as np, remotemedia as rm
+        logged = []
+        handler = logging.Handler()
+        handler.emit = lambda record: logged.append(record.getMessage())
+        logging.getLogger("remotemedia").addHandler(handler)
+        logging.getLogger("remotemedia").setLevel(logging.INFO)
         p = rm.Pipeline().add_node("b", "Biquad").add_node("g", "NoiseGate").connect("b", "g")
         out = p.run(rm.Audio(np.zeros(160, np.float32), 16000))
-        print(json.dumps({"runtimes": p.node_runtimes(), "listing": rm.list_plugins()}))
+        print(json.dumps({"runtimes": p.node_runtimes(), "listing": rm.list_plugins(), "logged": logged}))
     """
     result = json.loads(run_python(code, tmp_path, REMOTEMEDIA_PLUGIN_PATH=f"{plugdir}:relative/dir"))
     assert result["runtimes"] == {"b": "native", "g": "native"}
@@ -266,6 +271,8 @@ def test_discovery_loads_plugins_on_the_path_and_lists_rejections(tmp_path, brok
     assert "major versions differ" in rejected[broken("MAJOR_MISMATCH").name]
     assert "only absolute paths are searched" in rejected["dir"]
     assert listing["search_path"][0] == {"path": str(plugdir), "source": "REMOTEMEDIA_PLUGIN_PATH"}
+    assert any("plugin rejected" in m and "major versions differ" in m for m in result["logged"]), result["logged"]
+    assert any("plugin loaded" in m and "plugin=noise-gate" in m for m in result["logged"])
 
 
 def test_nothing_loads_from_the_current_directory_unless_asked(tmp_path):

@@ -135,7 +135,7 @@ pub struct RmNodeContext {
     /// Emits one item on output port `port` (index into the type's outputs). The item
     /// is copied before this returns; `data` stays owned by the caller. Returns an
     /// `RmStatus` value: `RM_STATUS_INVALID_ARGUMENT` for a bad port, a malformed item
-    /// or a kind not in the type's `output_kinds`. Not allowed during `create`.
+    /// or a kind not in the type's `output_kinds`. Not allowed during `create` or `reset`.
     pub emit: unsafe extern "C" fn(ctx: *mut RmNodeContext, port: u32, data: *const RmDataView) -> i32,
     /// Sets the message reported with a failing status returned by this callback.
     /// `message` is NUL-terminated UTF-8, copied before this returns.
