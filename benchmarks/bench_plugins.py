@@ -9,15 +9,13 @@ Needs `make plugins` (target/plugins, target/test-plugins) and scipy.
 
 from __future__ import annotations
 
-import argparse
-import platform
 from pathlib import Path
 
 import numpy as np
 from scipy import signal
 
 import remotemedia as rm
-from bench_run_overhead import measure
+from bench_run_overhead import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,18 +57,7 @@ def contenders(frames: int) -> dict:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--frames", type=int, default=480)
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--calls", type=int, default=20000)
-    args = parser.parse_args()
-    result = measure(contenders(args.frames), args.rounds, args.calls)
-    print(f"# one node, {args.frames} float32 samples per run ({platform.python_version()}, numpy {np.__version__}, "
-          f"{platform.machine()}); median of {args.rounds} rounds x {args.calls} calls, alternating order\n")
-    print(f"| {'contender':<40} | {'µs per call':>11} |")
-    print(f"|{'-' * 42}|{'-' * 13}|")
-    for name, us in result.items():
-        print(f"| {name:<40} | {us:>11.3f} |")
+    result = run_cli(__doc__, contenders, "Plugin boundary: Pipeline.run")
     base = result["built-in PassThrough (no copy)"]
     print(f"\nplugin boundary: +{result['Rust plugin pass-through (copies)'] - base:.2f} µs per call over a built-in "
           f"node; a Python node costs +{result['Python node pass-through'] - base:.2f} µs. "

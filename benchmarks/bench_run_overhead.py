@@ -57,23 +57,32 @@ def measure(runs: dict, rounds: int, calls: int) -> dict[str, float]:
     return {name: float(np.median(v)) for name, v in samples.items()}
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def run_cli(doc: str, contenders, title: str) -> dict[str, float]:
+    """Parses --frames/--rounds/--calls, measures ``contenders(frames)`` and prints the
+    table under ``title``; returns µs per call by contender."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=480)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--calls", type=int, default=20000)
     args = parser.parse_args()
     result = measure(contenders(args.frames), args.rounds, args.calls)
-    print(f"# Pipeline.run overhead, {args.frames} float32 samples, one node "
+    width = max(36, *map(len, result))
+    print(f"# {title}, {args.frames} float32 samples, one node "
           f"({platform.python_version()}, numpy {np.__version__}, {platform.machine()})")
     print(f"# median of {args.rounds} rounds x {args.calls} calls, alternating order\n")
-    print(f"| {'contender':<36} | {'µs per call':>11} |")
-    print(f"|{'-' * 38}|{'-' * 13}|")
+    print(f"| {'contender':<{width}} | {'µs per call':>11} |")
+    print(f"|{'-' * (width + 2)}|{'-' * 13}|")
     for name, us in result.items():
-        print(f"| {name:<36} | {us:>11.3f} |")
+        print(f"| {name:<{width}} | {us:>11.3f} |")
+    return result
+
+
+def main():
+    result = run_cli(__doc__, contenders, "Pipeline.run overhead")
     ratio = result["python Gain"] / result["native Gain"]
     print(f"\nnative Gain is {ratio:.2f}x faster than python Gain. PassThrough does ~0.03 µs of work "
           f"(criterion), so its run time, {result['native PassThrough']:.2f} µs, is the per-run overhead.")
+
 
 if __name__ == "__main__":
     main()

@@ -1,4 +1,7 @@
-"""Helpers shared by the node tests."""
+"""Helpers shared by the tests."""
+
+import textwrap
+from pathlib import Path
 
 import remotemedia as rm
 
@@ -14,3 +17,23 @@ def one_node(runtime: str, node_id: str, node_type: str, params: dict, chunk: in
     if runtime == "native":
         assert set(p.node_runtimes().values()) == {"native"}
     return p
+
+
+def write_entry_point_package(root: Path) -> None:
+    """Writes an installed-looking distribution into ``root`` (put it on sys.path) that
+    exposes the node type ``AcmeHalve`` (halves float audio) through the entry-point
+    group ``remotemedia.nodes``."""
+    (root / "acme_nodes.py").write_text(textwrap.dedent('''
+        import remotemedia as rm
+
+        class Halve(rm.Node):
+            """Halves float audio."""
+            node_type = "AcmeHalve"
+
+            def process(self, audio):
+                return rm.Audio(audio.samples * audio.samples.dtype.type(0.5), audio.sample_rate)
+    '''))
+    dist = root / "acme_nodes-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-nodes\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[remotemedia.nodes]\nhalve = acme_nodes:Halve\n")

@@ -1,6 +1,5 @@
 import json
 import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -8,24 +7,13 @@ import pytest
 import remotemedia as rm
 from remotemedia import cli, node, wav
 
+from helpers import write_entry_point_package
+
 
 @pytest.fixture
 def third_party_package(tmp_path, monkeypatch):
     """An installed-looking distribution exposing a node through the entry-point group."""
-    (tmp_path / "acme_nodes.py").write_text(textwrap.dedent('''
-        import remotemedia as rm
-
-        class Halve(rm.Node):
-            """Halves float audio."""
-            node_type = "AcmeHalve"
-
-            def process(self, audio):
-                return rm.Audio(audio.samples * audio.samples.dtype.type(0.5), audio.sample_rate)
-    '''))
-    dist = tmp_path / "acme_nodes-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-nodes\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[remotemedia.nodes]\nhalve = acme_nodes:Halve\n")
+    write_entry_point_package(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(node, "_entry_points_loaded", False)
     yield

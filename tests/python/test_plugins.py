@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import remotemedia as rm
 
+from helpers import write_entry_point_package
 import plugin_twins  # noqa: F401  (registers the Python twins of the example nodes)
 
 pytestmark = pytest.mark.skipif(not rm.native_available(), reason="plugins need the native library")
@@ -239,8 +240,10 @@ def test_two_plugins_with_one_name_are_refused(broken):
 # ---- discovery, in fresh processes ----------------------------------------------------------
 
 def run_python(code: str, cwd: Path, **env) -> str:
-    full = {**os.environ, "REMOTEMEDIA_PLUGIN_SYSTEM_PATH": "", **env}
-    full.pop("REMOTEMEDIA_PLUGIN_PATH", None) if "REMOTEMEDIA_PLUGIN_PATH" not in env else None
+    """Runs ``code`` in a fresh interpreter that searches only the plugin path given in
+    ``env`` (no user or system directories); returns its stdout."""
+    full = {k: v for k, v in os.environ.items() if k != "REMOTEMEDIA_PLUGIN_PATH"}
+    full.update({"REMOTEMEDIA_PLUGIN_SYSTEM_PATH": "", **env})
     done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, env=full, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -288,20 +291,7 @@ def test_nothing_loads_from_the_current_directory_unless_asked(tmp_path):
 
 
 def test_entry_point_nodes_and_native_plugins_are_discovered_together(tmp_path):
-    (tmp_path / "acme_nodes.py").write_text(textwrap.dedent('''
-        import remotemedia as rm
-
-        class Halve(rm.Node):
-            """Halves float audio."""
-            node_type = "AcmeHalve"
-
-            def process(self, audio):
-                return rm.Audio(audio.samples * audio.samples.dtype.type(0.5), audio.sample_rate)
-    '''))
-    dist = tmp_path / "acme_nodes-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-nodes\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[remotemedia.nodes]\nhalve = acme_nodes:Halve\n")
+    write_entry_point_package(tmp_path)
     code = """
         import json, sys, numpy as np, remotemedia as rm
         sys.path.insert(0, ".")
