@@ -104,7 +104,8 @@ def cmd_nodes(args) -> int:
         props = row["params"].get("properties", {})
         params = ", ".join(f"{k}: {v.get('type', '?')}" + (f" = {v['default']}" if "default" in v else "")
                            for k, v in props.items()) or "-"
-        print(f"{name:<16} [{'+'.join(row['runtimes'])}]  params: {params}")
+        origin = f" from plugin {row['plugin']}" if "plugin" in row else ""
+        print(f"{name:<16} [{'+'.join(row['runtimes'])}]{origin}  params: {params}")
         if row["description"]:
             print(f"{'':<16} {row['description']}")
     return 0

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -305,11 +306,29 @@ def test_entry_point_nodes_and_native_plugins_are_discovered_together(tmp_path):
     np.testing.assert_allclose(result["out"], 0.25, rtol=1e-6)
 
 
+def test_plugin_nodes_run_concurrently_like_sequentially():
+    rm.load_plugin(BIQUAD)
+    rm.load_plugin(GATE)
+    inputs = [rm.Audio(noise(2000, 2, seed), 16000) for seed in range(8)]
+
+    def one(audio):
+        p = rm.Pipeline().add_node("b", "Biquad", type="bandpass", frequency_hz=900.0).add_node("g", "NoiseGate")
+        return p.connect("b", "g").run(audio)["g"][0].samples
+
+    sequential = [one(a) for a in inputs]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        concurrent = list(pool.map(one, inputs))
+    for s, c in zip(sequential, concurrent):
+        np.testing.assert_array_equal(s, c)
+
+
 def test_cli_lists_plugins(tmp_path):
     env = {**os.environ, "REMOTEMEDIA_PLUGIN_PATH": str(EXAMPLES), "REMOTEMEDIA_PLUGIN_SYSTEM_PATH": ""}
     done = subprocess.run([sys.executable, "-m", "remotemedia", "plugins"], env=env, capture_output=True, text=True, check=True)
     assert "biquad 1.0.0 (ABI 1.0, Apache-2.0)" in done.stdout and "NoiseGate" in done.stdout
     assert f"{EXAMPLES} (REMOTEMEDIA_PLUGIN_PATH)" in done.stdout
+    nodes = subprocess.run([sys.executable, "-m", "remotemedia", "nodes"], env=env, capture_output=True, text=True, check=True)
+    assert "Biquad           [native] from plugin biquad" in nodes.stdout
 
 
 # ---- conformance ----------------------------------------------------------------------------
