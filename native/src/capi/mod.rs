@@ -99,6 +99,14 @@ pub(crate) unsafe fn str_arg<'a>(ptr: *const c_char, what: &str) -> Result<&'a s
     unsafe { CStr::from_ptr(ptr) }.to_str().map_err(|_| Error::InvalidArgument(format!("{what} is not UTF-8")))
 }
 
+/// An optional NUL-terminated UTF-8 string (NULL gives `None`), copied.
+///
+/// # Safety
+/// A non-null `ptr` must point to a NUL-terminated string.
+pub(crate) unsafe fn optional_str_arg(ptr: *const c_char, what: &str) -> Result<Option<String>> {
+    if ptr.is_null() { Ok(None) } else { unsafe { str_arg(ptr, what) }.map(|s| Some(s.to_string())) }
+}
+
 /// A UTF-8 string argument given as pointer and byte length (no NUL needed).
 ///
 /// # Safety

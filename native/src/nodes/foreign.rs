@@ -9,7 +9,7 @@ use std::sync::Arc;
 use remotemedia_plugin::abi::{RmDataView, RmNodeContext, RmNodeTypeInfo, RmNodeVTable, RmStatus};
 use serde_json::Value;
 
-use crate::capi::{arg, status_of, str_arg};
+use crate::capi::{arg, optional_str_arg, status_of, str_arg};
 use crate::data::Data;
 use crate::error::{Error, NodeFailure, Result};
 use crate::view::{copy_data, kind_bit, kind_names, view_of};
@@ -160,14 +160,6 @@ impl Drop for ForeignNode {
     }
 }
 
-/// An optional string field of a node type info.
-///
-/// # Safety
-/// A non-null `ptr` must point to a NUL-terminated string.
-unsafe fn optional_str(ptr: *const c_char, what: &str) -> Result<Option<String>> {
-    if ptr.is_null() { Ok(None) } else { unsafe { str_arg(ptr, what) }.map(|s| Some(s.to_string())) }
-}
-
 /// Builds the spec of a node type implemented by `vtable`, checking `info`.
 ///
 /// # Safety
@@ -181,8 +173,8 @@ pub(crate) unsafe fn spec(info: &RmNodeTypeInfo, vtable: VTable, implementation:
     if vtable.raw.create.is_none() || vtable.raw.process.is_none() || vtable.raw.destroy.is_none() {
         return Err(Error::InvalidArgument(format!("node type '{node_type}': create, process and destroy are required")));
     }
-    let description = unsafe { optional_str(info.description, "info.description") }?.unwrap_or_default();
-    let params_schema = match unsafe { optional_str(info.params_schema_json, "info.params_schema_json") }? {
+    let description = unsafe { optional_str_arg(info.description, "info.description") }?.unwrap_or_default();
+    let params_schema = match unsafe { optional_str_arg(info.params_schema_json, "info.params_schema_json") }? {
         None => serde_json::json!({"type": "object"}),
         Some(text) => match serde_json::from_str(&text) {
             Ok(Value::Object(schema)) => Value::Object(schema),

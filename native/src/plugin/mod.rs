@@ -10,7 +10,7 @@ pub mod discovery;
 mod services;
 
 use std::collections::HashMap;
-use std::ffi::{CStr, c_char};
+use std::ffi::c_char;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
@@ -20,6 +20,7 @@ use remotemedia_plugin::abi::{
 };
 use serde_json::{Value, json};
 
+use crate::capi::optional_str_arg;
 use crate::error::{Error, Result};
 use crate::nodes::foreign::{self, VTable};
 use crate::nodes::{Implementation, NodeSpec};
@@ -144,18 +145,24 @@ fn open(file: &Path) -> Result<Plugin> {
     Ok(plugin)
 }
 
+/// The rejection reason for a descriptor part (`at`, e.g. `node_types[1]: `, or empty)
+/// that failed a check.
+fn invalid(at: &str, e: Error) -> String {
+    match e {
+        Error::InvalidArgument(m) => format!("invalid descriptor: {at}{m}"),
+        other => format!("invalid descriptor: {at}{other}"),
+    }
+}
+
+/// An optional string field of the descriptor.
+unsafe fn optional(ptr: *const c_char, field: &str) -> Result<Option<String>, String> {
+    unsafe { optional_str_arg(ptr, field) }.map_err(|e| invalid("", e))
+}
+
 /// A required non-empty string field of the descriptor.
 unsafe fn required(ptr: *const c_char, field: &str) -> Result<String, String> {
     let text = unsafe { optional(ptr, field) }?.ok_or_else(|| format!("invalid descriptor: {field} is NULL"))?;
     if text.is_empty() { Err(format!("invalid descriptor: {field} is empty")) } else { Ok(text) }
-}
-
-unsafe fn optional(ptr: *const c_char, field: &str) -> Result<Option<String>, String> {
-    if ptr.is_null() {
-        return Ok(None);
-    }
-    let text = unsafe { CStr::from_ptr(ptr) }.to_str().map_err(|_| format!("invalid descriptor: {field} is not UTF-8"))?;
-    Ok(Some(text.to_string()))
 }
 
 /// Most node types one plugin may offer.
@@ -188,10 +195,8 @@ unsafe fn read_descriptor(d: &RmPluginDescriptor, file: &Path, library: &Arc<Lib
     for (i, t) in types.iter().enumerate() {
         let owner: Arc<dyn std::any::Any + Send + Sync> = library.clone();
         let vtable = VTable::new(t.vtable, Some(owner));
-        let spec = unsafe { foreign::spec(&t.info, vtable, Implementation::Plugin(meta.clone())) }.map_err(|e| match e {
-            Error::InvalidArgument(m) => format!("invalid descriptor: node_types[{i}]: {m}"),
-            other => format!("invalid descriptor: node_types[{i}]: {other}"),
-        })?;
+        let spec = unsafe { foreign::spec(&t.info, vtable, Implementation::Plugin(meta.clone())) }
+            .map_err(|e| invalid(&format!("node_types[{i}]: "), e))?;
         if specs.iter().any(|s: &Arc<NodeSpec>| s.node_type == spec.node_type) {
             return Err(format!("invalid descriptor: node type '{}' is listed twice", spec.node_type));
         }

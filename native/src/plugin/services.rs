@@ -21,26 +21,19 @@ pub(super) fn for_file(file: &Path) -> &'static RmHostServices {
     let mut all = ALL.lock().unwrap_or_else(|e| e.into_inner());
     let leaked = all.get_or_insert_with(HashMap::new).entry(file.to_path_buf()).or_insert_with(|| {
         let data = Box::leak(Box::new(HostData { name: OnceLock::new(), file: file.display().to_string() }));
-        Box::leak(Box::new(RmHostServices {
+        Leaked(Box::leak(Box::new(RmHostServices {
             abi_major: RM_PLUGIN_ABI_MAJOR,
             abi_minor: RM_PLUGIN_ABI_MINOR,
             host_data: (data as *mut HostData).cast(),
             log,
             get_extension,
-        }))
-        .into()
+        })))
     });
     leaked.0
 }
 
 /// Services that live for the rest of the process.
 struct Leaked(&'static RmHostServices);
-
-impl From<&'static mut RmHostServices> for Leaked {
-    fn from(s: &'static mut RmHostServices) -> Self {
-        Leaked(s)
-    }
-}
 
 // SAFETY: the services are immutable after creation; `host_data` points to a `HostData`
 // that is only read (its `OnceLock` synchronizes the one write).
