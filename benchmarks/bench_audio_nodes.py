@@ -96,8 +96,8 @@ def bench_resample(rounds: int):
 
 def f1_scores(pred: np.ndarray, labels: np.ndarray) -> tuple[float, float, float]:
     n = min(len(pred), len(labels))
-    p, l = pred[:n], labels[:n]
-    tp, fp, fn = (p & l).sum(), (p & ~l).sum(), (~p & l).sum()
+    p, t = pred[:n], labels[:n]
+    tp, fp, fn = (p & t).sum(), (p & ~t).sum(), (~p & t).sum()
     precision, recall = tp / max(tp + fp, 1), tp / max(tp + fn, 1)
     return precision, recall, 2 * tp / max(2 * tp + fp + fn, 1)
 
@@ -191,7 +191,9 @@ def bench_vad(rounds: int):
     for name in ("ours (VAD node)", "webrtcvad mode 3", "silero-vad (onnx)"):
         if name not in contenders:
             continue
-        per_noise.append([name] + [f"{np.mean([f1_scores(contenders[name](data[f'mix/{f}/{k}/{snr}']), data[f'labels/{f}'])[2] for f in range(3) for snr in vad_dataset.SNRS]):.3f}" for k in vad_dataset.NOISES])
+        f1 = {k: np.mean([f1_scores(contenders[name](data[f"mix/{f}/{k}/{snr}"]), data[f"labels/{f}"])[2]
+                          for f in range(3) for snr in vad_dataset.SNRS]) for k in vad_dataset.NOISES}
+        per_noise.append([name] + [f"{f1[k]:.3f}" for k in vad_dataset.NOISES])
     table("VAD F1 per noise type (mean over SNRs)", ["contender"] + list(vad_dataset.NOISES), per_noise)
 
     x = data["mix/0/pink/10"]

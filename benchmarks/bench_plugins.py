@@ -61,7 +61,8 @@ def main():
     base = result["built-in PassThrough (no copy)"]
     print(f"\nplugin boundary: +{result['Rust plugin pass-through (copies)'] - base:.2f} µs per call over a built-in "
           f"node; a Python node costs +{result['Python node pass-through'] - base:.2f} µs. "
-          f"C Biquad run / scipy lfilter call = {result['C plugin Biquad lowpass'] / result['scipy lfilter (same filter, state kept)']:.2f}")
+          f"C Biquad run / scipy lfilter call = "
+          f"{result['C plugin Biquad lowpass'] / result['scipy lfilter (same filter, state kept)']:.2f}")
 
 
 if __name__ == "__main__":

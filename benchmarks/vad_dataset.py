@@ -122,6 +122,6 @@ def load() -> dict[str, np.ndarray]:
 if __name__ == "__main__":
     data = load()
     labels = [v for k, v in data.items() if k.startswith("labels/")]
-    speech = sum(l.sum() for l in labels) / sum(len(l) for l in labels)
+    speech = sum(lab.sum() for lab in labels) / sum(len(lab) for lab in labels)
     print(f"{CACHE}: {len(data) - len(labels)} mixtures of {len(labels)} clean tracks, "
           f"{speech:.0%} of 10 ms cells are speech")

@@ -45,9 +45,19 @@ fn bench(c: &mut Criterion) {
     };
     group.throughput(Throughput::Elements(n as u64));
     let mut to_i16 = node("FormatConverter", json!({"format": "i16"}));
-    group.bench_function("f32_to_i16", |b| b.iter(|| { to_i16.process(black_box(&x), &mut e).unwrap(); black_box(e.take()) }));
+    group.bench_function("f32_to_i16", |b| {
+        b.iter(|| {
+            to_i16.process(black_box(&x), &mut e).unwrap();
+            black_box(e.take())
+        })
+    });
     let mut to_f32 = node("FormatConverter", json!({"format": "f32"}));
-    group.bench_function("i16_to_f32", |b| b.iter(|| { to_f32.process(black_box(&xi), &mut e).unwrap(); black_box(e.take()) }));
+    group.bench_function("i16_to_f32", |b| {
+        b.iter(|| {
+            to_f32.process(black_box(&xi), &mut e).unwrap();
+            black_box(e.take())
+        })
+    });
     let src = signal(n);
     let mut dst = vec![0f32; n];
     group.bench_function("memcpy_f32", |b| b.iter(|| dst.copy_from_slice(black_box(&src))));
@@ -60,7 +70,10 @@ fn bench(c: &mut Criterion) {
     for quality in ["fast", "balanced", "high"] {
         let mut rs = node("Resample", json!({"target_rate": 16000, "quality": quality}));
         group.bench_with_input(BenchmarkId::from_parameter(quality), &second, |b, input| {
-            b.iter(|| { rs.process(black_box(input), &mut e).unwrap(); black_box(e.take()) })
+            b.iter(|| {
+                rs.process(black_box(input), &mut e).unwrap();
+                black_box(e.take())
+            })
         });
     }
     group.finish();
@@ -78,7 +91,12 @@ fn bench(c: &mut Criterion) {
     });
     let long = f32_audio(signal(480 * 100), 16_000);
     group.throughput(Throughput::Elements(100));
-    group.bench_function("100_frames_per_call", |b| b.iter(|| { vad.process(black_box(&long), &mut e).unwrap(); black_box(e.take()) }));
+    group.bench_function("100_frames_per_call", |b| {
+        b.iter(|| {
+            vad.process(black_box(&long), &mut e).unwrap();
+            black_box(e.take())
+        })
+    });
     group.finish();
 }
 

@@ -44,18 +44,14 @@ fn bench(c: &mut Criterion) {
         off.set_metrics(false);
         group.bench_function(format!("runtime_run_metrics_off/{node_type}"), |b| {
             b.iter(|| {
-                let input = Data::Audio(
-                    AudioBuffer::new(Samples::F32(unsafe { SampleBuf::borrowed(&samples) }), 1, 16000).unwrap(),
-                );
+                let input = Data::Audio(AudioBuffer::new(Samples::F32(unsafe { SampleBuf::borrowed(&samples) }), 1, 16000).unwrap());
                 black_box(rt.run(&mut off, input).unwrap());
             })
         });
         let mut pipeline = rt.pipeline(&manifest(node_type)).unwrap();
         group.bench_function(format!("runtime_run/{node_type}"), |b| {
             b.iter(|| {
-                let input = Data::Audio(
-                    AudioBuffer::new(Samples::F32(unsafe { SampleBuf::borrowed(&samples) }), 1, 16000).unwrap(),
-                );
+                let input = Data::Audio(AudioBuffer::new(Samples::F32(unsafe { SampleBuf::borrowed(&samples) }), 1, 16000).unwrap());
                 black_box(rt.run(&mut pipeline, input).unwrap());
             })
         });

@@ -249,16 +249,14 @@ impl Samples {
         if ptr.is_null() {
             return Err(Error::InvalidArgument("null sample pointer with non-zero length".into()));
         }
-        let size = len
-            .checked_mul(format.size())
-            .ok_or_else(|| Error::InvalidArgument(format!("{len} samples overflow the address space")))?;
+        let size =
+            len.checked_mul(format.size()).ok_or_else(|| Error::InvalidArgument(format!("{len} samples overflow the address space")))?;
         // SAFETY: the caller guarantees `len` readable samples (`size` bytes) at `ptr`.
         let bytes = unsafe { std::slice::from_raw_parts(ptr, size) };
         fn view<T: Sample + bytemuck::Pod>(bytes: &[u8]) -> Result<SampleBuf<T>> {
             // bytemuck checks alignment and size; no byte is copied.
-            let typed: &[T] = bytemuck::try_cast_slice(bytes).map_err(|e| {
-                Error::InvalidArgument(format!("sample pointer is not usable as {}: {e:?}", std::any::type_name::<T>()))
-            })?;
+            let typed: &[T] = bytemuck::try_cast_slice(bytes)
+                .map_err(|e| Error::InvalidArgument(format!("sample pointer is not usable as {}: {e:?}", std::any::type_name::<T>())))?;
             // SAFETY: validity for the buffer's life is the caller's contract (see above).
             Ok(unsafe { SampleBuf::borrowed(typed) })
         }
@@ -289,11 +287,7 @@ impl AudioBuffer {
             return Err(Error::InvalidArgument("audio sample_rate must be positive".into()));
         }
         if samples.len() % channels as usize != 0 {
-            return Err(Error::InvalidArgument(format!(
-                "{} samples do not make whole frames of {} channels",
-                samples.len(),
-                channels
-            )));
+            return Err(Error::InvalidArgument(format!("{} samples do not make whole frames of {} channels", samples.len(), channels)));
         }
         Ok(Self { samples, channels, sample_rate })
     }

@@ -240,7 +240,8 @@ pub fn to_prometheus(metrics: &Value) -> String {
     for n in &nodes {
         let t = &n["time_us"];
         for (q, key) in [("0.5", "p50"), ("0.95", "p95"), ("0.99", "p99")] {
-            let _ = writeln!(out, "remotemedia_node_call_seconds{{{},quantile=\"{q}\"}} {}", labels(n), t[key].as_f64().unwrap_or(0.0) / 1e6);
+            let _ =
+                writeln!(out, "remotemedia_node_call_seconds{{{},quantile=\"{q}\"}} {}", labels(n), t[key].as_f64().unwrap_or(0.0) / 1e6);
         }
         let _ = writeln!(out, "remotemedia_node_call_seconds_sum{{{}}} {}", labels(n), t["total"].as_f64().unwrap_or(0.0) / 1e6);
         let _ = writeln!(out, "remotemedia_node_call_seconds_count{{{}}} {}", labels(n), t["count"]);

@@ -7,8 +7,21 @@
 
 from . import nodes as _builtin_nodes  # noqa: F401  (registers the reference nodes)
 from .audio import Audio
-from .errors import (CancelledError, CircuitOpenError, CycleError, GraphError, InvalidInputError, ManifestError, NodeError, NodeTimeoutError, PluginError,
-                     QueueFullError, RemoteMediaError, StreamClosedError, TransientError)
+from .errors import (
+                     CancelledError,
+                     CircuitOpenError,
+                     CycleError,
+                     GraphError,
+                     InvalidInputError,
+                     ManifestError,
+                     NodeError,
+                     NodeTimeoutError,
+                     PluginError,
+                     QueueFullError,
+                     RemoteMediaError,
+                     StreamClosedError,
+                     TransientError,
+)
 from .native import available as native_available
 from .node import Emit, Node, ParamError, register_node
 from .pipeline import AsyncStream, Pipeline, Stream

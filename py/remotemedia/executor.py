@@ -8,13 +8,21 @@ import time
 from collections import deque
 
 from .audio import Audio
-from .errors import (CancelledError, CircuitOpenError, ManifestError, NodeError, NodeTimeoutError, QueueFullError,
-                     RemoteMediaError, StreamClosedError, TransientError)
-from .manifest import BREAKER_DEFAULT, RETRY_DEFAULT
+from .errors import (
+    CancelledError,
+    CircuitOpenError,
+    ManifestError,
+    NodeError,
+    NodeTimeoutError,
+    QueueFullError,
+    RemoteMediaError,
+    StreamClosedError,
+    TransientError,
+)
 from .graph import topological_order, waves
+from .manifest import BREAKER_DEFAULT, RETRY_DEFAULT
 from .metrics import NodeMetrics, PipelineMetrics, to_json
 from .node import Emit, Node, ParamError, lookup
-
 
 # The clock and sleep of retries and breakers; tests replace them with fakes.
 monotonic = time.monotonic

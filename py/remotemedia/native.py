@@ -16,8 +16,21 @@ import weakref
 import numpy as np
 
 from .audio import DTYPES, FORMAT_OF, Audio
-from .errors import (CancelledError, CircuitOpenError, CycleError, GraphError, InvalidInputError, ManifestError, NodeError,
-                     NodeTimeoutError, PluginError, QueueFullError, RemoteMediaError, StreamClosedError, TransientError)
+from .errors import (
+    CancelledError,
+    CircuitOpenError,
+    CycleError,
+    GraphError,
+    InvalidInputError,
+    ManifestError,
+    NodeError,
+    NodeTimeoutError,
+    PluginError,
+    QueueFullError,
+    RemoteMediaError,
+    StreamClosedError,
+    TransientError,
+)
 from .executor import outputs_of
 from .node import Node, ParamError
 

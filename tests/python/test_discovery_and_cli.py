@@ -5,9 +5,8 @@ import numpy as np
 import pytest
 
 import remotemedia as rm
-from remotemedia import cli, node, wav
-
 from helpers import write_entry_point_package
+from remotemedia import cli, node, wav
 
 
 @pytest.fixture

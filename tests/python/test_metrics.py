@@ -76,7 +76,7 @@ def test_prometheus_text(runtime):
     p = pipeline(runtime)
     p.run(rm.Audio(np.zeros(4800, np.int16), 48000))
     text = p.metrics("prometheus")
-    lines = [l for l in text.splitlines() if l and not l.startswith("#")]
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
     assert 'remotemedia_node_calls_total{pipeline="metrics-test",node="rs",node_type="Resample",' in text
-    assert all(len(l.rsplit(" ", 1)) == 2 and float(l.rsplit(" ", 1)[1]) >= 0 for l in lines)
+    assert all(len(line.rsplit(" ", 1)) == 2 and float(line.rsplit(" ", 1)[1]) >= 0 for line in lines)
     assert "# TYPE remotemedia_node_call_seconds summary" in text

@@ -33,7 +33,7 @@ def test_disable_native_env_falls_back(monkeypatch):
     assert not rm.native_available()
     assert gain_chain().runtime == "python"
     with pytest.raises(rm.InvalidInputError, match="native library is not available"):
-        gain_chain("native").runtime
+        _ = gain_chain("native").runtime
 
 
 def test_gain_values(runtime):

@@ -16,10 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import remotemedia as rm
-
-from helpers import write_entry_point_package
 import plugin_twins  # noqa: F401  (registers the Python twins of the example nodes)
+import remotemedia as rm
+from helpers import write_entry_point_package
 
 pytestmark = pytest.mark.skipif(not rm.native_available(), reason="plugins need the native library")
 

@@ -71,7 +71,10 @@ def test_chunking_does_not_change_anything(seed, chunk, min_speech, gate):
     for a, b in zip(decisions(whole), decisions(chunked)):
         np.testing.assert_array_equal(a, b)
     assert whole.get("v.segments") == chunked.get("v.segments")
-    cat = lambda r: np.concatenate([a.samples for a in r.get("v.audio", [])] or [np.zeros(0, np.float32)])
+
+    def cat(r):
+        return np.concatenate([a.samples for a in r.get("v.audio", [])] or [np.zeros(0, np.float32)])
+
     np.testing.assert_array_equal(cat(whole), cat(chunked))
 
 

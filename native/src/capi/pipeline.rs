@@ -45,11 +45,8 @@ pub unsafe extern "C" fn rm_pipeline_new(
             ids: ids.iter().map(|id| c_string(id)).collect(),
             ports: (0..ids.len()).map(|i| pipeline.spec(i).outputs.iter().map(|p| c_string(p)).collect()).collect(),
         };
-        *out = Box::into_raw(Box::new(RmPipeline {
-            runtime: runtime.inner.clone(),
-            pipeline: Mutex::new(pipeline),
-            names: Arc::new(names),
-        }));
+        *out =
+            Box::into_raw(Box::new(RmPipeline { runtime: runtime.inner.clone(), pipeline: Mutex::new(pipeline), names: Arc::new(names) }));
         Ok(())
     })
 }

@@ -26,9 +26,7 @@ impl PipelineGraph {
     /// Builds the graph of a validated manifest; fails with [`Error::Cycle`] on a cycle.
     pub fn from_manifest(manifest: &Manifest) -> Result<Self> {
         let ids: Vec<String> = manifest.nodes.iter().map(|n| n.id.clone()).collect();
-        let index = |id: &str| {
-            manifest.node_index(id).ok_or_else(|| Error::Graph(format!("connection names unknown node '{id}'")))
-        };
+        let index = |id: &str| manifest.node_index(id).ok_or_else(|| Error::Graph(format!("connection names unknown node '{id}'")));
         let mut edges = Vec::with_capacity(manifest.connections.len());
         for c in &manifest.connections {
             let (from, port) = c.source();
@@ -69,11 +67,7 @@ impl PipelineGraph {
                 }
             }
         }
-        if order.len() == n {
-            Ok(order)
-        } else {
-            Err(Error::Cycle { nodes: self.find_cycle(&indegree) })
-        }
+        if order.len() == n { Ok(order) } else { Err(Error::Cycle { nodes: self.find_cycle(&indegree) }) }
     }
 
     /// Walks backwards from a node left with inbound edges until a node repeats: every

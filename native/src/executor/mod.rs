@@ -476,7 +476,9 @@ fn call(
 ) -> Result<()> {
     let node_error = |failure| Error::Node { node_id: id.to_string(), operation, failure };
     if slot.poisoned {
-        return Err(node_error(NodeFailure::new("node is poisoned (an earlier call panicked or left the instance broken) and is not called again")));
+        return Err(node_error(NodeFailure::new(
+            "node is poisoned (an earlier call panicked or left the instance broken) and is not called again",
+        )));
     }
     let node = &mut *slot.node;
     let emitter = &mut slot.emitter;

@@ -116,9 +116,7 @@ fn sink_outputs_never_view_borrowed_input() {
     let rt = Runtime::new().unwrap();
     let mut p = rt.pipeline(&manifest(json!([{"id": "p", "node_type": "PassThrough"}]), json!([]))).unwrap();
     let input = vec![1.0f32, 2.0, 3.0];
-    let borrowed = Data::Audio(
-        AudioBuffer::new(Samples::F32(unsafe { SampleBuf::borrowed(&input) }), 1, 8000).unwrap(),
-    );
+    let borrowed = Data::Audio(AudioBuffer::new(Samples::F32(unsafe { SampleBuf::borrowed(&input) }), 1, 8000).unwrap());
     let out = rt.run(&mut p, borrowed).unwrap();
     let Data::Audio(a) = &out[0].data else { panic!() };
     assert!(!a.samples().is_borrowed());
@@ -154,10 +152,7 @@ fn panic_becomes_node_error_and_poisons() {
 #[test]
 fn bad_params_and_ports_name_the_place() {
     let rt = runtime_with_probe(Default::default());
-    let err = rt
-        .pipeline(&manifest(json!([{"id": "n", "node_type": "Probe", "params": {"add": -1}}]), json!([])))
-        .err()
-        .unwrap();
+    let err = rt.pipeline(&manifest(json!([{"id": "n", "node_type": "Probe", "params": {"add": -1}}]), json!([]))).err().unwrap();
     assert!(matches!(&err, Error::Manifest { path, .. } if path == "nodes[0].params.add"), "{err}");
     assert!(err.to_string().contains("node 'n'"));
     let err = rt
@@ -175,11 +170,11 @@ fn bad_params_and_ports_name_the_place() {
 fn unknown_type_and_hints() {
     let rt = Runtime::new().unwrap();
     let err = rt.pipeline(&manifest(json!([{"id": "n", "node_type": "Nope"}]), json!([]))).err().unwrap();
-    assert!(matches!(&err, Error::Manifest { path, message } if path == "nodes[0].node_type" && message.contains("unknown node type 'Nope'")), "{err}");
-    let err = rt
-        .pipeline(&manifest(json!([{"id": "n", "node_type": "Gain", "runtime_hint": "python"}]), json!([])))
-        .err()
-        .unwrap();
+    assert!(
+        matches!(&err, Error::Manifest { path, message } if path == "nodes[0].node_type" && message.contains("unknown node type 'Nope'")),
+        "{err}"
+    );
+    let err = rt.pipeline(&manifest(json!([{"id": "n", "node_type": "Gain", "runtime_hint": "python"}]), json!([]))).err().unwrap();
     assert!(err.to_string().contains("no python implementation"), "{err}");
 }
 

@@ -138,10 +138,7 @@ impl Manifest {
     /// Parses and validates JSON text.
     pub fn from_json(text: &str) -> Result<Self> {
         if text.len() > MAX_MANIFEST_BYTES {
-            return Err(Error::manifest(
-                "$",
-                format!("manifest is {} bytes, more than the limit of {MAX_MANIFEST_BYTES}", text.len()),
-            ));
+            return Err(Error::manifest("$", format!("manifest is {} bytes, more than the limit of {MAX_MANIFEST_BYTES}", text.len())));
         }
         let mut de = serde_json::Deserializer::from_str(text);
         let manifest: Manifest = serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -169,10 +166,7 @@ impl Manifest {
     /// Structural checks: version, limits, ids, connection endpoints.
     pub fn validate(&self) -> Result<()> {
         if self.version != VERSION {
-            return Err(Error::manifest(
-                "version",
-                format!("unsupported version '{}', expected '{VERSION}'", self.version),
-            ));
+            return Err(Error::manifest("version", format!("unsupported version '{}', expected '{VERSION}'", self.version)));
         }
         if self.nodes.is_empty() {
             return Err(Error::manifest("nodes", "a pipeline needs at least one node"));
@@ -190,10 +184,7 @@ impl Manifest {
         for (i, node) in self.nodes.iter().enumerate() {
             check_id(&node.id).map_err(|m| Error::manifest(format!("nodes[{i}].id"), m))?;
             if let Some(first) = seen.insert(node.id.as_str(), i) {
-                return Err(Error::manifest(
-                    format!("nodes[{i}].id"),
-                    format!("duplicate node id '{}' (also nodes[{first}])", node.id),
-                ));
+                return Err(Error::manifest(format!("nodes[{i}].id"), format!("duplicate node id '{}' (also nodes[{first}])", node.id)));
             }
             if node.node_type.is_empty() {
                 return Err(Error::manifest(format!("nodes[{i}].node_type"), "node_type is empty"));
@@ -220,10 +211,7 @@ impl Manifest {
                 return Err(Error::manifest(format!("connections[{i}].to"), format!("no node with id '{}'", c.to)));
             }
             if !edges.insert((c.from.as_str(), c.to.as_str())) {
-                return Err(Error::manifest(
-                    format!("connections[{i}]"),
-                    format!("duplicate connection '{}' -> '{}'", c.from, c.to),
-                ));
+                return Err(Error::manifest(format!("connections[{i}]"), format!("duplicate connection '{}' -> '{}'", c.from, c.to)));
             }
         }
         Ok(())

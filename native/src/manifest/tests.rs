@@ -74,10 +74,8 @@ fn connection_to_missing_node() {
 
 #[test]
 fn duplicate_connection() {
-    let (path, _) = err(
-        r#"{"version":"1","nodes":[{"id":"a","node_type":"X"},{"id":"b","node_type":"X"}],
-            "connections":[{"from":"a","to":"b"},{"from":"a","to":"b"}]}"#,
-    );
+    let (path, _) = err(r#"{"version":"1","nodes":[{"id":"a","node_type":"X"},{"id":"b","node_type":"X"}],
+            "connections":[{"from":"a","to":"b"},{"from":"a","to":"b"}]}"#);
     assert_eq!(path, "connections[1]");
 }
 

@@ -64,7 +64,10 @@ unsafe extern "C" fn ctx_emit(ctx: *mut RmNodeContext, port: u32, data: *const R
         let item = unsafe { copy_data(view) }?;
         if state.output_kinds != 0 && kind_bit(&item) & state.output_kinds == 0 {
             let allowed = kind_names(state.output_kinds).join(", ");
-            return Err(Error::InvalidArgument(format!("emitted {} but the node type declares outputs of {allowed}", kind_names(kind_bit(&item))[0])));
+            return Err(Error::InvalidArgument(format!(
+                "emitted {} but the node type declares outputs of {allowed}",
+                kind_names(kind_bit(&item))[0]
+            )));
         }
         let emitter = state.emitter.as_mut().ok_or_else(|| Error::InvalidArgument("emit is not allowed in create or reset".into()))?;
         emitter.emit_to(port, item);

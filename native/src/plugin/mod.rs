@@ -125,7 +125,8 @@ fn open(file: &Path) -> Result<Plugin> {
     let services = services::for_file(file);
     let descriptor = catch_unwind(|| unsafe { entry(services) }).map_err(|_| fail("entry point panicked".into()))?;
     // SAFETY: a non-null descriptor stays valid until the library is unloaded.
-    let descriptor = unsafe { descriptor.as_ref() }.ok_or_else(|| fail("entry point returned NULL (the plugin refused to load; see its log)".into()))?;
+    let descriptor =
+        unsafe { descriptor.as_ref() }.ok_or_else(|| fail("entry point returned NULL (the plugin refused to load; see its log)".into()))?;
     let (major, minor) = (descriptor.abi_major, descriptor.abi_minor);
     if major != RM_PLUGIN_ABI_MAJOR {
         return Err(fail(format!(

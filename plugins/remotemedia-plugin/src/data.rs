@@ -123,7 +123,14 @@ impl Output<'_> {
     /// Emits a JSON event on output port `port`.
     pub fn json(&mut self, port: u32, value: &serde_json::Value) -> Result<(), Error> {
         let text = value.to_string();
-        let view = RmDataView { kind: RmDataKind::Json as u32, data: text.as_ptr().cast(), len: text.len(), format: 0, channels: 0, sample_rate: 0 };
+        let view = RmDataView {
+            kind: RmDataKind::Json as u32,
+            data: text.as_ptr().cast(),
+            len: text.len(),
+            format: 0,
+            channels: 0,
+            sample_rate: 0,
+        };
         self.send(port, &view)
     }
 

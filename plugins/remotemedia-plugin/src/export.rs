@@ -158,7 +158,11 @@ fn failure(out: &mut Output<'_>, e: &Error) -> i32 {
 }
 
 /// Runs `f` on the instance with panics caught; a panic breaks the instance.
-unsafe fn call<N: Node>(instance: *mut c_void, ctx: *mut RmNodeContext, f: impl FnOnce(&mut N, &mut Output<'_>) -> Result<(), Error>) -> i32 {
+unsafe fn call<N: Node>(
+    instance: *mut c_void,
+    ctx: *mut RmNodeContext,
+    f: impl FnOnce(&mut N, &mut Output<'_>) -> Result<(), Error>,
+) -> i32 {
     if instance.is_null() || ctx.is_null() {
         return RmStatus::InvalidArgument as i32;
     }

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..audio import Audio
-from . import audio_input
 from ..node import Node, ParamError, register_node
+from . import audio_input
 
 
 @register_node

@@ -6,8 +6,8 @@ import numpy as np
 
 from ..audio import Audio
 from ..errors import NodeError
-from . import audio_input
 from ..node import Node, ParamError, register_node
+from . import audio_input
 
 MAX_CHANNELS = 64
 

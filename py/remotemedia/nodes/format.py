@@ -6,8 +6,8 @@ import numpy as np
 
 from ..audio import Audio
 from ..convert import convert
-from . import audio_input
 from ..node import Node, ParamError, register_node
+from . import audio_input
 
 FORMATS = {"f32": np.float32, "i16": np.int16, "i32": np.int32, "f64": np.float64}
 

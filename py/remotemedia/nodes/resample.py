@@ -16,8 +16,8 @@ import numpy as np
 
 from ..audio import Audio
 from ..errors import NodeError
-from . import audio_input
 from ..node import Node, ParamError, register_node
+from . import audio_input
 
 RATES = (8000, 192000)
 BLOCK_AT_LOWER_RATE = {"fast": 64, "balanced": 256, "high": 1024}

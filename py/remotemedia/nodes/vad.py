@@ -7,8 +7,8 @@ import numpy as np
 
 from ..audio import Audio
 from ..errors import NodeError
-from . import audio_input
 from ..node import Emit, Node, ParamError, register_node
+from . import audio_input
 
 RATES = (8000, 16000, 32000, 48000)
 FRAME_MS = (10, 20, 30)

@@ -25,8 +25,6 @@ pub(crate) fn audio<'a>(input: &'a Data, node_type: &str) -> Result<&'a AudioBuf
     }
 }
 
-
-
 /// The f32 samples of `audio`, or a failure telling the user to convert first.
 pub(crate) fn f32_samples<'a>(audio: &'a AudioBuffer, node_type: &str) -> Result<&'a SampleBuf<f32>, NodeFailure> {
     match audio.samples() {

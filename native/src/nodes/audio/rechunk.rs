@@ -114,10 +114,7 @@ impl Rechunk {
             FrameSize::Millis(ms) => {
                 let exact = ms * f64::from(audio.sample_rate()) / 1000.0;
                 if exact.fract() != 0.0 || exact < 1.0 {
-                    return Err(NodeFailure::new(format!(
-                        "frame_ms {ms} is not a whole number of frames at {} Hz",
-                        audio.sample_rate()
-                    )));
+                    return Err(NodeFailure::new(format!("frame_ms {ms} is not a whole number of frames at {} Hz", audio.sample_rate())));
                 }
                 exact as usize
             }

@@ -192,12 +192,11 @@ impl Resample {
         if samples.is_empty() {
             return Ok(());
         }
-        let audio = AudioBuffer::new(f32::wrap(samples), state.channels as u16, self.target_rate)
-            .map_err(|e| NodeFailure::new(e.to_string()))?;
+        let audio =
+            AudioBuffer::new(f32::wrap(samples), state.channels as u16, self.target_rate).map_err(|e| NodeFailure::new(e.to_string()))?;
         out.emit(Data::Audio(audio));
         Ok(())
     }
-
 }
 
 impl Node for Resample {

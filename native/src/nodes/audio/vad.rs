@@ -125,7 +125,8 @@ struct Analyzer {
 impl Analyzer {
     fn new(rate: u32, frame_len: usize) -> Self {
         let nfft = frame_len.next_power_of_two();
-        let window = (0..frame_len).map(|n| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * n as f64 / frame_len as f64).cos()) as f32).collect();
+        let window =
+            (0..frame_len).map(|n| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * n as f64 / frame_len as f64).cos()) as f32).collect();
         let fft = RealFftPlanner::<f32>::new().plan_fft_forward(nfft);
         let high = HIGH_HZ.min(0.475 * f64::from(rate));
         let mut edges = [0usize; BANDS + 1];
@@ -430,7 +431,10 @@ impl Node for Vad {
         }
         if let Some(start) = stream.segment_start {
             let frame_s = f64::from(self.params.frame_ms) / 1000.0;
-            out.emit_to(PORT_SEGMENTS, Data::Json(Arc::new(json!({"start": start as f64 * frame_s, "end": stream.next_index as f64 * frame_s}))));
+            out.emit_to(
+                PORT_SEGMENTS,
+                Data::Json(Arc::new(json!({"start": start as f64 * frame_s, "end": stream.next_index as f64 * frame_s}))),
+            );
         }
         self.emit_decisions(decisions, out);
         // The stream is over; a chunk after this starts a new one at the same rate.
