@@ -1,5 +1,6 @@
 //! The one error type of the runtime, shared by the executor, the C ABI and (through it) Python.
 
+use remotemedia_plugin::abi::RmStatus;
 use thiserror::Error;
 
 /// Result alias used throughout the crate.
@@ -57,6 +58,11 @@ impl NodeFailure {
     pub fn broken(message: impl Into<String>) -> Self {
         Self { message: message.into(), transient: false, broken: true }
     }
+    /// The failure of a call that panicked: the instance may be inconsistent, so it is
+    /// broken. The one place a caught panic becomes a node failure.
+    pub fn panicked(payload: &(dyn std::any::Any + Send)) -> Self {
+        Self::broken(format!("panicked: {}", panic_message(payload)))
+    }
 }
 
 /// Every error the runtime reports.
@@ -106,6 +112,24 @@ impl Error {
     /// Shorthand for a manifest error.
     pub fn manifest(path: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Manifest { path: path.into(), message: message.into() }
+    }
+
+    /// The C status that reports this error.
+    pub fn status(&self) -> RmStatus {
+        match self {
+            Error::Manifest { .. } => RmStatus::Manifest,
+            Error::Graph(_) => RmStatus::Graph,
+            Error::Cycle { .. } => RmStatus::Cycle,
+            Error::Node { .. } => RmStatus::Node,
+            Error::InvalidArgument(_) => RmStatus::InvalidArgument,
+            Error::Internal(_) => RmStatus::Internal,
+            Error::QueueFull(_) => RmStatus::QueueFull,
+            Error::Closed => RmStatus::Closed,
+            Error::CircuitOpen { .. } => RmStatus::CircuitOpen,
+            Error::Timeout { .. } => RmStatus::Timeout,
+            Error::Cancelled(_) => RmStatus::Cancelled,
+            Error::Plugin { .. } => RmStatus::Plugin,
+        }
     }
 
     /// True when the same call may succeed if repeated: transient node failures and

@@ -12,6 +12,7 @@ pub mod convert;
 pub mod data;
 pub mod error;
 pub mod executor;
+mod ffi;
 pub mod manifest;
 pub mod metrics;
 pub mod nodes;

@@ -9,8 +9,9 @@ use crate::data::Data;
 use crate::error::{Error, Result};
 use crate::executor::{Output, Pipeline};
 use crate::manifest::Manifest;
+use crate::nodes::PluginMeta;
 use crate::nodes::{NodeSpec, Registry};
-use crate::plugin::{self, Plugin, PluginMeta};
+use crate::plugin::{self, Plugin};
 
 /// Plugins a runtime loaded, and those discovery rejected.
 #[derive(Default)]
@@ -85,7 +86,11 @@ impl Runtime {
         if let Some(other) = plugins.loaded.iter().find(|p| p.meta.name == plugin.meta.name) {
             return Err(fail(format!("a plugin named '{}' is already loaded from {}", other.meta.name, other.meta.file.display())));
         }
-        self.registry.write().unwrap_or_else(|e| e.into_inner()).add_plugin(&plugin).map_err(fail)?;
+        self.registry
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .add_group(plugin.specs(), &format!("plugin '{}'", plugin.meta.name))
+            .map_err(fail)?;
         tracing::info!(plugin = %plugin.meta.name, file = %plugin.meta.file.display(), "plugin loaded");
         plugins.loaded.push(plugin.clone());
         Ok(plugin.meta.clone())
@@ -125,13 +130,12 @@ impl Runtime {
 
     /// Drives `work` to completion on the calling thread.
     pub fn block_on<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
-        if tokio::runtime::Handle::try_current().is_ok() {
-            return Err(Error::InvalidArgument("a blocking run cannot be called from inside an async runtime".into()));
-        }
-        // Poll on the calling thread with a lightweight executor; entering the tokio
-        // context keeps tokio timers working (they are driven by the worker thread).
-        let _context = self.tokio.as_ref().expect("present until dropped").enter();
-        futures::executor::block_on(work)
+        crate::executor::block_on(&self.tokio(), work)
+    }
+
+    /// A handle on the runtime's timer thread, for sessions; valid while this runtime lives.
+    pub fn tokio(&self) -> tokio::runtime::Handle {
+        self.tokio.as_ref().expect("present until dropped").handle().clone()
     }
 }
 

@@ -70,7 +70,7 @@ pub(crate) unsafe fn copy_data(view: &RmDataView) -> Result<Data> {
     match view.kind {
         k if k == RmDataKind::Audio as u32 => Ok(Data::Audio(unsafe { borrow_audio(view) }?.into_owned())),
         k if k == RmDataKind::Json as u32 => {
-            let text = unsafe { crate::capi::str_len_arg(view.data.cast(), view.len, "json data") }?;
+            let text = unsafe { crate::ffi::str_len_arg(view.data.cast(), view.len, "json data") }?;
             let value = serde_json::from_str(text).map_err(|e| Error::InvalidArgument(format!("invalid JSON data: {e}")))?;
             Ok(Data::Json(Arc::new(value)))
         }

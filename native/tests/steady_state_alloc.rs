@@ -28,7 +28,7 @@ fn no_payload_sized_allocation_per_chunk() {
               "connections":[{"from":"f32","to":"rs"},{"from":"rs","to":"vad"}]}"#,
         )
         .unwrap();
-    let session = Session::new(rt, pipeline, 64, Overflow::Block);
+    let session = Session::new(rt.tokio(), pipeline, 64, Overflow::Block);
     let audio: Vec<i16> = (0..48_000 * 30).map(|i| ((i as f32 * 0.03).sin() * 8000.0) as i16).collect();
     let mut chunks = audio.chunks_exact(960).cycle();
     let mut step = || {

@@ -3,27 +3,11 @@
 use std::cell::RefCell;
 use std::ffi::{CString, c_char};
 
+use crate::ffi::c_string;
+
 use crate::error::Error;
 
 pub use remotemedia_plugin::abi::RmStatus;
-
-/// The status reporting `e`.
-pub(crate) fn status_of(e: &Error) -> RmStatus {
-    match e {
-        Error::Manifest { .. } => RmStatus::Manifest,
-        Error::Graph(_) => RmStatus::Graph,
-        Error::Cycle { .. } => RmStatus::Cycle,
-        Error::Node { .. } => RmStatus::Node,
-        Error::InvalidArgument(_) => RmStatus::InvalidArgument,
-        Error::Internal(_) => RmStatus::Internal,
-        Error::QueueFull(_) => RmStatus::QueueFull,
-        Error::Closed => RmStatus::Closed,
-        Error::CircuitOpen { .. } => RmStatus::CircuitOpen,
-        Error::Timeout { .. } => RmStatus::Timeout,
-        Error::Cancelled(_) => RmStatus::Cancelled,
-        Error::Plugin { .. } => RmStatus::Plugin,
-    }
-}
 
 struct LastError {
     message: CString,
@@ -34,10 +18,6 @@ struct LastError {
 
 thread_local! {
     static LAST: RefCell<Option<LastError>> = const { RefCell::new(None) };
-}
-
-fn c_string(s: &str) -> CString {
-    CString::new(s.replace('\0', "\\0")).expect("NULs were replaced")
 }
 
 pub(crate) fn clear() {
@@ -53,7 +33,7 @@ pub(crate) fn record(e: &Error) -> RmStatus {
         retryable: e.is_retryable(),
     };
     LAST.with(|l| *l.borrow_mut() = Some(last));
-    status_of(e)
+    e.status()
 }
 
 /// Reads the last error with panics caught (`fallback` if one happens).

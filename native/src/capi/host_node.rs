@@ -7,7 +7,8 @@ use crate::nodes::Implementation;
 use crate::nodes::foreign::{self, VTable};
 
 use super::runtime::RmRuntime;
-use super::{RmStatus, arg, guard};
+use super::{RmStatus, guard};
+use crate::ffi::arg;
 
 /// Registers a node type implemented by the host (for example Python nodes). Its
 /// `node_type` is used when a manifest node has `runtime_hint` "python", or "auto" and

@@ -1,6 +1,6 @@
 //! Structured logs of the core (`tracing`) delivered to the host through a callback.
 
-use std::ffi::{CString, c_char, c_void};
+use std::ffi::{c_char, c_void};
 use std::sync::RwLock;
 
 use tracing::field::{Field, Visit};
@@ -10,6 +10,7 @@ use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use crate::error::Error;
 
 use super::{RmStatus, guard};
+use crate::ffi::c_string;
 
 /// Receives one log record. `level` is 1 (error) to 5 (trace); `target` (the Rust
 /// module) and `message` (with `key=value` fields appended) are NUL-terminated UTF-8
@@ -73,8 +74,7 @@ impl<S: Subscriber> Layer<S> for CallbackLayer {
         }
         let mut message = Message::default();
         event.record(&mut message);
-        let clean = |s: &str| CString::new(s.replace('\0', "\\0")).unwrap_or_default();
-        let (target, text) = (clean(event.metadata().target()), clean(&message.0));
+        let (target, text) = (c_string(event.metadata().target()), c_string(&message.0));
         unsafe { (sink.callback)(sink.user_data, level, target.as_ptr(), text.as_ptr()) };
     }
 }

@@ -5,12 +5,13 @@ use std::ffi::c_char;
 use serde_json::Value;
 
 use crate::error::Error;
+use crate::ffi::into_raw_c_string;
 use crate::metrics::to_prometheus;
 
 use super::pipeline::RmPipeline;
-use super::runtime::into_c_string;
 use super::session::RmSession;
-use super::{RmStatus, arg, arg_mut, guard, str_len_arg};
+use super::{RmStatus, guard};
+use crate::ffi::{arg, arg_mut, str_len_arg};
 
 /// Output formats of the metrics functions.
 #[repr(C)]
@@ -28,7 +29,7 @@ fn render(metrics: &Value, format: u32) -> crate::Result<*mut c_char> {
         f if f == RmMetricsFormat::Prometheus as u32 => to_prometheus(metrics),
         other => return Err(Error::InvalidArgument(format!("unknown metrics format {other}"))),
     };
-    into_c_string(text)
+    Ok(into_raw_c_string(&text))
 }
 
 /// The metrics of a pipeline's one-shot runs, in `format` (an `RmMetricsFormat`).

@@ -26,13 +26,11 @@ pub use runtime::{RmRuntime, rm_runtime_new};
 mod runtime;
 mod session;
 
-use std::ffi::{CStr, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::error::{Error, Result, panic_message};
 
 pub use error::RmStatus;
-pub(crate) use error::status_of;
 
 /// Version of this C ABI. Bumped on any incompatible change to `remotemedia.h` (2: the
 /// node types moved to `remotemedia_plugin.h` and `RmNodeTypeInfo` gained kinds).
@@ -70,51 +68,4 @@ pub(crate) unsafe fn free_boxed<T>(ptr: *mut T) {
             drop(unsafe { Box::from_raw(ptr) });
         }
     })
-}
-
-/// A non-null pointer as a reference, or an invalid-argument error naming `what`.
-///
-/// # Safety
-/// A non-null `ptr` must be valid for reads of `T` for the returned lifetime.
-pub(crate) unsafe fn arg<'a, T>(ptr: *const T, what: &str) -> Result<&'a T> {
-    unsafe { ptr.as_ref() }.ok_or_else(|| Error::InvalidArgument(format!("{what} is null")))
-}
-
-/// A non-null pointer as a mutable reference, or an invalid-argument error naming `what`.
-///
-/// # Safety
-/// A non-null `ptr` must be valid for reads and writes of `T` and not aliased.
-pub(crate) unsafe fn arg_mut<'a, T>(ptr: *mut T, what: &str) -> Result<&'a mut T> {
-    unsafe { ptr.as_mut() }.ok_or_else(|| Error::InvalidArgument(format!("{what} is null")))
-}
-
-/// A NUL-terminated UTF-8 string argument.
-///
-/// # Safety
-/// A non-null `ptr` must point to a NUL-terminated string valid for the returned lifetime.
-pub(crate) unsafe fn str_arg<'a>(ptr: *const c_char, what: &str) -> Result<&'a str> {
-    if ptr.is_null() {
-        return Err(Error::InvalidArgument(format!("{what} is null")));
-    }
-    unsafe { CStr::from_ptr(ptr) }.to_str().map_err(|_| Error::InvalidArgument(format!("{what} is not UTF-8")))
-}
-
-/// An optional NUL-terminated UTF-8 string (NULL gives `None`), copied.
-///
-/// # Safety
-/// A non-null `ptr` must point to a NUL-terminated string.
-pub(crate) unsafe fn optional_str_arg(ptr: *const c_char, what: &str) -> Result<Option<String>> {
-    if ptr.is_null() { Ok(None) } else { unsafe { str_arg(ptr, what) }.map(|s| Some(s.to_string())) }
-}
-
-/// A UTF-8 string argument given as pointer and byte length (no NUL needed).
-///
-/// # Safety
-/// A non-null `ptr` must point to `len` readable bytes valid for the returned lifetime.
-pub(crate) unsafe fn str_len_arg<'a>(ptr: *const c_char, len: usize, what: &str) -> Result<&'a str> {
-    if ptr.is_null() {
-        return Err(Error::InvalidArgument(format!("{what} is null")));
-    }
-    let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) };
-    std::str::from_utf8(bytes).map_err(|e| Error::InvalidArgument(format!("{what} is not UTF-8: {e}")))
 }

@@ -1,25 +1,23 @@
 //! Pipeline handles and one-shot runs.
 
-use std::ffi::{CString, c_char, c_void};
+use std::ffi::{c_char, c_void};
 use std::sync::{Arc, Mutex};
 
 use crate::error::Error;
 use crate::executor::Pipeline;
+use crate::ffi::into_raw_c_string;
 use crate::runtime::Runtime;
 
 use super::outputs::{Names, OwnedOutputs, RmOutputs, borrow_input};
-use super::runtime::{RmRuntime, into_c_string};
-use super::{RmStatus, arg, arg_mut, free_boxed, guard, str_len_arg};
+use super::runtime::RmRuntime;
+use super::{RmStatus, free_boxed, guard};
+use crate::ffi::{arg, arg_mut, c_string, str_len_arg};
 
 /// A validated pipeline with its node instances. Opaque.
 pub struct RmPipeline {
     runtime: Arc<Runtime>,
     pipeline: Mutex<Pipeline>,
     names: Arc<Names>,
-}
-
-fn c_string(s: &str) -> CString {
-    CString::new(s).unwrap_or_default()
 }
 
 /// Parses and validates a JSON manifest and creates every node.
@@ -143,7 +141,7 @@ pub unsafe extern "C" fn rm_pipeline_describe(pipeline: *const RmPipeline, out: 
             .collect();
         let manifest = serde_json::to_value(p.manifest()).map_err(|e| Error::Internal(e.to_string()))?;
         let doc = serde_json::json!({"runtime": p.runtime(), "nodes": nodes, "manifest": manifest});
-        *out = into_c_string(doc.to_string())?;
+        *out = into_raw_c_string(&doc.to_string());
         Ok(())
     })
 }

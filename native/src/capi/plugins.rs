@@ -3,8 +3,10 @@
 use std::ffi::c_char;
 use std::path::Path;
 
-use super::runtime::{RmRuntime, into_c_string};
-use super::{RmStatus, arg, arg_mut, guard, str_arg};
+use super::runtime::RmRuntime;
+use super::{RmStatus, guard};
+use crate::ffi::into_raw_c_string;
+use crate::ffi::{arg, arg_mut, str_arg};
 
 /// Loads the plugin library at `path` (NUL-terminated UTF-8; a relative path is taken
 /// from the current directory) and registers its node types with `runtime`, for
@@ -39,7 +41,7 @@ pub unsafe extern "C" fn rm_runtime_plugins(runtime: *const RmRuntime, out: *mut
     guard(|| {
         let runtime = unsafe { arg(runtime, "runtime") }?;
         let out = unsafe { arg_mut(out, "out") }?;
-        *out = into_c_string(runtime.inner.plugins().to_string())?;
+        *out = into_raw_c_string(&runtime.inner.plugins().to_string());
         Ok(())
     })
 }
@@ -59,7 +61,7 @@ pub unsafe extern "C" fn rm_plugin_check(path: *const c_char, report: *mut *mut 
     guard(|| {
         let path = unsafe { str_arg(path, "path") }?;
         let report = unsafe { arg_mut(report, "report") }?;
-        *report = into_c_string(crate::plugin::conformance::check(Path::new(path))?.to_string())?;
+        *report = into_raw_c_string(&crate::plugin::conformance::check(Path::new(path))?.to_string());
         Ok(())
     })
 }

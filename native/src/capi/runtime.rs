@@ -1,12 +1,14 @@
 //! Runtime handles.
 
-use std::ffi::{CString, c_char};
+use std::ffi::c_char;
 use std::sync::Arc;
 
-use crate::error::Error;
+use crate::ffi::free_raw_c_string;
+use crate::ffi::into_raw_c_string;
 use crate::runtime::Runtime;
 
-use super::{RmStatus, arg, arg_mut, free_boxed, guard, guard_void};
+use super::{RmStatus, free_boxed, guard, guard_void};
+use crate::ffi::{arg, arg_mut};
 
 /// A runtime: node registry plus worker thread. Opaque.
 pub struct RmRuntime {
@@ -51,7 +53,7 @@ pub unsafe extern "C" fn rm_runtime_node_types(runtime: *const RmRuntime, out: *
         let runtime = unsafe { arg(runtime, "runtime") }?;
         let out = unsafe { arg_mut(out, "out") }?;
         let list: Vec<_> = runtime.inner.registry().specs().map(|s| s.describe()).collect();
-        *out = into_c_string(serde_json::Value::from(list).to_string())?;
+        *out = into_raw_c_string(&serde_json::Value::from(list).to_string());
         Ok(())
     })
 }
@@ -59,14 +61,5 @@ pub unsafe extern "C" fn rm_runtime_node_types(runtime: *const RmRuntime, out: *
 /// Releases a string returned by this library. NULL is ignored. Any thread.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rm_string_free(s: *mut c_char) {
-    guard_void(|| {
-        if !s.is_null() {
-            drop(unsafe { CString::from_raw(s) });
-        }
-    })
-}
-
-/// A Rust string as a C string the caller frees with `rm_string_free`.
-pub(crate) fn into_c_string(s: String) -> crate::Result<*mut c_char> {
-    CString::new(s).map(CString::into_raw).map_err(|_| Error::Internal("string holds a NUL byte".into()))
+    guard_void(|| unsafe { free_raw_c_string(s) })
 }

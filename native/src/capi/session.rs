@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::executor::{Overflow, Session, SessionStats};
+use crate::runtime::Runtime;
 
 use super::outputs::{Names, OwnedOutputs, RmOutputs, borrow_input};
 use super::pipeline::RmPipeline;
-use super::{RmStatus, arg, arg_mut, free_boxed, guard};
+use super::{RmStatus, free_boxed, guard};
+use crate::ffi::{arg, arg_mut};
 
 /// What a push does when the session's output queue is full.
 #[repr(C)]
@@ -47,6 +49,8 @@ pub struct RmSessionStats {
 /// A streaming session with its own node instances. Opaque.
 pub struct RmSession {
     session: Session,
+    /// Keeps the runtime whose timers the session uses alive.
+    _runtime: Arc<Runtime>,
     names: Arc<Names>,
 }
 
@@ -90,7 +94,8 @@ pub unsafe extern "C" fn rm_session_new(
             ),
         };
         let (runtime, fresh, names) = pipeline.fork()?;
-        *out = Box::into_raw(Box::new(RmSession { session: Session::new(runtime, fresh, capacity, overflow), names }));
+        let session = Session::new(runtime.tokio(), fresh, capacity, overflow);
+        *out = Box::into_raw(Box::new(RmSession { session, _runtime: runtime, names }));
         Ok(())
     })
 }

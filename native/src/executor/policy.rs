@@ -18,59 +18,73 @@ pub fn backoff(policy: &RetryPolicy, attempt: u32, rng: &mut u64) -> Duration {
     Duration::from_secs_f64(capped * (1.0 - policy.jitter * unit) / 1000.0)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum State {
+/// Where a circuit breaker stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerState {
+    /// Calls go ahead.
     Closed,
-    Open { until: Instant },
+    /// Calls are refused until the cooldown ends.
+    Open,
+    /// The cooldown ended: one trial call decides.
     HalfOpen,
+}
+
+impl BreakerState {
+    /// "closed", "open" or "half_open", as in metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakerState::Closed => "closed",
+            BreakerState::Open => "open",
+            BreakerState::HalfOpen => "half_open",
+        }
+    }
 }
 
 /// A circuit breaker on tokio's clock (so tests can pause time).
 #[derive(Debug)]
 pub struct Breaker {
     pub policy: BreakerPolicy,
-    state: State,
+    state: BreakerState,
+    /// When an open breaker half-opens.
+    until: Instant,
     consecutive: u32,
 }
 
 impl Breaker {
     pub fn new(policy: BreakerPolicy) -> Self {
-        Self { policy, state: State::Closed, consecutive: 0 }
+        Self { policy, state: BreakerState::Closed, until: Instant::now(), consecutive: 0 }
     }
 
     /// Whether a call may go ahead; an open breaker past its cooldown half-opens.
     pub fn admit(&mut self) -> bool {
         match self.state {
-            State::Closed | State::HalfOpen => true,
-            State::Open { until } if Instant::now() >= until => {
-                self.state = State::HalfOpen;
+            BreakerState::Closed | BreakerState::HalfOpen => true,
+            BreakerState::Open if Instant::now() >= self.until => {
+                self.state = BreakerState::HalfOpen;
                 true
             }
-            State::Open { .. } => false,
+            BreakerState::Open => false,
         }
     }
 
     /// A call succeeded: the breaker closes.
     pub fn success(&mut self) {
         self.consecutive = 0;
-        self.state = State::Closed;
+        self.state = BreakerState::Closed;
     }
 
     /// A call failed (after its retries): a half-open breaker or one past its threshold opens.
     pub fn failure(&mut self) {
         self.consecutive += 1;
-        if self.state == State::HalfOpen || self.consecutive >= self.policy.failures {
-            self.state = State::Open { until: Instant::now() + Duration::from_millis(self.policy.cooldown_ms) };
+        if self.state == BreakerState::HalfOpen || self.consecutive >= self.policy.failures {
+            self.state = BreakerState::Open;
+            self.until = Instant::now() + Duration::from_millis(self.policy.cooldown_ms);
         }
     }
 
-    /// "closed", "open" or "half_open".
-    pub fn name(&self) -> &'static str {
-        match self.state {
-            State::Closed => "closed",
-            State::Open { .. } => "open",
-            State::HalfOpen => "half_open",
-        }
+    /// Where the breaker stands.
+    pub fn state(&self) -> BreakerState {
+        self.state
     }
 }
 

@@ -7,14 +7,12 @@
 //! may push while another pulls.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::{Output, Pipeline, block_on};
 use crate::data::Data;
 use crate::error::{Error, Result};
-use crate::runtime::Runtime;
-
-use super::{Output, Pipeline};
 
 /// What a push does when the output queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -51,7 +49,8 @@ struct Queue {
 
 /// A stream through its own instances of a pipeline's nodes.
 pub struct Session {
-    runtime: Arc<Runtime>,
+    /// Drives the executor's timers (retry backoff, timeouts); its runtime must outlive the session.
+    tokio: tokio::runtime::Handle,
     pipeline: Mutex<Pipeline>,
     queue: Mutex<Queue>,
     /// Signalled when items arrive or the session closes.
@@ -64,10 +63,10 @@ pub struct Session {
 
 impl Session {
     /// A session over `pipeline` (whose node instances it takes) with a queue of
-    /// `capacity` items (at least 1).
-    pub fn new(runtime: Arc<Runtime>, pipeline: Pipeline, capacity: usize, overflow: Overflow) -> Self {
+    /// `capacity` items (at least 1); `tokio` drives its timers.
+    pub fn new(tokio: tokio::runtime::Handle, pipeline: Pipeline, capacity: usize, overflow: Overflow) -> Self {
         Self {
-            runtime,
+            tokio,
             pipeline: Mutex::new(pipeline),
             queue: Mutex::new(Queue {
                 items: VecDeque::new(),
@@ -115,7 +114,7 @@ impl Session {
             return Err(Error::Closed);
         }
         let mut pipeline = self.pipeline.lock().unwrap_or_else(|e| e.into_inner());
-        let outputs = self.runtime.block_on(pipeline.push(input))?;
+        let outputs = block_on(&self.tokio, pipeline.push(input))?;
         drop(pipeline);
         self.enqueue(outputs, true);
         Ok(())
@@ -128,7 +127,7 @@ impl Session {
             return Err(Error::Closed);
         }
         let mut pipeline = self.pipeline.lock().unwrap_or_else(|e| e.into_inner());
-        let outputs = self.runtime.block_on(pipeline.finish())?;
+        let outputs = block_on(&self.tokio, pipeline.finish())?;
         drop(pipeline);
         self.enqueue(outputs, false);
         Ok(())
@@ -199,6 +198,8 @@ impl Session {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use crate::data::{AudioBuffer, SampleBuf, Samples};
 
@@ -206,15 +207,17 @@ mod tests {
         Data::Audio(AudioBuffer::new(Samples::F32(SampleBuf::owned(vec![0.25; n])), 1, 16000).unwrap())
     }
 
-    fn session(capacity: usize, overflow: Overflow) -> Session {
-        let rt = Runtime::new().unwrap();
+    /// A session and the runtime that must outlive it.
+    fn session(capacity: usize, overflow: Overflow) -> (Arc<crate::Runtime>, Session) {
+        let rt = crate::Runtime::new().unwrap();
         let p = rt.pipeline(r#"{"version":"1","nodes":[{"id":"p","node_type":"PassThrough"}]}"#).unwrap();
-        Session::new(rt, p, capacity, overflow)
+        let session = Session::new(rt.tokio(), p, capacity, overflow);
+        (rt, session)
     }
 
     #[test]
     fn drop_oldest_counts_what_it_drops() {
-        let s = session(3, Overflow::DropOldest);
+        let (_rt, s) = session(3, Overflow::DropOldest);
         for _ in 0..5 {
             s.push(chunk(10), Duration::ZERO).unwrap();
         }
@@ -226,7 +229,8 @@ mod tests {
 
     #[test]
     fn block_times_out_then_resumes_when_a_consumer_pulls() {
-        let s = Arc::new(session(2, Overflow::Block));
+        let (_rt, s) = session(2, Overflow::Block);
+        let s = Arc::new(s);
         s.push(chunk(1), Duration::ZERO).unwrap();
         s.push(chunk(1), Duration::ZERO).unwrap();
         assert!(matches!(s.push(chunk(1), Duration::from_millis(5)), Err(Error::QueueFull(2))));
@@ -244,7 +248,8 @@ mod tests {
 
     #[test]
     fn close_cancels_a_blocked_push() {
-        let s = Arc::new(session(1, Overflow::Block));
+        let (_rt, s) = session(1, Overflow::Block);
+        let s = Arc::new(s);
         s.push(chunk(1), Duration::ZERO).unwrap();
         let pusher = {
             let s = s.clone();
@@ -258,7 +263,8 @@ mod tests {
 
     #[test]
     fn pull_waits_for_items_and_close_wakes_it() {
-        let s = Arc::new(session(8, Overflow::Block));
+        let (_rt, s) = session(8, Overflow::Block);
+        let s = Arc::new(s);
         assert!(s.pull(8, Duration::from_millis(5)).is_empty());
         let waiter = {
             let s = s.clone();

@@ -4,6 +4,8 @@ use serde_json::json;
 
 use super::*;
 use crate::data::{AudioBuffer, SampleBuf, Samples};
+use crate::error::NodeFailure;
+use crate::nodes::{Emitter, Node};
 use crate::nodes::{Implementation, ParamError};
 use crate::runtime::Runtime;
 

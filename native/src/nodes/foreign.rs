@@ -9,9 +9,9 @@ use std::sync::Arc;
 use remotemedia_plugin::abi::{RmDataView, RmNodeContext, RmNodeTypeInfo, RmNodeVTable, RmStatus};
 use serde_json::Value;
 
-use crate::capi::{arg, optional_str_arg, status_of, str_arg};
 use crate::data::Data;
 use crate::error::{Error, NodeFailure, Result};
+use crate::ffi::{arg, optional_str_arg, str_arg};
 use crate::view::{copy_data, kind_bit, kind_names, view_of};
 
 use super::{Emitter, Implementation, Node, NodeSpec, ParamError};
@@ -80,7 +80,7 @@ unsafe extern "C" fn ctx_emit(ctx: *mut RmNodeContext, port: u32, data: *const R
                 let state = unsafe { &mut *ctx.host.cast::<CtxState>() };
                 state.error.get_or_insert_with(|| format!("emit failed: {e}"));
             }
-            status_of(&e) as i32
+            e.status() as i32
         }
         Err(_) => RmStatus::Internal as i32,
     }

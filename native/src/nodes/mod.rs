@@ -6,17 +6,14 @@ mod fault;
 pub(crate) mod foreign;
 mod params;
 mod registry;
-
-use std::sync::Arc;
-
-use serde_json::{Map, Value};
+mod spec;
 
 use crate::data::Data;
 use crate::error::NodeFailure;
-use crate::plugin::PluginMeta;
 
 pub use params::{ParamError, parse_params};
 pub use registry::Registry;
+pub use spec::{CreateFn, Implementation, NodeSpec, PluginMeta};
 
 /// A processing node. One instance belongs to one pipeline and is called from one
 /// thread at a time.
@@ -73,71 +70,5 @@ impl Emitter {
     pub(crate) fn give_back(&mut self, mut items: Vec<(usize, Data)>) {
         items.clear();
         self.items = items;
-    }
-}
-
-/// Which side implements a node type.
-#[derive(Debug, Clone)]
-pub enum Implementation {
-    /// Compiled into this library.
-    Native,
-    /// Supplied by the embedding host at run time (Python nodes through the C ABI).
-    Host,
-    /// Loaded from a plugin library; runs natively like a built-in node.
-    Plugin(Arc<PluginMeta>),
-}
-
-impl Implementation {
-    /// `"native"` or `"python"`: the vocabulary of `runtime_hint` (plugins are native).
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Implementation::Native | Implementation::Plugin(_) => "native",
-            Implementation::Host => "python",
-        }
-    }
-
-    /// The plugin providing the node type, if any.
-    pub fn plugin(&self) -> Option<&Arc<PluginMeta>> {
-        match self {
-            Implementation::Plugin(p) => Some(p),
-            _ => None,
-        }
-    }
-}
-
-/// Creates a node instance from its params, or says which param is wrong.
-pub type CreateFn = dyn Fn(&Map<String, Value>) -> Result<Box<dyn Node>, ParamError> + Send + Sync;
-
-/// Everything the runtime knows about a node type.
-pub struct NodeSpec {
-    pub node_type: String,
-    pub description: String,
-    /// JSON Schema of `params`.
-    pub params_schema: Value,
-    /// Output port names; the first is the default port.
-    pub outputs: Vec<String>,
-    pub implementation: Implementation,
-    pub create: Arc<CreateFn>,
-}
-
-impl NodeSpec {
-    /// Index of the output port called `name`.
-    pub fn port_index(&self, name: &str) -> Option<usize> {
-        self.outputs.iter().position(|p| p == name)
-    }
-
-    /// A JSON description for listings (`remotemedia nodes`).
-    pub fn describe(&self) -> Value {
-        let mut d = serde_json::json!({
-            "node_type": self.node_type,
-            "description": self.description,
-            "runtime": self.implementation.as_str(),
-            "outputs": self.outputs,
-            "params": self.params_schema,
-        });
-        if let Some(p) = self.implementation.plugin() {
-            d["plugin"] = p.name.clone().into();
-        }
-        d
     }
 }

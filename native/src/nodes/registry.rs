@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::manifest::RuntimeHint;
-use crate::plugin::Plugin;
 
 use super::{Implementation, NodeSpec, audio, basic, fault};
 
@@ -34,19 +33,14 @@ impl Registry {
         table.insert(spec.node_type.clone(), Arc::new(spec));
     }
 
-    /// Adds every node type of `plugin`, or none of them when one of their names is
-    /// taken by a built-in or another plugin's node type (the error names both).
-    pub fn add_plugin(&mut self, plugin: &Plugin) -> Result<(), String> {
-        for spec in plugin.specs() {
-            if let Some(taken) = self.native.get(&spec.node_type) {
-                let owner = match taken.implementation.plugin() {
-                    Some(p) => format!("plugin '{}' ({})", p.name, p.file.display()),
-                    None => "a built-in node type".to_string(),
-                };
-                return Err(format!("node type '{}' of plugin '{}' clashes with {owner}", spec.node_type, plugin.meta.name));
-            }
+    /// Adds every spec of `group` (the node types of one plugin, which `owner` names in
+    /// messages), or none of them when one of their names is taken by a built-in or
+    /// another plugin's node type (the error names both).
+    pub fn add_group(&mut self, group: &[Arc<NodeSpec>], owner: &str) -> Result<(), String> {
+        if let Some((spec, taken)) = group.iter().find_map(|s| self.native.get(&s.node_type).map(|t| (s, t))) {
+            return Err(format!("node type '{}' of {owner} clashes with {}", spec.node_type, taken.implementation.owner()));
         }
-        for spec in plugin.specs() {
+        for spec in group {
             self.native.insert(spec.node_type.clone(), spec.clone());
         }
         Ok(())

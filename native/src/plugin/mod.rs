@@ -20,26 +20,13 @@ use remotemedia_plugin::abi::{
 };
 use serde_json::{Value, json};
 
-use crate::capi::optional_str_arg;
 use crate::error::{Error, Result};
+use crate::ffi::optional_str_arg;
 use crate::nodes::foreign::{self, VTable};
-use crate::nodes::{Implementation, NodeSpec};
+use crate::nodes::{Implementation, NodeSpec, PluginMeta};
 use crate::view::kind_names;
 
 pub use discovery::{SearchDir, search_path};
-
-/// Who a plugin says it is.
-#[derive(Debug)]
-pub struct PluginMeta {
-    pub name: String,
-    pub version: String,
-    pub license: String,
-    pub description: String,
-    /// The library's canonical path.
-    pub file: PathBuf,
-    /// The plugin ABI version it was built against.
-    pub abi: (u32, u32),
-}
 
 /// An open library; dropping it calls the plugin's `unload` hook, then unloads it.
 struct Library {

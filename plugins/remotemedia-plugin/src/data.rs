@@ -1,6 +1,6 @@
 //! Safe views of the items a node receives, and the sink for what it emits.
 
-use std::ffi::{CString, c_void};
+use std::ffi::c_void;
 
 use crate::Error;
 use crate::abi::{RmDataKind, RmDataView, RmNodeContext, RmStatus, SampleFormat};
@@ -142,7 +142,7 @@ impl Output<'_> {
 
     /// Reports `message` with the failing status of the current callback.
     pub(crate) fn set_error(&mut self, message: &str) {
-        let text = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
+        let text = crate::c_string(message);
         // SAFETY: as in `send`; the runtime copies the message.
         unsafe { ((*self.ctx).set_error)(self.ctx, text.as_ptr()) };
     }

@@ -21,7 +21,7 @@ pub fn log(level: RmLogLevel, message: &str) {
     if host.is_null() {
         return;
     }
-    let text = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
+    let text = crate::c_string(message);
     // SAFETY: the host keeps its services valid until this library is unloaded.
     unsafe { ((*host).log)(host, level as u32, text.as_ptr()) };
 }
@@ -62,11 +62,11 @@ unsafe impl Send for Plugin {}
 unsafe impl Sync for Plugin {}
 
 impl Plugin {
-    /// Builds the descriptor. Interior NUL bytes in strings are replaced.
+    /// Builds the descriptor. Interior NUL bytes in strings are escaped (see [`c_string`](crate::c_string)).
     pub fn new(name: &str, version: &str, license: &str, description: &str, types: Vec<NodeTypeDef>) -> Self {
         let mut strings = Vec::new();
         let mut c = |s: &str| {
-            let cs = CString::new(s.replace('\0', " ")).expect("NULs were replaced");
+            let cs = crate::c_string(s);
             let ptr = cs.as_ptr();
             strings.push(cs);
             ptr

@@ -159,3 +159,11 @@ macro_rules! export_plugin {
         }
     };
 }
+
+/// `text` as a C string. The one rule for an interior NUL byte, used by the runtime and
+/// this kit alike: it is written as the two characters `\0`, so no text is lost and no
+/// string is cut short.
+pub fn c_string(text: &str) -> std::ffi::CString {
+    // Cannot fail: no NUL is left.
+    std::ffi::CString::new(text.replace('\0', "\\0")).unwrap_or_default()
+}

@@ -1,0 +1,232 @@
+//! Calling one node: its slot, the breaker and retry policies around a call, the
+//! timeout thread, and the single attempt with panics caught.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Instant;
+
+use crate::data::Data;
+use crate::error::{Error, NodeFailure, Operation, Result};
+use crate::manifest::{NodeDecl, OnOpen};
+use crate::metrics::NodeMetrics;
+use crate::nodes::{Emitter, Node};
+
+use super::policy::{self, Breaker, BreakerState};
+
+/// A node instance with the bookkeeping the executor needs.
+pub(super) struct Slot {
+    pub(super) node: Box<dyn Node>,
+    /// Set after a panic: the instance may be inconsistent and is never called again.
+    poisoned: bool,
+    /// Items waiting to be processed.
+    pub(super) inbox: Vec<Data>,
+    pub(super) emitter: Emitter,
+    pub(super) metrics: NodeMetrics,
+    /// Heap attributed to this node's calls (boxed: the allocator holds its address).
+    pub(super) memory: Box<crate::alloc::Memory>,
+    retry: crate::manifest::RetryPolicy,
+    pub(super) breaker: Breaker,
+    /// Deadline of one call; such calls run on a blocking thread.
+    timeout: Option<std::time::Duration>,
+    /// Jitter state for retry backoff.
+    rng: u64,
+}
+
+impl Slot {
+    /// The slot of `node`, declared as node `index` by `decl`.
+    pub(super) fn new(node: Box<dyn Node>, decl: &NodeDecl, index: usize) -> Self {
+        Self {
+            node,
+            poisoned: false,
+            inbox: Vec::new(),
+            emitter: Emitter::default(),
+            metrics: NodeMetrics::default(),
+            memory: Box::default(),
+            retry: decl.retry.unwrap_or_default(),
+            breaker: Breaker::new(decl.circuit_breaker.unwrap_or_default()),
+            timeout: decl.timeout_ms.map(std::time::Duration::from_millis),
+            rng: 0x9e37_79b9_7f4a_7c15 ^ (index as u64 + 1),
+        }
+    }
+
+    /// The error for a failed call; a broken instance is poisoned.
+    fn failed(&mut self, id: &str, operation: Operation, failure: NodeFailure) -> Error {
+        self.poisoned |= failure.broken;
+        Error::Node { node_id: id.to_string(), operation, failure }
+    }
+}
+
+/// One node call under its circuit breaker, retried with backoff while it fails
+/// with a retryable error.
+pub(super) async fn guarded(
+    slot: &mut Slot,
+    id: &str,
+    operation: Operation,
+    input: Option<&Data>,
+    clock: &mut Option<Instant>,
+    mut f: impl FnMut(&mut dyn Node, &mut Emitter) -> std::result::Result<(), NodeFailure>,
+) -> Result<()> {
+    if !slot.breaker.admit() {
+        return match (slot.breaker.policy.on_open, input) {
+            (OnOpen::Skip, Some(item)) => {
+                slot.emitter.emit(item.clone());
+                slot.metrics.outputs(std::iter::once(item));
+                Ok(())
+            }
+            (OnOpen::Skip, None) => Ok(()),
+            (OnOpen::Fail, _) => Err(Error::CircuitOpen { node_id: id.to_string() }),
+        };
+    }
+    let mut attempt = 0;
+    loop {
+        let result = match slot.timeout {
+            None => measured(slot, id, operation, clock, &mut f),
+            Some(limit) => {
+                let before = slot.emitter.len();
+                let result = on_thread(slot, id, operation, input, limit).await;
+                record(slot, before, clock, &result);
+                result
+            }
+        };
+        match result {
+            Ok(()) => {
+                if slot.breaker.state() == BreakerState::HalfOpen {
+                    tracing::info!(node = id, "circuit breaker closed after a successful trial call");
+                }
+                slot.breaker.success();
+                return Ok(());
+            }
+            // A poisoned instance (after a panic or a timeout) is not retried.
+            Err(e) if e.is_retryable() && !slot.poisoned && attempt < slot.retry.max_retries => {
+                attempt += 1;
+                slot.metrics.retries += 1;
+                let delay = policy::backoff(&slot.retry, attempt, &mut slot.rng);
+                tracing::info!(node = id, attempt, delay_ms = delay.as_millis() as u64, error = %e, "retrying node call");
+                tokio::time::sleep(delay).await;
+                if let Some(c) = clock {
+                    *c = Instant::now();
+                }
+            }
+            Err(e) => {
+                let was = slot.breaker.state();
+                slot.breaker.failure();
+                tracing::warn!(node = id, error = %e, "node call failed");
+                if slot.breaker.state() == BreakerState::Open && was != BreakerState::Open {
+                    tracing::warn!(node = id, cooldown_ms = slot.breaker.policy.cooldown_ms, "circuit breaker opened");
+                }
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// [`call`], recording its time (from `clock`, which it advances), failure and outputs
+/// in the node's metrics; a failed call's partial outputs are discarded.
+fn measured(
+    slot: &mut Slot,
+    id: &str,
+    operation: Operation,
+    clock: &mut Option<Instant>,
+    f: &mut impl FnMut(&mut dyn Node, &mut Emitter) -> std::result::Result<(), NodeFailure>,
+) -> Result<()> {
+    let before = slot.emitter.len();
+    let result = call(slot, id, operation, |n, e| f(n, e));
+    record(slot, before, clock, &result);
+    result
+}
+
+/// Counts a finished call in the node's metrics (time from `clock`, which it
+/// advances; no counting when `clock` is None, i.e. metrics are off); a failed
+/// call's outputs after `before` are discarded either way.
+fn record(slot: &mut Slot, before: usize, clock: &mut Option<Instant>, result: &Result<()>) {
+    if let Some(clock) = clock {
+        let now = Instant::now();
+        slot.metrics.time.record(now - *clock);
+        *clock = now;
+        slot.metrics.calls += 1;
+        match result {
+            Ok(()) => slot.metrics.outputs(slot.emitter.since(before)),
+            Err(_) => slot.metrics.errors += 1,
+        }
+    }
+    if result.is_err() {
+        slot.emitter.truncate(before);
+    }
+}
+
+/// Stands in for an instance that is running on a blocking thread, or was abandoned
+/// there after a timeout (its slot is then poisoned, so this is never called).
+struct Detached;
+
+impl Node for Detached {
+    fn process(&mut self, _: &Data, _: &mut Emitter) -> std::result::Result<(), NodeFailure> {
+        Err(NodeFailure::new("node instance is not available"))
+    }
+}
+
+/// A process (with `input`) or flush call on a blocking thread, abandoned after
+/// `limit`: the caller gets `Error::Timeout` and the instance is poisoned. The input is
+/// made owned first, so no borrowed caller memory reaches a thread that may outlive
+/// the call.
+async fn on_thread(slot: &mut Slot, id: &str, operation: Operation, input: Option<&Data>, limit: std::time::Duration) -> Result<()> {
+    if slot.poisoned {
+        return call(slot, id, operation, |_, _| Ok(())); // refuses with the poisoned error
+    }
+    let mut node = std::mem::replace(&mut slot.node, Box::new(Detached));
+    let input = input.map(|d| d.clone().into_owned());
+    // The thread may outlive the slot (after a timeout), so it counts into its own
+    // counters, which are added to the node's when it returns in time.
+    let task = tokio::task::spawn_blocking(move || {
+        let mut emitter = Emitter::default();
+        let memory = crate::alloc::Memory::default();
+        let result = attempt(&mut *node, &mut emitter, &memory, |n, e| match &input {
+            Some(item) => n.process(item, e),
+            None => n.flush(e),
+        });
+        (node, emitter, result, memory)
+    });
+    match tokio::time::timeout(limit, task).await {
+        Ok(Ok((node, mut emitter, result, memory))) => {
+            slot.memory.add(&memory);
+            slot.node = node;
+            for (port, data) in emitter.take() {
+                slot.emitter.emit_to(port, data);
+            }
+            result.map_err(|failure| slot.failed(id, operation, failure))
+        }
+        Ok(Err(join)) => {
+            slot.poisoned = true;
+            Err(Error::Internal(format!("node thread failed: {join}")))
+        }
+        Err(_) => {
+            slot.poisoned = true;
+            Err(Error::Timeout { node_id: id.to_string(), operation, after_ms: limit.as_millis() as u64 })
+        }
+    }
+}
+
+/// Calls into a node once, on this thread, with panics caught; a broken instance
+/// (after a panic, say) is poisoned and never called again.
+pub(super) fn call(
+    slot: &mut Slot,
+    id: &str,
+    operation: Operation,
+    f: impl FnOnce(&mut dyn Node, &mut Emitter) -> std::result::Result<(), NodeFailure>,
+) -> Result<()> {
+    if slot.poisoned {
+        let failure = NodeFailure::new("node is poisoned (an earlier call panicked or left the instance broken) and is not called again");
+        return Err(Error::Node { node_id: id.to_string(), operation, failure });
+    }
+    attempt(&mut *slot.node, &mut slot.emitter, &slot.memory, f).map_err(|failure| slot.failed(id, operation, failure))
+}
+
+/// One call with its allocations attributed to `memory`; a panic becomes
+/// [`NodeFailure::panicked`].
+fn attempt(
+    node: &mut dyn Node,
+    emitter: &mut Emitter,
+    memory: &crate::alloc::Memory,
+    f: impl FnOnce(&mut dyn Node, &mut Emitter) -> std::result::Result<(), NodeFailure>,
+) -> std::result::Result<(), NodeFailure> {
+    catch_unwind(AssertUnwindSafe(|| crate::alloc::attribute(memory, || f(node, emitter))))
+        .unwrap_or_else(|payload| Err(NodeFailure::panicked(&*payload)))
+}
