@@ -23,6 +23,11 @@
 #define RM_ABI_VERSION 2
 
 /**
+ * A session's output queue capacity when the caller gives none.
+ */
+#define RM_SESSION_DEFAULT_CAPACITY 1024
+
+/**
  * Largest manifest accepted, in bytes.
  */
 #define RM_MAX_MANIFEST_BYTES (1 << 20)

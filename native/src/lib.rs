@@ -8,17 +8,18 @@
 
 pub mod alloc;
 pub mod capi;
-pub mod convert;
+pub mod contract;
+mod convert;
 pub mod data;
-pub mod error;
+mod error;
 pub mod executor;
 mod ffi;
 pub mod manifest;
 pub mod metrics;
 pub mod nodes;
-pub mod plugin;
+mod plugin;
 pub mod runtime;
 mod view;
 
-pub use error::{Error, Result};
+pub use error::{Error, NodeFailure, Operation, Result};
 pub use runtime::Runtime;

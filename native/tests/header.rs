@@ -7,17 +7,40 @@ fn check(header: &Path, config: &Path, builder: cbindgen::Builder, source: &str)
     let config = cbindgen::Config::from_file(config).expect("cbindgen.toml parses");
     let mut generated = Vec::new();
     builder.with_config(config).generate().expect("cbindgen generates the header").write(&mut generated);
-    let generated = String::from_utf8(generated).expect("header is UTF-8");
+    compare(header, &String::from_utf8(generated).expect("header is UTF-8"), source);
+}
+
+/// Fails unless `file` holds `generated`; with REMOTEMEDIA_BLESS set, writes it instead.
+fn compare(file: &Path, generated: &str, source: &str) {
     if std::env::var_os("REMOTEMEDIA_BLESS").is_some() {
-        std::fs::write(header, &generated).expect("write header");
+        std::fs::write(file, generated).expect("write generated file");
         return;
     }
-    let committed = std::fs::read_to_string(header).unwrap_or_default();
+    let committed = std::fs::read_to_string(file).unwrap_or_default();
     assert!(
         committed == generated,
         "{} is out of date with {source}; run `REMOTEMEDIA_BLESS=1 cargo test -p remotemedia --test header` and commit it",
-        header.display()
+        file.display()
     );
+}
+
+#[test]
+fn contract_file_matches_source() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../py/remotemedia/contract.json");
+    let text = serde_json::to_string_pretty(&remotemedia::contract::contract()).expect("serializes") + "\n";
+    compare(&file, &text, "native/src/contract.rs");
+}
+
+#[test]
+fn contract_lists_every_status_of_the_header() {
+    let header = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../include/remotemedia_plugin.h")).unwrap();
+    let in_header = header.lines().filter(|l| l.trim_start().starts_with("RM_STATUS_")).count();
+    let contract = remotemedia::contract::contract();
+    let status = contract["status"].as_object().unwrap();
+    assert_eq!(status.len(), in_header, "RmStatus::ALL misses a status of the header");
+    for (name, code) in status {
+        assert!(header.contains(&format!("RM_STATUS_{name} = {code},")), "{name} = {code} is not in the header");
+    }
 }
 
 #[test]

@@ -8,19 +8,19 @@
 from . import nodes as _builtin_nodes  # noqa: F401  (registers the reference nodes)
 from .audio import Audio
 from .errors import (
-                     CancelledError,
-                     CircuitOpenError,
-                     CycleError,
-                     GraphError,
-                     InvalidInputError,
-                     ManifestError,
-                     NodeError,
-                     NodeTimeoutError,
-                     PluginError,
-                     QueueFullError,
-                     RemoteMediaError,
-                     StreamClosedError,
-                     TransientError,
+    CancelledError,
+    CircuitOpenError,
+    CycleError,
+    GraphError,
+    InvalidInputError,
+    ManifestError,
+    NodeError,
+    NodeTimeoutError,
+    PluginError,
+    QueueFullError,
+    RemoteMediaError,
+    StreamClosedError,
+    TransientError,
 )
 from .native import available as native_available
 from .node import Emit, Node, ParamError, register_node
@@ -28,8 +28,9 @@ from .pipeline import AsyncStream, Pipeline, Stream
 from .plugins import check_plugin, list_plugins, load_plugin
 
 __all__ = [
-    "AsyncStream", "Audio", "CancelledError", "CircuitOpenError", "CycleError", "Emit", "GraphError", "InvalidInputError", "ManifestError", "Node",
-    "NodeError", "NodeTimeoutError", "ParamError", "Pipeline", "PluginError", "QueueFullError", "RemoteMediaError", "Stream",
-    "StreamClosedError", "TransientError", "check_plugin", "list_plugins", "load_plugin", "native_available", "register_node",
+    "AsyncStream", "Audio", "CancelledError", "CircuitOpenError", "CycleError", "Emit", "GraphError",
+    "InvalidInputError", "ManifestError", "Node", "NodeError", "NodeTimeoutError", "ParamError", "Pipeline",
+    "PluginError", "QueueFullError", "RemoteMediaError", "Stream", "StreamClosedError", "TransientError",
+    "check_plugin", "list_plugins", "load_plugin", "native_available", "register_node",
 ]
 __version__ = "0.1.0"

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._contract import SAMPLE_FORMATS
 from .errors import InvalidInputError
 
-#: Supported sample dtypes, in the order of the C enum RmSampleFormat.
-DTYPES = (np.dtype(np.float32), np.dtype(np.int16), np.dtype(np.int32), np.dtype(np.float64))
-FORMAT_OF = {dt: i for i, dt in enumerate(DTYPES)}
+#: The numpy dtype of each sample format of the contract (``f32`` is float32, ``i16`` int16, …).
+DTYPE_OF = {name: np.dtype({"f": "float", "i": "int"}[name[0]] + name[1:]) for name in SAMPLE_FORMATS}
+#: The C value (``RmSampleFormat``) of each supported dtype, and the dtype of each C value.
+FORMAT_OF = {DTYPE_OF[name]: code for name, code in SAMPLE_FORMATS.items()}
+DTYPES = {code: dtype for dtype, code in FORMAT_OF.items()}
 
 
 class Audio:
@@ -24,7 +27,7 @@ class Audio:
         samples = np.asarray(samples)
         if samples.dtype not in FORMAT_OF:
             raise InvalidInputError(
-                f"unsupported dtype {samples.dtype}; use float32, int16, int32 or float64")
+                f"unsupported dtype {samples.dtype}; use {', '.join(str(d) for d in FORMAT_OF)}")
         if samples.ndim == 2 and samples.shape[1] == 1:
             samples = samples.reshape(-1)
         if samples.ndim not in (1, 2) or (samples.ndim == 2 and samples.shape[1] == 0):

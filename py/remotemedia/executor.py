@@ -15,14 +15,13 @@ from .errors import (
     NodeError,
     NodeTimeoutError,
     QueueFullError,
-    RemoteMediaError,
     StreamClosedError,
     TransientError,
 )
 from .graph import topological_order, waves
 from .manifest import BREAKER_DEFAULT, RETRY_DEFAULT
 from .metrics import NodeMetrics, PipelineMetrics, to_json
-from .node import Emit, Node, ParamError, lookup
+from .node import Node, ParamError, as_emitted, lookup, outputs_of
 
 # The clock and sleep of retries and breakers; tests replace them with fakes.
 monotonic = time.monotonic
@@ -77,20 +76,9 @@ def create(cls: type[Node], params: dict, index: int, node_id: str) -> Node:
         raise ManifestError(path, f"{e} (node '{node_id}', {cls.node_type})") from None
 
 
-def outputs_of(result, node: Node) -> list[tuple[int, object]]:
-    """Normalizes what ``process``/``flush`` returned into (port index, item) pairs."""
-    if result is None:
-        return []
-    items = result if isinstance(result, list) else [result]
-    pairs = []
-    for item in items:
-        if isinstance(item, Emit):
-            if item.port not in node.outputs:
-                raise RemoteMediaError(f"no output port '{item.port}'; ports: {', '.join(node.outputs)}")
-            pairs.append((node.outputs.index(item.port), item.data))
-        else:
-            pairs.append((0, item))
-    return pairs
+def _emitted(result, node: Node) -> list[tuple[int, object]]:
+    """(port, item) pairs of a node call's result, each item as the native runtime emits it."""
+    return [(port, as_emitted(item)) for port, item in outputs_of(result, node)]
 
 
 class PythonPipeline:
@@ -146,7 +134,10 @@ class PythonPipeline:
         breaker = self.breakers[i]
         if not breaker.admit():
             if breaker.policy["on_open"] == "skip":
-                return [] if item is None else [(0, item)]
+                if item is None:
+                    return []
+                self.node_metrics[i].count_items([item], outgoing=True)
+                return [(0, item)]
             raise CircuitOpenError(f"node '{self.ids[i]}' is not called: its circuit breaker is open after "
                                    f"repeated failures", node_id=self.ids[i])
         attempt = 0
@@ -186,7 +177,7 @@ class PythonPipeline:
         if self.timeouts[i] is not None and operation != "reset":
             return self._call_with_deadline(i, operation, fn, *args)
         try:
-            return outputs_of(fn(*args), self.nodes[i])
+            return _emitted(fn(*args), self.nodes[i])
         except Exception as e:
             raise NodeError(f"node '{self.ids[i]}' failed in {operation}: {e}", node_id=self.ids[i],
                             operation=operation, retryable=isinstance(e, TransientError)) from e
@@ -197,7 +188,7 @@ class PythonPipeline:
 
         def target():
             try:
-                box["out"] = outputs_of(fn(*args), self.nodes[i])
+                box["out"] = _emitted(fn(*args), self.nodes[i])
             except Exception as e:  # re-raised on the caller's thread
                 box["exc"] = e
 

@@ -11,23 +11,25 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ._contract import MANIFEST, defaults
+from ._schema import SchemaError, check_bounds, check_shape
 from .errors import ManifestError
 
-VERSION = "1"
-MAX_MANIFEST_BYTES = 1 << 20
-MAX_NODES = 1024
-MAX_CONNECTIONS = 4096
-MAX_ID_LEN = 64
-RUNTIME_HINTS = ("auto", "native", "python")
+VERSION: str = MANIFEST["version"]
+MAX_MANIFEST_BYTES: int = MANIFEST["max_manifest_bytes"]
+MAX_NODES: int = MANIFEST["max_nodes"]
+MAX_CONNECTIONS: int = MANIFEST["max_connections"]
+MAX_ID_LEN: int = MANIFEST["max_id_len"]
+RUNTIME_HINTS: tuple[str, ...] = tuple(MANIFEST["runtime_hints"])
+#: JSON Schemas of the per-node policies, and their defaults.
+POLICIES = {"retry": MANIFEST["retry"], "circuit_breaker": MANIFEST["circuit_breaker"]}
+RETRY_DEFAULT = defaults(POLICIES["retry"])
+BREAKER_DEFAULT = defaults(POLICIES["circuit_breaker"])
 
 _ID = re.compile(r"^[A-Za-z0-9_-]+$")
 _TOP = {"version": str, "metadata": dict, "nodes": list, "connections": list}
 _NODE = {"id": str, "node_type": str, "params": dict, "runtime_hint": str, "retry": dict, "circuit_breaker": dict,
          "timeout_ms": int}
-_RETRY = {"max_retries": int, "base_ms": int, "factor": (int, float), "max_ms": int, "jitter": (int, float)}
-_BREAKER = {"failures": int, "cooldown_ms": int, "on_open": str}
-RETRY_DEFAULT = {"max_retries": 3, "base_ms": 100, "factor": 2.0, "max_ms": 5000, "jitter": 0.0}
-BREAKER_DEFAULT = {"failures": 5, "cooldown_ms": 10000, "on_open": "fail"}
 _CONNECTION = {"from": str, "to": str}
 
 
@@ -76,14 +78,9 @@ def validate(manifest: dict) -> dict:
         if hint not in RUNTIME_HINTS:
             raise ManifestError(f"nodes[{i}].runtime_hint",
                                 f"unknown variant `{hint}`, expected one of {', '.join(RUNTIME_HINTS)}")
-        if "retry" in node:
-            _check_fields(node["retry"], _RETRY, (), f"nodes[{i}].retry")
-        if "circuit_breaker" in node:
-            _check_fields(node["circuit_breaker"], _BREAKER, (), f"nodes[{i}].circuit_breaker")
-            on_open = node["circuit_breaker"].get("on_open", "fail")
-            if on_open not in ("fail", "skip"):
-                raise ManifestError(f"nodes[{i}].circuit_breaker.on_open",
-                                    f"unknown variant `{on_open}`, expected one of fail, skip")
+        for key, schema in POLICIES.items():
+            if key in node:
+                _schema_check(check_shape, node[key], schema, f"nodes[{i}].{key}")
     for i, c in enumerate(connections):
         _check_fields(c, _CONNECTION, ("from", "to"), f"connections[{i}]")
     if manifest["version"] != VERSION:
@@ -109,10 +106,10 @@ def validate(manifest: dict) -> dict:
             raise ManifestError(f"nodes[{i}].node_type", "node_type is empty")
         if "retry" in node:
             _check_retry({**RETRY_DEFAULT, **node["retry"]}, f"nodes[{i}].retry")
-        if "timeout_ms" in node and not 1 <= node["timeout_ms"] <= 3600000:
-            raise ManifestError(f"nodes[{i}].timeout_ms", f"{node['timeout_ms']} is outside 1..=3600000")
+        if "timeout_ms" in node:
+            _schema_check(check_bounds, node["timeout_ms"], MANIFEST["timeout_ms"], f"nodes[{i}].timeout_ms")
         if "circuit_breaker" in node:
-            _check_breaker({**BREAKER_DEFAULT, **node["circuit_breaker"]}, f"nodes[{i}].circuit_breaker")
+            _schema_check(check_bounds, node["circuit_breaker"], POLICIES["circuit_breaker"], f"nodes[{i}].circuit_breaker")
     edges = set()
     for i, c in enumerate(connections):
         src = c["from"].split(".", 1)[0]
@@ -136,19 +133,15 @@ def validate(manifest: dict) -> dict:
     }
 
 
+def _schema_check(check, value, schema: dict, path: str) -> None:
+    """``check`` (shape or bounds) of a manifest field, as a ManifestError with the full path."""
+    try:
+        check(value, schema, "")
+    except SchemaError as e:
+        raise ManifestError(f"{path}.{e.path}" if e.path else path, str(e)) from None
+
+
 def _check_retry(r: dict, path: str) -> None:
-    checks = [("max_retries", 0 <= r["max_retries"] <= 10, "is more than 10"),
-              ("base_ms", 0 <= r["base_ms"] <= 60000, "is more than 60000"),
-              ("factor", 1 <= r["factor"] <= 10, "is outside 1..=10"),
-              ("max_ms", r["base_ms"] <= r["max_ms"] <= 600000, "must be between base_ms and 600000"),
-              ("jitter", 0 <= r["jitter"] <= 1, "is outside 0..=1")]
-    for field, ok, why in checks:
-        if not ok:
-            raise ManifestError(f"{path}.{field}", f"{r[field]} {why}")
-
-
-def _check_breaker(b: dict, path: str) -> None:
-    if not 1 <= b["failures"] <= 1000:
-        raise ManifestError(f"{path}.failures", f"{b['failures']} is outside 1..=1000")
-    if not 0 <= b["cooldown_ms"] <= 3600000:
-        raise ManifestError(f"{path}.cooldown_ms", f"{b['cooldown_ms']} is more than 3600000")
+    _schema_check(check_bounds, r, POLICIES["retry"], path)
+    if r["max_ms"] < r["base_ms"]:
+        raise ManifestError(f"{path}.max_ms", f"{r['max_ms']} must be at least base_ms ({r['base_ms']})")

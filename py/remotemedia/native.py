@@ -15,6 +15,7 @@ import weakref
 
 import numpy as np
 
+from ._contract import LOG_LEVELS
 from .audio import DTYPES, FORMAT_OF, Audio
 from .errors import (
     CancelledError,
@@ -31,8 +32,7 @@ from .errors import (
     StreamClosedError,
     TransientError,
 )
-from .executor import outputs_of
-from .node import Node, ParamError
+from .node import Node, ParamError, encode_json, outputs_of
 
 try:
     from ._ffi import ffi, lib
@@ -42,9 +42,14 @@ except ImportError as e:  # no compiled library: the pure-Python runtime is used
 else:
     IMPORT_ERROR = None
 
-(OK, INVALID, MANIFEST, GRAPH, CYCLE, NODE, INTERNAL, TRANSIENT, QUEUE_FULL, CLOSED, CIRCUIT_OPEN, TIMEOUT,
- CANCELLED, PLUGIN) = range(14)
-AUDIO, JSON = 0, 1
+if lib is not None:
+    OK, INTERNAL, TRANSIENT, NODE = lib.RM_STATUS_OK, lib.RM_STATUS_INTERNAL, lib.RM_STATUS_TRANSIENT, lib.RM_STATUS_NODE
+    AUDIO, JSON = lib.RM_DATA_KIND_AUDIO, lib.RM_DATA_KIND_JSON
+    #: The exception class of each failure status (ManifestError, CycleError and PluginError are built apart).
+    ERRORS = {lib.RM_STATUS_INVALID_ARGUMENT: InvalidInputError, lib.RM_STATUS_GRAPH: GraphError, NODE: NodeError,
+              lib.RM_STATUS_QUEUE_FULL: QueueFullError, lib.RM_STATUS_CLOSED: StreamClosedError,
+              lib.RM_STATUS_CIRCUIT_OPEN: CircuitOpenError, lib.RM_STATUS_TIMEOUT: NodeTimeoutError,
+              lib.RM_STATUS_CANCELLED: CancelledError}
 
 
 def available() -> bool:
@@ -66,20 +71,18 @@ def _error(status: int) -> RemoteMediaError:
     message = _string(lib.rm_last_error_message())
     cause = getattr(_pending, "exc", None)
     _pending.exc = None
-    if status == MANIFEST:
+    if status == lib.RM_STATUS_MANIFEST:
         path, _, text = message.removeprefix("manifest error at ").partition(": ")
         if isinstance(cause, ParamError) and cause.param:
             path = f"{path}.{cause.param}"
         err: RemoteMediaError = ManifestError(path, text)
         cause = None
-    elif status == CYCLE:
+    elif status == lib.RM_STATUS_CYCLE:
         err = CycleError(message.split(": ", 1)[1].split(" -> "))
-    elif status == PLUGIN:
+    elif status == lib.RM_STATUS_PLUGIN:
         err = PluginError(message, file=message.removeprefix("plugin ").split(": ", 1)[0])
     else:
-        cls = {INVALID: InvalidInputError, GRAPH: GraphError, NODE: NodeError, QUEUE_FULL: QueueFullError,
-               CLOSED: StreamClosedError, CIRCUIT_OPEN: CircuitOpenError,
-               TIMEOUT: NodeTimeoutError, CANCELLED: CancelledError}.get(status, RemoteMediaError)
+        cls = ERRORS.get(status, RemoteMediaError)
         err = cls(message, node_id=_string(lib.rm_last_error_node_id()),
                   operation=_string(lib.rm_last_error_operation()), retryable=bool(lib.rm_last_error_retryable()))
     err.__cause__ = cause
@@ -139,7 +142,7 @@ def _emit(ctx, node: Node, result) -> int:
             view.kind, view.data, view.len = AUDIO, keep, samples.size
             view.format, view.channels, view.sample_rate = FORMAT_OF[samples.dtype], item.channels, item.sample_rate
         else:
-            keep = ffi.from_buffer(json.dumps(item).encode())
+            keep = ffi.from_buffer(encode_json(item).encode())
             view.kind, view.data, view.len = JSON, keep, len(keep)
         status = ctx.emit(ctx, port, view)
         if status != OK:
@@ -191,14 +194,15 @@ if lib is not None:
         _drop(user_data)
 
 
-# Native log levels 1 (error) to 5 (trace) as Python logging levels.
-LOG_LEVELS = {1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO, 4: logging.DEBUG, 5: 5}
+# Native log levels as Python logging levels (trace is below DEBUG).
+PY_LEVELS = {LOG_LEVELS["error"]: logging.ERROR, LOG_LEVELS["warn"]: logging.WARNING, LOG_LEVELS["info"]: logging.INFO,
+             LOG_LEVELS["debug"]: logging.DEBUG, LOG_LEVELS["trace"]: 5}
 LOGGER = logging.getLogger("remotemedia")
 
 if lib is not None:
     @ffi.def_extern()
     def _rm_py_log(user_data, level, target, message):
-        LOGGER.log(LOG_LEVELS.get(level, logging.DEBUG), "%s: %s", ffi.string(target).decode(errors="replace"),
+        LOGGER.log(PY_LEVELS.get(level, logging.DEBUG), "%s: %s", ffi.string(target).decode(errors="replace"),
                    ffi.string(message).decode(errors="replace"))
 
 
@@ -213,7 +217,7 @@ class NativeRuntime:
         # logger's own level filters further), including those of plugin discovery, which
         # runs in rm_runtime_new. Fails only if the process already has another global
         # tracing subscriber, in which case native logs stay there.
-        if lib.rm_set_log_callback(lib._rm_py_log, ffi.NULL, 4) != OK:
+        if lib.rm_set_log_callback(lib._rm_py_log, ffi.NULL, LOG_LEVELS["debug"]) != OK:
             LOGGER.debug("native logs not forwarded: %s", _string(lib.rm_last_error_message()))
         out = ffi.new("RmRuntime **")
         _check(lib.rm_runtime_new(out))
@@ -323,10 +327,9 @@ class NativePipeline:
         return NativeSession(self, capacity, overflow)
 
     def metrics(self) -> dict:
-        return json.loads(_metrics_text(lib.rm_pipeline_metrics, self.ptr, JSON_FORMAT))
+        return json.loads(_metrics_text(lib.rm_pipeline_metrics, self.ptr, lib.RM_METRICS_FORMAT_JSON))
 
 
-JSON_FORMAT, PROMETHEUS_FORMAT = 0, 1
 
 
 def _metrics_text(fn, ptr, fmt: int) -> str:
@@ -381,14 +384,13 @@ def _items(raw, keys) -> list[tuple[str, object]]:
     return pairs
 
 
-OVERFLOW = {"block": 0, "drop_oldest": 1}
 
 
 class NativeSession:
     """A native streaming session (see rm_session_*). Native calls release the GIL."""
 
     def __init__(self, pipeline: NativePipeline, capacity: int, overflow: str):
-        options = ffi.new("RmSessionOptions *", {"capacity": capacity, "overflow": OVERFLOW[overflow]})
+        options = ffi.new("RmSessionOptions *", {"capacity": capacity, "overflow": getattr(lib, f"RM_OVERFLOW_{overflow.upper()}")})
         out = ffi.new("RmSession **")
         _check(lib.rm_session_new(pipeline.ptr, options, out))
         self.ptr = out[0]
@@ -417,7 +419,7 @@ class NativeSession:
         _check(lib.rm_session_close(self.ptr))
 
     def metrics(self) -> dict:
-        return json.loads(_metrics_text(lib.rm_session_metrics, self.ptr, JSON_FORMAT))
+        return json.loads(_metrics_text(lib.rm_session_metrics, self.ptr, lib.RM_METRICS_FORMAT_JSON))
 
     def stats(self) -> dict:
         out = ffi.new("RmSessionStats *")

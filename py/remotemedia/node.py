@@ -10,11 +10,13 @@ against. User nodes subclass :class:`Node` and are registered with
 from __future__ import annotations
 
 import inspect
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
+from .audio import Audio
 from .errors import RemoteMediaError
 
 ENTRY_POINT_GROUP = "remotemedia.nodes"
@@ -84,6 +86,34 @@ class Node(ABC):
     @classmethod
     def description(cls) -> str:
         return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+
+
+def encode_json(item) -> str:
+    """An emitted JSON item as text, as it crosses to the native runtime; raises
+    TypeError or ValueError for what JSON cannot carry (objects, NaN)."""
+    return json.dumps(item, allow_nan=False)
+
+
+def as_emitted(item):
+    """An emitted item as it leaves the native runtime: audio as it is, JSON encoded and
+    decoded (tuples become lists, keys strings); what JSON cannot carry is an error."""
+    return item if isinstance(item, Audio) else json.loads(encode_json(item))
+
+
+def outputs_of(result, node: Node) -> list[tuple[int, object]]:
+    """Normalizes what ``process``/``flush`` returned into (port index, item) pairs."""
+    if result is None:
+        return []
+    items = result if isinstance(result, list) else [result]
+    pairs = []
+    for item in items:
+        port = 0
+        if isinstance(item, Emit):
+            if item.port not in node.outputs:
+                raise RemoteMediaError(f"no output port '{item.port}'; ports: {', '.join(node.outputs)}")
+            port, item = node.outputs.index(item.port), item.data
+        pairs.append((port, item))
+    return pairs
 
 
 _REGISTRY: dict[str, type[Node]] = {}

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import manifest as manifest_mod
 from . import native
+from ._contract import DEFAULT_CAPACITY, OVERFLOW
 from .audio import Audio
 from .errors import InvalidInputError
 from .executor import PythonPipeline
@@ -124,15 +125,15 @@ class Pipeline:
             raise InvalidInputError(f"run takes remotemedia.Audio, got {type(audio).__name__}")
         return (self._impl or self._compile()).run(audio)
 
-    def stream(self, capacity: int = 1024, overflow: str = "block") -> Stream:
+    def stream(self, capacity: int = DEFAULT_CAPACITY, overflow: str = OVERFLOW[0]) -> Stream:
         """A streaming session on fresh instances of this pipeline's nodes."""
-        if overflow not in ("block", "drop_oldest"):
-            raise ValueError(f"overflow must be 'block' or 'drop_oldest', got {overflow!r}")
+        if overflow not in OVERFLOW:
+            raise ValueError(f"overflow must be one of {', '.join(OVERFLOW)}, got {overflow!r}")
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
             raise ValueError(f"capacity must be a positive integer, got {capacity!r}")
         return Stream(self._compile().session(capacity, overflow))
 
-    def astream(self, capacity: int = 1024, overflow: str = "block") -> AsyncStream:
+    def astream(self, capacity: int = DEFAULT_CAPACITY, overflow: str = OVERFLOW[0]) -> AsyncStream:
         """``async with pipeline.astream() as s: await s.push(a); async for key, item in s: ...``"""
         return AsyncStream(self.stream(capacity, overflow))
 

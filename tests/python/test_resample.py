@@ -28,7 +28,7 @@ def resampler(runtime, target, quality="high", chunk=None):
 
 @st.composite
 def signal(draw, rates=None):
-    rate = draw(rates or st.sampled_from(COMMON))
+    rate = draw(rates if rates is not None else st.sampled_from(COMMON))
     channels = draw(st.integers(1, 3))
     frames = draw(st.integers(0, 3000))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::executor::{Overflow, Session, SessionStats};
+use crate::executor::{DEFAULT_CAPACITY, Overflow, Session, SessionStats};
 use crate::runtime::Runtime;
 
 use super::outputs::{Names, OwnedOutputs, RmOutputs, borrow_input};
@@ -64,8 +64,6 @@ impl RmSession {
         metrics
     }
 }
-
-const DEFAULT_CAPACITY: usize = 1024;
 
 /// Starts a session running fresh instances of `pipeline`'s nodes (the pipeline
 /// itself is not used by the session and may be freed or run meanwhile).

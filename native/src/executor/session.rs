@@ -15,7 +15,8 @@ use crate::data::Data;
 use crate::error::{Error, Result};
 
 /// What a push does when the output queue is full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Overflow {
     /// Wait for the consumer, up to the push's timeout, then fail with `QueueFull`.
     #[default]
@@ -60,6 +61,9 @@ pub struct Session {
     capacity: usize,
     overflow: Overflow,
 }
+
+/// A session's output queue capacity when the caller gives none.
+pub const DEFAULT_CAPACITY: usize = 1024;
 
 impl Session {
     /// A session over `pipeline` (whose node instances it takes) with a queue of

@@ -20,6 +20,16 @@ pub const MAX_CONNECTIONS: usize = 4096;
 pub const MAX_ID_LEN: usize = 64;
 /// The only manifest version understood.
 pub const VERSION: &str = "1";
+/// Bounds of a node's `timeout_ms`.
+pub const TIMEOUT_MS: std::ops::RangeInclusive<u64> = 1..=3_600_000;
+/// Bounds of the retry policy's fields.
+const MAX_RETRIES: u32 = 10;
+const MAX_BASE_MS: u64 = 60_000;
+const FACTOR: std::ops::RangeInclusive<f64> = 1.0..=10.0;
+const MAX_MAX_MS: u64 = 600_000;
+/// Bounds of the circuit breaker's fields.
+const FAILURES: std::ops::RangeInclusive<u32> = 1..=1000;
+const MAX_COOLDOWN_MS: u64 = 3_600_000;
 
 /// A parsed pipeline manifest.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -193,8 +203,8 @@ impl Manifest {
                 check_retry(r).map_err(|(field, m)| Error::manifest(format!("nodes[{i}].retry.{field}"), m))?;
             }
             if let Some(t) = node.timeout_ms {
-                if !(1..=3_600_000).contains(&t) {
-                    return Err(Error::manifest(format!("nodes[{i}].timeout_ms"), format!("{t} is outside 1..=3600000")));
+                if !TIMEOUT_MS.contains(&t) {
+                    return Err(Error::manifest(format!("nodes[{i}].timeout_ms"), format!("{t} is outside {TIMEOUT_MS:?}")));
                 }
             }
             if let Some(b) = &node.circuit_breaker {
@@ -219,17 +229,17 @@ impl Manifest {
 }
 
 fn check_retry(r: &RetryPolicy) -> std::result::Result<(), (&'static str, String)> {
-    if r.max_retries > 10 {
-        return Err(("max_retries", format!("{} is more than 10", r.max_retries)));
+    if r.max_retries > MAX_RETRIES {
+        return Err(("max_retries", format!("{} is more than {MAX_RETRIES}", r.max_retries)));
     }
-    if r.base_ms > 60_000 {
-        return Err(("base_ms", format!("{} is more than 60000", r.base_ms)));
+    if r.base_ms > MAX_BASE_MS {
+        return Err(("base_ms", format!("{} is more than {MAX_BASE_MS}", r.base_ms)));
     }
-    if !(1.0..=10.0).contains(&r.factor) {
-        return Err(("factor", format!("{} is outside 1..=10", r.factor)));
+    if !FACTOR.contains(&r.factor) {
+        return Err(("factor", format!("{} is outside {FACTOR:?}", r.factor)));
     }
-    if r.max_ms < r.base_ms || r.max_ms > 600_000 {
-        return Err(("max_ms", format!("{} must be between base_ms and 600000", r.max_ms)));
+    if r.max_ms < r.base_ms || r.max_ms > MAX_MAX_MS {
+        return Err(("max_ms", format!("{} must be between base_ms and {MAX_MAX_MS}", r.max_ms)));
     }
     if !(0.0..=1.0).contains(&r.jitter) {
         return Err(("jitter", format!("{} is outside 0..=1", r.jitter)));
@@ -238,13 +248,42 @@ fn check_retry(r: &RetryPolicy) -> std::result::Result<(), (&'static str, String
 }
 
 fn check_breaker(b: &BreakerPolicy) -> std::result::Result<(), (&'static str, String)> {
-    if !(1..=1000).contains(&b.failures) {
-        return Err(("failures", format!("{} is outside 1..=1000", b.failures)));
+    if !FAILURES.contains(&b.failures) {
+        return Err(("failures", format!("{} is outside {FAILURES:?}", b.failures)));
     }
-    if b.cooldown_ms > 3_600_000 {
-        return Err(("cooldown_ms", format!("{} is more than 3600000", b.cooldown_ms)));
+    if b.cooldown_ms > MAX_COOLDOWN_MS {
+        return Err(("cooldown_ms", format!("{} is more than {MAX_COOLDOWN_MS}", b.cooldown_ms)));
     }
     Ok(())
+}
+
+/// The manifest's limits and the JSON Schemas of its policy fields, with their defaults
+/// and bounds, for the contract file the Python runtime reads.
+pub fn rules() -> Value {
+    let retry = serde_json::to_value(RetryPolicy::default()).expect("serializes");
+    let breaker = serde_json::to_value(BreakerPolicy::default()).expect("serializes");
+    serde_json::json!({
+        "version": VERSION,
+        "max_manifest_bytes": MAX_MANIFEST_BYTES,
+        "max_nodes": MAX_NODES,
+        "max_connections": MAX_CONNECTIONS,
+        "max_id_len": MAX_ID_LEN,
+        "runtime_hints": [RuntimeHint::Auto, RuntimeHint::Native, RuntimeHint::Python],
+        "timeout_ms": {"type": "integer", "minimum": TIMEOUT_MS.start(), "maximum": TIMEOUT_MS.end()},
+        "retry": {"type": "object", "additionalProperties": false, "properties": {
+            "max_retries": {"type": "integer", "minimum": 0, "maximum": MAX_RETRIES, "default": retry["max_retries"]},
+            "base_ms": {"type": "integer", "minimum": 0, "maximum": MAX_BASE_MS, "default": retry["base_ms"]},
+            "factor": {"type": "number", "minimum": FACTOR.start(), "maximum": FACTOR.end(), "default": retry["factor"]},
+            "max_ms": {"type": "integer", "minimum": 0, "maximum": MAX_MAX_MS, "default": retry["max_ms"],
+                       "description": "at least base_ms"},
+            "jitter": {"type": "number", "minimum": 0, "maximum": 1, "default": retry["jitter"]},
+        }},
+        "circuit_breaker": {"type": "object", "additionalProperties": false, "properties": {
+            "failures": {"type": "integer", "minimum": FAILURES.start(), "maximum": FAILURES.end(), "default": breaker["failures"]},
+            "cooldown_ms": {"type": "integer", "minimum": 0, "maximum": MAX_COOLDOWN_MS, "default": breaker["cooldown_ms"]},
+            "on_open": {"enum": [OnOpen::Fail, OnOpen::Skip], "default": breaker["on_open"]},
+        }},
+    })
 }
 
 fn check_id(id: &str) -> std::result::Result<(), String> {

@@ -29,7 +29,7 @@ pub fn specs() -> Vec<NodeSpec> {
             description: "Scales audio by gain_db decibels; integers are rounded half to even and clipped.".into(),
             params_schema: json!({
                 "type": "object",
-                "properties": {"gain_db": {"type": "number", "minimum": -120, "maximum": 120, "default": 0}},
+                "properties": {"gain_db": {"type": "number", "minimum": MIN_GAIN_DB, "maximum": MAX_GAIN_DB, "default": DEFAULT_GAIN_DB}},
                 "additionalProperties": false
             }),
             outputs: vec!["out".into()],
@@ -53,11 +53,20 @@ impl Node for PassThrough {
     }
 }
 
+const DEFAULT_GAIN_DB: f64 = 0.0;
+const MIN_GAIN_DB: f64 = -120.0;
+const MAX_GAIN_DB: f64 = 120.0;
+
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 struct GainParams {
-    #[serde(default)]
     gain_db: f64,
+}
+
+impl Default for GainParams {
+    fn default() -> Self {
+        Self { gain_db: DEFAULT_GAIN_DB }
+    }
 }
 
 /// Multiplies samples by a fixed linear factor.
@@ -67,8 +76,8 @@ pub struct Gain {
 
 impl Gain {
     fn from_params(p: GainParams) -> Result<Self, ParamError> {
-        if !p.gain_db.is_finite() || !(-120.0..=120.0).contains(&p.gain_db) {
-            return Err(ParamError::new("gain_db", format!("{} is outside -120..=120 dB", p.gain_db)));
+        if !(MIN_GAIN_DB..=MAX_GAIN_DB).contains(&p.gain_db) {
+            return Err(ParamError::new("gain_db", format!("{} is outside {MIN_GAIN_DB}..={MAX_GAIN_DB} dB", p.gain_db)));
         }
         Ok(Self { factor: 10f64.powf(p.gain_db / 20.0) })
     }

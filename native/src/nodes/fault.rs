@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::data::Data;
@@ -17,9 +17,9 @@ pub fn spec() -> NodeSpec {
         params_schema: json!({
             "type": "object",
             "properties": {
-                "fail_first": {"type": "integer", "minimum": 0, "default": 0},
-                "mode": {"enum": ["transient", "permanent", "panic", "hang"], "default": "transient"},
-                "hang_ms": {"type": "integer", "minimum": 0, "default": 60000}
+                "fail_first": {"type": "integer", "minimum": 0, "default": DEFAULT_FAIL_FIRST},
+                "mode": {"enum": [Mode::Transient, Mode::Permanent, Mode::Panic, Mode::Hang], "default": Mode::default()},
+                "hang_ms": {"type": "integer", "minimum": 0, "default": DEFAULT_HANG_MS}
             },
             "additionalProperties": false
         }),
@@ -32,7 +32,10 @@ pub fn spec() -> NodeSpec {
     }
 }
 
-#[derive(Deserialize, Clone, Copy, Default, PartialEq)]
+const DEFAULT_FAIL_FIRST: u64 = 0;
+const DEFAULT_HANG_MS: u64 = 60_000;
+
+#[derive(Serialize, Deserialize, Clone, Copy, Default, PartialEq)]
 #[serde(rename_all = "lowercase")]
 enum Mode {
     #[default]
@@ -43,18 +46,17 @@ enum Mode {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 struct Params {
-    #[serde(default)]
     fail_first: u64,
-    #[serde(default)]
     mode: Mode,
-    #[serde(default = "default_hang_ms")]
     hang_ms: u64,
 }
 
-fn default_hang_ms() -> u64 {
-    60_000
+impl Default for Params {
+    fn default() -> Self {
+        Self { fail_first: DEFAULT_FAIL_FIRST, mode: Mode::default(), hang_ms: DEFAULT_HANG_MS }
+    }
 }
 
 struct Fault {

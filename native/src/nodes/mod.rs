@@ -1,7 +1,7 @@
 //! The node interface, node specs and the registry keyed by `node_type`.
 
-pub mod audio;
-pub mod basic;
+mod audio;
+mod basic;
 mod fault;
 pub(crate) mod foreign;
 mod params;

@@ -26,7 +26,7 @@ use crate::nodes::foreign::{self, VTable};
 use crate::nodes::{Implementation, NodeSpec, PluginMeta};
 use crate::view::kind_names;
 
-pub use discovery::{SearchDir, search_path};
+pub use discovery::search_path;
 
 /// An open library; dropping it calls the plugin's `unload` hook, then unloads it.
 struct Library {

@@ -34,6 +34,7 @@
 pub mod abi;
 mod data;
 mod export;
+mod names;
 
 pub use data::{Audio, Input, Output, Samples};
 pub use export::{Plugin, PluginSlot, entry, log, node_type, unload};

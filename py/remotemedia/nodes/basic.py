@@ -5,37 +5,18 @@ from __future__ import annotations
 import numpy as np
 
 from ..audio import Audio
-from ..node import Node, ParamError, register_node
-from . import audio_input
+from ._common import BuiltinNode, audio_input, builtin
 
 
-@register_node
-class PassThrough(Node):
-    """Emits every input unchanged (no copy)."""
-
-    node_type = "PassThrough"
-    params_schema = {"type": "object", "properties": {}, "additionalProperties": False}
-
+@builtin
+class PassThrough(BuiltinNode):
     def process(self, data):
         return data
 
 
-@register_node
-class Gain(Node):
-    """Scales audio by gain_db decibels; integers are rounded half to even and clipped."""
-
-    node_type = "Gain"
-    params_schema = {
-        "type": "object",
-        "properties": {"gain_db": {"type": "number", "minimum": -120, "maximum": 120, "default": 0}},
-        "additionalProperties": False,
-    }
-
-    def __init__(self, gain_db: float = 0.0):
-        if isinstance(gain_db, bool) or not isinstance(gain_db, (int, float)):
-            raise ParamError("gain_db", f"expected a number, got {gain_db!r}")
-        if not np.isfinite(gain_db) or not -120.0 <= gain_db <= 120.0:
-            raise ParamError("gain_db", f"{gain_db} is outside -120..=120 dB")
+@builtin
+class Gain(BuiltinNode):
+    def __init__(self, gain_db: float):
         self.factor = 10.0 ** (gain_db / 20.0)
 
     def process(self, data):

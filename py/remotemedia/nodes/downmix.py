@@ -6,28 +6,12 @@ import numpy as np
 
 from ..audio import Audio
 from ..errors import NodeError
-from ..node import Node, ParamError, register_node
-from . import audio_input
-
-MAX_CHANNELS = 64
+from ._common import BuiltinNode, audio_input, builtin
 
 
-@register_node
-class Downmix(Node):
-    """Mixes all channels to mono (float audio: left-to-right sum / n), or with `map` picks input channels by index for each output channel (any format)."""
-
-    node_type = "Downmix"
-    params_schema = {"type": "object", "properties": {"map": {
-        "type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1, "maxItems": MAX_CHANNELS}},
-        "additionalProperties": False}
-
+@builtin
+class Downmix(BuiltinNode):
     def __init__(self, map: list[int] | None = None):
-        if map is not None:
-            if not isinstance(map, list) or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0
-                                                    for c in map):
-                raise ParamError("map", "map must be a list of channel indices")
-            if not 1 <= len(map) <= MAX_CHANNELS:
-                raise ParamError("map", f"map must list 1 to {MAX_CHANNELS} channels")
         self.map = map
 
     def process(self, data):

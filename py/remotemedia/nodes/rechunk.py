@@ -6,33 +6,15 @@ import numpy as np
 
 from ..audio import Audio
 from ..errors import NodeError
-from ..node import Node, ParamError, register_node
-from . import audio_input
-
-TAILS = ("pad", "emit", "drop")
+from ..node import ParamError
+from ._common import BuiltinNode, audio_input, builtin
 
 
-@register_node
-class Rechunk(Node):
-    """Re-frames audio into frames of frame_ms milliseconds or frame_samples frames; at the end the partial frame is zero-padded (tail "pad"), emitted short ("emit") or dropped ("drop")."""
-
-    node_type = "Rechunk"
-    params_schema = {"type": "object", "properties": {
-        "frame_ms": {"type": "number", "exclusiveMinimum": 0, "maximum": 10000},
-        "frame_samples": {"type": "integer", "minimum": 1, "maximum": 10000000},
-        "tail": {"enum": list(TAILS), "default": "pad"}}, "additionalProperties": False}
-
-    def __init__(self, frame_ms: float | None = None, frame_samples: int | None = None, tail: str = "pad"):
+@builtin
+class Rechunk(BuiltinNode):
+    def __init__(self, tail: str, frame_ms: float | None = None, frame_samples: int | None = None):
         if (frame_ms is None) == (frame_samples is None):
             raise ParamError("", "give exactly one of frame_ms and frame_samples")
-        if frame_ms is not None and (isinstance(frame_ms, bool) or not isinstance(frame_ms, (int, float))
-                                     or not 0 < frame_ms <= 10000):
-            raise ParamError("frame_ms", f"{frame_ms} is outside (0, 10000]")
-        if frame_samples is not None and (isinstance(frame_samples, bool) or not isinstance(frame_samples, int)
-                                          or not 1 <= frame_samples <= 10_000_000):
-            raise ParamError("frame_samples", f"{frame_samples} is outside 1..=10000000")
-        if tail not in TAILS:
-            raise ParamError("tail", f"unknown variant `{tail}`, expected one of {', '.join(TAILS)}")
         self.frame_ms, self.frame_samples, self.tail = frame_ms, frame_samples, tail
         self.pending = None
         self.layout = None

@@ -16,10 +16,8 @@ import numpy as np
 
 from ..audio import Audio
 from ..errors import NodeError
-from ..node import Node, ParamError, register_node
-from . import audio_input
+from ._common import BuiltinNode, audio_input, builtin
 
-RATES = (8000, 192000)
 BLOCK_AT_LOWER_RATE = {"fast": 64, "balanced": 256, "high": 1024}
 # Cutoff fit for the Blackman-Harris² window (from rubato's calculate_cutoff).
 _K = (13.745202940783823, 121.73532586374934, 5964.163279612051)
@@ -50,29 +48,16 @@ def filter_spectrum(block_in: int, block_out: int) -> np.ndarray:
     return np.fft.rfft(padded)
 
 
-@register_node
-class Resample(Node):
-    """Converts the sample rate of f32 audio (8-192 kHz, any channel count); quality fast, balanced or high (see docs/PERFORMANCE.md for measured figures)."""
-
-    node_type = "Resample"
-    params_schema = {"type": "object", "properties": {
-        "target_rate": {"type": "integer", "minimum": 8000, "maximum": 192000},
-        "quality": {"enum": list(BLOCK_AT_LOWER_RATE), "default": "high"}},
-        "required": ["target_rate"], "additionalProperties": False}
-
-    def __init__(self, target_rate: int, quality: str = "high"):
-        if isinstance(target_rate, bool) or not isinstance(target_rate, int):
-            raise ParamError("target_rate", f"expected an integer, got {target_rate!r}")
-        if not RATES[0] <= target_rate <= RATES[1]:
-            raise ParamError("target_rate", f"{target_rate} Hz is outside 8000..=192000")
-        if quality not in BLOCK_AT_LOWER_RATE:
-            raise ParamError("quality", f"unknown variant `{quality}`, expected one of fast, balanced, high")
+@builtin
+class Resample(BuiltinNode):
+    def __init__(self, target_rate: int, quality: str):
         self.target_rate, self.quality = target_rate, quality
         self.rate = None
 
     def _start(self, rate: int, channels: int):
-        if not RATES[0] <= rate <= RATES[1]:
-            raise NodeError(f"input rate {rate} Hz is outside 8000..=192000")
+        rates = self.params_schema["properties"]["target_rate"]
+        if not rates["minimum"] <= rate <= rates["maximum"]:
+            raise NodeError(f"input rate {rate} Hz is outside {rates['minimum']}..={rates['maximum']}")
         self.rate, self.channels = rate, channels
         if rate == self.target_rate:
             return

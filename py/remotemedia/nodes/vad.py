@@ -7,11 +7,10 @@ import numpy as np
 
 from ..audio import Audio
 from ..errors import NodeError
-from ..node import Emit, Node, ParamError, register_node
-from . import audio_input
+from ..node import Emit
+from ._common import BuiltinNode, audio_input, builtin
 
 RATES = (8000, 16000, 32000, 48000)
-FRAME_MS = (10, 20, 30)
 BANDS = 8
 LOW_HZ, HIGH_HZ = 200.0, 4000.0
 SMOOTH = 0.6
@@ -43,30 +42,9 @@ class _Analyzer:
         return energy, power
 
 
-@register_node
-class VAD(Node):
-    """Voice activity detection on spectral features (f32 mono, 8/16/32/48 kHz, 10/20/30 ms frames): frame decisions and scores, speech segments, and optionally the speech audio."""
-
-    node_type = "VAD"
-    outputs = ("frames", "segments", "audio")
-    params_schema = {"type": "object", "properties": {
-        "frame_ms": {"enum": list(FRAME_MS), "default": 30},
-        "threshold": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.6},
-        "hangover_ms": {"type": "integer", "minimum": 0, "maximum": 5000, "default": 90},
-        "min_speech_ms": {"type": "integer", "minimum": 0, "maximum": 5000, "default": 60},
-        "gate": {"type": "boolean", "default": False}}, "additionalProperties": False}
-
-    def __init__(self, frame_ms: int = 30, threshold: float = 0.6, hangover_ms: int = 90, min_speech_ms: int = 60,
-                 gate: bool = False):
-        if frame_ms not in FRAME_MS or isinstance(frame_ms, bool):
-            raise ParamError("frame_ms", f"{frame_ms} ms is not one of 10, 20, 30")
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
-            raise ParamError("threshold", f"{threshold} is outside 0..=1")
-        for name, value in (("hangover_ms", hangover_ms), ("min_speech_ms", min_speech_ms)):
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 5000:
-                raise ParamError(name, f"{value} is outside 0..=5000")
-        if not isinstance(gate, bool):
-            raise ParamError("gate", f"expected a boolean, got {gate!r}")
+@builtin
+class VAD(BuiltinNode):
+    def __init__(self, frame_ms: int, threshold: float, hangover_ms: int, min_speech_ms: int, gate: bool):
         self.frame_ms, self.threshold, self.gate = frame_ms, threshold, gate
         self.hangover = -(-hangover_ms // frame_ms)
         self.min_run = max(1, -(-min_speech_ms // frame_ms))

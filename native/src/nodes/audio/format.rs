@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::convert::convert;
 use crate::data::{Data, SampleFormat};
 use crate::error::NodeFailure;
-use crate::nodes::{Emitter, Implementation, Node, NodeSpec, parse_params};
+use crate::nodes::{Emitter, Implementation, Node, NodeSpec, ParamError, parse_params};
 
 pub fn spec() -> NodeSpec {
     NodeSpec {
@@ -16,7 +16,7 @@ pub fn spec() -> NodeSpec {
         description: "Converts samples to f32, i16, i32 or f64 (full scale ±1.0; rounding half to even, clipping, NaN → 0).".into(),
         params_schema: json!({
             "type": "object",
-            "properties": {"format": {"enum": ["f32", "i16", "i32", "f64"]}},
+            "properties": {"format": {"enum": SampleFormat::ALL.map(SampleFormat::name)}},
             "required": ["format"],
             "additionalProperties": false
         }),
@@ -24,35 +24,19 @@ pub fn spec() -> NodeSpec {
         implementation: Implementation::Native,
         create: Arc::new(|params| {
             let p: Params = parse_params(params)?;
-            Ok(Box::new(FormatConverter { to: p.format.into() }))
+            let to = SampleFormat::ALL.into_iter().find(|f| f.name() == p.format).ok_or_else(|| {
+                let names = SampleFormat::ALL.map(SampleFormat::name).join(", ");
+                ParamError::new("format", format!("unknown format `{}`, expected one of {names}", p.format))
+            })?;
+            Ok(Box::new(FormatConverter { to }))
         }),
-    }
-}
-
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "lowercase")]
-enum Format {
-    F32,
-    I16,
-    I32,
-    F64,
-}
-
-impl From<Format> for SampleFormat {
-    fn from(f: Format) -> Self {
-        match f {
-            Format::F32 => SampleFormat::F32,
-            Format::I16 => SampleFormat::I16,
-            Format::I32 => SampleFormat::I32,
-            Format::F64 => SampleFormat::F64,
-        }
     }
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    format: Format,
+    format: String,
 }
 
 struct FormatConverter {

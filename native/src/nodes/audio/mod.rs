@@ -4,7 +4,7 @@
 mod downmix;
 mod format;
 mod rechunk;
-pub mod resample;
+mod resample;
 mod vad;
 
 use crate::data::{AudioBuffer, Data, SampleBuf, Samples};

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::data::{AudioBuffer, Data, Sample, SampleFormat, Samples};
@@ -16,9 +16,9 @@ pub fn spec() -> NodeSpec {
         params_schema: json!({
             "type": "object",
             "properties": {
-                "frame_ms": {"type": "number", "exclusiveMinimum": 0, "maximum": 10000},
-                "frame_samples": {"type": "integer", "minimum": 1, "maximum": 10000000},
-                "tail": {"enum": ["pad", "emit", "drop"], "default": "pad"}
+                "frame_ms": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_FRAME_MS},
+                "frame_samples": {"type": "integer", "minimum": 1, "maximum": MAX_FRAME_SAMPLES},
+                "tail": {"enum": [Tail::Pad, Tail::Emit, Tail::Drop], "default": Tail::default()}
             },
             "additionalProperties": false
         }),
@@ -27,10 +27,10 @@ pub fn spec() -> NodeSpec {
         create: Arc::new(|params| {
             let p: Params = parse_params(params)?;
             let size = match (p.frame_ms, p.frame_samples) {
-                (Some(ms), None) if ms > 0.0 && ms <= 10_000.0 => FrameSize::Millis(ms),
-                (Some(ms), None) => return Err(ParamError::new("frame_ms", format!("{ms} is outside (0, 10000]"))),
-                (None, Some(n)) if (1..=10_000_000).contains(&n) => FrameSize::Frames(n),
-                (None, Some(n)) => return Err(ParamError::new("frame_samples", format!("{n} is outside 1..=10000000"))),
+                (Some(ms), None) if ms > 0.0 && ms <= MAX_FRAME_MS => FrameSize::Millis(ms),
+                (Some(ms), None) => return Err(ParamError::new("frame_ms", format!("{ms} is outside (0, {MAX_FRAME_MS}]"))),
+                (None, Some(n)) if (1..=MAX_FRAME_SAMPLES).contains(&n) => FrameSize::Frames(n),
+                (None, Some(n)) => return Err(ParamError::new("frame_samples", format!("{n} is outside 1..={MAX_FRAME_SAMPLES}"))),
                 _ => return Err(ParamError::new("", "give exactly one of frame_ms and frame_samples")),
             };
             Ok(Box::new(Rechunk { size, tail: p.tail, state: None }))
@@ -38,7 +38,11 @@ pub fn spec() -> NodeSpec {
     }
 }
 
-#[derive(Deserialize, Clone, Copy, Default, PartialEq)]
+/// Longest frame, in ms and in frames.
+const MAX_FRAME_MS: f64 = 10_000.0;
+const MAX_FRAME_SAMPLES: usize = 10_000_000;
+
+#[derive(Serialize, Deserialize, Clone, Copy, Default, PartialEq)]
 #[serde(rename_all = "lowercase")]
 enum Tail {
     #[default]

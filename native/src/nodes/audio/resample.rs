@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use rubato::{FftFixedInOut, Resampler as _};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::data::{AudioBuffer, Data, Sample, pooled_vec};
@@ -25,8 +25,8 @@ pub fn spec() -> NodeSpec {
         params_schema: json!({
             "type": "object",
             "properties": {
-                "target_rate": {"type": "integer", "minimum": 8000, "maximum": 192000},
-                "quality": {"enum": ["fast", "balanced", "high"], "default": "high"}
+                "target_rate": {"type": "integer", "minimum": RATES.start(), "maximum": RATES.end()},
+                "quality": {"enum": [Quality::Fast, Quality::Balanced, Quality::High], "default": Quality::default()}
             },
             "required": ["target_rate"],
             "additionalProperties": false
@@ -36,7 +36,7 @@ pub fn spec() -> NodeSpec {
         create: Arc::new(|params| {
             let p: Params = parse_params(params)?;
             if !RATES.contains(&p.target_rate) {
-                return Err(ParamError::new("target_rate", format!("{} Hz is outside 8000..=192000", p.target_rate)));
+                return Err(ParamError::new("target_rate", format!("{} Hz is outside {RATES:?}", p.target_rate)));
             }
             Ok(Box::new(Resample { target_rate: p.target_rate, quality: p.quality, state: None }))
         }),
@@ -45,7 +45,7 @@ pub fn spec() -> NodeSpec {
 
 /// Quality presets: FFT block length on the lower-rate side, which is also the length
 /// of the anti-aliasing filter there.
-#[derive(Deserialize, Clone, Copy, Default, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Copy, Default, Debug, PartialEq)]
 #[serde(rename_all = "lowercase")]
 pub enum Quality {
     Fast,

@@ -55,11 +55,11 @@ pub fn spec() -> NodeSpec {
         params_schema: json!({
             "type": "object",
             "properties": {
-                "frame_ms": {"enum": FRAME_MS, "default": 30},
-                "threshold": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.6},
-                "hangover_ms": {"type": "integer", "minimum": 0, "maximum": 5000, "default": 90},
-                "min_speech_ms": {"type": "integer", "minimum": 0, "maximum": 5000, "default": 60},
-                "gate": {"type": "boolean", "default": false}
+                "frame_ms": {"enum": FRAME_MS, "default": DEFAULT_FRAME_MS},
+                "threshold": {"type": "number", "minimum": 0, "maximum": 1, "default": DEFAULT_THRESHOLD},
+                "hangover_ms": {"type": "integer", "minimum": 0, "maximum": MAX_MS, "default": DEFAULT_HANGOVER_MS},
+                "min_speech_ms": {"type": "integer", "minimum": 0, "maximum": MAX_MS, "default": DEFAULT_MIN_SPEECH_MS},
+                "gate": {"type": "boolean", "default": DEFAULT_GATE}
             },
             "additionalProperties": false
         }),
@@ -69,32 +69,34 @@ pub fn spec() -> NodeSpec {
     }
 }
 
-fn default_frame_ms() -> u32 {
-    30
-}
-fn default_threshold() -> f64 {
-    0.6
-}
-fn default_hangover() -> u32 {
-    90
-}
-fn default_min_speech() -> u32 {
-    60
-}
+const DEFAULT_FRAME_MS: u32 = 30;
+const DEFAULT_THRESHOLD: f64 = 0.6;
+const DEFAULT_HANGOVER_MS: u32 = 90;
+const DEFAULT_MIN_SPEECH_MS: u32 = 60;
+const DEFAULT_GATE: bool = false;
+/// Largest `hangover_ms` and `min_speech_ms`.
+const MAX_MS: u32 = 5000;
 
 #[derive(Deserialize, Clone)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 struct Params {
-    #[serde(default = "default_frame_ms")]
     frame_ms: u32,
-    #[serde(default = "default_threshold")]
     threshold: f64,
-    #[serde(default = "default_hangover")]
     hangover_ms: u32,
-    #[serde(default = "default_min_speech")]
     min_speech_ms: u32,
-    #[serde(default)]
     gate: bool,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Self {
+            frame_ms: DEFAULT_FRAME_MS,
+            threshold: DEFAULT_THRESHOLD,
+            hangover_ms: DEFAULT_HANGOVER_MS,
+            min_speech_ms: DEFAULT_MIN_SPEECH_MS,
+            gate: DEFAULT_GATE,
+        }
+    }
 }
 
 /// Fast log2 for positive normal floats (error below 1e-4): exponent bits plus a
@@ -251,11 +253,10 @@ impl Vad {
         if !(0.0..=1.0).contains(&params.threshold) {
             return Err(ParamError::new("threshold", format!("{} is outside 0..=1", params.threshold)));
         }
-        if params.hangover_ms > 5000 {
-            return Err(ParamError::new("hangover_ms", format!("{} is more than 5000", params.hangover_ms)));
-        }
-        if params.min_speech_ms > 5000 {
-            return Err(ParamError::new("min_speech_ms", format!("{} is more than 5000", params.min_speech_ms)));
+        for (name, ms) in [("hangover_ms", params.hangover_ms), ("min_speech_ms", params.min_speech_ms)] {
+            if ms > MAX_MS {
+                return Err(ParamError::new(name, format!("{ms} is more than {MAX_MS}")));
+            }
         }
         let frame = u64::from(params.frame_ms);
         Ok(Self {
@@ -318,11 +319,10 @@ impl Vad {
         decisions.start_frame.get_or_insert(frame.index);
         decisions.speech.push(speech);
         decisions.score.push(frame.score);
-        let seconds = |i: u64| i as f64 * f64::from(self.params.frame_ms) / 1000.0;
         match (speech, stream.segment_start) {
             (true, None) => stream.segment_start = Some(frame.index),
             (false, Some(start)) => {
-                out.emit_to(PORT_SEGMENTS, Data::Json(Arc::new(json!({"start": seconds(start), "end": seconds(frame.index)}))));
+                self.emit_segment(start, frame.index, out);
                 stream.segment_start = None;
             }
             _ => {}
@@ -362,11 +362,21 @@ impl Vad {
         }
     }
 
+    /// The time of frame `index` in seconds: `index * frame_ms / 1000`, the one formula
+    /// both runtimes use, so times print the same (0.03 * 97 would not).
+    fn seconds(&self, index: u64) -> f64 {
+        index as f64 * f64::from(self.params.frame_ms) / 1000.0
+    }
+
+    /// Emits the segment from frame `start` to frame `end` (exclusive).
+    fn emit_segment(&self, start: u64, end: u64, out: &mut Emitter) {
+        out.emit_to(PORT_SEGMENTS, Data::Json(Arc::new(json!({"start": self.seconds(start), "end": self.seconds(end)}))));
+    }
+
     fn emit_decisions(&self, decisions: Decisions, out: &mut Emitter) {
         let Some(start) = decisions.start_frame else { return };
-        let frame_s = f64::from(self.params.frame_ms) / 1000.0;
         out.emit(Data::Json(Arc::new(json!({
-            "start": start as f64 * frame_s,
+            "start": self.seconds(start),
             "frame_ms": self.params.frame_ms,
             "speech": decisions.speech,
             "score": decisions.score,
@@ -430,11 +440,7 @@ impl Node for Vad {
             self.decide(&mut stream, held, false, &mut decisions, out);
         }
         if let Some(start) = stream.segment_start {
-            let frame_s = f64::from(self.params.frame_ms) / 1000.0;
-            out.emit_to(
-                PORT_SEGMENTS,
-                Data::Json(Arc::new(json!({"start": start as f64 * frame_s, "end": stream.next_index as f64 * frame_s}))),
-            );
+            self.emit_segment(start, stream.next_index, out);
         }
         self.emit_decisions(decisions, out);
         // The stream is over; a chunk after this starts a new one at the same rate.

@@ -1,0 +1,33 @@
+//! The Rust/Python contract: the facts both runtimes must share (status codes, enum
+//! names, manifest limits and policy schemas, every built-in node type with its params
+//! schema and ports), as one JSON document. It is committed as
+//! `py/remotemedia/contract.json`, checked against this source by the test that checks
+//! the C headers, and read by the Python package instead of retyping any of it.
+
+use remotemedia_plugin::abi::{RM_PLUGIN_ABI_MAJOR, RM_PLUGIN_ABI_MINOR, RmDataKind, RmLogLevel, RmStatus, SampleFormat};
+use serde_json::{Map, Value, json};
+
+use crate::executor::{DEFAULT_CAPACITY, Overflow};
+use crate::nodes::Registry;
+
+/// The contract as JSON (see the module docs).
+pub fn contract() -> Value {
+    let status: Map<String, Value> = RmStatus::ALL.iter().map(|&s| (s.name().to_string(), json!(s as i32))).collect();
+    let levels = [RmLogLevel::Error, RmLogLevel::Warn, RmLogLevel::Info, RmLogLevel::Debug, RmLogLevel::Trace];
+    let nodes: Vec<Value> = Registry::builtin()
+        .specs()
+        .map(|s| json!({"node_type": s.node_type, "description": s.description, "outputs": s.outputs, "params": s.params_schema}))
+        .collect();
+    json!({
+        "generated_by": "REMOTEMEDIA_BLESS=1 cargo test -p remotemedia --test header (from native/src/contract.rs); do not edit",
+        "plugin_abi": [RM_PLUGIN_ABI_MAJOR, RM_PLUGIN_ABI_MINOR],
+        "status": status,
+        "sample_formats": SampleFormat::ALL.iter().map(|&f| (f.name().to_string(), json!(f as u32))).collect::<Map<_, _>>(),
+        "data_kinds": {"audio": RmDataKind::Audio as u32, "json": RmDataKind::Json as u32},
+        "log_levels": levels.iter().map(|&l| (format!("{l:?}").to_lowercase(), json!(l as u32))).collect::<Map<_, _>>(),
+        "overflow": [Overflow::Block, Overflow::DropOldest],
+        "session": {"default_capacity": DEFAULT_CAPACITY},
+        "manifest": crate::manifest::rules(),
+        "nodes": nodes,
+    })
+}

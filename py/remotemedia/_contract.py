@@ -1,0 +1,30 @@
+"""The facts shared with the native runtime, read from ``contract.json``.
+
+The file is generated from the Rust sources (``native/src/contract.rs``) and checked
+against them by ``cargo test``; nothing in it is retyped on the Python side.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+CONTRACT: dict = json.loads((Path(__file__).with_name("contract.json")).read_text())
+
+#: Manifest version, limits and the JSON Schemas of the per-node policies.
+MANIFEST: dict = CONTRACT["manifest"]
+#: Sample format names (``f32`` …) and their C values.
+SAMPLE_FORMATS: dict[str, int] = CONTRACT["sample_formats"]
+#: Overflow policy names of a stream, in the order of their C values.
+OVERFLOW: tuple[str, ...] = tuple(CONTRACT["overflow"])
+#: Log level names and their C values.
+LOG_LEVELS: dict[str, int] = CONTRACT["log_levels"]
+#: A stream's output queue capacity when none is given.
+DEFAULT_CAPACITY: int = CONTRACT["session"]["default_capacity"]
+#: Every built-in node type: ``node_type``, ``description``, ``outputs``, ``params`` (a JSON Schema).
+NODES: dict[str, dict] = {n["node_type"]: n for n in CONTRACT["nodes"]}
+
+
+def defaults(schema: dict) -> dict:
+    """The ``default`` of every property of an object schema that has one."""
+    return {k: v["default"] for k, v in schema.get("properties", {}).items() if "default" in v}

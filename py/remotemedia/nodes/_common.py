@@ -1,0 +1,45 @@
+"""What the reference twins of the built-in nodes share: their spec from the contract
+file, params checked against it, and the input checks of the native nodes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._contract import NODES
+from .._schema import SchemaError, validate
+from ..audio import Audio
+from ..errors import NodeError
+from ..node import Node, ParamError, register_node
+
+
+class BuiltinNode(Node):
+    """A twin of a built-in native node: ``node_type``, ``outputs``, ``params_schema``
+    and the description come from the contract, and ``create`` checks params against
+    the schema and fills in its defaults before ``__init__`` sees them."""
+
+    @classmethod
+    def create(cls, params: dict) -> Node:
+        try:
+            filled = validate(params, cls.params_schema)
+        except SchemaError as e:
+            raise ParamError(e.path, str(e)) from None
+        node = cls(**filled)
+        node._params = filled
+        return node
+
+
+def builtin(cls: type[BuiltinNode]) -> type[BuiltinNode]:
+    """Class decorator: gives the twin named like a built-in node type its spec and registers it."""
+    spec = NODES[cls.__name__]
+    cls.node_type, cls.outputs, cls.params_schema = spec["node_type"], tuple(spec["outputs"]), spec["params"]
+    cls.__doc__ = spec["description"]
+    return register_node(cls)
+
+
+def audio_input(data, node_type: str, f32: bool = False) -> Audio:
+    """``data`` as audio, or the NodeError the native node gives for it."""
+    if not isinstance(data, Audio):
+        raise NodeError(f"{node_type} takes audio, got a JSON event")
+    if f32 and data.samples.dtype != np.float32:
+        raise NodeError(f"{node_type} takes f32 audio, got {data.samples.dtype}; put a FormatConverter with format \"f32\" before it")
+    return data
