@@ -15,6 +15,7 @@ from .errors import (
     NodeError,
     NodeTimeoutError,
     QueueFullError,
+    RemoteMediaError,
     StreamClosedError,
     TransientError,
 )
@@ -240,14 +241,18 @@ class PythonPipeline:
                 inbox[i].append(audio)
         results = []
         for wave in self.waves:
+            # The nodes of a wave all run, as the native executor runs them concurrently;
+            # the first failure in wave order then ends the step.
+            done, failure = [], None
             for i in wave:
-                emitted = []
-                for item in inbox[i]:
-                    self.node_metrics[i].count_items([item], outgoing=False)
-                    emitted += self._guarded(i, "process", item, self.nodes[i].process, item)
-                if flush:
-                    emitted += self._guarded(i, "flush", None, self.nodes[i].flush)
+                try:
+                    done.append((i, self._drain(i, inbox[i], flush)))
+                except RemoteMediaError as e:
+                    failure = failure or e
                 inbox[i] = []
+            if failure is not None:
+                raise failure
+            for i, emitted in done:
                 for port, item in emitted:
                     targets = self.routes[i][port]
                     if not targets:
@@ -255,6 +260,16 @@ class PythonPipeline:
                     for t in targets:
                         inbox[t].append(item)
         return results
+
+    def _drain(self, i: int, items: list, flush: bool) -> list[tuple[int, object]]:
+        """Node ``i`` processes its queued items, then is flushed if the stream ends."""
+        emitted = []
+        for item in items:
+            self.node_metrics[i].count_items([item], outgoing=False)
+            emitted += self._guarded(i, "process", item, self.nodes[i].process, item)
+        if flush:
+            emitted += self._guarded(i, "flush", None, self.nodes[i].flush)
+        return emitted
 
     def session(self, capacity: int, overflow: str) -> PythonSession:
         fresh = PythonPipeline.__new__(PythonPipeline)

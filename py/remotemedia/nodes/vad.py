@@ -89,13 +89,19 @@ class VAD(BuiltinNode):
         z = WEIGHTS @ np.array([snr.mean(), flatness, snr.max()]) + BIAS
         return float(1 / (1 + np.exp(-z)))
 
+    def _seconds(self, index: int) -> float:
+        """Frame ``index`` in seconds, by the native node's one formula."""
+        return index * self.frame_ms / 1000
+
+    def _segment(self, start: int, end: int) -> Emit:
+        return Emit("segments", {"start": self._seconds(start), "end": self._seconds(end)})
+
     def _decide(self, index, score, samples, speech, decisions, out):
         decisions.append((index, speech, score))
-        seconds = self.frame_ms / 1000
         if speech and self.segment_start is None:
             self.segment_start = index
         elif not speech and self.segment_start is not None:
-            out.append(Emit("segments", {"start": self.segment_start * seconds, "end": index * seconds}))
+            out.append(self._segment(self.segment_start, index))
             self.segment_start = None
         if speech and samples is not None:
             out.append(Emit("audio", Audio(samples, self.rate)))
@@ -127,7 +133,7 @@ class VAD(BuiltinNode):
     def _frames_event(self, decisions):
         if not decisions:
             return []
-        return [{"start": decisions[0][0] * self.frame_ms / 1000, "frame_ms": self.frame_ms,
+        return [{"start": self._seconds(decisions[0][0]), "frame_ms": self.frame_ms,
                  "speech": [d[1] for d in decisions], "score": [d[2] for d in decisions]}]
 
     def process(self, data):
@@ -157,8 +163,7 @@ class VAD(BuiltinNode):
             self._decide(*held, False, decisions, out)
         self.held = []
         if self.segment_start is not None:
-            seconds = self.frame_ms / 1000
-            out.append(Emit("segments", {"start": self.segment_start * seconds, "end": self.next_index * seconds}))
+            out.append(self._segment(self.segment_start, self.next_index))
             self.segment_start = None
         result = self._frames_event(decisions) + out
         self._start(self.rate)  # the stream is over; a new one may follow
