@@ -3,7 +3,7 @@
 #   make test   build everything, run the Rust, C and Python tests
 PYTHON ?= python3
 
-.PHONY: demo test install plugins test-rust test-c test-python bench
+.PHONY: demo test install plugins lint test-rust test-c test-python coverage bench
 
 install:  ## build the native library (cargo, release) and install the Python package with test and demo extras
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[test,demo]'
@@ -16,7 +16,12 @@ demo: install  ## 48 kHz stereo int16 -> f32 -> mono -> 16 kHz -> 30 ms frames -
 plugins:  ## build the example plugins into target/plugins/ (use with REMOTEMEDIA_PLUGIN_PATH=$$PWD/target/plugins)
 	plugins/build.sh
 
-test: install test-rust test-c test-python
+test: install lint test-rust test-c test-python
+
+lint:  ## formatting and lints, as committed in rustfmt.toml and pyproject.toml: any finding fails
+	cargo fmt --all --check
+	cargo clippy --quiet --workspace --all-targets -- -D warnings
+	$(PYTHON) -m ruff check .
 
 test-rust:  ## unit tests, executor tests, and the drift check of both headers
 	cargo test --workspace
@@ -26,6 +31,9 @@ test-c: install plugins  ## the C host test (loads the example plugins), then ag
 
 test-python: install plugins
 	$(PYTHON) -m pytest
+
+coverage: install  ## Rust and Python line coverage (HTML in target/coverage/); fails under 80%; needs cargo-llvm-cov
+	PYTHON=$(PYTHON) tests/coverage.sh
 
 bench: install
 	cargo bench -p remotemedia --bench pipeline

@@ -26,7 +26,7 @@ class BuildWithCargo(build_ext):
         if profile == "release":
             cmd.append("--release")
         subprocess.check_call(cmd, cwd=ROOT)
-        built = ROOT / "target" / profile / LIB
+        built = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / profile / LIB
         for ext in self.extensions:
             dest = Path(self.get_ext_fullpath(ext.name)).parent
             dest.mkdir(parents=True, exist_ok=True)

@@ -168,3 +168,12 @@ pub fn c_string(text: &str) -> std::ffi::CString {
     // Cannot fail: no NUL is left.
     std::ffi::CString::new(text.replace('\0', "\\0")).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_interior_nul_is_escaped_not_lost() {
+        assert_eq!(super::c_string("a\0b").to_str().unwrap(), "a\\0b");
+        assert_eq!(super::c_string("plain").to_str().unwrap(), "plain");
+    }
+}
