@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod nodes;
 mod plugin;
 pub mod runtime;
+mod serial;
 mod view;
 
 pub use error::{Error, NodeFailure, Operation, Result};

@@ -11,7 +11,7 @@ use remotemedia::data::{AudioBuffer, Data, SampleBuf, Samples};
 use remotemedia::executor::{Overflow, Session};
 
 fn large_allocations(session: &Session) -> u64 {
-    let m = session.with_pipeline(|p| p.metrics_json());
+    let m = session.with_pipeline(|p| p.metrics_json()).unwrap();
     let nodes: u64 = m["nodes"].as_array().unwrap().iter().map(|n| n["memory"]["large_allocations"].as_u64().unwrap()).sum();
     nodes + m["pipeline"]["memory"]["large_allocations"].as_u64().unwrap()
 }

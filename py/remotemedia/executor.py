@@ -11,6 +11,7 @@ from .audio import Audio
 from .errors import (
     CancelledError,
     CircuitOpenError,
+    InvalidInputError,
     ManifestError,
     NodeError,
     NodeTimeoutError,
@@ -49,6 +50,25 @@ class Breaker:
         self.consecutive += 1
         if self.state == "half_open" or self.consecutive >= self.policy["failures"]:
             self.state, self.until = "open", monotonic() + self.policy["cooldown_ms"] / 1000
+
+
+class Turns:
+    """Calls from several threads take turns, as on the native runtime; a call from the
+    thread already inside one (a node calling back into its own pipeline) is refused."""
+
+    def __init__(self, what: str):
+        self.what, self.lock, self.owner = what, threading.Lock(), None
+
+    def __enter__(self):
+        if self.owner == threading.get_ident():
+            raise InvalidInputError(f"invalid argument: re-entrant call: this thread is already inside a call on this "
+                                    f"{self.what} (a node calling back into it?)")
+        self.lock.acquire()
+        self.owner = threading.get_ident()
+
+    def __exit__(self, *exc):
+        self.owner = None
+        self.lock.release()
 
 
 def backoff(policy: dict, attempt: int, rng) -> float:
@@ -121,11 +141,16 @@ class PythonPipeline:
         self.node_runtimes = {nid: "python" for nid in self.ids}
         self.keys = [[nid if p == 0 else f"{nid}.{port}" for p, port in enumerate(outs)]
                      for nid, outs in zip(self.ids, self.outputs)]
+        self.turn = Turns("pipeline")
 
     def node_latencies(self) -> dict[str, int]:
         return {nid: node.latency() for nid, node in zip(self.ids, self.nodes)}
 
     def metrics(self) -> dict:
+        with self.turn:
+            return self._metrics()
+
+    def _metrics(self) -> dict:
         return to_json(self.name, self.pipeline_metrics,
                        [(nid, type(n).node_type, b.state, m)
                         for nid, n, b, m in zip(self.ids, self.nodes, self.breakers, self.node_metrics)])
@@ -208,6 +233,10 @@ class PythonPipeline:
 
     def run(self, audio: Audio) -> dict[str, list]:
         """One-shot run; returns sink outputs by key, each list in emission order."""
+        with self.turn:
+            return self._run(audio)
+
+    def _run(self, audio: Audio) -> dict[str, list]:
         self.pipeline_metrics.runs += 1
         for i, node in enumerate(self.nodes):
             self._call(i, "reset", node.reset)
@@ -279,6 +308,8 @@ class PythonPipeline:
         fresh.pipeline_metrics = PipelineMetrics()
         fresh.breakers = [Breaker(b.policy) for b in self.breakers]
         fresh.poisoned = [False] * len(self.nodes)
+        fresh.rngs = [random.Random(i + 1) for i in range(len(self.nodes))]
+        fresh.turn = Turns("session")
         return PythonSession(fresh, capacity, overflow)
 
 
@@ -290,7 +321,6 @@ class PythonSession:
         self.pipeline, self.capacity, self.overflow = pipeline, max(1, capacity), overflow
         self.queue: deque = deque()
         self.cond = threading.Condition()
-        self.work = threading.Lock()
         self.closed = False
         self.counters = {"dropped": 0, "chunks_in": 0, "items_out": 0}
 
@@ -304,16 +334,15 @@ class PythonSession:
                                      f"pull outputs or use a longer timeout")
             if self.closed:
                 raise CancelledError("cancelled: the session was closed while the push waited for room")
-        with self.work:
-            items = self.pipeline.push(audio)
-        self._enqueue(items, chunk=True)
+        # Queued under the pipeline's turn, so outputs queue in the order of the pushes.
+        with self.pipeline.turn:
+            self._enqueue(self.pipeline.push(audio), chunk=True)
 
     def flush(self) -> None:
         if self.closed:
             raise StreamClosedError("session is closed")
-        with self.work:
-            items = self.pipeline.finish()
-        self._enqueue(items, chunk=False)
+        with self.pipeline.turn:
+            self._enqueue(self.pipeline.finish(), chunk=False)
 
     def _enqueue(self, items, chunk: bool) -> None:
         with self.cond:
@@ -344,6 +373,4 @@ class PythonSession:
             return {"queue_depth": len(self.queue), **self.counters}
 
     def metrics(self) -> dict:
-        with self.work:
-            metrics = self.pipeline.metrics()
-        return {**metrics, "session": self.stats()}
+        return {**self.pipeline.metrics(), "session": self.stats()}

@@ -297,7 +297,6 @@ class NativePipeline:
         # keys[node][port]: where an output goes in the result dict.
         self.keys = [[n["id"] if p == 0 else f"{n['id']}.{port}" for p, port in enumerate(n["outputs"])]
                      for n in nodes]
-        self._outputs = ffi.new("RmOutputs **")
 
     def describe(self) -> dict:
         """The native description of the pipeline (see rm_pipeline_describe)."""
@@ -312,11 +311,11 @@ class NativePipeline:
         """One-shot run; returns sink outputs by key, each list in emission order."""
         x = audio.samples
         status = lib.rm_pipeline_run(self.ptr, _borrow(x), x.size, FORMAT_OF[x.dtype],
-                                     1 if x.ndim == 1 else x.shape[1], audio.sample_rate, self._outputs)
+                                     1 if x.ndim == 1 else x.shape[1], audio.sample_rate, out := _out_param())
         if status != OK:
             raise _error(status)
         results: dict[str, list] = {}
-        for key, value in _items(self._outputs[0], self.keys):
+        for key, value in _items(out[0], self.keys):
             if key in results:
                 results[key].append(value)
             else:
@@ -352,6 +351,19 @@ def _borrow(x: np.ndarray):
         return ffi.from_buffer(x)
     except (BufferError, ValueError) as e:
         raise InvalidInputError(f"samples must be C-contiguous (np.ascontiguousarray copies): {e}") from None
+
+
+# One `RmOutputs **` out-param per thread, reused: each call's `_items` takes ownership
+# of what it points to before the thread makes another call, and no two threads share one.
+_out_params = threading.local()
+
+
+def _out_param():
+    try:
+        return _out_params.value
+    except AttributeError:
+        _out_params.value = ffi.new("RmOutputs **")
+        return _out_params.value
 
 
 def _items(raw, keys) -> list[tuple[str, object]]:
@@ -396,7 +408,6 @@ class NativeSession:
         self.ptr = out[0]
         self.keys = pipeline.keys
         self._finalizer = weakref.finalize(self, lib.rm_session_free, self.ptr)
-        self._outputs = ffi.new("RmOutputs **")
 
     def push(self, audio: Audio, timeout: float) -> None:
         x = audio.samples
@@ -406,11 +417,10 @@ class NativeSession:
             raise _error(status)
 
     def pull(self, timeout: float, max_items: int = 0) -> list[tuple[str, object]]:
-        # The out-param is reused: `_items` takes ownership of what it points to at once.
-        status = lib.rm_session_pull(self.ptr, int(timeout * 1000), max_items, self._outputs)
+        status = lib.rm_session_pull(self.ptr, int(timeout * 1000), max_items, out := _out_param())
         if status != OK:
             raise _error(status)
-        return _items(self._outputs[0], self.keys)
+        return _items(out[0], self.keys)
 
     def flush(self) -> None:
         _check(lib.rm_session_flush(self.ptr))

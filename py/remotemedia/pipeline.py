@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from .executor import PythonPipeline
 from .node import Node, lookup, register_node
 
 RUNTIMES = manifest_mod.RUNTIME_HINTS
+_COMPILING = threading.RLock()
 
 
 class Pipeline:
@@ -78,6 +80,12 @@ class Pipeline:
     def _compile(self):
         if self._impl is not None:
             return self._impl
+        with _COMPILING:  # threads asking at once build it once
+            if self._impl is None:
+                self._impl = self._build()
+            return self._impl
+
+    def _build(self):
         m = manifest_mod.validate(self.to_manifest())
         use_native = self._requested == "native" or (self._requested == "auto" and native.available())
         if use_native and not native.available():
@@ -91,10 +99,8 @@ class Pipeline:
                 cls = lookup(node["node_type"])
                 if cls is not None and (node["runtime_hint"] == "python" or cls.node_type not in rt.native_types):
                     rt.register(cls)
-            self._impl = native.NativePipeline(rt, m)
-        else:
-            self._impl = PythonPipeline(m)
-        return self._impl
+            return native.NativePipeline(rt, m)
+        return PythonPipeline(m)
 
     @property
     def runtime(self) -> str:

@@ -41,7 +41,7 @@ pub unsafe extern "C" fn rm_pipeline_metrics(pipeline: *const RmPipeline, format
     guard(|| {
         let pipeline = unsafe { arg(pipeline, "pipeline") }?;
         let out = unsafe { arg_mut(out, "out") }?;
-        *out = render(&pipeline.metrics_json(), format)?;
+        *out = render(&pipeline.metrics_json()?, format)?;
         Ok(())
     })
 }
@@ -57,7 +57,7 @@ pub unsafe extern "C" fn rm_session_metrics(session: *const RmSession, format: u
     guard(|| {
         let session = unsafe { arg(session, "session") }?;
         let out = unsafe { arg_mut(out, "out") }?;
-        *out = render(&session.metrics_json(), format)?;
+        *out = render(&session.metrics_json()?, format)?;
         Ok(())
     })
 }

@@ -1,12 +1,13 @@
 //! Pipeline handles and one-shot runs.
 
 use std::ffi::{c_char, c_void};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::error::Error;
 use crate::executor::Pipeline;
 use crate::ffi::into_raw_c_string;
 use crate::runtime::Runtime;
+use crate::serial::{Serial, Turn};
 
 use super::outputs::{Names, OwnedOutputs, RmOutputs, borrow_input};
 use super::runtime::RmRuntime;
@@ -16,7 +17,9 @@ use crate::ffi::{arg, arg_mut, c_string, str_len_arg};
 /// A validated pipeline with its node instances. Opaque.
 pub struct RmPipeline {
     runtime: Arc<Runtime>,
-    pipeline: Mutex<Pipeline>,
+    pipeline: Serial<Pipeline>,
+    /// The validated manifest, for sessions (read without waiting for a run).
+    manifest: String,
     names: Arc<Names>,
 }
 
@@ -43,8 +46,9 @@ pub unsafe extern "C" fn rm_pipeline_new(
             ids: ids.iter().map(|id| c_string(id)).collect(),
             ports: (0..ids.len()).map(|i| pipeline.spec(i).outputs.iter().map(|p| c_string(p)).collect()).collect(),
         };
-        *out =
-            Box::into_raw(Box::new(RmPipeline { runtime: runtime.inner.clone(), pipeline: Mutex::new(pipeline), names: Arc::new(names) }));
+        let manifest = pipeline.manifest().to_json();
+        let runtime = runtime.inner.clone();
+        *out = Box::into_raw(Box::new(RmPipeline { runtime, pipeline: Serial::new(pipeline), manifest, names: Arc::new(names) }));
         Ok(())
     })
 }
@@ -52,17 +56,16 @@ pub unsafe extern "C" fn rm_pipeline_new(
 impl RmPipeline {
     /// The runtime, fresh instances of this pipeline's nodes, and its names (for sessions).
     pub(crate) fn fork(&self) -> crate::Result<(Arc<Runtime>, Pipeline, Arc<Names>)> {
-        let manifest = self.lock()?.manifest().to_json();
-        Ok((self.runtime.clone(), self.runtime.pipeline(&manifest)?, self.names.clone()))
+        Ok((self.runtime.clone(), self.runtime.pipeline(&self.manifest)?, self.names.clone()))
     }
 
     /// Metrics of the one-shot runs; waits for a run in progress.
-    pub(crate) fn metrics_json(&self) -> serde_json::Value {
-        self.pipeline.lock().unwrap_or_else(|e| e.into_inner()).metrics_json()
+    pub(crate) fn metrics_json(&self) -> crate::Result<serde_json::Value> {
+        Ok(self.lock()?.metrics_json())
     }
 
-    fn lock(&self) -> crate::Result<std::sync::MutexGuard<'_, Pipeline>> {
-        self.pipeline.try_lock().map_err(|_| Error::InvalidArgument("pipeline is already running on another thread".into()))
+    fn lock(&self) -> crate::Result<Turn<'_, Pipeline>> {
+        self.pipeline.lock("pipeline")
     }
 }
 
@@ -84,8 +87,10 @@ pub unsafe extern "C" fn rm_pipeline_free(pipeline: *mut RmPipeline) {
 /// read their items through `(*out)->items` and `(*out)->len`.
 ///
 /// Threading: blocks the calling thread, on which the nodes run (host-node callbacks
-/// included). One call at a time per pipeline: a concurrent call on the same pipeline
-/// fails with `RM_STATUS_INVALID_ARGUMENT`; different pipelines run in parallel.
+/// included). Calls on one pipeline are serialized: a call from another thread waits
+/// for the running one to finish; different pipelines run in parallel. A call from
+/// inside one of this pipeline's own node callbacks fails with
+/// `RM_STATUS_INVALID_ARGUMENT` instead of deadlocking.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rm_pipeline_run(
     pipeline: *mut RmPipeline,
@@ -116,7 +121,7 @@ pub unsafe extern "C" fn rm_pipeline_run(
 /// whose type comes from a plugin also has `plugin`, the plugin's name.
 ///
 /// On success `*out` receives a NUL-terminated string the caller owns and must
-/// release with `rm_string_free`. Any thread, one call at a time per pipeline.
+/// release with `rm_string_free`. Any thread; waits for a run in progress.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rm_pipeline_describe(pipeline: *const RmPipeline, out: *mut *mut c_char) -> RmStatus {
     guard(|| {

@@ -56,12 +56,12 @@ pub struct RmSession {
 
 impl RmSession {
     /// The session's node metrics plus its queue counters.
-    pub(crate) fn metrics_json(&self) -> serde_json::Value {
-        let mut metrics = self.session.with_pipeline(|p| p.metrics_json());
+    pub(crate) fn metrics_json(&self) -> crate::Result<serde_json::Value> {
+        let mut metrics = self.session.with_pipeline(|p| p.metrics_json())?;
         let SessionStats { queue_depth, dropped, chunks_in, items_out } = self.session.stats();
         metrics["session"] =
             serde_json::json!({"queue_depth": queue_depth, "dropped": dropped, "chunks_in": chunks_in, "items_out": items_out});
-        metrics
+        Ok(metrics)
     }
 }
 

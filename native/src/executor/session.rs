@@ -8,6 +8,8 @@
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard};
+
+use crate::serial::Serial;
 use std::time::{Duration, Instant};
 
 use super::{Output, Pipeline, block_on};
@@ -52,7 +54,7 @@ struct Queue {
 pub struct Session {
     /// Drives the executor's timers (retry backoff, timeouts); its runtime must outlive the session.
     tokio: tokio::runtime::Handle,
-    pipeline: Mutex<Pipeline>,
+    pipeline: Serial<Pipeline>,
     queue: Mutex<Queue>,
     /// Signalled when items arrive or the session closes.
     ready: Condvar,
@@ -71,7 +73,7 @@ impl Session {
     pub fn new(tokio: tokio::runtime::Handle, pipeline: Pipeline, capacity: usize, overflow: Overflow) -> Self {
         Self {
             tokio,
-            pipeline: Mutex::new(pipeline),
+            pipeline: Serial::new(pipeline),
             queue: Mutex::new(Queue {
                 items: VecDeque::new(),
                 stats: SessionStats::default(),
@@ -117,9 +119,9 @@ impl Session {
         } else if self.lock_queue().closed {
             return Err(Error::Closed);
         }
-        let mut pipeline = self.pipeline.lock().unwrap_or_else(|e| e.into_inner());
+        // Queued under the pipeline's turn, so outputs queue in the order of the pushes.
+        let mut pipeline = self.pipeline.lock("session")?;
         let outputs = block_on(&self.tokio, pipeline.push(input))?;
-        drop(pipeline);
         self.enqueue(outputs, true);
         Ok(())
     }
@@ -130,9 +132,8 @@ impl Session {
         if self.lock_queue().closed {
             return Err(Error::Closed);
         }
-        let mut pipeline = self.pipeline.lock().unwrap_or_else(|e| e.into_inner());
+        let mut pipeline = self.pipeline.lock("session")?;
         let outputs = block_on(&self.tokio, pipeline.finish())?;
-        drop(pipeline);
         self.enqueue(outputs, false);
         Ok(())
     }
@@ -195,8 +196,8 @@ impl Session {
     }
 
     /// The pipeline whose nodes this session runs.
-    pub fn with_pipeline<T>(&self, f: impl FnOnce(&Pipeline) -> T) -> T {
-        f(&self.pipeline.lock().unwrap_or_else(|e| e.into_inner()))
+    pub fn with_pipeline<T>(&self, f: impl FnOnce(&Pipeline) -> T) -> Result<T> {
+        Ok(f(&*self.pipeline.lock("session")?))
     }
 }
 

@@ -1,0 +1,103 @@
+"""One pipeline or stream shared by many threads: calls take turns, nothing is lost,
+shared, or failed spuriously, on both runtimes."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+import remotemedia as rm
+
+CHAIN = {"version": "1", "nodes": [
+    {"id": "g", "node_type": "Gain", "params": {"gain_db": -3.0}},
+    {"id": "rs", "node_type": "Resample", "params": {"target_rate": 16000, "quality": "fast"}},
+    {"id": "rc", "node_type": "Rechunk", "params": {"frame_samples": 160}}],
+    "connections": [{"from": "g", "to": "rs"}, {"from": "rs", "to": "rc"}]}
+
+
+def signal(seed: int, frames: int = 4800) -> rm.Audio:
+    return rm.Audio(np.random.default_rng(seed).uniform(-1, 1, frames).astype(np.float32), 48000)
+
+
+def frames_of(result: dict) -> bytes:
+    return b"".join(a.samples.tobytes() for a in result["rc"])
+
+
+def test_eight_threads_running_one_pipeline_get_the_sequential_results(runtime):
+    p = rm.Pipeline.from_manifest(CHAIN, runtime=runtime)
+    inputs = [signal(i) for i in range(64)]
+    expected = [frames_of(p.run(x)) for x in inputs]
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda x: frames_of(p.run(x)), inputs * 2))
+    assert got == expected * 2
+    assert p.metrics()["pipeline"]["runs"] == 3 * len(inputs)
+
+
+def test_four_threads_pulling_one_stream_take_every_item_once(runtime):
+    p = rm.Pipeline(runtime=runtime).add_node("id", "PassThrough")
+    pulled, stop = [], threading.Event()
+    lock = threading.Lock()
+
+    def puller():
+        while not stop.is_set():
+            for _, item in s.pull(timeout=0.01):
+                with lock:
+                    pulled.append(int(item.samples[0]))
+
+    with p.stream(capacity=10_000) as s:
+        threads = [threading.Thread(target=puller) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for i in range(2000):
+            s.push(rm.Audio(np.full(4, i, np.int32), 16000))
+        while s.stats()["queue_depth"]:
+            pass
+        stop.set()
+        for t in threads:
+            t.join()
+    assert sorted(pulled) == list(range(2000))
+
+
+def test_pushes_from_many_threads_are_all_processed(runtime):
+    p = rm.Pipeline(runtime=runtime).add_node("id", "PassThrough")
+    with p.stream(capacity=100_000) as s:
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda i: s.push(rm.Audio(np.full(2, i, np.int32), 16000)), range(1000)))
+        items = s.pull()
+        assert sorted(int(a.samples[0]) for _, a in items) == list(range(1000))
+        assert s.stats()["chunks_in"] == 1000
+
+
+def test_concurrent_streams_never_fail_spuriously(runtime):
+    p = rm.Pipeline.from_manifest(CHAIN, runtime=runtime)
+    x = signal(1)
+
+    def one(_):
+        with p.stream() as s:
+            s.push(x)
+            s.flush()
+            return frames_of({"rc": [a for _, a in s.pull()]})
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(one, range(200)))
+    assert len(set(results)) == 1 and results[0] == frames_of(p.run(x))
+
+
+class CallsBack(rm.Node):
+    """Runs the pipeline it is part of, from inside its own call."""
+
+    node_type = "ThreadsCallsBack"
+    pipeline = None
+
+    def process(self, data):
+        return CallsBack.pipeline.run(data)["n"][0]
+
+
+def test_a_node_calling_its_own_pipeline_is_refused_not_deadlocked(runtime):
+    p = rm.Pipeline(runtime=runtime).add_node("n", CallsBack, runtime_hint="python")
+    CallsBack.pipeline = p
+    with pytest.raises(rm.NodeError) as info:
+        p.run(rm.Audio(np.zeros(4, np.float32), 16000))
+    assert isinstance(info.value.__cause__, rm.InvalidInputError)
+    assert "re-entrant" in str(info.value.__cause__)
