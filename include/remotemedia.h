@@ -28,6 +28,16 @@
 #define RM_SESSION_DEFAULT_CAPACITY 1024
 
 /**
+ * The largest output queue capacity a session accepts.
+ */
+#define RM_SESSION_MAX_CAPACITY (1 << 30)
+
+/**
+ * The longest push or pull timeout, in ms (what a C `uint32_t` holds).
+ */
+#define RM_MAX_TIMEOUT_MS 4294967295
+
+/**
  * Largest manifest accepted, in bytes.
  */
 #define RM_MAX_MANIFEST_BYTES (1 << 20)
@@ -141,7 +151,8 @@ typedef struct RmOutputs {
  */
 typedef struct RmSessionOptions {
   /**
-   * Most items the output queue holds (0 means the default, 1024).
+   * Most items the output queue holds: 0 means `RM_SESSION_DEFAULT_CAPACITY`; more than
+   * `RM_SESSION_MAX_CAPACITY` is refused.
    */
   size_t capacity;
   /**
@@ -265,7 +276,8 @@ void rm_outputs_free(struct RmOutputs *outputs);
 /**
  * Parses and validates a JSON manifest and creates every node.
  *
- * `manifest` points to `len` bytes of UTF-8 JSON (no NUL needed); it is only read
+ * `manifest` points to `len` bytes of UTF-8 JSON (no NUL needed; a leading byte-order
+ * mark is allowed; more than `RM_MAX_MANIFEST_BYTES` is refused unread); it is only read
  * during the call. On success `*out` receives a pipeline the caller owns and must
  * release with `rm_pipeline_free`. On failure the last error names the offending
  * field, node or cycle. Any thread.
@@ -293,8 +305,10 @@ void rm_pipeline_free(struct RmPipeline *pipeline);
  * read their items through `(*out)->items` and `(*out)->len`.
  *
  * Threading: blocks the calling thread, on which the nodes run (host-node callbacks
- * included). One call at a time per pipeline: a concurrent call on the same pipeline
- * fails with `RM_STATUS_INVALID_ARGUMENT`; different pipelines run in parallel.
+ * included). Calls on one pipeline are serialized: a call from another thread waits
+ * for the running one to finish; different pipelines run in parallel. A call from
+ * inside one of this pipeline's own node callbacks fails with
+ * `RM_STATUS_INVALID_ARGUMENT` instead of deadlocking.
  */
 RmStatus rm_pipeline_run(struct RmPipeline *pipeline,
                          const void *data,
@@ -313,7 +327,7 @@ RmStatus rm_pipeline_run(struct RmPipeline *pipeline,
  * whose type comes from a plugin also has `plugin`, the plugin's name.
  *
  * On success `*out` receives a NUL-terminated string the caller owns and must
- * release with `rm_string_free`. Any thread, one call at a time per pipeline.
+ * release with `rm_string_free`. Any thread; waits for a run in progress.
  */
 RmStatus rm_pipeline_describe(const struct RmPipeline *pipeline, char **out);
 

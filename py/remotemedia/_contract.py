@@ -19,8 +19,13 @@ SAMPLE_FORMATS: dict[str, int] = CONTRACT["sample_formats"]
 OVERFLOW: tuple[str, ...] = tuple(CONTRACT["overflow"])
 #: Log level names and their C values.
 LOG_LEVELS: dict[str, int] = CONTRACT["log_levels"]
-#: A stream's output queue capacity when none is given.
+#: A stream's output queue capacity when none is given, and the largest allowed.
 DEFAULT_CAPACITY: int = CONTRACT["session"]["default_capacity"]
+MAX_CAPACITY: int = CONTRACT["session"]["max_capacity"]
+#: Longest push or pull timeout, in seconds.
+MAX_TIMEOUT_S: float = CONTRACT["session"]["max_timeout_ms"] / 1000
+#: Largest sample rate, in Hz.
+MAX_SAMPLE_RATE: int = CONTRACT["max_sample_rate"]
 #: Every built-in node type: ``node_type``, ``description``, ``outputs``, ``params`` (a JSON Schema).
 NODES: dict[str, dict] = {n["node_type"]: n for n in CONTRACT["nodes"]}
 

@@ -1,7 +1,8 @@
 """Checks a JSON value against the JSON Schema subset that node params and manifest
 policies use, giving the same error paths as the native runtime.
 
-The subset: ``type`` (object, integer, number, boolean, string, array), ``enum``,
+The subset: ``type`` (object, integer, number, boolean, string, array, null, or a list
+of them), ``enum``,
 ``minimum``, ``maximum``, ``exclusiveMinimum``, ``exclusiveMaximum``, ``properties``,
 ``required``, ``additionalProperties: false``, ``items``, ``minItems``, ``maxItems`` and
 ``default``. Checking runs in the native runtime's two phases: first shapes (types,
@@ -28,7 +29,7 @@ class SchemaError(ValueError):
 
 
 _TYPES = {"object": (dict,), "integer": (int,), "number": (int, float), "boolean": (bool,), "string": (str,),
-          "array": (list,)}
+          "array": (list,), "null": (type(None),)}
 
 
 def validate(value: dict, schema: dict) -> dict:
@@ -54,9 +55,10 @@ def check_shape(value: Any, schema: dict, path: str) -> None:
     """Types, enum values, unknown and missing fields."""
     kind = schema.get("type")
     if kind is not None:
-        allowed = _TYPES[kind]
+        kinds = [kind] if isinstance(kind, str) else kind
+        allowed = tuple(t for k in kinds for t in _TYPES[k])
         if (isinstance(value, bool) and bool not in allowed) or not isinstance(value, allowed):
-            raise SchemaError(path, f"invalid type: {_describe(value)}, expected {kind}")
+            raise SchemaError(path, f"invalid type: {_describe(value)}, expected {' or '.join(kinds)}")
     if "enum" in schema and not any(type(value) is type(e) and value == e for e in schema["enum"]):
         names = ", ".join(str(e) for e in schema["enum"])
         raise SchemaError(path, f"unknown variant `{value}`, expected one of {names}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._contract import SAMPLE_FORMATS
+from ._contract import MAX_SAMPLE_RATE, SAMPLE_FORMATS
 from .errors import InvalidInputError
 
 #: The numpy dtype of each sample format of the contract (``f32`` is float32, ``i16`` int16, …).
@@ -32,10 +32,17 @@ class Audio:
             samples = samples.reshape(-1)
         if samples.ndim not in (1, 2) or (samples.ndim == 2 and samples.shape[1] == 0):
             raise InvalidInputError(f"samples must have shape (frames,) or (frames, channels), got {samples.shape}")
-        if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
-            raise InvalidInputError(f"sample_rate must be a positive integer, got {sample_rate!r}")
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or not 1 <= sample_rate <= MAX_SAMPLE_RATE:
+            raise InvalidInputError(f"sample_rate must be an integer from 1 to {MAX_SAMPLE_RATE}, got {sample_rate!r}")
         self.samples = samples
         self.sample_rate = int(sample_rate)
+
+    def check_layout(self) -> None:
+        """Raises InvalidInputError unless the samples are C-contiguous and aligned, as
+        every runtime requires (the native one reads them in place)."""
+        flags = self.samples.flags
+        if not (flags.c_contiguous and flags.aligned):
+            raise InvalidInputError("samples must be C-contiguous and aligned (np.ascontiguousarray copies)")
 
     @property
     def channels(self) -> int:

@@ -7,6 +7,8 @@ so a manifest fails the same way on either runtime.
 from __future__ import annotations
 
 import json
+import math
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -31,26 +33,112 @@ _TOP = {"version": str, "metadata": dict, "nodes": list, "connections": list}
 _NODE = {"id": str, "node_type": str, "params": dict, "runtime_hint": str, "retry": dict, "circuit_breaker": dict,
          "timeout_ms": int}
 _CONNECTION = {"from": str, "to": str}
+#: Node fields that may be null, meaning absent (as the native parser takes them).
+_OPTIONAL = ("retry", "circuit_breaker", "timeout_ms")
 
 
-def load(source: dict | str | Path) -> dict:
-    """A manifest dict from a dict, JSON text, or a path to a JSON file (not validated)."""
+#: Deepest nesting of arrays and objects the native parser accepts (the manifest object is 1).
+MAX_DEPTH = 127
+
+
+def load(source) -> tuple[dict, str]:
+    """The manifest in ``source`` (not yet validated) and its JSON text, as the native
+    runtime receives it.
+
+    One rule tells the kinds of ``source`` apart, without ever trying to open text:
+    a ``dict`` is the manifest itself; ``bytes`` are JSON text; an ``os.PathLike``
+    (``pathlib.Path``) is a file to read; a ``str`` is JSON text when its first
+    character other than white space (and a byte-order mark) is ``{`` or ``[``, and
+    a file path otherwise. JSON text may start with a UTF-8 byte-order mark. Every
+    failure is a ManifestError.
+    """
     if isinstance(source, dict):
-        return source
-    if isinstance(source, Path) or (isinstance(source, str) and not source.lstrip().startswith("{")):
-        source = Path(source).read_text()
-    if len(source.encode()) > MAX_MANIFEST_BYTES:
-        raise ManifestError("$", f"manifest is more than the limit of {MAX_MANIFEST_BYTES} bytes")
+        check_json(source)
+        try:
+            text = json.dumps(source, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError, RecursionError) as e:
+            raise ManifestError("$", f"not JSON: {e}") from None
+        check_size(text)
+        return source, text
+    if isinstance(source, str) and source.lstrip("\ufeff \t\r\n")[:1] not in ("{", "["):
+        source = _read(source)
+    elif isinstance(source, os.PathLike):
+        source = _read(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        try:
+            source = bytes(source).decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ManifestError("$", f"manifest is not UTF-8: {e}") from None
+    if not isinstance(source, str):
+        raise ManifestError("$", f"a manifest is a dict, JSON text (str or bytes) or a file path, got {type(source).__name__}")
+    text = source.removeprefix("\ufeff")
+    check_size(text)
     try:
-        value = json.loads(source)
+        value = json.loads(text, parse_constant=float)
     except json.JSONDecodeError as e:
         raise ManifestError("$", str(e)) from None
+    except RecursionError:
+        raise ManifestError("$", "nesting is too deep") from None
     if not isinstance(value, dict):
-        raise ManifestError("$", "a manifest is a JSON object")
-    return value
+        raise ManifestError("$", f"invalid type: {type(value).__name__}, expected a manifest object")
+    check_json(value)
+    return value, text
 
 
-def _check_fields(obj: Any, fields: dict, required: tuple, path: str) -> None:
+def _read(path) -> bytes:
+    """The bytes of a manifest file, or a ManifestError saying why there are none."""
+    if path == "":
+        raise ManifestError("$", "the manifest path is empty (JSON text starts with '{')")
+    try:
+        return Path(path).read_bytes()
+    except (OSError, ValueError) as e:
+        raise ManifestError("$", f"cannot read manifest file {str(path)[:200]!r}: {getattr(e, 'strerror', None) or e}") from None
+
+
+def check_size(text: str) -> None:
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_MANIFEST_BYTES:
+        raise ManifestError("$", f"manifest is {size} bytes, more than the limit of {MAX_MANIFEST_BYTES}")
+
+
+def _is_text(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def check_json(value, path: str = "$", depth: int = 1) -> None:
+    """Fails with a ManifestError naming the first place (in document order) that the
+    native JSON parser rejects: nesting deeper than MAX_DEPTH, a number that is not
+    finite, a string that is not Unicode text, a key that is not a string, or a value
+    JSON has no form for."""
+    if isinstance(value, (dict, list, tuple)):
+        if depth > MAX_DEPTH:
+            raise ManifestError(path, f"recursion limit exceeded: nested deeper than {MAX_DEPTH}")
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            if isinstance(value, dict) and not isinstance(key, str):
+                raise ManifestError(path, f"key must be a string, got {type(key).__name__}")
+            if isinstance(value, dict) and not _is_text(key):
+                # The native parser names no key it could not read: `?`.
+                raise ManifestError("$" if path == "$" else f"{path}.?", "invalid unicode in a key: a lone surrogate")
+            sub = f"{path}[{key}]" if not isinstance(value, dict) else (key if path == "$" else f"{path}.{key}")
+            check_json(item, sub, depth + 1)
+    elif isinstance(value, str):
+        if not _is_text(value):
+            raise ManifestError(path, "invalid unicode: a lone surrogate")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ManifestError(path, f"number out of range: {value}")
+    elif value is not None and not isinstance(value, (bool, int)):
+        raise ManifestError(path, f"invalid type: {type(value).__name__} is not a JSON value")
+
+
+def _check_fields(obj: Any, fields: dict, required: tuple, path: str, nullable=()) -> None:
+    """Fields of an object: no unknown one, each of its type (``null``
+    allowed for those in ``nullable``, meaning absent), the required ones present."""
     where = path or "$"
     if not isinstance(obj, dict):
         raise ManifestError(where, f"expected an object, got {type(obj).__name__}")
@@ -59,6 +147,8 @@ def _check_fields(obj: Any, fields: dict, required: tuple, path: str) -> None:
         if key not in fields:
             raise ManifestError(sub, f"unknown field `{key}`, expected one of {', '.join(fields)}")
         kinds = fields[key] if isinstance(fields[key], tuple) else (fields[key],)
+        if value is None and key in nullable:
+            continue
         if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
             raise ManifestError(sub, f"expected {kinds[0].__name__}, got {type(value).__name__}")
     for key in required:
@@ -70,10 +160,11 @@ def validate(manifest: dict) -> dict:
     """Checks structure, version, limits, ids and connections; returns a normalized copy
     with defaults filled in (``params`` {}, ``runtime_hint`` "auto", ``connections`` [])."""
     _check_fields(manifest, _TOP, ("version", "nodes"), "")
-    nodes = manifest["nodes"]
+    nodes = list(manifest["nodes"])
     connections = manifest.get("connections", [])
     for i, node in enumerate(nodes):
-        _check_fields(node, _NODE, ("id", "node_type"), f"nodes[{i}]")
+        _check_fields(node, _NODE, ("id", "node_type"), f"nodes[{i}]", nullable=_OPTIONAL)
+        nodes[i] = node = {k: v for k, v in node.items() if not (v is None and k in _OPTIONAL)}
         hint = node.get("runtime_hint", "auto")
         if hint not in RUNTIME_HINTS:
             raise ManifestError(f"nodes[{i}].runtime_hint",
@@ -136,9 +227,9 @@ def validate(manifest: dict) -> dict:
 def _schema_check(check, value, schema: dict, path: str) -> None:
     """``check`` (shape or bounds) of a manifest field, as a ManifestError with the full path."""
     try:
-        check(value, schema, "")
+        check(value, schema, path)
     except SchemaError as e:
-        raise ManifestError(f"{path}.{e.path}" if e.path else path, str(e)) from None
+        raise ManifestError(e.path, str(e)) from None
 
 
 def _check_retry(r: dict, path: str) -> None:

@@ -286,8 +286,8 @@ class NativePipeline:
 
     runtime = "native"
 
-    def __init__(self, runtime: NativeRuntime, manifest: dict):
-        text = json.dumps(manifest).encode()
+    def __init__(self, runtime: NativeRuntime, manifest_text: str):
+        text = manifest_text.encode("utf-8", "surrogatepass")
         out = ffi.new("RmPipeline **")
         _check(lib.rm_pipeline_new(runtime.ptr, text, len(text), out))
         self.ptr = out[0]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import manifest as manifest_mod
 from . import native
-from ._contract import DEFAULT_CAPACITY, OVERFLOW
+from ._contract import DEFAULT_CAPACITY, MAX_CAPACITY, MAX_TIMEOUT_S, OVERFLOW
 from .audio import Audio
 from .errors import InvalidInputError
 from .executor import PythonPipeline
@@ -31,7 +31,7 @@ class Pipeline:
 
     def __init__(self, name: str | None = None, *, metadata: dict | None = None, runtime: str = "auto"):
         if runtime not in RUNTIMES:
-            raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+            raise InvalidInputError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
         self._metadata = dict(metadata or {})
         if name is not None:
             self._metadata["name"] = name
@@ -39,6 +39,8 @@ class Pipeline:
         self._connections: list[dict] = []
         self._requested = runtime
         self._impl = None
+        # The JSON text of a manifest loaded as given, for the native runtime (None once changed).
+        self._text: str | None = None
 
     # ---- building -------------------------------------------------------------------
 
@@ -52,21 +54,23 @@ class Pipeline:
         node = {"id": node_id, "node_type": node_type, "params": dict(params), "runtime_hint": runtime_hint}
         node.update({k: dict(v) for k, v in (("retry", retry), ("circuit_breaker", circuit_breaker)) if v is not None})
         self._nodes.append(node)
-        self._impl = None
+        self._impl = self._text = None
         return self
 
     def connect(self, src: str, dst: str) -> Pipeline:
         """Connects ``src`` (``node`` or ``node.port``) to node ``dst``. Returns self."""
         self._connections.append({"from": src, "to": dst})
-        self._impl = None
+        self._impl = self._text = None
         return self
 
     @classmethod
     def from_manifest(cls, source: dict | str | Path, *, runtime: str = "auto") -> Pipeline:
         """Loads a manifest (dict, JSON text or file path) and validates it at once."""
-        m = manifest_mod.validate(manifest_mod.load(source))
+        loaded, text = manifest_mod.load(source)
+        m = manifest_mod.validate(loaded)
         p = cls(metadata=m["metadata"], runtime=runtime)
         p._nodes, p._connections = m["nodes"], m["connections"]
+        p._text = text
         p._compile()
         return p
 
@@ -86,6 +90,8 @@ class Pipeline:
             return self._impl
 
     def _build(self):
+        if self._text is None:
+            _, self._text = manifest_mod.load(self.to_manifest())
         m = manifest_mod.validate(self.to_manifest())
         use_native = self._requested == "native" or (self._requested == "auto" and native.available())
         if use_native and not native.available():
@@ -99,7 +105,7 @@ class Pipeline:
                 cls = lookup(node["node_type"])
                 if cls is not None and (node["runtime_hint"] == "python" or cls.node_type not in rt.native_types):
                     rt.register(cls)
-            return native.NativePipeline(rt, m)
+            return native.NativePipeline(rt, self._text)
         return PythonPipeline(m)
 
     @property
@@ -129,14 +135,15 @@ class Pipeline:
         """
         if not isinstance(audio, Audio):
             raise InvalidInputError(f"run takes remotemedia.Audio, got {type(audio).__name__}")
+        audio.check_layout()
         return (self._impl or self._compile()).run(audio)
 
     def stream(self, capacity: int = DEFAULT_CAPACITY, overflow: str = OVERFLOW[0]) -> Stream:
         """A streaming session on fresh instances of this pipeline's nodes."""
         if overflow not in OVERFLOW:
-            raise ValueError(f"overflow must be one of {', '.join(OVERFLOW)}, got {overflow!r}")
-        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
-            raise ValueError(f"capacity must be a positive integer, got {capacity!r}")
+            raise InvalidInputError(f"overflow must be one of {', '.join(OVERFLOW)}, got {overflow!r}")
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or not 1 <= capacity <= MAX_CAPACITY:
+            raise InvalidInputError(f"capacity must be an integer from 1 to {MAX_CAPACITY}, got {capacity!r}")
         return Stream(self._compile().session(capacity, overflow))
 
     def astream(self, capacity: int = DEFAULT_CAPACITY, overflow: str = OVERFLOW[0]) -> AsyncStream:
@@ -173,12 +180,15 @@ class Stream:
     def push(self, audio: Audio, timeout: float = 10.0) -> None:
         if not isinstance(audio, Audio):
             raise InvalidInputError(f"push takes remotemedia.Audio, got {type(audio).__name__}")
-        self._impl.push(audio, timeout)
+        audio.check_layout()
+        self._impl.push(audio, _seconds(timeout))
 
     def pull(self, timeout: float = 0.0, max_items: int = 0) -> list[tuple[str, object]]:
         """Queued outputs in order (all, or at most ``max_items``), waiting up to
         ``timeout`` seconds for the first; empty on timeout."""
-        return self._impl.pull(timeout, max_items)
+        if isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 0:
+            raise InvalidInputError(f"max_items must be a non-negative integer, got {max_items!r}")
+        return self._impl.pull(_seconds(timeout), max_items)
 
     def flush(self) -> None:
         self._impl.flush()
@@ -249,6 +259,13 @@ class AsyncStream:
         await self.aclose()
 
 
+def _seconds(timeout) -> float:
+    """A timeout in seconds, checked: a finite number from 0 to MAX_TIMEOUT_S."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 <= timeout <= MAX_TIMEOUT_S:
+        raise InvalidInputError(f"timeout must be a number of seconds from 0 to {MAX_TIMEOUT_S}, got {timeout!r}")
+    return float(timeout)
+
+
 def _format_metrics(metrics: dict, format: str):
     if format == "json":
         return metrics
@@ -256,4 +273,4 @@ def _format_metrics(metrics: dict, format: str):
         if not native.available():
             raise InvalidInputError("Prometheus output needs the native library")
         return native.to_prometheus(metrics)
-    raise ValueError(f"format must be 'json' or 'prometheus', got {format!r}")
+    raise InvalidInputError(f"format must be 'json' or 'prometheus', got {format!r}")

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::error::Error;
 use crate::executor::Pipeline;
 use crate::ffi::into_raw_c_string;
+use crate::manifest::MAX_MANIFEST_BYTES;
 use crate::runtime::Runtime;
 use crate::serial::{Serial, Turn};
 
@@ -23,9 +24,13 @@ pub struct RmPipeline {
     names: Arc<Names>,
 }
 
+/// The UTF-8 byte-order mark a manifest may start with.
+const BOM: &str = "\u{feff}";
+
 /// Parses and validates a JSON manifest and creates every node.
 ///
-/// `manifest` points to `len` bytes of UTF-8 JSON (no NUL needed); it is only read
+/// `manifest` points to `len` bytes of UTF-8 JSON (no NUL needed; a leading byte-order
+/// mark is allowed; more than `RM_MAX_MANIFEST_BYTES` is refused unread); it is only read
 /// during the call. On success `*out` receives a pipeline the caller owns and must
 /// release with `rm_pipeline_free`. On failure the last error names the offending
 /// field, node or cycle. Any thread.
@@ -38,6 +43,11 @@ pub unsafe extern "C" fn rm_pipeline_new(
 ) -> RmStatus {
     guard(|| {
         let runtime = unsafe { arg(runtime, "runtime") }?;
+        // Refused before a byte is read: the limit bounds the work a manifest can cause.
+        if len > MAX_MANIFEST_BYTES + BOM.len() {
+            let message = format!("manifest is {len} bytes, more than the limit of {MAX_MANIFEST_BYTES}");
+            return Err(Error::manifest("$", message));
+        }
         let text = unsafe { str_len_arg(manifest, len, "manifest") }?;
         let out = unsafe { arg_mut(out, "out") }?;
         let pipeline = runtime.inner.pipeline(text)?;

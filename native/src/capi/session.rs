@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::executor::{DEFAULT_CAPACITY, Overflow, Session, SessionStats};
+use crate::executor::{DEFAULT_CAPACITY, MAX_CAPACITY, Overflow, Session, SessionStats};
 use crate::runtime::Runtime;
 
 use super::outputs::{Names, OwnedOutputs, RmOutputs, borrow_input};
@@ -26,7 +26,8 @@ pub enum RmOverflow {
 /// Options of `rm_session_new`; pass NULL for the defaults (1024 items, block).
 #[repr(C)]
 pub struct RmSessionOptions {
-    /// Most items the output queue holds (0 means the default, 1024).
+    /// Most items the output queue holds: 0 means `RM_SESSION_DEFAULT_CAPACITY`; more than
+    /// `RM_SESSION_MAX_CAPACITY` is refused.
     pub capacity: usize,
     /// An `RmOverflow` value.
     pub overflow: u32,
@@ -83,7 +84,13 @@ pub unsafe extern "C" fn rm_session_new(
         let (capacity, overflow) = match unsafe { options.as_ref() } {
             None => (DEFAULT_CAPACITY, Overflow::Block),
             Some(o) => (
-                if o.capacity == 0 { DEFAULT_CAPACITY } else { o.capacity },
+                match o.capacity {
+                    0 => DEFAULT_CAPACITY,
+                    c if c > MAX_CAPACITY => {
+                        return Err(Error::InvalidArgument(format!("capacity {c} is more than RM_SESSION_MAX_CAPACITY ({MAX_CAPACITY})")));
+                    }
+                    c => c,
+                },
                 match o.overflow {
                     x if x == RmOverflow::Block as u32 => Overflow::Block,
                     x if x == RmOverflow::DropOldest as u32 => Overflow::DropOldest,

@@ -24,7 +24,7 @@ use crate::nodes::{Implementation, NodeSpec};
 use call::{Slot, call};
 
 pub use graph::{Edge, PipelineGraph};
-pub use session::{DEFAULT_CAPACITY, Overflow, Session, SessionStats};
+pub use session::{DEFAULT_CAPACITY, MAX_CAPACITY, MAX_TIMEOUT_MS, Overflow, Session, SessionStats};
 
 /// One output item of a run: which sink node and port emitted it.
 #[derive(Debug)]

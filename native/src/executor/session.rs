@@ -66,6 +66,10 @@ pub struct Session {
 
 /// A session's output queue capacity when the caller gives none.
 pub const DEFAULT_CAPACITY: usize = 1024;
+/// The largest output queue capacity a session accepts.
+pub const MAX_CAPACITY: usize = 1 << 30;
+/// The longest push or pull timeout, in ms (what a C `uint32_t` holds).
+pub const MAX_TIMEOUT_MS: u64 = 4_294_967_295;
 
 impl Session {
     /// A session over `pipeline` (whose node instances it takes) with a queue of

@@ -145,20 +145,19 @@ impl Connection {
 }
 
 impl Manifest {
-    /// Parses and validates JSON text.
+    /// Parses and validates JSON text (which may start with a UTF-8 byte-order mark).
     pub fn from_json(text: &str) -> Result<Self> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         if text.len() > MAX_MANIFEST_BYTES {
             return Err(Error::manifest("$", format!("manifest is {} bytes, more than the limit of {MAX_MANIFEST_BYTES}", text.len())));
         }
+        // Two steps, as the Python runtime takes them too: the JSON itself (syntax, depth,
+        // numbers, strings; the last of duplicated keys wins), then its shape.
         let mut de = serde_json::Deserializer::from_str(text);
-        let manifest: Manifest = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let path = match e.path().to_string() {
-                root if root == "." || root == "?" => "$".to_string(),
-                path => path,
-            };
-            Error::manifest(path, e.into_inner().to_string())
-        })?;
+        let value: Value = serde_path_to_error::deserialize(&mut de).map_err(located)?;
         de.end().map_err(|e| Error::manifest("$", e.to_string()))?;
+        require_objects(&value)?;
+        let manifest: Manifest = serde_path_to_error::deserialize(value).map_err(located)?;
         manifest.validate()?;
         Ok(manifest)
     }
@@ -225,6 +224,52 @@ impl Manifest {
             }
         }
         Ok(())
+    }
+}
+
+/// A serde error as a manifest error at its JSON path.
+fn located<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> Error {
+    let path = match e.path().to_string() {
+        root if root == "." || root == "?" => "$".to_string(),
+        path => path,
+    };
+    Error::manifest(path, e.into_inner().to_string())
+}
+
+/// Every place that holds a struct (the manifest, each node and connection, each
+/// policy) holds a JSON object: serde would also take an array of the fields in order.
+fn require_objects(v: &Value) -> Result<()> {
+    fn object(v: &Value, path: &str, what: &str) -> Result<()> {
+        match v {
+            Value::Object(_) => Ok(()),
+            other => Err(Error::manifest(path, format!("invalid type: {}, expected {what}", kind(other)))),
+        }
+    }
+    object(v, "$", "a manifest object")?;
+    for (list, what) in [("nodes", "a node object"), ("connections", "a connection object")] {
+        let Some(Value::Array(items)) = v.get(list) else { continue };
+        for (i, item) in items.iter().enumerate() {
+            object(item, &format!("{list}[{i}]"), what)?;
+            for policy in ["retry", "circuit_breaker"] {
+                match item.get(policy) {
+                    None | Some(Value::Null) => {}
+                    Some(p) => object(p, &format!("{list}[{i}].{policy}"), "a policy object")?,
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How serde names a JSON value's kind in its messages.
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "sequence",
+        Value::Object(_) => "map",
     }
 }
 

@@ -17,9 +17,9 @@ pub fn spec() -> NodeSpec {
         params_schema: json!({
             "type": "object",
             "properties": {
-                "fail_first": {"type": "integer", "minimum": 0, "default": DEFAULT_FAIL_FIRST},
+                "fail_first": {"type": "integer", "minimum": 0, "maximum": u64::MAX, "default": DEFAULT_FAIL_FIRST},
                 "mode": {"enum": [Mode::Transient, Mode::Permanent, Mode::Panic, Mode::Hang], "default": Mode::default()},
-                "hang_ms": {"type": "integer", "minimum": 0, "default": DEFAULT_HANG_MS}
+                "hang_ms": {"type": "integer", "minimum": 0, "maximum": u64::MAX, "default": DEFAULT_HANG_MS}
             },
             "additionalProperties": false
         }),

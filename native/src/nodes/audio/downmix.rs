@@ -18,7 +18,7 @@ pub fn spec() -> NodeSpec {
         description: "Mixes all channels to mono (float audio: left-to-right sum / n), or with `map` picks input channels by index for each output channel (any format).".into(),
         params_schema: json!({
             "type": "object",
-            "properties": {"map": {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1, "maxItems": MAX_CHANNELS}},
+            "properties": {"map": {"type": ["array", "null"], "items": {"type": "integer", "minimum": 0, "maximum": usize::MAX}, "minItems": 1, "maxItems": MAX_CHANNELS}},
             "additionalProperties": false
         }),
         outputs: vec!["out".into()],

@@ -16,8 +16,8 @@ pub fn spec() -> NodeSpec {
         params_schema: json!({
             "type": "object",
             "properties": {
-                "frame_ms": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_FRAME_MS},
-                "frame_samples": {"type": "integer", "minimum": 1, "maximum": MAX_FRAME_SAMPLES},
+                "frame_ms": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": MAX_FRAME_MS},
+                "frame_samples": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_FRAME_SAMPLES},
                 "tail": {"enum": [Tail::Pad, Tail::Emit, Tail::Drop], "default": Tail::default()}
             },
             "additionalProperties": false
