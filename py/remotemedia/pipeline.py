@@ -45,14 +45,17 @@ class Pipeline:
     # ---- building -------------------------------------------------------------------
 
     def add_node(self, node_id: str, node_type: str | type[Node], *, runtime_hint: str = "auto",
-                 retry: dict | None = None, circuit_breaker: dict | None = None, **params) -> Pipeline:
+                 retry: dict | None = None, circuit_breaker: dict | None = None, timeout_ms: int | None = None,
+                 **params) -> Pipeline:
         """Adds a node; ``params`` go into the manifest unchanged, as do the optional
-        ``retry`` and ``circuit_breaker`` policies. Returns self."""
+        ``retry``, ``circuit_breaker`` and ``timeout_ms`` policies. Returns self."""
         if isinstance(node_type, type):
             register_node(node_type)
             node_type = node_type.node_type
         node = {"id": node_id, "node_type": node_type, "params": dict(params), "runtime_hint": runtime_hint}
         node.update({k: dict(v) for k, v in (("retry", retry), ("circuit_breaker", circuit_breaker)) if v is not None})
+        if timeout_ms is not None:
+            node["timeout_ms"] = timeout_ms
         self._nodes.append(node)
         self._impl = self._text = None
         return self

@@ -173,3 +173,14 @@ def test_native_log_records_reach_python_logging(caplog):
     with caplog.at_level("INFO", logger="remotemedia"), pytest.raises(rm.NodeError):
         p.run(AUDIO)
     assert any(r.levelname == "WARNING" and "circuit breaker opened" in r.getMessage() for r in caplog.records)
+
+
+def test_add_node_takes_every_policy_and_round_trips_them(runtime):
+    policies = {"retry": {"max_retries": 1, "base_ms": 0}, "circuit_breaker": {"failures": 2}, "timeout_ms": 250}
+    p = rm.Pipeline(runtime=runtime).add_node("f", "Fault", **policies)
+    node = p.to_manifest()["nodes"][0]
+    assert {k: node[k] for k in policies} == policies
+    assert p.run(AUDIO)["f"][0] == AUDIO
+    with pytest.raises(rm.ManifestError) as info:
+        rm.Pipeline(runtime=runtime).add_node("f", "Fault", timeout_ms=0).run(AUDIO)
+    assert info.value.path == "nodes[0].timeout_ms"
