@@ -14,9 +14,6 @@ for v in 19 18 17; do
     export LLVM_COV="llvm-cov-$v" LLVM_PROFDATA="llvm-profdata-$v"
   fi
 done
-# Its own target directory: cargo would otherwise take the instrumented artefacts for
-# fresh in later ordinary builds.
-export CARGO_TARGET_DIR="$root/target/coverage-build"
 eval "$(cargo llvm-cov show-env --export-prefix)"
 export REMOTEMEDIA_NO_VALGRIND=1
 cargo llvm-cov clean --workspace
@@ -31,6 +28,3 @@ cargo llvm-cov report --release --html --output-dir target/coverage/rust >/dev/n
 echo "Rust line coverage (native, plugin kit, example plugins; Rust, C and Python tests):"
 cargo llvm-cov report --release --summary-only --fail-under-lines "$min" | tail -n 1
 echo "HTML reports: target/coverage/rust/html/index.html, target/coverage/python/index.html"
-# Put the ordinary library back into the package (and its plugins into target/plugins).
-unset CARGO_TARGET_DIR RUSTFLAGS CARGO_ENCODED_RUSTFLAGS RUSTDOCFLAGS LLVM_PROFILE_FILE
-env -u CARGO_LLVM_COV -u CARGO_LLVM_COV_SHOW_ENV "$python" -m pip install --quiet --disable-pip-version-check -e . && plugins/build.sh
