@@ -60,7 +60,7 @@ def python_imports() -> dict[str, set[str]]:
                 continue
             base = here[: len(here) - (node.level - 1)]
             if node.module:
-                targets = [(base + node.module.split("."))[0]] if base or node.module else []
+                targets = [(base + node.module.split("."))[0]]
             else:
                 targets = [(base + [alias.name])[0] for alias in node.names]
             found.setdefault(module, set()).update(t for t in targets if t != module)
