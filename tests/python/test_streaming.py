@@ -143,7 +143,6 @@ def test_hundred_concurrent_sessions_match_sequential():
 
 def test_gil_is_released_during_native_pushes():
     p = rm.Pipeline.from_manifest(chain(SHAPES["convert-resample-vad"]))
-    audio = speechy(20.0)
     ticks = []
     done = threading.Event()
 
@@ -153,15 +152,25 @@ def test_gil_is_released_during_native_pushes():
             time.sleep(0.001)
 
     t = threading.Thread(target=ticker)
-    with p.stream() as s:
-        t.start()
-        started = time.perf_counter()
-        s.push(audio)  # one long native call
-        ended = time.perf_counter()
-    done.set()
-    t.join()
+    t.start()
+    try:
+        # Lengthen the one native call until it lasts long enough for the ticker to
+        # have had several turns, however fast this machine is.
+        seconds = 20.0
+        while True:
+            audio = speechy(seconds)
+            with p.stream() as s:
+                started = time.perf_counter()
+                s.push(audio)  # one long native call
+                ended = time.perf_counter()
+            if ended - started > 0.05 or seconds >= 640:
+                break
+            seconds *= 2
+    finally:
+        done.set()
+        t.join()
     during = [x for x in ticks if started < x < ended]
-    assert ended - started > 0.005
+    assert ended - started > 0.05
     assert len(during) >= 2, f"the ticker ran {len(during)} times during a {ended - started:.3f} s push"
 
 
