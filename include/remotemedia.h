@@ -17,6 +17,22 @@
 #include "remotemedia_plugin.h"
 
 /**
+ * The most samples (frames × channels, any format) in one buffer a node makes or in one
+ * node's state for a stream: 2^28, i.e. 1 GiB of f32.
+ */
+#define RM_MAX_BUFFER_SAMPLES (1 << 28)
+
+/**
+ * The most items one run, push or flush may queue between nodes and as outputs.
+ */
+#define RM_MAX_ITEMS_PER_STEP (1 << 22)
+
+/**
+ * The most paths from the sources to one node, i.e. copies of each input item it gets.
+ */
+#define RM_MAX_PATHS (1 << 12)
+
+/**
  * Version of this C ABI. Bumped on any incompatible change to `remotemedia.h` (2: the
  * node types moved to `remotemedia_plugin.h` and `RmNodeTypeInfo` gained kinds).
  */

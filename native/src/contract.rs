@@ -7,6 +7,7 @@
 use remotemedia_plugin::abi::{RM_PLUGIN_ABI_MAJOR, RM_PLUGIN_ABI_MINOR, RmDataKind, RmLogLevel, RmStatus, SampleFormat};
 use serde_json::{Map, Value, json};
 
+use crate::budget;
 use crate::executor::{DEFAULT_CAPACITY, MAX_CAPACITY, MAX_TIMEOUT_MS, Overflow};
 use crate::nodes::Registry;
 
@@ -28,6 +29,11 @@ pub fn contract() -> Value {
         "overflow": [Overflow::Block, Overflow::DropOldest],
         "session": {"default_capacity": DEFAULT_CAPACITY, "max_capacity": MAX_CAPACITY, "max_timeout_ms": MAX_TIMEOUT_MS},
         "max_sample_rate": u32::MAX,
+        "budget": {
+            "max_buffer_samples": budget::MAX_BUFFER_SAMPLES,
+            "max_items_per_step": budget::MAX_ITEMS_PER_STEP,
+            "max_paths": budget::MAX_PATHS,
+        },
         "manifest": crate::manifest::rules(),
         "nodes": nodes,
     })

@@ -33,30 +33,46 @@ impl std::fmt::Display for Operation {
     }
 }
 
+/// What kind of failure a node reported; it decides retry, breaker and poisoning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Repeating the call will fail again.
+    Permanent,
+    /// Retrying the same call may succeed.
+    Transient,
+    /// The instance is unusable (a panic, say): the executor poisons it and never calls
+    /// it again.
+    Broken,
+    /// The input is unusable for this node (a non-finite sample, a frame over the
+    /// memory budget): the call is refused before it changes the node's state, the
+    /// caller gets `InvalidInput` naming the node, and the breaker does not count it.
+    InvalidInput,
+}
+
 /// A failure reported by a node's own code, before the executor adds where it happened.
 #[derive(Debug, Clone, Error)]
 #[error("{message}")]
 pub struct NodeFailure {
     pub message: String,
-    /// True when retrying the same call may succeed.
-    pub transient: bool,
-    /// True when the instance is unusable (a panic caught inside a plugin, say): the
-    /// executor poisons it and never calls it again.
-    pub broken: bool,
+    pub kind: FailureKind,
 }
 
 impl NodeFailure {
     /// A permanent failure.
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), transient: false, broken: false }
+        Self { message: message.into(), kind: FailureKind::Permanent }
     }
     /// A failure worth retrying.
     pub fn transient(message: impl Into<String>) -> Self {
-        Self { message: message.into(), transient: true, broken: false }
+        Self { message: message.into(), kind: FailureKind::Transient }
     }
     /// A failure that leaves the instance unusable.
     pub fn broken(message: impl Into<String>) -> Self {
-        Self { message: message.into(), transient: false, broken: true }
+        Self { message: message.into(), kind: FailureKind::Broken }
+    }
+    /// Input this node refuses; its state is as before the call.
+    pub fn invalid_input(message: impl Into<String>) -> Self {
+        Self { message: message.into(), kind: FailureKind::InvalidInput }
     }
     /// The failure of a call that panicked: the instance may be inconsistent, so it is
     /// broken. The one place a caught panic becomes a node failure.
@@ -77,7 +93,8 @@ pub enum Error {
     /// The graph has a cycle; `nodes` lists it in order, first node repeated at the end.
     #[error("graph has a cycle: {}", nodes.join(" -> "))]
     Cycle { nodes: Vec<String> },
-    /// A node failed while doing `operation`.
+    /// A node failed while doing `operation` (status `NODE`; `INVALID_ARGUMENT` when
+    /// the node refused its input, [`FailureKind::InvalidInput`]).
     #[error("node '{node_id}' failed in {operation}: {failure}")]
     Node { node_id: String, operation: Operation, failure: NodeFailure },
     /// An argument given to the runtime is unusable (null, wrong length, wrong type).
@@ -120,6 +137,7 @@ impl Error {
             Error::Manifest { .. } => RmStatus::Manifest,
             Error::Graph(_) => RmStatus::Graph,
             Error::Cycle { .. } => RmStatus::Cycle,
+            Error::Node { failure, .. } if failure.kind == FailureKind::InvalidInput => RmStatus::InvalidArgument,
             Error::Node { .. } => RmStatus::Node,
             Error::InvalidArgument(_) => RmStatus::InvalidArgument,
             Error::Internal(_) => RmStatus::Internal,
@@ -135,7 +153,7 @@ impl Error {
     /// True when the same call may succeed if repeated: transient node failures and
     /// timeouts.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::Node { failure, .. } if failure.transient) || matches!(self, Error::Timeout { .. })
+        matches!(self, Error::Node { failure, .. } if failure.kind == FailureKind::Transient) || matches!(self, Error::Timeout { .. })
     }
 
     /// The node the error belongs to, if any.

@@ -7,6 +7,7 @@
 //! ABI lives in the `remotemedia-plugin` crate and `include/remotemedia_plugin.h`).
 
 pub mod alloc;
+pub mod budget;
 pub mod capi;
 pub mod contract;
 mod convert;
@@ -22,5 +23,5 @@ pub mod runtime;
 mod serial;
 mod view;
 
-pub use error::{Error, NodeFailure, Operation, Result};
+pub use error::{Error, FailureKind, NodeFailure, Operation, Result};
 pub use runtime::Runtime;

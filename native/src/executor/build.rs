@@ -1,6 +1,7 @@
 //! Building a pipeline: resolving node types, routing output ports, creating instances,
 //! and grouping nodes into waves.
 
+use crate::budget;
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 use crate::metrics::PipelineMetrics;
@@ -13,6 +14,7 @@ impl Pipeline {
     /// Validates `manifest` against `registry` and creates every node.
     pub fn build(manifest: Manifest, registry: &Registry) -> Result<Self> {
         let graph = PipelineGraph::from_manifest(&manifest)?;
+        check_paths(&graph)?;
         let mut specs = Vec::with_capacity(manifest.nodes.len());
         for (i, decl) in manifest.nodes.iter().enumerate() {
             let spec = registry
@@ -62,6 +64,28 @@ impl Pipeline {
             memory: Box::default(),
         })
     }
+}
+
+/// Refuses a graph where some node would get more than [`budget::MAX_PATHS`] copies of
+/// each input item (one per path from a source: fan-out that joins again multiplies).
+fn check_paths(graph: &PipelineGraph) -> Result<()> {
+    let mut paths = vec![0u64; graph.ids().len()];
+    for &n in graph.order() {
+        let preds = graph.predecessors(n);
+        paths[n] = if preds.is_empty() { 1 } else { preds.iter().fold(0u64, |sum, &p| sum.saturating_add(paths[p])) };
+        if paths[n] > budget::MAX_PATHS {
+            return Err(Error::manifest(
+                format!("nodes[{n}]"),
+                format!(
+                    "node '{}' would get {} copies of each input item, one per path from a source; the limit is {}",
+                    graph.ids()[n],
+                    paths[n],
+                    budget::MAX_PATHS
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Groups nodes by depth (one more than the deepest predecessor's), each wave sorted.

@@ -5,7 +5,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
 use crate::data::Data;
-use crate::error::{Error, NodeFailure, Operation, Result};
+use crate::error::{Error, FailureKind, NodeFailure, Operation, Result};
 use crate::manifest::{NodeDecl, OnOpen};
 use crate::metrics::NodeMetrics;
 use crate::nodes::{Emitter, Node};
@@ -50,7 +50,7 @@ impl Slot {
 
     /// The error for a failed call; a broken instance is poisoned.
     fn failed(&mut self, id: &str, operation: Operation, failure: NodeFailure) -> Error {
-        self.poisoned |= failure.broken;
+        self.poisoned |= failure.kind == FailureKind::Broken;
         Error::Node { node_id: id.to_string(), operation, failure }
     }
 }
@@ -83,8 +83,7 @@ pub(super) async fn guarded(
             Some(limit) => {
                 let before = slot.emitter.len();
                 let result = on_thread(slot, id, operation, input, limit).await;
-                record(slot, before, clock, &result);
-                result
+                record(slot, id, operation, before, clock, result)
             }
         };
         match result {
@@ -105,6 +104,11 @@ pub(super) async fn guarded(
                 if let Some(c) = clock {
                     *c = Instant::now();
                 }
+            }
+            // Refused input says nothing about the node's health: the breaker ignores it.
+            Err(e @ Error::Node { failure: NodeFailure { kind: FailureKind::InvalidInput, .. }, .. }) => {
+                tracing::info!(node = id, error = %e, "node refused its input");
+                return Err(e);
             }
             Err(e) => {
                 let was = slot.breaker.state();
@@ -130,20 +134,21 @@ fn measured(
 ) -> Result<()> {
     let before = slot.emitter.len();
     let result = call(slot, id, operation, |n, e| f(n, e));
-    record(slot, before, clock, &result);
-    result
+    record(slot, id, operation, before, clock, result)
 }
 
 /// Counts a finished call in the node's metrics (time from `clock`, which it
-/// advances; no counting when `clock` is None, i.e. metrics are off); a failed
-/// call's outputs after `before` are discarded either way.
-fn record(slot: &mut Slot, before: usize, clock: &mut Option<Instant>, result: &Result<()>) {
+/// advances; no counting when `clock` is None, i.e. metrics are off); a call that
+/// emitted past the item budget fails, and a failed call's outputs after `before` are
+/// discarded either way.
+fn record(slot: &mut Slot, id: &str, operation: Operation, before: usize, clock: &mut Option<Instant>, result: Result<()>) -> Result<()> {
+    let result = result.and_then(|()| slot.emitter.check_budget().map_err(|f| slot.failed(id, operation, f)));
     if let Some(clock) = clock {
         let now = Instant::now();
         slot.metrics.time.record(now - *clock);
         *clock = now;
         slot.metrics.calls += 1;
-        match result {
+        match &result {
             Ok(()) => slot.metrics.outputs(slot.emitter.since(before)),
             Err(_) => slot.metrics.errors += 1,
         }
@@ -151,6 +156,7 @@ fn record(slot: &mut Slot, before: usize, clock: &mut Option<Instant>, result: &
     if result.is_err() {
         slot.emitter.truncate(before);
     }
+    result
 }
 
 /// Stands in for an instance that is running on a blocking thread, or was abandoned

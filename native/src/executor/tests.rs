@@ -323,3 +323,104 @@ fn calls_within_their_deadline_run_normally_on_a_thread() {
     let err = Manifest::from_json(&manifest(json!([{"id": "f", "node_type": "Fault", "timeout_ms": 0}]), json!([]))).unwrap_err();
     assert!(err.to_string().contains("nodes[0].timeout_ms"), "{err}");
 }
+
+fn audio(samples: Vec<f32>, channels: u16, rate: u32) -> Data {
+    Data::Audio(AudioBuffer::new(Samples::F32(SampleBuf::owned(samples)), channels, rate).unwrap())
+}
+
+fn refused_input(err: &Error, node: &str) {
+    assert_eq!(err.status(), crate::capi::RmStatus::InvalidArgument, "{err}");
+    assert_eq!(err.node_id(), Some(node), "{err}");
+}
+
+#[test]
+fn a_dense_dag_over_the_path_budget_is_refused_at_build() {
+    // Every node feeds every later one: node k gets 2^(k-1) copies of each input item.
+    let dense = |n: usize| {
+        let nodes: Vec<_> = (0..n).map(|i| json!({"id": format!("n{i}"), "node_type": "PassThrough"})).collect();
+        let links: Vec<_> = (0..n).flat_map(|a| (a + 1..n).map(move |b| json!({"from": format!("n{a}"), "to": format!("n{b}")}))).collect();
+        manifest(json!(nodes), json!(links))
+    };
+    let rt = Runtime::new().unwrap();
+    let mut p = rt.pipeline(&dense(14)).unwrap();
+    let out = rt.run(&mut p, mono(vec![0.5; 480])).unwrap();
+    assert_eq!(out.len() as u64, crate::budget::MAX_PATHS);
+    match rt.pipeline(&dense(15)) {
+        Err(Error::Manifest { path, message }) => {
+            assert_eq!(path, "nodes[14]");
+            assert!(message.contains("8192 copies"), "{message}");
+        }
+        other => panic!("expected a manifest error, got {:?}", other.err()),
+    }
+}
+
+#[test]
+fn a_frame_over_the_sample_budget_is_refused_and_the_stream_goes_on() {
+    let rt = Runtime::new().unwrap();
+    let m = manifest(json!([{"id": "r", "node_type": "Rechunk", "params": {"frame_samples": 10_000_000}}]), json!([]));
+    let mut p = rt.pipeline(&m).unwrap();
+    let err = rt.run(&mut p, audio(vec![0.0; 1000], 1000, 16000)).unwrap_err();
+    refused_input(&err, "r");
+    assert!(err.to_string().contains("10000000 frames x 1000 channels"), "{err}");
+    let out = rt.run(&mut p, audio(vec![0.25; 10], 1, 16000)).unwrap();
+    assert_eq!(out.len(), 1, "a mono stream fits: the frame is padded at the end");
+}
+
+#[test]
+fn resample_state_over_the_budget_is_refused() {
+    let rt = Runtime::new().unwrap();
+    let m = manifest(json!([{"id": "rs", "node_type": "Resample", "params": {"target_rate": 16000}}]), json!([]));
+    let mut p = rt.pipeline(&m).unwrap();
+    let err = rt.run(&mut p, audio(vec![0.0; 65_535], 65_535, 48000)).unwrap_err();
+    refused_input(&err, "rs");
+    assert!(err.to_string().contains("Resample state"), "{err}");
+}
+
+#[test]
+fn emitting_past_the_item_budget_fails_the_call() {
+    let items = crate::budget::MAX_ITEMS_PER_STEP;
+    let rt = Runtime::new().unwrap();
+    let one = manifest(json!([{"id": "r", "node_type": "Rechunk", "params": {"frame_samples": 1}}]), json!([]));
+    let mut p = rt.pipeline(&one).unwrap();
+    let err = rt.run(&mut p, mono(vec![0.0; items + 1])).unwrap_err();
+    refused_input(&err, "r");
+    assert!(err.to_string().contains("emitted more than"), "{err}");
+    assert_eq!(p.metrics_json()["nodes"][0]["errors"], 1);
+    assert_eq!(rt.run(&mut p, mono(vec![0.0; 3])).unwrap().len(), 3, "the next run is unaffected");
+
+    // Under the budget per node, but fanned out to two sinks it would queue twice as many.
+    let fan = manifest(
+        json!([{"id": "r", "node_type": "Rechunk", "params": {"frame_samples": 1}},
+               {"id": "a", "node_type": "PassThrough"}, {"id": "b", "node_type": "PassThrough"}]),
+        json!([{"from": "r", "to": "a"}, {"from": "r", "to": "b"}]),
+    );
+    let mut p = rt.pipeline(&fan).unwrap();
+    let err = rt.run(&mut p, mono(vec![0.0; items / 2 + 1])).unwrap_err();
+    refused_input(&err, "r");
+    assert!(err.to_string().contains("would queue more than"), "{err}");
+}
+
+#[test]
+fn non_finite_samples_are_refused_by_resample_and_vad_without_tripping_the_breaker() {
+    let rt = Runtime::new().unwrap();
+    for (node, rate) in [(json!({"id": "n", "node_type": "Resample", "params": {"target_rate": 8000}}), 16000), (json!({"id": "n", "node_type": "VAD"}), 16000)] {
+        let mut node = node;
+        node["circuit_breaker"] = json!({"failures": 1});
+        let p = rt.pipeline(&manifest(json!([node]), json!([]))).unwrap();
+        let session = Session::new(rt.tokio(), p, 1 << 16, Overflow::Block);
+        let wait = std::time::Duration::from_secs(5);
+        let clean = || audio((0..4800).map(|i| (i as f32 * 0.01).sin() * 0.1).collect(), 1, rate);
+        session.push(clean(), wait).unwrap();
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let mut x = vec![0.1f32; 4800];
+            x[4321] = bad;
+            let err = session.push(audio(x, 1, rate), wait).unwrap_err();
+            refused_input(&err, "n");
+            assert!(err.to_string().contains("the first is sample 4321"), "{err}");
+        }
+        session.push(clean(), wait).unwrap();
+        session.flush().unwrap();
+        let items = session.pull(usize::MAX, std::time::Duration::ZERO).len();
+        assert!(items > 0);
+    }
+}

@@ -6,7 +6,8 @@ use std::time::Instant;
 use futures::future::join_all;
 
 use crate::data::Data;
-use crate::error::{Operation, Result};
+use crate::budget;
+use crate::error::{Error, NodeFailure, Operation, Result};
 
 use super::call::{Slot, guarded};
 use super::{Output, Pipeline};
@@ -33,9 +34,12 @@ impl Pipeline {
     async fn visit(&mut self, input: Option<Data>, flush: bool) -> Result<Vec<Output>> {
         let ids = self.graph.ids();
         let metrics_on = self.metrics_on;
+        // Items queued in this step, against the item budget.
+        let mut queued = 0;
         if let Some(input) = input {
             for source in self.graph.sources() {
                 self.slots[source].inbox.push(input.clone());
+                queued += 1;
             }
         }
         let mut outputs = Vec::new();
@@ -54,6 +58,15 @@ impl Pipeline {
             for result in done {
                 let from = result?;
                 let mut items = self.slots[from].emitter.take();
+                queued += items.iter().map(|(port, _)| self.routes[from][*port].len().max(1)).sum::<usize>();
+                if queued > budget::MAX_ITEMS_PER_STEP {
+                    let operation = if flush { Operation::Flush } else { Operation::Process };
+                    let failure = NodeFailure::invalid_input(format!(
+                        "its outputs would queue more than {} items in this step (the item budget)",
+                        budget::MAX_ITEMS_PER_STEP
+                    ));
+                    return Err(Error::Node { node_id: ids[from].clone(), operation, failure });
+                }
                 for (port, data) in items.drain(..) {
                     let targets = &self.routes[from][port];
                     if targets.is_empty() {

@@ -114,6 +114,7 @@ fn with_ctx(emitter: Option<&mut Emitter>, shape: Shape, f: impl FnOnce(*mut RmN
     Err(match status {
         s if s == RmStatus::Transient as i32 => NodeFailure::transient(message),
         s if s == RmStatus::Internal as i32 => NodeFailure::broken(message),
+        s if s == RmStatus::InvalidArgument as i32 => NodeFailure::invalid_input(message),
         _ => NodeFailure::new(message),
     })
 }

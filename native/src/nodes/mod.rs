@@ -8,6 +8,7 @@ mod params;
 mod registry;
 mod spec;
 
+use crate::budget;
 use crate::data::Data;
 use crate::error::NodeFailure;
 
@@ -35,20 +36,38 @@ pub trait Node: Send {
     }
 }
 
-/// Collects a node's outputs, each tagged with its output port index.
+/// Collects a node's outputs, each tagged with its output port index. It holds at
+/// most [`budget::MAX_ITEMS_PER_STEP`] items; later ones are dropped and the call that
+/// emitted them fails (see [`Emitter::check_budget`]).
 #[derive(Default)]
 pub struct Emitter {
     items: Vec<(usize, Data)>,
+    /// Set when an item was dropped for the budget.
+    over_budget: bool,
 }
 
 impl Emitter {
     /// Emits on the default (first) output port.
     pub fn emit(&mut self, data: Data) {
-        self.items.push((0, data));
+        self.emit_to(0, data);
     }
     /// Emits on output port `port` (index into the spec's `outputs`).
     pub fn emit_to(&mut self, port: usize, data: Data) {
-        self.items.push((port, data));
+        if self.items.len() < budget::MAX_ITEMS_PER_STEP {
+            self.items.push((port, data));
+        } else {
+            self.over_budget = true;
+        }
+    }
+    /// Fails (once) if items were dropped for the budget since the last check.
+    pub(crate) fn check_budget(&mut self) -> Result<(), NodeFailure> {
+        if std::mem::take(&mut self.over_budget) {
+            return Err(NodeFailure::invalid_input(format!(
+                "emitted more than {} items in one step (the item budget)",
+                budget::MAX_ITEMS_PER_STEP
+            )));
+        }
+        Ok(())
     }
     /// Number of items emitted so far.
     pub(crate) fn len(&self) -> usize {
@@ -61,9 +80,11 @@ impl Emitter {
     /// Forgets the items emitted after the first `len` (a failed call's partial output).
     pub(crate) fn truncate(&mut self, len: usize) {
         self.items.truncate(len);
+        self.over_budget = false;
     }
     /// Takes the emitted items, leaving the emitter empty.
     pub fn take(&mut self) -> Vec<(usize, Data)> {
+        self.over_budget = false;
         std::mem::take(&mut self.items)
     }
     /// Returns an emptied item vector so its capacity is reused.

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use remotemedia_plugin::abi::{RM_KIND_AUDIO, RM_KIND_JSON};
 
 use crate::data::{AudioBuffer, Data, SampleBuf, SampleFormat, Samples};
-use crate::error::{NodeFailure, Result, panic_message};
+use crate::error::{FailureKind, NodeFailure, Result, panic_message};
 use crate::nodes::{Emitter, Node, NodeSpec};
 
 /// Frames per chunk fed to each node: empty, tiny, odd and larger than a typical block.
@@ -87,7 +87,7 @@ fn stream(node: &mut dyn Node, items: &[Data]) -> std::result::Result<Vec<String
 fn stream_with(node: &mut dyn Node, items: &[Data], mut before: impl FnMut(&Data)) -> std::result::Result<Vec<String>, String> {
     let mut out = Emitter::default();
     let call = |r: std::result::Result<(), NodeFailure>| match r {
-        Err(f) if f.broken => Err(format!("instance reported broken: {}", f.message)),
+        Err(f) if f.kind == FailureKind::Broken => Err(format!("instance reported broken: {}", f.message)),
         Err(f) if f.message.is_empty() => Err("failed without a message".to_string()),
         _ => Ok(()),
     };

@@ -28,14 +28,17 @@ pub const RM_KIND_JSON: u32 = 1 << 1;
 /// new ones are only appended.
 ///
 /// A node callback returns `RM_STATUS_OK`, `RM_STATUS_TRANSIENT` for a failure that may
-/// pass if retried, `RM_STATUS_INTERNAL` when the instance is broken (a caught panic,
-/// corrupt state: the runtime never calls it again except `destroy`), or any other
-/// value (`RM_STATUS_NODE` is usual) for a permanent failure of this call.
+/// pass if retried, `RM_STATUS_INVALID_ARGUMENT` when `process` refuses its input and
+/// left its state unchanged (the user gets an invalid-input error naming the node; the
+/// breaker does not count it), `RM_STATUS_INTERNAL` when the instance is broken (a
+/// caught panic, corrupt state: the runtime never calls it again except `destroy`), or
+/// any other value (`RM_STATUS_NODE` is usual) for a permanent failure of this call.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RmStatus {
     Ok = 0,
-    /// A null, mis-sized or otherwise unusable argument.
+    /// A null, mis-sized or otherwise unusable argument; from a node: input it refused
+    /// (`rm_last_error_node_id` names the node).
     InvalidArgument = 1,
     /// The manifest failed to parse or validate.
     Manifest = 2,

@@ -10,7 +10,7 @@ use crate::abi::{
     RM_PLUGIN_ABI_MAJOR, RM_PLUGIN_ABI_MINOR, RmDataView, RmHostServices, RmLogLevel, RmNodeContext, RmNodeTypeInfo, RmNodeVTable,
     RmPluginDescriptor, RmPluginNodeType, RmStatus,
 };
-use crate::{Error, Input, Node, NodeInfo, Output, Params};
+use crate::{Error, ErrorKind, Input, Node, NodeInfo, Output, Params};
 
 /// Host services given to the entry point; they outlive every use of the plugin.
 static HOST: AtomicPtr<RmHostServices> = AtomicPtr::new(std::ptr::null_mut());
@@ -154,7 +154,12 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
 
 fn failure(out: &mut Output<'_>, e: &Error) -> i32 {
     out.set_error(&e.message);
-    if e.transient { RmStatus::Transient as i32 } else { RmStatus::Node as i32 }
+    let status = match e.kind {
+        ErrorKind::Permanent => RmStatus::Node,
+        ErrorKind::Transient => RmStatus::Transient,
+        ErrorKind::InvalidInput => RmStatus::InvalidArgument,
+    };
+    status as i32
 }
 
 /// Runs `f` on the instance with panics caught; a panic breaks the instance.

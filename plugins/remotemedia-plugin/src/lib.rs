@@ -46,18 +46,33 @@ pub type Params = serde_json::Map<String, serde_json::Value>;
 #[derive(Debug, Clone)]
 pub struct Error {
     pub message: String,
-    /// True when retrying the same call may succeed.
-    pub transient: bool,
+    pub kind: ErrorKind,
+}
+
+/// What the runtime does with an [`Error`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// This call failed (`RM_STATUS_NODE`).
+    Permanent,
+    /// Retrying the same call may succeed (`RM_STATUS_TRANSIENT`).
+    Transient,
+    /// `process` refused its input and left the node's state unchanged
+    /// (`RM_STATUS_INVALID_ARGUMENT`).
+    InvalidInput,
 }
 
 impl Error {
     /// A permanent failure.
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), transient: false }
+        Self { message: message.into(), kind: ErrorKind::Permanent }
     }
     /// A failure worth retrying.
     pub fn transient(message: impl Into<String>) -> Self {
-        Self { message: message.into(), transient: true }
+        Self { message: message.into(), kind: ErrorKind::Transient }
+    }
+    /// Input the node refuses (state unchanged).
+    pub fn invalid_input(message: impl Into<String>) -> Self {
+        Self { message: message.into(), kind: ErrorKind::InvalidInput }
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::budget;
 use crate::data::{AudioBuffer, Data, Sample, SampleFormat, Samples};
 use crate::error::NodeFailure;
 use crate::nodes::{Emitter, Implementation, Node, NodeSpec, ParamError, parse_params};
@@ -79,29 +80,39 @@ struct State {
 /// A buffer of pending samples of one format.
 trait Reframe: Send {
     /// Appends `samples` (of the buffer's format) and takes every whole frame out.
-    fn push(&mut self, samples: &Samples, frame_len: usize) -> Vec<Samples>;
+    fn push(&mut self, samples: &Samples, frame_len: usize) -> Result<Vec<Samples>, NodeFailure>;
     /// Takes the partial frame left, zero-padded to a whole frame if `pad`.
-    fn finish(&mut self, frame_len: usize, pad: bool) -> Option<Samples>;
+    fn finish(&mut self, frame_len: usize, pad: bool) -> Result<Option<Samples>, NodeFailure>;
 }
 
 impl<T: Sample> Reframe for Vec<T> {
-    fn push(&mut self, samples: &Samples, frame_len: usize) -> Vec<Samples> {
-        self.extend_from_slice(T::buf(samples).expect("formats are compared before push"));
+    fn push(&mut self, samples: &Samples, frame_len: usize) -> Result<Vec<Samples>, NodeFailure> {
+        let new = T::buf(samples).expect("formats are compared before push");
+        budget::reserve(self, new.len(), "Rechunk pending samples")?;
+        self.extend_from_slice(new);
         let whole = self.len() / frame_len * frame_len;
-        let frames = self[..whole].chunks_exact(frame_len).map(|f| T::wrap(f.to_vec())).collect();
+        let mut frames = Vec::with_capacity(whole / frame_len);
+        for f in self[..whole].chunks_exact(frame_len) {
+            let mut frame = Vec::new();
+            budget::reserve(&mut frame, frame_len, "Rechunk frame")?;
+            frame.extend_from_slice(f);
+            frames.push(T::wrap(frame));
+        }
         self.drain(..whole);
-        frames
+        Ok(frames)
     }
 
-    fn finish(&mut self, frame_len: usize, pad: bool) -> Option<Samples> {
+    fn finish(&mut self, frame_len: usize, pad: bool) -> Result<Option<Samples>, NodeFailure> {
         if self.is_empty() {
-            return None;
+            return Ok(None);
         }
         let mut last = std::mem::take(self);
         if pad {
+            let missing = frame_len - last.len();
+            budget::reserve(&mut last, missing, "Rechunk last frame")?;
             last.resize(frame_len, T::default());
         }
-        Some(T::wrap(last))
+        Ok(Some(T::wrap(last)))
     }
 }
 
@@ -133,7 +144,7 @@ impl Rechunk {
             format: audio.samples().format(),
             channels: audio.channels(),
             sample_rate: audio.sample_rate(),
-            frame_len: frames * audio.channels() as usize,
+            frame_len: budget::samples("Rechunk frame", frames, usize::from(audio.channels()))?,
             pending,
         })
     }
@@ -155,7 +166,7 @@ impl Node for Rechunk {
         if (audio.samples().format(), audio.channels(), audio.sample_rate()) != (state.format, state.channels, state.sample_rate) {
             return Err(NodeFailure::new("Rechunk got a chunk whose format, channels or rate differs from the stream's first"));
         }
-        for frame in state.pending.push(audio.samples(), state.frame_len) {
+        for frame in state.pending.push(audio.samples(), state.frame_len)? {
             emit(state, frame, out)?;
         }
         Ok(())
@@ -166,7 +177,7 @@ impl Node for Rechunk {
         if self.tail == Tail::Drop {
             return Ok(());
         }
-        match state.pending.finish(state.frame_len, self.tail == Tail::Pad) {
+        match state.pending.finish(state.frame_len, self.tail == Tail::Pad)? {
             Some(last) => emit(state, last, out),
             None => Ok(()),
         }

@@ -11,9 +11,14 @@ use rubato::{FftFixedInOut, Resampler as _};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::budget;
 use crate::data::{AudioBuffer, Data, Sample, pooled_vec};
 use crate::error::NodeFailure;
 use crate::nodes::{Emitter, Implementation, Node, NodeSpec, ParamError, parse_params};
+
+/// The resampler's state per channel, in blocks of `block_in + block_out` samples
+/// (pending input, output, the FFT buffers and the overlap), for the memory budget.
+const STATE_BLOCKS: usize = 4;
 
 /// Supported rates, input and output.
 pub const RATES: std::ops::RangeInclusive<u32> = 8000..=192_000;
@@ -169,6 +174,7 @@ impl Resample {
             return Ok(State { input_rate, channels, engine: None });
         }
         let (block_in, block_out) = block_sizes(input_rate, self.target_rate, self.quality);
+        budget::samples("Resample state", STATE_BLOCKS * (block_in + block_out), channels)?;
         let resampler = FftFixedInOut::new(input_rate as usize, self.target_rate as usize, block_in, channels)
             .map_err(|e| NodeFailure::new(format!("resampler: {e}")))?;
         debug_assert_eq!((resampler.input_frames_next(), resampler.output_frames_next()), (block_in, block_out));
@@ -203,6 +209,7 @@ impl Node for Resample {
     fn process(&mut self, input: &Data, out: &mut Emitter) -> Result<(), NodeFailure> {
         let audio = super::audio(input, "Resample")?;
         let samples = super::f32_samples(audio, "Resample")?;
+        super::finite(samples, "Resample")?;
         if self.state.is_none() {
             self.state = Some(self.start(audio)?);
         }
