@@ -14,7 +14,7 @@ for v in 19 18 17; do
     export LLVM_COV="llvm-cov-$v" LLVM_PROFDATA="llvm-profdata-$v"
   fi
 done
-eval "$(cargo llvm-cov show-env --export-prefix)"
+eval "$(cargo llvm-cov show-env --sh)"
 export REMOTEMEDIA_NO_VALGRIND=1
 cargo llvm-cov clean --workspace
 cargo test --workspace --release --quiet
