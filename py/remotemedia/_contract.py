@@ -26,6 +26,11 @@ MAX_CAPACITY: int = CONTRACT["session"]["max_capacity"]
 MAX_TIMEOUT_S: float = CONTRACT["session"]["max_timeout_ms"] / 1000
 #: Largest sample rate, in Hz.
 MAX_SAMPLE_RATE: int = CONTRACT["max_sample_rate"]
+#: Memory budgets (native/src/budget.rs): samples per buffer or node state, items queued
+#: per run/push/flush, copies of each input item one node may get (paths from a source).
+MAX_BUFFER_SAMPLES: int = CONTRACT["budget"]["max_buffer_samples"]
+MAX_ITEMS_PER_STEP: int = CONTRACT["budget"]["max_items_per_step"]
+MAX_PATHS: int = CONTRACT["budget"]["max_paths"]
 #: Every built-in node type: ``node_type``, ``description``, ``outputs``, ``params`` (a JSON Schema).
 NODES: dict[str, dict] = {n["node_type"]: n for n in CONTRACT["nodes"]}
 

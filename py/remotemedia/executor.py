@@ -7,6 +7,7 @@ import threading
 import time
 from collections import deque
 
+from ._contract import MAX_ITEMS_PER_STEP, MAX_PATHS
 from .audio import Audio
 from .errors import (
     CancelledError,
@@ -20,7 +21,7 @@ from .errors import (
     StreamClosedError,
     TransientError,
 )
-from .graph import topological_order, waves
+from .graph import check_paths, topological_order, waves
 from .manifest import BREAKER_DEFAULT, RETRY_DEFAULT
 from .metrics import NodeMetrics, PipelineMetrics, to_json
 from .node import Node, ParamError, as_emitted, lookup, outputs_of
@@ -117,6 +118,7 @@ class PythonPipeline:
             links.append((index[src], port or None, index[c["to"]]))
         self.order = topological_order(self.ids, [(a, b) for a, _, b in links])
         self.waves = waves(len(nodes), [(a, b) for a, _, b in links], self.order)
+        check_paths(self.ids, [(a, b) for a, _, b in links], self.order, MAX_PATHS)
         classes = [resolve(n["node_type"], n["runtime_hint"], i, n["id"]) for i, n in enumerate(nodes)]
         self.outputs = [list(cls.outputs) for cls in classes]
         self.routes: list[list[list[int]]] = [[[] for _ in outs] for outs in self.outputs]
@@ -136,6 +138,7 @@ class PythonPipeline:
         self.rngs = [random.Random(i + 1) for i in range(len(nodes))]
         self.timeouts = [n.get("timeout_ms") for n in nodes]
         self.poisoned = [False] * len(nodes)
+        self.step_items = [0] * len(nodes)  # items each node emitted in this step, for the item budget
         targets = {t for routes in self.routes for ts in routes for t in ts}
         self.sources = [i for i in range(len(nodes)) if i not in targets]
         self.node_runtimes = {nid: "python" for nid in self.ids}
@@ -187,14 +190,24 @@ class PythonPipeline:
         started = time.perf_counter_ns()
         try:
             out = self._call(i, operation, fn, *args)
-        except NodeError:
+            if self.step_items[i] + len(out) > MAX_ITEMS_PER_STEP:
+                raise self._refused(i, operation, f"emitted more than {MAX_ITEMS_PER_STEP} items in one step "
+                                                  f"(the item budget)")
+        except (NodeError, InvalidInputError):
             m.errors += 1
             raise
         finally:
             m.record(time.perf_counter_ns() - started)
             m.calls += 1
+        self.step_items[i] += len(out)
         m.count_items((item for _, item in out), outgoing=True)
         return out
+
+    def _refused(self, i: int, operation: str, why: str) -> InvalidInputError:
+        """The error for input node ``i`` refused (native FailureKind::InvalidInput): not retried,
+        not counted by the breaker."""
+        return InvalidInputError(f"node '{self.ids[i]}' failed in {operation}: {why}", node_id=self.ids[i],
+                                 operation=operation)
 
     def _call(self, i: int, operation: str, fn, *args):
         if self.poisoned[i]:
@@ -204,6 +217,8 @@ class PythonPipeline:
             return self._call_with_deadline(i, operation, fn, *args)
         try:
             return _emitted(fn(*args), self.nodes[i])
+        except InvalidInputError as e:
+            raise self._refused(i, operation, str(e)) from e
         except Exception as e:
             raise NodeError(f"node '{self.ids[i]}' failed in {operation}: {e}", node_id=self.ids[i],
                             operation=operation, retryable=isinstance(e, TransientError)) from e
@@ -227,6 +242,8 @@ class PythonPipeline:
                                    node_id=self.ids[i], operation=operation, retryable=True)
         if "exc" in box:
             e = box["exc"]
+            if isinstance(e, InvalidInputError):
+                raise self._refused(i, operation, str(e)) from e
             raise NodeError(f"node '{self.ids[i]}' failed in {operation}: {type(e).__name__}: {e}",
                             node_id=self.ids[i], operation=operation, retryable=isinstance(e, TransientError)) from e
         return box["out"]
@@ -265,9 +282,12 @@ class PythonPipeline:
 
     def _visit(self, audio: Audio | None, flush: bool) -> list[tuple[str, object]]:
         inbox: list[list] = [[] for _ in self.nodes]
+        self.step_items = [0] * len(self.nodes)
+        queued = 0  # items queued in this step, against the item budget
         if audio is not None:
             for i in self.sources:
                 inbox[i].append(audio)
+                queued += 1
         results = []
         for wave in self.waves:
             # The nodes of a wave all run, as the native executor runs them concurrently;
@@ -282,6 +302,10 @@ class PythonPipeline:
             if failure is not None:
                 raise failure
             for i, emitted in done:
+                queued += sum(max(1, len(self.routes[i][port])) for port, _ in emitted)
+                if queued > MAX_ITEMS_PER_STEP:
+                    raise self._refused(i, "flush" if flush else "process", f"its outputs would queue more than "
+                                        f"{MAX_ITEMS_PER_STEP} items in this step (the item budget)")
                 for port, item in emitted:
                     targets = self.routes[i][port]
                     if not targets:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import heapq
 
-from .errors import CycleError
+from .errors import CycleError, ManifestError
 
 
 def topological_order(ids: list[str], edges: list[tuple[int, int]]) -> list[int]:
@@ -56,3 +56,17 @@ def waves(n: int, edges: list[tuple[int, int]], order: list[int]) -> list[list[i
     for node in sorted(order):
         out[depth[node]].append(node)
     return out
+
+
+def check_paths(ids: list[str], edges: list[tuple[int, int]], order: list[int], limit: int) -> None:
+    """Raises the ManifestError of the native build when some node would get more than
+    ``limit`` copies of each input item (one per path from a source)."""
+    pred: list[list[int]] = [[] for _ in ids]
+    for a, b in edges:
+        pred[b].append(a)
+    paths = [0] * len(ids)
+    for node in order:
+        paths[node] = sum(paths[p] for p in pred[node]) if pred[node] else 1
+        if paths[node] > limit:
+            raise ManifestError(f"nodes[{node}]", f"node '{ids[node]}' would get {paths[node]} copies of each input item, "
+                                                   f"one per path from a source; the limit is {limit}")

@@ -403,7 +403,10 @@ fn emitting_past_the_item_budget_fails_the_call() {
 #[test]
 fn non_finite_samples_are_refused_by_resample_and_vad_without_tripping_the_breaker() {
     let rt = Runtime::new().unwrap();
-    for (node, rate) in [(json!({"id": "n", "node_type": "Resample", "params": {"target_rate": 8000}}), 16000), (json!({"id": "n", "node_type": "VAD"}), 16000)] {
+    for (node, rate) in [
+        (json!({"id": "n", "node_type": "Resample", "params": {"target_rate": 8000}}), 16000),
+        (json!({"id": "n", "node_type": "VAD"}), 16000),
+    ] {
         let mut node = node;
         node["circuit_breaker"] = json!({"failures": 1});
         let p = rt.pipeline(&manifest(json!([node]), json!([]))).unwrap();

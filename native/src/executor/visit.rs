@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use futures::future::join_all;
 
-use crate::data::Data;
 use crate::budget;
+use crate::data::Data;
 use crate::error::{Error, NodeFailure, Operation, Result};
 
 use super::call::{Slot, guarded};

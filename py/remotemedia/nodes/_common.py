@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._contract import NODES
+from .._contract import MAX_BUFFER_SAMPLES, NODES
 from .._schema import SchemaError, validate
 from ..audio import Audio
-from ..errors import NodeError
+from ..errors import InvalidInputError, NodeError
 from ..node import Node, ParamError, register_node
 
 
@@ -43,3 +43,20 @@ def audio_input(data, node_type: str, f32: bool = False) -> Audio:
     if f32 and data.samples.dtype != np.float32:
         raise NodeError(f"{node_type} takes f32 audio, got {data.samples.dtype}; put a FormatConverter with format \"f32\" before it")
     return data
+
+
+def budget_samples(what: str, frames: int, channels: int) -> int:
+    """``frames × channels``, or the InvalidInputError native nodes give over the sample budget."""
+    n = frames * channels
+    if n > MAX_BUFFER_SAMPLES:
+        raise InvalidInputError(f"{what} of {frames} frames x {channels} channels is over the budget of "
+                                f"{MAX_BUFFER_SAMPLES} samples")
+    return n
+
+
+def require_finite(samples: np.ndarray, node_type: str) -> None:
+    """The InvalidInputError native nodes give for a NaN or an infinity in their input."""
+    bad = ~np.isfinite(samples.reshape(-1))
+    if bad.any():
+        raise InvalidInputError(f"{node_type} refuses non-finite samples (NaN or infinity; the first is sample "
+                                f"{int(np.argmax(bad))}); the chunk was not processed")

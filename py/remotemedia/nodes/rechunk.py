@@ -7,7 +7,7 @@ import numpy as np
 from ..audio import Audio
 from ..errors import NodeError
 from ..node import ParamError
-from ._common import BuiltinNode, audio_input, builtin
+from ._common import BuiltinNode, audio_input, budget_samples, builtin
 
 
 @builtin
@@ -32,6 +32,7 @@ class Rechunk(BuiltinNode):
         layout = (data.samples.dtype, data.channels, data.sample_rate)
         if self.layout is None:
             self.size = self._frames(data.sample_rate)
+            budget_samples("Rechunk frame", self.size, data.channels)
             self.layout = layout
             self.pending = data.samples[:0].reshape(0, data.channels)
         elif layout != self.layout:

@@ -16,9 +16,11 @@ import numpy as np
 
 from ..audio import Audio
 from ..errors import NodeError
-from ._common import BuiltinNode, audio_input, builtin
+from ._common import BuiltinNode, audio_input, budget_samples, builtin, require_finite
 
 BLOCK_AT_LOWER_RATE = {"fast": 64, "balanced": 256, "high": 1024}
+# State per channel, in blocks of block_in + block_out samples, for the memory budget.
+STATE_BLOCKS = 4
 # Cutoff fit for the Blackman-Harris² window (from rubato's calculate_cutoff).
 _K = (13.745202940783823, 121.73532586374934, 5964.163279612051)
 
@@ -58,10 +60,13 @@ class Resample(BuiltinNode):
         rates = self.params_schema["properties"]["target_rate"]
         if not rates["minimum"] <= rate <= rates["maximum"]:
             raise NodeError(f"input rate {rate} Hz is outside {rates['minimum']}..={rates['maximum']}")
+        if rate != self.target_rate:
+            block_in, block_out = block_sizes(rate, self.target_rate, self.quality)
+            budget_samples("Resample state", STATE_BLOCKS * (block_in + block_out), channels)
         self.rate, self.channels = rate, channels
         if rate == self.target_rate:
             return
-        self.block_in, self.block_out = block_sizes(rate, self.target_rate, self.quality)
+        self.block_in, self.block_out = block_in, block_out
         self.spectrum = filter_spectrum(self.block_in, self.block_out)
         self.pending = np.zeros((0, channels))
         self.overlap = np.zeros((self.block_out, channels))
@@ -98,6 +103,7 @@ class Resample(BuiltinNode):
 
     def process(self, data):
         audio_input(data, "Resample", f32=True)
+        require_finite(data.samples, "Resample")
         if self.rate is None:
             self._start(data.sample_rate, data.channels)
         elif (data.sample_rate, data.channels) != (self.rate, self.channels):

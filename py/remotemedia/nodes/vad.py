@@ -8,7 +8,7 @@ import numpy as np
 from ..audio import Audio
 from ..errors import NodeError
 from ..node import Emit
-from ._common import BuiltinNode, audio_input, builtin
+from ._common import BuiltinNode, audio_input, builtin, require_finite
 
 RATES = (8000, 16000, 32000, 48000)
 BANDS = 8
@@ -138,6 +138,7 @@ class VAD(BuiltinNode):
 
     def process(self, data):
         audio_input(data, "VAD", f32=True)
+        require_finite(data.samples, "VAD")
         if data.channels != 1:
             raise NodeError(f"VAD takes mono audio, got {data.channels} channels; put a Downmix before it")
         if self.rate is None:
