@@ -173,6 +173,32 @@ impl Error {
     }
 }
 
+thread_local! {
+    /// How many [`catch`] calls are running on this thread.
+    static CATCHING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Runs `f` with panics caught (`catch_unwind`). The caller turns a panic into an error,
+/// so its report goes to the log (target `remotemedia::panic`, level error) instead of
+/// the host's stderr; panics outside any `catch` keep the default report.
+pub fn catch<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if CATCHING.try_with(std::cell::Cell::get).unwrap_or(0) == 0 {
+                return default(info);
+            }
+            let at = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+            tracing::error!(target: "remotemedia::panic", at, "caught panic: {}", panic_message(info.payload()));
+        }));
+    });
+    let _ = CATCHING.try_with(|c| c.set(c.get() + 1));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    let _ = CATCHING.try_with(|c| c.set(c.get() - 1));
+    result
+}
+
 /// Text of a caught panic payload.
 pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {

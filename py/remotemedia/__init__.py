@@ -5,6 +5,8 @@
     out = p.run(rm.Audio(np.zeros(480, np.float32), 16000))["g"][0]
 """
 
+import logging as _logging
+
 from . import nodes as _builtin_nodes  # noqa: F401  (registers the reference nodes)
 from .audio import Audio
 from .errors import (
@@ -26,6 +28,10 @@ from .native import available as native_available
 from .node import Emit, Node, ParamError, register_node
 from .pipeline import AsyncStream, Pipeline, Stream
 from .plugins import check_plugin, list_plugins, load_plugin
+
+# A library logs, the application decides where records go: without a handler of its
+# own, nothing reaches stderr (not even warnings, through logging's last resort).
+_logging.getLogger("remotemedia").addHandler(_logging.NullHandler())
 
 __all__ = [
     "AsyncStream", "Audio", "CancelledError", "CircuitOpenError", "CycleError", "Emit", "GraphError",

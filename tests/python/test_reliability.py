@@ -1,6 +1,10 @@
 """Retry with backoff and circuit breakers, on both runtimes, without wall-clock sleeps:
 native tests use zero backoff and cooldowns, Python-runtime tests a fake clock."""
 
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 
@@ -184,3 +188,27 @@ def test_add_node_takes_every_policy_and_round_trips_them(runtime):
     with pytest.raises(rm.ManifestError) as info:
         rm.Pipeline(runtime=runtime).add_node("f", "Fault", timeout_ms=0).run(AUDIO)
     assert info.value.path == "nodes[0].timeout_ms"
+
+
+def test_caught_panics_reach_the_error_and_the_log_never_stderr():
+    code = textwrap.dedent("""
+        import logging, numpy as np, remotemedia as rm
+        records = []
+        class Keep(logging.Handler):
+            def emit(self, record):
+                records.append(record.getMessage())
+        logging.getLogger("remotemedia").addHandler(Keep())
+        logging.getLogger("remotemedia").setLevel(logging.DEBUG)
+        for runtime in ("native", "python"):
+            p = rm.Pipeline(runtime=runtime).add_node("f", "Fault", mode="panic", fail_first=1)
+            try:
+                p.run(rm.Audio(np.zeros(4, np.float32), 16000))
+            except rm.NodeError as e:
+                print(runtime, "error:", e)
+        print("logged:", [r for r in records if "caught panic" in r])
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "", "nothing on stderr"
+    assert "native error: node 'f' failed in process: panicked: " in done.stdout
+    assert "remotemedia::panic: caught panic: " in done.stdout and "fault.rs:" in done.stdout

@@ -38,7 +38,7 @@ pub(crate) fn record(e: &Error) -> RmStatus {
 
 /// Reads the last error with panics caught (`fallback` if one happens).
 fn with_last<T>(fallback: T, f: impl FnOnce(Option<&LastError>) -> T) -> T {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| LAST.with(|l| f(l.borrow().as_ref())))).unwrap_or(fallback)
+    crate::error::catch(|| LAST.with(|l| f(l.borrow().as_ref()))).unwrap_or(fallback)
 }
 
 /// Message of the last failed call on this thread, or "" if the last call succeeded.

@@ -26,9 +26,7 @@ pub use runtime::{RmRuntime, rm_runtime_new};
 mod runtime;
 mod session;
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
-
-use crate::error::{Error, Result, panic_message};
+use crate::error::{Error, Result, catch, panic_message};
 
 pub use error::RmStatus;
 
@@ -40,13 +38,13 @@ pub const RM_ABI_VERSION: u32 = 2;
 /// header it was built with matches the library it loaded. Any thread, no allocation.
 #[unsafe(no_mangle)]
 pub extern "C" fn rm_abi_version() -> u32 {
-    catch_unwind(|| RM_ABI_VERSION).unwrap_or(0)
+    catch(|| RM_ABI_VERSION).unwrap_or(0)
 }
 
 /// Runs `f` with panics caught, recording any error as the thread's last error.
 pub(crate) fn guard(f: impl FnOnce() -> Result<()>) -> RmStatus {
     error::clear();
-    match catch_unwind(AssertUnwindSafe(f)) {
+    match catch(f) {
         Ok(Ok(())) => RmStatus::Ok,
         Ok(Err(e)) => error::record(&e),
         Err(payload) => error::record(&Error::Internal(format!("panic: {}", panic_message(&*payload)))),
@@ -55,7 +53,7 @@ pub(crate) fn guard(f: impl FnOnce() -> Result<()>) -> RmStatus {
 
 /// Runs a destructor-like `f` (no status to return) with panics caught.
 pub(crate) fn guard_void(f: impl FnOnce()) {
-    let _ = catch_unwind(AssertUnwindSafe(f));
+    let _ = catch(f);
 }
 
 /// Drops a `Box` handed to C by `Box::into_raw`; NULL is ignored, panics are caught.

@@ -1,11 +1,10 @@
 //! Calling one node: its slot, the breaker and retry policies around a call, the
 //! timeout thread, and the single attempt with panics caught.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Instant;
 
 use crate::data::Data;
-use crate::error::{Error, FailureKind, NodeFailure, Operation, Result};
+use crate::error::{Error, FailureKind, NodeFailure, Operation, Result, catch};
 use crate::manifest::{NodeDecl, OnOpen};
 use crate::metrics::NodeMetrics;
 use crate::nodes::{Emitter, Node};
@@ -233,6 +232,5 @@ fn attempt(
     memory: &crate::alloc::Memory,
     f: impl FnOnce(&mut dyn Node, &mut Emitter) -> std::result::Result<(), NodeFailure>,
 ) -> std::result::Result<(), NodeFailure> {
-    catch_unwind(AssertUnwindSafe(|| crate::alloc::attribute(memory, || f(node, emitter))))
-        .unwrap_or_else(|payload| Err(NodeFailure::panicked(&*payload)))
+    catch(|| crate::alloc::attribute(memory, || f(node, emitter))).unwrap_or_else(|payload| Err(NodeFailure::panicked(&*payload)))
 }

@@ -3,14 +3,13 @@
 
 use std::any::Any;
 use std::ffi::{CStr, c_char, c_void};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use remotemedia_plugin::abi::{RmDataView, RmNodeContext, RmNodeTypeInfo, RmNodeVTable, RmStatus};
 use serde_json::Value;
 
 use crate::data::Data;
-use crate::error::{Error, NodeFailure, Result};
+use crate::error::{Error, NodeFailure, Result, catch};
 use crate::ffi::{arg, optional_str_arg, str_arg};
 use crate::view::{copy_data, kind_bit, kind_names, view_of};
 
@@ -53,7 +52,7 @@ struct CtxState<'a> {
 }
 
 unsafe extern "C" fn ctx_emit(ctx: *mut RmNodeContext, port: u32, data: *const RmDataView) -> i32 {
-    let result = catch_unwind(AssertUnwindSafe(|| -> Result<()> {
+    let result = catch(|| -> Result<()> {
         let ctx = unsafe { arg(ctx, "ctx") }?;
         let state = unsafe { &mut *ctx.host.cast::<CtxState>() };
         let view = unsafe { arg(data, "data") }?;
@@ -72,7 +71,7 @@ unsafe extern "C" fn ctx_emit(ctx: *mut RmNodeContext, port: u32, data: *const R
         let emitter = state.emitter.as_mut().ok_or_else(|| Error::InvalidArgument("emit is not allowed in create or reset".into()))?;
         emitter.emit_to(port, item);
         Ok(())
-    }));
+    });
     match result {
         Ok(Ok(())) => RmStatus::Ok as i32,
         Ok(Err(e)) => {
@@ -87,11 +86,11 @@ unsafe extern "C" fn ctx_emit(ctx: *mut RmNodeContext, port: u32, data: *const R
 }
 
 unsafe extern "C" fn ctx_set_error(ctx: *mut RmNodeContext, message: *const c_char) {
-    let _ = catch_unwind(AssertUnwindSafe(|| {
+    let _ = catch(|| {
         let (Some(ctx), false) = (unsafe { ctx.as_ref() }, message.is_null()) else { return };
         let state = unsafe { &mut *ctx.host.cast::<CtxState>() };
         state.error = Some(unsafe { CStr::from_ptr(message) }.to_string_lossy().into_owned());
-    }));
+    });
 }
 
 /// Ports and kinds of a node type, as the context checks emitted items against them.

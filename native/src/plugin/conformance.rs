@@ -4,7 +4,6 @@
 //! forbids, a broken instance, reset that does not forget, instances sharing state);
 //! a crash ends the process, so callers run the check in a child process.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -13,7 +12,7 @@ use serde_json::{Map, Value, json};
 use remotemedia_plugin::abi::{RM_KIND_AUDIO, RM_KIND_JSON};
 
 use crate::data::{AudioBuffer, Data, SampleBuf, SampleFormat, Samples};
-use crate::error::{FailureKind, NodeFailure, Result, panic_message};
+use crate::error::{FailureKind, NodeFailure, Result, catch, panic_message};
 use crate::nodes::{Emitter, Node, NodeSpec};
 
 /// Frames per chunk fed to each node: empty, tiny, odd and larger than a typical block.
@@ -46,7 +45,7 @@ fn defaults(spec: &NodeSpec) -> Map<String, Value> {
 }
 
 fn create(spec: &NodeSpec, params: &Map<String, Value>) -> std::result::Result<Box<dyn Node>, String> {
-    match catch_unwind(AssertUnwindSafe(|| (spec.create)(params))) {
+    match catch(|| (spec.create)(params)) {
         Ok(Ok(node)) => Ok(node),
         Ok(Err(e)) => Err(e.message),
         Err(p) => Err(format!("create panicked: {}", panic_message(&*p))),
@@ -100,7 +99,7 @@ fn stream_with(node: &mut dyn Node, items: &[Data], mut before: impl FnMut(&Data
 }
 
 fn guarded(f: impl FnOnce() -> std::result::Result<(), NodeFailure>) -> std::result::Result<(), NodeFailure> {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| Err(NodeFailure::broken(format!("panicked: {}", panic_message(&*p)))))
+    catch(f).unwrap_or_else(|p| Err(NodeFailure::broken(format!("panicked: {}", panic_message(&*p)))))
 }
 
 /// Exact text of an item, for comparing outputs.
@@ -138,7 +137,7 @@ fn check_type(spec: &NodeSpec, input_kinds: u32, report: &mut Report<'_>) {
     }
 
     let fresh = || create(spec, &params).expect("created above");
-    let outcome = catch_unwind(AssertUnwindSafe(|| drop(fresh()))).map(|_| String::new()).map_err(|p| panic_message(&*p));
+    let outcome = catch(|| drop(fresh())).map(|_| String::new()).map_err(|p| panic_message(&*p));
     report("destroy without processing", outcome);
     report("flush without input", stream(&mut *fresh(), &[]).map(|o| format!("{} items", o.len())));
     for format in [SampleFormat::F32, SampleFormat::I16, SampleFormat::F64] {

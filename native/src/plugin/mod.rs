@@ -11,7 +11,6 @@ mod services;
 
 use std::collections::HashMap;
 use std::ffi::c_char;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -20,7 +19,7 @@ use remotemedia_plugin::abi::{
 };
 use serde_json::{Value, json};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, catch};
 use crate::ffi::optional_str_arg;
 use crate::nodes::foreign::{self, VTable};
 use crate::nodes::{Implementation, NodeSpec, PluginMeta};
@@ -37,7 +36,7 @@ struct Library {
 impl Drop for Library {
     fn drop(&mut self) {
         if let Some(unload) = self.unload {
-            let _ = catch_unwind(|| unsafe { unload() });
+            let _ = catch(|| unsafe { unload() });
         }
         drop(self.library.take());
     }
@@ -110,7 +109,7 @@ fn open(file: &Path) -> Result<Plugin> {
     let entry: RmPluginEntryFn = *unsafe { library.get::<RmPluginEntryFn>(ENTRY_SYMBOL.to_bytes_with_nul()) }
         .map_err(|e| fail(format!("missing entry symbol `{}`: {e}", ENTRY_SYMBOL.to_string_lossy())))?;
     let services = services::for_file(file);
-    let descriptor = catch_unwind(|| unsafe { entry(services) }).map_err(|_| fail("entry point panicked".into()))?;
+    let descriptor = catch(|| unsafe { entry(services) }).map_err(|_| fail("entry point panicked".into()))?;
     // SAFETY: a non-null descriptor stays valid until the library is unloaded.
     let descriptor =
         unsafe { descriptor.as_ref() }.ok_or_else(|| fail("entry point returned NULL (the plugin refused to load; see its log)".into()))?;
@@ -126,7 +125,7 @@ fn open(file: &Path) -> Result<Plugin> {
         )));
     }
     let library = Arc::new(Library { library: Some(library), unload: descriptor.unload });
-    let plugin = catch_unwind(AssertUnwindSafe(|| unsafe { read_descriptor(descriptor, file, &library) }))
+    let plugin = catch(|| unsafe { read_descriptor(descriptor, file, &library) })
         .unwrap_or_else(|_| Err("reading the descriptor panicked".into()))
         .map_err(fail)?;
     services::set_name(services, &plugin.meta.name);

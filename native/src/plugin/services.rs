@@ -48,7 +48,7 @@ pub(super) fn set_name(services: &RmHostServices, name: &str) {
 }
 
 unsafe extern "C" fn log(host: *const RmHostServices, level: u32, message: *const c_char) {
-    let _ = std::panic::catch_unwind(|| {
+    let _ = crate::error::catch(|| {
         let (Some(host), false) = (unsafe { host.as_ref() }, message.is_null()) else { return };
         let data = unsafe { &*host.host_data.cast::<HostData>() };
         let plugin = data.name.get().unwrap_or(&data.file);
