@@ -252,7 +252,11 @@ class AsyncStream:
         while not self._buffer:
             self._buffer = await self._call(self._stream.pull, 0.05)
             if not self._buffer and self._closed:
-                raise StopAsyncIteration
+                # That pull may have begun before the close: items pushed since then are
+                # still queued (a closed stream keeps them). Only an empty queue ends it.
+                self._buffer = self._stream.pull(0)
+                if not self._buffer:
+                    raise StopAsyncIteration
         return self._buffer.pop(0)
 
     async def __aenter__(self) -> AsyncStream:

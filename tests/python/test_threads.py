@@ -103,3 +103,38 @@ def test_a_node_calling_its_own_pipeline_is_refused_not_deadlocked(runtime):
     assert info.value.node_id == "n"
     assert isinstance(info.value.__cause__, rm.InvalidInputError)
     assert "re-entrant" in str(info.value.__cause__)
+
+
+def test_aclose_racing_a_pull_hands_over_every_queued_item(runtime):
+    """A pull that began before aclose() and came back empty must not end the iteration
+    while items pushed in the meantime are still queued (the window is widened here)."""
+    import asyncio
+
+    p = rm.Pipeline(runtime=runtime).add_node("id", "PassThrough")
+
+    async def main():
+        s = p.astream()
+        inner, closed = s._stream, threading.Event()
+        real_pull, first = inner.pull, [True]
+
+        def slow_first_pull(timeout=0.0, max_items=0):
+            if first[0]:
+                first[0] = False
+                closed.wait(5)  # began before the close, returns empty after it
+                return []
+            return real_pull(timeout, max_items)
+
+        inner.pull = slow_first_pull
+
+        async def consume():
+            return [int(item.samples[0]) async for _, item in s]
+
+        consumer = asyncio.create_task(consume())
+        await asyncio.sleep(0.01)
+        for i in range(5):
+            await s.push(rm.Audio(np.full(4, i, np.int32), 16000))
+        await s.aclose()
+        closed.set()
+        return await consumer
+
+    assert asyncio.run(main()) == list(range(5))
