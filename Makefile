@@ -3,7 +3,7 @@
 #   make test   build everything, run the Rust, C and Python tests
 PYTHON ?= python3
 
-.PHONY: demo test install plugins lint test-rust test-c test-python coverage bench
+.PHONY: demo test install plugins lint test-rust test-c test-python coverage fuzz bench
 
 install:  ## build the native library (cargo, release) and install the Python package with test and demo extras
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[test,demo]'
@@ -26,7 +26,7 @@ lint:  ## formatting and lints, as committed in rustfmt.toml and pyproject.toml:
 test-rust:  ## unit tests, executor tests, and the drift check of both headers
 	cargo test --workspace
 
-test-c: install plugins  ## the C host test (loads the example plugins), then again under valgrind
+test-c: install plugins  ## the C host test (loads the example plugins), then under valgrind and under ASan + UBSan
 	tests/c/run.sh
 
 test-python: install plugins
@@ -34,6 +34,9 @@ test-python: install plugins
 
 coverage: install  ## Rust and Python line coverage (HTML in target/coverage/); fails under 80%; needs cargo-llvm-cov
 	PYTHON=$(PYTHON) tests/coverage.sh
+
+fuzz:  ## each cargo-fuzz target for FUZZ_SECONDS (default 60) from the committed seeds; needs nightly and cargo-fuzz
+	tests/fuzz.sh
 
 bench: install
 	cargo bench -p remotemedia --bench pipeline

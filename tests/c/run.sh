@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds the C host test against include/remotemedia.h with -Wall -Werror, runs it,
-# then runs it again under valgrind as a leak and memory-error check. The example
+# runs it again under valgrind as a leak and memory-error check, then a third time
+# built with AddressSanitizer and UBSan (test and C plugin instrumented; the Rust
+# library is exercised under ASan by the fuzz targets, tests/fuzz.sh). The example
 # plugins are built first and loaded by the test.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -10,8 +12,13 @@ profile=${PROFILE:-release}
 libdir="${CARGO_TARGET_DIR:-$root/target}/$profile"
 out="$root/target/c-tests"
 mkdir -p "$out"
-cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I"$root/include" \
-  "$root/tests/c/test_capi.c" -L"$libdir" -lremotemedia -Wl,-rpath,"$libdir" -lm -o "$out/test_capi"
+build_test() {  # build_test OUTPUT [CFLAGS...]
+  local output=$1
+  shift
+  cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror "$@" -I"$root/include" \
+    "$root/tests/c/test_capi.c" -L"$libdir" -lremotemedia -Wl,-rpath,"$libdir" -lm -o "$output"
+}
+build_test "$out/test_capi"
 "$out/test_capi"
 if [ -n "${REMOTEMEDIA_NO_VALGRIND:-}" ]; then
   echo "valgrind run skipped (REMOTEMEDIA_NO_VALGRIND)"
@@ -23,3 +30,13 @@ elif command -v valgrind >/dev/null; then
 else
   echo "valgrind not installed; leak check skipped"
 fi
+
+# Sanitizers: any error, leak or undefined behaviour aborts with a report.
+sanitize=(-g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+mkdir -p "$out/plugins-asan"
+cp "$REMOTEMEDIA_TEST_PLUGINS"/*.so "$out/plugins-asan/"
+cc -std=c11 -Wall -Wextra -Werror -O1 -fPIC -shared "${sanitize[@]}" -I"$root/include" \
+  "$root/plugins/examples/biquad/biquad.c" -lm -o "$out/plugins-asan/libbiquad.so"
+build_test "$out/test_capi_asan" "${sanitize[@]}"
+ASAN_OPTIONS=detect_leaks=1 REMOTEMEDIA_TEST_PLUGINS="$out/plugins-asan" "$out/test_capi_asan" >/dev/null
+echo "c_api under AddressSanitizer and UBSan: no errors, no leaks"

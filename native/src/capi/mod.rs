@@ -19,11 +19,15 @@ mod log;
 mod metrics;
 pub use outputs::{RmOutput, RmOutputs, rm_outputs_free};
 mod outputs;
-pub use pipeline::{RmPipeline, rm_pipeline_new, rm_pipeline_run};
+pub use pipeline::{RmPipeline, rm_pipeline_free, rm_pipeline_new, rm_pipeline_run};
 mod pipeline;
 mod plugins;
-pub use runtime::{RmRuntime, rm_runtime_new};
+pub use runtime::{RmRuntime, rm_runtime_free, rm_runtime_new};
 mod runtime;
+pub use session::{
+    RmOverflow, RmSession, RmSessionOptions, RmSessionStats, rm_session_close, rm_session_flush, rm_session_free, rm_session_new,
+    rm_session_pull, rm_session_push, rm_session_stats,
+};
 mod session;
 
 use crate::error::{Error, Result, catch, panic_message};
