@@ -277,7 +277,8 @@ RmStatus rm_pipeline_metrics(const struct RmPipeline *pipeline, uint32_t format,
 RmStatus rm_session_metrics(const struct RmSession *session, uint32_t format, char **out);
 
 /**
- * Converts metrics JSON (`len` bytes, borrowed for the call) to Prometheus text.
+ * Converts metrics JSON (`len` bytes, borrowed for the call; shaped as
+ * `rm_pipeline_metrics` gives it, else `RM_STATUS_INVALID_ARGUMENT`) to Prometheus text.
  * On success `*out` receives a string the caller releases with `rm_string_free`.
  * Any thread.
  */

@@ -257,7 +257,8 @@ typedef struct RmNodeTypeInfo {
    */
   const char *params_schema_json;
   /**
-   * `n_outputs` output port names; NULL and 0 mean the single port "out".
+   * `n_outputs` output port names (non-empty, unique, without `.`); NULL and 0 mean
+   * the single port "out".
    */
   const char *const *outputs;
   size_t n_outputs;

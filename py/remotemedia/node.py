@@ -17,7 +17,7 @@ from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
 from .audio import Audio
-from .errors import RemoteMediaError
+from .errors import InvalidInputError, RemoteMediaError
 
 ENTRY_POINT_GROUP = "remotemedia.nodes"
 
@@ -122,8 +122,15 @@ _entry_points_loaded = False
 
 def register_node(cls: type[Node]) -> type[Node]:
     """Class decorator: makes ``cls`` usable by its ``node_type`` in any pipeline."""
-    if not (isinstance(cls, type) and issubclass(cls, Node)) or not cls.node_type:
-        raise TypeError("register_node takes a Node subclass with a non-empty node_type")
+    if not (isinstance(cls, type) and issubclass(cls, Node)) or not isinstance(cls.node_type, str) or not cls.node_type:
+        raise InvalidInputError("register_node takes a Node subclass with a non-empty node_type")
+    outputs = cls.outputs
+    if not isinstance(outputs, tuple) or not outputs or not all(isinstance(p, str) for p in outputs):
+        raise InvalidInputError(f"{cls.node_type}.outputs must be a non-empty tuple of port names, got {outputs!r}")
+    for i, name in enumerate(outputs):
+        problem = "is empty" if not name else "contains '.'" if "." in name else "is given twice" if name in outputs[:i] else None
+        if problem:
+            raise InvalidInputError(f"node type '{cls.node_type}': output port name '{name}' (outputs[{i}]) {problem}")
     _REGISTRY[cls.node_type] = cls
     return cls
 

@@ -187,6 +187,28 @@ static void test_host_node(RmRuntime *rt) {
   int before = released;
   CHECK(rm_runtime_register_node(rt, &info, &incomplete) == RM_STATUS_INVALID_ARGUMENT);
   CHECK(released == before + 1);
+
+  /* Output port names: empty, repeated or dotted ones are refused, naming the port. */
+  const char *bad_ports[][2] = {{"a", ""}, {"a", "a"}, {"a", "b.c"}};
+  const char *problems[] = {"is empty", "is given twice", "contains '.'"};
+  for (int i = 0; i < 3; i++) {
+    RmNodeTypeInfo ports = {"Ports", "", NULL, bad_ports[i], 2, RM_KIND_AUDIO, RM_KIND_AUDIO};
+    CHECK(rm_runtime_register_node(rt, &ports, &vt) == RM_STATUS_INVALID_ARGUMENT);
+    CHECK(strstr(rm_last_error_message(), "outputs[1]") && strstr(rm_last_error_message(), problems[i]));
+  }
+}
+
+/* rm_metrics_to_prometheus takes metrics JSON as the library gives it, nothing else. */
+static void test_prometheus_input(void) {
+  const char *bad[] = {"[]", "null", "{}", "{\"pipeline\":{}}", "not json"};
+  char *text = NULL;
+  for (int i = 0; i < 5; i++) {
+    CHECK(rm_metrics_to_prometheus(bad[i], strlen(bad[i]), &text) == RM_STATUS_INVALID_ARGUMENT && text == NULL);
+  }
+  const char *good = "{\"pipeline\":{\"name\":\"p\"},\"nodes\":[]}";
+  CHECK(rm_metrics_to_prometheus(good, strlen(good), &text) == RM_STATUS_OK && text != NULL);
+  CHECK(text && strstr(text, "remotemedia_pipeline_wall_seconds_total{pipeline=\"p\"}"));
+  rm_string_free(text);
 }
 
 /* Streams 1 s of 48 kHz audio in 20 ms chunks through Resample and compares with a one-shot run. */
@@ -348,6 +370,7 @@ int main(void) {
   test_run_gain(rt);
   test_errors(rt);
   test_host_node(rt);
+  test_prometheus_input();
   test_session(rt);
   test_plugins(rt);
   CHECK(log_records > 0 && log_warnings > 0); /* the failing "bad" node was logged */

@@ -262,3 +262,20 @@ def test_concurrent_runs_on_separate_pipelines_match():
 def test_empty_input_runs(runtime):
     out = gain_chain(runtime).run(rm.Audio(np.zeros(0, np.float32), 16000))
     assert out["out"][0].frames == 0
+
+
+@pytest.mark.parametrize("outputs,problem", [(("a", ""), "is empty"), (("a", "a"), "is given twice"),
+                                             (("a", "b.c"), "contains '.'")])
+def test_python_node_port_names_are_checked_at_registration(outputs, problem):
+    class Ports(rm.Node):
+        node_type = "PortsUnderTest"
+
+        def process(self, data):
+            return data
+
+    Ports.outputs = outputs
+    with pytest.raises(rm.InvalidInputError, match=rf"output port name .* \(outputs\[1\]\) {problem}"):
+        rm.register_node(Ports)
+    Ports.outputs = "out"
+    with pytest.raises(rm.InvalidInputError, match="non-empty tuple"):
+        rm.register_node(Ports)

@@ -62,7 +62,8 @@ pub unsafe extern "C" fn rm_session_metrics(session: *const RmSession, format: u
     })
 }
 
-/// Converts metrics JSON (`len` bytes, borrowed for the call) to Prometheus text.
+/// Converts metrics JSON (`len` bytes, borrowed for the call; shaped as
+/// `rm_pipeline_metrics` gives it, else `RM_STATUS_INVALID_ARGUMENT`) to Prometheus text.
 /// On success `*out` receives a string the caller releases with `rm_string_free`.
 /// Any thread.
 #[unsafe(no_mangle)]
@@ -71,6 +72,11 @@ pub unsafe extern "C" fn rm_metrics_to_prometheus(json: *const c_char, len: usiz
         let text = unsafe { str_len_arg(json, len, "json") }?;
         let out = unsafe { arg_mut(out, "out") }?;
         let value: Value = serde_json::from_str(text).map_err(|e| Error::InvalidArgument(format!("metrics JSON: {e}")))?;
+        if !(value["pipeline"].is_object() && value["nodes"].is_array()) {
+            return Err(Error::InvalidArgument(
+                "metrics JSON must be an object with a \"pipeline\" object and a \"nodes\" array, as rm_pipeline_metrics gives".into(),
+            ));
+        }
         *out = render(&value, RmMetricsFormat::Prometheus as u32)?;
         Ok(())
     })

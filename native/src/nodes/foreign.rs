@@ -163,6 +163,24 @@ impl Drop for ForeignNode {
     }
 }
 
+/// Output port names must be non-empty, unique and free of '.', which separates node
+/// and port in a connection's `from`.
+fn check_port_names(node_type: &str, outputs: &[String]) -> Result<()> {
+    for (i, name) in outputs.iter().enumerate() {
+        let problem = if name.is_empty() {
+            "is empty"
+        } else if name.contains('.') {
+            "contains '.'"
+        } else if outputs[..i].contains(name) {
+            "is given twice"
+        } else {
+            continue;
+        };
+        return Err(Error::InvalidArgument(format!("node type '{node_type}': output port name '{name}' (outputs[{i}]) {problem}")));
+    }
+    Ok(())
+}
+
 /// Builds the spec of a node type implemented by `vtable`, checking `info`.
 ///
 /// # Safety
@@ -192,6 +210,7 @@ pub(crate) unsafe fn spec(info: &RmNodeTypeInfo, vtable: VTable, implementation:
         let names = unsafe { std::slice::from_raw_parts(names, info.n_outputs) };
         names.iter().map(|&p| unsafe { str_arg(p, "info.outputs[i]") }.map(str::to_string)).collect::<Result<_>>()?
     };
+    check_port_names(&node_type, &outputs)?;
     let known = remotemedia_plugin::abi::RM_KIND_AUDIO | remotemedia_plugin::abi::RM_KIND_JSON;
     if (info.input_kinds | info.output_kinds) & !known != 0 {
         return Err(Error::InvalidArgument(format!("node type '{node_type}': unknown bits in input_kinds or output_kinds")));

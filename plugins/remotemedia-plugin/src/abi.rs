@@ -195,7 +195,8 @@ pub struct RmNodeTypeInfo {
     pub description: *const c_char,
     /// JSON Schema of the params (a JSON object), or NULL for none given.
     pub params_schema_json: *const c_char,
-    /// `n_outputs` output port names; NULL and 0 mean the single port "out".
+    /// `n_outputs` output port names (non-empty, unique, without `.`); NULL and 0 mean
+    /// the single port "out".
     pub outputs: *const *const c_char,
     pub n_outputs: usize,
     /// `RM_KIND_*` bits of the items `process` accepts; 0 means any. Items of another
