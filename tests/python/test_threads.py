@@ -138,3 +138,37 @@ def test_aclose_racing_a_pull_hands_over_every_queued_item(runtime):
         return await consumer
 
     assert asyncio.run(main()) == list(range(5))
+
+
+FLUSH_ENDS_THE_STREAM = [
+    ("Rechunk", {"frame_samples": 333, "tail": "drop"}),
+    ("Rechunk", {"frame_samples": 333, "tail": "emit"}),
+    ("Rechunk", {"frame_samples": 333, "tail": "pad"}),
+    ("Resample", {"target_rate": 16000}),
+    ("Resample", {"target_rate": 16000, "quality": "fast"}),
+    ("VAD", {"frame_ms": 30}),
+    ("Downmix", {}),
+    ("Gain", {"gain_db": -3.0}),
+]
+
+
+@pytest.mark.parametrize("node_type,params", FLUSH_ENDS_THE_STREAM)
+def test_after_flush_a_stream_starts_afresh(runtime, node_type, params):
+    """flush ends the stream: what a session gives after it equals a fresh session's
+    output for the same chunks (no state carried over), for every stateful node."""
+    p = rm.Pipeline(runtime=runtime).add_node("n", node_type, **params)
+    rng = np.random.default_rng(7)
+    first = [rm.Audio(rng.uniform(-0.5, 0.5, 1000).astype(np.float32), 48000) for _ in range(3)]
+    second = [rm.Audio(rng.uniform(-0.5, 0.5, n).astype(np.float32), 48000) for n in (1500, 701, 2222)]
+
+    def stream(chunks, s):
+        for c in chunks:
+            s.push(c)
+        s.flush()
+        return [(k, i.samples.tobytes() if isinstance(i, rm.Audio) else i) for k, i in s.pull()]
+
+    with p.stream() as fresh:
+        expected = stream(second, fresh)
+    with p.stream() as reused:
+        stream(first, reused)
+        assert stream(second, reused) == expected

@@ -44,12 +44,13 @@ class Rechunk(BuiltinNode):
         return out
 
     def flush(self):
-        if self.pending is None or len(self.pending) == 0 or self.tail == "drop":
+        if self.pending is None or len(self.pending) == 0:
             return None
-        last = self.pending
+        last, self.pending = self.pending, self.pending[:0]  # the next push starts a new stream
+        if self.tail == "drop":
+            return None
         if self.tail == "pad":
             last = np.concatenate([last, np.zeros((self.size - len(last), last.shape[1]), last.dtype)])
-        self.pending = last[:0]
         return self._audio(last)
 
     def _audio(self, frames: np.ndarray) -> Audio:

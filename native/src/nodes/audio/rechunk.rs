@@ -174,12 +174,11 @@ impl Node for Rechunk {
 
     fn flush(&mut self, out: &mut Emitter) -> Result<(), NodeFailure> {
         let Some(state) = self.state.as_mut() else { return Ok(()) };
-        if self.tail == Tail::Drop {
-            return Ok(());
-        }
+        // The partial frame leaves the node whatever the tail rule: the next push starts
+        // a new stream.
         match state.pending.finish(state.frame_len, self.tail == Tail::Pad)? {
-            Some(last) => emit(state, last, out),
-            None => Ok(()),
+            Some(last) if self.tail != Tail::Drop => emit(state, last, out),
+            _ => Ok(()),
         }
     }
 
