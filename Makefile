@@ -3,12 +3,25 @@
 #   make test   build everything, run the Rust, C and Python tests
 PYTHON ?= python3
 
-.PHONY: demo test install plugins lint test-rust test-c test-python coverage fuzz bench
+.PHONY: demo test develop install wheel sdist test-packaging plugins lint test-rust test-c test-python coverage fuzz bench
+PREFIX ?= /usr/local
 
-install:  ## build the native library (cargo, release) and install the Python package with test and demo extras
+develop:  ## build the native library (cargo, release) and install the Python package editable, with test and demo extras
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[test,demo]'
 
-demo: install  ## 48 kHz stereo int16 -> f32 -> mono -> 16 kHz -> 30 ms frames -> VAD; segments JSON + PNG in out/
+install:  ## C/C++: the library (SONAME by ABI major), headers, pkg-config and CMake files under PREFIX (DESTDIR honoured)
+	PREFIX=$(PREFIX) packaging/install.sh
+
+sdist:  ## the source archive into dist/
+	$(PYTHON) -m build --sdist --outdir dist .
+
+wheel:  ## a manylinux abi3 wheel into dist/: built from the sdist, library stripped, repaired by auditwheel
+	PYTHON=$(PYTHON) packaging/wheel.sh
+
+test-packaging:  ## sdist -> wheel -> fresh venvs (native, and pure Python without cargo); make install -> C (pkg-config) and C++ (CMake)
+	PYTHON=$(PYTHON) tests/packaging/run.sh
+
+demo: develop  ## 48 kHz stereo int16 -> f32 -> mono -> 16 kHz -> 30 ms frames -> VAD; segments JSON + PNG in out/
 	$(PYTHON) examples/make_demo_audio.py out/demo_in.wav
 	$(PYTHON) -m remotemedia run examples/vad_pipeline.json --input out/demo_in.wav --events out/demo_events.json --metrics out/demo_metrics.json
 	$(PYTHON) examples/plot_vad.py out/demo_in.wav out/demo_events.json out/demo_vad.png
@@ -16,7 +29,7 @@ demo: install  ## 48 kHz stereo int16 -> f32 -> mono -> 16 kHz -> 30 ms frames -
 plugins:  ## build the example plugins into target/plugins/ (use with REMOTEMEDIA_PLUGIN_PATH=$$PWD/target/plugins)
 	plugins/build.sh
 
-test: install lint test-rust test-c test-python
+test: develop lint test-rust test-c test-python
 
 lint:  ## formatting and lints, as committed in rustfmt.toml and pyproject.toml: any finding fails
 	cargo fmt --all --check
@@ -26,19 +39,19 @@ lint:  ## formatting and lints, as committed in rustfmt.toml and pyproject.toml:
 test-rust:  ## unit tests, executor tests, and the drift check of both headers
 	cargo test --workspace
 
-test-c: install plugins  ## the C host test (loads the example plugins), then under valgrind and under ASan + UBSan
+test-c: develop plugins  ## the C host test (loads the example plugins), then under valgrind and under ASan + UBSan
 	tests/c/run.sh
 
-test-python: install plugins
+test-python: develop plugins
 	$(PYTHON) -m pytest
 
-coverage: install  ## Rust and Python line coverage (HTML in target/coverage/); fails under 80%; needs cargo-llvm-cov
+coverage: develop  ## Rust and Python line coverage (HTML in target/coverage/); fails under 80%; needs cargo-llvm-cov
 	PYTHON=$(PYTHON) tests/coverage.sh
 
 fuzz:  ## each cargo-fuzz target for FUZZ_SECONDS (default 60) from the committed seeds; needs nightly and cargo-fuzz
 	tests/fuzz.sh
 
-bench: install
+bench: develop
 	cargo bench -p remotemedia --bench pipeline
 	$(PYTHON) benchmarks/bench_run_overhead.py
 	plugins/build.sh && $(PYTHON) benchmarks/bench_plugins.py

@@ -210,6 +210,12 @@ extern "C" {
 uint32_t rm_abi_version(void);
 
 /**
+ * The library's release version (such as "0.2.0"), as a static NUL-terminated string: never
+ * freed, valid for the life of the process. Any thread, no allocation.
+ */
+const char *rm_version_string(void);
+
+/**
  * Message of the last failed call on this thread, or "" if the last call succeeded.
  *
  * The string is owned by the library and stays valid until the next `rm_*` call on

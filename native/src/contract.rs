@@ -1,4 +1,5 @@
-//! The Rust/Python contract: the facts both runtimes must share (status codes, enum
+//! The Rust/Python contract: the facts both runtimes must share (the release version,
+//! status codes, enum
 //! names, manifest limits and policy schemas, every built-in node type with its params
 //! schema and ports), as one JSON document. It is committed as
 //! `py/remotemedia/contract.json`, checked against this source by the test that checks
@@ -21,6 +22,7 @@ pub fn contract() -> Value {
         .collect();
     json!({
         "generated_by": "REMOTEMEDIA_BLESS=1 cargo test -p remotemedia --test header (from native/src/contract.rs); do not edit",
+        "version": env!("CARGO_PKG_VERSION"),
         "plugin_abi": [RM_PLUGIN_ABI_MAJOR, RM_PLUGIN_ABI_MINOR],
         "status": status,
         "sample_formats": SampleFormat::ALL.iter().map(|&f| (f.name().to_string(), json!(f as u32))).collect::<Map<_, _>>(),

@@ -7,6 +7,7 @@
 
 import logging as _logging
 
+from . import _contract
 from . import nodes as _builtin_nodes  # noqa: F401  (registers the reference nodes)
 from .audio import Audio
 from .errors import (
@@ -39,4 +40,4 @@ __all__ = [
     "PluginError", "QueueFullError", "RemoteMediaError", "Stream", "StreamClosedError", "TransientError",
     "check_plugin", "list_plugins", "load_plugin", "native_available", "register_node",
 ]
-__version__ = "0.1.0"
+__version__ = _contract.VERSION

@@ -11,6 +11,8 @@ from pathlib import Path
 
 CONTRACT: dict = json.loads((Path(__file__).with_name("contract.json")).read_text())
 
+#: The release version (the Cargo workspace's), shared by the library, the package and the C API.
+VERSION: str = CONTRACT["version"]
 #: Manifest version, limits and the JSON Schemas of the per-node policies.
 MANIFEST: dict = CONTRACT["manifest"]
 #: Sample format names (``f32`` …) and their C values.

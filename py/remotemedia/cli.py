@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import native, plugins, wav
+from . import _contract, native, plugins, wav
 from .audio import Audio
 from .errors import RemoteMediaError
 from .node import registered
@@ -19,6 +19,12 @@ from .pipeline import RUNTIMES, Pipeline
 
 def _progress(message: str) -> None:
     print(f"[remotemedia] {message}", file=sys.stderr, flush=True)
+
+
+def _native_summary() -> str:
+    if native.available():
+        return f"native library {native.library_version()}"
+    return f"pure-Python runtime: {native.IMPORT_ERROR or 'native disabled by REMOTEMEDIA_DISABLE_NATIVE'}"
 
 
 def _join(items: list) -> Audio:
@@ -141,6 +147,7 @@ def cmd_plugins_check(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="remotemedia", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"remotemedia {_contract.VERSION} ({_native_summary()})")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a manifest on a WAV file")
     run.add_argument("manifest")

@@ -57,6 +57,11 @@ def available() -> bool:
     return lib is not None and os.environ.get("REMOTEMEDIA_DISABLE_NATIVE", "") in ("", "0")
 
 
+def library_version() -> str | None:
+    """The loaded native library's version (``rm_version_string``), or None without one."""
+    return None if lib is None else ffi.string(lib.rm_version_string()).decode()
+
+
 # Python exceptions raised inside Python nodes during the current native call, per thread,
 # so they can be re-raised as the cause of the NodeError the native core reports.
 _pending = threading.local()

@@ -364,6 +364,7 @@ static void test_plugin_outlives_runtime(void) {
 
 int main(void) {
   CHECK(rm_abi_version() == RM_ABI_VERSION);
+  CHECK(rm_version_string() != NULL && rm_version_string()[0] >= '0' && rm_version_string()[0] <= '9');
   RmRuntime *rt = NULL;
   CHECK(rm_runtime_new(&rt) == RM_STATUS_OK && rt != NULL);
   CHECK(rm_set_log_callback(count_log, NULL, 3) == RM_STATUS_OK);

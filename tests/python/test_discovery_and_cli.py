@@ -1,12 +1,14 @@
 import json
+import re
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import remotemedia as rm
 from helpers import write_entry_point_package
-from remotemedia import cli, node, wav
+from remotemedia import cli, native, node, wav
 
 
 @pytest.fixture
@@ -87,3 +89,18 @@ def test_cli_metrics(tmp_path, wav_in, capsys):
     assert metrics["nodes"][0]["id"] == "g" and metrics["nodes"][0]["calls"] == 2
     err = capsys.readouterr().err
     assert "mean µs" in err and "real-time factor" in err
+
+
+def test_one_version_everywhere(capsys):
+    """The Cargo workspace's version reaches the package, the CLI and the C library."""
+    cargo = (Path(__file__).resolve().parents[2] / "Cargo.toml").read_text()
+    version = re.search(r'^version = "([^"]+)"', cargo, re.M).group(1)
+    assert rm.__version__ == version
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert done.value.code == 0
+    shown = capsys.readouterr().out
+    assert shown.startswith(f"remotemedia {version} (")
+    if rm.native_available():
+        assert native.library_version() == version
+        assert f"native library {version}" in shown

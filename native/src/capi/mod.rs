@@ -45,6 +45,13 @@ pub extern "C" fn rm_abi_version() -> u32 {
     catch(|| RM_ABI_VERSION).unwrap_or(0)
 }
 
+/// The library's release version (such as "0.2.0"), as a static NUL-terminated string: never
+/// freed, valid for the life of the process. Any thread, no allocation.
+#[unsafe(no_mangle)]
+pub extern "C" fn rm_version_string() -> *const std::ffi::c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
 /// Runs `f` with panics caught, recording any error as the thread's last error.
 pub(crate) fn guard(f: impl FnOnce() -> Result<()>) -> RmStatus {
     error::clear();

@@ -1,0 +1,80 @@
+// The C++17 wrapper (remotemedia.hpp) end to end: RAII handles, a one-shot run over a
+// std::vector, a session over raw pointers, and each kind of error as an exception.
+#include <remotemedia.hpp>
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+static int failures = 0;
+#define CHECK(cond)                                               \
+  do {                                                            \
+    if (!(cond)) {                                                \
+      std::fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #cond); \
+      failures++;                                                 \
+    }                                                             \
+  } while (0)
+
+int main() {
+  using remotemedia::Error;
+  CHECK(remotemedia::version() == rm_version_string());
+  remotemedia::Runtime rt;
+  CHECK(rt.node_types().find("\"Resample\"") != std::string::npos);
+
+  auto gain = rt.pipeline(R"({"version":"1","nodes":[{"id":"g","node_type":"Gain","params":{"gain_db":-6.0206}}]})");
+  std::vector<float> x{1.0f, -1.0f, 0.5f};
+  remotemedia::Outputs out = gain.run(x, 1, 16000);
+  CHECK(out.size() == 1);
+  const auto *y = static_cast<const float *>(out[0].view.data);
+  CHECK(std::fabs(y[0] - 0.5f) < 1e-4f && std::fabs(y[2] - 0.25f) < 1e-4f);
+  CHECK(std::string(out[0].node_id) == "g");
+  std::array<int16_t, 4> pcm{1000, -1000, 2000, 0};
+  CHECK(gain.run(pcm, 2, 8000)[0].view.format == RM_SAMPLE_FORMAT_I16);
+
+  // A session over a resampler: 1 s at 48 kHz in 20 ms chunks gives about 16000 frames.
+  auto resample = rt.pipeline(R"({"version":"1","nodes":[{"id":"r","node_type":"Resample","params":{"target_rate":16000}}]})");
+  remotemedia::Session s = resample.stream();
+  std::vector<float> second(48000);
+  for (std::size_t i = 0; i < second.size(); i++) second[i] = 0.5f * std::sin(0.01f * static_cast<float>(i));
+  std::size_t frames = 0;
+  for (std::size_t at = 0; at < second.size(); at += 960) {
+    s.push(remotemedia::Samples<float>(second.data() + at, 960), 1, 48000);
+    for (const RmOutput &item : s.pull()) frames += item.view.len;
+  }
+  s.flush();
+  for (const RmOutput &item : s.pull()) frames += item.view.len;
+  CHECK(frames == 16000);
+  CHECK(s.stats().chunks_in == 50);
+  CHECK(s.metrics().find("\"nodes\"") != std::string::npos);
+  s.close();
+  try {
+    s.push(x, 1, 48000);
+    CHECK(!"push after close throws");
+  } catch (const Error &e) {
+    CHECK(e.status() == RM_STATUS_CLOSED);
+  }
+
+  // Errors carry status, message, node id and operation.
+  try {
+    rt.pipeline(R"({"version":"1","nodes":[{"id":"g","node_type":"Gian"}]})");
+    CHECK(!"a bad manifest throws");
+  } catch (const Error &e) {
+    CHECK(e.status() == RM_STATUS_MANIFEST);
+    CHECK(std::string(e.what()).find("Gian") != std::string::npos);
+    CHECK(e.node_id().empty());
+  }
+  auto fault = rt.pipeline(R"({"version":"1","nodes":[{"id":"f","node_type":"Fault","params":{"mode":"permanent","fail_first":1000}}]})");
+  try {
+    fault.run(x, 1, 16000);
+    CHECK(!"a failing node throws");
+  } catch (const Error &e) {
+    CHECK(e.status() == RM_STATUS_NODE);
+    CHECK(e.node_id() == "f" && e.operation() == "process");
+  }
+  CHECK(fault.metrics(RM_METRICS_FORMAT_PROMETHEUS).find("remotemedia_node_errors_total") != std::string::npos);
+
+  std::printf("c++ smoke: %s\n", failures ? "FAILED" : "ok");
+  return failures ? 1 : 0;
+}
