@@ -237,6 +237,13 @@ const char *rm_last_error_node_id(void);
 const char *rm_last_error_operation(void);
 
 /**
+ * Manifest path of the last error on this thread (such as `nodes[0].params.gain_db`,
+ * or `$` for the whole manifest) when it is `RM_STATUS_MANIFEST`, else NULL. Owned by
+ * the library; valid until the next `rm_*` call on the same thread.
+ */
+const char *rm_last_error_path(void);
+
+/**
  * True when the last error on this thread may succeed if the call is repeated.
  */
 bool rm_last_error_retryable(void);

@@ -5,8 +5,8 @@
  *
  * - Handles (Runtime, Pipeline, Session, Outputs) own their C object and free it in
  *   their destructor; they are movable, not copyable.
- * - A failed call throws remotemedia::Error, carrying the status, the message, and
- *   the node id and operation when a node failed.
+ * - A failed call throws remotemedia::Error, carrying the status, the message, the
+ *   node id and operation when a node failed, and the manifest path of a bad manifest.
  * - Input samples are borrowed for the call from a remotemedia::Samples view of the
  *   caller's buffer (a pointer and a count, or any contiguous container).
  *
@@ -34,11 +34,13 @@ namespace remotemedia {
 /** A failed library call: status, message, and the failing node's id and operation (or ""). */
 class Error : public std::runtime_error {
  public:
-  Error(RmStatus status, const std::string &message, std::string node_id, std::string operation, bool retryable)
+  Error(RmStatus status, const std::string &message, std::string node_id, std::string operation, std::string path,
+        bool retryable)
       : std::runtime_error(message),
         status_(status),
         node_id_(std::move(node_id)),
         operation_(std::move(operation)),
+        path_(std::move(path)),
         retryable_(retryable) {}
 
   RmStatus status() const noexcept { return status_; }
@@ -46,6 +48,8 @@ class Error : public std::runtime_error {
   const std::string &node_id() const noexcept { return node_id_; }
   /** "create", "process", "flush" or "reset" when a node failed, else "". */
   const std::string &operation() const noexcept { return operation_; }
+  /** The manifest path of a manifest error (e.g. "nodes[0].params.gain_db"), else "". */
+  const std::string &path() const noexcept { return path_; }
   /** Whether the same call may succeed if tried again. */
   bool retryable() const noexcept { return retryable_; }
 
@@ -53,6 +57,7 @@ class Error : public std::runtime_error {
   RmStatus status_;
   std::string node_id_;
   std::string operation_;
+  std::string path_;
   bool retryable_;
 };
 
@@ -64,7 +69,7 @@ inline std::string text(const char *s) { return s ? std::string(s) : std::string
 inline void check(RmStatus status) {
   if (status != RM_STATUS_OK) {
     throw Error(status, text(rm_last_error_message()), text(rm_last_error_node_id()), text(rm_last_error_operation()),
-                rm_last_error_retryable());
+                text(rm_last_error_path()), rm_last_error_retryable());
   }
 }
 

@@ -171,6 +171,14 @@ impl Error {
             _ => None,
         }
     }
+
+    /// The manifest path of a manifest error (e.g. `nodes[0].params.gain_db`), if any.
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            Error::Manifest { path, .. } => Some(path),
+            _ => None,
+        }
+    }
 }
 
 thread_local! {

@@ -77,7 +77,8 @@ def _error(status: int) -> RemoteMediaError:
     cause = getattr(_pending, "exc", None)
     _pending.exc = None
     if status == lib.RM_STATUS_MANIFEST:
-        path, _, text = message.removeprefix("manifest error at ").partition(": ")
+        path = _string(lib.rm_last_error_path()) or "$"
+        text = message.removeprefix(f"manifest error at {path}: ")
         if isinstance(cause, ParamError) and cause.param:
             path = f"{path}.{cause.param}"
         err: RemoteMediaError = ManifestError(path, text)

@@ -74,6 +74,7 @@ static void test_errors(RmRuntime *rt) {
   p = make(rt, "{\"version\":\"1\",\"nodes\":[{\"id\":\"g\",\"node_type\":\"Gain\",\"params\":{\"gain_db\":999}}]}", &st);
   CHECK(st == RM_STATUS_MANIFEST);
   CHECK(strstr(rm_last_error_message(), "nodes[0].params.gain_db") != NULL);
+  CHECK(rm_last_error_path() && strcmp(rm_last_error_path(), "nodes[0].params.gain_db") == 0);
 
   /* Null and bad arguments. */
   CHECK(rm_pipeline_new(rt, NULL, 3, &p) == RM_STATUS_INVALID_ARGUMENT);

@@ -13,6 +13,7 @@ struct LastError {
     message: CString,
     node_id: Option<CString>,
     operation: Option<CString>,
+    path: Option<CString>,
     retryable: bool,
 }
 
@@ -30,6 +31,7 @@ pub(crate) fn record(e: &Error) -> RmStatus {
         message: c_string(&e.to_string()),
         node_id: e.node_id().map(c_string),
         operation: e.operation().map(|o| c_string(o.as_str())),
+        path: e.path().map(c_string),
         retryable: e.is_retryable(),
     };
     LAST.with(|l| *l.borrow_mut() = Some(last));
@@ -39,6 +41,11 @@ pub(crate) fn record(e: &Error) -> RmStatus {
 /// Reads the last error with panics caught (`fallback` if one happens).
 fn with_last<T>(fallback: T, f: impl FnOnce(Option<&LastError>) -> T) -> T {
     crate::error::catch(|| LAST.with(|l| f(l.borrow().as_ref()))).unwrap_or(fallback)
+}
+
+/// One optional string of the last error, or NULL.
+fn optional(field: impl FnOnce(&LastError) -> Option<&CString>) -> *const c_char {
+    with_last(std::ptr::null(), |l| l.and_then(field).map_or(std::ptr::null(), |s| s.as_ptr()))
 }
 
 /// Message of the last failed call on this thread, or "" if the last call succeeded.
@@ -54,7 +61,7 @@ pub extern "C" fn rm_last_error_message() -> *const c_char {
 /// Owned by the library; valid until the next `rm_*` call on the same thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn rm_last_error_node_id() -> *const c_char {
-    with_last(std::ptr::null(), |l| l.and_then(|l| l.node_id.as_ref()).map_or(std::ptr::null(), |s| s.as_ptr()))
+    optional(|l| l.node_id.as_ref())
 }
 
 /// Node operation ("create", "process", "flush", "reset") of the last error on this
@@ -62,7 +69,15 @@ pub extern "C" fn rm_last_error_node_id() -> *const c_char {
 /// the same thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn rm_last_error_operation() -> *const c_char {
-    with_last(std::ptr::null(), |l| l.and_then(|l| l.operation.as_ref()).map_or(std::ptr::null(), |s| s.as_ptr()))
+    optional(|l| l.operation.as_ref())
+}
+
+/// Manifest path of the last error on this thread (such as `nodes[0].params.gain_db`,
+/// or `$` for the whole manifest) when it is `RM_STATUS_MANIFEST`, else NULL. Owned by
+/// the library; valid until the next `rm_*` call on the same thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn rm_last_error_path() -> *const c_char {
+    optional(|l| l.path.as_ref())
 }
 
 /// True when the last error on this thread may succeed if the call is repeated.

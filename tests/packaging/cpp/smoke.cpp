@@ -64,6 +64,7 @@ int main() {
     CHECK(e.status() == RM_STATUS_MANIFEST);
     CHECK(std::string(e.what()).find("Gian") != std::string::npos);
     CHECK(e.node_id().empty());
+    CHECK(e.path() == "nodes[0].node_type");
   }
   auto fault = rt.pipeline(R"({"version":"1","nodes":[{"id":"f","node_type":"Fault","params":{"mode":"permanent","fail_first":1000}}]})");
   try {
