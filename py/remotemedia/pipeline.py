@@ -219,12 +219,20 @@ class AsyncStream:
     """The asyncio form of :class:`Stream`. Pushes and blocking pulls run in a worker
     thread (native calls release the GIL), so the event loop is never blocked.
     ``async for key, item in stream`` yields outputs until the stream is closed and
-    drained."""
+    drained.
+
+    A pending ``async for`` cannot hang on a failed producer: :meth:`produce` runs the
+    producer for you, :meth:`fail` (or an exception leaving ``async with``) ends the
+    stream with an error, and :meth:`aclose` from any task ends it. Items queued before
+    the end are still handed over first.
+    """
 
     def __init__(self, stream: Stream):
         self._stream = stream
         self._buffer: list = []
         self._closed = False
+        self._error: BaseException | None = None
+        self._producer: asyncio.Task | None = None
 
     async def _call(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
@@ -236,8 +244,45 @@ class AsyncStream:
         await self._call(self._stream.flush)
 
     async def aclose(self) -> None:
+        """Closes the stream: ``async for`` ends once the queued items are taken."""
         self._closed = True
         self._stream.close()
+
+    def fail(self, error: BaseException) -> None:
+        """Ends the stream because its producer failed: ``async for`` (pending or later)
+        raises ``error`` once the queued items are taken."""
+        if self._error is None:
+            self._error = error
+        self._closed = True
+        self._stream.close()
+
+    def produce(self, chunks) -> asyncio.Task:
+        """Starts a task that pushes every chunk of ``chunks`` (an iterable or async
+        iterable of :class:`Audio`), then flushes and closes the stream. If the producer
+        fails, the stream fails with its exception (see :meth:`fail`); if it is
+        cancelled, the stream just closes. Returns the task."""
+        if self._producer is not None:
+            raise InvalidInputError("this stream already has a producer")
+        self._producer = asyncio.get_running_loop().create_task(self._produce(chunks))
+        return self._producer
+
+    async def _produce(self, chunks) -> None:
+        try:
+            if hasattr(chunks, "__aiter__"):
+                async for chunk in chunks:
+                    await self.push(chunk)
+            else:
+                for chunk in chunks:
+                    await self.push(chunk)
+            await self.flush()
+        except asyncio.CancelledError:
+            await self.aclose()
+            raise
+        except Exception as e:  # handed to the consumer, not lost
+            if not self._closed:  # a close by the consumer is not the producer's failure
+                self.fail(e)
+        finally:
+            await self.aclose()
 
     def stats(self) -> dict:
         return self._stream.stats()
@@ -256,14 +301,23 @@ class AsyncStream:
                 # still queued (a closed stream keeps them). Only an empty queue ends it.
                 self._buffer = self._stream.pull(0)
                 if not self._buffer:
+                    if self._error is not None:
+                        raise self._error
                     raise StopAsyncIteration
         return self._buffer.pop(0)
 
     async def __aenter__(self) -> AsyncStream:
         return self
 
-    async def __aexit__(self, *exc) -> None:
-        await self.aclose()
+    async def __aexit__(self, kind, error, traceback) -> None:
+        if error is not None and not isinstance(error, (asyncio.CancelledError, GeneratorExit)):
+            self.fail(error)
+        else:
+            await self.aclose()
+        producer = self._producer
+        if producer is not None and not producer.done():
+            producer.cancel()
+            await asyncio.gather(producer, return_exceptions=True)
 
 
 def _seconds(timeout) -> float:
