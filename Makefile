@@ -23,7 +23,7 @@ test-packaging:  ## sdist -> wheel -> fresh venvs (native, and pure Python witho
 
 demo: develop  ## 48 kHz stereo int16 -> f32 -> mono -> 16 kHz -> 30 ms frames -> VAD; segments JSON + PNG in out/
 	$(PYTHON) examples/make_demo_audio.py out/demo_in.wav
-	$(PYTHON) -m remotemedia run examples/vad_pipeline.json --input out/demo_in.wav --events out/demo_events.json --metrics out/demo_metrics.json
+	$(PYTHON) -m remotemedia run examples/vad_pipeline.json --input out/demo_in.wav --events out/demo_events.json --segments out/demo_segments.json --metrics out/demo_metrics.json
 	$(PYTHON) examples/plot_vad.py out/demo_in.wav out/demo_events.json out/demo_vad.png
 
 plugins:  ## build the example plugins into target/plugins/ (use with REMOTEMEDIA_PLUGIN_PATH=$$PWD/target/plugins)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 import remotemedia as rm
-from remotemedia import wav
+from remotemedia import audiofile
 
 RATE = 16000
 CELL = RATE // 100  # 10 ms
@@ -49,7 +49,7 @@ def speak(text: str, voice: str, speed: int, pitch: int) -> np.ndarray:
         path = Path(tmp) / "s.wav"
         subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(path), text],
                        check=True, capture_output=True)
-        audio = wav.read(path)
+        audio = audiofile.read(path)
     pipe = (rm.Pipeline().add_node("f", "FormatConverter", format="f32")
             .add_node("r", "Resample", target_rate=RATE).connect("f", "r"))
     return np.concatenate([a.samples for a in pipe.run(audio)["r"]])

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from remotemedia import Audio, Pipeline, wav
+from remotemedia import Audio, Pipeline, audiofile
 
 RATE = 48000
 LINES = [
@@ -30,7 +30,7 @@ def spoken(text: str, voice: str) -> np.ndarray:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "line.wav"
         subprocess.run(["espeak-ng", "-v", voice, "-s", "165", "-w", str(path), text], check=True, capture_output=True)
-        audio = wav.read(path)
+        audio = audiofile.read(path)
     p = (Pipeline().add_node("f", "FormatConverter", format="f32")
          .add_node("r", "Resample", target_rate=RATE).connect("f", "r"))
     return np.concatenate([a.samples for a in p.run(audio)["r"]]).astype(np.float64)
@@ -73,7 +73,7 @@ if __name__ == "__main__":
     args = parser.parse_args()
     args.output.parent.mkdir(parents=True, exist_ok=True)
     audio, spans = demo_audio(args.seconds)
-    wav.write(args.output, audio)
+    audiofile.write(args.output, audio)
     args.output.with_suffix(".truth.json").write_text(json.dumps(spans, indent=1))
     source = "espeak-ng" if shutil.which("espeak-ng") else "synthetic voiced bursts (install espeak-ng for real speech)"
     print(f"wrote {args.output}: {audio}, speech from {source}")

@@ -1,4 +1,4 @@
-"""Plots the demo: waveform, VAD score and decisions, true speech spans; writes the segments.
+"""Plots the demo: waveform, VAD score and decisions, true speech spans, detected segments.
 
     python examples/plot_vad.py out/demo_in.wav out/demo_events.json out/demo_vad.png
 """
@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from remotemedia import wav  # noqa: E402
+from remotemedia import audiofile  # noqa: E402
 
 
 def main():
@@ -22,7 +22,7 @@ def main():
     parser.add_argument("events", type=Path, help="the --events file of `remotemedia run`")
     parser.add_argument("png", type=Path)
     args = parser.parse_args()
-    audio = wav.read(args.audio)
+    audio = audiofile.read(args.audio)
     events = json.loads(args.events.read_text())
     frames = events["vad"]
     segments = events.get("vad.segments", [])
@@ -31,8 +31,6 @@ def main():
     score = np.concatenate([f["score"] for f in frames])
     t_frames = np.arange(len(speech)) * frame_s
 
-    segments_path = args.png.with_name(args.png.stem.replace("_vad", "") + "_segments.json")
-    segments_path.write_text(json.dumps(segments, indent=1))
 
     x = audio.samples[:, 0] if audio.channels > 1 else audio.samples
     t = np.arange(len(x)) / audio.sample_rate
@@ -53,7 +51,7 @@ def main():
     ax2.legend(loc="upper right")
     fig.tight_layout()
     fig.savefig(args.png, dpi=100)
-    print(f"wrote {args.png} and {segments_path}: {len(segments)} speech segments, "
+    print(f"wrote {args.png}: {len(segments)} speech segments, "
           f"{speech.mean():.0%} of frames speech")
 
 

@@ -25,6 +25,7 @@ from .errors import (
     StreamClosedError,
     TransientError,
 )
+from .files import process_file
 from .native import available as native_available
 from .node import Emit, Node, ParamError, register_node
 from .pipeline import AsyncStream, Pipeline, Stream
@@ -38,6 +39,6 @@ __all__ = [
     "AsyncStream", "Audio", "CancelledError", "CircuitOpenError", "CycleError", "Emit", "GraphError",
     "InvalidInputError", "ManifestError", "Node", "NodeError", "NodeTimeoutError", "ParamError", "Pipeline",
     "PluginError", "QueueFullError", "RemoteMediaError", "Stream", "StreamClosedError", "TransientError",
-    "check_plugin", "list_plugins", "load_plugin", "native_available", "register_node",
+    "check_plugin", "list_plugins", "load_plugin", "native_available", "process_file", "register_node",
 ]
 __version__ = _contract.VERSION

@@ -1,4 +1,4 @@
-"""Command line: ``remotemedia run``, ``remotemedia nodes`` and ``remotemedia plugins``."""
+"""The ``remotemedia`` command: ``run``, ``nodes``, ``plugins``."""
 
 from __future__ import annotations
 
@@ -8,12 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
-from . import _contract, native, plugins, wav
-from .audio import Audio
-from .errors import RemoteMediaError
-from .node import registered
+from . import _contract, audiofile, catalog, files, native, plugins
+from .errors import InvalidInputError, RemoteMediaError
 from .pipeline import RUNTIMES, Pipeline
 
 
@@ -27,11 +23,6 @@ def _native_summary() -> str:
     return f"pure-Python runtime: {native.IMPORT_ERROR or 'native disabled by REMOTEMEDIA_DISABLE_NATIVE'}"
 
 
-def _join(items: list) -> Audio:
-    audio = [i for i in items if isinstance(i, Audio)]
-    return Audio(np.concatenate([a.samples for a in audio]), audio[0].sample_rate)
-
-
 def cmd_run(args) -> int:
     started = time.perf_counter()
     for path in args.plugin:
@@ -39,38 +30,55 @@ def cmd_run(args) -> int:
         _progress(f"loaded plugin {loaded['name']} {loaded['version']} from {loaded['file']}")
     pipeline = Pipeline.from_manifest(Path(args.manifest), runtime=args.runtime)
     _progress(f"pipeline '{args.manifest}' on the {pipeline.runtime} runtime: {pipeline.node_runtimes()}")
-    audio = wav.read(args.input)
-    _progress(f"read {args.input}: {audio.duration:.2f} s, {audio.channels} ch, {audio.sample_rate} Hz, "
-              f"{audio.samples.dtype}")
+    with audiofile.Reader(args.input) as r:
+        seconds = r.duration
+        _progress(f"reading {args.input}: {'?' if seconds is None else f'{seconds:.2f}'} s, {r.channels} ch, "
+                  f"{r.sample_rate} Hz, {r.dtype}")
+    if args.segments:
+        files.write_segments(args.segments, [], "probe")  # an unknown extension fails now, not after the run
+    segments: list[dict] = []
+    events = None
+    if args.events:
+        events = files.EventsFile(sys.stdout if args.events == "-" else open(args.events, "w", encoding="utf-8"))
+
+    def on_event(key, item):
+        if files.is_segment(item):
+            segments.append(item)
+        if events is not None:
+            events.add(key, item)
+
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    metrics: dict = {}
     t0 = time.perf_counter()
-    results = pipeline.run(audio)
+    try:
+        files.process_file(pipeline, args.input, args.output, on_event, block_seconds=args.block_ms / 1000,
+                           progress=progress, metrics=metrics)
+    finally:
+        if events is not None:
+            events.close()
+            if args.events != "-":
+                events.out.close()
     elapsed = time.perf_counter() - t0
-    _progress(f"ran in {elapsed * 1e3:.2f} ms ({audio.duration / max(elapsed, 1e-9):.0f}x real time)")
-    events = {}
-    audio_keys = [k for k, items in results.items() if any(isinstance(i, Audio) for i in items)]
-    for key, items in results.items():
-        if key in audio_keys and args.output:
-            out = Path(args.output)
-            if len(audio_keys) > 1:
-                out = out.with_name(f"{out.stem}.{key}{out.suffix}")
-            result = _join(items)
-            wav.write(out, result)
-            _progress(f"wrote {out}: {result.duration:.2f} s from '{key}'")
-        json_items = [i for i in items if not isinstance(i, Audio)]
-        if json_items:
-            events[key] = json_items
-    if events:
-        text = json.dumps(events, indent=2)
-        if args.events:
-            Path(args.events).write_text(text)
-            _progress(f"wrote events to {args.events}")
-        else:
-            print(text)
+    audio_seconds = metrics["pipeline"]["audio_seconds"]
+    _progress(f"ran in {elapsed:.2f} s ({audio_seconds / max(elapsed, 1e-9):.0f}x real time)")
+    if args.output:
+        _progress(f"wrote audio to {args.output}")
+    if args.events and args.events != "-":
+        _progress(f"wrote events to {args.events}")
+    if args.segments:
+        files.write_segments(args.segments, segments, Path(args.input).stem)
+        _progress(f"wrote {len(segments)} segments to {args.segments}")
+    if args.split:
+        written = files.split_segments(args.input, segments, args.split)
+        _progress(f"wrote {len(written)} segment files to {args.split}")
     if args.metrics:
-        metrics = pipeline.metrics()
         Path(args.metrics).write_text(json.dumps(metrics, indent=2))
         _progress(f"wrote metrics to {args.metrics}")
         print_metrics(metrics)
+    if args.json:
+        print(json.dumps({"input": args.input, "audio_seconds": audio_seconds, "wall_seconds": round(elapsed, 6),
+                          "x_real_time": round(audio_seconds / max(elapsed, 1e-9), 2), "segments": len(segments),
+                          "output": args.output, "events": args.events, "runtime": pipeline.runtime}))
     _progress(f"done in {time.perf_counter() - started:.2f} s")
     return 0
 
@@ -92,28 +100,24 @@ def print_metrics(metrics: dict) -> None:
 
 
 def cmd_nodes(args) -> int:
-    rows = {}
-    for cls in registered().values():
-        rows[cls.node_type] = {"node_type": cls.node_type, "runtimes": ["python"], "outputs": list(cls.outputs),
-                               "params": cls.params_schema, "description": cls.description()}
-    if native.available():
-        for t in native.NativeRuntime.get().node_types():
-            if t["runtime"] != "native":
-                continue
-            row = rows.setdefault(t["node_type"], {**t, "runtimes": []})
-            row["runtimes"].insert(0, "native")
-    if args.json:
-        print(json.dumps(sorted(rows.values(), key=lambda r: r["node_type"]), indent=2))
-        return 0
-    for name in sorted(rows):
-        row = rows[name]
-        props = row["params"].get("properties", {})
-        params = ", ".join(f"{k}: {v.get('type', '?')}" + (f" = {v['default']}" if "default" in v else "")
-                           for k, v in props.items()) or "-"
-        origin = f" from plugin {row['plugin']}" if "plugin" in row else ""
-        print(f"{name:<16} [{'+'.join(row['runtimes'])}]{origin}  params: {params}")
-        if row["description"]:
-            print(f"{'':<16} {row['description']}")
+    rows = catalog.node_types(builtin_only=args.markdown)
+    if args.name:
+        rows = [r for r in rows if r["node_type"] == args.name]
+        if not rows:
+            known = ", ".join(r["node_type"] for r in catalog.node_types())
+            raise InvalidInputError(f"no node type '{args.name}'; known: {known}")
+    if args.markdown:
+        print(catalog.markdown(rows))
+    elif args.json:
+        print(json.dumps(rows[0] if args.name else rows, indent=2))
+    elif args.name:
+        print(catalog.describe(rows[0]))
+    else:
+        for row in rows:
+            origin = "" if row["origin"]["kind"] == "built-in" else f" from {catalog.origin_text(row['origin'])}"
+            print(f"{row['node_type']:<16} [{'+'.join(row['runtimes'])}]{origin}  {row['description']}")
+            params = ", ".join(catalog.param_summary(p) for p in row["params"])
+            print(f"{'':<16} params: {params or '-'}")
     return 0
 
 
@@ -145,29 +149,58 @@ def cmd_plugins_check(args) -> int:
     return 0 if report["passed"] else 1
 
 
+HELP = """Runs audio pipelines described by JSON manifests, on the native runtime when it
+is installed and on the pure-Python one otherwise.
+
+examples:
+  remotemedia run examples/vad_pipeline.json -i talk.flac --segments talk.srt
+  remotemedia run pipeline.json -i in.wav -o out.flac --events events.json --metrics m.json
+  remotemedia nodes                 every node type, with its params
+  remotemedia nodes VAD             one node type in full (--json for machines)
+  remotemedia plugins check ./libmyplugin.so
+"""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="remotemedia", description=__doc__)
+    parser = argparse.ArgumentParser(prog="remotemedia", description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"remotemedia {_contract.VERSION} ({_native_summary()})")
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run a manifest on a WAV file")
-    run.add_argument("manifest")
-    run.add_argument("--input", "-i", required=True, help="input WAV (PCM 16/24/32-bit)")
-    run.add_argument("--output", "-o", help="output WAV for the audio of the sink node(s)")
-    run.add_argument("--events", help="write JSON events of the sinks here instead of stdout")
-    run.add_argument("--runtime", choices=RUNTIMES, default="auto")
-    run.add_argument("--metrics", help="write per-node metrics JSON here and print a summary table")
-    run.add_argument("--plugin", action="append", default=[], help="load this plugin library first (repeatable)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = sub.add_parser("run", help="stream an audio file through a manifest's pipeline",
+                         description="Streams an audio file through a pipeline in blocks (memory stays flat) and writes "
+                                     "what you ask for. Progress and messages go to stderr; stdout carries only "
+                                     "'--events -' or '--json'.")
+    run.add_argument("manifest", help="the pipeline's JSON manifest")
+    run.add_argument("--input", "-i", required=True,
+                     help="input audio: WAV (any subtype), FLAC, OGG/Vorbis, Opus, MP3 (as the installed libsndfile has them)")
+    run.add_argument("--output", "-o", help="write the sinks' audio here (format from the extension; a second audio "
+                                            "output goes to STEM.KEY.EXT)")
+    run.add_argument("--events", metavar="PATH", help="write the sinks' JSON items here as {key: [items]} ('-': stdout)")
+    run.add_argument("--segments", metavar="PATH", help="write speech segments here: .json, .csv, .srt or .rttm")
+    run.add_argument("--split", metavar="DIR", help="write each speech segment's audio, cut from the input, to DIR")
+    run.add_argument("--metrics", metavar="PATH", help="write per-node metrics JSON here and print a summary table")
+    run.add_argument("--json", action="store_true", help="print a JSON summary of the run on stdout")
+    run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                     help="show a progress bar on stderr (default: when stderr is a terminal)")
+    run.add_argument("--block-ms", type=float, default=files.DEFAULT_BLOCK_SECONDS * 1000,
+                     help="milliseconds of audio pushed at a time (default: %(default)s)")
+    run.add_argument("--runtime", choices=RUNTIMES, default="auto", help="which runtime to use (default: auto)")
+    run.add_argument("--plugin", action="append", default=[], metavar="LIB", help="load this plugin library first (repeatable)")
     run.set_defaults(fn=cmd_run)
-    nodes = sub.add_parser("nodes", help="list node types with runtimes and params")
-    nodes.add_argument("--json", action="store_true")
+    nodes = sub.add_parser("nodes", help="list node types, or describe one",
+                           description="Lists every node type (built-in, plugin, Python) with its params, or describes "
+                                       "one in full: origin, runtimes, ports, every param with type, range, default "
+                                       "and whether it is required.")
+    nodes.add_argument("name", nargs="?", help="the node type to describe")
+    nodes.add_argument("--json", action="store_true", help="as JSON (shaped as docs/nodes.schema.json)")
+    nodes.add_argument("--markdown", action="store_true", help="the built-in node reference as Markdown (docs/NODES.md)")
     nodes.set_defaults(fn=cmd_nodes)
     plug = sub.add_parser("plugins", help="list discovered plugins, with versions, node types and rejections")
-    plug.add_argument("--json", action="store_true")
+    plug.add_argument("--json", action="store_true", help="as JSON")
     plug.set_defaults(fn=cmd_plugins)
-    plug_sub = plug.add_subparsers(dest="plugins_command")
+    plug_sub = plug.add_subparsers(dest="plugins_command", metavar="COMMAND")
     check = plug_sub.add_parser("check", help="run a plugin library through the conformance check")
-    check.add_argument("path")
-    check.add_argument("--json", action="store_true")
+    check.add_argument("path", help="the plugin library (.so)")
+    check.add_argument("--json", action="store_true", help="the report as JSON")
     check.add_argument("--in-process", action="store_true", help="do not isolate the check in a child process")
     check.set_defaults(fn=cmd_plugins_check)
     args = parser.parse_args(argv)

@@ -8,7 +8,9 @@ import pytest
 
 import remotemedia as rm
 from helpers import write_entry_point_package
-from remotemedia import cli, native, node, wav
+from remotemedia import audiofile, catalog, cli, native, node
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -42,13 +44,13 @@ def wav_in(tmp_path):
     rng = np.random.default_rng(3)
     audio = rm.Audio(rng.integers(-20000, 20000, (4800, 2), dtype=np.int16), 48000)
     path = tmp_path / "in.wav"
-    wav.write(path, audio)
+    audiofile.write(path, audio)
     return path, audio
 
 
 def test_wav_round_trip(wav_in):
     path, audio = wav_in
-    assert wav.read(path) == audio
+    assert audiofile.read(path) == audio
 
 
 def test_cli_run_matches_the_api(tmp_path, wav_in, capsys):
@@ -60,7 +62,7 @@ def test_cli_run_matches_the_api(tmp_path, wav_in, capsys):
         out = tmp_path / f"out-{runtime}.wav"
         assert cli.main(["run", str(manifest), "-i", str(path), "-o", str(out), "--runtime", runtime]) == 0
         expected = rm.Pipeline.from_manifest(manifest, runtime="python").run(audio)["g"][0]
-        assert wav.read(out) == expected
+        assert audiofile.read(out) == expected
     assert "native runtime" in capsys.readouterr().err
 
 
@@ -76,7 +78,48 @@ def test_cli_nodes_lists_runtimes(capsys):
     assert cli.main(["nodes", "--json"]) == 0
     rows = {r["node_type"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["Gain"]["runtimes"] == ["native", "python"]
-    assert "gain_db" in rows["Gain"]["params"]["properties"]
+    assert "gain_db" in rows["Gain"]["params_schema"]["properties"]
+    assert rows["Gain"]["origin"] == {"kind": "built-in"}
+
+
+def test_cli_nodes_json_follows_its_schema(capsys, third_party_package):
+    import jsonschema
+
+    schema = json.loads((ROOT / "docs" / "nodes.schema.json").read_text())
+    assert cli.main(["nodes", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    for row in rows:
+        jsonschema.validate(row, schema)
+    acme = next(r for r in rows if r["node_type"] == "AcmeHalve")
+    assert acme["origin"] == {"kind": "python", "module": "acme_nodes"} and acme["runtimes"] == ["python"]
+
+
+def test_cli_describes_one_node_type_in_full(capsys):
+    assert cli.main(["nodes", "VAD"]) == 0
+    text = capsys.readouterr().out
+    for line in ("Origin        built-in", "Runtimes      native, python", "frames (default), segments, audio",
+                 "frame_ms: 10 | 20 | 30 = 30", "threshold: number [0, 1] = 0.6"):
+        assert line in text
+    assert cli.main(["nodes", "FormatConverter"]) == 0
+    assert 'format*: "f32" | "i16" | "i32" | "f64"' in capsys.readouterr().out, "required params are marked"
+    assert cli.main(["nodes", "VAD", "--json"]) == 0
+    vad = json.loads(capsys.readouterr().out)
+    assert {p["name"]: p["default"] for p in vad["params"]}["hangover_ms"] == 90
+    assert cli.main(["nodes", "Vad"]) == 2
+    assert "no node type 'Vad'; known: " in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not rm.native_available(), reason="plugins load into the native runtime")
+def test_cli_names_a_plugin_node_types_file(capsys):
+    biquad = ROOT / "target" / "plugins" / "libbiquad.so"
+    rm.load_plugin(str(biquad))
+    assert cli.main(["nodes", "Biquad"]) == 0
+    assert f"plugin biquad 1.0.0 ({biquad})" in capsys.readouterr().out
+
+
+def test_node_reference_is_generated_from_the_specs():
+    generated = catalog.markdown(catalog.node_types(builtin_only=True)) + "\n"
+    assert (ROOT / "docs" / "NODES.md").read_text() == generated, "regenerate: remotemedia nodes --markdown > docs/NODES.md"
 
 
 def test_cli_metrics(tmp_path, wav_in, capsys):
