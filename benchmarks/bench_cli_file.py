@@ -20,35 +20,19 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import soundfile
+
+from remotemedia.measure import voiced_bursts
 
 ROOT = Path(__file__).resolve().parents[1]
 RATE = 48000
-
-
-def voiced_block(seed: int, seconds: float = 6.0) -> np.ndarray:
-    """6 s of stereo int16: voiced bursts (harmonic stacks) between noise."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * RATE)
-    t = np.arange(n) / RATE
-    x = 0.01 * rng.standard_normal(n)
-    at = 0.3
-    while at < seconds - 1.3:
-        length = rng.uniform(0.6, 1.2)
-        on = (t >= at) & (t < at + length)
-        phase = 2 * np.pi * rng.uniform(110, 200) * t[on]
-        x[on] += 0.15 * sum(np.sin(h * phase) / h for h in range(1, 30)) * (0.5 + 0.5 * np.sin(8 * np.pi * t[on]) ** 2)
-        at += length + rng.uniform(0.5, 1.0)
-    mono = (np.clip(x, -1, 1) * 32767).astype(np.int16)
-    return np.stack([mono, (mono * 0.8).astype(np.int16)], axis=1)
 
 
 def recording(minutes: float) -> Path:
     path = ROOT / "target" / "bench" / f"long_{minutes:g}min.flac"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        blocks = [voiced_block(seed) for seed in range(16)]
+        blocks = [voiced_bursts(6.0, seed, RATE, noise=0.01) for seed in range(16)]
         with soundfile.SoundFile(path, "w", RATE, 2, "PCM_16") as f:
             for i in range(int(minutes * 10)):
                 f.write(blocks[i % len(blocks)])

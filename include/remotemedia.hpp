@@ -73,11 +73,15 @@ inline void check(RmStatus status) {
   }
 }
 
-/** Copies a library-owned string into a std::string and releases it. */
-inline std::string take(char *s) {
-  std::string out = text(s);
-  rm_string_free(s);
-  return out;
+/** Runs `call(&out)` for a string the library allocates, checks the status, and copies
+ *  the string out before releasing it with rm_string_free. */
+template <class Call>
+std::string string_from(Call call) {
+  char *out = nullptr;
+  check(call(&out));
+  std::string copy = text(out);
+  rm_string_free(out);
+  return copy;
 }
 
 template <class T, void (*Free)(T *)>
@@ -189,9 +193,7 @@ class Session {
   }
   /** The session's metrics as JSON or Prometheus text. */
   std::string metrics(RmMetricsFormat format = RM_METRICS_FORMAT_JSON) const {
-    char *out = nullptr;
-    detail::check(rm_session_metrics(handle_.get(), format, &out));
-    return detail::take(out);
+    return detail::string_from([&](char **out) { return rm_session_metrics(handle_.get(), format, out); });
   }
 
  private:
@@ -220,15 +222,11 @@ class Pipeline {
   }
   /** The pipeline as JSON: nodes, the runtime chosen for each, ports, latency, manifest. */
   std::string describe() const {
-    char *out = nullptr;
-    detail::check(rm_pipeline_describe(handle_.get(), &out));
-    return detail::take(out);
+    return detail::string_from([&](char **out) { return rm_pipeline_describe(handle_.get(), out); });
   }
   /** Metrics of the one-shot runs as JSON or Prometheus text. */
   std::string metrics(RmMetricsFormat format = RM_METRICS_FORMAT_JSON) const {
-    char *out = nullptr;
-    detail::check(rm_pipeline_metrics(handle_.get(), format, &out));
-    return detail::take(out);
+    return detail::string_from([&](char **out) { return rm_pipeline_metrics(handle_.get(), format, out); });
   }
 
  private:
@@ -255,9 +253,7 @@ class Runtime {
   void load_plugin(const std::string &path) const { detail::check(rm_runtime_load_plugin(handle_.get(), path.c_str())); }
   /** Every node type as JSON (rm_runtime_node_types). */
   std::string node_types() const {
-    char *out = nullptr;
-    detail::check(rm_runtime_node_types(handle_.get(), &out));
-    return detail::take(out);
+    return detail::string_from([&](char **out) { return rm_runtime_node_types(handle_.get(), out); });
   }
 
  private:

@@ -17,7 +17,7 @@ import pytest
 import soundfile
 
 import remotemedia as rm
-from remotemedia import audiofile, cli, files
+from remotemedia import audiofile, cli, files, measure
 
 ROOT = Path(__file__).resolve().parents[2]
 VAD = ROOT / "examples" / "vad_pipeline.json"
@@ -25,22 +25,7 @@ RATE = 48000
 
 
 def bursts(seconds: float = 6.0, seed: int = 1) -> np.ndarray:
-    """Stereo int16: voiced bursts (harmonic stacks with a syllable-rate envelope, 0.6 to
-    1.2 s long) between quiet noise."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * RATE)
-    t = np.arange(n) / RATE
-    x = 0.002 * rng.standard_normal(n)
-    at = 0.5
-    while at < seconds - 1.3:
-        length = rng.uniform(0.6, 1.2)
-        on = (t >= at) & (t < at + length)
-        phase = 2 * np.pi * rng.uniform(110, 200) * t[on]
-        voice = sum(np.sin(h * phase) / h for h in range(1, 30)) * (0.5 + 0.5 * np.sin(2 * np.pi * 4 * t[on]) ** 2)
-        x[on] += 0.15 * voice
-        at += length + rng.uniform(0.5, 1.0)
-    mono = (np.clip(x, -1, 1) * 32767).astype(np.int16)
-    return np.stack([mono, mono], axis=1)
+    return measure.voiced_bursts(seconds, seed, RATE)
 
 
 # (file name, soundfile subtype) for each input kind the CLI must read.
