@@ -1,4 +1,4 @@
-"""The ``remotemedia`` command: ``run``, ``nodes``, ``plugins``."""
+"""The ``remotemedia`` command: ``run``, ``batch``, ``nodes``, ``plugins``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import _contract, audiofile, catalog, files, native, plugins
+from . import _contract, audiofile, batch, catalog, files, native, plugins
 from .errors import InvalidInputError, RemoteMediaError
 from .pipeline import RUNTIMES, Pipeline
 
@@ -83,6 +83,23 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_batch(args) -> int:
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    summary = batch.run(Path(args.manifest), args.inputs, args.out, engine=args.engine, workers=args.workers,
+                        retries=args.retries, resume=args.resume, split=args.split, runtime=args.runtime,
+                        block_seconds=args.block_ms / 1000, progress=progress)
+    _progress(f"{summary['files']} files ({summary['ok']} ok, {summary['failed']} failed, {summary['skipped']} already "
+              f"done), {summary['audio_hours']:.3f} h of audio in {summary['wall_seconds']:.1f} s"
+              + (f" ({summary['x_real_time']:.0f}x real time)" if summary["x_real_time"] else ""))
+    for f in summary["failures"]:
+        where = f" in node '{f['node_id']}'" if f["node_id"] else ""
+        _progress(f"failed: {f['path']}: {f['class']}{where}: {f['message']}")
+    _progress(f"wrote {Path(args.out) / 'summary.json'} and the per-file outputs in {Path(args.out) / 'files'}")
+    if args.json:
+        print(json.dumps(summary))
+    return 0 if summary["failed"] == 0 else 1
+
+
 def print_metrics(metrics: dict) -> None:
     """A per-node summary table on stderr."""
     rows = [("node", "type", "runtime", "calls", "errors", "retries", "mean µs", "p99 µs", "total ms", "out samples")]
@@ -155,6 +172,7 @@ is installed and on the pure-Python one otherwise.
 examples:
   remotemedia run examples/vad_pipeline.json -i talk.flac --segments talk.srt
   remotemedia run pipeline.json -i in.wav -o out.flac --events events.json --metrics m.json
+  remotemedia batch examples/vad_pipeline.json corpus/ --out segmented/ --workers 4
   remotemedia nodes                 every node type, with its params
   remotemedia nodes VAD             one node type in full (--json for machines)
   remotemedia plugins check ./libmyplugin.so
@@ -186,6 +204,27 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--runtime", choices=RUNTIMES, default="auto", help="which runtime to use (default: auto)")
     run.add_argument("--plugin", action="append", default=[], metavar="LIB", help="load this plugin library first (repeatable)")
     run.set_defaults(fn=cmd_run)
+    many = sub.add_parser("batch", help="run a manifest's pipeline once per file of a corpus",
+                          description="Runs the pipeline on every input file (files, globs, directories, or .txt/.jsonl "
+                                      "lists of paths) and writes per file, in OUT/files/, its segments and events "
+                                      "(JSONL), metrics and record, each atomically, plus OUT/summary.json. A file that "
+                                      "fails is recorded and does not stop the batch (exit status 1 if any failed).")
+    many.add_argument("manifest", help="the pipeline's JSON manifest")
+    many.add_argument("inputs", nargs="+", help="audio files, globs, directories, or .txt/.jsonl lists of paths")
+    many.add_argument("--out", required=True, metavar="DIR", help="where the outputs go")
+    many.add_argument("--engine", choices=("local", "ray"), default="local",
+                      help="a local process pool, or Ray Data (RAY_ADDRESS, else a local Ray; needs remotemedia[ray])")
+    many.add_argument("--workers", type=int, default=None, help="worker processes or Ray actors (default: CPU count)")
+    many.add_argument("--retries", type=int, default=0, help="tries again a failed file this many times")
+    many.add_argument("--resume", action="store_true", help="skip files that an earlier run finished")
+    many.add_argument("--split", action="store_true", help="also write each segment's audio to OUT/segments/ID/")
+    many.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    many.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                      help="a progress bar over the corpus on stderr (default: when stderr is a terminal)")
+    many.add_argument("--block-ms", type=float, default=files.DEFAULT_BLOCK_SECONDS * 1000,
+                      help="milliseconds of audio pushed at a time (default: %(default)s)")
+    many.add_argument("--runtime", choices=RUNTIMES, default="auto", help="which runtime to use (default: auto)")
+    many.set_defaults(fn=cmd_batch)
     nodes = sub.add_parser("nodes", help="list node types, or describe one",
                            description="Lists every node type (built-in, plugin, Python) with its params, or describes "
                                        "one in full: origin, runtimes, ports, every param with type, range, default "
