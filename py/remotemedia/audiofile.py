@@ -12,6 +12,7 @@ lossy or other formats as float32.
 
 from __future__ import annotations
 
+import os
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,11 +41,11 @@ class Reader:
     ``dtype``; iterate :meth:`blocks` for :class:`Audio` of up to ``block_frames``."""
 
     def __init__(self, path: str | Path):
-        self.path = str(path)
+        self.path = _path(path)
         if soundfile is not None:
             try:
                 self._sf = soundfile.SoundFile(self.path)
-            except (RuntimeError, OSError, soundfile.LibsndfileError) as e:
+            except (RuntimeError, OSError, ValueError, TypeError, soundfile.LibsndfileError) as e:
                 raise InvalidInputError(f"{self.path}: cannot read this audio file ({e})") from None
             self.sample_rate, self.channels = self._sf.samplerate, self._sf.channels
             self.frames = self._sf.frames if self._sf.seekable() else None
@@ -113,6 +114,16 @@ class Reader:
         self.close()
 
 
+def _path(path) -> str:
+    """A file path given as ``str`` or ``os.PathLike``, checked."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidInputError(f"an audio file path must be a str or os.PathLike, got {type(path).__name__}")
+    text = os.fspath(path)
+    if not isinstance(text, str) or not text or "\0" in text:
+        raise InvalidInputError(f"not a usable file path: {text!r}")
+    return text
+
+
 def _pcm(raw: bytes, width: int) -> np.ndarray:
     """Little-endian PCM bytes as int16 (16-bit) or int32 (24-bit scaled up, 32-bit)."""
     if width == 2:
@@ -128,7 +139,7 @@ class Writer:
     without soundfile). Opened on the first block, whose rate and channels it keeps."""
 
     def __init__(self, path: str | Path):
-        self.path = str(path)
+        self.path = _path(path)
         self._file = None
         self.frames = 0
 

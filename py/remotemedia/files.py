@@ -43,7 +43,11 @@ def process_file(pipeline, in_path: str | Path, out_path: str | Path | None = No
     ``progress=True`` shows a progress bar on stderr (audio seconds done, x real time,
     ETA). A ``metrics`` dict is filled with the stream's metrics (as ``Stream.metrics()``).
     """
-    if not isinstance(block_seconds, (int, float)) or not 0.001 <= block_seconds <= 60:
+    if not callable(getattr(pipeline, "stream", None)):
+        raise InvalidInputError(f"process_file takes a remotemedia.Pipeline, got {type(pipeline).__name__}")
+    if on_event is not None and not callable(on_event):
+        raise InvalidInputError(f"on_event must be callable, got {type(on_event).__name__}")
+    if isinstance(block_seconds, bool) or not isinstance(block_seconds, (int, float)) or not 0.001 <= block_seconds <= 60:
         raise InvalidInputError(f"block_seconds must be from 0.001 to 60, got {block_seconds!r}")
     collected: dict[str, list] = {}
     emit = on_event or (lambda key, item: collected.setdefault(key, []).append(item))

@@ -199,3 +199,26 @@ def test_memory_stays_flat_on_a_long_file(tmp_path):
     peak_mb = int(done.stdout.split()[-1]) / 1024
     assert peak_mb < 150, f"peak RSS {peak_mb:.0f} MB"
     assert len((tmp_path / "s.rttm").read_text().splitlines()) > 100
+
+
+@pytest.mark.parametrize("args,match", [
+    ((None,), "must be a str or os.PathLike"), (("",), "not a usable file path"), (("a\0b.wav",), "not a usable file path"),
+    ((b"x.wav",), "must be a str or os.PathLike"),
+])
+def test_process_file_refuses_hostile_arguments_cleanly(args, match):
+    p = rm.Pipeline.from_manifest(VAD)
+    with pytest.raises(rm.InvalidInputError, match=match):
+        rm.process_file(p, *args)
+
+
+def test_process_file_checks_its_other_arguments(recordings):
+    p = rm.Pipeline.from_manifest(VAD)
+    for kwargs, match in (({"block_seconds": float("nan")}, "block_seconds"), ({"block_seconds": True}, "block_seconds"),
+                          ({"on_event": 3}, "on_event must be callable")):
+        with pytest.raises(rm.InvalidInputError, match=match):
+            rm.process_file(p, recordings["in.flac"], **kwargs)
+    with pytest.raises(rm.InvalidInputError, match="takes a remotemedia.Pipeline"):
+        rm.process_file("pipeline.json", recordings["in.flac"])
+    with pytest.raises(rm.InvalidInputError, match="cannot write this audio format"):
+        rm.process_file(rm.Pipeline().add_node("g", "Gain"), recordings["in.flac"],
+                        recordings["in.flac"].parent / "out.unknownext")
