@@ -114,7 +114,7 @@ def test_retries_and_split(corpus_dir, tmp_path):
 def test_an_interrupted_batch_resumes_without_redoing_finished_files(corpus_dir, tmp_path):
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "remotemedia", "batch", str(VAD), str(corpus_dir), "--out", str(out), "--workers", "1",
-           "--no-progress", "--block-ms", "50"]
+           "--no-progress", "--block-ms", "5"]  # small blocks: slow enough to be caught mid-corpus
     child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
     while len(list((out / "files").glob("*-????????.json"))) < 5 and time.monotonic() < deadline:
