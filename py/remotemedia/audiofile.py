@@ -72,7 +72,8 @@ class Reader:
     def blocks(self, block_frames: int = DEFAULT_BLOCK_FRAMES) -> Iterator[Audio]:
         """The file from its start, in blocks of ``block_frames`` (the last may be shorter)."""
         if self._sf is not None:
-            self._sf.seek(0) if self._sf.seekable() else None
+            if self._sf.seekable():
+                self._sf.seek(0)
             for block in self._sf.blocks(blocksize=block_frames, dtype=self.dtype.name, always_2d=True):
                 yield self._audio(block)
         else:

@@ -35,7 +35,7 @@ def cmd_run(args) -> int:
         _progress(f"reading {args.input}: {'?' if seconds is None else f'{seconds:.2f}'} s, {r.channels} ch, "
                   f"{r.sample_rate} Hz, {r.dtype}")
     if args.segments:
-        files.write_segments(args.segments, [], "probe")  # an unknown extension fails now, not after the run
+        files.segment_format(args.segments)  # an unknown extension fails now, not after the run
     segments: list[dict] = []
     events = None
     if args.events:

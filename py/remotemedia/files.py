@@ -152,15 +152,21 @@ def _clock(seconds: float, sep: str) -> str:
     return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}{sep}{ms % 1000:03d}"
 
 
+def segment_format(path: str | Path) -> str:
+    """The segments format of ``path`` (its extension, one of :data:`SEGMENT_FORMATS`)."""
+    kind = Path(path).suffix.lower()
+    if kind not in SEGMENT_FORMATS:
+        raise InvalidInputError(f"{path}: segments are written as {', '.join(SEGMENT_FORMATS)}, not '{kind}'")
+    return kind
+
+
 def write_segments(path: str | Path, segments: list[dict], recording: str = "audio") -> None:
     """Writes speech segments (``start``/``end`` in seconds) in the format of the
     extension: ``.json`` (a list of objects), ``.csv`` (start, end, duration), ``.srt``
     (subtitles reading "speech") or ``.rttm`` (NIST, speaker "speech", file id
     ``recording``): what transcription and diarization tools read."""
     path = Path(path)
-    kind = path.suffix.lower()
-    if kind not in SEGMENT_FORMATS:
-        raise InvalidInputError(f"{path}: segments are written as {', '.join(SEGMENT_FORMATS)}, not '{kind}'")
+    kind = segment_format(path)
     rows = [(round(s["start"], 3), round(s["end"], 3)) for s in segments]
     with open(path, "w", newline="", encoding="utf-8") as f:
         if kind == ".json":

@@ -159,6 +159,9 @@ def test_unreadable_and_unwritable_files_are_clean_errors(tmp_path, recordings):
     with pytest.raises(rm.InvalidInputError, match="segments are written as"):
         files.write_segments(tmp_path / "s.txt", [])
     assert cli.main(["run", str(VAD), "-i", str(junk)]) == 2
+    segments = tmp_path / "s.txt"
+    assert cli.main(["run", str(VAD), "-i", str(recordings["in.flac"]), "--segments", str(segments)]) == 2
+    assert not segments.exists(), "refused before the run, nothing written"
 
 
 def test_without_soundfile_pcm_wav_still_reads(tmp_path, monkeypatch):
