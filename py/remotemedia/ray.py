@@ -8,6 +8,7 @@ builds it once per actor, so each actor keeps one pipeline for every batch it ge
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -113,10 +114,11 @@ def run_files(manifest_text: str, runtime: str, paths: list[Path], out_dir: Path
     if not ray.is_initialized():
         address = os.environ.get("RAY_ADDRESS")
         ray.init(address=address or None, num_cpus=None if address else workers, include_dashboard=False,
-                 log_to_driver=False)
+                 log_to_driver=False, logging_level=logging.WARNING)
     dataset = ray.data.from_items([{"path": str(p)} for p in paths])
-    results = dataset.map_batches(PipelineMapper, batch_size=1, concurrency=workers,
+    results = dataset.map_batches(PipelineMapper, batch_size=1, compute=ray.data.ActorPoolStrategy(size=workers),
                                   fn_constructor_kwargs={"manifest": manifest_text, "out_dir": str(out_dir.resolve()),
                                                          "runtime": runtime, **options}).materialize()
-    results.select_columns(["record"]).write_json(str(out_dir / "records"))
+    # One file of records per run (Ray would otherwise write one per block, i.e. per file).
+    results.select_columns(["record"]).write_json(str(out_dir / "records"), min_rows_per_file=len(paths))
     return [json.loads(row["record"]) for row in results.take_all()]
