@@ -179,6 +179,15 @@ examples:
 """
 
 
+def _streaming_options(parser: argparse.ArgumentParser, json_help: str, progress_help: str) -> None:
+    """The options ``run`` and ``batch`` share."""
+    parser.add_argument("--json", action="store_true", help=json_help)
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None, help=progress_help)
+    parser.add_argument("--block-ms", type=float, default=files.DEFAULT_BLOCK_SECONDS * 1000,
+                        help="milliseconds of audio pushed at a time (default: %(default)s)")
+    parser.add_argument("--runtime", choices=RUNTIMES, default="auto", help="which runtime to use (default: auto)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="remotemedia", description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"remotemedia {_contract.VERSION} ({_native_summary()})")
@@ -196,12 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--segments", metavar="PATH", help="write speech segments here: .json, .csv, .srt or .rttm")
     run.add_argument("--split", metavar="DIR", help="write each speech segment's audio, cut from the input, to DIR")
     run.add_argument("--metrics", metavar="PATH", help="write per-node metrics JSON here and print a summary table")
-    run.add_argument("--json", action="store_true", help="print a JSON summary of the run on stdout")
-    run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                     help="show a progress bar on stderr (default: when stderr is a terminal)")
-    run.add_argument("--block-ms", type=float, default=files.DEFAULT_BLOCK_SECONDS * 1000,
-                     help="milliseconds of audio pushed at a time (default: %(default)s)")
-    run.add_argument("--runtime", choices=RUNTIMES, default="auto", help="which runtime to use (default: auto)")
+    _streaming_options(run, json_help="print a JSON summary of the run on stdout",
+                       progress_help="show a progress bar on stderr (default: when stderr is a terminal)")
     run.add_argument("--plugin", action="append", default=[], metavar="LIB", help="load this plugin library first (repeatable)")
     run.set_defaults(fn=cmd_run)
     many = sub.add_parser("batch", help="run a manifest's pipeline once per file of a corpus",
@@ -218,12 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     many.add_argument("--retries", type=int, default=0, help="tries again a failed file this many times")
     many.add_argument("--resume", action="store_true", help="skip files that an earlier run finished")
     many.add_argument("--split", action="store_true", help="also write each segment's audio to OUT/segments/ID/")
-    many.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
-    many.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                      help="a progress bar over the corpus on stderr (default: when stderr is a terminal)")
-    many.add_argument("--block-ms", type=float, default=files.DEFAULT_BLOCK_SECONDS * 1000,
-                      help="milliseconds of audio pushed at a time (default: %(default)s)")
-    many.add_argument("--runtime", choices=RUNTIMES, default="auto", help="which runtime to use (default: auto)")
+    _streaming_options(many, json_help="print the summary as JSON on stdout",
+                       progress_help="a progress bar over the corpus on stderr (default: when stderr is a terminal)")
     many.set_defaults(fn=cmd_batch)
     nodes = sub.add_parser("nodes", help="list node types, or describe one",
                            description="Lists every node type (built-in, plugin, Python) with its params, or describes "
