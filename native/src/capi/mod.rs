@@ -49,7 +49,11 @@ pub extern "C" fn rm_abi_version() -> u32 {
 /// freed, valid for the life of the process. Any thread, no allocation.
 #[unsafe(no_mangle)]
 pub extern "C" fn rm_version_string() -> *const std::ffi::c_char {
-    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+    const VERSION: &std::ffi::CStr = match std::ffi::CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+        Ok(v) => v,
+        Err(_) => c"",
+    };
+    catch(|| VERSION.as_ptr()).unwrap_or(c"".as_ptr())
 }
 
 /// Runs `f` with panics caught, recording any error as the thread's last error.
