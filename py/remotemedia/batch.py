@@ -59,8 +59,13 @@ def run(manifest, paths: Iterable[str | Path], out_dir: str | Path, *, engine: s
         raise InvalidInputError(f"workers must be a positive integer, got {workers!r}")
     text = _manifest_text(manifest)
     _init_worker(text, runtime)  # validates here, before any work is sent out
+    if not isinstance(out_dir, (str, os.PathLike)) or not os.fspath(out_dir):
+        raise InvalidInputError(f"out_dir must be a path, got {out_dir!r}")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InvalidInputError(f"{out_dir}: cannot create the output folder ({e})") from None
     all_paths = corpus.expand(paths)
     done = {str(p): r for p in all_paths if resume and (r := corpus.completed(out_dir, p))}
     todo = [p for p in all_paths if str(p) not in done]

@@ -32,13 +32,21 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif", ".w
 PATH_KEYS = ("path", "audio_filepath", "audio")
 
 
-def expand(inputs: Iterable[str | Path]) -> list[Path]:
+def expand(inputs: Iterable[str | Path] | str | Path) -> list[Path]:
     """Files from files, globs, directories (searched recursively for audio files), and
     list files (``.txt``/``.list``: one path per line; ``.jsonl``: objects with a
     ``path`` or ``audio_filepath``; relative paths from the list's folder). Sorted, each once."""
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    try:
+        inputs = list(inputs)
+    except TypeError:
+        raise InvalidInputError(f"inputs must be paths (str or os.PathLike) or a list of them, got {type(inputs).__name__}") from None
     found: dict[str, Path] = {}
     for item in inputs:
-        item = str(item)
+        if not isinstance(item, (str, os.PathLike)) or not os.fspath(item) or "\0" in os.fspath(item):
+            raise InvalidInputError(f"not a usable input path: {item!r}")
+        item = os.fspath(item)
         if any(c in item for c in "*?[") and not Path(item).exists():
             matches = [Path(m) for m in glob.glob(item, recursive=True)]
         elif Path(item).is_dir():

@@ -185,3 +185,15 @@ def test_bad_arguments_are_clean_errors(tmp_path):
             batch.run(VAD, [], tmp_path, **kwargs)
     with pytest.raises(rm.ManifestError):
         batch.run({"version": "1", "nodes": [{"id": "x", "node_type": "Nope"}]}, [], tmp_path)
+    for paths in (None, 3, [None], [b"x"], ["a\0b"]):
+        with pytest.raises(rm.InvalidInputError):
+            batch.run(VAD, paths, tmp_path)
+    with pytest.raises(rm.InvalidInputError, match="out_dir must be a path"):
+        batch.run(VAD, [], None)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(rm.InvalidInputError, match="cannot create the output folder"):
+        batch.run(VAD, [], tmp_path / "file" / "out")
+
+
+def test_a_single_path_is_one_input_not_its_characters(corpus_dir):
+    assert corpus.expand(str(corpus_dir)) == corpus.expand([corpus_dir]) != []
