@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from . import _contract, audiofile, batch, catalog, files, native, plugins
-from .errors import InvalidInputError, RemoteMediaError
+from .errors import InvalidInputError, PluginError, RemoteMediaError
 from .pipeline import RUNTIMES, Pipeline
 
 
@@ -156,7 +156,13 @@ def cmd_plugins(args) -> int:
 
 
 def cmd_plugins_check(args) -> int:
-    report = plugins.check_plugin(args.path, isolated=not args.in_process)
+    try:
+        report = plugins.check_plugin(args.path, isolated=not args.in_process, timeout=args.timeout)
+    except PluginError as e:
+        if not args.json:
+            raise
+        print(json.dumps({"file": e.file, "passed": False, "error": str(e), "checks": []}, indent=2))
+        return 2
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -242,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("path", help="the plugin library (.so)")
     check.add_argument("--json", action="store_true", help="the report as JSON")
     check.add_argument("--in-process", action="store_true", help="do not isolate the check in a child process")
+    check.add_argument("--timeout", type=float, default=plugins.DEFAULT_CHECK_TIMEOUT_S, metavar="S",
+                       help="seconds before an isolated check counts the plugin as hung (default: %(default)s)")
     check.set_defaults(fn=cmd_plugins_check)
     args = parser.parse_args(argv)
     try:

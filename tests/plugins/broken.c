@@ -40,6 +40,9 @@ static int32_t process(void *instance, const RmDataView *in, RmNodeContext *ctx)
 #ifdef CRASH_ON_EMPTY
   if (in->len == 0) *(volatile int *)0 = 1; /* a bug: crashes on an empty chunk */
 #endif
+#ifdef HANG_ON_EMPTY
+  if (in->len == 0) for (volatile int spin = 1; spin;) { } /* a bug: never returns on an empty chunk */
+#endif
   e->seen += in->len;
 #ifdef STATEFUL_OUTPUT
   /* A bug: the output depends on state that reset does not clear. */

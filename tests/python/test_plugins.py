@@ -353,6 +353,24 @@ def test_conformance_survives_a_plugin_that_crashes(broken):
     assert not report["passed"] and report["crashed"] == "SIGSEGV"
 
 
+def test_conformance_stops_a_plugin_that_hangs(broken):
+    report = rm.check_plugin(broken("HANG_ON_EMPTY"), timeout=3)
+    assert not report["passed"] and report["hung"] == 3
+    assert report["checks"][0]["check"] == "no hang" and "did not finish within 3 s" in report["checks"][0]["detail"]
+    with pytest.raises(rm.InvalidInputError, match="timeout must be"):
+        rm.check_plugin(BIQUAD, timeout=float("nan"))
+
+
+def test_conformance_json_reports_a_load_error_as_json(tmp_path):
+    junk = tmp_path / "libjunk.so"
+    junk.write_bytes(b"not a library")
+    done = subprocess.run([sys.executable, "-m", "remotemedia", "plugins", "check", "--json", str(junk)],
+                          capture_output=True, text=True)
+    report = json.loads(done.stdout)
+    assert done.returncode == 2 and report["passed"] is False and report["file"] == str(junk)
+    assert "not a loadable shared library" in report["error"]
+
+
 def test_conformance_cli_exit_status(broken):
     ok = subprocess.run([sys.executable, "-m", "remotemedia", "plugins", "check", str(BIQUAD)], capture_output=True, text=True)
     assert ok.returncode == 0 and "biquad: passed" in ok.stdout
