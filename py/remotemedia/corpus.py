@@ -123,12 +123,12 @@ def process_one(pipeline, path: Path, out_dir: Path, *, retries: int = 0, split:
             error = error_of(e)
             if attempts > retries:
                 break
-    segments = [e["item"] for e in events if files.is_segment(e["item"])] if error is None else []
+    segments = files.segments_of(e["item"] for e in events) if error is None else []
     record = {"path": str(path), "id": fid, "status": "ok" if error is None else "failed", "attempts": attempts,
               "audio_seconds": metrics.get("pipeline", {}).get("audio_seconds", 0.0) if error is None else 0.0,
               "wall_seconds": round(time.perf_counter() - started, 6), "segments": len(segments), "error": error}
     if error is None:
-        atomic_write(folder / f"{fid}.segments.jsonl", _jsonl([{"start": s["start"], "end": s["end"]} for s in segments]))
+        atomic_write(folder / f"{fid}.segments.jsonl", _jsonl(segments))
         atomic_write(folder / f"{fid}.events.jsonl", _jsonl(events))
         atomic_write(folder / f"{fid}.metrics.json", json.dumps(metrics, indent=1))
         if split:

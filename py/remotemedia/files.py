@@ -28,6 +28,11 @@ def is_segment(item) -> bool:
                                            for k in ("start", "end")))
 
 
+def segments_of(items) -> list[dict]:
+    """The speech segments among JSON items, as ``{"start", "end"}`` objects in order."""
+    return [{"start": i["start"], "end": i["end"]} for i in items if is_segment(i)]
+
+
 def process_file(pipeline, in_path: str | Path, out_path: str | Path | None = None,
                  on_event: Callable[[str, object], None] | None = None, *,
                  block_seconds: float = DEFAULT_BLOCK_SECONDS, progress: bool = False,

@@ -72,7 +72,7 @@ class PipelineMapper:
                                block_seconds=self.options["block_seconds"], metrics=metrics)
         except Exception as e:  # one row per input, failures included
             return {"path": path, **_failed(e)}
-        segments = [{"start": i["start"], "end": i["end"]} for i in events if files.is_segment(i)]
+        segments = files.segments_of(events)
         return {"path": path, **_row({"status": "ok", "error": None}, segments, metrics)}
 
     def _array(self, samples, rate: int) -> dict:
@@ -84,7 +84,7 @@ class PipelineMapper:
                 metrics = s.metrics()
         except Exception as e:  # one row per input, failures included
             return _failed(e)
-        segments = [{"start": i["start"], "end": i["end"]} for i in items if files.is_segment(i)]
+        segments = files.segments_of(items)
         return _row({"status": "ok", "error": None}, segments, metrics)
 
 
