@@ -17,6 +17,7 @@ pub mod executor;
 mod ffi;
 pub mod manifest;
 pub mod metrics;
+mod model;
 pub mod nodes;
 mod plugin;
 pub mod runtime;

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from ._contract import DEFAULT_CAPACITY, MAX_CAPACITY, MAX_TIMEOUT_S, OVERFLOW
 from .audio import Audio
 from .errors import InvalidInputError
 from .executor import PythonPipeline
+from .model import with_package_models
 from .node import Node, lookup, register_node
 
 RUNTIMES = manifest_mod.RUNTIME_HINTS
@@ -108,7 +110,9 @@ class Pipeline:
                 cls = lookup(node["node_type"])
                 if cls is not None and (node["runtime_hint"] == "python" or cls.node_type not in rt.native_types):
                     rt.register(cls)
-            return native.NativePipeline(rt, self._text)
+            filled = with_package_models(self.to_manifest())
+            text = self._text if filled == self.to_manifest() else json.dumps(filled)
+            return native.NativePipeline(rt, text)
         return PythonPipeline(m)
 
     @property

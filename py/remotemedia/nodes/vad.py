@@ -1,5 +1,5 @@
-"""VAD reference: the same features, noise floor, score and decisions as the native
-node (native/src/nodes/audio/vad.rs, which documents the algorithm), in numpy."""
+"""VAD reference: the same engines, scores and decisions as the native node
+(native/src/nodes/audio/vad/, which documents the algorithm), in numpy."""
 
 from __future__ import annotations
 
@@ -7,10 +7,14 @@ import numpy as np
 
 from ..audio import Audio
 from ..errors import NodeError
-from ..node import Emit
+from ..model import ModelFileError, silero, silero_package_model
+from ..node import Emit, ParamError
 from ._common import BuiltinNode, audio_input, builtin, require_finite
 
 RATES = (8000, 16000, 32000, 48000)
+SPECTRAL_FRAME_MS = (10, 20, 30)
+DEFAULT_SPECTRAL_FRAME_MS = 30
+SILERO_RATE, SILERO_FRAME_MS, SILERO_WINDOW = 16000, 32, 512
 BANDS = 8
 LOW_HZ, HIGH_HZ = 200.0, 4000.0
 SMOOTH = 0.6
@@ -42,36 +46,18 @@ class _Analyzer:
         return energy, power
 
 
-@builtin
-class VAD(BuiltinNode):
-    def __init__(self, frame_ms: int, threshold: float, hangover_ms: int, min_speech_ms: int, gate: bool):
-        self.frame_ms, self.threshold, self.gate = frame_ms, threshold, gate
-        self.hangover = -(-hangover_ms // frame_ms)
-        self.min_run = max(1, -(-min_speech_ms // frame_ms))
-        self.rate = None
+class _Spectral:
+    """The spectral engine's state for one stream (native: vad/spectral.rs)."""
 
-    def _start(self, rate: int):
-        if rate not in RATES:
-            raise NodeError(f"VAD takes 8000, 16000, 32000 or 48000 Hz, got {rate}; resample first")
-        self.rate = rate
-        self.frame_len = rate * self.frame_ms // 1000
-        self.analyzer = _Analyzer(rate, self.frame_len)
-        self.per_window = SUBWINDOW_MS // self.frame_ms
+    def __init__(self, rate: int, frame_ms: int):
+        self.analyzer = _Analyzer(rate, rate * frame_ms // 1000)
+        self.per_window = SUBWINDOW_MS // frame_ms
         self.smoothed = None
         self.current = np.full(BANDS, np.inf)
         self.history: list[np.ndarray] = []
         self.in_window = 0
-        self.pending = np.zeros(0, np.float32)
-        self.next_index = 0
-        self.since_raw = None
-        self.run_start, self.confirmed = None, False
-        self.held: list[tuple[int, float, np.ndarray | None]] = []
-        self.segment_start = None
 
-    def latency(self) -> int:
-        return 0 if self.rate is None else (self.min_run - 1) * self.frame_len + self.frame_len - 1
-
-    def _score(self, frame: np.ndarray) -> float:
+    def score(self, frame: np.ndarray) -> float:
         energy, power = self.analyzer.analyse(frame)
         self.smoothed = energy.copy() if self.smoothed is None else self.smoothed
         self.smoothed = SMOOTH * self.smoothed + (1 - SMOOTH) * energy
@@ -89,6 +75,72 @@ class VAD(BuiltinNode):
         z = WEIGHTS @ np.array([snr.mean(), flatness, snr.max()]) + BIAS
         return float(1 / (1 + np.exp(-z)))
 
+
+class _SileroScorer:
+    """The silero engine's state for one stream: the shared model and its own state."""
+
+    def __init__(self, model):
+        self.model, self.state = model, model.state()
+
+    def score(self, frame: np.ndarray) -> float:
+        return float(np.float32(self.model.forward(self.state, frame)))
+
+
+def _level_dbfs(frame: np.ndarray) -> float:
+    """Mean-square level in dB full scale (-inf for digital silence)."""
+    x = frame.astype(np.float64)
+    with np.errstate(divide="ignore"):
+        return float(10 * np.log10(np.dot(x, x) / max(len(x), 1)))
+
+
+@builtin
+class VAD(BuiltinNode):
+    def __init__(self, engine: str, threshold: float, hangover_ms: int, min_speech_ms: int, min_level_dbfs: float,
+                 gate: bool, model_path: str | None = None, frame_ms: int | None = None):
+        is_silero = engine == "silero"
+        frame_ms = frame_ms if frame_ms is not None else SILERO_FRAME_MS if is_silero else DEFAULT_SPECTRAL_FRAME_MS
+        if is_silero and frame_ms != SILERO_FRAME_MS:
+            raise ParamError("frame_ms", f"{frame_ms} ms: the silero engine works on {SILERO_FRAME_MS} ms windows")
+        if not is_silero and frame_ms not in SPECTRAL_FRAME_MS:
+            raise ParamError("frame_ms", f"{frame_ms} ms is not one of 10, 20, 30 (the spectral engine's frames)")
+        self.model = None
+        if is_silero and model_path is None:
+            model_path = silero_package_model()
+        if is_silero and model_path is None:
+            raise ParamError("model_path", "the silero engine needs a model: pip install 'remotemedia[silero]' "
+                                           "(the silero-vad package ships it), or give model_path")
+        if not is_silero and model_path is not None:
+            raise ParamError("model_path", "only the silero engine takes a model")
+        if is_silero:
+            try:
+                self.model = silero(model_path)
+            except ModelFileError as e:
+                raise ParamError("model_path", str(e)) from None
+        self.frame_ms, self.threshold, self.gate, self.min_level = frame_ms, threshold, gate, min_level_dbfs
+        self.hangover = -(-hangover_ms // frame_ms)
+        self.min_run = max(1, -(-min_speech_ms // frame_ms))
+        self.rate = None
+
+    def _start(self, rate: int):
+        if self.model is not None:
+            if rate != SILERO_RATE:
+                raise NodeError(f"VAD's silero engine takes 16000 Hz, got {rate}; resample first")
+            self.frame_len, self.scorer = SILERO_WINDOW, _SileroScorer(self.model)
+        elif rate in RATES:
+            self.frame_len, self.scorer = rate * self.frame_ms // 1000, _Spectral(rate, self.frame_ms)
+        else:
+            raise NodeError(f"VAD takes 8000, 16000, 32000 or 48000 Hz, got {rate}; resample first")
+        self.rate = rate
+        self.pending = np.zeros(0, np.float32)
+        self.next_index = 0
+        self.since_raw = None
+        self.run_start, self.confirmed = None, False
+        self.held: list[tuple[int, float, bool, np.ndarray | None]] = []
+        self.segment_start = None
+
+    def latency(self) -> int:
+        return 0 if self.rate is None else (self.min_run - 1) * self.frame_len + self.frame_len - 1
+
     def _seconds(self, index: int) -> float:
         """Frame ``index`` in seconds, by the native node's one formula."""
         return index * self.frame_ms / 1000
@@ -96,7 +148,7 @@ class VAD(BuiltinNode):
     def _segment(self, start: int, end: int) -> Emit:
         return Emit("segments", {"start": self._seconds(start), "end": self._seconds(end)})
 
-    def _decide(self, index, score, samples, speech, decisions, out):
+    def _decide(self, index, score, loud, samples, speech, decisions, out):
         decisions.append((index, speech, score))
         if speech and self.segment_start is None:
             self.segment_start = index
@@ -106,8 +158,16 @@ class VAD(BuiltinNode):
         if speech and samples is not None:
             out.append(Emit("audio", Audio(samples, self.rate)))
 
-    def _push(self, index, score, samples, decisions, out):
-        raw = score > self.threshold
+    def _frame(self, samples: np.ndarray, length: int, decisions, out):
+        """Scores the whole frame ``samples`` (the first ``length`` are audio, the rest
+        padding) and pushes it towards its decision."""
+        score = self.scorer.score(samples)
+        loud = _level_dbfs(samples[:length]) >= self.min_level
+        index, self.next_index = self.next_index, self.next_index + 1
+        self._push(index, score, loud, samples[:length].copy() if self.gate else None, decisions, out)
+
+    def _push(self, index, score, loud, samples, decisions, out):
+        raw = loud and score > self.threshold
         if raw:
             self.since_raw = 0
         elif self.since_raw is not None and self.since_raw < self.hangover:
@@ -118,13 +178,13 @@ class VAD(BuiltinNode):
             for held in self.held:
                 self._decide(*held, False, decisions, out)
             self.held, self.run_start, self.confirmed = [], None, False
-            self._decide(index, score, samples, False, decisions, out)
+            self._decide(index, score, loud, samples, False, decisions, out)
             return
         if self.run_start is None:
             self.run_start = index
         if raw and index - self.run_start + 1 >= self.min_run:
             self.confirmed = True
-        self.held.append((index, score, samples))
+        self.held.append((index, score, loud, samples))
         if self.confirmed:
             for held in self.held:
                 self._decide(*held, True, decisions, out)
@@ -150,16 +210,18 @@ class VAD(BuiltinNode):
         self.pending = x[whole:]
         decisions, out = [], []
         for start in range(0, whole, self.frame_len):
-            frame = x[start:start + self.frame_len]
-            score = self._score(frame)
-            index, self.next_index = self.next_index, self.next_index + 1
-            self._push(index, score, frame.copy() if self.gate else None, decisions, out)
+            self._frame(x[start:start + self.frame_len], self.frame_len, decisions, out)
         return self._frames_event(decisions) + out
 
     def flush(self):
         if self.rate is None:
             return None
         decisions, out = [], []
+        if self.model is not None and len(self.pending):
+            # the tail, padded with zeros to a whole window as silero's own tools do
+            tail = np.zeros(self.frame_len, np.float32)
+            tail[:len(self.pending)] = self.pending
+            self._frame(tail, len(self.pending), decisions, out)
         for held in self.held:
             self._decide(*held, False, decisions, out)
         self.held = []

@@ -1,64 +1,57 @@
-//! VAD: frame-based voice activity detection on spectral features.
+//! VAD: frame-based voice activity detection with two engines and one decision rule.
 //!
-//! Per frame (10, 20 or 30 ms at 8, 16, 32 or 48 kHz; mono f32):
-//! 1. power spectrum of the Hann-windowed frame (`realfft`, on `rustfft`);
-//! 2. energies of 8 log-spaced bands from 200 Hz to 4 kHz (or 0.475 × the rate);
-//! 3. a noise floor per band by minimum statistics: the minimum of the smoothed band
-//!    energy over ten 360 ms windows (3.6 s), times 1.5;
-//! 4. features: mean and maximum band SNR (dB, clipped to 0..30) and the spectral
-//!    flatness (dB) of the noise-whitened spectrum: about -2.5 dB for stationary noise
-//!    of any colour, far lower for harmonic speech;
-//! 5. score = logistic(weights · features): a probability-like value in 0..1;
-//! 6. decision: score > threshold, held for `hangover_ms` after the last such frame
-//!    (silences shorter than that are bridged); a run becomes speech once it has lasted
-//!    `min_speech_ms` up to a frame above threshold (hangover frames do not count), so
-//!    shorter runs are dropped and decisions are delayed by that much.
+//! Engines (param `engine`) score each frame of mono f32 audio:
+//! - `"spectral"` (default): band SNRs and whitened spectral flatness (`spectral.rs`);
+//!   8, 16, 32 or 48 kHz, frames of 10, 20 or 30 ms;
+//! - `"silero"`: the silero VAD network run natively (`crate::model`) from the ONNX
+//!   file `model_path`; 16 kHz, 32 ms windows (512 samples); the model is loaded once
+//!   per process and shared, each stream keeps its own recurrent state and context.
 //!
-//! Weights were fitted by logistic regression on the generated set of
-//! `benchmarks/vad_dataset.py` (30 ms frames at 16 kHz).
+//! Decision, the same for both: a frame is raw speech when its score is above
+//! `threshold` and its level is at least `min_level_dbfs`; speech is held for
+//! `hangover_ms` after the last raw frame (silences shorter than that are bridged);
+//! a run becomes speech once it has lasted `min_speech_ms` up to a raw frame (hangover
+//! frames do not count), so shorter runs are dropped and decisions are delayed by that
+//! much. `flush` decides what is held, closes the open segment and, for silero, scores
+//! the last partial window padded with zeros; `reset` forgets the stream.
 
-use std::collections::VecDeque;
+mod spectral;
+
 use std::sync::Arc;
 
-use realfft::{RealFftPlanner, RealToComplex};
-use rustfft::num_complex::Complex;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::data::{AudioBuffer, Data, Samples};
 use crate::error::NodeFailure;
+use crate::model::{SILERO_WINDOW, Silero, SileroState};
 use crate::nodes::{Emitter, Implementation, Node, NodeSpec, ParamError, parse_params};
 
-const RATES: [u32; 4] = [8000, 16000, 32000, 48000];
-const FRAME_MS: [u32; 3] = [10, 20, 30];
-const BANDS: usize = 8;
-const LOW_HZ: f64 = 200.0;
-const HIGH_HZ: f64 = 4000.0;
-const SMOOTH: f32 = 0.6;
-const SUBWINDOW_MS: u32 = 360;
-const SUBWINDOWS: usize = 10;
-const NOISE_BIAS: f32 = 1.5;
-const SNR_MAX_DB: f32 = 30.0;
-/// Logistic weights for (mean band SNR dB, whitened flatness dB, max band SNR dB) and bias.
-const WEIGHTS: [f32; 3] = [0.164, 0.293, 0.259];
-const BIAS: f32 = -1.278;
-const TINY: f32 = 1e-12;
+use spectral::{FRAME_MS, RATES, Spectral};
 
 /// Ports: per-chunk frame decisions, closed speech segments, and gated speech audio.
 const PORT_SEGMENTS: usize = 1;
 const PORT_AUDIO: usize = 2;
 
+const ENGINES: [&str; 2] = ["spectral", "silero"];
+/// The silero engine's rate and window length in ms.
+const SILERO_RATE: u32 = 16000;
+const SILERO_FRAME_MS: u32 = 32;
+
 pub fn spec() -> NodeSpec {
     NodeSpec {
         node_type: "VAD".into(),
-        description: "Voice activity detection on spectral features (f32 mono, 8/16/32/48 kHz, 10/20/30 ms frames): frame decisions and scores, speech segments, and optionally the speech audio.".into(),
+        description: "Voice activity detection (f32 mono): frame decisions and scores, speech segments, and optionally the speech audio. Engines: \"spectral\" (8/16/32/48 kHz, 10/20/30 ms frames) and \"silero\" (the silero VAD network run natively from model_path; 16 kHz, 32 ms windows).".into(),
         params_schema: json!({
             "type": "object",
             "properties": {
-                "frame_ms": {"enum": FRAME_MS, "default": DEFAULT_FRAME_MS},
+                "engine": {"enum": ENGINES, "default": ENGINES[0], "description": "what scores each frame"},
+                "model_path": {"type": ["string", "null"], "description": "the silero engine's ONNX model (Python finds the silero-vad package's by itself)"},
+                "frame_ms": {"enum": [10, 20, 30, SILERO_FRAME_MS, null], "description": "frame length: 10, 20 or 30 (spectral, default 30); 32 (silero, its only one)"},
                 "threshold": {"type": "number", "minimum": 0, "maximum": 1, "default": DEFAULT_THRESHOLD},
                 "hangover_ms": {"type": "integer", "minimum": 0, "maximum": MAX_MS, "default": DEFAULT_HANGOVER_MS},
                 "min_speech_ms": {"type": "integer", "minimum": 0, "maximum": MAX_MS, "default": DEFAULT_MIN_SPEECH_MS},
+                "min_level_dbfs": {"type": "number", "minimum": MIN_LEVEL_DBFS, "maximum": 0, "default": DEFAULT_MIN_LEVEL_DBFS, "description": "frames quieter than this (RMS, dB full scale) are never speech"},
                 "gate": {"type": "boolean", "default": DEFAULT_GATE}
             },
             "additionalProperties": false
@@ -69,152 +62,79 @@ pub fn spec() -> NodeSpec {
     }
 }
 
-const DEFAULT_FRAME_MS: u32 = 30;
+const DEFAULT_SPECTRAL_FRAME_MS: u32 = 30;
 const DEFAULT_THRESHOLD: f64 = 0.6;
 const DEFAULT_HANGOVER_MS: u32 = 90;
 const DEFAULT_MIN_SPEECH_MS: u32 = 60;
+const DEFAULT_MIN_LEVEL_DBFS: f64 = -60.0;
 const DEFAULT_GATE: bool = false;
 /// Largest `hangover_ms` and `min_speech_ms`.
 const MAX_MS: u32 = 5000;
+/// Lowest `min_level_dbfs`: below any f32 signal's level, so the floor is off.
+const MIN_LEVEL_DBFS: f64 = -200.0;
 
 #[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields, default)]
 struct Params {
-    frame_ms: u32,
+    engine: String,
+    model_path: Option<String>,
+    frame_ms: Option<u32>,
     threshold: f64,
     hangover_ms: u32,
     min_speech_ms: u32,
+    min_level_dbfs: f64,
     gate: bool,
 }
 
 impl Default for Params {
     fn default() -> Self {
         Self {
-            frame_ms: DEFAULT_FRAME_MS,
+            engine: ENGINES[0].into(),
+            model_path: None,
+            frame_ms: None,
             threshold: DEFAULT_THRESHOLD,
             hangover_ms: DEFAULT_HANGOVER_MS,
             min_speech_ms: DEFAULT_MIN_SPEECH_MS,
+            min_level_dbfs: DEFAULT_MIN_LEVEL_DBFS,
             gate: DEFAULT_GATE,
         }
     }
 }
 
-/// Fast log2 for positive normal floats (error below 1e-4): exponent bits plus a
-/// least-squares quintic in the mantissa, so loops over it vectorize.
-fn log2_approx(x: f32) -> f32 {
-    const C: [f32; 6] = [0.043_428_42, -0.404_862_85, 1.593_886_4, -3.492_469_2, 5.046_855_5, -2.786_806_4];
-    let bits = x.to_bits();
-    let exponent = ((bits >> 23) & 0xff) as i32 - 127;
-    let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000);
-    let p = ((((C[0] * m + C[1]) * m + C[2]) * m + C[3]) * m + C[4]) * m + C[5];
-    exponent as f32 + p
+/// What scores frames: the engine's per-stream state.
+enum Scorer {
+    Spectral(Box<Spectral>),
+    Silero(Arc<Silero>, Box<SileroState>),
 }
 
-/// Spectral analysis of one frame size at one rate.
-struct Analyzer {
-    window: Vec<f32>,
-    fft: Arc<dyn RealToComplex<f32>>,
-    input: Vec<f32>,
-    spectrum: Vec<Complex<f32>>,
-    scratch: Vec<Complex<f32>>,
-    /// First bin of each band, plus the end of the last band.
-    edges: [usize; BANDS + 1],
-    /// Band of each analysed bin, from `edges[0]`.
-    band_of: Vec<usize>,
-    power: Vec<f32>,
-}
-
-impl Analyzer {
-    fn new(rate: u32, frame_len: usize) -> Self {
-        let nfft = frame_len.next_power_of_two();
-        let window =
-            (0..frame_len).map(|n| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * n as f64 / frame_len as f64).cos()) as f32).collect();
-        let fft = RealFftPlanner::<f32>::new().plan_fft_forward(nfft);
-        let high = HIGH_HZ.min(0.475 * f64::from(rate));
-        let mut edges = [0usize; BANDS + 1];
-        for (b, e) in edges.iter_mut().enumerate() {
-            let f = LOW_HZ * (high / LOW_HZ).powf(b as f64 / BANDS as f64);
-            *e = (f * nfft as f64 / f64::from(rate)).round() as usize;
-        }
-        let band_of = (edges[0]..edges[BANDS]).map(|k| edges.iter().rposition(|&e| e <= k).unwrap().min(BANDS - 1)).collect();
-        Self {
-            window,
-            input: fft.make_input_vec(),
-            spectrum: fft.make_output_vec(),
-            scratch: fft.make_scratch_vec(),
-            fft,
-            edges,
-            band_of,
-            power: vec![0.0; 0],
-        }
-    }
-
-    /// Band energies of `frame` into `bands`; keeps the analysed bins' power.
-    fn analyse(&mut self, frame: &[f32], bands: &mut [f32; BANDS]) {
-        let n = frame.len() as f32;
-        for ((dst, &x), &w) in self.input.iter_mut().zip(frame).zip(&self.window) {
-            *dst = x * w;
-        }
-        self.input[frame.len()..].fill(0.0);
-        self.fft.process_with_scratch(&mut self.input, &mut self.spectrum, &mut self.scratch).expect("sizes come from the plan");
-        self.power.clear();
-        self.power.extend(self.spectrum[self.edges[0]..self.edges[BANDS]].iter().map(|c| c.norm_sqr() / n + TINY));
-        let base = self.edges[0];
-        for (b, e) in bands.iter_mut().enumerate() {
-            let bins = &self.power[self.edges[b] - base..self.edges[b + 1] - base];
-            *e = bins.iter().sum::<f32>() / bins.len().max(1) as f32 + TINY;
+impl Scorer {
+    fn score(&mut self, frame: &[f32]) -> f32 {
+        match self {
+            Scorer::Spectral(s) => s.score(frame),
+            Scorer::Silero(model, state) => model.forward(state, frame),
         }
     }
 }
 
-/// Minimum-statistics noise floor per band.
-struct NoiseFloor {
-    smoothed: Option<[f32; BANDS]>,
-    current: [f32; BANDS],
-    history: VecDeque<[f32; BANDS]>,
-    frames_per_window: usize,
-    frames_in_window: usize,
-}
-
-impl NoiseFloor {
-    fn new(frames_per_window: usize) -> Self {
-        Self { smoothed: None, current: [f32::INFINITY; BANDS], history: VecDeque::new(), frames_per_window, frames_in_window: 0 }
-    }
-
-    fn update(&mut self, energy: &[f32; BANDS]) -> [f32; BANDS] {
-        let s = self.smoothed.get_or_insert(*energy);
-        let mut floor = [0.0; BANDS];
-        for b in 0..BANDS {
-            s[b] = SMOOTH * s[b] + (1.0 - SMOOTH) * energy[b];
-            self.current[b] = self.current[b].min(s[b]);
-            let past = self.history.iter().map(|h| h[b]).fold(f32::INFINITY, f32::min);
-            floor[b] = self.current[b].min(past) * NOISE_BIAS;
-        }
-        self.frames_in_window += 1;
-        if self.frames_in_window == self.frames_per_window {
-            self.history.push_back(self.current);
-            if self.history.len() > SUBWINDOWS {
-                self.history.pop_front();
-            }
-            self.current = [f32::INFINITY; BANDS];
-            self.frames_in_window = 0;
-        }
-        floor
-    }
+/// Mean-square level of `frame` in dB full scale (−inf for digital silence).
+fn level_dbfs(frame: &[f32]) -> f64 {
+    let power = frame.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>() / frame.len().max(1) as f64;
+    10.0 * power.log10()
 }
 
 /// One frame's result, held until its decision is final.
 struct Frame {
     index: u64,
     score: f32,
+    /// At or above `min_level_dbfs`.
+    loud: bool,
     audio: Option<Vec<f32>>,
 }
 
 struct Stream {
     rate: u32,
     frame_len: usize,
-    analyzer: Analyzer,
-    noise: NoiseFloor,
+    scorer: Scorer,
     /// Samples not yet making a whole frame.
     pending: Vec<f32>,
     next_index: u64,
@@ -232,6 +152,9 @@ struct Stream {
 
 struct Vad {
     params: Params,
+    frame_ms: u32,
+    /// The silero model, loaded at creation (so a bad file fails validation).
+    silero: Option<Arc<Silero>>,
     hangover: u64,
     min_run: u64,
     stream: Option<Stream>,
@@ -247,36 +170,62 @@ struct Decisions {
 
 impl Vad {
     fn new(params: Params) -> Result<Self, ParamError> {
-        if !FRAME_MS.contains(&params.frame_ms) {
-            return Err(ParamError::new("frame_ms", format!("{} ms is not one of 10, 20, 30", params.frame_ms)));
+        let silero = params.engine == "silero";
+        if !ENGINES.contains(&params.engine.as_str()) {
+            return Err(ParamError::new("engine", format!("'{}' is not one of \"spectral\", \"silero\"", params.engine)));
+        }
+        let frame_ms = params.frame_ms.unwrap_or(if silero { SILERO_FRAME_MS } else { DEFAULT_SPECTRAL_FRAME_MS });
+        match (silero, frame_ms) {
+            (true, SILERO_FRAME_MS) => {}
+            (true, ms) => return Err(ParamError::new("frame_ms", format!("{ms} ms: the silero engine works on {SILERO_FRAME_MS} ms windows"))),
+            (false, ms) if !FRAME_MS.contains(&ms) => {
+                return Err(ParamError::new("frame_ms", format!("{ms} ms is not one of 10, 20, 30 (the spectral engine's frames)")));
+            }
+            _ => {}
         }
         if !(0.0..=1.0).contains(&params.threshold) {
             return Err(ParamError::new("threshold", format!("{} is outside 0..=1", params.threshold)));
+        }
+        if !(MIN_LEVEL_DBFS..=0.0).contains(&params.min_level_dbfs) {
+            return Err(ParamError::new("min_level_dbfs", format!("{} is outside {MIN_LEVEL_DBFS}..=0", params.min_level_dbfs)));
         }
         for (name, ms) in [("hangover_ms", params.hangover_ms), ("min_speech_ms", params.min_speech_ms)] {
             if ms > MAX_MS {
                 return Err(ParamError::new(name, format!("{ms} is more than {MAX_MS}")));
             }
         }
-        let frame = u64::from(params.frame_ms);
+        let model = match (silero, &params.model_path) {
+            (true, Some(path)) => Some(crate::model::silero(path).map_err(|e| ParamError::new("model_path", e))?),
+            (true, None) => {
+                return Err(ParamError::new("model_path", "the silero engine needs model_path, a silero VAD ONNX file (from Python, the silero-vad package's is found by itself: pip install 'remotemedia[silero]')"));
+            }
+            (false, Some(_)) => return Err(ParamError::new("model_path", "only the silero engine takes a model")),
+            (false, None) => None,
+        };
+        let frame = u64::from(frame_ms);
         Ok(Self {
             hangover: u64::from(params.hangover_ms).div_ceil(frame),
             min_run: u64::from(params.min_speech_ms).div_ceil(frame).max(1),
             params,
+            frame_ms,
+            silero: model,
             stream: None,
         })
     }
 
     fn start(&self, rate: u32) -> Result<Stream, NodeFailure> {
-        if !RATES.contains(&rate) {
-            return Err(NodeFailure::new(format!("VAD takes 8000, 16000, 32000 or 48000 Hz, got {rate}; resample first")));
-        }
-        let frame_len = (rate * self.params.frame_ms / 1000) as usize;
+        let (scorer, frame_len) = match &self.silero {
+            Some(model) if rate == SILERO_RATE => (Scorer::Silero(model.clone(), Box::new(model.state())), SILERO_WINDOW),
+            Some(_) => return Err(NodeFailure::new(format!("VAD's silero engine takes 16000 Hz, got {rate}; resample first"))),
+            None if RATES.contains(&rate) => {
+                (Scorer::Spectral(Box::new(Spectral::new(rate, self.frame_ms))), (rate * self.frame_ms / 1000) as usize)
+            }
+            None => return Err(NodeFailure::new(format!("VAD takes 8000, 16000, 32000 or 48000 Hz, got {rate}; resample first"))),
+        };
         Ok(Stream {
             rate,
             frame_len,
-            analyzer: Analyzer::new(rate, frame_len),
-            noise: NoiseFloor::new((SUBWINDOW_MS / self.params.frame_ms) as usize),
+            scorer,
             pending: Vec::with_capacity(frame_len),
             next_index: 0,
             since_raw: None,
@@ -285,33 +234,6 @@ impl Vad {
             held: Vec::new(),
             segment_start: None,
         })
-    }
-
-    fn score(stream: &mut Stream, frame: &[f32]) -> f32 {
-        let mut energy = [0.0f32; BANDS];
-        stream.analyzer.analyse(frame, &mut energy);
-        let floor = stream.noise.update(&energy);
-        let mut snr_sum = 0.0f32;
-        let mut snr_max = 0.0f32;
-        let mut inv = [0.0f32; BANDS];
-        for b in 0..BANDS {
-            let snr = (10.0 * std::f32::consts::LOG10_2 * log2_approx(energy[b] / floor[b])).clamp(0.0, SNR_MAX_DB);
-            snr_sum += snr;
-            snr_max = snr_max.max(snr);
-            inv[b] = 1.0 / floor[b];
-        }
-        let a = &stream.analyzer;
-        let (mut log_sum, mut sum) = (0.0f32, 0.0f32);
-        for (&p, &b) in a.power.iter().zip(&a.band_of) {
-            let w = p * inv[b];
-            log_sum += log2_approx(w);
-            sum += w;
-        }
-        let n = a.power.len().max(1) as f32;
-        // flatness in dB: 10 log10(geometric mean / arithmetic mean)
-        let flatness = 10.0 * std::f32::consts::LOG10_2 * (log_sum / n - log2_approx(sum / n));
-        let z = WEIGHTS[0] * snr_sum / BANDS as f32 + WEIGHTS[1] * flatness + WEIGHTS[2] * snr_max + BIAS;
-        1.0 / (1.0 + (-z).exp())
     }
 
     /// Final decision for `frame`; emits segment and gated-audio events.
@@ -334,8 +256,19 @@ impl Vad {
         }
     }
 
+    /// Scores the whole frame `samples` (of which the first `len` are audio, the rest
+    /// padding) and pushes it towards its decision.
+    fn frame(&self, stream: &mut Stream, samples: &[f32], len: usize, decisions: &mut Decisions, out: &mut Emitter) {
+        let score = stream.scorer.score(samples);
+        let loud = level_dbfs(&samples[..len]) >= self.params.min_level_dbfs;
+        let index = stream.next_index;
+        stream.next_index += 1;
+        let audio = self.params.gate.then(|| samples[..len].to_vec());
+        self.push_frame(stream, Frame { index, score, loud, audio }, decisions, out);
+    }
+
     fn push_frame(&self, stream: &mut Stream, frame: Frame, decisions: &mut Decisions, out: &mut Emitter) {
-        let raw = f64::from(frame.score) > self.params.threshold;
+        let raw = frame.loud && f64::from(frame.score) > self.params.threshold;
         stream.since_raw = match (raw, stream.since_raw) {
             (true, _) => Some(0),
             (false, Some(n)) if n < self.hangover => Some(n + 1),
@@ -365,7 +298,7 @@ impl Vad {
     /// The time of frame `index` in seconds: `index * frame_ms / 1000`, the one formula
     /// both runtimes use, so times print the same (0.03 * 97 would not).
     fn seconds(&self, index: u64) -> f64 {
-        index as f64 * f64::from(self.params.frame_ms) / 1000.0
+        index as f64 * f64::from(self.frame_ms) / 1000.0
     }
 
     /// Emits the segment from frame `start` to frame `end` (exclusive).
@@ -377,7 +310,7 @@ impl Vad {
         let Some(start) = decisions.start_frame else { return };
         out.emit(Data::Json(Arc::new(json!({
             "start": self.seconds(start),
-            "frame_ms": self.params.frame_ms,
+            "frame_ms": self.frame_ms,
             "speech": decisions.speech,
             "score": decisions.score,
         }))));
@@ -419,11 +352,7 @@ impl Node for Vad {
                 }
                 &pending
             };
-            let score = Self::score(&mut stream, whole);
-            let index = stream.next_index;
-            stream.next_index += 1;
-            let audio = self.params.gate.then(|| whole.to_vec());
-            self.push_frame(&mut stream, Frame { index, score, audio }, &mut decisions, out);
+            self.frame(&mut stream, whole, whole.len(), &mut decisions, out);
             if pending.len() == stream.frame_len {
                 pending.clear();
             }
@@ -437,6 +366,13 @@ impl Node for Vad {
     fn flush(&mut self, out: &mut Emitter) -> Result<(), NodeFailure> {
         let Some(mut stream) = self.stream.take() else { return Ok(()) };
         let mut decisions = Decisions::default();
+        if matches!(stream.scorer, Scorer::Silero(..)) && !stream.pending.is_empty() {
+            // the tail, padded with zeros to a whole window as silero's own tools do
+            let mut tail = std::mem::take(&mut stream.pending);
+            let len = tail.len();
+            tail.resize(stream.frame_len, 0.0);
+            self.frame(&mut stream, &tail, len, &mut decisions, out);
+        }
         for held in std::mem::take(&mut stream.held) {
             self.decide(&mut stream, held, false, &mut decisions, out);
         }
@@ -459,23 +395,3 @@ impl Node for Vad {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn log2_approx_is_close() {
-        for &x in &[1e-12f32, 1e-6, 0.3, 1.0, 1.5, 2.0, 1234.5, 3e30] {
-            assert!((log2_approx(x) - x.log2()).abs() < 1e-4, "{x}");
-        }
-    }
-
-    #[test]
-    fn bands_cover_the_speech_range() {
-        let a = Analyzer::new(16000, 480);
-        assert_eq!(a.edges[0], (200.0f64 * 512.0 / 16000.0).round() as usize);
-        assert!(a.edges.windows(2).all(|w| w[0] < w[1]), "{:?}", a.edges);
-        let a = Analyzer::new(8000, 80);
-        assert!(a.edges.windows(2).all(|w| w[0] <= w[1]));
-    }
-}

@@ -1,0 +1,370 @@
+//! The silero VAD network (v5/v6 shape, 16 kHz), run natively with its weights read
+//! from the model's ONNX file.
+//!
+//! Per 512-sample window, with the previous window's last 64 samples prepended:
+//! reflect-pad 128 each side, a 256-point STFT with hop 128 (the file's convolution
+//! kernel, checked at load to be a periodic-Hann DFT, is done as a real FFT) keeping
+//! frames 1..=4, magnitudes of 129 bins, four conv+ReLU layers (kernel 3, strides
+//! 1, 2, 2, 1), one LSTM cell of 128, ReLU, a 1×1 convolution and a sigmoid.
+//!
+//! The weights ([`Silero`]) are immutable and shared; each stream owns a
+//! [`SileroState`]: the LSTM state, the 64-sample context and its scratch buffers.
+
+use std::sync::Arc;
+
+use realfft::{RealFftPlanner, RealToComplex};
+use rustfft::num_complex::Complex;
+
+use super::onnx::OnnxGraph;
+
+/// New samples per window at 16 kHz, and samples of context carried from the last.
+pub(crate) const WINDOW: usize = 512;
+const CONTEXT: usize = 64;
+const NFFT: usize = 256;
+const HOP: usize = 128;
+const PAD: usize = 128;
+const BINS: usize = NFFT / 2 + 1;
+/// STFT frames kept per window (the first of five is dropped).
+const FRAMES: usize = 4;
+const HIDDEN: usize = 128;
+const GATES: usize = 4 * HIDDEN;
+/// Largest deviation of the file's STFT kernel from a periodic-Hann DFT.
+const BASIS_TOLERANCE: f32 = 1e-4;
+/// (input channels, output channels, stride) of the four encoder layers.
+const ENCODER: [(usize, usize, usize); 4] = [(BINS, 128, 1), (128, 64, 2), (64, 64, 2), (64, HIDDEN, 1)];
+
+/// One conv1d layer (kernel 3, padding 1) with ReLU; `weight` is out × (in · 3).
+struct Conv {
+    weight: Packed,
+    bias: Vec<f32>,
+    inputs: usize,
+    outputs: usize,
+    stride: usize,
+}
+
+impl Conv {
+    fn out_len(&self, len: usize) -> usize {
+        (len - 1) / self.stride + 1
+    }
+
+    /// `input` is inputs × `len`, channel-major; writes outputs × out_len into `output`.
+    fn run(&self, input: &[f32], len: usize, cols: &mut Vec<f32>, output: &mut Vec<f32>) {
+        let n = self.out_len(len);
+        let k = self.inputs * 3;
+        // cols is n × k: for output position j, the input values its kernel sees
+        cols.clear();
+        cols.resize(k * n, 0.0);
+        for (j, col) in cols.chunks_exact_mut(k).enumerate() {
+            for c in 0..self.inputs {
+                let row = &input[c * len..(c + 1) * len];
+                for t in 0..3 {
+                    // input position j·stride + t − 1; outside is the zero padding
+                    if let Some(&x) = (j * self.stride + t).checked_sub(1).and_then(|p| row.get(p)) {
+                        col[c * 3 + t] = x;
+                    }
+                }
+            }
+        }
+        output.clear();
+        output.resize(self.outputs * n, 0.0);
+        matmul(&self.weight, cols, n, output);
+        for (o, chunk) in output.chunks_exact_mut(n).enumerate() {
+            for v in chunk {
+                *v = (*v + self.bias[o]).max(0.0);
+            }
+        }
+    }
+}
+
+/// Output rows computed together: one AVX register of f32.
+const LANES: usize = 8;
+
+/// A weight matrix (`rows` × `k`) packed for [`matmul`]: blocks of `LANES` rows, each
+/// stored column by column, so a step along `k` reads `LANES` contiguous weights.
+struct Packed {
+    data: Vec<f32>,
+    rows: usize,
+    k: usize,
+}
+
+impl Packed {
+    /// Packs the row-major `rows` × `k` matrix `w`; `rows` must be a multiple of `LANES`.
+    fn new(w: &[f32], rows: usize, k: usize) -> Self {
+        assert!(rows % LANES == 0 && w.len() == rows * k, "packed shape");
+        let mut data = Vec::with_capacity(w.len());
+        for block in 0..rows / LANES {
+            for kk in 0..k {
+                data.extend((0..LANES).map(|l| w[(block * LANES + l) * k + kk]));
+            }
+        }
+        Self { data, rows, k }
+    }
+}
+
+/// `out[o·n + j]` = row `o` of `w` · row `j` of `cols` (`n` rows of `w.k`; n ∈ 1, 2, 4).
+fn matmul(w: &Packed, cols: &[f32], n: usize, out: &mut [f32]) {
+    assert!(cols.len() == n * w.k && out.len() == w.rows * n, "matmul shapes");
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has AVX2 and FMA (checked just above); the shapes were checked.
+        unsafe {
+            match n {
+                1 => avx2::kernel::<1, 4>(w, cols, out),
+                2 => avx2::kernel::<2, 2>(w, cols, out),
+                _ => avx2::kernel::<4, 1>(w, cols, out),
+            }
+        }
+        return;
+    }
+    out.fill(0.0);
+    for (block, weights) in w.data.chunks_exact(w.k * LANES).enumerate() {
+        for (kk, wv) in weights.chunks_exact(LANES).enumerate() {
+            for j in 0..n {
+                let x = cols[j * w.k + kk];
+                for (l, &wl) in wv.iter().enumerate() {
+                    out[(block * LANES + l) * n + j] += wl * x;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{LANES, Packed};
+
+    /// [`super::matmul`] for `N` columns, one block of `LANES` output rows at a time,
+    /// with the `k` steps dealt round `U` accumulators so `N · U` sums are in flight.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA; `cols` must hold `N · w.k` values and `out`
+    /// `w.rows · N` (as `matmul` checks).
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn kernel<const N: usize, const U: usize>(w: &Packed, cols: &[f32], out: &mut [f32]) {
+        let k = w.k;
+        for block in 0..w.rows / LANES {
+            // SAFETY: block < rows / LANES, so the block's k · LANES weights are in `data`;
+            // every index below is < k (weights) or < N · k (cols), as the caller checked.
+            unsafe {
+                let weights = w.data.as_ptr().add(block * k * LANES);
+                let x = cols.as_ptr();
+                let mut acc = [[_mm256_setzero_ps(); N]; U];
+                let mut kk = 0;
+                while kk + U <= k {
+                    for (u, acc) in acc.iter_mut().enumerate() {
+                        let wv = _mm256_loadu_ps(weights.add((kk + u) * LANES));
+                        for (j, a) in acc.iter_mut().enumerate() {
+                            *a = _mm256_fmadd_ps(wv, _mm256_set1_ps(*x.add(j * k + kk + u)), *a);
+                        }
+                    }
+                    kk += U;
+                }
+                for kk in kk..k {
+                    let wv = _mm256_loadu_ps(weights.add(kk * LANES));
+                    for (j, a) in acc[0].iter_mut().enumerate() {
+                        *a = _mm256_fmadd_ps(wv, _mm256_set1_ps(*x.add(j * k + kk)), *a);
+                    }
+                }
+                for j in 0..N {
+                    let mut sum = acc[0][j];
+                    for a in &acc[1..] {
+                        sum = _mm256_add_ps(sum, a[j]);
+                    }
+                    let mut lanes = [0.0f32; LANES];
+                    _mm256_storeu_ps(lanes.as_mut_ptr(), sum);
+                    for (l, v) in lanes.into_iter().enumerate() {
+                        out[(block * LANES + l) * N + j] = v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The weights of one silero VAD model: immutable, shared by every stream.
+pub struct Silero {
+    window: Vec<f32>,
+    fft: Arc<dyn RealToComplex<f32>>,
+    encoder: Vec<Conv>,
+    /// LSTM input and recurrent weights side by side: 4·128 rows (gates i, o, f, c) of
+    /// 256 (128 for x, then 128 for h); and the summed biases.
+    lstm: Packed,
+    lstm_bias: Vec<f32>,
+    out_weight: Vec<f32>,
+    out_bias: f32,
+}
+
+/// One stream's state and scratch space.
+pub struct SileroState {
+    h: Vec<f32>,
+    c: Vec<f32>,
+    context: Vec<f32>,
+    padded: Vec<f32>,
+    frame: Vec<f32>,
+    spectrum: Vec<Complex<f32>>,
+    fft_scratch: Vec<Complex<f32>>,
+    a: Vec<f32>,
+    b: Vec<f32>,
+    cols: Vec<f32>,
+    xh: Vec<f32>,
+    gates: Vec<f32>,
+}
+
+impl Silero {
+    /// The model in `graph`, or why `graph` is not a silero VAD model of this shape.
+    pub fn from_graph(graph: &OnnxGraph) -> Result<Self, String> {
+        let weights = Weights { graph };
+        let basis = weights.tensor(&["stft.forward_basis_buffer", "model.stft.forward_basis_buffer"], &[2 * BINS, 1, NFFT])?;
+        let window: Vec<f32> =
+            (0..NFFT).map(|n| (0.5 - 0.5 * (2.0 * std::f64::consts::PI * n as f64 / NFFT as f64).cos()) as f32).collect();
+        check_basis(basis, &window)?;
+        let mut encoder = Vec::new();
+        for (i, &(inputs, outputs, stride)) in ENCODER.iter().enumerate() {
+            let names = |part: &str| {
+                [format!("encoder.{i}.{part}"), format!("encoder.{i}.reparam_conv.{part}"), format!("model.encoder.{i}.reparam_conv.{part}")]
+            };
+            let weight = Packed::new(weights.tensor(&names("weight").each_ref().map(String::as_str), &[outputs, inputs, 3])?, outputs, inputs * 3);
+            let bias = weights.tensor(&names("bias").each_ref().map(String::as_str), &[outputs])?.to_vec();
+            encoder.push(Conv { weight, bias, inputs, outputs, stride });
+        }
+        let (lstm, lstm_bias) = weights.lstm()?;
+        let out_weight = weights.tensor(&["output.weight", "decoder.decoder.2.weight", "model.decoder.decoder.2.weight"], &[1, HIDDEN, 1])?.to_vec();
+        let out_bias = weights.tensor(&["output.bias", "decoder.decoder.2.bias", "model.decoder.decoder.2.bias"], &[1])?[0];
+        Ok(Self { fft: RealFftPlanner::<f32>::new().plan_fft_forward(NFFT), window, encoder, lstm, lstm_bias, out_weight, out_bias })
+    }
+
+    /// A fresh stream: zero LSTM state and zero context.
+    pub fn state(&self) -> SileroState {
+        SileroState {
+            h: vec![0.0; HIDDEN],
+            c: vec![0.0; HIDDEN],
+            context: vec![0.0; CONTEXT],
+            padded: vec![0.0; CONTEXT + WINDOW + 2 * PAD],
+            frame: self.fft.make_input_vec(),
+            spectrum: self.fft.make_output_vec(),
+            fft_scratch: self.fft.make_scratch_vec(),
+            a: Vec::new(),
+            b: Vec::new(),
+            cols: Vec::new(),
+            xh: vec![0.0; 2 * HIDDEN],
+            gates: vec![0.0; GATES],
+        }
+    }
+
+    /// Speech probability of the next `WINDOW` samples of `state`'s stream.
+    pub fn forward(&self, state: &mut SileroState, window: &[f32]) -> f32 {
+        assert_eq!(window.len(), WINDOW, "silero windows are {WINDOW} samples");
+        let s = state;
+        // x = context ++ window, reflect-padded by PAD on both sides
+        let len = CONTEXT + WINDOW;
+        s.padded[PAD..PAD + CONTEXT].copy_from_slice(&s.context);
+        s.padded[PAD + CONTEXT..PAD + len].copy_from_slice(window);
+        for i in 0..PAD {
+            s.padded[i] = s.padded[2 * PAD - i];
+            s.padded[PAD + len + i] = s.padded[PAD + len - 2 - i];
+        }
+        s.context.copy_from_slice(&window[WINDOW - CONTEXT..]);
+        // magnitudes: BINS × FRAMES, channel-major
+        s.a.clear();
+        s.a.resize(BINS * FRAMES, 0.0);
+        for f in 0..FRAMES {
+            let start = (f + 1) * HOP;
+            for ((dst, &x), &w) in s.frame.iter_mut().zip(&s.padded[start..start + NFFT]).zip(&self.window) {
+                *dst = x * w;
+            }
+            self.fft.process_with_scratch(&mut s.frame, &mut s.spectrum, &mut s.fft_scratch).expect("sizes come from the plan");
+            for (k, z) in s.spectrum.iter().enumerate() {
+                s.a[k * FRAMES + f] = (z.re * z.re + z.im * z.im).sqrt();
+            }
+        }
+        let mut len = FRAMES;
+        for conv in &self.encoder {
+            conv.run(&s.a, len, &mut s.cols, &mut s.b);
+            len = conv.out_len(len);
+            std::mem::swap(&mut s.a, &mut s.b);
+        }
+        debug_assert_eq!(s.a.len(), HIDDEN);
+        s.xh[..HIDDEN].copy_from_slice(&s.a);
+        s.xh[HIDDEN..].copy_from_slice(&s.h);
+        matmul(&self.lstm, &s.xh, 1, &mut s.gates);
+        let (gates, b) = (&s.gates, &self.lstm_bias);
+        let mut z = self.out_bias;
+        for j in 0..HIDDEN {
+            let gate = |n: usize| gates[n * HIDDEN + j] + b[n * HIDDEN + j];
+            let (i, o, f, g) = (sigmoid(gate(0)), sigmoid(gate(1)), sigmoid(gate(2)), gate(3).tanh());
+            s.c[j] = f * s.c[j] + i * g;
+            s.h[j] = o * s.c[j].tanh();
+            z += self.out_weight[j] * s.h[j].max(0.0);
+        }
+        sigmoid(z)
+    }
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// The STFT kernel must be the periodic-Hann DFT that the FFT computes.
+fn check_basis(basis: &[f32], window: &[f32]) -> Result<(), String> {
+    let mut worst = 0.0f32;
+    for k in 0..BINS {
+        for (n, &w) in window.iter().enumerate() {
+            let phase = 2.0 * std::f64::consts::PI * ((k * n) % NFFT) as f64 / NFFT as f64;
+            let re = w * phase.cos() as f32;
+            let im = w * phase.sin() as f32;
+            worst = worst.max((basis[k * NFFT + n] - re).abs()).max((basis[(BINS + k) * NFFT + n].abs() - im.abs()).abs());
+        }
+    }
+    if worst > BASIS_TOLERANCE {
+        return Err(format!("its STFT kernel is not a periodic-Hann DFT (off by {worst})"));
+    }
+    Ok(())
+}
+
+/// Named tensors of a graph, checked for shape.
+struct Weights<'a> {
+    graph: &'a OnnxGraph,
+}
+
+impl Weights<'_> {
+    /// The first of `names` present in the graph, with shape `dims`.
+    fn tensor(&self, names: &[&str], dims: &[usize]) -> Result<&[f32], String> {
+        let (name, t) = names
+            .iter()
+            .find_map(|n| self.graph.tensors.get(*n).map(|t| (n, t)))
+            .ok_or_else(|| format!("it has no tensor '{}', so it is not a silero VAD model", names[0]))?;
+        if t.dims != dims {
+            return Err(format!("tensor '{name}' has shape {:?}, a silero VAD model has {dims:?}", t.dims));
+        }
+        Ok(&t.values)
+    }
+
+    /// LSTM weights as `Silero::lstm` lays them out, from an ONNX LSTM node or from
+    /// PyTorch `LSTMCell` tensors (gates i, f, g, o, reordered to ONNX's i, o, f, c).
+    fn lstm(&self) -> Result<(Packed, Vec<f32>), String> {
+        let (w, r, bias) = if let Some(node) = self.graph.nodes.iter().find(|n| n.op_type == "LSTM") {
+            let name = |i: usize| node.inputs.get(i).map(String::as_str).unwrap_or("");
+            let w = self.tensor(&[name(1)], &[1, GATES, HIDDEN])?.to_vec();
+            let r = self.tensor(&[name(2)], &[1, GATES, HIDDEN])?.to_vec();
+            let b = self.tensor(&[name(3)], &[1, 2 * GATES])?;
+            let bias = b[..GATES].iter().zip(&b[GATES..]).map(|(x, y)| x + y).collect::<Vec<_>>();
+            (w, r, bias)
+        } else {
+            let names = |part: &str| [format!("decoder.rnn.{part}"), format!("model.decoder.rnn.{part}")];
+            let get = |part: &str, dims: &[usize]| -> Result<Vec<f32>, String> {
+                Ok(self.tensor(&names(part).each_ref().map(String::as_str), dims)?.to_vec())
+            };
+            let reorder = |t: Vec<f32>| -> Vec<f32> {
+                let width = t.len() / 4;
+                [0, 3, 1, 2].iter().flat_map(|&g| t[g * width..(g + 1) * width].to_vec()).collect()
+            };
+            let (bi, bh) = (get("bias_ih", &[GATES])?, get("bias_hh", &[GATES])?);
+            let bias = bi.iter().zip(&bh).map(|(x, y)| x + y).collect();
+            (reorder(get("weight_ih", &[GATES, HIDDEN])?), reorder(get("weight_hh", &[GATES, HIDDEN])?), reorder(bias))
+        };
+        let lstm: Vec<f32> = (0..GATES).flat_map(|g| w[g * HIDDEN..(g + 1) * HIDDEN].iter().chain(&r[g * HIDDEN..(g + 1) * HIDDEN]).copied()).collect();
+        Ok((Packed::new(&lstm, GATES, 2 * HIDDEN), bias))
+    }
+}

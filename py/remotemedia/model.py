@@ -1,0 +1,159 @@
+"""Models of the Python runtime: the silero VAD network in numpy, its weights read from
+the model's ONNX file (the ``onnx`` package), loaded once per process and shared; the
+twin of native/src/model/ (silero.rs documents the network)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+import weakref
+from pathlib import Path
+
+import numpy as np
+
+WINDOW, CONTEXT, NFFT, HOP, PAD = 512, 64, 256, 128, 128
+BINS, FRAMES, HIDDEN = NFFT // 2 + 1, 4, 128
+GATES = 4 * HIDDEN
+ENCODER = ((BINS, 128, 1), (128, 64, 2), (64, 64, 2), (64, HIDDEN, 1))
+BASIS_TOLERANCE = 1e-4
+MAX_MODEL_BYTES = 256 << 20
+# The file of the silero-vad package used when a VAD names no model_path: 16 kHz, no If.
+SILERO_PACKAGE_FILE = "silero_vad_16k_sequence.onnx"
+
+_LOADED: weakref.WeakValueDictionary[str, Silero] = weakref.WeakValueDictionary()
+_LOADING = threading.Lock()
+
+
+class ModelFileError(ValueError):
+    """A model file that is missing, unreadable, not ONNX or not of the expected shape
+    (internal: nodes turn it into the ParamError of their ``model_path``)."""
+
+
+def silero_package_model() -> str | None:
+    """The silero-vad package's 16 kHz model file, if the package is installed (found
+    without importing it, which would import torch)."""
+    spec = importlib.util.find_spec("silero_vad")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / "data" / SILERO_PACKAGE_FILE
+        if path.is_file():
+            return str(path)
+    return None
+
+
+def with_package_models(manifest: dict) -> dict:
+    """``manifest`` with the silero-vad package's model as the ``model_path`` of every
+    silero VAD that names none (the native runtime does not look for Python packages)."""
+    path = silero_package_model()
+    nodes = []
+    for node in manifest["nodes"]:
+        params = node.get("params") or {}
+        if (path and node.get("node_type") == "VAD" and isinstance(params, dict)
+                and params.get("engine") == "silero" and "model_path" not in params):
+            node = {**node, "params": {**params, "model_path": path}}
+        nodes.append(node)
+    return {**manifest, "nodes": nodes}
+
+
+def silero(path: str) -> Silero:
+    """The silero model at ``path``, loaded once per process while something holds it."""
+    try:
+        key = os.path.realpath(path, strict=True)
+    except (OSError, ValueError) as e:
+        raise ModelFileError(f"cannot open '{path}': {e}") from None
+    with _LOADING:
+        model = _LOADED.get(key)
+        if model is None:
+            model = Silero(_initializers(key, path), path)
+            _LOADED[key] = model
+        return model
+
+
+def _initializers(key: str, shown: str) -> dict[str, np.ndarray]:
+    if not os.path.isfile(key):
+        raise ModelFileError(f"'{shown}' is not a file")
+    if os.path.getsize(key) > MAX_MODEL_BYTES:
+        raise ModelFileError(f"'{shown}' is more than the {MAX_MODEL_BYTES} bytes a model may have")
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError:
+        raise ModelFileError("the Python runtime's silero engine needs the onnx package "
+                             "(pip install 'remotemedia[silero]')") from None
+    try:
+        graph = onnx.load(key, load_external_data=False).graph
+    except Exception as e:  # onnx raises protobuf's DecodeError and others
+        raise ModelFileError(f"'{shown}' is not a usable ONNX file: {e}") from None
+    tensors = {t.name: numpy_helper.to_array(t) for t in graph.initializer
+               if t.data_type == onnx.TensorProto.FLOAT and t.data_location != onnx.TensorProto.EXTERNAL}
+    lstm = next((list(n.input) for n in graph.node if n.op_type == "LSTM"), None)
+    return {"__lstm__": lstm, **tensors}
+
+
+class Silero:
+    """The weights of one silero VAD model; ``state()`` makes one stream's state."""
+
+    def __init__(self, tensors: dict, shown: str):
+        def get(names, dims):
+            name = next((n for n in names if n in tensors), None)
+            if name is None:
+                raise ModelFileError(f"'{shown}': it has no tensor '{names[0]}', so it is not a silero VAD model")
+            t = tensors[name]
+            if list(t.shape) != list(dims):
+                raise ModelFileError(f"'{shown}': tensor '{name}' has shape {list(t.shape)}, a silero VAD model has {list(dims)}")
+            return t.astype(np.float32)
+
+        basis = get(["stft.forward_basis_buffer", "model.stft.forward_basis_buffer"], (2 * BINS, 1, NFFT))[:, 0, :]
+        n = np.arange(NFFT)
+        self.window = (0.5 - 0.5 * np.cos(2 * np.pi * n / NFFT)).astype(np.float32)
+        phase = 2 * np.pi * ((np.arange(BINS)[:, None] * n) % NFFT) / NFFT
+        worst = max(np.abs(basis[:BINS] - self.window * np.cos(phase)).max(),
+                    np.abs(np.abs(basis[BINS:]) - np.abs(self.window * np.sin(phase))).max())
+        if worst > BASIS_TOLERANCE:
+            raise ModelFileError(f"'{shown}': its STFT kernel is not a periodic-Hann DFT (off by {worst})")
+        self.encoder = []
+        for i, (inputs, outputs, stride) in enumerate(ENCODER):
+            names = [f"encoder.{i}.%s", f"encoder.{i}.reparam_conv.%s", f"model.encoder.{i}.reparam_conv.%s"]
+            w = get([p % "weight" for p in names], (outputs, inputs, 3)).reshape(outputs, inputs * 3)
+            b = get([p % "bias" for p in names], (outputs,))
+            self.encoder.append((w, b[:, None], stride))
+        lstm = tensors["__lstm__"]
+        if lstm is not None:
+            name = lambda i: lstm[i] if i < len(lstm) else ""  # noqa: E731
+            w, r = get([name(1)], (1, GATES, HIDDEN))[0], get([name(2)], (1, GATES, HIDDEN))[0]
+            b = get([name(3)], (1, 2 * GATES))[0]
+            bias = b[:GATES] + b[GATES:]
+        else:
+            order = np.concatenate([np.arange(g * HIDDEN, (g + 1) * HIDDEN) for g in (0, 3, 1, 2)])
+            part = lambda p, dims: get([f"decoder.rnn.{p}", f"model.decoder.rnn.{p}"], dims)[order]  # noqa: E731
+            w, r = part("weight_ih", (GATES, HIDDEN)), part("weight_hh", (GATES, HIDDEN))
+            bias = part("bias_ih", (GATES,)) + part("bias_hh", (GATES,))
+        self.lstm, self.lstm_bias = np.concatenate([w, r], axis=1), bias
+        out = ["output.%s", "decoder.decoder.2.%s", "model.decoder.decoder.2.%s"]
+        self.out_weight = get([p % "weight" for p in out], (1, HIDDEN, 1))[0, :, 0]
+        self.out_bias = float(get([p % "bias" for p in out], (1,))[0])
+
+    def state(self) -> dict:
+        """A fresh stream: zero LSTM state and zero context."""
+        return {"h": np.zeros(HIDDEN, np.float32), "c": np.zeros(HIDDEN, np.float32),
+                "context": np.zeros(CONTEXT, np.float32)}
+
+    def forward(self, state: dict, window: np.ndarray) -> float:
+        """Speech probability of the next ``WINDOW`` samples of ``state``'s stream."""
+        x = np.concatenate([state["context"], window.astype(np.float32)])
+        state["context"] = x[-CONTEXT:].copy()
+        padded = np.pad(x, PAD, mode="reflect")
+        frames = np.stack([padded[f * HOP:f * HOP + NFFT] for f in range(1, FRAMES + 1)]) * self.window
+        a = np.abs(np.fft.rfft(frames, axis=1)).T.astype(np.float32)  # BINS × FRAMES
+        for w, b, stride in self.encoder:
+            length = a.shape[1]
+            n = (length - 1) // stride + 1
+            p = np.pad(a, ((0, 0), (1, 1)))
+            cols = np.stack([p[:, t:t + (n - 1) * stride + 1:stride] for t in range(3)], axis=1).reshape(-1, n)
+            a = np.maximum(w @ cols + b, 0)
+        gates = self.lstm @ np.concatenate([a[:, 0], state["h"]]) + self.lstm_bias
+        i, o, f = (1 / (1 + np.exp(-gates[k * HIDDEN:(k + 1) * HIDDEN])) for k in range(3))
+        state["c"] = (f * state["c"] + i * np.tanh(gates[3 * HIDDEN:])).astype(np.float32)
+        state["h"] = (o * np.tanh(state["c"])).astype(np.float32)
+        z = float(self.out_weight @ np.maximum(state["h"], 0)) + self.out_bias
+        return 1 / (1 + np.exp(-z))
