@@ -265,6 +265,7 @@ mod tests {
         t.extend(message(TENSOR_NAME, b"w"));
         t.extend(message(TENSOR_RAW_DATA, &raw));
         let mut packed = vec![key(TENSOR_DATA_TYPE, 0), 1];
+        packed.extend(message(TENSOR_DIMS, &[1, 2]));
         packed.extend(message(TENSOR_NAME, b"p"));
         packed.extend(message(TENSOR_FLOAT_DATA, &raw));
         let mut g = message(GRAPH_INITIALIZER, &t);
@@ -273,7 +274,8 @@ mod tests {
         let graph = parse(&message(MODEL_GRAPH, &g)).unwrap();
         assert_eq!(graph.tensors["w"].dims, [2]);
         assert_eq!(graph.tensors["w"].values, [1.5, -2.0]);
-        assert_eq!(graph.tensors["p"].dims, Vec::<usize>::new(), "no dims: a scalar");
+        assert_eq!(graph.tensors["p"].dims, [1, 2], "packed dims");
+        assert_eq!(graph.tensors["p"].values, [1.5, -2.0]);
         assert_eq!(graph.nodes[0].op_type, "LSTM");
         assert_eq!(graph.nodes[0].inputs, ["x"]);
     }
