@@ -6,10 +6,11 @@ PYTHON ?= python3
 .PHONY: demo test develop install wheel sdist test-packaging plugins lint test-rust test-c test-python coverage fuzz bench
 PREFIX ?= /usr/local
 
-develop:  ## build the native library (cargo, release) and install the Python package editable, with the test, demo and ray extras (without ray where Ray cannot be installed: its tests then skip, saying so)
+develop:  ## build the native library (cargo, release) and install the Python package editable, with the test, demo and ray extras (without ray where Ray cannot be installed: its tests then skip, saying so), and silero-vad's model file
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[test,demo,ray]' || { \
 	  echo "warning: Ray could not be installed here; the Ray engine's tests will be skipped" >&2; \
 	  $(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[test,demo]'; }
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps 'silero-vad>=5'  # its model file only, for the silero engine's tests (no torch)
 
 install:  ## C/C++: the library (SONAME by ABI major), headers, pkg-config and CMake files under PREFIX (DESTDIR honoured)
 	PREFIX=$(PREFIX) packaging/install.sh

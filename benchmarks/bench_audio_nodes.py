@@ -2,7 +2,8 @@
 
 Every contender is warmed up; timings alternate the order of contenders across rounds
 and report medians. Peers (installed by `pip install -r benchmarks/requirements.txt`):
-numpy, soxr, scipy, webrtcvad-wheels, onnxruntime + silero-vad's bundled ONNX model.
+numpy, soxr, scipy, webrtcvad-wheels, earshot, onnxruntime + silero-vad's bundled ONNX
+model (installed with --no-deps: no torch).
 
     python benchmarks/bench_audio_nodes.py [--quick]
 """
@@ -18,6 +19,7 @@ import numpy as np
 
 import remotemedia as rm
 from remotemedia import measure
+from remotemedia.model import silero_package_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import vad_dataset  # noqa: E402
@@ -104,13 +106,20 @@ def f1_scores(pred: np.ndarray, labels: np.ndarray) -> tuple[float, float, float
 
 def vad_contenders():
     """name -> (function from float32 16 kHz audio to a 10 ms speech grid, frames per call)."""
+    import earshot
     import webrtcvad
 
-    ours = node("VAD")
+    def ours(**params):
+        pipe = node("VAD", **params)
 
-    def run_ours(x):
-        events = ours.run(rm.Audio(x, 16000))["n"]
-        return np.repeat(np.concatenate([e["speech"] for e in events]).astype(bool), 3)
+        def run(x):
+            events = pipe.run(rm.Audio(x, 16000))["n"]
+            return cells(np.concatenate([e["speech"] for e in events]).astype(bool), events[0]["frame_ms"] * 16)
+        return run
+
+    def earshot_run(x):
+        detector = earshot.Detector()
+        return cells(np.array([detector.predict_f32(x[i:i + 256]) > 0.5 for i in range(0, len(x) - 255, 256)]), 256)
 
     def webrtc(mode):
         def run(x):
@@ -124,13 +133,26 @@ def vad_contenders():
         e = 10 * np.log10((x[:len(x) // 480 * 480].reshape(-1, 480).astype(np.float64) ** 2).mean(1) + 1e-12)
         return np.repeat(e > np.percentile(e, 10) + 10, 3)
 
-    out = {"ours (VAD node)": run_ours}
+    out = {SPECTRAL: ours()}
+    if silero_package_model():
+        out[SILERO] = ours(engine="silero")
+        out["ours: silero engine, no smoothing"] = ours(engine="silero", hangover_ms=0, min_speech_ms=0)
     out.update({f"webrtcvad mode {m}": webrtc(m) for m in range(4)})
+    out["earshot"] = earshot_run
     out["energy threshold"] = energy
     silero = silero_vad()
     if silero:
         out["silero-vad (onnx)"] = silero
     return out
+
+
+SPECTRAL, SILERO = "ours: spectral engine (default)", "ours: silero engine"
+
+
+def cells(decisions: np.ndarray, frame_len: int) -> np.ndarray:
+    """Per-frame decisions (frames of ``frame_len`` samples) on the 10 ms grid of the labels."""
+    grid = np.repeat(decisions, frame_len)
+    return grid[: len(grid) // 160 * 160].reshape(-1, 160).mean(1) > 0.5
 
 
 def silero_vad():
@@ -160,8 +182,7 @@ def silero_vad():
             prob, state = session.run(None, {"input": chunk, "state": state, "sr": np.array(16000, np.int64)})
             context = chunk[:, -64:]
             probs.append(prob.item())
-        grid = np.repeat(np.array(probs) > 0.5, 512)  # per sample, then to 10 ms cells
-        return grid[: len(grid) // 160 * 160].reshape(-1, 160).mean(1) > 0.5
+        return cells(np.array(probs) > 0.5, 512)
     return run
 
 
@@ -182,13 +203,13 @@ def bench_vad(rounds: int):
             for i, s in enumerate(per_snr):
                 best_webrtc[i] = max(best_webrtc.get(i, 0), s[2])
     for name, per_snr in results.items():
-        rows.append([name] + [f"{p:.3f} / {r:.3f} / **{f:.3f}**" if name.startswith("ours") else
+        rows.append([name] + [f"{p:.3f} / {r:.3f} / **{f:.3f}**" if name in (SPECTRAL, SILERO) else
                               f"{p:.3f} / {r:.3f} / {f:.3f}" for p, r, f in per_snr])
     rows.append(["best webrtcvad mode (F1)"] + [f"{best_webrtc[i]:.3f}" for i in range(len(vad_dataset.SNRS))])
     table("VAD accuracy: precision / recall / F1 per SNR, 10 ms cells, mean over white, pink, brown, babble",
           ["contender"] + [f"SNR {s} dB" for s in vad_dataset.SNRS], rows)
     per_noise = []
-    for name in ("ours (VAD node)", "webrtcvad mode 3", "silero-vad (onnx)"):
+    for name in (SPECTRAL, SILERO, "webrtcvad mode 3", "earshot", "silero-vad (onnx)"):
         if name not in contenders:
             continue
         f1 = {k: np.mean([f1_scores(contenders[name](data[f"mix/{f}/{k}/{snr}"]), data[f"labels/{f}"])[2]
@@ -197,10 +218,13 @@ def bench_vad(rounds: int):
     table("VAD F1 per noise type (mean over SNRs)", ["contender"] + list(vad_dataset.NOISES), per_noise)
 
     x = data["mix/0/pink/10"]
-    frames = len(x) // 480
-    speed = timed({k: (lambda f=f: f(x)) for k, f in contenders.items() if k != "energy threshold"}, rounds)
-    table(f"VAD speed, {len(x) / 16000:.0f} s at 16 kHz", ["contender", "µs per 30 ms of audio"],
-          [[k, f"{v / frames * 1e6:.2f}"] for k, v in speed.items()])
+    speed = timed({k: (lambda f=f: f(x)) for k, f in contenders.items()
+                   if k not in ("energy threshold", "ours: silero engine, no smoothing")}, rounds)
+    windows = len(x) / 512
+    base = speed.get("silero-vad (onnx)")
+    table(f"VAD speed, {len(x) / 16000:.0f} s at 16 kHz, one thread", ["contender", "µs per 32 ms of audio",
+          "CPU relative to silero on onnxruntime"],
+          [[k, f"{v / windows * 1e6:.1f}", f"{v / base:.3f}×" if base else "–"] for k, v in speed.items()])
 
 
 def main():

@@ -8,6 +8,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 "$root/plugins/build.sh"
 export REMOTEMEDIA_TEST_PLUGINS="$root/target/plugins"
+# The silero engine's model, from the silero-vad package when installed (make develop).
+: "${REMOTEMEDIA_TEST_SILERO_MODEL:=$(PYTHONPATH="$root/py" python3 -c 'from remotemedia.model import silero_package_model as m; print(m() or "")' 2>/dev/null || true)}"
+export REMOTEMEDIA_TEST_SILERO_MODEL
 profile=${PROFILE:-release}
 libdir="${CARGO_TARGET_DIR:-$root/target}/$profile"
 out="$root/target/c-tests"

@@ -277,6 +277,50 @@ static void test_session(RmRuntime *rt) {
   rm_pipeline_free(p);
 }
 
+/* The VAD's silero engine, given the model file's path (REMOTEMEDIA_TEST_SILERO_MODEL). */
+static void test_silero(RmRuntime *rt) {
+  const char *model = getenv("REMOTEMEDIA_TEST_SILERO_MODEL");
+  if (model == NULL || model[0] == '\0') {
+    fprintf(stderr, "c_api: silero engine test skipped (REMOTEMEDIA_TEST_SILERO_MODEL not set)\n");
+    return;
+  }
+  char manifest[4096];
+  const char *fmt = "{\"version\":\"1\",\"nodes\":[{\"id\":\"v\",\"node_type\":\"VAD\","
+                    "\"params\":{\"engine\":\"silero\",\"model_path\":\"%s\"}}]}";
+  CHECK(snprintf(manifest, sizeof manifest, fmt, model) < (int)sizeof manifest);
+  RmStatus st;
+  RmPipeline *p = make(rt, manifest, &st);
+  CHECK(st == RM_STATUS_OK && p != NULL);
+  if (p == NULL) return;
+  static float x[16000];
+  for (int i = 0; i < 16000; i++) x[i] = 0.3f * (float)sin(i * 0.07) * (float)(i > 4000 && i < 12000);
+  RmSession *s = NULL;
+  CHECK(rm_session_new(p, NULL, &s) == RM_STATUS_OK);
+  for (int off = 0; off < 16000; off += 320)
+    CHECK(rm_session_push(s, x + off, 320, RM_SAMPLE_FORMAT_F32, 1, 16000, 0) == RM_STATUS_OK);
+  CHECK(rm_session_flush(s) == RM_STATUS_OK);
+  RmOutputs *outs = NULL;
+  CHECK(rm_session_pull(s, 0, 0, &outs) == RM_STATUS_OK);
+  size_t frames_events = 0;
+  for (size_t i = 0; outs && i < outs->len; i++) {
+    if (strcmp(outs->items[i].port, "frames") == 0 && outs->items[i].view.kind == RM_DATA_KIND_JSON) {
+      frames_events++;
+      const char *key = "\"frame_ms\":32"; /* JSON views are not NUL-terminated */
+      CHECK(memmem(outs->items[i].view.data, outs->items[i].view.len, key, strlen(key)) != NULL);
+    }
+  }
+  CHECK(frames_events > 0);
+  rm_outputs_free(outs);
+  rm_session_free(s);
+  rm_pipeline_free(p);
+
+  /* A file that is not a model fails at validation, naming the param. */
+  CHECK(snprintf(manifest, sizeof manifest, fmt, "/dev/null") < (int)sizeof manifest);
+  p = make(rt, manifest, &st);
+  CHECK(st == RM_STATUS_MANIFEST && p == NULL);
+  CHECK(rm_last_error_path() && strcmp(rm_last_error_path(), "nodes[0].params.model_path") == 0);
+}
+
 static int log_records = 0, log_warnings = 0, plugin_logs = 0;
 static void count_log(void *user, uint32_t level, const char *target, const char *message) {
   (void)user;
@@ -374,6 +418,7 @@ int main(void) {
   test_host_node(rt);
   test_prometheus_input();
   test_session(rt);
+  test_silero(rt);
   test_plugins(rt);
   CHECK(log_records > 0 && log_warnings > 0); /* the failing "bad" node was logged */
   CHECK(rm_set_log_callback(NULL, NULL, 0) == RM_STATUS_OK);

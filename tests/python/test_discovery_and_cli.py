@@ -98,13 +98,13 @@ def test_cli_describes_one_node_type_in_full(capsys):
     assert cli.main(["nodes", "VAD"]) == 0
     text = capsys.readouterr().out
     for line in ("Origin        built-in", "Runtimes      native, python", "frames (default), segments, audio",
-                 'engine: "spectral" | "silero" = "spectral"', "threshold: number [0, 1] = 0.6"):
+                 'engine: "spectral" | "silero" = "spectral"', "threshold: number or null [0, 1]", "gate: boolean = false"):
         assert line in text
     assert cli.main(["nodes", "FormatConverter"]) == 0
     assert 'format*: "f32" | "i16" | "i32" | "f64"' in capsys.readouterr().out, "required params are marked"
     assert cli.main(["nodes", "VAD", "--json"]) == 0
     vad = json.loads(capsys.readouterr().out)
-    assert {p["name"]: p.get("default") for p in vad["params"]}["hangover_ms"] == 90
+    assert {p["name"]: p.get("default") for p in vad["params"]}["min_level_dbfs"] == -60
     assert cli.main(["nodes", "Vad"]) == 2
     assert "no node type 'Vad'; known: " in capsys.readouterr().err
 

@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 
-pub use silero::{Silero, SileroState};
 pub(crate) use silero::WINDOW as SILERO_WINDOW;
+pub use silero::{Silero, SileroState};
 
 /// Largest model file read, in bytes.
 pub(crate) const MAX_MODEL_BYTES: u64 = 256 << 20;

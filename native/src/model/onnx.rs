@@ -134,7 +134,10 @@ fn parse_tensor(bytes: &[u8]) -> Result<Option<(String, Tensor)>, String> {
         Some(raw) => le_floats(raw)?,
         None => floats,
     };
-    let dims: Vec<usize> = dims.into_iter().map(|d| usize::try_from(d).map_err(|_| format!("tensor '{name}' has a bad dimension"))).collect::<Result<_, _>>()?;
+    let dims: Vec<usize> = dims
+        .into_iter()
+        .map(|d| usize::try_from(d).map_err(|_| format!("tensor '{name}' has a bad dimension")))
+        .collect::<Result<_, _>>()?;
     let count = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
     if count != Some(values.len()) {
         return Err(format!("tensor '{name}' has shape {dims:?} but {} values", values.len()));

@@ -109,13 +109,18 @@ fn matmul(w: &Packed, cols: &[f32], n: usize, out: &mut [f32]) {
         // SAFETY: the CPU has AVX2 and FMA (checked just above); the shapes were checked.
         unsafe {
             match n {
-                1 => avx2::kernel::<1, 4>(w, cols, out),
-                2 => avx2::kernel::<2, 2>(w, cols, out),
-                _ => avx2::kernel::<4, 1>(w, cols, out),
+                1 => avx2::kernel::<1, 8>(w, cols, out),
+                2 => avx2::kernel::<2, 4>(w, cols, out),
+                _ => avx2::kernel::<4, 2>(w, cols, out),
             }
         }
         return;
     }
+    matmul_portable(w, cols, n, out);
+}
+
+/// [`matmul`] in plain Rust, for CPUs without AVX2 and FMA.
+fn matmul_portable(w: &Packed, cols: &[f32], n: usize, out: &mut [f32]) {
     out.fill(0.0);
     for (block, weights) in w.data.chunks_exact(w.k * LANES).enumerate() {
         for (kk, wv) in weights.chunks_exact(LANES).enumerate() {
@@ -135,47 +140,44 @@ mod avx2 {
 
     use super::{LANES, Packed};
 
-    /// [`super::matmul`] for `N` columns, one block of `LANES` output rows at a time,
-    /// with the `k` steps dealt round `U` accumulators so `N · U` sums are in flight.
+    /// [`super::matmul`] for `N` columns, `R` blocks of `LANES` output rows at a time:
+    /// each step along `k` loads `R` weight vectors and `N` inputs for `R · N` fused
+    /// multiply-adds, so loads stay below the FMA rate and `R · N` sums are in flight.
     ///
     /// # Safety
     /// The CPU must have AVX2 and FMA; `cols` must hold `N · w.k` values and `out`
-    /// `w.rows · N` (as `matmul` checks).
+    /// `w.rows · N` (as `matmul` checks); `w.rows` must be a multiple of `R · LANES`.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn kernel<const N: usize, const U: usize>(w: &Packed, cols: &[f32], out: &mut [f32]) {
+    #[allow(clippy::needless_range_loop)] // acc[r][j]: indices read clearer than zipped iterators
+    pub unsafe fn kernel<const N: usize, const R: usize>(w: &Packed, cols: &[f32], out: &mut [f32]) {
         let k = w.k;
-        for block in 0..w.rows / LANES {
-            // SAFETY: block < rows / LANES, so the block's k · LANES weights are in `data`;
-            // every index below is < k (weights) or < N · k (cols), as the caller checked.
+        assert!(w.rows % (R * LANES) == 0, "row blocks");
+        for group in 0..w.rows / (R * LANES) {
+            // SAFETY: group < rows / (R · LANES), so its R blocks of k · LANES weights are
+            // in `data`; every index below is < k (weights) or < N · k (cols).
             unsafe {
-                let weights = w.data.as_ptr().add(block * k * LANES);
+                let weights = w.data.as_ptr().add(group * R * k * LANES);
                 let x = cols.as_ptr();
-                let mut acc = [[_mm256_setzero_ps(); N]; U];
-                let mut kk = 0;
-                while kk + U <= k {
-                    for (u, acc) in acc.iter_mut().enumerate() {
-                        let wv = _mm256_loadu_ps(weights.add((kk + u) * LANES));
-                        for (j, a) in acc.iter_mut().enumerate() {
-                            *a = _mm256_fmadd_ps(wv, _mm256_set1_ps(*x.add(j * k + kk + u)), *a);
+                let mut acc = [[_mm256_setzero_ps(); N]; R];
+                for kk in 0..k {
+                    let mut wv = [_mm256_setzero_ps(); R];
+                    for (r, v) in wv.iter_mut().enumerate() {
+                        *v = _mm256_loadu_ps(weights.add((r * k + kk) * LANES));
+                    }
+                    for j in 0..N {
+                        let xb = _mm256_set1_ps(*x.add(j * k + kk));
+                        for r in 0..R {
+                            acc[r][j] = _mm256_fmadd_ps(wv[r], xb, acc[r][j]);
                         }
                     }
-                    kk += U;
                 }
-                for kk in kk..k {
-                    let wv = _mm256_loadu_ps(weights.add(kk * LANES));
-                    for (j, a) in acc[0].iter_mut().enumerate() {
-                        *a = _mm256_fmadd_ps(wv, _mm256_set1_ps(*x.add(j * k + kk)), *a);
-                    }
-                }
-                for j in 0..N {
-                    let mut sum = acc[0][j];
-                    for a in &acc[1..] {
-                        sum = _mm256_add_ps(sum, a[j]);
-                    }
-                    let mut lanes = [0.0f32; LANES];
-                    _mm256_storeu_ps(lanes.as_mut_ptr(), sum);
-                    for (l, v) in lanes.into_iter().enumerate() {
-                        out[(block * LANES + l) * N + j] = v;
+                for (r, acc) in acc.iter().enumerate() {
+                    for (j, &sum) in acc.iter().enumerate() {
+                        let mut lanes = [0.0f32; LANES];
+                        _mm256_storeu_ps(lanes.as_mut_ptr(), sum);
+                        for (l, v) in lanes.into_iter().enumerate() {
+                            out[((group * R + r) * LANES + l) * N + j] = v;
+                        }
                     }
                 }
             }
@@ -223,14 +225,20 @@ impl Silero {
         let mut encoder = Vec::new();
         for (i, &(inputs, outputs, stride)) in ENCODER.iter().enumerate() {
             let names = |part: &str| {
-                [format!("encoder.{i}.{part}"), format!("encoder.{i}.reparam_conv.{part}"), format!("model.encoder.{i}.reparam_conv.{part}")]
+                [
+                    format!("encoder.{i}.{part}"),
+                    format!("encoder.{i}.reparam_conv.{part}"),
+                    format!("model.encoder.{i}.reparam_conv.{part}"),
+                ]
             };
-            let weight = Packed::new(weights.tensor(&names("weight").each_ref().map(String::as_str), &[outputs, inputs, 3])?, outputs, inputs * 3);
+            let weight =
+                Packed::new(weights.tensor(&names("weight").each_ref().map(String::as_str), &[outputs, inputs, 3])?, outputs, inputs * 3);
             let bias = weights.tensor(&names("bias").each_ref().map(String::as_str), &[outputs])?.to_vec();
             encoder.push(Conv { weight, bias, inputs, outputs, stride });
         }
         let (lstm, lstm_bias) = weights.lstm()?;
-        let out_weight = weights.tensor(&["output.weight", "decoder.decoder.2.weight", "model.decoder.decoder.2.weight"], &[1, HIDDEN, 1])?.to_vec();
+        let out_weight =
+            weights.tensor(&["output.weight", "decoder.decoder.2.weight", "model.decoder.decoder.2.weight"], &[1, HIDDEN, 1])?.to_vec();
         let out_bias = weights.tensor(&["output.bias", "decoder.decoder.2.bias", "model.decoder.decoder.2.bias"], &[1])?[0];
         Ok(Self { fft: RealFftPlanner::<f32>::new().plan_fft_forward(NFFT), window, encoder, lstm, lstm_bias, out_weight, out_bias })
     }
@@ -293,9 +301,9 @@ impl Silero {
         let mut z = self.out_bias;
         for j in 0..HIDDEN {
             let gate = |n: usize| gates[n * HIDDEN + j] + b[n * HIDDEN + j];
-            let (i, o, f, g) = (sigmoid(gate(0)), sigmoid(gate(1)), sigmoid(gate(2)), gate(3).tanh());
+            let (i, o, f, g) = (sigmoid(gate(0)), sigmoid(gate(1)), sigmoid(gate(2)), tanh(gate(3)));
             s.c[j] = f * s.c[j] + i * g;
-            s.h[j] = o * s.c[j].tanh();
+            s.h[j] = o * tanh(s.c[j]);
             z += self.out_weight[j] * s.h[j].max(0.0);
         }
         sigmoid(z)
@@ -304,6 +312,11 @@ impl Silero {
 
 fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
+}
+
+/// tanh by one `exp` (libm's `tanhf` costs several times more); within 1e-6 of it.
+fn tanh(x: f32) -> f32 {
+    1.0 - 2.0 / ((2.0 * x).exp() + 1.0)
 }
 
 /// The STFT kernel must be the periodic-Hann DFT that the FFT computes.
@@ -364,7 +377,43 @@ impl Weights<'_> {
             let bias = bi.iter().zip(&bh).map(|(x, y)| x + y).collect();
             (reorder(get("weight_ih", &[GATES, HIDDEN])?), reorder(get("weight_hh", &[GATES, HIDDEN])?), reorder(bias))
         };
-        let lstm: Vec<f32> = (0..GATES).flat_map(|g| w[g * HIDDEN..(g + 1) * HIDDEN].iter().chain(&r[g * HIDDEN..(g + 1) * HIDDEN]).copied()).collect();
+        let lstm: Vec<f32> =
+            (0..GATES).flat_map(|g| w[g * HIDDEN..(g + 1) * HIDDEN].iter().chain(&r[g * HIDDEN..(g + 1) * HIDDEN]).copied()).collect();
         Ok((Packed::new(&lstm, GATES, 2 * HIDDEN), bias))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tanh_by_exp_is_close() {
+        for i in -2000..=2000 {
+            let x = i as f32 / 100.0;
+            assert!((tanh(x) - x.tanh()).abs() < 1e-6, "{x}");
+        }
+    }
+
+    #[test]
+    fn both_matmul_paths_compute_the_product() {
+        let (rows, k) = (128, 387);
+        let w: Vec<f32> = (0..rows * k).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
+        let packed = Packed::new(&w, rows, k);
+        for n in [1, 2, 4] {
+            let cols: Vec<f32> = (0..n * k).map(|i| ((i * 104_729) % 997) as f32 / 498.0 - 1.0).collect();
+            let want: Vec<f32> = (0..rows * n)
+                .map(|i| {
+                    let (o, j) = (i / n, i % n);
+                    (0..k).map(|kk| f64::from(w[o * k + kk]) * f64::from(cols[j * k + kk])).sum::<f64>() as f32
+                })
+                .collect();
+            let (mut fast, mut portable) = (vec![0.0; rows * n], vec![7.0; rows * n]);
+            matmul(&packed, &cols, n, &mut fast);
+            matmul_portable(&packed, &cols, n, &mut portable);
+            for ((a, b), c) in fast.iter().zip(&portable).zip(&want) {
+                assert!((a - c).abs() < 1e-3 && (b - c).abs() < 1e-3, "n={n}: {a} {b} {c}");
+            }
+        }
     }
 }

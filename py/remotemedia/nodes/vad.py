@@ -13,8 +13,9 @@ from ._common import BuiltinNode, audio_input, builtin, require_finite
 
 RATES = (8000, 16000, 32000, 48000)
 SPECTRAL_FRAME_MS = (10, 20, 30)
-DEFAULT_SPECTRAL_FRAME_MS = 30
 SILERO_RATE, SILERO_FRAME_MS, SILERO_WINDOW = 16000, 32, 512
+# Decision defaults per engine (frame_ms, threshold, hangover_ms, min_speech_ms), as in vad/mod.rs.
+DEFAULTS = {"spectral": (30, 0.6, 90, 60), "silero": (SILERO_FRAME_MS, 0.5, 100, 0)}
 BANDS = 8
 LOW_HZ, HIGH_HZ = 200.0, 4000.0
 SMOOTH = 0.6
@@ -95,10 +96,13 @@ def _level_dbfs(frame: np.ndarray) -> float:
 
 @builtin
 class VAD(BuiltinNode):
-    def __init__(self, engine: str, threshold: float, hangover_ms: int, min_speech_ms: int, min_level_dbfs: float,
-                 gate: bool, model_path: str | None = None, frame_ms: int | None = None):
+    def __init__(self, engine: str, min_level_dbfs: float, gate: bool, model_path: str | None = None,
+                 frame_ms: int | None = None, threshold: float | None = None, hangover_ms: int | None = None,
+                 min_speech_ms: int | None = None):
         is_silero = engine == "silero"
-        frame_ms = frame_ms if frame_ms is not None else SILERO_FRAME_MS if is_silero else DEFAULT_SPECTRAL_FRAME_MS
+        given = (frame_ms, threshold, hangover_ms, min_speech_ms)
+        frame_ms, threshold, hangover_ms, min_speech_ms = (
+            default if value is None else value for value, default in zip(given, DEFAULTS[engine]))
         if is_silero and frame_ms != SILERO_FRAME_MS:
             raise ParamError("frame_ms", f"{frame_ms} ms: the silero engine works on {SILERO_FRAME_MS} ms windows")
         if not is_silero and frame_ms not in SPECTRAL_FRAME_MS:

@@ -48,9 +48,9 @@ pub fn spec() -> NodeSpec {
                 "engine": {"enum": ENGINES, "default": ENGINES[0], "description": "what scores each frame"},
                 "model_path": {"type": ["string", "null"], "description": "the silero engine's ONNX model (Python finds the silero-vad package's by itself)"},
                 "frame_ms": {"enum": [10, 20, 30, SILERO_FRAME_MS, null], "description": "frame length: 10, 20 or 30 (spectral, default 30); 32 (silero, its only one)"},
-                "threshold": {"type": "number", "minimum": 0, "maximum": 1, "default": DEFAULT_THRESHOLD},
-                "hangover_ms": {"type": "integer", "minimum": 0, "maximum": MAX_MS, "default": DEFAULT_HANGOVER_MS},
-                "min_speech_ms": {"type": "integer", "minimum": 0, "maximum": MAX_MS, "default": DEFAULT_MIN_SPEECH_MS},
+                "threshold": {"type": ["number", "null"], "minimum": 0, "maximum": 1, "description": format!("score above which a frame is speech (default {} spectral, {} silero)", SPECTRAL.threshold, SILERO.threshold)},
+                "hangover_ms": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_MS, "description": format!("speech is held this long after the last speech frame, so shorter silences are bridged (default {} spectral, {} silero)", SPECTRAL.hangover_ms, SILERO.hangover_ms)},
+                "min_speech_ms": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_MS, "description": format!("shorter runs are not speech (default {} spectral, {} silero)", SPECTRAL.min_speech_ms, SILERO.min_speech_ms)},
                 "min_level_dbfs": {"type": "number", "minimum": MIN_LEVEL_DBFS, "maximum": 0, "default": DEFAULT_MIN_LEVEL_DBFS, "description": "frames quieter than this (RMS, dB full scale) are never speech"},
                 "gate": {"type": "boolean", "default": DEFAULT_GATE}
             },
@@ -62,10 +62,20 @@ pub fn spec() -> NodeSpec {
     }
 }
 
-const DEFAULT_SPECTRAL_FRAME_MS: u32 = 30;
-const DEFAULT_THRESHOLD: f64 = 0.6;
-const DEFAULT_HANGOVER_MS: u32 = 90;
-const DEFAULT_MIN_SPEECH_MS: u32 = 60;
+/// Decision defaults of one engine, used for params left out (or null).
+struct Defaults {
+    frame_ms: u32,
+    threshold: f64,
+    hangover_ms: u32,
+    min_speech_ms: u32,
+}
+
+/// The spectral engine's, fitted with its weights.
+const SPECTRAL: Defaults = Defaults { frame_ms: 30, threshold: 0.6, hangover_ms: 90, min_speech_ms: 60 };
+/// silero's own documented threshold and min_silence_duration_ms; no minimum run, as
+/// silero's min_speech_duration_ms applies to bridged segments, and ours holds back runs
+/// before bridging, which would split utterances.
+const SILERO: Defaults = Defaults { frame_ms: SILERO_FRAME_MS, threshold: 0.5, hangover_ms: 100, min_speech_ms: 0 };
 const DEFAULT_MIN_LEVEL_DBFS: f64 = -60.0;
 const DEFAULT_GATE: bool = false;
 /// Largest `hangover_ms` and `min_speech_ms`.
@@ -79,9 +89,9 @@ struct Params {
     engine: String,
     model_path: Option<String>,
     frame_ms: Option<u32>,
-    threshold: f64,
-    hangover_ms: u32,
-    min_speech_ms: u32,
+    threshold: Option<f64>,
+    hangover_ms: Option<u32>,
+    min_speech_ms: Option<u32>,
     min_level_dbfs: f64,
     gate: bool,
 }
@@ -92,9 +102,9 @@ impl Default for Params {
             engine: ENGINES[0].into(),
             model_path: None,
             frame_ms: None,
-            threshold: DEFAULT_THRESHOLD,
-            hangover_ms: DEFAULT_HANGOVER_MS,
-            min_speech_ms: DEFAULT_MIN_SPEECH_MS,
+            threshold: None,
+            hangover_ms: None,
+            min_speech_ms: None,
             min_level_dbfs: DEFAULT_MIN_LEVEL_DBFS,
             gate: DEFAULT_GATE,
         }
@@ -153,6 +163,7 @@ struct Stream {
 struct Vad {
     params: Params,
     frame_ms: u32,
+    threshold: f64,
     /// The silero model, loaded at creation (so a bad file fails validation).
     silero: Option<Arc<Silero>>,
     hangover: u64,
@@ -174,22 +185,28 @@ impl Vad {
         if !ENGINES.contains(&params.engine.as_str()) {
             return Err(ParamError::new("engine", format!("'{}' is not one of \"spectral\", \"silero\"", params.engine)));
         }
-        let frame_ms = params.frame_ms.unwrap_or(if silero { SILERO_FRAME_MS } else { DEFAULT_SPECTRAL_FRAME_MS });
+        let defaults = if silero { &SILERO } else { &SPECTRAL };
+        let frame_ms = params.frame_ms.unwrap_or(defaults.frame_ms);
+        let threshold = params.threshold.unwrap_or(defaults.threshold);
+        let hangover_ms = params.hangover_ms.unwrap_or(defaults.hangover_ms);
+        let min_speech_ms = params.min_speech_ms.unwrap_or(defaults.min_speech_ms);
         match (silero, frame_ms) {
             (true, SILERO_FRAME_MS) => {}
-            (true, ms) => return Err(ParamError::new("frame_ms", format!("{ms} ms: the silero engine works on {SILERO_FRAME_MS} ms windows"))),
+            (true, ms) => {
+                return Err(ParamError::new("frame_ms", format!("{ms} ms: the silero engine works on {SILERO_FRAME_MS} ms windows")));
+            }
             (false, ms) if !FRAME_MS.contains(&ms) => {
                 return Err(ParamError::new("frame_ms", format!("{ms} ms is not one of 10, 20, 30 (the spectral engine's frames)")));
             }
             _ => {}
         }
-        if !(0.0..=1.0).contains(&params.threshold) {
-            return Err(ParamError::new("threshold", format!("{} is outside 0..=1", params.threshold)));
+        if !(0.0..=1.0).contains(&threshold) {
+            return Err(ParamError::new("threshold", format!("{threshold} is outside 0..=1")));
         }
         if !(MIN_LEVEL_DBFS..=0.0).contains(&params.min_level_dbfs) {
             return Err(ParamError::new("min_level_dbfs", format!("{} is outside {MIN_LEVEL_DBFS}..=0", params.min_level_dbfs)));
         }
-        for (name, ms) in [("hangover_ms", params.hangover_ms), ("min_speech_ms", params.min_speech_ms)] {
+        for (name, ms) in [("hangover_ms", hangover_ms), ("min_speech_ms", min_speech_ms)] {
             if ms > MAX_MS {
                 return Err(ParamError::new(name, format!("{ms} is more than {MAX_MS}")));
             }
@@ -197,15 +214,19 @@ impl Vad {
         let model = match (silero, &params.model_path) {
             (true, Some(path)) => Some(crate::model::silero(path).map_err(|e| ParamError::new("model_path", e))?),
             (true, None) => {
-                return Err(ParamError::new("model_path", "the silero engine needs model_path, a silero VAD ONNX file (from Python, the silero-vad package's is found by itself: pip install 'remotemedia[silero]')"));
+                return Err(ParamError::new(
+                    "model_path",
+                    "the silero engine needs model_path, a silero VAD ONNX file (from Python, the silero-vad package's is found by itself: pip install 'remotemedia[silero]')",
+                ));
             }
             (false, Some(_)) => return Err(ParamError::new("model_path", "only the silero engine takes a model")),
             (false, None) => None,
         };
         let frame = u64::from(frame_ms);
         Ok(Self {
-            hangover: u64::from(params.hangover_ms).div_ceil(frame),
-            min_run: u64::from(params.min_speech_ms).div_ceil(frame).max(1),
+            hangover: u64::from(hangover_ms).div_ceil(frame),
+            min_run: u64::from(min_speech_ms).div_ceil(frame).max(1),
+            threshold,
             params,
             frame_ms,
             silero: model,
@@ -268,7 +289,7 @@ impl Vad {
     }
 
     fn push_frame(&self, stream: &mut Stream, frame: Frame, decisions: &mut Decisions, out: &mut Emitter) {
-        let raw = frame.loud && f64::from(frame.score) > self.params.threshold;
+        let raw = frame.loud && f64::from(frame.score) > self.threshold;
         stream.since_raw = match (raw, stream.since_raw) {
             (true, _) => Some(0),
             (false, Some(n)) if n < self.hangover => Some(n + 1),
@@ -394,4 +415,3 @@ impl Node for Vad {
         self.stream.as_ref().map_or(0, |s| (self.min_run as usize - 1) * s.frame_len + s.frame_len - 1)
     }
 }
-
