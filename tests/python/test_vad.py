@@ -143,3 +143,26 @@ def test_bad_params(runtime, params, path):
 def test_bad_audio(runtime, audio, message):
     with pytest.raises(rm.NodeError, match=message):
         vad(runtime).run(audio)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10**6), pad=st.sampled_from([0, 10, 30, 100, 400]),
+       max_s=st.sampled_from([None, 0.05, 0.3, 1.0]), hangover=st.sampled_from([0, 90, 300]),
+       chunk=st.integers(1, 4000))
+def test_segments_padded_and_split_alike_on_both_runtimes(seed, pad, max_s, hangover, chunk):
+    x, _ = voiced_bursts(seed, rate=16000, seconds=4.0, snr_db=5)
+    params = {"speech_pad_ms": pad, "max_speech_s": max_s, "hangover_ms": hangover}
+    native, python = (vad(runtime, chunk=chunk, **params).run(rm.Audio(x, 16000)) for runtime in ("native", "python"))
+    segments = native.get("v.segments", [])
+    assert segments == python.get("v.segments", [])
+    duration = len(x) / 16000
+    ends = [(s["start"], s["end"]) for s in segments]
+    assert all(0 <= a < b <= duration + 1e-9 for a, b in ends), ends
+    assert all(b1 <= a2 for (_, b1), (a2, _) in zip(ends, ends[1:])), "sorted, no overlap"
+    if max_s is not None:
+        longest = max(max_s, 2 * 0.03) + 2 * pad / 1000
+        assert all(b - a <= longest + 1e-9 for a, b in ends), (ends, longest)
+    speech, _ = decisions(native)
+    for i in np.flatnonzero(speech):
+        t = (i + 0.5) * 0.03
+        assert any(a <= t <= b for a, b in ends), f"speech frame {i} outside every segment"

@@ -14,8 +14,9 @@ from ._common import BuiltinNode, audio_input, builtin, require_finite
 RATES = (8000, 16000, 32000, 48000)
 SPECTRAL_FRAME_MS = (10, 20, 30)
 SILERO_RATE, SILERO_FRAME_MS, SILERO_WINDOW = 16000, 32, 512
-# Decision defaults per engine (frame_ms, threshold, hangover_ms, min_speech_ms), as in vad/mod.rs.
-DEFAULTS = {"spectral": (30, 0.6, 90, 60), "silero": (SILERO_FRAME_MS, 0.5, 100, 0)}
+# Decision defaults per engine (frame_ms, threshold, hangover_ms, min_speech_ms,
+# speech_pad_ms), as in vad/mod.rs.
+DEFAULTS = {"spectral": (30, 0.6, 90, 60, 0), "silero": (SILERO_FRAME_MS, 0.5, 100, 0, 30)}
 BANDS = 8
 LOW_HZ, HIGH_HZ = 200.0, 4000.0
 SMOOTH = 0.6
@@ -87,6 +88,53 @@ class _SileroScorer:
         return float(np.float32(self.model.forward(self.state, frame)))
 
 
+class _Segmenter:
+    """Segments from final frame decisions, padded and split (native: vad/segments.rs,
+    which documents the rule); times in whole milliseconds."""
+
+    def __init__(self, frame_ms: int, pad_ms: int, max_speech_ms: int | None):
+        self.frame_ms, self.pad_ms = frame_ms, pad_ms
+        self.max_frames = None if max_speech_ms is None else max(max_speech_ms // frame_ms, 2)
+        self.open = None  # [start_ms, first frame, scores]
+        self.held = None  # (start_ms, end_ms without padding)
+
+    def frame(self, index: int, speech: bool, score: float, out: list) -> None:
+        at = index * self.frame_ms
+        if not speech:
+            if self.open is not None:
+                self.held, self.open = (self.open[0], at), None
+            if self.held is not None and at + self.frame_ms >= self.held[1] + 2 * self.pad_ms:
+                out.append((self.held[0], self.held[1] + self.pad_ms))
+                self.held = None
+            return
+        if self.open is None:
+            if self.held is not None and at < self.held[1] + 2 * self.pad_ms:
+                middle = self.held[1] + (at - self.held[1]) // 2
+                out.append((self.held[0], middle))
+                start = middle
+            else:
+                if self.held is not None:
+                    out.append((self.held[0], self.held[1] + self.pad_ms))
+                start = max(at - self.pad_ms, 0)
+            self.held, self.open = None, [start, index, []]
+        scores = self.open[2]
+        scores.append(np.float32(score))
+        if self.max_frames is not None and len(scores) >= self.max_frames:
+            half = len(scores) // 2
+            quietest = min(range(len(scores) - 1, half - 1, -1), key=lambda i: scores[i])
+            split = self.open[1] + quietest
+            out.append((self.open[0], split * self.frame_ms))
+            self.open = [split * self.frame_ms, split, scores[quietest:]]
+
+    def finish(self, frames: int, out: list) -> None:
+        end_of_stream = frames * self.frame_ms
+        if self.open is not None:
+            self.held, self.open = (self.open[0], end_of_stream), None
+        if self.held is not None:
+            out.append((self.held[0], min(self.held[1] + self.pad_ms, end_of_stream)))
+            self.held = None
+
+
 def _level_dbfs(frame: np.ndarray) -> float:
     """Mean-square level in dB full scale (-inf for digital silence)."""
     x = frame.astype(np.float64)
@@ -98,10 +146,11 @@ def _level_dbfs(frame: np.ndarray) -> float:
 class VAD(BuiltinNode):
     def __init__(self, engine: str, min_level_dbfs: float, gate: bool, model_path: str | None = None,
                  frame_ms: int | None = None, threshold: float | None = None, hangover_ms: int | None = None,
-                 min_speech_ms: int | None = None):
+                 min_speech_ms: int | None = None, speech_pad_ms: int | None = None,
+                 max_speech_s: float | None = None):
         is_silero = engine == "silero"
-        given = (frame_ms, threshold, hangover_ms, min_speech_ms)
-        frame_ms, threshold, hangover_ms, min_speech_ms = (
+        given = (frame_ms, threshold, hangover_ms, min_speech_ms, speech_pad_ms)
+        frame_ms, threshold, hangover_ms, min_speech_ms, speech_pad_ms = (
             default if value is None else value for value, default in zip(given, DEFAULTS[engine]))
         if is_silero and frame_ms != SILERO_FRAME_MS:
             raise ParamError("frame_ms", f"{frame_ms} ms: the silero engine works on {SILERO_FRAME_MS} ms windows")
@@ -121,6 +170,8 @@ class VAD(BuiltinNode):
             except ModelFileError as e:
                 raise ParamError("model_path", str(e)) from None
         self.frame_ms, self.threshold, self.gate, self.min_level = frame_ms, threshold, gate, min_level_dbfs
+        self.speech_pad_ms = speech_pad_ms
+        self.max_speech_ms = None if max_speech_s is None else int(max_speech_s * 1000 + 0.5)  # as Rust rounds
         self.hangover = -(-hangover_ms // frame_ms)
         self.min_run = max(1, -(-min_speech_ms // frame_ms))
         self.rate = None
@@ -140,7 +191,7 @@ class VAD(BuiltinNode):
         self.since_raw = None
         self.run_start, self.confirmed = None, False
         self.held: list[tuple[int, float, bool, np.ndarray | None]] = []
-        self.segment_start = None
+        self.segments = _Segmenter(self.frame_ms, self.speech_pad_ms, self.max_speech_ms)
 
     def latency(self) -> int:
         return 0 if self.rate is None else (self.min_run - 1) * self.frame_len + self.frame_len - 1
@@ -149,16 +200,16 @@ class VAD(BuiltinNode):
         """Frame ``index`` in seconds, by the native node's one formula."""
         return index * self.frame_ms / 1000
 
-    def _segment(self, start: int, end: int) -> Emit:
-        return Emit("segments", {"start": self._seconds(start), "end": self._seconds(end)})
+    @staticmethod
+    def _segment_events(closed: list) -> list[Emit]:
+        """Segments in seconds: whole milliseconds / 1000, as the native node."""
+        return [Emit("segments", {"start": start / 1000, "end": end / 1000}) for start, end in closed]
 
     def _decide(self, index, score, loud, samples, speech, decisions, out):
         decisions.append((index, speech, score))
-        if speech and self.segment_start is None:
-            self.segment_start = index
-        elif not speech and self.segment_start is not None:
-            out.append(self._segment(self.segment_start, index))
-            self.segment_start = None
+        closed = []
+        self.segments.frame(index, speech, score, closed)
+        out += self._segment_events(closed)
         if speech and samples is not None:
             out.append(Emit("audio", Audio(samples, self.rate)))
 
@@ -229,9 +280,9 @@ class VAD(BuiltinNode):
         for held in self.held:
             self._decide(*held, False, decisions, out)
         self.held = []
-        if self.segment_start is not None:
-            out.append(self._segment(self.segment_start, self.next_index))
-            self.segment_start = None
+        closed = []
+        self.segments.finish(self.next_index, closed)
+        out += self._segment_events(closed)
         result = self._frames_event(decisions) + out
         self._start(self.rate)  # the stream is over; a new one may follow
         return result

@@ -15,6 +15,7 @@
 //! much. `flush` decides what is held, closes the open segment and, for silero, scores
 //! the last partial window padded with zeros; `reset` forgets the stream.
 
+mod segments;
 mod spectral;
 
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use crate::error::NodeFailure;
 use crate::model::{SILERO_WINDOW, Silero, SileroState};
 use crate::nodes::{Emitter, Implementation, Node, NodeSpec, ParamError, parse_params};
 
+use segments::{Segment, Segmenter};
 use spectral::{FRAME_MS, RATES, Spectral};
 
 /// Ports: per-chunk frame decisions, closed speech segments, and gated speech audio.
@@ -51,6 +53,8 @@ pub fn spec() -> NodeSpec {
                 "threshold": {"type": ["number", "null"], "minimum": 0, "maximum": 1, "description": format!("score above which a frame is speech (default {} spectral, {} silero)", SPECTRAL.threshold, SILERO.threshold)},
                 "hangover_ms": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_MS, "description": format!("speech is held this long after the last speech frame, so shorter silences are bridged (default {} spectral, {} silero)", SPECTRAL.hangover_ms, SILERO.hangover_ms)},
                 "min_speech_ms": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_MS, "description": format!("shorter runs are not speech (default {} spectral, {} silero)", SPECTRAL.min_speech_ms, SILERO.min_speech_ms)},
+                "speech_pad_ms": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_MS, "description": format!("segments grow by this much on both sides; a gap they would overlap is split in its middle (default {} spectral, {} silero)", SPECTRAL.speech_pad_ms, SILERO.speech_pad_ms)},
+                "max_speech_s": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": MAX_SPEECH_S, "description": "segments longer than this are split at their quietest frame (default: no limit)"},
                 "min_level_dbfs": {"type": "number", "minimum": MIN_LEVEL_DBFS, "maximum": 0, "default": DEFAULT_MIN_LEVEL_DBFS, "description": "frames quieter than this (RMS, dB full scale) are never speech"},
                 "gate": {"type": "boolean", "default": DEFAULT_GATE}
             },
@@ -68,18 +72,21 @@ struct Defaults {
     threshold: f64,
     hangover_ms: u32,
     min_speech_ms: u32,
+    speech_pad_ms: u32,
 }
 
 /// The spectral engine's, fitted with its weights.
-const SPECTRAL: Defaults = Defaults { frame_ms: 30, threshold: 0.6, hangover_ms: 90, min_speech_ms: 60 };
-/// silero's own documented threshold and min_silence_duration_ms; no minimum run, as
+const SPECTRAL: Defaults = Defaults { frame_ms: 30, threshold: 0.6, hangover_ms: 90, min_speech_ms: 60, speech_pad_ms: 0 };
+/// silero's own documented threshold, min_silence_duration_ms and speech_pad_ms; no minimum run, as
 /// silero's min_speech_duration_ms applies to bridged segments, and ours holds back runs
 /// before bridging, which would split utterances.
-const SILERO: Defaults = Defaults { frame_ms: SILERO_FRAME_MS, threshold: 0.5, hangover_ms: 100, min_speech_ms: 0 };
+const SILERO: Defaults = Defaults { frame_ms: SILERO_FRAME_MS, threshold: 0.5, hangover_ms: 100, min_speech_ms: 0, speech_pad_ms: 30 };
 const DEFAULT_MIN_LEVEL_DBFS: f64 = -60.0;
 const DEFAULT_GATE: bool = false;
 /// Largest `hangover_ms` and `min_speech_ms`.
 const MAX_MS: u32 = 5000;
+/// Largest `max_speech_s`: an hour.
+const MAX_SPEECH_S: f64 = 3600.0;
 /// Lowest `min_level_dbfs`: below any f32 signal's level, so the floor is off.
 const MIN_LEVEL_DBFS: f64 = -200.0;
 
@@ -92,6 +99,8 @@ struct Params {
     threshold: Option<f64>,
     hangover_ms: Option<u32>,
     min_speech_ms: Option<u32>,
+    speech_pad_ms: Option<u32>,
+    max_speech_s: Option<f64>,
     min_level_dbfs: f64,
     gate: bool,
 }
@@ -105,6 +114,8 @@ impl Default for Params {
             threshold: None,
             hangover_ms: None,
             min_speech_ms: None,
+            speech_pad_ms: None,
+            max_speech_s: None,
             min_level_dbfs: DEFAULT_MIN_LEVEL_DBFS,
             gate: DEFAULT_GATE,
         }
@@ -156,14 +167,15 @@ struct Stream {
     confirmed: bool,
     /// Frames of a run not yet long enough, held back.
     held: Vec<Frame>,
-    /// Start frame of the open speech segment.
-    segment_start: Option<u64>,
+    segments: Segmenter,
 }
 
 struct Vad {
     params: Params,
     frame_ms: u32,
     threshold: f64,
+    speech_pad_ms: u32,
+    max_speech_ms: Option<u64>,
     /// The silero model, loaded at creation (so a bad file fails validation).
     silero: Option<Arc<Silero>>,
     hangover: u64,
@@ -190,6 +202,7 @@ impl Vad {
         let threshold = params.threshold.unwrap_or(defaults.threshold);
         let hangover_ms = params.hangover_ms.unwrap_or(defaults.hangover_ms);
         let min_speech_ms = params.min_speech_ms.unwrap_or(defaults.min_speech_ms);
+        let speech_pad_ms = params.speech_pad_ms.unwrap_or(defaults.speech_pad_ms);
         match (silero, frame_ms) {
             (true, SILERO_FRAME_MS) => {}
             (true, ms) => {
@@ -206,7 +219,13 @@ impl Vad {
         if !(MIN_LEVEL_DBFS..=0.0).contains(&params.min_level_dbfs) {
             return Err(ParamError::new("min_level_dbfs", format!("{} is outside {MIN_LEVEL_DBFS}..=0", params.min_level_dbfs)));
         }
-        for (name, ms) in [("hangover_ms", hangover_ms), ("min_speech_ms", min_speech_ms)] {
+        let max_speech_ms = match params.max_speech_s {
+            Some(s) if !(s > 0.0 && s <= MAX_SPEECH_S) => {
+                return Err(ParamError::new("max_speech_s", format!("{s} is outside (0, {MAX_SPEECH_S}]")));
+            }
+            s => s.map(|s| (s * 1000.0).round() as u64),
+        };
+        for (name, ms) in [("hangover_ms", hangover_ms), ("min_speech_ms", min_speech_ms), ("speech_pad_ms", speech_pad_ms)] {
             if ms > MAX_MS {
                 return Err(ParamError::new(name, format!("{ms} is more than {MAX_MS}")));
             }
@@ -227,6 +246,8 @@ impl Vad {
             hangover: u64::from(hangover_ms).div_ceil(frame),
             min_run: u64::from(min_speech_ms).div_ceil(frame).max(1),
             threshold,
+            speech_pad_ms,
+            max_speech_ms,
             params,
             frame_ms,
             silero: model,
@@ -253,7 +274,7 @@ impl Vad {
             run_start: None,
             confirmed: false,
             held: Vec::new(),
-            segment_start: None,
+            segments: Segmenter::new(self.frame_ms, self.speech_pad_ms, self.max_speech_ms),
         })
     }
 
@@ -262,14 +283,9 @@ impl Vad {
         decisions.start_frame.get_or_insert(frame.index);
         decisions.speech.push(speech);
         decisions.score.push(frame.score);
-        match (speech, stream.segment_start) {
-            (true, None) => stream.segment_start = Some(frame.index),
-            (false, Some(start)) => {
-                self.emit_segment(start, frame.index, out);
-                stream.segment_start = None;
-            }
-            _ => {}
-        }
+        let mut closed = Vec::new();
+        stream.segments.frame(frame.index, speech, frame.score, &mut closed);
+        Self::emit_segments(closed, out);
         if let (true, Some(samples)) = (speech, frame.audio) {
             if let Ok(a) = AudioBuffer::new(Samples::F32(crate::data::SampleBuf::owned(samples)), 1, stream.rate) {
                 out.emit_to(PORT_AUDIO, Data::Audio(a));
@@ -322,9 +338,13 @@ impl Vad {
         index as f64 * f64::from(self.frame_ms) / 1000.0
     }
 
-    /// Emits the segment from frame `start` to frame `end` (exclusive).
-    fn emit_segment(&self, start: u64, end: u64, out: &mut Emitter) {
-        out.emit_to(PORT_SEGMENTS, Data::Json(Arc::new(json!({"start": self.seconds(start), "end": self.seconds(end)}))));
+    /// Emits segments in seconds: whole milliseconds / 1000, the one formula both
+    /// runtimes use.
+    fn emit_segments(segments: Vec<Segment>, out: &mut Emitter) {
+        for s in segments {
+            let (start, end) = (s.start_ms as f64 / 1000.0, s.end_ms as f64 / 1000.0);
+            out.emit_to(PORT_SEGMENTS, Data::Json(Arc::new(json!({"start": start, "end": end}))));
+        }
     }
 
     fn emit_decisions(&self, decisions: Decisions, out: &mut Emitter) {
@@ -397,9 +417,9 @@ impl Node for Vad {
         for held in std::mem::take(&mut stream.held) {
             self.decide(&mut stream, held, false, &mut decisions, out);
         }
-        if let Some(start) = stream.segment_start {
-            self.emit_segment(start, stream.next_index, out);
-        }
+        let mut closed = Vec::new();
+        stream.segments.finish(stream.next_index, &mut closed);
+        Self::emit_segments(closed, out);
         self.emit_decisions(decisions, out);
         // The stream is over; a chunk after this starts a new one at the same rate.
         self.stream = Some(self.start(stream.rate)?);
