@@ -166,3 +166,14 @@ def test_segments_padded_and_split_alike_on_both_runtimes(seed, pad, max_s, hang
     for i in np.flatnonzero(speech):
         t = (i + 0.5) * 0.03
         assert any(a <= t <= b for a, b in ends), f"speech frame {i} outside every segment"
+
+
+@pytest.mark.parametrize("runtime", ["native", "python"])
+@pytest.mark.parametrize("lead_db", [-200, -90, -60])
+def test_the_noise_floor_follows_a_quiet_lead_in_within_a_second(runtime, lead_db):
+    rng = np.random.default_rng(5)
+    lead = rng.standard_normal(16000) * 10 ** (lead_db / 20)
+    x = np.concatenate([lead, rng.standard_normal(16000 * 5) * 10 ** (-35 / 20)]).astype(np.float32)
+    speech, _ = decisions(vad(runtime).run(rm.Audio(x, 16000)))
+    assert not speech[:33].any(), "the quiet lead-in is never speech (min_level_dbfs)"
+    assert not speech[int(1.8 / 0.03):].any(), "noise more than 0.8 s after it rose is not speech"

@@ -22,6 +22,7 @@ LOW_HZ, HIGH_HZ = 200.0, 4000.0
 SMOOTH = 0.6
 SUBWINDOW_MS, SUBWINDOWS = 360, 10
 NOISE_BIAS = 1.5
+RISE_WINDOWS, RISE_FACTOR = 1, 100.0  # a rise of the noise floor (native: follow_rise)
 SNR_MAX_DB = 30.0
 WEIGHTS = np.array([0.164, 0.293, 0.259])
 BIAS = -1.278
@@ -69,6 +70,10 @@ class _Spectral:
         self.in_window += 1
         if self.in_window == self.per_window:
             self.history = (self.history + [self.current])[-SUBWINDOWS:]
+            if len(self.history) > RISE_WINDOWS:
+                recent = np.min(self.history[-RISE_WINDOWS:], axis=0)
+                self.history = [np.where(h * np.float32(RISE_FACTOR) < recent, recent, h) for h in self.history[:-RISE_WINDOWS]] \
+                    + self.history[-RISE_WINDOWS:]
             self.current = np.full(BANDS, np.inf)
             self.in_window = 0
         snr = np.clip(10 * np.log10(energy / floor), 0, SNR_MAX_DB)

@@ -29,6 +29,10 @@ const SMOOTH: f32 = 0.6;
 const SUBWINDOW_MS: u32 = 360;
 const SUBWINDOWS: usize = 10;
 const NOISE_BIAS: f32 = 1.5;
+/// Subwindows, and how far above the older minimum (power ratio, 20 dB), that make a
+/// rise of the noise floor.
+const RISE_WINDOWS: usize = 1;
+const RISE_FACTOR: f32 = 100.0;
 const SNR_MAX_DB: f32 = 30.0;
 /// Logistic weights for (mean band SNR dB, whitened flatness dB, max band SNR dB) and bias.
 const WEIGHTS: [f32; 3] = [0.164, 0.293, 0.259];
@@ -132,10 +136,32 @@ impl NoiseFloor {
             if self.history.len() > SUBWINDOWS {
                 self.history.pop_front();
             }
+            self.follow_rise();
             self.current = [f32::INFINITY; BANDS];
             self.frames_in_window = 0;
         }
         floor
+    }
+}
+
+impl NoiseFloor {
+    /// Where the last `RISE_WINDOWS` subwindows all sat more than `RISE_FACTOR` above an
+    /// older one in a band, the noise has risen for good (a quiet lead-in ended): the
+    /// older minimum is raised to theirs, so the floor follows in under a second
+    /// instead of after the whole history (3.6 s).
+    fn follow_rise(&mut self) {
+        let n = self.history.len();
+        if n <= RISE_WINDOWS {
+            return;
+        }
+        for b in 0..BANDS {
+            let recent = self.history.range(n - RISE_WINDOWS..).map(|h| h[b]).fold(f32::INFINITY, f32::min);
+            for h in self.history.range_mut(..n - RISE_WINDOWS) {
+                if h[b] * RISE_FACTOR < recent {
+                    h[b] = recent;
+                }
+            }
+        }
     }
 }
 
