@@ -74,6 +74,11 @@
 #define RM_MAX_ID_LEN 64
 
 /**
+ * Largest model file read, in bytes (`RM_MAX_MODEL_BYTES` in the C header).
+ */
+#define RM_MAX_MODEL_BYTES (256 << 20)
+
+/**
  * Output formats of the metrics functions.
  */
 typedef enum RmMetricsFormat {

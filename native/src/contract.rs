@@ -37,6 +37,7 @@ pub fn contract() -> Value {
             "max_paths": budget::MAX_PATHS,
         },
         "manifest": crate::manifest::rules(),
+        "model": {"ops": crate::model::OPS, "max_model_bytes": crate::model::MAX_MODEL_BYTES},
         "nodes": nodes,
     })
 }

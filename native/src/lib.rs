@@ -17,7 +17,7 @@ pub mod executor;
 mod ffi;
 pub mod manifest;
 pub mod metrics;
-mod model;
+pub(crate) mod model;
 pub mod nodes;
 mod plugin;
 pub mod runtime;

@@ -33,6 +33,9 @@ MAX_SAMPLE_RATE: int = CONTRACT["max_sample_rate"]
 MAX_BUFFER_SAMPLES: int = CONTRACT["budget"]["max_buffer_samples"]
 MAX_ITEMS_PER_STEP: int = CONTRACT["budget"]["max_items_per_step"]
 MAX_PATHS: int = CONTRACT["budget"]["max_paths"]
+#: The operators the native generic model engine runs, and the largest model file.
+MODEL_OPS: frozenset[str] = frozenset(CONTRACT["model"]["ops"])
+MAX_MODEL_BYTES: int = CONTRACT["model"]["max_model_bytes"]
 #: Every built-in node type: ``node_type``, ``description``, ``outputs``, ``params`` (a JSON Schema).
 NODES: dict[str, dict] = {n["node_type"]: n for n in CONTRACT["nodes"]}
 

@@ -1,6 +1,8 @@
-"""Models of the Python runtime: the silero VAD network in numpy, its weights read from
-the model's ONNX file (the ``onnx`` package), loaded once per process and shared; the
-twin of native/src/model/ (silero.rs documents the network)."""
+"""Models of the Python runtime, loaded once per process and shared; the twin of
+native/src/model/. The silero VAD network runs in numpy, its weights read from the
+model's ONNX file with the ``onnx`` package (silero.rs documents the network); other
+graphs run on onnxruntime, refused like the native engine refuses them when they use an
+operator it does not run."""
 
 from __future__ import annotations
 
@@ -12,16 +14,17 @@ from pathlib import Path
 
 import numpy as np
 
+from ._contract import MAX_MODEL_BYTES, MODEL_OPS
+
 WINDOW, CONTEXT, NFFT, HOP, PAD = 512, 64, 256, 128, 128
 BINS, FRAMES, HIDDEN = NFFT // 2 + 1, 4, 128
 GATES = 4 * HIDDEN
 ENCODER = ((BINS, 128, 1), (128, 64, 2), (64, 64, 2), (64, HIDDEN, 1))
 BASIS_TOLERANCE = 1e-4
-MAX_MODEL_BYTES = 256 << 20
 # The file of the silero-vad package used when a VAD names no model_path: 16 kHz, no If.
 SILERO_PACKAGE_FILE = "silero_vad_16k_sequence.onnx"
 
-_LOADED: weakref.WeakValueDictionary[str, Silero] = weakref.WeakValueDictionary()
+_LOADED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 _LOADING = threading.Lock()
 
 
@@ -55,37 +58,92 @@ def with_package_models(manifest: dict) -> dict:
     return {**manifest, "nodes": nodes}
 
 
-def silero(path: str) -> Silero:
-    """The silero model at ``path``, loaded once per process while something holds it."""
+def _cached(kind: str, path: str, extra: tuple, load):
+    """``load(real path)`` once per process for (kind, file, extra) while something holds it."""
     try:
         key = os.path.realpath(path, strict=True)
     except (OSError, ValueError) as e:
         raise ModelFileError(f"cannot open '{path}': {e}") from None
+    if not os.path.isfile(key):
+        raise ModelFileError(f"'{path}' is not a file")
+    if os.path.getsize(key) > MAX_MODEL_BYTES:
+        raise ModelFileError(f"'{path}' is more than the {MAX_MODEL_BYTES} bytes a model may have")
     with _LOADING:
-        model = _LOADED.get(key)
+        model = _LOADED.get((kind, key, extra))
         if model is None:
-            model = Silero(_initializers(key, path), path)
-            _LOADED[key] = model
+            model = load(key)
+            _LOADED[(kind, key, extra)] = model
         return model
 
 
-def _initializers(key: str, shown: str) -> dict[str, np.ndarray]:
-    if not os.path.isfile(key):
-        raise ModelFileError(f"'{shown}' is not a file")
-    if os.path.getsize(key) > MAX_MODEL_BYTES:
-        raise ModelFileError(f"'{shown}' is more than the {MAX_MODEL_BYTES} bytes a model may have")
+def silero(path: str) -> Silero:
+    """The silero model at ``path``, loaded once per process while something holds it."""
+    return _cached("silero", path, (), lambda key: Silero(_initializers(_load_onnx(key, path, "silero engine")), path))
+
+
+def graph(path: str, input: str | None, output: str | None) -> Graph:
+    """The ONNX graph at ``path`` from ``input`` to ``output`` (defaults: the first of
+    each) on onnxruntime, loaded once per process while something holds it."""
+    return _cached("graph", path, (input, output), lambda key: Graph(key, path, input, output))
+
+
+def _load_onnx(key: str, shown: str, who: str):
     try:
         import onnx
-        from onnx import numpy_helper
     except ImportError:
-        raise ModelFileError("the Python runtime's silero engine needs the onnx package "
+        raise ModelFileError(f"the Python runtime's {who} needs the onnx package "
                              "(pip install 'remotemedia[silero]')") from None
     try:
-        graph = onnx.load(key, load_external_data=False).graph
+        return onnx.load(key, load_external_data=False)
     except Exception as e:  # onnx raises protobuf's DecodeError and others
         raise ModelFileError(f"'{shown}' is not a usable ONNX file: {e}") from None
+
+
+class Graph:
+    """A graph on onnxruntime (one thread), refused for an operator the native engine
+    does not run, so both runtimes accept the same models."""
+
+    def __init__(self, key: str, shown: str, input: str | None, output: str | None):
+        model = _load_onnx(key, shown, "Model node")
+        unsupported = sorted({n.op_type for n in model.graph.node} - MODEL_OPS)
+        if unsupported:
+            raise ModelFileError(f"'{shown}': operator '{unsupported[0]}' is not supported by the built-in engine "
+                                 f"(it runs {', '.join(sorted(MODEL_OPS))})")
+        initializers = {t.name for t in model.graph.initializer}
+        inputs = [i for i in model.graph.input if i.name not in initializers]
+        outputs = [o.name for o in model.graph.output]
+        names = [i.name for i in inputs]
+        if input is not None and input not in names:
+            raise ModelFileError(f"'{shown}': it has no input '{input}' (its inputs: {names})")
+        if output is not None and output not in outputs:
+            raise ModelFileError(f"'{shown}': it has no output '{output}' (its outputs: {outputs})")
+        if not names or not outputs:
+            raise ModelFileError(f"'{shown}': it has no {'input' if not names else 'output'}")
+        self.input, self.output = input or names[0], output or outputs[0]
+        info = next(i for i in inputs if i.name == self.input)
+        self.input_dims = [d.dim_value if d.HasField("dim_value") else None
+                           for d in info.type.tensor_type.shape.dim]
+        try:
+            import onnxruntime
+        except ImportError:
+            raise ModelFileError("the Python runtime's Model node needs onnxruntime (pip install onnxruntime)") from None
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        try:
+            self.session = onnxruntime.InferenceSession(key, options, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime's own errors
+            raise ModelFileError(f"'{shown}': onnxruntime cannot load it: {e}") from None
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.session.run([self.output], {self.input: x})[0], dtype=np.float32)
+
+
+def _initializers(model) -> dict:
+    from onnx import numpy_helper
+
+    graph = model.graph
     tensors = {t.name: numpy_helper.to_array(t) for t in graph.initializer
-               if t.data_type == onnx.TensorProto.FLOAT and t.data_location != onnx.TensorProto.EXTERNAL}
+               if t.data_type == 1 and t.data_location != 1}  # FLOAT, not EXTERNAL
     lstm = next((list(n.input) for n in graph.node if n.op_type == "LSTM"), None)
     return {"__lstm__": lstm, **tensors}
 

@@ -1,4 +1,5 @@
-//! Reading an ONNX file: its float initializers (weights) and its node list.
+//! Reading an ONNX file: its initializers (float and int64 tensors), its nodes with
+//! their attributes, and the names and shapes of its inputs and outputs.
 //!
 //! ONNX files are protobuf `ModelProto` messages. Only the fields the model engine
 //! needs are read (graph → initializers, nodes, input and output names); every other
@@ -8,28 +9,57 @@
 
 use std::collections::HashMap;
 
-/// Float tensors and nodes of one ONNX graph.
+/// Tensors and nodes of one ONNX graph.
 #[derive(Debug, Default)]
 pub struct OnnxGraph {
     /// Float initializers by name: shape and row-major values.
     pub tensors: HashMap<String, Tensor>,
+    /// Int64 initializers by name (shapes, axes).
+    pub ints: HashMap<String, IntTensor>,
     pub nodes: Vec<OnnxNode>,
-    pub inputs: Vec<String>,
-    pub outputs: Vec<String>,
+    pub inputs: Vec<ValueInfo>,
+    pub outputs: Vec<ValueInfo>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Tensor {
     pub dims: Vec<usize>,
     pub values: Vec<f32>,
 }
 
-/// One operator: its type and the names of its inputs and outputs.
+/// An int64 tensor's values (the engine reads shapes and axes from them).
+#[derive(Debug, Clone)]
+pub struct IntTensor {
+    pub values: Vec<i64>,
+}
+
+/// A graph input or output: its name and its dimensions (`None`: symbolic or unknown).
+#[derive(Debug, Default, Clone)]
+pub struct ValueInfo {
+    pub name: String,
+    pub dims: Vec<Option<i64>>,
+}
+
+/// One operator: its type, the names of its inputs and outputs, and its attributes.
 #[derive(Debug, Default)]
 pub struct OnnxNode {
     pub op_type: String,
     pub inputs: Vec<String>,
     pub outputs: Vec<String>,
+    pub attributes: HashMap<String, Attribute>,
+}
+
+/// An attribute value of the kinds the engine reads.
+#[derive(Debug, Clone)]
+pub enum Attribute {
+    Float(f32),
+    Int(i64),
+    Ints(Vec<i64>),
+    Floats(Vec<f32>),
+    Bytes(Vec<u8>),
+    Tensor(Tensor),
+    IntTensor(IntTensor),
+    Other,
 }
 
 /// ModelProto.graph, GraphProto.{node, initializer, input, output}.
@@ -38,20 +68,38 @@ const GRAPH_NODE: u64 = 1;
 const GRAPH_INITIALIZER: u64 = 5;
 const GRAPH_INPUT: u64 = 11;
 const GRAPH_OUTPUT: u64 = 12;
-/// NodeProto.{input, output, op_type}; ValueInfoProto.name.
+/// NodeProto.{input, output, op_type, attribute}; ValueInfoProto.{name, type};
+/// TypeProto.tensor_type; TypeProto.Tensor.shape; TensorShapeProto.dim;
+/// Dimension.dim_value.
 const NODE_INPUT: u64 = 1;
 const NODE_OUTPUT: u64 = 2;
 const NODE_OP_TYPE: u64 = 4;
+const NODE_ATTRIBUTE: u64 = 5;
 const VALUE_NAME: u64 = 1;
+const VALUE_TYPE: u64 = 2;
+const TYPE_TENSOR: u64 = 1;
+const TENSOR_TYPE_SHAPE: u64 = 2;
+const SHAPE_DIM: u64 = 1;
+const DIM_VALUE: u64 = 1;
+/// AttributeProto.{name, f, i, s, t, floats, ints}.
+const ATTR_NAME: u64 = 1;
+const ATTR_F: u64 = 2;
+const ATTR_I: u64 = 3;
+const ATTR_S: u64 = 4;
+const ATTR_T: u64 = 5;
+const ATTR_FLOATS: u64 = 7;
+const ATTR_INTS: u64 = 8;
 /// TensorProto.{dims, data_type, float_data, name, raw_data, data_location}.
 const TENSOR_DIMS: u64 = 1;
 const TENSOR_DATA_TYPE: u64 = 2;
 const TENSOR_FLOAT_DATA: u64 = 4;
+const TENSOR_INT64_DATA: u64 = 7;
 const TENSOR_NAME: u64 = 8;
 const TENSOR_RAW_DATA: u64 = 9;
 const TENSOR_DATA_LOCATION: u64 = 14;
-/// TensorProto.DataType.FLOAT; TensorProto.DataLocation.EXTERNAL.
+/// TensorProto.DataType.{FLOAT, INT64}; TensorProto.DataLocation.EXTERNAL.
 const FLOAT: u64 = 1;
+const INT64: u64 = 7;
 const EXTERNAL: u64 = 1;
 
 /// Parses the bytes of an ONNX file.
@@ -72,25 +120,62 @@ fn parse_graph(bytes: &[u8]) -> Result<OnnxGraph, String> {
         let (number, value) = field?;
         match number {
             GRAPH_NODE => graph.nodes.push(parse_node(value.bytes()?)?),
-            GRAPH_INITIALIZER => {
-                if let Some((name, tensor)) = parse_tensor(value.bytes()?)? {
-                    graph.tensors.insert(name, tensor);
-                }
-            }
+            GRAPH_INITIALIZER => match parse_tensor(value.bytes()?)? {
+                Some((name, Parsed::Float(t))) => drop(graph.tensors.insert(name, t)),
+                Some((name, Parsed::Int(t))) => drop(graph.ints.insert(name, t)),
+                None => {}
+            },
             GRAPH_INPUT | GRAPH_OUTPUT => {
-                let mut name = String::new();
-                for f in Fields::new(value.bytes()?) {
-                    let (n, v) = f?;
-                    if n == VALUE_NAME {
-                        name = v.string()?;
-                    }
-                }
-                if number == GRAPH_INPUT { &mut graph.inputs } else { &mut graph.outputs }.push(name);
+                let info = parse_value_info(value.bytes()?)?;
+                if number == GRAPH_INPUT { &mut graph.inputs } else { &mut graph.outputs }.push(info);
             }
             _ => {}
         }
     }
     Ok(graph)
+}
+
+fn parse_value_info(bytes: &[u8]) -> Result<ValueInfo, String> {
+    let mut info = ValueInfo::default();
+    for field in Fields::new(bytes) {
+        let (number, value) = field?;
+        match number {
+            VALUE_NAME => info.name = value.string()?,
+            VALUE_TYPE => {
+                let tensor_type = message_field(value.bytes()?, TYPE_TENSOR)?;
+                let shape = match tensor_type {
+                    Some(t) => message_field(t, TENSOR_TYPE_SHAPE)?,
+                    None => None,
+                };
+                for dim in Fields::new(shape.unwrap_or(&[])) {
+                    let (n, d) = dim?;
+                    if n == SHAPE_DIM {
+                        let mut size = None;
+                        for f in Fields::new(d.bytes()?) {
+                            if let (DIM_VALUE, Value::Varint(v)) = f? {
+                                size = Some(v as i64);
+                            }
+                        }
+                        info.dims.push(size);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(info)
+}
+
+/// The bytes of the last field `number` of a message, if any.
+fn message_field(bytes: &[u8], number: u64) -> Result<Option<&[u8]>, String> {
+    let mut found = None;
+    for field in Fields::new(bytes) {
+        let (n, v) = field?;
+        if n == number {
+            found = Some(v.bytes()?);
+        }
+    }
+    Ok(found)
 }
 
 fn parse_node(bytes: &[u8]) -> Result<OnnxNode, String> {
@@ -101,16 +186,58 @@ fn parse_node(bytes: &[u8]) -> Result<OnnxNode, String> {
             NODE_INPUT => node.inputs.push(value.string()?),
             NODE_OUTPUT => node.outputs.push(value.string()?),
             NODE_OP_TYPE => node.op_type = value.string()?,
+            NODE_ATTRIBUTE => {
+                let (name, attribute) = parse_attribute(value.bytes()?)?;
+                node.attributes.insert(name, attribute);
+            }
             _ => {}
         }
     }
     Ok(node)
 }
 
-/// A float initializer as (name, tensor); `None` for other element types.
-fn parse_tensor(bytes: &[u8]) -> Result<Option<(String, Tensor)>, String> {
+fn parse_attribute(bytes: &[u8]) -> Result<(String, Attribute), String> {
+    let (mut name, mut attribute) = (String::new(), Attribute::Other);
+    let (mut ints, mut floats) = (Vec::new(), Vec::new());
+    for field in Fields::new(bytes) {
+        let (number, value) = field?;
+        match (number, value) {
+            (ATTR_NAME, v) => name = v.string()?,
+            (ATTR_F, Value::Fixed32(bits)) => attribute = Attribute::Float(f32::from_bits(bits)),
+            (ATTR_I, Value::Varint(i)) => attribute = Attribute::Int(i as i64),
+            (ATTR_S, Value::Bytes(b)) => attribute = Attribute::Bytes(b.to_vec()),
+            (ATTR_T, Value::Bytes(b)) => {
+                attribute = match parse_tensor(b)? {
+                    Some((_, Parsed::Float(t))) => Attribute::Tensor(t),
+                    Some((_, Parsed::Int(t))) => Attribute::IntTensor(t),
+                    None => Attribute::Other,
+                }
+            }
+            (ATTR_INTS, Value::Varint(i)) => ints.push(i as i64),
+            (ATTR_INTS, Value::Bytes(packed)) => ints.extend(varints(packed)?.into_iter().map(|i| i as i64)),
+            (ATTR_FLOATS, Value::Fixed32(bits)) => floats.push(f32::from_bits(bits)),
+            (ATTR_FLOATS, Value::Bytes(packed)) => floats.extend(le_floats(packed)?),
+            _ => {}
+        }
+    }
+    if !ints.is_empty() {
+        attribute = Attribute::Ints(ints);
+    } else if !floats.is_empty() {
+        attribute = Attribute::Floats(floats);
+    }
+    Ok((name, attribute))
+}
+
+/// A parsed initializer of a supported element type.
+enum Parsed {
+    Float(Tensor),
+    Int(IntTensor),
+}
+
+/// A float or int64 initializer as (name, tensor); `None` for other element types.
+fn parse_tensor(bytes: &[u8]) -> Result<Option<(String, Parsed)>, String> {
     let (mut name, mut dims, mut data_type) = (String::new(), Vec::new(), 0);
-    let (mut raw, mut floats) = (None, Vec::new());
+    let (mut raw, mut floats, mut ints) = (None, Vec::new(), Vec::new());
     for field in Fields::new(bytes) {
         let (number, value) = field?;
         match (number, value) {
@@ -119,6 +246,8 @@ fn parse_tensor(bytes: &[u8]) -> Result<Option<(String, Tensor)>, String> {
             (TENSOR_DATA_TYPE, Value::Varint(t)) => data_type = t,
             (TENSOR_FLOAT_DATA, Value::Fixed32(bits)) => floats.push(f32::from_bits(bits)),
             (TENSOR_FLOAT_DATA, Value::Bytes(packed)) => floats.extend(le_floats(packed)?),
+            (TENSOR_INT64_DATA, Value::Varint(i)) => ints.push(i as i64),
+            (TENSOR_INT64_DATA, Value::Bytes(packed)) => ints.extend(varints(packed)?.into_iter().map(|i| i as i64)),
             (TENSOR_NAME, v) => name = v.string()?,
             (TENSOR_RAW_DATA, v) => raw = Some(v.bytes()?),
             (TENSOR_DATA_LOCATION, Value::Varint(EXTERNAL)) => {
@@ -127,22 +256,34 @@ fn parse_tensor(bytes: &[u8]) -> Result<Option<(String, Tensor)>, String> {
             _ => {}
         }
     }
-    if data_type != FLOAT {
-        return Ok(None);
-    }
-    let values = match raw {
-        Some(raw) => le_floats(raw)?,
-        None => floats,
-    };
     let dims: Vec<usize> = dims
         .into_iter()
         .map(|d| usize::try_from(d).map_err(|_| format!("tensor '{name}' has a bad dimension")))
         .collect::<Result<_, _>>()?;
     let count = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
-    if count != Some(values.len()) {
-        return Err(format!("tensor '{name}' has shape {dims:?} but {} values", values.len()));
+    let (parsed, len) = match data_type {
+        FLOAT => {
+            let values = raw.map_or(Ok(floats), le_floats)?;
+            let len = values.len();
+            (Parsed::Float(Tensor { dims: dims.clone(), values }), len)
+        }
+        INT64 => {
+            let values: Vec<i64> = match raw {
+                Some(raw) if raw.len() % 8 == 0 => {
+                    raw.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes"))).collect()
+                }
+                Some(_) => return Err(format!("tensor '{name}': int64 data whose length is not a multiple of 8")),
+                None => ints,
+            };
+            let len = values.len();
+            (Parsed::Int(IntTensor { values }), len)
+        }
+        _ => return Ok(None),
+    };
+    if count != Some(len) {
+        return Err(format!("tensor '{name}' has shape {dims:?} but {len} values"));
     }
-    Ok(Some((name, Tensor { dims, values })))
+    Ok(Some((name, parsed)))
 }
 
 fn le_floats(bytes: &[u8]) -> Result<Vec<f32>, String> {

@@ -3,6 +3,7 @@
 
 mod downmix;
 mod format;
+mod model;
 mod rechunk;
 mod resample;
 mod vad;
@@ -14,7 +15,7 @@ use super::NodeSpec;
 
 /// The built-in specs of this module.
 pub fn specs() -> Vec<NodeSpec> {
-    vec![format::spec(), downmix::spec(), rechunk::spec(), resample::spec(), vad::spec()]
+    vec![format::spec(), downmix::spec(), rechunk::spec(), resample::spec(), vad::spec(), model::spec()]
 }
 
 /// The audio of an item, or a failure naming the node type that wanted audio.
