@@ -15,8 +15,8 @@ RATES = (8000, 16000, 32000, 48000)
 SPECTRAL_FRAME_MS = (10, 20, 30)
 SILERO_RATE, SILERO_FRAME_MS, SILERO_WINDOW = 16000, 32, 512
 # Decision defaults per engine (frame_ms, threshold, hangover_ms, min_speech_ms,
-# speech_pad_ms), as in vad/mod.rs.
-DEFAULTS = {"spectral": (30, 0.6, 90, 60, 0), "silero": (SILERO_FRAME_MS, 0.5, 100, 0, 30)}
+# min_silence_ms, speech_pad_ms), as in vad/mod.rs.
+DEFAULTS = {"spectral": (30, 0.6, 90, 60, 300, 0), "silero": (SILERO_FRAME_MS, 0.5, 0, 0, 100, 30)}
 BANDS = 8
 LOW_HZ, HIGH_HZ = 200.0, 4000.0
 SMOOTH = 0.6
@@ -94,50 +94,63 @@ class _SileroScorer:
 
 
 class _Segmenter:
-    """Segments from final frame decisions, padded and split (native: vad/segments.rs,
-    which documents the rule); times in whole milliseconds."""
+    """Segments from final frame decisions, bridged, padded and split (native:
+    vad/segments.rs, which documents the rule); times in whole milliseconds."""
 
-    def __init__(self, frame_ms: int, pad_ms: int, max_speech_ms: int | None):
-        self.frame_ms, self.pad_ms = frame_ms, pad_ms
+    def __init__(self, frame_ms: int, min_silence_ms: int, pad_ms: int, max_speech_ms: int | None):
+        self.frame_ms, self.min_silence_ms, self.pad_ms = frame_ms, min_silence_ms, pad_ms
         self.max_frames = None if max_speech_ms is None else max(max_speech_ms // frame_ms, 2)
         self.open = None  # [start_ms, first frame, scores]
-        self.held = None  # (start_ms, end_ms without padding)
+        self.held = None  # (open, end frame)
 
     def frame(self, index: int, speech: bool, score: float, out: list) -> None:
-        at = index * self.frame_ms
+        at, fm = index * self.frame_ms, self.frame_ms
         if not speech:
             if self.open is not None:
-                self.held, self.open = (self.open[0], at), None
-            if self.held is not None and at + self.frame_ms >= self.held[1] + 2 * self.pad_ms:
-                out.append((self.held[0], self.held[1] + self.pad_ms))
-                self.held = None
+                self.held, self.open = (self.open, index), None
+            if self.held is not None:
+                held, end = self.held
+                if at + fm >= end * fm + max(self.min_silence_ms, 2 * self.pad_ms):
+                    out.append((held[0], end * fm + self.pad_ms))
+                    self.held = None
+                else:
+                    held[2].append(np.float32(score))
             return
         if self.open is None:
-            if self.held is not None and at < self.held[1] + 2 * self.pad_ms:
-                middle = self.held[1] + (at - self.held[1]) // 2
-                out.append((self.held[0], middle))
-                start = middle
+            held, self.held = self.held, None
+            if held is not None and at - held[1] * fm < self.min_silence_ms:
+                self.open = held[0]
+            elif held is not None:
+                end_ms = held[1] * fm
+                if at < end_ms + 2 * self.pad_ms:
+                    start = end_ms + (at - end_ms) // 2
+                    out.append((held[0][0], start))
+                else:
+                    out.append((held[0][0], end_ms + self.pad_ms))
+                    start = max(at - self.pad_ms, 0)
+                self.open = [start, index, []]
             else:
-                if self.held is not None:
-                    out.append((self.held[0], self.held[1] + self.pad_ms))
-                start = max(at - self.pad_ms, 0)
-            self.held, self.open = None, [start, index, []]
+                self.open = [max(at - self.pad_ms, 0), index, []]
         scores = self.open[2]
         scores.append(np.float32(score))
         if self.max_frames is not None and len(scores) >= self.max_frames:
             half = len(scores) // 2
             quietest = min(range(len(scores) - 1, half - 1, -1), key=lambda i: scores[i])
             split = self.open[1] + quietest
-            out.append((self.open[0], split * self.frame_ms))
-            self.open = [split * self.frame_ms, split, scores[quietest:]]
+            out.append((self.open[0], split * fm))
+            self.open = [split * fm, split, scores[quietest:]]
 
     def finish(self, frames: int, out: list) -> None:
         end_of_stream = frames * self.frame_ms
         if self.open is not None:
-            self.held, self.open = (self.open[0], end_of_stream), None
-        if self.held is not None:
-            out.append((self.held[0], min(self.held[1] + self.pad_ms, end_of_stream)))
-            self.held = None
+            last = (self.open[0], end_of_stream)
+        elif self.held is not None:
+            last = (self.held[0][0], self.held[1] * self.frame_ms)
+        else:
+            last = None
+        self.open = self.held = None
+        if last is not None:
+            out.append((last[0], min(last[1] + self.pad_ms, end_of_stream)))
 
 
 def _level_dbfs(frame: np.ndarray) -> float:
@@ -151,11 +164,11 @@ def _level_dbfs(frame: np.ndarray) -> float:
 class VAD(BuiltinNode):
     def __init__(self, engine: str, min_level_dbfs: float, gate: bool, model_path: str | None = None,
                  frame_ms: int | None = None, threshold: float | None = None, hangover_ms: int | None = None,
-                 min_speech_ms: int | None = None, speech_pad_ms: int | None = None,
-                 max_speech_s: float | None = None):
+                 min_speech_ms: int | None = None, min_silence_ms: int | None = None,
+                 speech_pad_ms: int | None = None, max_speech_s: float | None = None):
         is_silero = engine == "silero"
-        given = (frame_ms, threshold, hangover_ms, min_speech_ms, speech_pad_ms)
-        frame_ms, threshold, hangover_ms, min_speech_ms, speech_pad_ms = (
+        given = (frame_ms, threshold, hangover_ms, min_speech_ms, min_silence_ms, speech_pad_ms)
+        frame_ms, threshold, hangover_ms, min_speech_ms, min_silence_ms, speech_pad_ms = (
             default if value is None else value for value, default in zip(given, DEFAULTS[engine]))
         if is_silero and frame_ms != SILERO_FRAME_MS:
             raise ParamError("frame_ms", f"{frame_ms} ms: the silero engine works on {SILERO_FRAME_MS} ms windows")
@@ -175,7 +188,7 @@ class VAD(BuiltinNode):
             except ModelFileError as e:
                 raise ParamError("model_path", str(e)) from None
         self.frame_ms, self.threshold, self.gate, self.min_level = frame_ms, threshold, gate, min_level_dbfs
-        self.speech_pad_ms = speech_pad_ms
+        self.speech_pad_ms, self.min_silence_ms = speech_pad_ms, min_silence_ms
         self.max_speech_ms = None if max_speech_s is None else int(max_speech_s * 1000 + 0.5)  # as Rust rounds
         self.hangover = -(-hangover_ms // frame_ms)
         self.min_run = max(1, -(-min_speech_ms // frame_ms))
@@ -196,7 +209,7 @@ class VAD(BuiltinNode):
         self.since_raw = None
         self.run_start, self.confirmed = None, False
         self.held: list[tuple[int, float, bool, np.ndarray | None]] = []
-        self.segments = _Segmenter(self.frame_ms, self.speech_pad_ms, self.max_speech_ms)
+        self.segments = _Segmenter(self.frame_ms, self.min_silence_ms, self.speech_pad_ms, self.max_speech_ms)
 
     def latency(self) -> int:
         return 0 if self.rate is None else (self.min_run - 1) * self.frame_len + self.frame_len - 1

@@ -53,6 +53,7 @@ pub fn spec() -> NodeSpec {
                 "threshold": {"type": ["number", "null"], "minimum": 0, "maximum": 1, "description": format!("score above which a frame is speech (default {} spectral, {} silero)", SPECTRAL.threshold, SILERO.threshold)},
                 "hangover_ms": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_MS, "description": format!("speech is held this long after the last speech frame, so shorter silences are bridged (default {} spectral, {} silero)", SPECTRAL.hangover_ms, SILERO.hangover_ms)},
                 "min_speech_ms": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_MS, "description": format!("shorter runs are not speech (default {} spectral, {} silero)", SPECTRAL.min_speech_ms, SILERO.min_speech_ms)},
+                "min_silence_ms": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_MS, "description": format!("silences shorter than this inside a segment are bridged; frame decisions keep them (default {} spectral, {} silero)", SPECTRAL.min_silence_ms, SILERO.min_silence_ms)},
                 "speech_pad_ms": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_MS, "description": format!("segments grow by this much on both sides; a gap they would overlap is split in its middle (default {} spectral, {} silero)", SPECTRAL.speech_pad_ms, SILERO.speech_pad_ms)},
                 "max_speech_s": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": MAX_SPEECH_S, "description": "segments longer than this are split at their quietest frame (default: no limit)"},
                 "min_level_dbfs": {"type": "number", "minimum": MIN_LEVEL_DBFS, "maximum": 0, "default": DEFAULT_MIN_LEVEL_DBFS, "description": "frames quieter than this (RMS, dB full scale) are never speech"},
@@ -72,19 +73,31 @@ struct Defaults {
     threshold: f64,
     hangover_ms: u32,
     min_speech_ms: u32,
+    min_silence_ms: u32,
     speech_pad_ms: u32,
 }
 
 /// The spectral engine's, fitted with its weights.
-const SPECTRAL: Defaults = Defaults { frame_ms: 30, threshold: 0.6, hangover_ms: 90, min_speech_ms: 60, speech_pad_ms: 0 };
-/// silero's own documented threshold, min_silence_duration_ms and speech_pad_ms; no minimum run, as
-/// silero's min_speech_duration_ms applies to bridged segments, and ours holds back runs
-/// before bridging, which would split utterances.
-const SILERO: Defaults = Defaults { frame_ms: SILERO_FRAME_MS, threshold: 0.5, hangover_ms: 100, min_speech_ms: 0, speech_pad_ms: 30 };
+const SPECTRAL: Defaults = Defaults {
+    frame_ms: 30,
+    threshold: 0.6,
+    hangover_ms: 90,
+    min_speech_ms: 60,
+    min_silence_ms: SPECTRAL_MIN_SILENCE_MS,
+    speech_pad_ms: 0,
+};
+/// silero's own: frame decisions are its per-window probabilities over its threshold
+/// (no hangover, no minimum run), segments its `get_speech_timestamps` defaults
+/// (min_silence_duration_ms 100, speech_pad_ms 30).
+const SILERO: Defaults =
+    Defaults { frame_ms: SILERO_FRAME_MS, threshold: 0.5, hangover_ms: 0, min_speech_ms: 0, min_silence_ms: 100, speech_pad_ms: 30 };
 const DEFAULT_MIN_LEVEL_DBFS: f64 = -60.0;
 const DEFAULT_GATE: bool = false;
 /// Largest `hangover_ms` and `min_speech_ms`.
 const MAX_MS: u32 = 5000;
+/// The spectral engine's segment bridging: pauses inside utterances run to a few
+/// hundred ms; its frame decisions bridge only `hangover_ms`.
+const SPECTRAL_MIN_SILENCE_MS: u32 = 300;
 /// Largest `max_speech_s`: an hour.
 const MAX_SPEECH_S: f64 = 3600.0;
 /// Lowest `min_level_dbfs`: below any f32 signal's level, so the floor is off.
@@ -99,6 +112,7 @@ struct Params {
     threshold: Option<f64>,
     hangover_ms: Option<u32>,
     min_speech_ms: Option<u32>,
+    min_silence_ms: Option<u32>,
     speech_pad_ms: Option<u32>,
     max_speech_s: Option<f64>,
     min_level_dbfs: f64,
@@ -114,6 +128,7 @@ impl Default for Params {
             threshold: None,
             hangover_ms: None,
             min_speech_ms: None,
+            min_silence_ms: None,
             speech_pad_ms: None,
             max_speech_s: None,
             min_level_dbfs: DEFAULT_MIN_LEVEL_DBFS,
@@ -175,6 +190,7 @@ struct Vad {
     frame_ms: u32,
     threshold: f64,
     speech_pad_ms: u32,
+    min_silence_ms: u32,
     max_speech_ms: Option<u64>,
     /// The silero model, loaded at creation (so a bad file fails validation).
     silero: Option<Arc<Silero>>,
@@ -203,6 +219,7 @@ impl Vad {
         let hangover_ms = params.hangover_ms.unwrap_or(defaults.hangover_ms);
         let min_speech_ms = params.min_speech_ms.unwrap_or(defaults.min_speech_ms);
         let speech_pad_ms = params.speech_pad_ms.unwrap_or(defaults.speech_pad_ms);
+        let min_silence_ms = params.min_silence_ms.unwrap_or(defaults.min_silence_ms);
         match (silero, frame_ms) {
             (true, SILERO_FRAME_MS) => {}
             (true, ms) => {
@@ -225,7 +242,12 @@ impl Vad {
             }
             s => s.map(|s| (s * 1000.0).round() as u64),
         };
-        for (name, ms) in [("hangover_ms", hangover_ms), ("min_speech_ms", min_speech_ms), ("speech_pad_ms", speech_pad_ms)] {
+        for (name, ms) in [
+            ("hangover_ms", hangover_ms),
+            ("min_speech_ms", min_speech_ms),
+            ("speech_pad_ms", speech_pad_ms),
+            ("min_silence_ms", min_silence_ms),
+        ] {
             if ms > MAX_MS {
                 return Err(ParamError::new(name, format!("{ms} is more than {MAX_MS}")));
             }
@@ -247,6 +269,7 @@ impl Vad {
             min_run: u64::from(min_speech_ms).div_ceil(frame).max(1),
             threshold,
             speech_pad_ms,
+            min_silence_ms,
             max_speech_ms,
             params,
             frame_ms,
@@ -274,7 +297,7 @@ impl Vad {
             run_start: None,
             confirmed: false,
             held: Vec::new(),
-            segments: Segmenter::new(self.frame_ms, self.speech_pad_ms, self.max_speech_ms),
+            segments: Segmenter::new(self.frame_ms, self.min_silence_ms, self.speech_pad_ms, self.max_speech_ms),
         })
     }
 

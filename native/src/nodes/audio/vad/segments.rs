@@ -1,11 +1,12 @@
-//! Speech segments from final frame decisions: padded on both sides, and long ones
-//! split at their quietest frame.
+//! Speech segments from final frame decisions, as silero's `get_speech_timestamps`
+//! makes them: silences shorter than `min_silence_ms` inside a segment are bridged,
+//! segments are padded by `speech_pad_ms` on both sides (where two padded segments
+//! would overlap, the gap between them is split in its middle), and a segment longer
+//! than `max_speech_ms` is split at its quietest frame.
 //!
 //! Times are whole milliseconds (frame index × frame length), so both runtimes print
-//! the same seconds. A closed segment is held until the next one starts or its end
-//! padding can no longer meet another's start padding; where two padded segments
-//! would overlap, the gap between them is split in the middle (as silero's
-//! `get_speech_timestamps` does).
+//! the same seconds. A closed segment is held until the next one starts or neither
+//! bridging nor padding can join it to another.
 
 /// One segment in milliseconds, `end` exclusive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,8 +15,8 @@ pub struct Segment {
     pub end_ms: u64,
 }
 
-/// The segment being spoken: its padded start and the scores of its frames since the
-/// last split point (for `max_speech_ms`).
+/// A segment: its padded start, its first frame, and the scores of its frames from
+/// there on (silent frames after it included while it is held), for `max_speech_ms`.
 struct Open {
     start_ms: u64,
     first: u64,
@@ -25,18 +26,27 @@ struct Open {
 pub struct Segmenter {
     frame_ms: u64,
     pad_ms: u64,
+    min_silence_ms: u64,
     max_frames: Option<u64>,
     open: Option<Open>,
-    /// A closed segment (start padded, end not yet), waiting for its end padding.
-    held: Option<(u64, u64)>,
+    /// A segment that ended at this frame (end not padded yet).
+    held: Option<(Open, u64)>,
 }
 
 impl Segmenter {
-    /// Segments of frames of `frame_ms`, padded by `pad_ms`, split when longer than
-    /// `max_speech_ms` (if given; at least two frames).
-    pub fn new(frame_ms: u32, pad_ms: u32, max_speech_ms: Option<u64>) -> Self {
+    /// Segments of frames of `frame_ms`, bridging silences shorter than
+    /// `min_silence_ms`, padded by `pad_ms`, split when longer than `max_speech_ms` (if
+    /// given; at least two frames).
+    pub fn new(frame_ms: u32, min_silence_ms: u32, pad_ms: u32, max_speech_ms: Option<u64>) -> Self {
         let frame_ms = u64::from(frame_ms);
-        Self { frame_ms, pad_ms: u64::from(pad_ms), max_frames: max_speech_ms.map(|ms| (ms / frame_ms).max(2)), open: None, held: None }
+        Self {
+            frame_ms,
+            pad_ms: u64::from(pad_ms),
+            min_silence_ms: u64::from(min_silence_ms),
+            max_frames: max_speech_ms.map(|ms| (ms / frame_ms).max(2)),
+            open: None,
+            held: None,
+        }
     }
 
     /// The final decision of frame `index` (frames come in order); pushes the segments
@@ -45,32 +55,38 @@ impl Segmenter {
         let at = index * self.frame_ms;
         if !speech {
             if let Some(open) = self.open.take() {
-                self.held = Some((open.start_ms, at));
+                self.held = Some((open, index));
             }
-            // a segment starting at the next frame at the earliest is too far to meet it
-            if let Some((start, end)) = self.held.filter(|&(_, end)| at + self.frame_ms >= end + 2 * self.pad_ms) {
-                out.push(Segment { start_ms: start, end_ms: end + self.pad_ms });
-                self.held = None;
+            let reach = self.min_silence_ms.max(2 * self.pad_ms);
+            match self.held.take() {
+                // no segment starting at the next frame or later can join this one
+                Some((held, end)) if at + self.frame_ms >= end * self.frame_ms + reach => {
+                    out.push(Segment { start_ms: held.start_ms, end_ms: end * self.frame_ms + self.pad_ms });
+                }
+                Some((mut held, end)) => {
+                    held.scores.push(score);
+                    self.held = Some((held, end));
+                }
+                None => {}
             }
             return;
         }
-        let open = match self.open.take() {
-            Some(open) => open,
-            None => {
-                let start_ms = match self.held.take() {
-                    Some((start, end)) if at < end + 2 * self.pad_ms => {
-                        let middle = end + (at - end) / 2;
-                        out.push(Segment { start_ms: start, end_ms: middle });
-                        middle
-                    }
-                    Some((start, end)) => {
-                        out.push(Segment { start_ms: start, end_ms: end + self.pad_ms });
-                        at.saturating_sub(self.pad_ms)
-                    }
-                    None => at.saturating_sub(self.pad_ms),
+        let open = match (self.open.take(), self.held.take()) {
+            (Some(open), _) => open,
+            (None, Some((held, end))) if at - end * self.frame_ms < self.min_silence_ms => held,
+            (None, Some((held, end))) => {
+                let end_ms = end * self.frame_ms;
+                let start_ms = if at < end_ms + 2 * self.pad_ms {
+                    let middle = end_ms + (at - end_ms) / 2;
+                    out.push(Segment { start_ms: held.start_ms, end_ms: middle });
+                    middle
+                } else {
+                    out.push(Segment { start_ms: held.start_ms, end_ms: end_ms + self.pad_ms });
+                    at.saturating_sub(self.pad_ms)
                 };
                 Open { start_ms, first: index, scores: Vec::new() }
             }
+            (None, None) => Open { start_ms: at.saturating_sub(self.pad_ms), first: index, scores: Vec::new() },
         };
         self.open = Some(self.extend(open, score, out));
     }
@@ -93,10 +109,12 @@ impl Segmenter {
     /// The end of the stream after `frames` frames: everything still held or open.
     pub fn finish(&mut self, frames: u64, out: &mut Vec<Segment>) {
         let end_of_stream = frames * self.frame_ms;
-        if let Some(open) = self.open.take() {
-            self.held = Some((open.start_ms, end_of_stream));
-        }
-        if let Some((start, end)) = self.held.take() {
+        let last = match (self.open.take(), self.held.take()) {
+            (Some(open), _) => Some((open.start_ms, end_of_stream)),
+            (None, Some((held, end))) => Some((held.start_ms, end * self.frame_ms)),
+            (None, None) => None,
+        };
+        if let Some((start, end)) = last {
             out.push(Segment { start_ms: start, end_ms: (end + self.pad_ms).min(end_of_stream) });
         }
     }
@@ -117,17 +135,22 @@ mod tests {
 
     #[test]
     fn unpadded_segments_are_the_runs() {
-        assert_eq!(run(&mut Segmenter::new(10, 0, None), "..xx..x"), [(20, 40), (60, 70)]);
+        assert_eq!(run(&mut Segmenter::new(10, 0, 0, None), "..xx..x"), [(20, 40), (60, 70)]);
+    }
+
+    #[test]
+    fn short_silences_are_bridged() {
+        assert_eq!(run(&mut Segmenter::new(10, 30, 0, None), "xx..xx...x"), [(0, 60), (90, 100)]);
     }
 
     #[test]
     fn padding_grows_segments_and_splits_gaps_they_would_overlap() {
         // pad 20 ms: far runs grow by 20 ms each side; a 30 ms gap is split in its middle
-        assert_eq!(run(&mut Segmenter::new(10, 20, None), ".....xx.....xx...xx"), [(30, 90), (100, 155), (155, 190)]);
+        assert_eq!(run(&mut Segmenter::new(10, 0, 20, None), ".....xx.....xx...xx"), [(30, 90), (100, 155), (155, 190)]);
     }
 
     #[test]
     fn long_segments_split_at_their_quietest_frame() {
-        assert_eq!(run(&mut Segmenter::new(10, 0, Some(60)), "xxxxqxxx"), [(0, 40), (40, 80)]);
+        assert_eq!(run(&mut Segmenter::new(10, 0, 0, Some(60)), "xxxxqxxx"), [(0, 40), (40, 80)]);
     }
 }
