@@ -136,7 +136,6 @@ def vad_contenders():
     out = {SPECTRAL: ours()}
     if silero_package_model():
         out[SILERO] = ours(engine="silero")
-        out["ours: silero engine, no smoothing"] = ours(engine="silero", hangover_ms=0, min_speech_ms=0)
     out.update({f"webrtcvad mode {m}": webrtc(m) for m in range(4)})
     out["earshot"] = earshot_run
     out["energy threshold"] = energy
@@ -219,7 +218,7 @@ def bench_vad(rounds: int):
 
     x = data["mix/0/pink/10"]
     speed = timed({k: (lambda f=f: f(x)) for k, f in contenders.items()
-                   if k not in ("energy threshold", "ours: silero engine, no smoothing")}, rounds)
+                   if k != "energy threshold"}, rounds)
     windows = len(x) / 512
     base = speed.get("silero-vad (onnx)")
     table(f"VAD speed, {len(x) / 16000:.0f} s at 16 kHz, one thread", ["contender", "µs per 32 ms of audio",
