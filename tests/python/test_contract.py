@@ -29,10 +29,22 @@ def test_every_builtin_twin_takes_its_spec_from_the_contract():
                 assert signature[param].default is inspect.Parameter.empty, f"{name}.{param}: default retyped in Python"
 
 
-def test_every_param_default_reaches_the_twin():
+def identity_model(path: Path) -> str:
+    """A model for the Model node's required params: y = x, 4 samples."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+    xy = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 4]) for n in "xy"]
+    onnx.save(helper.make_model(helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "id", xy[:1], xy[1:])),
+              str(path))
+    return str(path)
+
+
+def test_every_param_default_reaches_the_twin(tmp_path):
     for name, spec in _contract.NODES.items():
         required = {k: 48000 if k == "target_rate" else "f32" for k in spec["params"].get("required", [])}
         extra = {"frame_ms": 20} if name == "Rechunk" else {}
+        if name == "Model":
+            required = {"model_path": identity_model(tmp_path / "id.onnx"), "window": 4}
         node = registered()[name].create({**required, **extra})
         for param, value in _contract.defaults(spec["params"]).items():
             assert node._params[param] == value, (name, param)
