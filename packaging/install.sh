@@ -19,7 +19,7 @@ command -v patchelf >/dev/null || { echo "install: patchelf is needed to set the
 (cd "$root" && cargo build --quiet --release -p remotemedia --lib)
 built="${CARGO_TARGET_DIR:-$root/target}/release/libremotemedia.so"
 
-install -d "$dest/lib/pkgconfig" "$dest/lib/cmake/remotemedia" "$dest/include"
+install -d "$dest/lib/pkgconfig" "$dest/lib/cmake/remotemedia" "$dest/include" "$dest/share/remotemedia"
 lib="$dest/lib/libremotemedia.so.$version"
 install -m 0755 "$built" "$lib"
 strip --strip-debug "$lib"
@@ -27,6 +27,7 @@ patchelf --set-soname "libremotemedia.so.$abi" "$lib"
 ln -sf "libremotemedia.so.$version" "$dest/lib/libremotemedia.so.$abi"
 ln -sf "libremotemedia.so.$abi" "$dest/lib/libremotemedia.so"
 install -m 0644 "$root/include/remotemedia.h" "$root/include/remotemedia_plugin.h" "$root/include/remotemedia.hpp" "$dest/include/"
+install -m 0644 "$root/tests/valgrind.supp" "$dest/share/remotemedia/valgrind.supp"
 
 fill() {  # fill TEMPLATE OUTPUT
   sed -e "s|@PREFIX@|$prefix|g" -e "s|@VERSION@|$version|g" -e "s|@ABI@|$abi|g" "$root/packaging/$1" >"$2"

@@ -26,10 +26,11 @@ build_test "$out/test_capi"
 if [ -n "${REMOTEMEDIA_NO_VALGRIND:-}" ]; then
   echo "valgrind run skipped (REMOTEMEDIA_NO_VALGRIND)"
 elif command -v valgrind >/dev/null; then
-  # Definite or indirect leaks, or any memory error, fail the test.
-  valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite,indirect \
-    --show-leak-kinds=definite,indirect --error-exitcode=3 "$out/test_capi" >/dev/null
-  echo "c_api under valgrind: no leaks, no memory errors"
+  # As hosts run it: any leak valgrind reports by default (definite or possible), or any
+  # memory error, fails; tests/valgrind.supp names what the library keeps on purpose.
+  valgrind --quiet --leak-check=full --error-exitcode=1 --suppressions="$root/tests/valgrind.supp" \
+    "$out/test_capi" >/dev/null
+  echo "c_api under valgrind --leak-check=full with tests/valgrind.supp: no leaks, no memory errors"
 else
   echo "valgrind not installed; leak check skipped"
 fi
