@@ -33,6 +33,13 @@
 #define RM_MAX_PATHS (1 << 12)
 
 /**
+ * The most calls of one node type that may have timed out and still be running on
+ * their abandoned threads, process-wide; past it, timed calls of that type fail at once
+ * (other types still run), so hung calls cannot exhaust the process's threads.
+ */
+#define RM_MAX_HUNG_CALLS 8
+
+/**
  * Version of this C ABI. Bumped on any incompatible change to `remotemedia.h` (2: the
  * node types moved to `remotemedia_plugin.h` and `RmNodeTypeInfo` gained kinds).
  */

@@ -198,7 +198,10 @@ typedef struct RmNodeContext {
  * Threading: callbacks of one instance are never called concurrently, but may be
  * called from a different thread each time. Different instances may run at once on
  * different threads. `create` may run on any thread, concurrently with calls into
- * other instances.
+ * other instances. After a call runs past its node's `timeout_ms`, the runtime
+ * abandons it and calls `create` again with the same params for a fresh instance,
+ * while the old call may still be running; the old instance is destroyed on its
+ * thread once that call returns.
  */
 typedef struct RmNodeVTable {
   /**

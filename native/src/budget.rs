@@ -22,6 +22,11 @@ pub const MAX_ITEMS_PER_STEP: usize = 1 << 22;
 /// The most paths from the sources to one node, i.e. copies of each input item it gets.
 pub const MAX_PATHS: u64 = 1 << 12;
 
+/// The most calls of one node type that may have timed out and still be running on
+/// their abandoned threads, process-wide; past it, timed calls of that type fail at once
+/// (other types still run), so hung calls cannot exhaust the process's threads.
+pub const MAX_HUNG_CALLS: usize = 8;
+
 /// `frames × channels`, or an invalid-input failure when it exceeds
 /// [`MAX_BUFFER_SAMPLES`]; `what` names the buffer in the message.
 pub fn samples(what: &str, frames: usize, channels: usize) -> Result<usize, NodeFailure> {

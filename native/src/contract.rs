@@ -35,6 +35,7 @@ pub fn contract() -> Value {
             "max_buffer_samples": budget::MAX_BUFFER_SAMPLES,
             "max_items_per_step": budget::MAX_ITEMS_PER_STEP,
             "max_paths": budget::MAX_PATHS,
+            "max_hung_calls": budget::MAX_HUNG_CALLS,
         },
         "manifest": crate::manifest::rules(),
         "model": {"ops": crate::model::OPS, "max_model_bytes": crate::model::MAX_MODEL_BYTES},

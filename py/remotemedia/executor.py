@@ -7,7 +7,7 @@ import threading
 import time
 from collections import deque
 
-from ._contract import MAX_ITEMS_PER_STEP, MAX_PATHS
+from ._contract import MAX_HUNG_CALLS, MAX_ITEMS_PER_STEP, MAX_PATHS
 from .audio import Audio
 from .errors import (
     CancelledError,
@@ -25,6 +25,11 @@ from .graph import check_paths, topological_order, waves
 from .manifest import BREAKER_DEFAULT, RETRY_DEFAULT
 from .metrics import NodeMetrics, PipelineMetrics, to_json
 from .node import Node, ParamError, as_emitted, lookup, outputs_of
+
+# Timed-out calls still running on their abandoned threads, per node type (native:
+# executor/call.rs).
+_HUNG: dict[str, int] = {}
+_HUNG_LOCK = threading.Lock()
 
 # The clock and sleep of retries and breakers; tests replace them with fakes.
 monotonic = time.monotonic
@@ -130,6 +135,7 @@ class PythonPipeline:
                     f"ports: {', '.join(self.outputs[a])}")
             self.routes[a][0 if port is None else self.outputs[a].index(port)].append(b)
         self.nodes = [create(cls, n["params"], i, n["id"]) for i, (cls, n) in enumerate(zip(classes, nodes))]
+        self.params = [n["params"] for n in nodes]
         self.name = manifest["metadata"].get("name", "")
         self.node_metrics = [NodeMetrics() for _ in nodes]
         self.pipeline_metrics = PipelineMetrics()
@@ -158,7 +164,7 @@ class PythonPipeline:
                        [(nid, type(n).node_type, b.state, m)
                         for nid, n, b, m in zip(self.ids, self.nodes, self.breakers, self.node_metrics)])
 
-    def _guarded(self, i: int, operation: str, item, fn, *args):
+    def _guarded(self, i: int, operation: str, item, method: str, *args):
         """One node call under its breaker, retried with backoff while it fails transiently."""
         breaker = self.breakers[i]
         if not breaker.admit():
@@ -172,7 +178,7 @@ class PythonPipeline:
         attempt = 0
         while True:
             try:
-                out = self._measured(i, operation, fn, *args)
+                out = self._measured(i, operation, method, *args)
             except NodeError as e:
                 if e.retryable and not self.poisoned[i] and attempt < self.retry[i]["max_retries"]:
                     attempt += 1
@@ -184,12 +190,12 @@ class PythonPipeline:
             breaker.success()
             return out
 
-    def _measured(self, i: int, operation: str, fn, *args):
+    def _measured(self, i: int, operation: str, method: str, *args):
         """`_call`, recording time, failure and outputs in the node's metrics."""
         m = self.node_metrics[i]
         started = time.perf_counter_ns()
         try:
-            out = self._call(i, operation, fn, *args)
+            out = self._call(i, operation, method, *args)
             if self.step_items[i] + len(out) > MAX_ITEMS_PER_STEP:
                 raise self._refused(i, operation, f"emitted more than {MAX_ITEMS_PER_STEP} items in one step "
                                                   f"(the item budget)")
@@ -209,10 +215,12 @@ class PythonPipeline:
         return InvalidInputError(f"node '{self.ids[i]}' failed in {operation}: {why}", node_id=self.ids[i],
                                  operation=operation)
 
-    def _call(self, i: int, operation: str, fn, *args):
+    def _call(self, i: int, operation: str, method: str, *args):
+        """Calls ``method`` of node ``i``'s current instance."""
         if self.poisoned[i]:
-            raise NodeError(f"node '{self.ids[i]}' failed in {operation}: node is poisoned by an earlier timeout and "
-                            f"is not called again", node_id=self.ids[i], operation=operation)
+            raise NodeError(f"node '{self.ids[i]}' failed in {operation}: node is poisoned (no fresh instance could "
+                            f"be made after a timeout) and is not called again", node_id=self.ids[i], operation=operation)
+        fn = getattr(self.nodes[i], method)
         if self.timeouts[i] is not None and operation != "reset":
             return self._call_with_deadline(i, operation, fn, *args)
         try:
@@ -224,20 +232,40 @@ class PythonPipeline:
                             operation=operation, retryable=isinstance(e, TransientError)) from e
 
     def _call_with_deadline(self, i: int, operation: str, fn, *args):
-        """The call on a daemon thread, abandoned after the node's timeout_ms (which poisons it)."""
+        """The call on a daemon thread, abandoned after the node's timeout_ms: the node
+        gets a fresh instance, and at most MAX_HUNG_CALLS abandoned calls of one node type
+        may be running, after which its timed calls fail at once."""
+        node, node_type = self.nodes[i], type(self.nodes[i]).node_type
+        with _HUNG_LOCK:
+            running = _HUNG.get(node_type, 0)
+        if running >= MAX_HUNG_CALLS:
+            raise NodeError(f"node '{self.ids[i]}' failed in {operation}: {running} calls of node type '{node_type}' "
+                            f"timed out and are still running (at most {MAX_HUNG_CALLS} may be); its timed calls fail "
+                            f"at once until they return", node_id=self.ids[i], operation=operation)
         box: dict = {}
 
         def target():
             try:
-                box["out"] = _emitted(fn(*args), self.nodes[i])
+                box["out"] = _emitted(fn(*args), node)
             except Exception as e:  # re-raised on the caller's thread
                 box["exc"] = e
+            with _HUNG_LOCK:
+                box["finished"] = True
+                if box.get("abandoned"):
+                    _HUNG[node_type] -= 1
 
         worker = threading.Thread(target=target, daemon=True)
         worker.start()
         worker.join(self.timeouts[i] / 1000)
-        if worker.is_alive():
-            self.poisoned[i] = True
+        with _HUNG_LOCK:
+            abandoned = box["abandoned"] = "finished" not in box
+            if abandoned:
+                _HUNG[node_type] = _HUNG.get(node_type, 0) + 1
+        if abandoned:
+            try:  # a fresh instance for what follows; if none can be made, the node is done
+                self.nodes[i] = type(node).create(self.params[i])
+            except Exception:
+                self.poisoned[i] = True
             raise NodeTimeoutError(f"node '{self.ids[i]}' timed out in {operation} after {self.timeouts[i]} ms",
                                    node_id=self.ids[i], operation=operation, retryable=True)
         if "exc" in box:
@@ -255,8 +283,8 @@ class PythonPipeline:
 
     def _run(self, audio: Audio) -> dict[str, list]:
         self.pipeline_metrics.runs += 1
-        for i, node in enumerate(self.nodes):
-            self._call(i, "reset", node.reset)
+        for i in range(len(self.nodes)):
+            self._call(i, "reset", "reset")
         results: dict[str, list] = {}
         for key, item in self._step(audio, flush=False) + self.finish():
             results.setdefault(key, []).append(item)
@@ -319,9 +347,9 @@ class PythonPipeline:
         emitted = []
         for item in items:
             self.node_metrics[i].count_items([item], outgoing=False)
-            emitted += self._guarded(i, "process", item, self.nodes[i].process, item)
+            emitted += self._guarded(i, "process", item, "process", item)
         if flush:
-            emitted += self._guarded(i, "flush", None, self.nodes[i].flush)
+            emitted += self._guarded(i, "flush", None, "flush")
         return emitted
 
     def session(self, capacity: int, overflow: str) -> PythonSession:

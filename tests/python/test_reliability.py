@@ -1,6 +1,7 @@
 """Retry with backoff and circuit breakers, on both runtimes, without wall-clock sleeps:
 native tests use zero backoff and cooldowns, Python-runtime tests a fake clock."""
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -144,7 +145,7 @@ def test_policies_round_trip():
 
 def test_a_hanging_node_times_out_and_the_process_lives_on(runtime):
     # A real 50 ms deadline against a 1.5 s hang: the caller waits the deadline only.
-    p = fault(runtime, 1, "hang", timeout_ms=50)
+    p = fault(runtime, 1, "hang", timeout_ms=50, retry={"max_retries": 0})
     m = p.to_manifest()
     m["nodes"][0]["params"]["hang_ms"] = 1500
     p = rm.Pipeline.from_manifest(m, runtime=runtime)
@@ -155,9 +156,84 @@ def test_a_hanging_node_times_out_and_the_process_lives_on(runtime):
     assert time.perf_counter() - started < 1.0
     assert info.value.node_id == "f" and info.value.operation == "process" and info.value.retryable
     assert isinstance(info.value, TimeoutError) and isinstance(info.value, rm.NodeError)
-    with pytest.raises(rm.NodeError, match="poisoned"):
+    # not poisoned: the node got a fresh instance (a Fault, whose first call hangs again)
+    with pytest.raises(rm.NodeTimeoutError):
         p.run(AUDIO)
     assert node_metrics(p)["retries"] == 0
+
+
+class Sleepy(rm.Node):
+    """Passes audio through; hangs for 1.5 s on a chunk whose first sample is above 0.5."""
+
+    node_type = "Sleepy"
+
+    def process(self, data):
+        if data.samples[0] > 0.5:
+            import time
+            time.sleep(1.5)
+        return data
+
+
+def test_a_pipeline_recovers_after_a_timeout(runtime):
+    rm.register_node(Sleepy)
+    p = rm.Pipeline(runtime=runtime).add_node("s", Sleepy, timeout_ms=100, retry={"max_retries": 0})
+    with pytest.raises(rm.NodeTimeoutError):
+        p.run(rm.Audio(np.ones(10, np.float32), 16000))
+    ok = rm.Audio(np.zeros(10, np.float32), 16000)
+    assert p.run(ok)["s"][0] == ok, "a fresh instance answers the next chunk"
+    with p.stream() as s:
+        with pytest.raises(rm.NodeTimeoutError):  # from push or from what follows, by runtime
+            s.push(rm.Audio(np.ones(10, np.float32), 16000))
+            s.flush()
+            s.pull(timeout=5)
+        s.push(ok)
+        s.flush()
+        assert [v for _, v in s.pull(timeout=5)] == [ok], "the stream goes on"
+
+
+HUNG = textwrap.dedent("""
+    import json, os, sys, threading, time
+    import numpy as np, remotemedia as rm
+    from remotemedia._contract import MAX_HUNG_CALLS
+
+    def threads():
+        return int(next(l for l in open("/proc/self/status") if l.startswith("Threads:")).split()[1])
+
+    runtime = sys.argv[1]
+    audio = rm.Audio(np.ones(8, np.float32), 16000)
+    healthy = rm.Pipeline(runtime=runtime).add_node("g", "Gain", gain_db=0.0, timeout_ms=2000)
+    healthy.run(audio)
+    before = threads()
+    outcomes = []
+    for _ in range(1000):
+        p = rm.Pipeline(runtime=runtime).add_node("h", "Fault", fail_first=1, mode="hang", hang_ms=20000,
+                                                   timeout_ms=10, retry={"max_retries": 0})
+        try:
+            p.run(audio)
+            outcomes.append("ok")
+        except rm.NodeTimeoutError:
+            outcomes.append("timeout")
+        except rm.NodeError as e:
+            outcomes.append("fail-fast" if "still running" in str(e) else str(e))
+    after = threads()
+    started = time.perf_counter()
+    healthy.run(audio)
+    took = time.perf_counter() - started
+    print(json.dumps({"timeouts": outcomes.count("timeout"), "fail_fast": outcomes.count("fail-fast"),
+                      "other": sorted(set(outcomes) - {"timeout", "fail-fast"}), "added_threads": after - before,
+                      "healthy_s": took, "cap": MAX_HUNG_CALLS}))
+    os._exit(0)  # the hung calls are still sleeping
+""")
+
+
+def test_hung_calls_are_bounded_and_healthy_nodes_still_answer(runtime):
+    out = subprocess.run([sys.executable, "-c", HUNG, runtime], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout)
+    assert r["other"] == [], r
+    assert r["timeouts"] == r["cap"] and r["fail_fast"] == 1000 - r["cap"], r
+    assert r["added_threads"] <= r["cap"] + 4, f"1000 hung pipelines left {r['added_threads']} more threads"
+    assert r["healthy_s"] < 1.0, r
 
 
 def test_calls_within_their_deadline_work(runtime):

@@ -49,7 +49,7 @@ impl Pipeline {
                 let message = format!("{} (node '{}', {})", p.message, decl.id, decl.node_type);
                 specs[i].implementation.create_error(&path, &message)
             })?;
-            slots.push(Slot::new(node, decl, i));
+            slots.push(Slot::new(node, decl, i, specs[i].create.clone()));
         }
         let waves = waves(&graph);
         Ok(Self {

@@ -1,13 +1,24 @@
 //! Calling one node: its slot, the breaker and retry policies around a call, the
 //! timeout thread, and the single attempt with panics caught.
+//!
+//! A call past its `timeout_ms` is abandoned on its thread and the slot gets a fresh
+//! instance of the node (so retries and later chunks run, with the node's state lost);
+//! at most [`MAX_HUNG_CALLS`] abandoned calls of one node type may be running at once,
+//! process-wide, after which timed calls of that type fail at once.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
+
+use serde_json::{Map, Value};
+
+use crate::budget::MAX_HUNG_CALLS;
 
 use crate::data::Data;
 use crate::error::{Error, FailureKind, NodeFailure, Operation, Result, catch};
 use crate::manifest::{NodeDecl, OnOpen};
 use crate::metrics::NodeMetrics;
-use crate::nodes::{Emitter, Node};
+use crate::nodes::{CreateFn, Emitter, Node};
 
 use super::policy::{self, Breaker, BreakerState};
 
@@ -26,13 +37,17 @@ pub(super) struct Slot {
     pub(super) breaker: Breaker,
     /// Deadline of one call; such calls run on a blocking thread.
     timeout: Option<std::time::Duration>,
+    /// Makes a fresh instance after a timeout, and the node type hung calls count under.
+    create: Arc<CreateFn>,
+    params: Map<String, Value>,
+    node_type: String,
     /// Jitter state for retry backoff.
     rng: u64,
 }
 
 impl Slot {
-    /// The slot of `node`, declared as node `index` by `decl`.
-    pub(super) fn new(node: Box<dyn Node>, decl: &NodeDecl, index: usize) -> Self {
+    /// The slot of `node`, declared as node `index` by `decl` and made by `create`.
+    pub(super) fn new(node: Box<dyn Node>, decl: &NodeDecl, index: usize, create: Arc<CreateFn>) -> Self {
         Self {
             node,
             poisoned: false,
@@ -43,6 +58,9 @@ impl Slot {
             retry: decl.retry.unwrap_or_default(),
             breaker: Breaker::new(decl.circuit_breaker.unwrap_or_default()),
             timeout: decl.timeout_ms.map(std::time::Duration::from_millis),
+            create,
+            params: decl.params.clone(),
+            node_type: decl.node_type.clone(),
             rng: 0x9e37_79b9_7f4a_7c15 ^ (index as u64 + 1),
         }
     }
@@ -93,7 +111,7 @@ pub(super) async fn guarded(
                 slot.breaker.success();
                 return Ok(());
             }
-            // A poisoned instance (after a panic or a timeout) is not retried.
+            // A poisoned instance (after a panic) is not retried.
             Err(e) if e.is_retryable() && !slot.poisoned && attempt < slot.retry.max_retries => {
                 attempt += 1;
                 slot.metrics.retries += 1;
@@ -168,16 +186,41 @@ impl Node for Detached {
     }
 }
 
+/// Abandoned calls still running, per node type.
+static HUNG: Mutex<Option<HashMap<String, usize>>> = Mutex::new(None);
+
+fn hung(f: impl FnOnce(&mut HashMap<String, usize>) -> usize) -> usize {
+    f(HUNG.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(HashMap::new))
+}
+
+/// Whether a call on a thread finished, and whether its caller gave up on it; one lock,
+/// so exactly one of the two sides counts an abandoned call out again.
+#[derive(Default)]
+struct Fate {
+    finished: bool,
+    abandoned: bool,
+}
+
 /// A process (with `input`) or flush call on a blocking thread, abandoned after
-/// `limit`: the caller gets `Error::Timeout` and the instance is poisoned. The input is
+/// `limit`: the caller gets `Error::Timeout` and the slot a fresh instance. The input is
 /// made owned first, so no borrowed caller memory reaches a thread that may outlive
 /// the call.
 async fn on_thread(slot: &mut Slot, id: &str, operation: Operation, input: Option<&Data>, limit: std::time::Duration) -> Result<()> {
     if slot.poisoned {
         return call(slot, id, operation, |_, _| Ok(())); // refuses with the poisoned error
     }
+    let running = hung(|m| m.get(&slot.node_type).copied().unwrap_or(0));
+    if running >= MAX_HUNG_CALLS {
+        let failure = NodeFailure::new(format!(
+            "{running} calls of node type '{}' timed out and are still running (at most {MAX_HUNG_CALLS} may be); its timed calls fail at once until they return",
+            slot.node_type
+        ));
+        return Err(Error::Node { node_id: id.to_string(), operation, failure });
+    }
     let mut node = std::mem::replace(&mut slot.node, Box::new(Detached));
     let input = input.map(|d| d.clone().into_owned());
+    let fate = Arc::new(Mutex::new(Fate::default()));
+    let (thread_fate, node_type) = (fate.clone(), slot.node_type.clone());
     // The thread may outlive the slot (after a timeout), so it counts into its own
     // counters, which are added to the node's when it returns in time.
     let task = tokio::task::spawn_blocking(move || {
@@ -187,6 +230,15 @@ async fn on_thread(slot: &mut Slot, id: &str, operation: Operation, input: Optio
             Some(item) => n.process(item, e),
             None => n.flush(e),
         });
+        let mut fate = thread_fate.lock().unwrap_or_else(|p| p.into_inner());
+        fate.finished = true;
+        if fate.abandoned {
+            hung(|m| {
+                let n = m.entry(node_type).or_default();
+                *n = n.saturating_sub(1);
+                *n
+            });
+        }
         (node, emitter, result, memory)
     });
     match tokio::time::timeout(limit, task).await {
@@ -203,7 +255,21 @@ async fn on_thread(slot: &mut Slot, id: &str, operation: Operation, input: Optio
             Err(Error::Internal(format!("node thread failed: {join}")))
         }
         Err(_) => {
-            slot.poisoned = true;
+            let mut fate = fate.lock().unwrap_or_else(|p| p.into_inner());
+            if !fate.finished {
+                fate.abandoned = true;
+                hung(|m| {
+                    let n = m.entry(slot.node_type.clone()).or_default();
+                    *n += 1;
+                    *n
+                });
+            }
+            drop(fate);
+            // a fresh instance for what follows; if none can be made, the node is done
+            match catch(|| (slot.create)(&slot.params)) {
+                Ok(Ok(node)) => slot.node = node,
+                _ => slot.poisoned = true,
+            }
             Err(Error::Timeout { node_id: id.to_string(), operation, after_ms: limit.as_millis() as u64 })
         }
     }

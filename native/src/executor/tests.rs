@@ -294,7 +294,7 @@ fn retry_and_breaker_params_are_validated() {
 }
 
 #[test]
-fn a_hanging_node_times_out_and_is_poisoned() {
+fn a_hanging_node_times_out_and_its_slot_gets_a_fresh_instance() {
     let mut p = fault_pipeline(json!({"id": "h", "node_type": "Fault", "params": {"fail_first": 1, "mode": "hang", "hang_ms": 2000},
                                       "timeout_ms": 50}));
     // A real clock: tokio does not advance paused time while a blocking task runs.
@@ -305,11 +305,11 @@ fn a_hanging_node_times_out_and_is_poisoned() {
         assert!(matches!(&err, Error::Timeout { node_id, operation: Operation::Process, after_ms: 50 } if node_id == "h"), "{err}");
         assert!(err.is_retryable());
         assert!(started.elapsed() < std::time::Duration::from_millis(1500), "the caller waits the deadline, not the hang");
+        // not poisoned: a fresh Fault instance, whose first call hangs again
         let again = p.run(mono(vec![1.0])).await.unwrap_err();
-        assert!(again.to_string().contains("poisoned"), "{again}");
+        assert!(matches!(&again, Error::Timeout { .. }), "{again}");
     });
-    rt.shutdown_background(); // the abandoned call is still sleeping
-    assert_eq!(node_metric(&p, "retries"), 0, "a timed-out instance is not retried");
+    rt.shutdown_background(); // the abandoned calls are still sleeping
 }
 
 #[test]
