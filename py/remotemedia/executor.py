@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -283,8 +284,7 @@ class PythonPipeline:
 
     def _run(self, audio: Audio) -> dict[str, list]:
         self.pipeline_metrics.runs += 1
-        for i in range(len(self.nodes)):
-            self._call(i, "reset", "reset")
+        self._reset_all()
         results: dict[str, list] = {}
         for key, item in self._step(audio, flush=False) + self.finish():
             results.setdefault(key, []).append(item)
@@ -296,8 +296,20 @@ class PythonPipeline:
         return self._step(audio, flush=False)
 
     def finish(self) -> list[tuple[str, object]]:
-        """Ends the stream: flushes every node in order."""
-        return self._step(None, flush=True)
+        """Ends the stream: flushes every node in order, then resets every node (whether
+        the flush worked or not), so the next stream starts fresh."""
+        try:
+            tails = self._step(None, flush=True)
+        except Exception:
+            with contextlib.suppress(Exception):  # the flush's error is the one to report
+                self._reset_all()
+            raise
+        self._reset_all()
+        return tails
+
+    def _reset_all(self) -> None:
+        for i in range(len(self.nodes)):
+            self._call(i, "reset", "reset")
 
     def _step(self, audio: Audio | None, flush: bool) -> list[tuple[str, object]]:
         started = time.perf_counter_ns()

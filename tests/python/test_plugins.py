@@ -338,14 +338,14 @@ def test_example_plugins_pass_the_conformance_check(lib):
     failed = [c for c in report["checks"] if not c["ok"]]
     assert report["passed"] and not failed, failed
     names = {c["check"] for c in report["checks"]}
-    assert {"reset forgets stream state", "instances are independent", "destroy without processing"} <= names
+    assert {"two streams do not share state (flush, reset, then a new stream)", "instances are independent", "destroy without processing"} <= names
 
 
 def test_conformance_flags_a_plugin_whose_reset_does_not_forget(broken):
     report = rm.check_plugin(broken("STATEFUL_OUTPUT"))
     failed = {c["check"]: c["detail"] for c in report["checks"] if not c["ok"]}
     assert not report["passed"]
-    assert "after reset the output differs" in failed["reset forgets stream state"]
+    assert "after flush and reset the output differs" in failed["two streams do not share state (flush, reset, then a new stream)"]
 
 
 def test_conformance_survives_a_plugin_that_crashes(broken):

@@ -304,3 +304,29 @@ def test_close_cancels_a_blocked_push(runtime):
     t.join(5)
     assert len(raised) == 1 and isinstance(raised[0], rm.CancelledError)
     assert s.stats()["chunks_in"] == 1
+
+
+class Counter(rm.Node):
+    """Counts the chunks of a stream; clears nothing in flush (the runtime resets after it)."""
+
+    node_type = "Counter"
+
+    def __init__(self):
+        self.n = 0
+
+    def process(self, data):
+        self.n += 1
+        return {"n": self.n}
+
+
+def test_the_runtime_resets_every_node_after_flush(runtime):
+    rm.register_node(Counter)
+    p = rm.Pipeline(runtime=runtime).add_node("c", Counter)
+    chunk = rm.Audio(np.zeros(4, np.float32), 16000)
+    with p.stream() as s:
+        for _ in range(2):  # two streams on one session, and a one-shot run between
+            for _ in range(3):
+                s.push(chunk)
+            s.flush()
+            assert [v["n"] for _, v in s.pull(timeout=5)] == [1, 2, 3]
+            assert p.run(chunk)["c"] == [{"n": 1}]

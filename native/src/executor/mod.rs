@@ -88,8 +88,18 @@ impl Pipeline {
     async fn run_fresh(&mut self, input: Data) -> Result<Vec<Output>> {
         self.reset()?;
         let mut outputs = self.step(Some(input), false).await?;
-        outputs.extend(self.step(None, true).await?);
+        outputs.extend(self.end_stream().await?);
         Ok(outputs)
+    }
+
+    /// Flushes every node in order, then resets every node (whether the flush worked or
+    /// not), so the next stream starts fresh: nodes need not clear state in `flush`.
+    async fn end_stream(&mut self) -> Result<Vec<Output>> {
+        let tails = self.step(None, true).await;
+        let reset = self.reset();
+        let tails = tails?;
+        reset?;
+        Ok(tails)
     }
 
     /// Turns timing and counting of node calls on or off (on by default; the criterion
@@ -134,10 +144,11 @@ impl Pipeline {
         result
     }
 
-    /// Ends the stream: flushes every node in order, returning the tails.
+    /// Ends the stream: flushes every node in order, returning the tails, then resets
+    /// every node.
     pub async fn finish(&mut self) -> Result<Vec<Output>> {
         let started = Instant::now();
-        let result = self.step(None, true).await;
+        let result = self.end_stream().await;
         self.metrics.wall += started.elapsed();
         result
     }

@@ -161,10 +161,12 @@ fn check_type(spec: &NodeSpec, input_kinds: u32, report: &mut Report<'_>) {
     });
     let outcome = match (expected, after_reset) {
         (Ok(e), Ok(r)) if e == r => Ok("same output as a fresh instance".to_string()),
-        (Ok(_), Ok(_)) => Err("after reset the output differs from a fresh instance's".to_string()),
+        (Ok(_), Ok(_)) => {
+            Err("after flush and reset the output differs from a fresh instance's: reset must forget all stream state".to_string())
+        }
         (Err(e), _) | (_, Err(e)) => Err(e),
     };
-    report("reset forgets stream state", outcome);
+    report("two streams do not share state (flush, reset, then a new stream)", outcome);
 
     let (mut x, mut y) = (fresh(), fresh());
     let alone = stream(&mut *fresh(), &a);

@@ -175,10 +175,19 @@ pub struct RmNodeVTable {
     >,
     /// Processes one item (`input`, borrowed for the call). Required.
     pub process: Option<unsafe extern "C" fn(instance: *mut c_void, input: *const RmDataView, ctx: *mut RmNodeContext) -> i32>,
-    /// End of stream: emit what is held. The instance may be used again afterwards,
-    /// for a new stream. Optional.
+    /// End of stream: emit what is held (a tail, a last partial frame). Called at the end
+    /// of every one-shot run and when a stream is flushed or closed; the runtime calls
+    /// `reset` right after it (even when it fails), so `flush` need not clear state.
+    /// Optional.
     pub flush: Option<unsafe extern "C" fn(instance: *mut c_void, ctx: *mut RmNodeContext) -> i32>,
-    /// Forget stream state, as if newly created. Optional.
+    /// Forget all stream state, as if newly created: the next call is the first of a new
+    /// stream. Called before every one-shot run and after every `flush`; not after a
+    /// failed `process` (the stream goes on; return `RM_STATUS_INTERNAL` from a call that
+    /// left the instance unusable, and it is never called again) nor between retries
+    /// (a retried `process` gets the same input again, so it must not have kept part of
+    /// it). After a timeout the instance is replaced by a new `create`. Optional, but a
+    /// node that keeps state across calls must implement it: the conformance check
+    /// compares a stream after flush and reset with a fresh instance's.
     pub reset: Option<unsafe extern "C" fn(instance: *mut c_void, ctx: *mut RmNodeContext) -> i32>,
     /// Destroys an instance; called exactly once per successful `create`, also after a
     /// failed or broken call. Required.

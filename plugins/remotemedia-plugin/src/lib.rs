@@ -129,11 +129,13 @@ pub trait Node: Send + Sized + 'static {
     fn create(params: &Params) -> Result<Self, Error>;
     /// Handles one item, emitting any number of items.
     fn process(&mut self, input: Input<'_>, out: &mut Output<'_>) -> Result<(), Error>;
-    /// End of stream: emit what is held.
+    /// End of stream: emit what is held. The runtime calls [`Node::reset`] right after.
     fn flush(&mut self, _out: &mut Output<'_>) -> Result<(), Error> {
         Ok(())
     }
-    /// Forget stream state.
+    /// Forget all stream state, as if newly created: called before every one-shot run
+    /// and after every flush (not after an error, nor between retries). A node that
+    /// keeps state across calls must implement it.
     fn reset(&mut self) -> Result<(), Error> {
         Ok(())
     }
