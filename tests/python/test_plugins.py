@@ -349,6 +349,14 @@ def test_conformance_flags_a_plugin_whose_reset_does_not_forget(broken):
     assert "after flush and reset the output differs" in failed["two streams do not share state (flush, reset, then a new stream)"]
 
 
+def test_conformance_probes_params_with_values_their_schema_forbids(broken):
+    report = rm.check_plugin(broken("LAX_PARAMS"))
+    failed = {c["check"]: c["detail"] for c in report["checks"] if not c["ok"]}
+    assert not report["passed"]
+    for probe in ("2 (over its maximum)", "-1 (under its minimum)", "a string", "an object"):
+        assert failed[f"params.gain = {probe} rejected with a message"] == f"params.gain = {probe} was accepted"
+
+
 def test_conformance_survives_a_plugin_that_crashes(broken):
     report = rm.check_plugin(broken("CRASH_ON_EMPTY"))
     assert not report["passed"] and report["crashed"] == "SIGSEGV"

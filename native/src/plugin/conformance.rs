@@ -114,6 +114,44 @@ fn fingerprint(d: &Data) -> String {
     }
 }
 
+/// Values a param's schema forbids, described: always an object; for a number a
+/// string, and values past `minimum`/`maximum` (or on an exclusive bound); for a
+/// string a number; for an `enum` a value not in it.
+fn wrong_values(schema: &Value) -> Vec<(String, Value)> {
+    let mut out = vec![("an object".to_string(), json!({"conformance": "not a valid value"}))];
+    let types: Vec<&str> = match schema.get("type") {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    let number = types.iter().any(|t| *t == "number" || *t == "integer");
+    if number && !types.contains(&"string") {
+        out.push(("a string".to_string(), json!("conformance")));
+    }
+    if types.contains(&"string") && !number {
+        out.push(("a number".to_string(), json!(7)));
+    }
+    let bound = |key: &str| schema.get(key).and_then(Value::as_f64);
+    if let Some(max) = bound("maximum") {
+        out.push((format!("{} (over its maximum)", max + 1.0), json!(max + 1.0)));
+    }
+    if let Some(min) = bound("minimum") {
+        out.push((format!("{} (under its minimum)", min - 1.0), json!(min - 1.0)));
+    }
+    for (key, what) in [("exclusiveMaximum", "its exclusive maximum"), ("exclusiveMinimum", "its exclusive minimum")] {
+        if let Some(v) = bound(key) {
+            out.push((format!("{v} ({what})"), json!(v)));
+        }
+    }
+    if let Some(Value::Array(options)) = schema.get("enum") {
+        let outside = json!("conformance: not one of the enum");
+        if !options.contains(&outside) {
+            out.push(("a value not in its enum".to_string(), outside));
+        }
+    }
+    out
+}
+
 fn check_type(spec: &NodeSpec, input_kinds: u32, report: &mut Report<'_>) {
     let params = defaults(spec);
     if let Err(e) = create(spec, &params) {
@@ -124,16 +162,20 @@ fn check_type(spec: &NodeSpec, input_kinds: u32, report: &mut Report<'_>) {
 
     let props: Vec<String> =
         spec.params_schema.get("properties").and_then(Value::as_object).map(|p| p.keys().cloned().collect()).unwrap_or_default();
+    let properties = spec.params_schema.get("properties").and_then(Value::as_object);
     for name in props {
-        let mut bad = params.clone();
-        bad.insert(name.clone(), json!({"conformance": "not a valid value"}));
-        let outcome = match create(spec, &bad) {
-            Ok(_) => Err(format!("params.{name} = an object was accepted")),
-            Err(m) if m.trim().is_empty() => Err(format!("params.{name} = an object was rejected without a message")),
-            Err(m) if m.contains("panicked") => Err(m),
-            Err(m) => Ok(m),
-        };
-        report(&format!("bad params.{name} rejected with a message"), outcome);
+        let schema = properties.and_then(|p| p.get(&name)).cloned().unwrap_or(Value::Null);
+        for (what, value) in wrong_values(&schema) {
+            let mut bad = params.clone();
+            bad.insert(name.clone(), value);
+            let outcome = match create(spec, &bad) {
+                Ok(_) => Err(format!("params.{name} = {what} was accepted")),
+                Err(m) if m.trim().is_empty() => Err(format!("params.{name} = {what} was rejected without a message")),
+                Err(m) if m.contains("panicked") => Err(m),
+                Err(m) => Ok(m),
+            };
+            report(&format!("params.{name} = {what} rejected with a message"), outcome);
+        }
     }
 
     let fresh = || create(spec, &params).expect("created above");
