@@ -29,6 +29,76 @@
 //! );
 //! ```
 //!
+//! A node with state: it keeps samples across calls, so it implements `reset` (the
+//! runtime calls it before every one-shot run and after every `flush`), emits what it
+//! holds in `flush`, and refuses params it does not know and values out of range.
+//!
+//! ```
+//! use remotemedia_plugin::{Audio, Error, Input, Node, NodeInfo, Output, Params, Samples, deny_unknown, param_f64};
+//!
+//! /// Emits f32 audio in blocks of `block` frames (mono); the last, short block at flush.
+//! struct Blocks {
+//!     block: usize,
+//!     held: Vec<f32>,
+//!     rate: u32,
+//! }
+//!
+//! impl Node for Blocks {
+//!     fn info() -> NodeInfo {
+//!         NodeInfo::new("Blocks", "Re-blocks mono f32 audio.").params_schema(
+//!             r#"{"type":"object","properties":{"block":{"type":"integer","minimum":1,"maximum":65536,"default":160}},
+//!                 "additionalProperties":false}"#,
+//!         )
+//!     }
+//!     fn create(params: &Params) -> Result<Self, Error> {
+//!         deny_unknown(params, &["block"])?; // "additionalProperties": false
+//!         let block = param_f64(params, "block", 160.0)?;
+//!         if block.fract() != 0.0 || !(1.0..=65536.0).contains(&block) {
+//!             return Err(Error::new(format!("block: {block} is not an integer in 1..=65536")));
+//!         }
+//!         Ok(Blocks { block: block as usize, held: Vec::new(), rate: 0 })
+//!     }
+//!     fn process(&mut self, input: Input<'_>, out: &mut Output<'_>) -> Result<(), Error> {
+//!         let Input::Audio(a) = input else { return Err(Error::invalid_input("Blocks takes audio")) };
+//!         let Samples::F32(x) = a.samples else { return Err(Error::invalid_input("Blocks takes f32")) };
+//!         if a.channels != 1 {
+//!             return Err(Error::invalid_input("Blocks takes mono audio"));
+//!         }
+//!         self.rate = a.sample_rate;
+//!         self.held.extend_from_slice(x);
+//!         while self.held.len() >= self.block {
+//!             let rest = self.held.split_off(self.block);
+//!             let block = std::mem::replace(&mut self.held, rest);
+//!             out.audio(0, Audio { samples: Samples::F32(&block), channels: 1, sample_rate: self.rate })?;
+//!         }
+//!         Ok(())
+//!     }
+//!     fn flush(&mut self, out: &mut Output<'_>) -> Result<(), Error> {
+//!         if self.held.is_empty() {
+//!             return Ok(());
+//!         }
+//!         let tail = std::mem::take(&mut self.held);
+//!         out.audio(0, Audio { samples: Samples::F32(&tail), channels: 1, sample_rate: self.rate })
+//!     }
+//!     fn reset(&mut self) -> Result<(), Error> {
+//!         self.held.clear(); // everything a stream left behind
+//!         self.rate = 0;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! remotemedia_plugin::export_plugin!(
+//!     name: "blocks", version: "1.0.0", license: "MIT", description: "re-blocking", nodes: [Blocks],
+//! );
+//! ```
+//!
+//! [`Params`] is the manifest's `params` object (`serde_json`); [`param_f64`] reads
+//! a number with a default, [`deny_unknown`] refuses keys the node does not know, and
+//! an [`Error`] is permanent ([`Error::new`]), retryable ([`Error::transient`]) or a
+//! refusal of the input that left the state unchanged ([`Error::invalid_input`]).
+//! [`NodeInfo`] sets the type's name, description, params schema, output ports
+//! ([`NodeInfo::outputs`]) and the data kinds it takes and emits ([`NodeInfo::kinds`]).
+//!
 //! The crate type of a plugin is `cdylib`.
 
 pub mod abi;
