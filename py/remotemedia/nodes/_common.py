@@ -45,6 +45,16 @@ def audio_input(data, node_type: str, f32: bool = False) -> Audio:
     return data
 
 
+def mono_f32(data, node_type: str) -> Audio:
+    """``data`` as mono f32 audio with finite samples (what VAD and Model take), or the
+    error the native nodes give."""
+    audio_input(data, node_type, f32=True)
+    require_finite(data.samples, node_type)
+    if data.channels != 1:
+        raise NodeError(f"{node_type} takes mono audio, got {data.channels} channels; put a Downmix before it")
+    return data
+
+
 def budget_samples(what: str, frames: int, channels: int) -> int:
     """``frames × channels``, or the InvalidInputError native nodes give over the sample budget."""
     n = frames * channels

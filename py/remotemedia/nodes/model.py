@@ -9,7 +9,7 @@ from ..audio import Audio
 from ..errors import NodeError
 from ..model import ModelFileError, graph
 from ..node import Emit, ParamError
-from ._common import BuiltinNode, audio_input, builtin, require_finite
+from ._common import BuiltinNode, builtin, mono_f32
 
 
 def fit(dims: list, window: int) -> list[int]:
@@ -61,10 +61,7 @@ class Model(BuiltinNode):
                             "values": [float(v) for v in y.reshape(-1)]})
 
     def process(self, data):
-        audio_input(data, "Model", f32=True)
-        require_finite(data.samples, "Model")
-        if data.channels != 1:
-            raise NodeError(f"Model takes mono audio, got {data.channels} channels; put a Downmix before it")
+        mono_f32(data, "Model")
         if self.rate is None:
             self.rate, self.pending, self.seen, self.skip, self.position = data.sample_rate, np.zeros(0, np.float32), 0, 0, 0
         elif data.sample_rate != self.rate:

@@ -9,7 +9,7 @@ from ..audio import Audio
 from ..errors import NodeError
 from ..model import ModelFileError, silero, silero_package_model
 from ..node import Emit, ParamError
-from ._common import BuiltinNode, audio_input, builtin, require_finite
+from ._common import BuiltinNode, builtin, mono_f32
 
 RATES = (8000, 16000, 32000, 48000)
 SPECTRAL_FRAME_MS = (10, 20, 30)
@@ -118,8 +118,9 @@ class _Segmenter:
             return
         if self.open is None:
             held, self.held = self.held, None
-            if held is not None and at - held[1] * fm < self.min_silence_ms:
-                self.open = held[0]
+            if (held is not None and at - held[1] * fm < self.min_silence_ms
+                    and (self.max_frames is None or len(held[0][2]) + 1 < self.max_frames)):
+                self.open = held[0]  # bridged, unless that would pass max_speech (then it splits at the gap)
             elif held is not None:
                 end_ms = held[1] * fm
                 if at < end_ms + 2 * self.pad_ms:
@@ -270,10 +271,7 @@ class VAD(BuiltinNode):
                  "speech": [d[1] for d in decisions], "score": [d[2] for d in decisions]}]
 
     def process(self, data):
-        audio_input(data, "VAD", f32=True)
-        require_finite(data.samples, "VAD")
-        if data.channels != 1:
-            raise NodeError(f"VAD takes mono audio, got {data.channels} channels; put a Downmix before it")
+        mono_f32(data, "VAD")
         if self.rate is None:
             self._start(data.sample_rate)
         elif data.sample_rate != self.rate:

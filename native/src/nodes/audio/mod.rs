@@ -37,6 +37,18 @@ pub(crate) fn f32_samples<'a>(audio: &'a AudioBuffer, node_type: &str) -> Result
     }
 }
 
+/// The mono f32 audio of an item with only finite samples (what VAD and Model take),
+/// or the failure naming `node_type` and what to put before it.
+pub(crate) fn mono_f32<'a>(input: &'a Data, node_type: &str) -> Result<(&'a AudioBuffer, &'a [f32]), NodeFailure> {
+    let audio = audio(input, node_type)?;
+    let samples = f32_samples(audio, node_type)?;
+    finite(samples, node_type)?;
+    if audio.channels() != 1 {
+        return Err(NodeFailure::new(format!("{node_type} takes mono audio, got {} channels; put a Downmix before it", audio.channels())));
+    }
+    Ok((audio, samples))
+}
+
 /// Refuses samples with a NaN or an infinity (an invalid-input failure naming the node
 /// type and the first such sample), for nodes whose state a non-finite value would spoil.
 pub(crate) fn finite(samples: &[f32], node_type: &str) -> Result<(), NodeFailure> {

@@ -164,12 +164,7 @@ fn fit(dims: &[Option<i64>], window: usize) -> Result<Vec<usize>, String> {
 
 impl Node for ModelNode {
     fn process(&mut self, input: &Data, out: &mut Emitter) -> Result<(), NodeFailure> {
-        let audio = super::audio(input, "Model")?;
-        let samples = super::f32_samples(audio, "Model")?;
-        super::finite(samples, "Model")?;
-        if audio.channels() != 1 {
-            return Err(NodeFailure::new(format!("Model takes mono audio, got {} channels; put a Downmix before it", audio.channels())));
-        }
+        let (audio, samples) = super::mono_f32(input, "Model")?;
         let rate = audio.sample_rate();
         let stream = self.stream.get_or_insert_with(|| Stream { rate, pending: Vec::new(), seen: 0, skip: 0, position: 0 });
         if stream.rate != rate {

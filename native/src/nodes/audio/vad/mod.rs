@@ -383,12 +383,7 @@ impl Vad {
 
 impl Node for Vad {
     fn process(&mut self, input: &Data, out: &mut Emitter) -> Result<(), NodeFailure> {
-        let audio = super::audio(input, "VAD")?;
-        let samples = super::f32_samples(audio, "VAD")?;
-        super::finite(samples, "VAD")?;
-        if audio.channels() != 1 {
-            return Err(NodeFailure::new(format!("VAD takes mono audio, got {} channels; put a Downmix before it", audio.channels())));
-        }
+        let (audio, samples) = super::mono_f32(input, "VAD")?;
         if self.stream.is_none() {
             self.stream = Some(self.start(audio.sample_rate())?);
         }

@@ -73,7 +73,13 @@ impl Segmenter {
         }
         let open = match (self.open.take(), self.held.take()) {
             (Some(open), _) => open,
-            (None, Some((held, end))) if at - end * self.frame_ms < self.min_silence_ms => held,
+            // bridged, unless that would make it longer than max_speech_ms: then the gap
+            // is where it splits
+            (None, Some((held, end)))
+                if at - end * self.frame_ms < self.min_silence_ms && self.max_frames.is_none_or(|m| held.scores.len() as u64 + 1 < m) =>
+            {
+                held
+            }
             (None, Some((held, end))) => {
                 let end_ms = end * self.frame_ms;
                 let start_ms = if at < end_ms + 2 * self.pad_ms {
