@@ -4,13 +4,8 @@
 //! finding. Seeds are small ONNX models made by tests/fuzz.sh.
 #![no_main]
 
-use std::ffi::CStr;
-use std::ptr;
-
 use libfuzzer_sys::fuzz_target;
-use remotemedia::capi::error::rm_last_error_message;
-use remotemedia::capi::{RmOutputs, RmStatus, rm_outputs_free, rm_pipeline_free, rm_pipeline_new, rm_pipeline_run};
-use remotemedia_fuzz::runtime;
+use remotemedia_fuzz::build_and_run;
 
 fuzz_target!(|data: &[u8]| {
     let path = std::env::temp_dir().join(format!("remotemedia-fuzz-model-{}.onnx", std::process::id()));
@@ -21,21 +16,6 @@ fuzz_target!(|data: &[u8]| {
         format!(r#"{{"id":"v","node_type":"VAD","params":{{"engine":"silero","model_path":"{path}"}}}}"#),
     ];
     for node in nodes {
-        let manifest = format!(r#"{{"version":"1","nodes":[{node}]}}"#);
-        let mut pipeline = ptr::null_mut();
-        let status = unsafe { rm_pipeline_new(runtime(), manifest.as_ptr().cast(), manifest.len(), &mut pipeline) };
-        if status != RmStatus::Ok {
-            assert!(pipeline.is_null(), "no pipeline on failure");
-            let message = unsafe { CStr::from_ptr(rm_last_error_message()) };
-            assert!(!message.to_bytes().is_empty(), "a failure says why ({status:?})");
-            continue;
-        }
-        let samples = [0.25f32; 600];
-        let mut out: *mut RmOutputs = ptr::null_mut();
-        let status = unsafe { rm_pipeline_run(pipeline, samples.as_ptr().cast(), samples.len(), 0, 1, 16_000, &mut out) };
-        if status == RmStatus::Ok {
-            unsafe { rm_outputs_free(out) };
-        }
-        unsafe { rm_pipeline_free(pipeline) };
+        build_and_run(format!(r#"{{"version":"1","nodes":[{node}]}}"#).as_bytes(), &[0.25f32; 600], &[(1, 16_000)]);
     }
 });

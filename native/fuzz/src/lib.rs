@@ -1,9 +1,14 @@
-//! What the fuzz targets share: one runtime for the whole run, as a host keeps one.
+//! What the fuzz targets share: one runtime for the whole run, as a host keeps one,
+//! and building and running a pipeline through the C API.
 
+use std::ffi::CStr;
 use std::ptr;
 use std::sync::OnceLock;
 
-use remotemedia::capi::{RmRuntime, RmStatus, rm_runtime_new};
+use remotemedia::capi::error::rm_last_error_message;
+use remotemedia::capi::{
+    RmOutputs, RmRuntime, RmStatus, rm_outputs_free, rm_pipeline_free, rm_pipeline_new, rm_pipeline_run, rm_runtime_new,
+};
 
 /// The process's runtime, made on first use and never freed (reachable, so no leak).
 pub fn runtime() -> *const RmRuntime {
@@ -13,4 +18,26 @@ pub fn runtime() -> *const RmRuntime {
         assert_eq!(unsafe { rm_runtime_new(&mut rt) }, RmStatus::Ok);
         rt as usize
     }) as *const RmRuntime
+}
+
+/// Builds a pipeline from `manifest` through the C API and runs it once per
+/// (channels, rate) on `samples` (f32), then frees it; or checks that the failure left
+/// no pipeline and says why.
+pub fn build_and_run(manifest: &[u8], samples: &[f32], layouts: &[(u32, u32)]) {
+    let mut pipeline = ptr::null_mut();
+    let status = unsafe { rm_pipeline_new(runtime(), manifest.as_ptr().cast(), manifest.len(), &mut pipeline) };
+    if status != RmStatus::Ok {
+        assert!(pipeline.is_null(), "no pipeline on failure");
+        let message = unsafe { CStr::from_ptr(rm_last_error_message()) };
+        assert!(!message.to_bytes().is_empty(), "a failure says why ({status:?})");
+        return;
+    }
+    for &(channels, rate) in layouts {
+        let mut out: *mut RmOutputs = ptr::null_mut();
+        let status = unsafe { rm_pipeline_run(pipeline, samples.as_ptr().cast(), samples.len(), 0, channels, rate, &mut out) };
+        if status == RmStatus::Ok {
+            unsafe { rm_outputs_free(out) };
+        }
+    }
+    unsafe { rm_pipeline_free(pipeline) };
 }

@@ -113,7 +113,7 @@ class _Segmenter:
                 if at + fm >= end * fm + max(self.min_silence_ms, 2 * self.pad_ms):
                     out.append((held[0], end * fm + self.pad_ms))
                     self.held = None
-                else:
+                elif self.max_frames is not None:  # scores kept only to split long segments
                     held[2].append(np.float32(score))
             return
         if self.open is None:
@@ -132,9 +132,11 @@ class _Segmenter:
                 self.open = [start, index, []]
             else:
                 self.open = [max(at - self.pad_ms, 0), index, []]
+        if self.max_frames is None:
+            return
         scores = self.open[2]
         scores.append(np.float32(score))
-        if self.max_frames is not None and len(scores) >= self.max_frames:
+        if len(scores) >= self.max_frames:
             half = len(scores) // 2
             quietest = min(range(len(scores) - 1, half - 1, -1), key=lambda i: scores[i])
             split = self.open[1] + quietest

@@ -16,7 +16,8 @@ pub struct Segment {
 }
 
 /// A segment: its padded start, its first frame, and the scores of its frames from
-/// there on (silent frames after it included while it is held), for `max_speech_ms`.
+/// there on (silent frames after it included while it is held), kept only with a
+/// `max_speech_ms` (so memory stays flat however long a segment lasts without one).
 struct Open {
     start_ms: u64,
     first: u64,
@@ -64,7 +65,9 @@ impl Segmenter {
                     out.push(Segment { start_ms: held.start_ms, end_ms: end * self.frame_ms + self.pad_ms });
                 }
                 Some((mut held, end)) => {
-                    held.scores.push(score);
+                    if self.max_frames.is_some() {
+                        held.scores.push(score);
+                    }
                     self.held = Some((held, end));
                 }
                 None => {}
@@ -100,8 +103,8 @@ impl Segmenter {
     /// Adds a frame to the open segment; at `max_frames` closes it at the quietest frame
     /// of its second half and opens the next one there, without padding between.
     fn extend(&self, mut open: Open, score: f32, out: &mut Vec<Segment>) -> Open {
-        open.scores.push(score);
         let Some(max) = self.max_frames else { return open };
+        open.scores.push(score);
         if (open.scores.len() as u64) < max {
             return open;
         }
