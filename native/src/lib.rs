@@ -9,12 +9,14 @@
 pub mod alloc;
 pub mod budget;
 pub mod capi;
+mod conformance;
 pub mod contract;
 mod convert;
 pub mod data;
 mod error;
 pub mod executor;
 mod ffi;
+pub mod isolation;
 pub mod manifest;
 pub mod metrics;
 pub(crate) mod model;

@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--json", action="store_true", help="the report as JSON")
     check.add_argument("--in-process", action="store_true", help="do not isolate the check in a child process")
     check.add_argument("--timeout", type=float, default=plugins.DEFAULT_CHECK_TIMEOUT_S, metavar="S",
-                       help="seconds before an isolated check counts the plugin as hung (default: %(default)s)")
+                       help="seconds one node call may take before it counts as hung (default: %(default)s)")
     check.set_defaults(fn=cmd_plugins_check)
     args = parser.parse_args(argv)
     try:

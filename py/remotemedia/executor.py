@@ -23,6 +23,7 @@ from .errors import (
     TransientError,
 )
 from .graph import check_paths, topological_order, waves
+from .isolation import ProcessNode, Stopped
 from .manifest import BREAKER_DEFAULT, RETRY_DEFAULT
 from .metrics import NodeMetrics, PipelineMetrics, to_json
 from .node import Node, ParamError, as_emitted, lookup, outputs_of
@@ -95,13 +96,20 @@ def resolve(node_type: str, hint: str, index: int, node_id: str) -> type[Node]:
     return cls
 
 
-def create(cls: type[Node], params: dict, index: int, node_id: str) -> Node:
-    """Instantiates a node; a rejected param becomes a ManifestError naming it."""
+def create(cls: type[Node], decl: dict, index: int) -> Node | ProcessNode:
+    """Instantiates a node as ``decl`` says (in this process or in a child process of its
+    own); a rejected param becomes a ManifestError naming it."""
+    node_id, params = decl["id"], decl["params"]
     try:
-        return cls.create(params)
+        if decl.get("isolation", "in_process") == "in_process":
+            return cls.create(params)
+        return ProcessNode(cls, params, decl.get("timeout_ms"))
     except ParamError as e:
         path = f"nodes[{index}].params" + (f".{e.param}" if e.param else "")
         raise ManifestError(path, f"{e} (node '{node_id}', {cls.node_type})") from None
+    except TransientError as e:  # the child could not be started
+        raise NodeError(f"node '{node_id}' failed in create: {e}", node_id=node_id, operation="create") from None
+
 
 
 def _emitted(result, node: Node) -> list[tuple[int, object]]:
@@ -135,7 +143,8 @@ class PythonPipeline:
                     f"node '{self.ids[a]}' ({classes[a].node_type}) has no output port '{port}'; "
                     f"ports: {', '.join(self.outputs[a])}")
             self.routes[a][0 if port is None else self.outputs[a].index(port)].append(b)
-        self.nodes = [create(cls, n["params"], i, n["id"]) for i, (cls, n) in enumerate(zip(classes, nodes))]
+        self.classes, self.decls = classes, nodes
+        self.nodes = [create(cls, n, i) for i, (cls, n) in enumerate(zip(classes, nodes))]
         self.params = [n["params"] for n in nodes]
         self.name = manifest["metadata"].get("name", "")
         self.node_metrics = [NodeMetrics() for _ in nodes]
@@ -162,7 +171,7 @@ class PythonPipeline:
 
     def _metrics(self) -> dict:
         return to_json(self.name, self.pipeline_metrics,
-                       [(nid, type(n).node_type, b.state, m)
+                       [(nid, n.node_type, b.state, m)
                         for nid, n, b, m in zip(self.ids, self.nodes, self.breakers, self.node_metrics)])
 
     def _guarded(self, i: int, operation: str, item, method: str, *args):
@@ -221,11 +230,16 @@ class PythonPipeline:
         if self.poisoned[i]:
             raise NodeError(f"node '{self.ids[i]}' failed in {operation}: node is poisoned (no fresh instance could "
                             f"be made after a timeout) and is not called again", node_id=self.ids[i], operation=operation)
-        fn = getattr(self.nodes[i], method)
-        if self.timeouts[i] is not None and operation != "reset":
+        node = self.nodes[i]
+        fn = getattr(node, method)
+        isolated = isinstance(node, ProcessNode)
+        if self.timeouts[i] is not None and operation != "reset" and not isolated:
             return self._call_with_deadline(i, operation, fn, *args)
         try:
-            return _emitted(fn(*args), self.nodes[i])
+            return (fn(*args) or []) if isolated else _emitted(fn(*args), node)
+        except Stopped:
+            raise NodeTimeoutError(f"node '{self.ids[i]}' timed out in {operation} after {self.timeouts[i]} ms",
+                                   node_id=self.ids[i], operation=operation, retryable=True) from None
         except InvalidInputError as e:
             raise self._refused(i, operation, str(e)) from e
         except Exception as e:
@@ -367,7 +381,7 @@ class PythonPipeline:
     def session(self, capacity: int, overflow: str) -> PythonSession:
         fresh = PythonPipeline.__new__(PythonPipeline)
         fresh.__dict__.update(self.__dict__)
-        fresh.nodes = [type(n).create(n._params) for n in self.nodes]
+        fresh.nodes = [create(cls, decl, i) for i, (cls, decl) in enumerate(zip(self.classes, self.decls))]
         fresh.node_metrics = [NodeMetrics() for _ in self.nodes]
         fresh.pipeline_metrics = PipelineMetrics()
         fresh.breakers = [Breaker(b.policy) for b in self.breakers]

@@ -23,6 +23,7 @@ MAX_NODES: int = MANIFEST["max_nodes"]
 MAX_CONNECTIONS: int = MANIFEST["max_connections"]
 MAX_ID_LEN: int = MANIFEST["max_id_len"]
 RUNTIME_HINTS: tuple[str, ...] = tuple(MANIFEST["runtime_hints"])
+ISOLATIONS: tuple[str, ...] = tuple(MANIFEST["isolations"])
 #: JSON Schemas of the per-node policies, and their defaults.
 POLICIES = {"retry": MANIFEST["retry"], "circuit_breaker": MANIFEST["circuit_breaker"]}
 RETRY_DEFAULT = defaults(POLICIES["retry"])
@@ -31,7 +32,7 @@ BREAKER_DEFAULT = defaults(POLICIES["circuit_breaker"])
 _ID = re.compile(r"^[A-Za-z0-9_-]+$")
 _TOP = {"version": str, "metadata": dict, "nodes": list, "connections": list}
 _NODE = {"id": str, "node_type": str, "params": dict, "runtime_hint": str, "retry": dict, "circuit_breaker": dict,
-         "timeout_ms": int}
+         "timeout_ms": int, "isolation": str}
 _CONNECTION = {"from": str, "to": str}
 #: Node fields that may be null, meaning absent (as the native parser takes them).
 _OPTIONAL = ("retry", "circuit_breaker", "timeout_ms")
@@ -169,6 +170,10 @@ def validate(manifest: dict) -> dict:
         if hint not in RUNTIME_HINTS:
             raise ManifestError(f"nodes[{i}].runtime_hint",
                                 f"unknown variant `{hint}`, expected one of {', '.join(RUNTIME_HINTS)}")
+        isolation = node.get("isolation", ISOLATIONS[0])
+        if isolation not in ISOLATIONS:
+            raise ManifestError(f"nodes[{i}].isolation",
+                                f"unknown variant `{isolation}`, expected `{'` or `'.join(ISOLATIONS)}`")
         for key, schema in POLICIES.items():
             if key in node:
                 _schema_check(check_shape, node[key], schema, f"nodes[{i}].{key}")
@@ -218,7 +223,8 @@ def validate(manifest: dict) -> dict:
                    "runtime_hint": n.get("runtime_hint", "auto"),
                    **{k: {**default, **n[k]} for k, default in (("retry", RETRY_DEFAULT),
                                                                ("circuit_breaker", BREAKER_DEFAULT)) if k in n},
-                   **({"timeout_ms": n["timeout_ms"]} if "timeout_ms" in n else {})}
+                   **({"timeout_ms": n["timeout_ms"]} if "timeout_ms" in n else {}),
+                   **({"isolation": n["isolation"]} if n.get("isolation", ISOLATIONS[0]) != ISOLATIONS[0] else {})}
                   for n in nodes],
         "connections": [{"from": c["from"], "to": c["to"]} for c in connections],
     }

@@ -282,10 +282,11 @@ class NativeRuntime:
             self.registered[cls.node_type] = cls
 
 
-def check_plugin(path: str | os.PathLike) -> dict:
-    """The conformance report of the plugin at ``path``, run in this process."""
+def check_plugin(path: str | os.PathLike, call_timeout_ms: int) -> dict:
+    """The conformance report of the plugin at ``path``, loaded in this process, each
+    instance in a child process, each call limited to ``call_timeout_ms``."""
     out = ffi.new("char **")
-    _check(lib.rm_plugin_check(os.fsencode(path), out))
+    _check(lib.rm_plugin_check_timed(os.fsencode(path), call_timeout_ms, out))
     return json.loads(_take_string(out))
 
 

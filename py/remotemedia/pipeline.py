@@ -48,9 +48,11 @@ class Pipeline:
 
     def add_node(self, node_id: str, node_type: str | type[Node], *, runtime_hint: str = "auto",
                  retry: dict | None = None, circuit_breaker: dict | None = None, timeout_ms: int | None = None,
-                 **params) -> Pipeline:
+                 isolation: str | None = None, **params) -> Pipeline:
         """Adds a node; ``params`` go into the manifest unchanged, as do the optional
-        ``retry``, ``circuit_breaker`` and ``timeout_ms`` policies. Returns self."""
+        ``retry``, ``circuit_breaker`` and ``timeout_ms`` policies and ``isolation``
+        ("in_process", the default, or "process": the node runs in a child process of
+        its own, so a crash or hang there fails only its call). Returns self."""
         if isinstance(node_type, type):
             register_node(node_type)
             node_type = node_type.node_type
@@ -58,6 +60,8 @@ class Pipeline:
         node.update({k: dict(v) for k, v in (("retry", retry), ("circuit_breaker", circuit_breaker)) if v is not None})
         if timeout_ms is not None:
             node["timeout_ms"] = timeout_ms
+        if isolation is not None:
+            node["isolation"] = isolation
         self._nodes.append(node)
         self._impl = self._text = None
         return self

@@ -12,6 +12,14 @@ export REMOTEMEDIA_TEST_PLUGINS="$root/target/plugins"
 : "${REMOTEMEDIA_TEST_SILERO_MODEL:=$(PYTHONPATH="$root/py" python3 -c 'from remotemedia.model import silero_package_model as m; print(m() or "")' 2>/dev/null || true)}"
 export REMOTEMEDIA_TEST_SILERO_MODEL
 profile=${PROFILE:-release}
+# Plugins that crash or hang on an empty chunk, for the process isolation test.
+export REMOTEMEDIA_TEST_BROKEN_PLUGINS="$root/target/c-tests/broken"
+mkdir -p "$REMOTEMEDIA_TEST_BROKEN_PLUGINS"
+for kind in crashy:CRASH_ON_EMPTY:Crashy hangy:HANG_ON_EMPTY:Hangy; do
+  IFS=: read -r name flag type <<<"$kind"
+  cc -std=c11 -fPIC -shared -fvisibility=hidden -I"$root/include" -D"$flag" -DNAME="\"test-$name\"" -DNODE_TYPE="\"$type\"" \
+    "$root/tests/plugins/broken.c" -o "$REMOTEMEDIA_TEST_BROKEN_PLUGINS/lib$name.so"
+done
 libdir="${CARGO_TARGET_DIR:-$root/target}/$profile"
 out="$root/target/c-tests"
 mkdir -p "$out"

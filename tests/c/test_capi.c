@@ -380,6 +380,43 @@ static void test_plugins(RmRuntime *rt) {
   CHECK(rm_plugin_check(path, NULL) == RM_STATUS_INVALID_ARGUMENT);
 }
 
+/* A plugin that segfaults or hangs on an empty chunk, run with "isolation":"process":
+ * the chunk fails with a status and message, this process carries on, later chunks flow. */
+static void test_isolation(RmRuntime *rt) {
+  const char *dir = getenv("REMOTEMEDIA_TEST_BROKEN_PLUGINS");
+  char path[4096];
+  RmStatus st;
+  CHECK(dir != NULL);
+  if (!dir) return;
+  const char *types[] = {"Crashy", "Hangy"};
+  const char *files[] = {"libcrashy.so", "libhangy.so"};
+  for (int k = 0; k < 2; k++) {
+    snprintf(path, sizeof path, "%s/%s", dir, files[k]);
+    CHECK(rm_runtime_load_plugin(rt, path) == RM_STATUS_OK);
+    char manifest[512];
+    snprintf(manifest, sizeof manifest,
+             "{\"version\":\"1\",\"nodes\":[{\"id\":\"x\",\"node_type\":\"%s\",\"isolation\":\"process\","
+             "\"timeout_ms\":300,\"retry\":{\"max_retries\":0}}]}",
+             types[k]);
+    RmPipeline *p = make(rt, manifest, &st);
+    CHECK(st == RM_STATUS_OK && p != NULL);
+    if (!p) continue;
+    float x[4] = {0.1f, -0.2f, 0.3f, -0.4f};
+    for (int round = 0; round < 2; round++) {
+      RmOutputs *outs = NULL;
+      CHECK(rm_pipeline_run(p, x, 4, RM_SAMPLE_FORMAT_F32, 1, 16000, &outs) == RM_STATUS_OK);
+      CHECK(outs && outs->len == 1 && outs->items[0].view.len == 4 && ((const float *)outs->items[0].view.data)[3] == -0.4f);
+      rm_outputs_free(outs);
+      outs = NULL;
+      st = rm_pipeline_run(p, x, 0, RM_SAMPLE_FORMAT_F32, 1, 16000, &outs);
+      CHECK(st == (k == 0 ? RM_STATUS_NODE : RM_STATUS_TIMEOUT) && outs == NULL);
+      CHECK(strstr(rm_last_error_message(), k == 0 ? "SIGSEGV" : "timed out") != NULL);
+      CHECK(rm_last_error_node_id() && strcmp(rm_last_error_node_id(), "x") == 0);
+    }
+    rm_pipeline_free(p);
+  }
+}
+
 /* A plugin library stays loaded while a pipeline using it outlives its runtime, and is
  * unloaded once the last user is gone. Runs after every other runtime is freed. */
 static void test_plugin_outlives_runtime(void) {
@@ -420,6 +457,7 @@ int main(void) {
   test_session(rt);
   test_silero(rt);
   test_plugins(rt);
+  test_isolation(rt);
   CHECK(log_records > 0 && log_warnings > 0); /* the failing "bad" node was logged */
   CHECK(rm_set_log_callback(NULL, NULL, 0) == RM_STATUS_OK);
   int before = released;

@@ -40,6 +40,16 @@ static int32_t process(void *instance, const RmDataView *in, RmNodeContext *ctx)
 #ifdef CRASH_ON_EMPTY
   if (in->len == 0) *(volatile int *)0 = 1; /* a bug: crashes on an empty chunk */
 #endif
+#ifdef ABORT_ON_EMPTY
+  if (in->len == 0) abort(); /* a bug: gives up on an empty chunk */
+#endif
+#ifdef OOB_ON_EMPTY
+  if (in->len == 0) /* a bug: writes 64 MiB past its 8-byte instance */
+    for (volatile char *p = (volatile char *)e; p < (volatile char *)e + (64 << 20); p += 4096) *p = 1;
+#endif
+#ifdef LEAK_PER_CALL
+  if (malloc(1 << 20) == NULL) return RM_STATUS_NODE; /* a bug: leaks 1 MiB per call */
+#endif
 #ifdef HANG_ON_EMPTY
   if (in->len == 0) for (volatile int spin = 1; spin;) { } /* a bug: never returns on an empty chunk */
 #endif

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -33,24 +34,6 @@ PANICKY = ROOT / "target" / "test-plugins" / "libremotemedia_test_panicky.so"
 def built_plugins():
     """Builds the example and test plugins (a no-op when they are up to date)."""
     subprocess.run([str(ROOT / "plugins" / "build.sh")], check=True)
-
-
-@pytest.fixture(scope="session")
-def broken(tmp_path_factory):
-    """Compiles tests/plugins/broken.c with one -D flag into a library; returns its path."""
-    out = tmp_path_factory.mktemp("broken")
-
-    def build(flag: str, name: str | None = None, node_type: str | None = None) -> Path:
-        name = name or f"test-{flag.lower()}"
-        node_type = node_type or "Echo" + "".join(w.title() for w in flag.split("_"))
-        lib = out / f"lib{name}-{node_type}.so"
-        if not lib.exists():
-            subprocess.run(["cc", "-std=c11", "-fPIC", "-shared", "-fvisibility=hidden", f"-I{ROOT / 'include'}", f"-D{flag}",
-                            f'-DNAME="{name}"', f'-DNODE_TYPE="{node_type}"', str(ROOT / "tests/plugins/broken.c"), "-o",
-                            str(lib)], check=True)
-        return lib
-
-    return build
 
 
 def noise(frames: int, channels: int = 1, seed: int = 0, scale: float = 0.3) -> np.ndarray:
@@ -357,17 +340,51 @@ def test_conformance_probes_params_with_values_their_schema_forbids(broken):
         assert failed[f"params.gain = {probe} rejected with a message"] == f"params.gain = {probe} was accepted"
 
 
-def test_conformance_survives_a_plugin_that_crashes(broken):
-    report = rm.check_plugin(broken("CRASH_ON_EMPTY"))
-    assert not report["passed"] and report["crashed"] == "SIGSEGV"
+@pytest.mark.parametrize("flag, signal", [("CRASH_ON_EMPTY", "SIGSEGV"), ("ABORT_ON_EMPTY", "SIGABRT")])
+def test_conformance_names_where_a_plugin_crashed_and_keeps_the_other_checks(broken, flag, signal):
+    report = rm.check_plugin(broken(flag))
+    node_type = "Echo" + "".join(w.title() for w in flag.split("_"))
+    assert not report["passed"] and report["crashed"] == signal
+    assert report["at"] == {"node_type": node_type, "check": "F32 chunks of [0, 1, 7, 160, 480, 4097] frames, 1 channel(s)"}
+    by_check = {c["check"]: c for c in report["checks"]}
+    assert by_check["create with the schema's defaults"]["ok"] and by_check["flush without input"]["ok"]
+    crashed = by_check[report["at"]["check"]]
+    assert crashed["crashed"] and signal in crashed["detail"] and crashed["node_type"] == node_type
+    assert by_check["memory stays flat over 200 calls"]["ok"], "checks after the crash still ran"
 
 
-def test_conformance_stops_a_plugin_that_hangs(broken):
-    report = rm.check_plugin(broken("HANG_ON_EMPTY"), timeout=3)
-    assert not report["passed"] and report["hung"] == 3
-    assert report["checks"][0]["check"] == "no hang" and "did not finish within 3 s" in report["checks"][0]["detail"]
+def test_conformance_reports_a_hang_within_the_per_call_limit(broken):
+    started = time.monotonic()
+    report = rm.check_plugin(broken("HANG_ON_EMPTY"), timeout=1)
+    assert not report["passed"] and report["hung"] == 1
+    assert report["at"]["node_type"] == "EchoHangOnEmpty" and report["at"]["check"].startswith("F32 chunks")
+    hung = [c for c in report["checks"] if c.get("hung")]
+    assert hung and all("no reply within 1000 ms" in c["detail"] for c in hung)
+    assert time.monotonic() - started < 1.5 * len(hung) + 20, "each hang costs about the per-call limit"
+    assert {c["check"]: c["ok"] for c in report["checks"]}["create with the schema's defaults"]
     with pytest.raises(rm.InvalidInputError, match="timeout must be"):
         rm.check_plugin(BIQUAD, timeout=float("nan"))
+
+
+def test_conformance_flags_memory_growing_with_every_call(broken):
+    report = rm.check_plugin(broken("LEAK_PER_CALL"))
+    failed = {c["check"]: c["detail"] for c in report["checks"] if not c["ok"]}
+    assert list(failed) == ["memory stays flat over 200 calls"], failed
+    assert "memory grows with every call" in failed["memory stays flat over 200 calls"]
+    biquad = {c["check"]: c for c in rm.check_plugin(BIQUAD)["checks"]}
+    assert biquad["memory stays flat over 200 calls"]["ok"]
+
+
+def test_conformance_json_reports_a_crash_while_loading(tmp_path):
+    src = tmp_path / "entry.c"
+    src.write_text('#include <stdlib.h>\nconst void *remotemedia_plugin_entry(const void *h) { (void)h; abort(); }\n')
+    lib = tmp_path / "libcrashentry.so"
+    subprocess.run(["cc", "-shared", "-fPIC", str(src), "-o", str(lib)], check=True)
+    done = subprocess.run([sys.executable, "-m", "remotemedia", "plugins", "check", "--json", str(lib)],
+                          capture_output=True, text=True)
+    report = json.loads(done.stdout)
+    assert done.returncode == 1 and report["crashed"] == "SIGABRT"
+    assert report["at"] == {"node_type": None, "check": "load the plugin"}
 
 
 def test_conformance_json_reports_a_load_error_as_json(tmp_path):

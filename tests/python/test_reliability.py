@@ -199,7 +199,7 @@ HUNG = textwrap.dedent("""
     def threads():
         return int(next(l for l in open("/proc/self/status") if l.startswith("Threads:")).split()[1])
 
-    runtime = sys.argv[1]
+    runtime, isolation = sys.argv[1], sys.argv[2]
     audio = rm.Audio(np.ones(8, np.float32), 16000)
     healthy = rm.Pipeline(runtime=runtime).add_node("g", "Gain", gain_db=0.0, timeout_ms=2000)
     healthy.run(audio)
@@ -207,7 +207,7 @@ HUNG = textwrap.dedent("""
     outcomes = []
     for _ in range(1000):
         p = rm.Pipeline(runtime=runtime).add_node("h", "Fault", fail_first=1, mode="hang", hang_ms=20000,
-                                                   timeout_ms=10, retry={"max_retries": 0})
+                                                   timeout_ms=10, retry={"max_retries": 0}, isolation=isolation)
         try:
             p.run(audio)
             outcomes.append("ok")
@@ -226,12 +226,16 @@ HUNG = textwrap.dedent("""
 """)
 
 
-def test_hung_calls_are_bounded_and_healthy_nodes_still_answer(runtime):
-    out = subprocess.run([sys.executable, "-c", HUNG, runtime], capture_output=True, text=True, timeout=300)
+@pytest.mark.parametrize("isolation", ["in_process", "process"])
+def test_hung_calls_are_bounded_and_healthy_nodes_still_answer(runtime, isolation):
+    out = subprocess.run([sys.executable, "-c", HUNG, runtime, isolation], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     r = json.loads(out.stdout)
     assert r["other"] == [], r
-    assert r["timeouts"] == r["cap"] and r["fail_fast"] == 1000 - r["cap"], r
+    if isolation == "process":  # each hung child is killed: every call times out, none fails fast
+        assert r["timeouts"] == 1000 and r["fail_fast"] == 0, r
+    else:
+        assert r["timeouts"] == r["cap"] and r["fail_fast"] == 1000 - r["cap"], r
     assert r["added_threads"] <= r["cap"] + 4, f"1000 hung pipelines left {r['added_threads']} more threads"
     assert r["healthy_s"] < 1.0, r
 

@@ -2,10 +2,13 @@
 //! and grouping nodes into waves.
 
 use crate::budget;
-use crate::error::{Error, Result};
-use crate::manifest::Manifest;
+use std::time::Duration;
+
+use crate::error::{Error, Operation, Result};
+use crate::isolation::{Isolated, Recipe, StartError};
+use crate::manifest::{Isolation, Manifest, NodeDecl};
 use crate::metrics::PipelineMetrics;
-use crate::nodes::Registry;
+use crate::nodes::{Implementation, Node, NodeSpec, ParamError, Registry};
 
 use super::call::Slot;
 use super::{Pipeline, PipelineGraph};
@@ -44,11 +47,7 @@ impl Pipeline {
         }
         let mut slots = Vec::with_capacity(specs.len());
         for (i, decl) in manifest.nodes.iter().enumerate() {
-            let node = (specs[i].create)(&decl.params).map_err(|p| {
-                let path = if p.param.is_empty() { format!("nodes[{i}].params") } else { format!("nodes[{i}].params.{}", p.param) };
-                let message = format!("{} (node '{}', {})", p.message, decl.id, decl.node_type);
-                specs[i].implementation.create_error(&path, &message)
-            })?;
+            let node = instance(&specs[i], decl, i)?;
             slots.push(Slot::new(node, decl, i, specs[i].create.clone()));
         }
         let waves = waves(&graph);
@@ -63,6 +62,35 @@ impl Pipeline {
             metrics_on: true,
             memory: Box::default(),
         })
+    }
+}
+
+/// Creates node `i` as `decl` says: in this process, or in a child process of its own.
+fn instance(spec: &NodeSpec, decl: &NodeDecl, i: usize) -> Result<Box<dyn Node>> {
+    let refused = |p: ParamError| {
+        let path = if p.param.is_empty() { format!("nodes[{i}].params") } else { format!("nodes[{i}].params.{}", p.param) };
+        let message = format!("{} (node '{}', {})", p.message, decl.id, decl.node_type);
+        spec.implementation.create_error(&path, &message)
+    };
+    match decl.isolation {
+        Isolation::InProcess => (spec.create)(&decl.params).map_err(refused),
+        Isolation::Process => {
+            if let Implementation::Host = spec.implementation {
+                return Err(Error::manifest(
+                    format!("nodes[{i}].isolation"),
+                    format!(
+                        "node '{}' ({}) is a Python node, which the native runtime calls in this process; process isolation here is for native and plugin nodes (the Python runtime isolates any node)",
+                        decl.id, decl.node_type
+                    ),
+                ));
+            }
+            let recipe = Recipe::new(spec, &decl.params, decl.timeout_ms.map(Duration::from_millis));
+            match Isolated::start(recipe) {
+                Ok(node) => Ok(Box::new(node)),
+                Err(StartError::Params(p)) => Err(refused(p)),
+                Err(StartError::Process(failure)) => Err(Error::Node { node_id: decl.id.clone(), operation: Operation::Create, failure }),
+            }
+        }
     }
 }
 

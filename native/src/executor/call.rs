@@ -16,7 +16,7 @@ use crate::budget::MAX_HUNG_CALLS;
 
 use crate::data::Data;
 use crate::error::{Error, FailureKind, NodeFailure, Operation, Result, catch};
-use crate::manifest::{NodeDecl, OnOpen};
+use crate::manifest::{Isolation, NodeDecl, OnOpen};
 use crate::metrics::NodeMetrics;
 use crate::nodes::{CreateFn, Emitter, Node};
 
@@ -35,8 +35,10 @@ pub(super) struct Slot {
     pub(super) memory: Box<crate::alloc::Memory>,
     retry: crate::manifest::RetryPolicy,
     pub(super) breaker: Breaker,
-    /// Deadline of one call; such calls run on a blocking thread.
+    /// Deadline of one call run on a blocking thread (in-process nodes with `timeout_ms`).
     timeout: Option<std::time::Duration>,
+    /// The node's `timeout_ms`, for the error of a call an isolated node stopped.
+    timeout_ms: u64,
     /// Makes a fresh instance after a timeout, and the node type hung calls count under.
     create: Arc<CreateFn>,
     params: Map<String, Value>,
@@ -57,7 +59,9 @@ impl Slot {
             memory: Box::default(),
             retry: decl.retry.unwrap_or_default(),
             breaker: Breaker::new(decl.circuit_breaker.unwrap_or_default()),
-            timeout: decl.timeout_ms.map(std::time::Duration::from_millis),
+            // an isolated node enforces its deadline itself, by killing its process
+            timeout: decl.timeout_ms.filter(|_| decl.isolation == Isolation::InProcess).map(std::time::Duration::from_millis),
+            timeout_ms: decl.timeout_ms.unwrap_or(0),
             create,
             params: decl.params.clone(),
             node_type: decl.node_type.clone(),
@@ -68,6 +72,9 @@ impl Slot {
     /// The error for a failed call; a broken instance is poisoned.
     fn failed(&mut self, id: &str, operation: Operation, failure: NodeFailure) -> Error {
         self.poisoned |= failure.kind == FailureKind::Broken;
+        if failure.kind == FailureKind::TimedOut {
+            return Error::Timeout { node_id: id.to_string(), operation, after_ms: self.timeout_ms };
+        }
         Error::Node { node_id: id.to_string(), operation, failure }
     }
 }

@@ -60,9 +60,12 @@ pub struct NodeDecl {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub circuit_breaker: Option<BreakerPolicy>,
     /// Deadline of one call (process or flush), in ms; none when absent. A call past
-    /// it fails with a timeout and its instance is never called again.
+    /// it fails with a timeout; the node continues with a fresh instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+    /// Where the node runs: in the host process (default) or in a child process.
+    #[serde(default, skip_serializing_if = "Isolation::is_default")]
+    pub isolation: Isolation,
 }
 
 /// Retries of a node call that failed with a retryable (transient) error. Attempt k
@@ -124,6 +127,24 @@ pub enum RuntimeHint {
     Native,
     /// The host's (Python) implementation only.
     Python,
+}
+
+/// Where a node runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Isolation {
+    /// In the host process, called on the pipeline's threads.
+    #[default]
+    InProcess,
+    /// In a child process of its own: a crash, abort or hang there fails the node's
+    /// call, and the child is restarted; the host carries on.
+    Process,
+}
+
+impl Isolation {
+    fn is_default(&self) -> bool {
+        *self == Isolation::InProcess
+    }
 }
 
 /// A directed edge `from` → `to`; `from` may name an output port as `node.port`.
@@ -314,6 +335,7 @@ pub fn rules() -> Value {
         "max_connections": MAX_CONNECTIONS,
         "max_id_len": MAX_ID_LEN,
         "runtime_hints": [RuntimeHint::Auto, RuntimeHint::Native, RuntimeHint::Python],
+        "isolations": [Isolation::InProcess, Isolation::Process],
         "timeout_ms": {"type": "integer", "minimum": TIMEOUT_MS.start(), "maximum": TIMEOUT_MS.end()},
         "retry": {"type": "object", "additionalProperties": false, "properties": {
             "max_retries": {"type": "integer", "minimum": 0, "maximum": MAX_RETRIES, "default": retry["max_retries"]},

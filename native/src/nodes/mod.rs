@@ -12,6 +12,7 @@ use crate::budget;
 use crate::data::Data;
 use crate::error::NodeFailure;
 
+pub use fault::allow_process_faults;
 pub use params::{ParamError, parse_params};
 pub use registry::Registry;
 pub use spec::{CreateFn, Implementation, NodeSpec, PluginMeta};

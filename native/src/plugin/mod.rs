@@ -5,7 +5,6 @@
 //! It is unloaded only when nothing can call into it any more: every node spec and
 //! instance made from it holds a reference to the library.
 
-pub mod conformance;
 pub mod discovery;
 mod services;
 

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 from ..errors import NodeError, TransientError
+from ..isolation import in_child
+from ..node import ParamError
 from ._common import BuiltinNode, builtin
 
 
 @builtin
 class Fault(BuiltinNode):
     def __init__(self, fail_first: int, mode: str, hang_ms: int):
+        if mode in ("abort", "segfault") and not in_child():
+            raise ParamError("mode", "modes 'abort' and 'segfault' end the process, so they run only under isolation "
+                                     "'process'")
         self.fail_first, self.mode, self.hang_ms, self.calls = fail_first, mode, hang_ms, 0
 
     def reset(self):
@@ -24,6 +31,11 @@ class Fault(BuiltinNode):
                 raise TransientError(message)
             if self.mode == "permanent":
                 raise NodeError(message)
+            if self.mode == "abort":
+                os.abort()
+            if self.mode == "segfault":
+                signal.signal(signal.SIGSEGV, signal.SIG_DFL)
+                os.kill(os.getpid(), signal.SIGSEGV)
             if self.mode == "hang":
                 time.sleep(self.hang_ms / 1000)
                 return data
