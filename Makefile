@@ -58,3 +58,4 @@ bench: develop
 	cargo bench -p remotemedia --bench pipeline
 	$(PYTHON) benchmarks/bench_run_overhead.py
 	plugins/build.sh && $(PYTHON) benchmarks/bench_plugins.py
+	$(PYTHON) benchmarks/bench_isolation.py

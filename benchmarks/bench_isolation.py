@@ -2,7 +2,9 @@
 in this process vs in its own process (`"isolation": "process"`), for the built-in
 PassThrough and the C Biquad plugin, on the native runtime.
 
-Same method as bench_run_overhead.py (warm-up, alternating order, median of rounds).
+Same method as bench_run_overhead.py (warm-up, alternating order, median of rounds):
+chunks back to back. Then paced, as a live stream: 2 ms between chunks (so the child
+sleeps and must be woken for each chunk), the median push + pull time of 500 chunks.
 Needs `make plugins` (target/plugins).
 
     python benchmarks/bench_isolation.py [--frames 320] [--rounds 15] [--calls 20000]
@@ -10,7 +12,9 @@ Needs `make plugins` (target/plugins).
 
 from __future__ import annotations
 
+import statistics
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +42,23 @@ def contenders(frames: int) -> dict:
     return runs
 
 
+def paced(frames: int, gap_s: float = 0.002, chunks: int = 500) -> dict[str, float]:
+    """Median µs of push + pull per chunk with ``gap_s`` of idle time between chunks."""
+    audio = rm.Audio(np.zeros(frames, np.float32), 16000)
+    out = {}
+    for isolation in ("in_process", "process"):
+        with rm.Pipeline(runtime="native").add_node("n", "PassThrough", isolation=isolation).stream() as s:
+            times = []
+            for _ in range(chunks):
+                time.sleep(gap_s)
+                started = time.perf_counter()
+                s.push(audio)
+                s.pull()
+                times.append(time.perf_counter() - started)
+        out[isolation] = statistics.median(times[50:]) * 1e6
+    return out
+
+
 def main():
     if "--frames" not in sys.argv:
         sys.argv += ["--frames", "320"]  # 20 ms at 16 kHz
@@ -45,6 +66,9 @@ def main():
     for name in ("PassThrough", "C plugin Biquad"):
         extra = result[f"{name}, process"] - result[f"{name}, in_process"]
         print(f"\n{name}: isolation adds {extra:.2f} µs per chunk ({result[f'{name}, process'] / result[f'{name}, in_process']:.1f}x)")
+    live = paced(320)
+    print(f"\npaced, 2 ms between chunks (PassThrough): in_process {live['in_process']:.1f} µs, process "
+          f"{live['process']:.1f} µs per chunk: isolation adds {live['process'] - live['in_process']:.1f} µs")
 
 
 if __name__ == "__main__":

@@ -45,24 +45,33 @@ pub fn send_all(fd: &OwnedFd, mut bytes: &[u8]) -> io::Result<()> {
 }
 
 /// Fills `buf` from the socket, waiting at most until `deadline` (forever when None):
-/// `TimedOut` past it, `UnexpectedEof` when the peer closed its end (or died).
-pub fn recv_exact(fd: &OwnedFd, buf: &mut [u8], deadline: Option<Instant>) -> io::Result<()> {
+/// `TimedOut` past it, `UnexpectedEof` when the peer closed its end (or died). For the
+/// first `spin` it polls without sleeping: a reply that comes within microseconds then
+/// costs no wake-up of this thread.
+pub fn recv_exact(fd: &OwnedFd, buf: &mut [u8], deadline: Option<Instant>, spin: Duration) -> io::Result<()> {
     let mut got = 0;
+    let spin_until = Instant::now() + spin;
     while got < buf.len() {
-        if let Some(deadline) = deadline {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if !readable(fd.as_raw_fd(), left)? {
-                return Err(io::Error::new(io::ErrorKind::TimedOut, "no reply before the deadline"));
+        let spinning = Instant::now() < spin_until;
+        if !spinning {
+            if let Some(deadline) = deadline {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if !readable(fd.as_raw_fd(), left)? {
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, "no reply before the deadline"));
+                }
             }
         }
+        let flags = if spinning { libc::MSG_DONTWAIT } else { 0 };
         // SAFETY: `buf[got..]` is writable for its length.
-        let n = unsafe { libc::recv(fd.as_raw_fd(), buf[got..].as_mut_ptr().cast(), buf.len() - got, 0) };
+        let n = unsafe { libc::recv(fd.as_raw_fd(), buf[got..].as_mut_ptr().cast(), buf.len() - got, flags) };
         match n {
             0 => return Err(io::ErrorKind::UnexpectedEof.into()),
             n if n < 0 => {
                 let e = io::Error::last_os_error();
-                if e.kind() != io::ErrorKind::Interrupted {
-                    return Err(e);
+                match e.kind() {
+                    io::ErrorKind::Interrupted => {}
+                    io::ErrorKind::WouldBlock if spinning => std::hint::spin_loop(),
+                    _ => return Err(e),
                 }
             }
             n => got += n as usize,

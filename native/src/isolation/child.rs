@@ -4,6 +4,7 @@
 
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
@@ -14,6 +15,10 @@ use crate::nodes::{Emitter, Node, NodeSpec, Registry};
 
 use super::channel::{self, Region};
 use super::wire::{self, Call, Op, Reply};
+
+/// How long the child polls for the next call before it sleeps (back-to-back calls,
+/// such as a one-shot run's reset, process, flush and reset, then cost no wake-up).
+const NEXT_CALL_SPIN: Duration = Duration::from_micros(50);
 
 /// Set while a node call runs.
 static BUSY: AtomicBool = AtomicBool::new(false);
@@ -75,11 +80,11 @@ fn reply_failure(ctl: &OwnedFd, kind: FailureKind, message: &str) -> std::io::Re
 
 fn serve(ctl: &OwnedFd, mut region: Region) -> i32 {
     let mut len = [0u8; 8];
-    if channel::recv_exact(ctl, &mut len, None).is_err() {
+    if channel::recv_exact(ctl, &mut len, None, Duration::ZERO).is_err() {
         return 0;
     }
     let mut init = vec![0u8; (u64::from_le_bytes(len) as usize).min(crate::manifest::MAX_MANIFEST_BYTES)];
-    if channel::recv_exact(ctl, &mut init, None).is_err() {
+    if channel::recv_exact(ctl, &mut init, None, Duration::ZERO).is_err() {
         return 0;
     }
     let init: Value = serde_json::from_slice(&init).unwrap_or(Value::Null);
@@ -104,7 +109,7 @@ fn serve(ctl: &OwnedFd, mut region: Region) -> i32 {
     let mut emitter = Emitter::default();
     loop {
         let mut header = [0u8; Call::SIZE];
-        if channel::recv_exact(ctl, &mut header, None).is_err() {
+        if channel::recv_exact(ctl, &mut header, None, NEXT_CALL_SPIN).is_err() {
             return 0; // the host closed its end: done
         }
         let call = Call::decode(&header);

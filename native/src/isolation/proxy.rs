@@ -244,7 +244,7 @@ fn exchange(
 
 fn read_reply(ctl: &OwnedFd, deadline: Option<Instant>) -> Result<Reply, Fault> {
     let mut header = [0u8; Reply::SIZE];
-    channel::recv_exact(ctl, &mut header, deadline).map_err(io_fault)?;
+    channel::recv_exact(ctl, &mut header, deadline, REPLY_SPIN).map_err(io_fault)?;
     Ok(Reply::decode(&header))
 }
 
@@ -253,9 +253,13 @@ fn read_message(ctl: &OwnedFd, len: u64, deadline: Option<Instant>) -> Result<St
         return Err(Fault::Protocol(format!("a {len}-byte message")));
     }
     let mut message = vec![0u8; len as usize];
-    channel::recv_exact(ctl, &mut message, deadline).map_err(io_fault)?;
+    channel::recv_exact(ctl, &mut message, deadline, Duration::ZERO).map_err(io_fault)?;
     Ok(String::from_utf8_lossy(&message).into_owned())
 }
+
+/// How long the host polls for a reply before it sleeps: most calls on audio chunks
+/// return within it, and then cost no wake-up of the calling thread.
+const REPLY_SPIN: Duration = Duration::from_micros(100);
 
 /// Longest wait for a new child to create its node (longer if the node's `timeout_ms` is).
 const STARTUP_DEADLINE: Duration = Duration::from_secs(30);
