@@ -40,6 +40,13 @@
 #define RM_MAX_HUNG_CALLS 8
 
 /**
+ * The most child processes of isolated nodes alive at once, process-wide; past it,
+ * starting another fails (the node's create, or its restart), so a manifest of many
+ * isolated nodes cannot exhaust the machine's processes or memory.
+ */
+#define RM_MAX_NODE_PROCESSES 64
+
+/**
  * Version of this C ABI. Bumped on any incompatible change to `remotemedia.h` (2: the
  * node types moved to `remotemedia_plugin.h` and `RmNodeTypeInfo` gained kinds).
  */
@@ -250,7 +257,9 @@ const char *rm_last_error_operation(void);
 
 /**
  * Manifest path of the last error on this thread (such as `nodes[0].params.gain_db`,
- * or `$` for the whole manifest) when it is `RM_STATUS_MANIFEST`, else NULL. Owned by
+ * or `$` for the whole manifest) when it is `RM_STATUS_MANIFEST`; for
+ * `RM_STATUS_PLUGIN`, the params a plugin node's `create` refused (`nodes[0].params`);
+ * else NULL. Owned by
  * the library; valid until the next `rm_*` call on the same thread.
  */
 const char *rm_last_error_path(void);

@@ -8,7 +8,8 @@
 //!   known (the first chunk), failing with `InvalidInput` naming the node;
 //! - one run or push queues at most [`MAX_ITEMS_PER_STEP`] items between nodes;
 //! - each input item reaches a node at most [`MAX_PATHS`] times (once per path from a
-//!   source); checked when the pipeline is built, failing with a manifest error.
+//!   source); checked when the pipeline is built, failing with a manifest error;
+//! - at most [`MAX_NODE_PROCESSES`] isolated nodes' processes run at once.
 
 use crate::error::NodeFailure;
 
@@ -26,6 +27,11 @@ pub const MAX_PATHS: u64 = 1 << 12;
 /// their abandoned threads, process-wide; past it, timed calls of that type fail at once
 /// (other types still run), so hung calls cannot exhaust the process's threads.
 pub const MAX_HUNG_CALLS: usize = 8;
+
+/// The most child processes of isolated nodes alive at once, process-wide; past it,
+/// starting another fails (the node's create, or its restart), so a manifest of many
+/// isolated nodes cannot exhaust the machine's processes or memory.
+pub const MAX_NODE_PROCESSES: usize = 64;
 
 /// `frames × channels`, or an invalid-input failure when it exceeds
 /// [`MAX_BUFFER_SAMPLES`]; `what` names the buffer in the message.

@@ -36,6 +36,7 @@ pub fn contract() -> Value {
             "max_items_per_step": budget::MAX_ITEMS_PER_STEP,
             "max_paths": budget::MAX_PATHS,
             "max_hung_calls": budget::MAX_HUNG_CALLS,
+            "max_node_processes": budget::MAX_NODE_PROCESSES,
         },
         "manifest": crate::manifest::rules(),
         "model": {"ops": crate::model::OPS, "max_model_bytes": crate::model::MAX_MODEL_BYTES},

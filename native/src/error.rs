@@ -131,9 +131,10 @@ pub enum Error {
     #[error("cancelled: {0}")]
     Cancelled(String),
     /// A plugin library could not be loaded, or a plugin node could not be created;
-    /// `file` is the library's path.
+    /// `file` is the library's path, `path` the node's params in the manifest
+    /// (`nodes[2].params`) when its `create` refused them.
     #[error("plugin {file}: {message}")]
-    Plugin { file: String, message: String },
+    Plugin { file: String, message: String, path: Option<String> },
     /// A bug or broken invariant inside the runtime, including caught panics outside nodes.
     #[error("internal error: {0}")]
     Internal(String),
@@ -187,10 +188,12 @@ impl Error {
         }
     }
 
-    /// The manifest path of a manifest error (e.g. `nodes[0].params.gain_db`), if any.
+    /// The manifest path of a manifest error (e.g. `nodes[0].params.gain_db`), or of
+    /// the params a plugin node refused, if any.
     pub fn path(&self) -> Option<&str> {
         match self {
             Error::Manifest { path, .. } => Some(path),
+            Error::Plugin { path, .. } => path.as_deref(),
             _ => None,
         }
     }

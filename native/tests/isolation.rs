@@ -137,3 +137,16 @@ fn a_hang_times_out_the_process_is_killed_and_threads_stay_bounded() {
         assert!(threads() <= before + 8 + 4, "{isolation}: {} threads, {before} before", threads());
     }
 }
+
+#[test]
+fn isolated_processes_are_bounded_per_process() {
+    let rt = setup();
+    let nodes: Vec<Value> = (0..remotemedia::budget::MAX_NODE_PROCESSES + 1)
+        .map(|i| json!({"id": format!("n{i}"), "node_type": "PassThrough", "isolation": "process"}))
+        .collect();
+    let err = pipeline(&rt, Value::Array(nodes)).err().unwrap();
+    assert!(matches!(&err, Error::Node { .. }) && err.to_string().contains("the most at once"), "{err}");
+    // the children of the refused pipeline are gone with it
+    let mut p = pipeline(&rt, json!([{"id": "a", "node_type": "PassThrough", "isolation": "process"}])).unwrap();
+    assert_eq!(rt.run(&mut p, chunk(vec![5], 1, 8000)).unwrap().len(), 1);
+}

@@ -35,6 +35,7 @@ MAX_ITEMS_PER_STEP: int = CONTRACT["budget"]["max_items_per_step"]
 MAX_PATHS: int = CONTRACT["budget"]["max_paths"]
 #: Timed-out calls of one node type that may still be running, process-wide.
 MAX_HUNG_CALLS: int = CONTRACT["budget"]["max_hung_calls"]
+MAX_NODE_PROCESSES: int = CONTRACT["budget"]["max_node_processes"]
 #: The operators the native generic model engine runs, and the largest model file.
 MODEL_OPS: frozenset[str] = frozenset(CONTRACT["model"]["ops"])
 MAX_MODEL_BYTES: int = CONTRACT["model"]["max_model_bytes"]

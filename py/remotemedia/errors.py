@@ -19,9 +19,11 @@ class RemoteMediaError(Exception):
 
 
 class ManifestError(RemoteMediaError, ValueError):
-    """The manifest is invalid. ``path`` names the field, e.g. ``nodes[1].params.gain_db``."""
+    """The manifest is invalid. ``path`` names the field, e.g. ``nodes[1].params.gain_db``.
+    A NUL in a key is written ``\\0``, as the native runtime's C strings carry it."""
 
     def __init__(self, path: str, message: str):
+        path = path.replace("\0", "\\0")
         super().__init__(f"manifest error at {path}: {message}")
         self.path = path
 
@@ -52,11 +54,12 @@ class NodeTimeoutError(NodeError, TimeoutError):
 
 class PluginError(RemoteMediaError):
     """A plugin library could not be loaded, or one of its nodes could not be created.
-    ``file`` is the library's path; the message says why."""
+    ``file`` is the library's path; the message says why. When a node's ``create``
+    refused its params, ``path`` names them (``nodes[0].params``); else None."""
 
-    def __init__(self, message: str, *, file: str | None = None, **kwargs):
+    def __init__(self, message: str, *, file: str | None = None, path: str | None = None, **kwargs):
         super().__init__(message, **kwargs)
-        self.file = file
+        self.file, self.path = file, path
 
 
 class InvalidInputError(RemoteMediaError, ValueError):

@@ -112,6 +112,21 @@ def create(cls: type[Node], decl: dict, index: int) -> Node | ProcessNode:
 
 
 
+def create_all(classes: list[type[Node]], decls: list[dict]) -> list:
+    """Every node of a pipeline; when one fails, the isolated ones already started are
+    stopped at once (not whenever the failed build is collected)."""
+    made: list = []
+    try:
+        for i, (cls, decl) in enumerate(zip(classes, decls)):
+            made.append(create(cls, decl, i))
+    except BaseException:
+        for node in made:
+            if isinstance(node, ProcessNode):
+                node.close()
+        raise
+    return made
+
+
 def _emitted(result, node: Node) -> list[tuple[int, object]]:
     """(port, item) pairs of a node call's result, each item as the native runtime emits it."""
     return [(port, as_emitted(item)) for port, item in outputs_of(result, node)]
@@ -144,7 +159,7 @@ class PythonPipeline:
                     f"ports: {', '.join(self.outputs[a])}")
             self.routes[a][0 if port is None else self.outputs[a].index(port)].append(b)
         self.classes, self.decls = classes, nodes
-        self.nodes = [create(cls, n, i) for i, (cls, n) in enumerate(zip(classes, nodes))]
+        self.nodes = create_all(classes, nodes)
         self.params = [n["params"] for n in nodes]
         self.name = manifest["metadata"].get("name", "")
         self.node_metrics = [NodeMetrics() for _ in nodes]
@@ -381,7 +396,7 @@ class PythonPipeline:
     def session(self, capacity: int, overflow: str) -> PythonSession:
         fresh = PythonPipeline.__new__(PythonPipeline)
         fresh.__dict__.update(self.__dict__)
-        fresh.nodes = [create(cls, decl, i) for i, (cls, decl) in enumerate(zip(self.classes, self.decls))]
+        fresh.nodes = create_all(self.classes, self.decls)
         fresh.node_metrics = [NodeMetrics() for _ in self.nodes]
         fresh.pipeline_metrics = PipelineMetrics()
         fresh.breakers = [Breaker(b.policy) for b in self.breakers]

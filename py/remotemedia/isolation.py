@@ -15,7 +15,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
 
+from ._contract import MAX_NODE_PROCESSES
 from .errors import InvalidInputError, TransientError
 from .node import Node, ParamError, as_emitted, outputs_of
 
@@ -28,6 +30,8 @@ _SIGNALS = {signal.SIGSEGV: "SIGSEGV", signal.SIGABRT: "SIGABRT", signal.SIGBUS:
 
 _context = None
 _in_child = False
+_live = 0  # children alive now, at most MAX_NODE_PROCESSES
+_live_lock = threading.Lock()
 
 
 def in_child() -> bool:
@@ -60,9 +64,20 @@ class ProcessNode:
 
     def _start(self) -> None:
         """Starts a child and creates the node in it; ParamError if it refuses its params."""
-        ours, theirs = _ctx().Pipe()
-        proc = _ctx().Process(target=_serve, args=(theirs, self._cls, self._params), daemon=True)
-        proc.start()
+        global _live
+        with _live_lock:
+            if _live >= MAX_NODE_PROCESSES:
+                raise TransientError(f"{_live} isolated nodes' processes are running, the most at once in a process "
+                                     f"({MAX_NODE_PROCESSES})")
+            _live += 1
+        try:
+            ours, theirs = _ctx().Pipe()
+            proc = _ctx().Process(target=_serve, args=(theirs, self._cls, self._params), daemon=True)
+            proc.start()
+        except OSError as e:
+            with _live_lock:
+                _live -= 1
+            raise TransientError(f"cannot start its process: {e}") from None
         theirs.close()
         self._conn, self._proc = ours, proc
         wait = max(STARTUP_DEADLINE_S, (self._timeout_ms or 0) / 1000)
@@ -77,12 +92,15 @@ class ProcessNode:
 
     def _end(self) -> str:
         """Kills and reaps the child; how it ended."""
+        global _live
         proc, self._proc = self._proc, None
         if self._conn is not None:
             self._conn.close()
             self._conn = None
         if proc is None:
             return "ended"
+        with _live_lock:
+            _live -= 1
         if proc.is_alive():
             proc.kill()
         proc.join()

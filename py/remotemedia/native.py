@@ -86,7 +86,8 @@ def _error(status: int) -> RemoteMediaError:
     elif status == lib.RM_STATUS_CYCLE:
         err = CycleError(message.split(": ", 1)[1].split(" -> "))
     elif status == lib.RM_STATUS_PLUGIN:
-        err = PluginError(message, file=message.removeprefix("plugin ").split(": ", 1)[0])
+        err = PluginError(message, file=message.removeprefix("plugin ").split(": ", 1)[0],
+                          path=_string(lib.rm_last_error_path()))
     else:
         cls = ERRORS.get(status, RemoteMediaError)
         err = cls(message, node_id=_string(lib.rm_last_error_node_id()),

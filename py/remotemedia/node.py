@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
+from ._schema import SchemaError, check_bounds, check_shape
 from .audio import Audio
 from .errors import InvalidInputError, RemoteMediaError
 
@@ -70,7 +71,16 @@ class Node(ABC):
 
     @classmethod
     def create(cls, params: dict) -> Node:
-        """Instantiates with ``params``; unknown or bad params raise :class:`ParamError`."""
+        """Instantiates with ``params``; params outside ``params_schema`` (checked as
+        ``_schema`` does, the subset both runtimes share), unknown or bad params raise
+        :class:`ParamError`."""
+        try:
+            check_shape(params, cls.params_schema, "")
+            check_bounds(params, cls.params_schema, "")
+        except SchemaError as e:
+            raise ParamError(e.path, f"{e} (the node type's params schema)") from None
+        except (KeyError, TypeError, AttributeError) as e:
+            raise ParamError("", f"{cls.node_type}.params_schema cannot be checked: {e!r}") from None
         accepted = inspect.signature(cls.__init__).parameters
         takes_any = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
         for name in params:

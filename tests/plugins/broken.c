@@ -94,6 +94,8 @@ static const RmPluginNodeType NODE_TYPES[] = {{
              .description = "passes items through",
 #ifdef BAD_SCHEMA
              .params_schema_json = "{not json",
+#elif defined(PARAMS_SCHEMA) /* a schema given on the command line */
+             .params_schema_json = PARAMS_SCHEMA,
 #elif defined(LAX_PARAMS) /* declares a range, but create accepts any value */
              .params_schema_json = "{\"type\":\"object\",\"properties\":{\"gain\":{\"type\":\"number\","
                                    "\"minimum\":0,\"maximum\":1,\"default\":0.5}}}",

@@ -1,3 +1,4 @@
+import json
 import subprocess
 from pathlib import Path
 
@@ -23,14 +24,16 @@ def broken(tmp_path_factory):
     """Compiles tests/plugins/broken.c with one -D flag into a library; returns its path."""
     out = tmp_path_factory.mktemp("broken")
 
-    def build(flag: str, name: str | None = None, node_type: str | None = None) -> Path:
+    def build(flag: str, name: str | None = None, node_type: str | None = None, schema: dict | None = None) -> Path:
+        """``schema``, if given, is the node type's params schema (with ``-DPARAMS_SCHEMA``)."""
         name = name or f"test-{flag.lower()}"
         node_type = node_type or "Echo" + "".join(w.title() for w in flag.split("_"))
         lib = out / f"lib{name}-{node_type}.so"
+        extra = [] if schema is None else ["-DPARAMS_SCHEMA=" + json.dumps(json.dumps(schema))]
         if not lib.exists():
             subprocess.run(["cc", "-std=c11", "-fPIC", "-shared", "-fvisibility=hidden", f"-I{ROOT / 'include'}", f"-D{flag}",
-                            f'-DNAME="{name}"', f'-DNODE_TYPE="{node_type}"', str(ROOT / "tests/plugins/broken.c"), "-o",
-                            str(lib)], check=True)
+                            f'-DNAME="{name}"', f'-DNODE_TYPE="{node_type}"', *extra, str(ROOT / "tests/plugins/broken.c"),
+                            "-o", str(lib)], check=True)
         return lib
 
     return build

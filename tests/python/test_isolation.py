@@ -145,3 +145,14 @@ def test_a_misbehaving_c_plugin_fails_its_chunk_and_later_chunks_flow(broken, fl
         s.push(AUDIO)
         s.flush()
         assert AUDIO in [v for _, v in s.pull(timeout=5)]
+
+
+def test_isolated_processes_are_bounded_per_process(runtime):
+    from remotemedia._contract import MAX_NODE_PROCESSES
+    p = rm.Pipeline(runtime=runtime)
+    for i in range(MAX_NODE_PROCESSES + 1):
+        p.add_node(f"n{i}", "PassThrough", isolation="process")
+    with pytest.raises(rm.NodeError, match="the most at once"):
+        p.run(AUDIO)
+    one = rm.Pipeline(runtime=runtime).add_node("a", "PassThrough", isolation="process")
+    assert one.run(AUDIO)["a"][0] == AUDIO, "the refused pipeline's processes are gone with it"

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 import plugin_twins  # noqa: F401  (registers the Python twins of the example nodes)
 import remotemedia as rm
 from helpers import write_entry_point_package
+from remotemedia._contract import NODES
 
 pytestmark = pytest.mark.skipif(not rm.native_available(), reason="plugins need the native library")
 
@@ -165,6 +166,51 @@ def test_a_create_that_fails_is_a_plugin_error_naming_the_file(broken):
     with pytest.raises(rm.PluginError, match="this node never creates") as e:
         rm.Pipeline().add_node("x", "EchoCreateFails").run(rm.Audio(np.ones(4, np.float32), 16000))
     assert e.value.file == str(lib.resolve()) and "nodes[0].params" in str(e.value)
+    assert e.value.path == "nodes[0].params"
+
+
+def test_plugin_params_are_checked_against_the_declared_schema_like_built_in_ones(broken):
+    """The same bad param gives the same ManifestError path on a built-in node and on a
+    plugin node declaring the built-in's schema; what fits goes to the plugin's create."""
+    schema = NODES["Resample"]["params"]
+    rm.load_plugin(broken("GOOD", name="test-resample-schema", node_type="SchemaTwin", schema=schema))
+    audio = rm.Audio(np.ones(8, np.float32), 16000)
+    for bad, path in [({"target_rate": 0}, "nodes[0].params.target_rate"), ({"target_rate": "fast"}, "nodes[0].params.target_rate"),
+                      ({"target_rate": 8000, "qualty": "high"}, "nodes[0].params.qualty"), ({}, "nodes[0].params"),
+                      ({"target_rate": 8000, "quality": "best"}, "nodes[0].params.quality")]:
+        paths = []
+        for node_type in ("Resample", "SchemaTwin"):
+            with pytest.raises(rm.ManifestError) as e:
+                rm.Pipeline().add_node("n", node_type, **bad).run(audio)
+            paths.append(e.value.path)
+        assert paths == [path, path], (bad, paths)
+    assert rm.Pipeline().add_node("n", "SchemaTwin", target_rate=8000).run(audio)["n"][0] == audio
+
+
+def test_a_plugin_whose_schema_is_not_a_schema_is_rejected_at_load(broken):
+    with pytest.raises(rm.PluginError, match="params_schema_json is not a usable JSON Schema"):
+        rm.load_plugin(broken("GOOD", name="test-not-a-schema", node_type="NotASchema", schema={"type": 5}))
+    with pytest.raises(rm.PluginError, match="may not refer to other documents"):
+        rm.load_plugin(broken("GOOD", name="test-outside-ref", node_type="OutsideRef", schema={"$ref": "file:///etc/passwd"}))
+
+
+class Ranged(rm.Node):
+    node_type = "TestRangedParams"
+    params_schema = {"type": "object", "properties": {"level": {"type": "number", "minimum": 0, "maximum": 1}}}
+
+    def __init__(self, level: float = 0.5):
+        self.level = level
+
+    def process(self, data):
+        return data
+
+
+@pytest.mark.parametrize("runtime", ["native", "python"])
+def test_python_node_params_are_checked_against_their_schema_on_both_runtimes(runtime):
+    rm.register_node(Ranged)
+    with pytest.raises(rm.ManifestError) as e:
+        rm.Pipeline(runtime=runtime).add_node("r", Ranged, level=3).run(rm.Audio(np.ones(4, np.float32), 16000))
+    assert e.value.path == "nodes[0].params.level"
 
 
 REJECTIONS = [
@@ -420,5 +466,6 @@ def test_the_c_plugin_in_the_guide_builds_with_only_the_header_and_works(tmp_pat
     offset = np.full(16000, 0.25, np.float32)
     out = rm.Pipeline().add_node("dc", "DcBlock", r=0.99).run(rm.Audio(offset, 16000))["dc"][0].samples
     assert out[0] == pytest.approx(0.25) and abs(out[-1]) < 1e-4, "the offset is removed"
-    with pytest.raises(rm.PluginError, match=r"params.r: expected a number between 0 and 1"):
+    with pytest.raises(rm.ManifestError) as e:  # the runtime checks params against the declared schema
         rm.Pipeline().add_node("dc", "DcBlock", r=2.0).run(rm.Audio(offset, 16000))
+    assert e.value.path == "nodes[0].params.r"

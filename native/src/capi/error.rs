@@ -73,7 +73,9 @@ pub extern "C" fn rm_last_error_operation() -> *const c_char {
 }
 
 /// Manifest path of the last error on this thread (such as `nodes[0].params.gain_db`,
-/// or `$` for the whole manifest) when it is `RM_STATUS_MANIFEST`, else NULL. Owned by
+/// or `$` for the whole manifest) when it is `RM_STATUS_MANIFEST`; for
+/// `RM_STATUS_PLUGIN`, the params a plugin node's `create` refused (`nodes[0].params`);
+/// else NULL. Owned by
 /// the library; valid until the next `rm_*` call on the same thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn rm_last_error_path() -> *const c_char {

@@ -8,7 +8,7 @@ use crate::error::{Error, Operation, Result};
 use crate::isolation::{Isolated, Recipe, StartError};
 use crate::manifest::{Isolation, Manifest, NodeDecl};
 use crate::metrics::PipelineMetrics;
-use crate::nodes::{Implementation, Node, NodeSpec, ParamError, Registry};
+use crate::nodes::{Implementation, Node, NodeSpec, ParamError, ParamsSchema, Registry};
 
 use super::call::Slot;
 use super::{Pipeline, PipelineGraph};
@@ -67,11 +67,15 @@ impl Pipeline {
 
 /// Creates node `i` as `decl` says: in this process, or in a child process of its own.
 fn instance(spec: &NodeSpec, decl: &NodeDecl, i: usize) -> Result<Box<dyn Node>> {
-    let refused = |p: ParamError| {
-        let path = if p.param.is_empty() { format!("nodes[{i}].params") } else { format!("nodes[{i}].params.{}", p.param) };
-        let message = format!("{} (node '{}', {})", p.message, decl.id, decl.node_type);
-        spec.implementation.create_error(&path, &message)
-    };
+    let at = |p: &ParamError| if p.param.is_empty() { format!("nodes[{i}].params") } else { format!("nodes[{i}].params.{}", p.param) };
+    let says = |p: &ParamError| format!("{} (node '{}', {})", p.message, decl.id, decl.node_type);
+    let refused = |p: ParamError| spec.implementation.create_error(&at(&p), &says(&p));
+    if let Implementation::Plugin(_) = spec.implementation {
+        // foreign code gets only params its declared schema allows
+        let schema =
+            ParamsSchema::compile(&spec.params_schema).map_err(|m| Error::Internal(format!("params schema of {}: {m}", spec.node_type)))?;
+        schema.check(&decl.params).map_err(|p| Error::manifest(at(&p), says(&p)))?;
+    }
     match decl.isolation {
         Isolation::InProcess => (spec.create)(&decl.params).map_err(refused),
         Isolation::Process => {

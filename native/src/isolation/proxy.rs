@@ -5,10 +5,12 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
+use crate::budget::MAX_NODE_PROCESSES;
 use crate::data::Data;
 use crate::error::NodeFailure;
 use crate::nodes::{Emitter, Node, NodeSpec, ParamError};
@@ -51,11 +53,23 @@ pub enum StartError {
     Process(NodeFailure),
 }
 
-/// A running child.
+/// A running child, counted in [`LIVE`] while it exists.
 struct Running {
     process: Child,
     ctl: OwnedFd,
     region: Region,
+}
+
+/// Children alive now, process-wide (at most [`MAX_NODE_PROCESSES`]).
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts a child about to start, or refuses when the budget is spent.
+fn reserve() -> Result<(), StartError> {
+    LIVE.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < MAX_NODE_PROCESSES).then_some(n + 1)).map(drop).map_err(|n| {
+        StartError::Process(NodeFailure::new(format!(
+            "{n} isolated nodes' processes are running, the most at once in a process ({MAX_NODE_PROCESSES})"
+        )))
+    })
 }
 
 /// How long a child may take to destroy its node and exit when its host lets it go.
@@ -85,6 +99,7 @@ impl Drop for Running {
         // a no-op when `finish` already reaped it
         let _ = self.process.kill();
         let _ = self.process.wait();
+        LIVE.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -286,7 +301,14 @@ fn spawn(recipe: &Recipe) -> Result<(Running, usize), StartError> {
             Ok(())
         });
     }
-    let process = command.spawn().map_err(|e| fail(&format!("cannot start {}", exe.display()), &e))?;
+    reserve()?;
+    let process = match command.spawn() {
+        Ok(process) => process,
+        Err(e) => {
+            LIVE.fetch_sub(1, Ordering::AcqRel);
+            return Err(fail(&format!("cannot start {}", exe.display()), &e));
+        }
+    };
     drop(theirs);
     let mut running = Running { process, ctl: ours, region };
     let init = serde_json::to_vec(&json!({

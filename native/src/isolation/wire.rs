@@ -256,4 +256,28 @@ mod tests {
         let reply = Reply { status: 1, kind: 5, region_len: 7, out_off: 64, out_len: 24, n_items: 1, latency: 9, msg_len: 3 };
         assert_eq!(Reply::decode(&reply.encode()), reply);
     }
+
+    #[test]
+    fn random_and_mutated_bytes_never_panic() {
+        let audio = AudioBuffer::new(Samples::F64(SampleBuf::owned(vec![0.5; 6])), 3, 8_000).unwrap();
+        let items = [(0usize, Data::Audio(audio)), (0, Data::Json(Arc::new(serde_json::json!([1]))))];
+        let mut good = vec![0; encoded_len(items.iter().map(|(p, d)| (*p, d)))];
+        write_items(items.iter().map(|(p, d)| (*p, d)), &mut good, 0);
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        for _ in 0..20_000 {
+            let mut bytes = good.clone();
+            for _ in 0..1 + next() % 4 {
+                let at = (next() as usize) % bytes.len();
+                bytes[at] = next() as u8;
+            }
+            bytes.truncate((next() as usize) % (bytes.len() + 1));
+            let _ = read_items(&bytes, (next() % 4) as usize, 1 + (next() % 3) as usize);
+        }
+    }
 }

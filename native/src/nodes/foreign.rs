@@ -198,7 +198,13 @@ pub(crate) unsafe fn spec(info: &RmNodeTypeInfo, vtable: VTable, implementation:
     let params_schema = match unsafe { optional_str_arg(info.params_schema_json, "info.params_schema_json") }? {
         None => serde_json::json!({"type": "object"}),
         Some(text) => match serde_json::from_str(&text) {
-            Ok(Value::Object(schema)) => Value::Object(schema),
+            Ok(Value::Object(schema)) => {
+                let schema = Value::Object(schema);
+                super::ParamsSchema::compile(&schema).map_err(|e| {
+                    Error::InvalidArgument(format!("node type '{node_type}': params_schema_json is not a usable JSON Schema: {e}"))
+                })?;
+                schema
+            }
             Ok(_) => return Err(Error::InvalidArgument(format!("node type '{node_type}': params_schema_json is not a JSON object"))),
             Err(e) => return Err(Error::InvalidArgument(format!("node type '{node_type}': params_schema_json: {e}"))),
         },

@@ -6,6 +6,7 @@ mod fault;
 pub(crate) mod foreign;
 mod params;
 mod registry;
+mod schema;
 mod spec;
 
 use crate::budget;
@@ -15,6 +16,7 @@ use crate::error::NodeFailure;
 pub use fault::allow_process_faults;
 pub use params::{ParamError, parse_params};
 pub use registry::Registry;
+pub use schema::ParamsSchema;
 pub use spec::{CreateFn, Implementation, NodeSpec, PluginMeta};
 
 /// A processing node. One instance belongs to one pipeline and is called from one

@@ -55,7 +55,11 @@ impl Implementation {
     /// or for a plugin's node type a plugin error naming its library.
     pub fn create_error(&self, path: &str, message: &str) -> Error {
         match self.plugin() {
-            Some(p) => Error::Plugin { file: p.file.display().to_string(), message: format!("create failed at {path}: {message}") },
+            Some(p) => Error::Plugin {
+                file: p.file.display().to_string(),
+                message: format!("create failed at {path}: {message}"),
+                path: Some(path.to_string()),
+            },
             None => Error::manifest(path, message),
         }
     }

@@ -83,7 +83,7 @@ impl Plugin {
 
 /// A `PluginError` about `file`.
 pub(crate) fn error(file: &Path, message: impl Into<String>) -> Error {
-    Error::Plugin { file: file.display().to_string(), message: message.into() }
+    Error::Plugin { file: file.display().to_string(), message: message.into(), path: None }
 }
 
 /// Loads the plugin at `path`, or returns the one already loaded from that file.
