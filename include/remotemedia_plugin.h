@@ -29,8 +29,19 @@
 
 /**
  * Minor version of the plugin ABI. The runtime loads a plugin whose minor is at most its own.
+ *
+ * Minor 1 added `RmPluginDescriptor::extensions` (`RmNodeTypeExtension`, with the
+ * `RM_NODE_PREFERS_ISOLATION` flag). A plugin built against minor 0 loads as before.
  */
-#define RM_PLUGIN_ABI_MINOR 0
+#define RM_PLUGIN_ABI_MINOR 1
+
+/**
+ * `RmNodeTypeExtension::flags` bit: the node type should run in a process of its own
+ * (`"isolation": "process"` in a manifest), e.g. because it wraps code that may crash.
+ * The manifest decides; the runtime logs a warning when it runs such a node in-process,
+ * and listings show the preference.
+ */
+#define RM_NODE_PREFERS_ISOLATION 1
 
 /**
  * Bit of `RmNodeTypeInfo::input_kinds` and `output_kinds`: audio items.
@@ -322,6 +333,22 @@ typedef struct RmHostServices {
 } RmHostServices;
 
 /**
+ * What a node type declares beyond `RmNodeTypeInfo` (ABI minor 1 and later), in an
+ * array parallel to the descriptor's `node_types`. Later minors append fields; `size`
+ * says how many bytes of the struct the plugin filled, so the runtime reads only those.
+ */
+typedef struct RmNodeTypeExtension {
+  /**
+   * `sizeof(RmNodeTypeExtension)` as the plugin was compiled (at least 8).
+   */
+  uint32_t size;
+  /**
+   * `RM_NODE_*` flag bits; unknown bits are refused.
+   */
+  uint32_t flags;
+} RmNodeTypeExtension;
+
+/**
  * What a plugin is and which node types it offers, returned by its entry point. The
  * descriptor and everything it points to are owned by the plugin and must stay valid
  * and unchanged until its library is unloaded (static data is usual). The runtime
@@ -356,9 +383,14 @@ typedef struct RmPluginDescriptor {
    */
   void (*unload)(void);
   /**
+   * ABI minor 1: `n_node_types` extensions, one per node type in the same order, or
+   * NULL for none. Read only when `abi_minor` is at least 1.
+   */
+  const struct RmNodeTypeExtension *extensions;
+  /**
    * Must be NULL: room for later minor versions.
    */
-  const void *reserved[4];
+  const void *reserved[3];
 } RmPluginDescriptor;
 
 /**

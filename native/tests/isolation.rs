@@ -9,10 +9,14 @@ use remotemedia::executor::{Output, Pipeline};
 use remotemedia::{Error, Runtime};
 use serde_json::{Value, json};
 
-fn setup() -> std::sync::Arc<Runtime> {
+/// One test at a time: they count threads and processes, which the others would change.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn setup() -> (std::sync::MutexGuard<'static, ()>, std::sync::Arc<Runtime>) {
+    let turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     // SAFETY: set before any thread of this test reads it; every test sets the same value.
     unsafe { std::env::set_var("REMOTEMEDIA_NODE_HOST", env!("CARGO_BIN_EXE_remotemedia-node-host")) };
-    Runtime::new().unwrap()
+    (turn, Runtime::new().unwrap())
 }
 
 fn pipeline(rt: &Runtime, nodes: Value) -> remotemedia::Result<Pipeline> {
@@ -47,7 +51,7 @@ fn threads() -> usize {
 
 #[test]
 fn isolated_nodes_give_the_same_outputs_as_in_process_ones() {
-    let rt = setup();
+    let (_turn, rt) = setup();
     let nodes = |isolation: &str| {
         json!([
             {"id": "f32", "node_type": "FormatConverter", "params": {"format": "f32"}, "isolation": isolation},
@@ -68,7 +72,7 @@ fn isolated_nodes_give_the_same_outputs_as_in_process_ones() {
 
 #[test]
 fn a_crash_or_abort_fails_the_call_and_the_next_call_starts_a_new_process() {
-    let rt = setup();
+    let (_turn, rt) = setup();
     for (mode, signal) in [("segfault", "SIGSEGV"), ("abort", "SIGABRT")] {
         let mut p = pipeline(
             &rt,
@@ -97,7 +101,7 @@ fn a_crash_or_abort_fails_the_call_and_the_next_call_starts_a_new_process() {
 
 #[test]
 fn ending_the_process_is_refused_in_process_and_params_are_checked_in_the_child() {
-    let rt = setup();
+    let (_turn, rt) = setup();
     let err = pipeline(&rt, json!([{"id": "f", "node_type": "Fault", "params": {"mode": "abort"}}])).err().unwrap();
     assert_eq!(err.path(), Some("nodes[0].params.mode"), "{err}");
     let err = pipeline(&rt, json!([{"id": "f", "node_type": "Fault", "params": {"mode": "bogus"}, "isolation": "process"}])).err().unwrap();
@@ -108,7 +112,7 @@ fn ending_the_process_is_refused_in_process_and_params_are_checked_in_the_child(
 
 #[test]
 fn a_hang_times_out_the_process_is_killed_and_threads_stay_bounded() {
-    let rt = setup();
+    let (_turn, rt) = setup();
     let healthy = |rt: &Runtime| {
         let mut p = pipeline(rt, json!([{"id": "ok", "node_type": "PassThrough", "timeout_ms": 1000}])).unwrap();
         let started = Instant::now();
@@ -140,7 +144,7 @@ fn a_hang_times_out_the_process_is_killed_and_threads_stay_bounded() {
 
 #[test]
 fn isolated_processes_are_bounded_per_process() {
-    let rt = setup();
+    let (_turn, rt) = setup();
     let nodes: Vec<Value> = (0..remotemedia::budget::MAX_NODE_PROCESSES + 1)
         .map(|i| json!({"id": format!("n{i}"), "node_type": "PassThrough", "isolation": "process"}))
         .collect();

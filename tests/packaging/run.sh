@@ -46,7 +46,10 @@ with zipfile.ZipFile(wheel) as z:
                 dyn = subprocess.run(["readelf", "-d", path], capture_output=True, text=True, check=True).stdout
                 for runpath in re.findall(r"R(?:UN)?PATH.*\[(.*)\]", dyn):
                     assert all(p.startswith("$ORIGIN") for p in runpath.split(":")), f"{name}: foreign RUNPATH {runpath}"
-    print(f"wheel {wheel.split('/')[-1]}: library {libs[0].file_size / 2**20:.1f} MB, RUNPATHs $ORIGIN only")
+    [host] = [i for i in z.infolist() if i.filename.endswith("/remotemedia-node-host")]
+    assert (host.external_attr >> 16) & 0o111, "the node host executable is not executable in the wheel"
+    print(f"wheel {wheel.split('/')[-1]}: library {libs[0].file_size / 2**20:.1f} MB, node host "
+          f"{host.file_size / 2**20:.1f} MB, RUNPATHs $ORIGIN only")
 PY
 
 step "wheel in a fresh venv, no cargo on PATH"
@@ -61,7 +64,9 @@ assert rm.native_available(), "the wheel's native library loads"
 p = rm.Pipeline().add_node("g", "Gain", gain_db=-6.0206)
 y = p.run(rm.Audio(np.ones(480, np.float32), 16000))["g"][0].samples
 assert p.runtime == "native" and abs(float(y[0]) - 0.5) < 1e-4
-print(f"wheel smoke: remotemedia {rm.__version__}, native runtime")
+iso = rm.Pipeline().add_node("g", "Gain", gain_db=-6.0206, isolation="process")
+assert abs(float(iso.run(rm.Audio(np.ones(480, np.float32), 16000))["g"][0].samples[0]) - 0.5) < 1e-4
+print(f"wheel smoke: remotemedia {rm.__version__}, native runtime, an isolated node")
 PY
 )
 PATH="$nocargo" "$tmp/native/bin/remotemedia" --version

@@ -111,6 +111,12 @@ static const RmPluginNodeType NODE_TYPES[] = {{
 #endif
 }};
 
+#if defined(PREFERS_ISOLATION)
+static const RmNodeTypeExtension EXTENSIONS[] = {{sizeof(RmNodeTypeExtension), RM_NODE_PREFERS_ISOLATION}};
+#elif defined(UNKNOWN_FLAG)
+static const RmNodeTypeExtension EXTENSIONS[] = {{sizeof(RmNodeTypeExtension), 0x80}};
+#endif
+
 static const RmPluginDescriptor DESCRIPTOR = {
 #ifdef MAJOR_MISMATCH
     .abi_major = RM_PLUGIN_ABI_MAJOR + 1,
@@ -119,6 +125,8 @@ static const RmPluginDescriptor DESCRIPTOR = {
 #endif
 #ifdef NEWER_MINOR
     .abi_minor = RM_PLUGIN_ABI_MINOR + 1,
+#elif defined(OLD_MINOR) /* built against minor 0, before extensions */
+    .abi_minor = 0,
 #else
     .abi_minor = RM_PLUGIN_ABI_MINOR,
 #endif
@@ -133,6 +141,9 @@ static const RmPluginDescriptor DESCRIPTOR = {
     .n_node_types = 1,
 #ifdef RESERVED_SET
     .reserved = {NODE_TYPES},
+#endif
+#if defined(PREFERS_ISOLATION) || defined(UNKNOWN_FLAG)
+    .extensions = EXTENSIONS,
 #endif
 };
 

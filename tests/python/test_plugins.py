@@ -51,7 +51,7 @@ def run_one(node_type: str, params: dict, audio: rm.Audio, runtime: str) -> np.n
 
 def test_example_plugins_load_by_path_and_describe_themselves():
     biquad, gate = rm.load_plugin(BIQUAD), rm.load_plugin(GATE)
-    assert (biquad["name"], biquad["version"], biquad["license"], biquad["abi"]) == ("biquad", "1.0.0", "Apache-2.0", "1.0")
+    assert (biquad["name"], biquad["version"], biquad["license"], biquad["abi"]) == ("biquad", "1.0.0", "Apache-2.0", "1.1")
     assert biquad["file"] == str(BIQUAD.resolve())
     [t] = biquad["node_types"]
     assert (t["node_type"], t["input_kinds"], t["output_kinds"], t["runtime"]) == ("Biquad", ["audio"], ["audio"], "native")
@@ -188,10 +188,11 @@ def test_plugin_params_are_checked_against_the_declared_schema_like_built_in_one
 
 
 def test_a_plugin_whose_schema_is_not_a_schema_is_rejected_at_load(broken):
-    with pytest.raises(rm.PluginError, match="params_schema_json is not a usable JSON Schema"):
+    with pytest.raises(rm.PluginError, match="params_schema_json is not a supported JSON Schema: type: not a valid value"):
         rm.load_plugin(broken("GOOD", name="test-not-a-schema", node_type="NotASchema", schema={"type": 5}))
-    with pytest.raises(rm.PluginError, match="may not refer to other documents"):
-        rm.load_plugin(broken("GOOD", name="test-outside-ref", node_type="OutsideRef", schema={"$ref": "file:///etc/passwd"}))
+    with pytest.raises(rm.PluginError, match=r"properties.x.\$ref: keyword '\$ref' is outside the supported subset"):
+        rm.load_plugin(broken("GOOD", name="test-outside-ref", node_type="OutsideRef",
+                              schema={"properties": {"x": {"$ref": "file:///etc/passwd"}}}))
 
 
 class Ranged(rm.Node):
@@ -215,8 +216,9 @@ def test_python_node_params_are_checked_against_their_schema_on_both_runtimes(ru
 
 REJECTIONS = [
     ("MISSING_ENTRY", "missing entry symbol `remotemedia_plugin_entry`"),
-    ("MAJOR_MISMATCH", "plugin ABI 2.0 is incompatible with this runtime's ABI 1.0 (major versions differ)"),
-    ("NEWER_MINOR", "plugin ABI 1.1 is newer than this runtime's ABI 1.0; upgrade remotemedia"),
+    ("MAJOR_MISMATCH", "plugin ABI 2.1 is incompatible with this runtime's ABI 1.1 (major versions differ)"),
+    ("NEWER_MINOR", "plugin ABI 1.2 is newer than this runtime's ABI 1.1; upgrade remotemedia"),
+    ("UNKNOWN_FLAG", "invalid descriptor: extensions[0].flags has unknown bits 0x80"),
     ("NO_NAME", "invalid descriptor: name is NULL"),
     ("BAD_SCHEMA", "invalid descriptor: node_types[0]: node type 'EchoBadSchema': params_schema_json"),
     ("NO_PROCESS", "create, process and destroy are required"),
@@ -235,6 +237,27 @@ def test_each_rejection_names_the_file_and_the_reason_and_harms_nothing(broken, 
     assert str(lib.resolve()) in str(e.value)
     rm.load_plugin(BIQUAD)
     assert rm.Pipeline().add_node("b", "Biquad").run(rm.Audio(np.ones(8, np.float32), 16000))["b"], "runtime still works"
+
+
+def test_a_plugin_built_against_abi_minor_0_still_loads_and_runs(broken):
+    info = rm.load_plugin(broken("OLD_MINOR"))
+    assert info["abi"] == "1.0"
+    audio = rm.Audio(np.ones(4, np.float32), 16000)
+    assert rm.Pipeline().add_node("x", "EchoOldMinor").run(audio)["x"][0] == audio
+
+
+def test_a_node_type_may_prefer_isolation_and_the_manifest_decides(broken, caplog):
+    info = rm.load_plugin(broken("PREFERS_ISOLATION"))
+    assert info["node_types"][0]["prefers_isolation"] is True
+    audio = rm.Audio(np.ones(4, np.float32), 16000)
+    with caplog.at_level("WARNING", logger="remotemedia"):
+        assert rm.Pipeline().add_node("x", "EchoPrefersIsolation").run(audio)["x"][0] == audio
+    assert any("prefers to run in a process of its own" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="remotemedia"):
+        p = rm.Pipeline().add_node("x", "EchoPrefersIsolation", isolation="process")
+        assert p.run(audio)["x"][0] == audio
+    assert not any("prefers" in r.getMessage() for r in caplog.records)
 
 
 def test_a_file_that_is_not_a_shared_library_is_rejected(tmp_path):
@@ -353,7 +376,7 @@ def test_plugin_nodes_run_concurrently_like_sequentially():
 def test_cli_lists_plugins(tmp_path):
     env = {**os.environ, "REMOTEMEDIA_PLUGIN_PATH": str(EXAMPLES), "REMOTEMEDIA_PLUGIN_SYSTEM_PATH": ""}
     done = subprocess.run([sys.executable, "-m", "remotemedia", "plugins"], env=env, capture_output=True, text=True, check=True)
-    assert "biquad 1.0.0 (ABI 1.0, Apache-2.0)" in done.stdout and "NoiseGate" in done.stdout
+    assert "biquad 1.0.0 (ABI 1.1, Apache-2.0)" in done.stdout and "NoiseGate" in done.stdout
     assert f"{EXAMPLES} (REMOTEMEDIA_PLUGIN_PATH)" in done.stdout
     nodes = subprocess.run([sys.executable, "-m", "remotemedia", "nodes"], env=env, capture_output=True, text=True, check=True)
     assert "Biquad           [native] from plugin biquad" in nodes.stdout

@@ -77,7 +77,16 @@ fn instance(spec: &NodeSpec, decl: &NodeDecl, i: usize) -> Result<Box<dyn Node>>
         schema.check(&decl.params).map_err(|p| Error::manifest(at(&p), says(&p)))?;
     }
     match decl.isolation {
-        Isolation::InProcess => (spec.create)(&decl.params).map_err(refused),
+        Isolation::InProcess => {
+            if spec.prefers_isolation {
+                tracing::warn!(
+                    node = decl.id.as_str(),
+                    node_type = spec.node_type.as_str(),
+                    "node type prefers to run in a process of its own; this manifest runs it in-process (set \"isolation\": \"process\")"
+                );
+            }
+            (spec.create)(&decl.params).map_err(refused)
+        }
         Isolation::Process => {
             if let Implementation::Host = spec.implementation {
                 return Err(Error::manifest(

@@ -19,6 +19,7 @@ pub fn specs() -> Vec<NodeSpec> {
             params_schema: json!({"type": "object", "properties": {}, "additionalProperties": false}),
             outputs: vec!["out".into()],
             implementation: Implementation::Native,
+            prefers_isolation: false,
             create: Arc::new(|params| {
                 parse_params::<NoParams>(params)?;
                 Ok(Box::new(PassThrough))
@@ -34,6 +35,7 @@ pub fn specs() -> Vec<NodeSpec> {
             }),
             outputs: vec!["out".into()],
             implementation: Implementation::Native,
+            prefers_isolation: false,
             create: Arc::new(|params| Ok(Box::new(Gain::from_params(parse_params(params)?)?))),
         },
     ]

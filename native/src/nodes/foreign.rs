@@ -200,9 +200,13 @@ pub(crate) unsafe fn spec(info: &RmNodeTypeInfo, vtable: VTable, implementation:
         Some(text) => match serde_json::from_str(&text) {
             Ok(Value::Object(schema)) => {
                 let schema = Value::Object(schema);
-                super::ParamsSchema::compile(&schema).map_err(|e| {
-                    Error::InvalidArgument(format!("node type '{node_type}': params_schema_json is not a usable JSON Schema: {e}"))
-                })?;
+                // the runtime checks a plugin node's params against it (a host's Python
+                // nodes are checked on the Python side)
+                if implementation.plugin().is_some() {
+                    super::ParamsSchema::compile(&schema).map_err(|e| {
+                        Error::InvalidArgument(format!("node type '{node_type}': params_schema_json is not a supported JSON Schema: {e}"))
+                    })?;
+                }
                 schema
             }
             Ok(_) => return Err(Error::InvalidArgument(format!("node type '{node_type}': params_schema_json is not a JSON object"))),
@@ -233,5 +237,5 @@ pub(crate) unsafe fn spec(info: &RmNodeTypeInfo, vtable: VTable, implementation:
         }
         Ok(Box::new(ForeignNode { vtable: vtable.clone(), instance, shape }))
     };
-    Ok(NodeSpec { node_type, description, params_schema, outputs, implementation, create: Arc::new(create) })
+    Ok(NodeSpec { node_type, description, params_schema, outputs, implementation, prefers_isolation: false, create: Arc::new(create) })
 }

@@ -86,6 +86,9 @@ pub struct NodeSpec {
     /// Output port names; the first is the default port.
     pub outputs: Vec<String>,
     pub implementation: Implementation,
+    /// The node type asks to run in a process of its own (a plugin's
+    /// `RM_NODE_PREFERS_ISOLATION`); the manifest decides.
+    pub prefers_isolation: bool,
     pub create: Arc<CreateFn>,
 }
 
@@ -106,6 +109,9 @@ impl NodeSpec {
         });
         if let Some(p) = self.implementation.plugin() {
             d["plugin"] = p.name.clone().into();
+        }
+        if self.prefers_isolation {
+            d["prefers_isolation"] = true.into();
         }
         d
     }

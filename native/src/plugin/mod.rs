@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 
 use remotemedia_plugin::abi::{
-    RM_PLUGIN_ABI_MAJOR, RM_PLUGIN_ABI_MINOR, RM_PLUGIN_ENTRY_SYMBOL as ENTRY_SYMBOL, RmPluginDescriptor, RmPluginEntryFn,
+    RM_NODE_PREFERS_ISOLATION, RM_PLUGIN_ABI_MAJOR, RM_PLUGIN_ABI_MINOR, RM_PLUGIN_ENTRY_SYMBOL as ENTRY_SYMBOL, RmNodeTypeExtension,
+    RmPluginDescriptor, RmPluginEntryFn,
 };
 use serde_json::{Value, json};
 
@@ -154,6 +155,31 @@ unsafe fn required(ptr: *const c_char, field: &str) -> Result<String, String> {
 /// Most node types one plugin may offer.
 const MAX_NODE_TYPES: usize = 1024;
 
+/// The flags of each node type: from `extensions` (ABI minor 1 and later), else 0.
+///
+/// # Safety
+/// `d` must be a descriptor whose `node_types` was checked to hold `n_node_types`.
+unsafe fn extension_flags(d: &RmPluginDescriptor) -> Result<Vec<u32>, String> {
+    if d.abi_minor < 1 || d.extensions.is_null() {
+        return Ok(vec![0; d.n_node_types]);
+    }
+    let known = std::mem::size_of::<RmNodeTypeExtension>() as u32;
+    // SAFETY: the contract: `n_node_types` extensions, valid until unload. Each is read
+    // only as far as its `size` and this runtime's struct both cover (all of it now).
+    let extensions = unsafe { std::slice::from_raw_parts(d.extensions, d.n_node_types) };
+    extensions
+        .iter()
+        .enumerate()
+        .map(|(i, e)| match (e.size, e.flags) {
+            (size, _) if size < known => Err(format!("invalid descriptor: extensions[{i}].size is {size}, at least {known}")),
+            (_, flags) if flags & !RM_NODE_PREFERS_ISOLATION != 0 => {
+                Err(format!("invalid descriptor: extensions[{i}].flags has unknown bits {flags:#x}"))
+            }
+            (_, flags) => Ok(flags),
+        })
+        .collect()
+}
+
 /// Checks the descriptor and builds the plugin's node specs.
 ///
 /// # Safety
@@ -162,6 +188,13 @@ unsafe fn read_descriptor(d: &RmPluginDescriptor, file: &Path, library: &Arc<Lib
     if let Some(i) = d.reserved.iter().position(|p| !p.is_null()) {
         return Err(format!("invalid descriptor: reserved[{i}] is not NULL"));
     }
+    if d.node_types.is_null() || d.n_node_types == 0 {
+        return Err("invalid descriptor: no node types (node_types is NULL or n_node_types is 0)".into());
+    }
+    if d.n_node_types > MAX_NODE_TYPES {
+        return Err(format!("invalid descriptor: {} node types, at most {MAX_NODE_TYPES} allowed", d.n_node_types));
+    }
+    let flags = unsafe { extension_flags(d) }?;
     let meta = Arc::new(PluginMeta {
         name: unsafe { required(d.name, "name") }?,
         version: unsafe { required(d.version, "version") }?,
@@ -170,19 +203,14 @@ unsafe fn read_descriptor(d: &RmPluginDescriptor, file: &Path, library: &Arc<Lib
         file: file.to_path_buf(),
         abi: (d.abi_major, d.abi_minor),
     });
-    if d.node_types.is_null() || d.n_node_types == 0 {
-        return Err("invalid descriptor: no node types (node_types is NULL or n_node_types is 0)".into());
-    }
-    if d.n_node_types > MAX_NODE_TYPES {
-        return Err(format!("invalid descriptor: {} node types, at most {MAX_NODE_TYPES} allowed", d.n_node_types));
-    }
     let types = unsafe { std::slice::from_raw_parts(d.node_types, d.n_node_types) };
     let (mut specs, mut kinds) = (Vec::new(), Vec::new());
     for (i, t) in types.iter().enumerate() {
         let owner: Arc<dyn std::any::Any + Send + Sync> = library.clone();
         let vtable = VTable::new(t.vtable, Some(owner));
-        let spec = unsafe { foreign::spec(&t.info, vtable, Implementation::Plugin(meta.clone())) }
+        let mut spec = unsafe { foreign::spec(&t.info, vtable, Implementation::Plugin(meta.clone())) }
             .map_err(|e| invalid(&format!("node_types[{i}]: "), e))?;
+        spec.prefers_isolation = flags[i] & RM_NODE_PREFERS_ISOLATION != 0;
         if specs.iter().any(|s: &Arc<NodeSpec>| s.node_type == spec.node_type) {
             return Err(format!("invalid descriptor: node type '{}' is listed twice", spec.node_type));
         }

@@ -13,7 +13,28 @@ use std::ffi::{c_char, c_void};
 pub const RM_PLUGIN_ABI_MAJOR: u32 = 1;
 
 /// Minor version of the plugin ABI. The runtime loads a plugin whose minor is at most its own.
-pub const RM_PLUGIN_ABI_MINOR: u32 = 0;
+///
+/// Minor 1 added `RmPluginDescriptor::extensions` (`RmNodeTypeExtension`, with the
+/// `RM_NODE_PREFERS_ISOLATION` flag). A plugin built against minor 0 loads as before.
+pub const RM_PLUGIN_ABI_MINOR: u32 = 1;
+
+/// `RmNodeTypeExtension::flags` bit: the node type should run in a process of its own
+/// (`"isolation": "process"` in a manifest), e.g. because it wraps code that may crash.
+/// The manifest decides; the runtime logs a warning when it runs such a node in-process,
+/// and listings show the preference.
+pub const RM_NODE_PREFERS_ISOLATION: u32 = 1;
+
+/// What a node type declares beyond `RmNodeTypeInfo` (ABI minor 1 and later), in an
+/// array parallel to the descriptor's `node_types`. Later minors append fields; `size`
+/// says how many bytes of the struct the plugin filled, so the runtime reads only those.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct RmNodeTypeExtension {
+    /// `sizeof(RmNodeTypeExtension)` as the plugin was compiled (at least 8).
+    pub size: u32,
+    /// `RM_NODE_*` flag bits; unknown bits are refused.
+    pub flags: u32,
+}
 
 /// Name of the symbol every plugin exports, an `RmPluginEntryFn` with C linkage.
 pub const RM_PLUGIN_ENTRY_SYMBOL: &std::ffi::CStr = c"remotemedia_plugin_entry";
@@ -280,8 +301,11 @@ pub struct RmPluginDescriptor {
     /// Called once just before the library is unloaded, after every instance was
     /// destroyed and every `release` called. Optional.
     pub unload: Option<unsafe extern "C" fn()>,
+    /// ABI minor 1: `n_node_types` extensions, one per node type in the same order, or
+    /// NULL for none. Read only when `abi_minor` is at least 1.
+    pub extensions: *const RmNodeTypeExtension,
     /// Must be NULL: room for later minor versions.
-    pub reserved: [*const c_void; 4],
+    pub reserved: [*const c_void; 3],
 }
 
 /// The type of the entry point every plugin exports under the name

@@ -7,8 +7,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use crate::abi::{
-    RM_PLUGIN_ABI_MAJOR, RM_PLUGIN_ABI_MINOR, RmDataView, RmHostServices, RmLogLevel, RmNodeContext, RmNodeTypeInfo, RmNodeVTable,
-    RmPluginDescriptor, RmPluginNodeType, RmStatus,
+    RM_NODE_PREFERS_ISOLATION, RM_PLUGIN_ABI_MAJOR, RM_PLUGIN_ABI_MINOR, RmDataView, RmHostServices, RmLogLevel, RmNodeContext,
+    RmNodeTypeExtension, RmNodeTypeInfo, RmNodeVTable, RmPluginDescriptor, RmPluginNodeType, RmStatus,
 };
 use crate::{Error, ErrorKind, Input, Node, NodeInfo, Output, Params};
 
@@ -53,6 +53,7 @@ pub struct Plugin {
     _strings: Vec<CString>,
     _ports: Vec<Vec<*const c_char>>,
     _types: Vec<RmPluginNodeType>,
+    _extensions: Vec<RmNodeTypeExtension>,
     descriptor: RmPluginDescriptor,
 }
 
@@ -74,7 +75,10 @@ impl Plugin {
         let (name, version, license, description) = (c(name), c(version), c(license), c(description));
         let mut ports = Vec::new();
         let mut node_types = Vec::new();
+        let mut extensions = Vec::new();
         for t in types {
+            let flags = if t.info.prefers_isolation { RM_NODE_PREFERS_ISOLATION } else { 0 };
+            extensions.push(RmNodeTypeExtension { size: std::mem::size_of::<RmNodeTypeExtension>() as u32, flags });
             let outputs: Vec<*const c_char> = t.info.outputs.iter().map(|p| c(p)).collect();
             node_types.push(RmPluginNodeType {
                 info: RmNodeTypeInfo {
@@ -100,9 +104,10 @@ impl Plugin {
             node_types: node_types.as_ptr(),
             n_node_types: node_types.len(),
             unload: None,
-            reserved: [std::ptr::null(); 4],
+            extensions: extensions.as_ptr(),
+            reserved: [std::ptr::null(); 3],
         };
-        Self { _strings: strings, _ports: ports, _types: node_types, descriptor }
+        Self { _strings: strings, _ports: ports, _types: node_types, _extensions: extensions, descriptor }
     }
 }
 
@@ -241,5 +246,36 @@ unsafe extern "C" fn destroy<N: Node>(instance: *mut c_void) {
     if !instance.is_null() {
         // SAFETY: `instance` came from `create::<N>`; destroy is called once.
         let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(instance.cast::<Instance<N>>()) })));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Quiet;
+
+    impl Node for Quiet {
+        fn info() -> NodeInfo {
+            NodeInfo::new("Quiet", "drops everything").prefers_isolation()
+        }
+        fn create(_: &Params) -> Result<Self, Error> {
+            Ok(Quiet)
+        }
+        fn process(&mut self, _: Input<'_>, _: &mut Output<'_>) -> Result<(), Error> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_descriptor_carries_one_extension_per_node_type() {
+        let plugin = Plugin::new("quiet", "1.0.0", "MIT", "", vec![node_type::<Quiet>()]);
+        let d = &plugin.descriptor;
+        assert_eq!((d.abi_minor, d.n_node_types), (RM_PLUGIN_ABI_MINOR, 1));
+        // SAFETY: one extension per node type, owned by `plugin`.
+        let ext = unsafe { &*d.extensions };
+        assert_eq!(ext.size as usize, std::mem::size_of::<RmNodeTypeExtension>());
+        assert_eq!(ext.flags, RM_NODE_PREFERS_ISOLATION);
+        assert!(d.reserved.iter().all(|p| p.is_null()));
     }
 }

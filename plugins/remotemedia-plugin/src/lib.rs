@@ -158,6 +158,9 @@ pub struct NodeInfo {
     /// `abi::RM_KIND_*` bits; 0 means any.
     pub input_kinds: u32,
     pub output_kinds: u32,
+    /// Declares that the node should run in a process of its own
+    /// (`abi::RM_NODE_PREFERS_ISOLATION`); the manifest decides.
+    pub prefers_isolation: bool,
 }
 
 impl NodeInfo {
@@ -171,6 +174,7 @@ impl NodeInfo {
             outputs: vec!["out".into()],
             input_kinds: abi::RM_KIND_AUDIO,
             output_kinds: abi::RM_KIND_AUDIO,
+            prefers_isolation: false,
         }
     }
     /// Sets the params JSON Schema.
@@ -187,6 +191,11 @@ impl NodeInfo {
     pub fn kinds(mut self, input_kinds: u32, output_kinds: u32) -> Self {
         self.input_kinds = input_kinds;
         self.output_kinds = output_kinds;
+        self
+    }
+    /// Declares that the node should run in a process of its own; the manifest decides.
+    pub fn prefers_isolation(mut self) -> Self {
+        self.prefers_isolation = true;
         self
     }
 }

@@ -23,6 +23,7 @@ pub fn spec() -> NodeSpec {
         }),
         outputs: vec!["out".into()],
         implementation: Implementation::Native,
+        prefers_isolation: false,
         create: Arc::new(|params| {
             let p: Params = parse_params(params)?;
             if let Some(map) = &p.map {

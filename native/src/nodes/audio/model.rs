@@ -47,6 +47,7 @@ pub fn spec() -> NodeSpec {
         }),
         outputs: vec!["out".into()],
         implementation: Implementation::Native,
+        prefers_isolation: false,
         create: Arc::new(|params| Ok(Box::new(ModelNode::new(parse_params(params)?)?))),
     }
 }

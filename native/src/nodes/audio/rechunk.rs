@@ -25,6 +25,7 @@ pub fn spec() -> NodeSpec {
         }),
         outputs: vec!["out".into()],
         implementation: Implementation::Native,
+        prefers_isolation: false,
         create: Arc::new(|params| {
             let p: Params = parse_params(params)?;
             let size = match (p.frame_ms, p.frame_samples) {

@@ -38,6 +38,7 @@ pub fn spec() -> NodeSpec {
         }),
         outputs: vec!["out".into()],
         implementation: Implementation::Native,
+        prefers_isolation: false,
         create: Arc::new(|params| {
             let p: Params = parse_params(params)?;
             if !RATES.contains(&p.target_rate) {

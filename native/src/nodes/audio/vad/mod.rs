@@ -63,6 +63,7 @@ pub fn spec() -> NodeSpec {
         }),
         outputs: vec!["frames".into(), "segments".into(), "audio".into()],
         implementation: Implementation::Native,
+        prefers_isolation: false,
         create: Arc::new(|params| Ok(Box::new(Vad::new(parse_params(params)?)?))),
     }
 }
