@@ -54,5 +54,6 @@ cp "$REMOTEMEDIA_TEST_PLUGINS"/*.so "$out/plugins-asan/"
 cc -std=c11 -Wall -Wextra -Werror -O1 -fPIC -shared "${sanitize[@]}" -I"$root/include" \
   "$root/plugins/examples/biquad/biquad.c" -lm -o "$out/plugins-asan/libbiquad.so"
 build_test "$out/test_capi_asan" "${sanitize[@]}"
-ASAN_OPTIONS=detect_leaks=1 REMOTEMEDIA_TEST_PLUGINS="$out/plugins-asan" "$out/test_capi_asan" >/dev/null
+ASAN_OPTIONS=detect_leaks=1 REMOTEMEDIA_TEST_PLUGINS="$out/plugins-asan" REMOTEMEDIA_TEST_CHECK_PLUGINS="$root/target/plugins" \
+  "$out/test_capi_asan" >/dev/null
 echo "c_api under AddressSanitizer and UBSan: no errors, no leaks"

@@ -4,6 +4,8 @@ on; later chunks flow; both runtimes agree; isolated nodes compute what in-proce
 do; the manifest field round-trips and is checked."""
 
 import multiprocessing
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -37,12 +39,27 @@ def test_a_crash_is_a_node_error_and_the_next_call_gets_a_new_process(runtime, m
     assert p.metrics()["nodes"][0]["errors"] == 2
 
 
+def node_hosts() -> list[int]:
+    """This process's remotemedia-node-host children (zombies too: one not reaped counts)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        comm, rest = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 1:].split()
+        if comm.startswith("remotemedia-nod") and int(rest[1]) == os.getpid():
+            found.append(int(stat.parent.name))
+    return found
+
+
 def test_a_hang_past_the_timeout_kills_the_process(runtime):
     p = fault(runtime, "hang", timeout_ms=100)
-    p.to_manifest()["nodes"][0]["params"]["hang_ms"] = 60_000
+    assert len(node_hosts()) == (1 if runtime == "native" else 0)
+    assert len(multiprocessing.active_children()) == (1 if runtime == "python" else 0)
     e = failure(p)
     assert isinstance(e, rm.NodeTimeoutError) and str(e) == "node 'f' timed out in process after 100 ms"
-    assert multiprocessing.active_children() == []
+    assert node_hosts() == [] and multiprocessing.active_children() == [], "killed and reaped; the next call starts one"
 
 
 def test_retries_restart_the_process_and_count(runtime):
