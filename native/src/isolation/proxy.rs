@@ -250,10 +250,9 @@ fn exchange(
         .zip(usize::try_from(reply.out_len).ok())
         .and_then(|(off, len)| bytes.get(off..off.checked_add(len)?))
         .ok_or_else(|| Fault::Protocol("outputs outside the region".into()))?;
-    // A copy first: the checks below must see what the items are built from.
-    let span = span.to_vec();
+    // Each header is read once into locals and checked; payloads are copied out.
     let n = usize::try_from(reply.n_items).map_err(|_| Fault::Protocol("item count".into()))?;
-    let items = wire::read_items(&span, n, ports).map_err(Fault::Protocol)?;
+    let items = wire::read_items(span, n, ports).map_err(Fault::Protocol)?;
     Ok((items, usize::try_from(reply.latency).unwrap_or(usize::MAX)))
 }
 
