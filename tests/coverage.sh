@@ -26,6 +26,13 @@ tests/c/run.sh >/dev/null
 mkdir -p target/coverage
 "$python" -m pytest -q -p no:cacheprovider --cov=remotemedia --cov-report=term:skip-covered \
   --cov-report=html:target/coverage/python --cov-fail-under="$min"
+# An isolated node's process killed while it writes its profile at exit (past its exit
+# grace, on a loaded machine) leaves a partial file, which would fail the whole merge;
+# it holds no usable data, so it goes.
+for f in target/*.profraw; do
+  [ -e "$f" ] || continue
+  "${LLVM_PROFDATA:-llvm-profdata}" show "$f" >/dev/null 2>&1 || { echo "dropping partial profile $f"; rm -f "$f"; }
+done
 cargo llvm-cov report --release --html --output-dir target/coverage/rust >/dev/null
 echo "Rust line coverage (native, plugin kit, example plugins; Rust, C and Python tests):"
 cargo llvm-cov report --release --summary-only --fail-under-lines "$min" | tail -n 1
