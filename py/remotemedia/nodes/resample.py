@@ -1,16 +1,18 @@
-"""Resample reference: the block FFT resampler of the native node, in float64 numpy.
+"""Resample reference: the FFT overlap-add resampler of the native node, in float64 numpy.
 
-Same algorithm as rubato's FftFixedInOut (which the native node uses): fixed blocks of
-``block_in`` frames are zero-padded to twice their length, transformed, multiplied by
-the spectrum of a Blackman-Harris²-windowed sinc low-pass, truncated or zero-extended
-to the output length, transformed back and overlap-added. The first ``block_out // 2``
-output frames (the delay) are dropped, and ``flush`` ends the stream at exactly
-``ceil(n * target_rate / input_rate)`` frames.
+Same design as ``native/src/nodes/audio/resample/design.rs``: a Kaiser-windowed sinc
+at the input rate (passband edge and stopband attenuation per preset, stopband from
+the lower Nyquist, centre on a whole output frame). Blocks of ``hop_in`` input frames
+are zero-padded to ``n_in``, transformed, multiplied by the filter's spectrum, cut or
+zero-extended to the bins below the lower Nyquist, transformed back at ``n_out`` and
+overlap-added. The first ``delay`` output frames are dropped, and ``flush`` ends the
+stream at exactly ``ceil(n * target_rate / input_rate)`` frames.
 """
 
 from __future__ import annotations
 
-from math import ceil, gcd
+from dataclasses import dataclass
+from math import ceil, floor, gcd, pi
 
 import numpy as np
 
@@ -18,36 +20,43 @@ from ..audio import Audio
 from ..errors import NodeError
 from ._common import BuiltinNode, audio_input, budget_samples, builtin, require_finite
 
-BLOCK_AT_LOWER_RATE = {"fast": 64, "balanced": 256, "high": 1024}
-# State per channel, in blocks of block_in + block_out samples, for the memory budget.
-STATE_BLOCKS = 4
-# Cutoff fit for the Blackman-Harris² window (from rubato's calculate_cutoff).
-_K = (13.745202940783823, 121.73532586374934, 5964.163279612051)
+# Passband edge (x the lower Nyquist), stopband attenuation (dB), and the least number
+# of rate units of new input per unit of padding in a block, per preset.
+PRESETS = {"fast": (0.80, 96.0, 7), "balanced": (0.90, 120.0, 3), "high": (0.91, 140.0, 3)}
 
 
-def block_sizes(input_rate: int, output_rate: int, quality: str) -> tuple[int, int]:
+@dataclass
+class Design:
+    n_in: int
+    n_out: int
+    hop_in: int
+    hop_out: int
+    delay: int
+    taps: np.ndarray
+
+
+def design(input_rate: int, output_rate: int, quality: str) -> Design:
+    """The filter and block sizes for ``input_rate`` -> ``output_rate`` at ``quality``."""
+    passband, attenuation, hop_per_pad = PRESETS[quality]
     g = gcd(input_rate, output_rate)
     unit_in, unit_out = input_rate // g, output_rate // g
-    units = -(-BLOCK_AT_LOWER_RATE[quality] // min(unit_in, unit_out))
-    units += units % 2  # even blocks: the filter centre falls on a whole output frame
-    return units * unit_in, units * unit_out
-
-
-def _cutoff(n: int) -> float:
-    return 1.0 / (_K[0] / n + _K[1] / n**2 + _K[2] / n**3 + 1.0)
-
-
-def filter_spectrum(block_in: int, block_out: int) -> np.ndarray:
-    """Spectrum (rfft of length 2*block_in) of the anti-aliasing filter."""
-    cutoff = _cutoff(block_out) * block_out / block_in if block_in > block_out else _cutoff(block_in)
-    x = np.arange(block_in)
-    phase = 2 * np.pi * x / block_in
-    window = (0.35875 - 0.48829 * np.cos(phase) + 0.14128 * np.cos(2 * phase) - 0.01168 * np.cos(3 * phase)) ** 2
-    taps = window * np.sinc((x - block_in // 2) * cutoff)
+    nyquist = min(input_rate, output_rate) / 2
+    cutoff = (passband + 1.0) / 2.0 * nyquist / input_rate
+    width = (1.0 - passband) * nyquist / input_rate
+    min_taps = (attenuation - 7.95) / (2.285 * 2.0 * pi * width) + 1.0
+    delay = ceil((min_taps - 1.0) / 2.0 * output_rate / input_rate)
+    centre = delay * input_rate / output_rate
+    t = np.arange(floor(2.0 * centre) + 1) - centre
+    beta = 0.1102 * (attenuation - 8.7)
+    window = np.i0(beta * np.sqrt(np.maximum(1.0 - (t / centre) ** 2, 0.0))) / np.i0(beta)
+    taps = 2.0 * cutoff * np.sinc(2.0 * cutoff * t) * window
     taps /= taps.sum()
-    padded = np.zeros(2 * block_in)
-    padded[:block_in] = taps / (2 * block_in)
-    return np.fft.rfft(padded)
+    pad_units = -(-(len(taps) - 1) // unit_in)
+    m = 1
+    while m - min(pad_units, m) < max(hop_per_pad * pad_units, 1):
+        m *= 2
+    hop = m - pad_units
+    return Design(m * unit_in, m * unit_out, hop * unit_in, hop * unit_out, delay, taps)
 
 
 @builtin
@@ -61,39 +70,36 @@ class Resample(BuiltinNode):
         if not rates["minimum"] <= rate <= rates["maximum"]:
             raise NodeError(f"input rate {rate} Hz is outside {rates['minimum']}..={rates['maximum']}")
         if rate != self.target_rate:
-            block_in, block_out = block_sizes(rate, self.target_rate, self.quality)
-            budget_samples("Resample state", STATE_BLOCKS * (block_in + block_out), channels)
+            d = design(rate, self.target_rate, self.quality)
+            budget_samples("Resample state", 2 * (d.n_in + d.n_out), channels)
+            self.design = d
+            kept = min(d.n_in, d.n_out) // 2
+            self.response = np.fft.rfft(d.taps, d.n_in)[:kept] / d.n_in
+            self.pending = np.zeros((0, channels))
+            self.tail = np.zeros((d.n_out - d.hop_out, channels))
+            self.to_skip = d.delay
+            self.frames_in = self.frames_out = 0
         self.rate, self.channels = rate, channels
-        if rate == self.target_rate:
-            return
-        self.block_in, self.block_out = block_in, block_out
-        self.spectrum = filter_spectrum(self.block_in, self.block_out)
-        self.pending = np.zeros((0, channels))
-        self.overlap = np.zeros((self.block_out, channels))
-        self.to_skip = self.block_out // 2
-        self.frames_in = self.frames_out = 0
 
     def latency(self) -> int:
         """Worst-case lag of output behind input, in output frames (a block plus the filter delay)."""
-        return 0 if self.rate in (None, self.target_rate) else self.block_out + self.block_out // 2
+        return 0 if self.rate in (None, self.target_rate) else self.design.hop_out + self.design.delay
 
     def _blocks(self) -> np.ndarray:
-        out = []
-        bins = min(self.block_in, self.block_out) + (1 if self.block_in < self.block_out else 0)
-        while len(self.pending) >= self.block_in:
-            block = np.zeros((2 * self.block_in, self.channels))
-            block[:self.block_in] = self.pending[:self.block_in]
-            spec = np.fft.rfft(block, axis=0)[:bins] * self.spectrum[:bins, None]
-            full = np.zeros((self.block_out + 1, self.channels), complex)
-            full[:bins] = spec
-            y = np.fft.irfft(full, 2 * self.block_out, axis=0) * (2 * self.block_out)
-            produced = y[:self.block_out] + self.overlap
-            self.overlap = y[self.block_out:]
-            skip = min(self.to_skip, self.block_out)
+        d, out = self.design, []
+        kept = len(self.response)
+        while len(self.pending) >= d.hop_in:
+            spectrum = np.fft.rfft(self.pending[:d.hop_in], d.n_in, axis=0)[:kept] * self.response[:, None]
+            full = np.zeros((d.n_out // 2 + 1, self.channels), complex)
+            full[:kept] = spectrum
+            y = np.fft.irfft(full, d.n_out, axis=0) * d.n_out
+            y[:len(self.tail)] += self.tail
+            self.tail = y[d.hop_out:]
+            skip = min(self.to_skip, d.hop_out)
             self.to_skip -= skip
-            out.append(produced[skip:])
-            self.frames_out += self.block_out - skip
-            self.pending = self.pending[self.block_in:]
+            out.append(y[skip:d.hop_out])
+            self.frames_out += d.hop_out - skip
+            self.pending = self.pending[d.hop_in:]
         return np.concatenate(out) if out else np.zeros((0, self.channels))
 
     def _audio(self, frames: np.ndarray):
@@ -120,7 +126,7 @@ class Resample(BuiltinNode):
         wanted = ceil(self.frames_in * self.target_rate / self.rate)
         out = []
         while self.frames_out < wanted:
-            pad = np.zeros((self.block_in - len(self.pending), self.channels))
+            pad = np.zeros((self.design.hop_in - len(self.pending) % self.design.hop_in, self.channels))
             self.pending = np.concatenate([self.pending, pad])
             out.append(self._blocks())
         frames = np.concatenate(out) if out else np.zeros((0, self.channels))
