@@ -57,5 +57,6 @@ fuzz:  ## each cargo-fuzz target for FUZZ_SECONDS (default 60) from the committe
 bench: develop
 	cargo bench -p remotemedia --bench pipeline
 	$(PYTHON) benchmarks/bench_run_overhead.py
+	$(PYTHON) benchmarks/bench_resample.py
 	plugins/build.sh && $(PYTHON) benchmarks/bench_plugins.py
 	$(PYTHON) benchmarks/bench_isolation.py

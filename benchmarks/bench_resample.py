@@ -11,13 +11,16 @@ included). soxr 1.x: `soxr.resample` (one-shot) and `soxr.ResampleStream`
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
-import numpy as np
-import soxr
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # idle BLAS threads spin and take a core from the timings
 
-import remotemedia as rm
-from remotemedia import measure
+import numpy as np  # noqa: E402
+import soxr  # noqa: E402
+
+import remotemedia as rm  # noqa: E402
+from remotemedia import measure  # noqa: E402
 
 PAIRS = [(48000, 16000), (44100, 16000), (16000, 48000), (44100, 48000), (48000, 8000)]
 PRESETS = ("fast", "balanced", "high")
@@ -64,7 +67,7 @@ def one_shot(rounds: int, seconds_list: list[float]):
                 x = rng.uniform(-0.5, 0.5, shape).astype(np.float32)
                 fns = {q: ours(fi, fo, q) for q in PRESETS}
                 fns["soxr HQ"] = lambda x, fi=fi, fo=fo: soxr.resample(x, fi, fo, quality="HQ")
-                t = median_time({k: (lambda f=f: f(x)) for k, f in fns.items()}, max(3, rounds if seconds < 10 else rounds // 3))
+                t = median_time({k: (lambda f=f, x=x: f(x)) for k, f in fns.items()}, max(3, rounds if seconds < 10 else rounds // 3))
                 hq = t["soxr HQ"]
                 rows.append([f"{fi / 1000:g}→{fo / 1000:g}", channels, f"{seconds:g}", f"{hq * 1e3:.3f}"]
                             + [f"{t[q] * 1e3:.3f} ({t[q] / hq:.2f}×)" for q in PRESETS])
@@ -83,16 +86,16 @@ def streaming(rounds: int, chunks: int = 500):
                        for q in PRESETS}
             soxr_stream = soxr.ResampleStream(fi, fo, channels, dtype="float32", quality="HQ")
 
-            def ours_run(s):
+            def ours_run(s, audio=audio, fi=fi):
                 def run():
                     for i in range(chunks):
                         s.push(rm.Audio(audio[i % 8], fi))
                         s.pull()
                 return run
 
-            def soxr_run():
+            def soxr_run(stream=soxr_stream, audio=audio):
                 for i in range(chunks):
-                    soxr_stream.resample_chunk(audio[i % 8])
+                    stream.resample_chunk(audio[i % 8])
 
             fns = {q: ours_run(s) for q, s in streams.items()}
             fns["soxr HQ"] = soxr_run

@@ -1,4 +1,5 @@
-"""Overhead of one Pipeline.run on a tiny input: native vs the pure-Python executor.
+"""Overhead of one Pipeline.run on a tiny input: native vs the pure-Python executor,
+and of a stream push + pull; then the CPU of streaming VAD against one-shot VAD.
 
 Every contender is warmed up first; rounds alternate the order of contenders; the
 figure reported is the median over rounds of the mean time per call in a round.
@@ -38,7 +39,42 @@ def contenders(frames: int):
         lib.rm_outputs_free(out[0])
 
     runs["raw cffi rm_pipeline_run + free"] = raw
+    stream = rm.Pipeline(runtime="native").add_node("n", "PassThrough").stream()
+
+    def push_pull():
+        stream.push(audio)
+        stream.pull()
+
+    runs["native stream push + pull, PassThrough"] = push_pull
     return runs
+
+
+def vad_stream_vs_one_shot(seconds: int = 60, rounds: int = 7) -> tuple[float, float]:
+    """CPU seconds of VAD over ``seconds`` of 16 kHz noise: one run, and a stream fed
+    30 ms at a time with a pull after each push (medians, alternating order)."""
+    x = (0.1 * np.random.default_rng(0).standard_normal(16000 * seconds)).astype(np.float32)
+    p = rm.Pipeline(runtime="native").add_node("v", "VAD")
+    chunks = [rm.Audio(x[i:i + 480], 16000) for i in range(0, len(x), 480)]
+
+    def one_shot():
+        p.run(rm.Audio(x, 16000))
+
+    def streamed():
+        with p.stream() as s:
+            for c in chunks:
+                s.push(c)
+                s.pull()
+            s.flush()
+            s.pull()
+
+    times: dict = {one_shot: [], streamed: []}
+    for r in range(rounds + 1):
+        for fn in (one_shot, streamed) if r % 2 else (streamed, one_shot):
+            t0 = time.process_time()
+            fn()
+            if r:  # the first round warms up
+                times[fn].append(time.process_time() - t0)
+    return float(np.median(times[one_shot])), float(np.median(times[streamed]))
 
 
 def measure(runs: dict, rounds: int, calls: int) -> dict[str, float]:
@@ -82,6 +118,12 @@ def main():
     ratio = result["python Gain"] / result["native Gain"]
     print(f"\nnative Gain is {ratio:.2f}x faster than python Gain. PassThrough does ~0.03 µs of work "
           f"(criterion), so its run time, {result['native PassThrough']:.2f} µs, is the per-run overhead.")
+    run, mul, cffi = (result[k] for k in ("native PassThrough", "numpy x*gain alone", "bare cffi call (rm_abi_version)"))
+    print(f"native PassThrough run = {run / mul:.1f}x a numpy multiply, {run / cffi:.0f}x a bare cffi call; "
+          f"python Gain run = {result['python Gain'] / mul:.1f}x a numpy multiply")
+    one, streamed = vad_stream_vs_one_shot()
+    print(f"VAD over 60 s at 16 kHz: one-shot {one * 1e3:.1f} ms CPU, streamed 30 ms at a time "
+          f"{streamed * 1e3:.1f} ms CPU ({streamed / one:.2f}x; {(streamed - one) / 2000 * 1e6:.2f} µs more per chunk)")
 
 
 if __name__ == "__main__":

@@ -252,14 +252,18 @@ class PythonPipeline:
             return self._call_with_deadline(i, operation, fn, *args)
         try:
             return (fn(*args) or []) if isolated else _emitted(fn(*args), node)
-        except Stopped:
-            raise NodeTimeoutError(f"node '{self.ids[i]}' timed out in {operation} after {self.timeouts[i]} ms",
-                                   node_id=self.ids[i], operation=operation, retryable=True) from None
-        except InvalidInputError as e:
-            raise self._refused(i, operation, str(e)) from e
         except Exception as e:
-            raise NodeError(f"node '{self.ids[i]}' failed in {operation}: {e}", node_id=self.ids[i],
-                            operation=operation, retryable=isinstance(e, TransientError)) from e
+            raise self._failure(i, operation, e) from (None if isinstance(e, Stopped) else e)
+
+    def _failure(self, i: int, operation: str, e: Exception) -> RemoteMediaError:
+        """The error to raise for exception ``e`` out of node ``i``'s ``operation``."""
+        if isinstance(e, Stopped):
+            return NodeTimeoutError(f"node '{self.ids[i]}' timed out in {operation} after {self.timeouts[i]} ms",
+                                    node_id=self.ids[i], operation=operation, retryable=True)
+        if isinstance(e, InvalidInputError):
+            return self._refused(i, operation, str(e))
+        return NodeError(f"node '{self.ids[i]}' failed in {operation}: {e}", node_id=self.ids[i],
+                         operation=operation, retryable=isinstance(e, TransientError))
 
     def _call_with_deadline(self, i: int, operation: str, fn, *args):
         """The call on a daemon thread, abandoned after the node's timeout_ms: the node
@@ -337,8 +341,13 @@ class PythonPipeline:
         return tails
 
     def _reset_all(self) -> None:
-        for i in range(len(self.nodes)):
-            self._call(i, "reset", "reset")
+        for i, node in enumerate(self.nodes):
+            if self.poisoned[i]:
+                self._call(i, "reset", "reset")  # raises: a poisoned node is not called
+            try:
+                node.reset()
+            except Exception as e:
+                raise self._failure(i, "reset", e) from e
 
     def _step(self, audio: Audio | None, flush: bool) -> list[tuple[str, object]]:
         started = time.perf_counter_ns()

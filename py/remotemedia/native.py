@@ -14,6 +14,7 @@ import threading
 import weakref
 
 import numpy as np
+import orjson
 
 from ._contract import LOG_LEVELS
 from .audio import DTYPES, FORMAT_OF, Audio
@@ -134,7 +135,7 @@ def _fail(ctx, exc: BaseException) -> int:
 
 def _view_to_python(view):
     if view.kind == JSON:
-        return json.loads(ffi.unpack(ffi.cast("char *", view.data), view.len))
+        return orjson.loads(ffi.unpack(ffi.cast("char *", view.data), view.len))
     dtype = DTYPES[view.format]
     samples = np.frombuffer(ffi.buffer(view.data, view.len * dtype.itemsize), dtype).copy()
     if view.channels > 1:
@@ -320,9 +321,10 @@ class NativePipeline:
     def run(self, audio: Audio) -> dict[str, list]:
         """One-shot run; returns sink outputs by key, each list in emission order."""
         x = audio.samples
-        status = lib.rm_pipeline_run(self.ptr, _borrow(x), x.size, FORMAT_OF[x.dtype],
-                                     1 if x.ndim == 1 else x.shape[1], audio.sample_rate, out := _out_param())
-        if status != OK:
+        out = _out_param()
+        status = _run(self.ptr, _borrow(x), x.size, FORMAT_OF[x.dtype], 1 if x.ndim == 1 else x.shape[1],
+                      audio.sample_rate, out)
+        if status:
             raise _error(status)
         results: dict[str, list] = {}
         for key, value in _items(out[0], self.keys):
@@ -358,7 +360,7 @@ def to_prometheus(metrics: dict) -> str:
 def _borrow(x: np.ndarray):
     """The array's memory for a native call, without a copy."""
     try:
-        return ffi.from_buffer(x)
+        return _from_buffer(x)
     except (BufferError, ValueError) as e:
         raise InvalidInputError(f"samples must be C-contiguous (np.ascontiguousarray copies): {e}") from None
 
@@ -379,33 +381,47 @@ def _out_param():
 def _items(raw, keys) -> list[tuple[str, object]]:
     """(key, item) pairs of native outputs, taking ownership of `raw`.
 
-    Audio items are numpy arrays viewing native memory. Each array's buffer pointer
-    carries a no-op destructor whose closure holds the outputs, so they are freed when
-    the last array viewing them dies.
+    Audio items are numpy arrays viewing native memory: each array's buffer pointer
+    carries a destructor, so the outputs are freed when the last array viewing them
+    dies. With one audio item (the common case) that destructor frees them itself;
+    with several, each holds a reference to one shared owner. JSON items are parsed
+    (copied), so outputs without audio are freed at once.
     """
-    if raw.len == 0:
-        lib.rm_outputs_free(raw)
-        return []
-    outputs = ffi.gc(raw, lib.rm_outputs_free)
-    items = outputs.items
+    n = raw.len
+    items = raw.items
+    audio = 0
+    for i in range(n):
+        audio += items[i].view.kind == AUDIO
+    if audio == 0:
+        try:
+            return [(keys[item.node_index][item.port_index], _json(item.view)) for item in (items[i] for i in range(n))]
+        finally:
+            _free_outputs(raw)
+    if audio == 1:
+        release = lambda _p, raw=raw: _free_outputs(raw)  # noqa: E731
+    else:
+        owner = _gc(raw, _free_outputs)
+        release = lambda _p, owner=owner: None  # noqa: E731
     pairs = []
-    for i in range(outputs.len):
+    for i in range(n):
         item = items[i]
         view = item.view
         if view.kind == AUDIO:
             dtype = DTYPES[view.format]
-            keep = ffi.gc(view.data, lambda _p, _o=outputs: None)
-            samples = np.frombuffer(ffi.buffer(keep, view.len * dtype.itemsize), dtype)
+            keep = _gc(view.data, release)
+            samples = _frombuffer(_buffer(keep, view.len * dtype.itemsize), dtype)
             if view.channels > 1:
                 samples = samples.reshape(-1, view.channels)
             value = _new(Audio)
             value.samples, value.sample_rate = samples, view.sample_rate
         else:
-            value = json.loads(ffi.unpack(ffi.cast("char *", view.data), view.len))
+            value = _json(view)
         pairs.append((keys[item.node_index][item.port_index], value))
     return pairs
 
 
+def _json(view):
+    return orjson.loads(ffi.unpack(ffi.cast("char *", view.data), view.len))
 
 
 class NativeSession:
@@ -421,14 +437,15 @@ class NativeSession:
 
     def push(self, audio: Audio, timeout: float) -> None:
         x = audio.samples
-        status = lib.rm_session_push(self.ptr, _borrow(x), x.size, FORMAT_OF[x.dtype],
-                                     1 if x.ndim == 1 else x.shape[1], audio.sample_rate, int(timeout * 1000))
-        if status != OK:
+        status = _push(self.ptr, _borrow(x), x.size, FORMAT_OF[x.dtype], 1 if x.ndim == 1 else x.shape[1],
+                       audio.sample_rate, int(timeout * 1000))
+        if status:
             raise _error(status)
 
     def pull(self, timeout: float, max_items: int = 0) -> list[tuple[str, object]]:
-        status = lib.rm_session_pull(self.ptr, int(timeout * 1000), max_items, out := _out_param())
-        if status != OK:
+        out = _out_param()
+        status = _pull(self.ptr, int(timeout * 1000), max_items, out)
+        if status:
             raise _error(status)
         return _items(out[0], self.keys)
 
@@ -448,4 +465,9 @@ class NativeSession:
                 "items_out": out.items_out}
 
 
+# Bound once: the per-call paths above avoid attribute lookups.
 _new = object.__new__
+_frombuffer = np.frombuffer
+if lib is not None:
+    _run, _push, _pull, _free_outputs = lib.rm_pipeline_run, lib.rm_session_push, lib.rm_session_pull, lib.rm_outputs_free
+    _from_buffer, _gc, _buffer = ffi.from_buffer, ffi.gc, ffi.buffer
