@@ -65,6 +65,8 @@ pub struct Engine {
     spectrum_in: Vec<Complex<f32>>,
     spectrum_out: Vec<Complex<f32>>,
     time_out: Vec<f32>,
+    /// Per channel of multichannel audio: a block's final output, to interleave.
+    heads: Vec<Vec<f32>>,
     scratch: Vec<Complex<f32>>,
     /// Output frames still to drop at the start (the filter's delay).
     to_skip: usize,
@@ -86,6 +88,7 @@ impl Engine {
             spectrum_in: k.forward.make_output_vec(),
             spectrum_out: k.inverse.make_input_vec(),
             time_out: k.inverse.make_output_vec(),
+            heads: if channels > 1 { vec![vec![0.0; k.hop_out]; channels] } else { Vec::new() },
             scratch: vec![Complex::default(); k.forward.get_scratch_len().max(k.inverse.get_scratch_len())],
             pending: Vec::with_capacity(2 * k.hop_in * channels),
             tails: vec![vec![0.0; k.n_out - k.hop_out]; channels],
@@ -163,8 +166,6 @@ impl Engine {
         let channels = self.channels;
         let skip = self.to_skip.min(self.hop_out);
         self.to_skip -= skip;
-        let start = out.len();
-        out.resize(start + (self.hop_out - skip) * channels, 0.0);
         for c in 0..channels {
             self.filter(block, c)?;
             let (head, rest) = self.time_out.split_at_mut(self.hop_out);
@@ -173,12 +174,15 @@ impl Engine {
             head.iter_mut().zip(tail.iter()).for_each(|(h, t)| *h += t);
             tail.copy_from_slice(rest);
             if channels == 1 {
-                out[start..].copy_from_slice(&head[skip..]);
+                out.extend_from_slice(&head[skip..]);
             } else {
-                for (frame, &v) in head[skip..].iter().enumerate() {
-                    out[start + frame * channels + c] = v;
-                }
+                self.heads[c].copy_from_slice(head);
             }
+        }
+        match &self.heads[..] {
+            [] => {}
+            [left, right] => out.extend(left[skip..].iter().zip(&right[skip..]).flat_map(|(&l, &r)| [l, r])),
+            heads => out.extend((skip..self.hop_out).flat_map(|f| heads.iter().map(move |h| h[f]))),
         }
         self.frames_out += (self.hop_out - skip) as u64;
         Ok(())
