@@ -20,24 +20,12 @@ import numpy as np  # noqa: E402
 import soxr  # noqa: E402
 
 import remotemedia as rm  # noqa: E402
+from bench_audio_nodes import table  # noqa: E402
+from bench_audio_nodes import timed as median_time
 from remotemedia import measure  # noqa: E402
 
 PAIRS = [(48000, 16000), (44100, 16000), (16000, 48000), (44100, 48000), (48000, 8000)]
 PRESETS = ("fast", "balanced", "high")
-
-
-def median_time(contenders: dict, rounds: int) -> dict[str, float]:
-    """Median seconds per call of each contender (warm-up first, alternating order)."""
-    for fn in contenders.values():
-        fn()
-    times: dict[str, list[float]] = {k: [] for k in contenders}
-    names = list(contenders)
-    for r in range(rounds):
-        for name in names if r % 2 == 0 else names[::-1]:
-            t0 = time.perf_counter()
-            contenders[name]()
-            times[name].append(time.perf_counter() - t0)
-    return {k: float(np.median(v)) for k, v in times.items()}
 
 
 def ours(fi: int, fo: int, quality: str):
@@ -47,14 +35,6 @@ def ours(fi: int, fo: int, quality: str):
     def run(x: np.ndarray) -> np.ndarray:
         return np.concatenate([a.samples for a in p.run(rm.Audio(x, fi))["n"]])
     return run
-
-
-def table(title: str, header: list[str], rows: list[list]):
-    print(f"\n### {title}\n")
-    print("| " + " | ".join(header) + " |")
-    print("|" + "|".join("---" for _ in header) + "|")
-    for row in rows:
-        print("| " + " | ".join(str(c) for c in row) + " |")
 
 
 def one_shot(rounds: int, seconds_list: list[float]):
