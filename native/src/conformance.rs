@@ -17,7 +17,7 @@ use remotemedia_plugin::abi::{RM_KIND_AUDIO, RM_KIND_JSON};
 use crate::data::{AudioBuffer, Data, SampleBuf, SampleFormat, Samples};
 use crate::error::{FailureKind, NodeFailure, Result};
 use crate::isolation::{Isolated, Recipe, StartError};
-use crate::nodes::{Emitter, Node, NodeSpec};
+use crate::nodes::{Emitter, Node, NodeSpec, declared_types};
 
 /// Frames per chunk fed to each node: empty, tiny, odd and larger than a typical block.
 const FRAMES: [usize; 6] = [0, 1, 7, 160, 480, 4097];
@@ -175,8 +175,7 @@ fn fingerprint(d: &Data) -> String {
         Data::Json(v) => v.to_string(),
         Data::Audio(a) => {
             let s = a.samples();
-            let bytes = unsafe { std::slice::from_raw_parts(s.as_ptr(), s.len() * s.format().size()) };
-            format!("{:?}/{}ch/{}Hz/{:?}", s.format(), a.channels(), a.sample_rate(), bytes)
+            format!("{:?}/{}ch/{}Hz/{:?}", s.format(), a.channels(), a.sample_rate(), s.as_bytes())
         }
     }
 }
@@ -186,11 +185,7 @@ fn fingerprint(d: &Data) -> String {
 /// string a number; for an `enum` a value not in it.
 fn wrong_values(schema: &Value) -> Vec<(String, Value)> {
     let mut out = vec![("an object".to_string(), json!({"conformance": "not a valid value"}))];
-    let types: Vec<&str> = match schema.get("type") {
-        Some(Value::String(t)) => vec![t.as_str()],
-        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
-        _ => vec![],
-    };
+    let types = declared_types(schema);
     let number = types.iter().any(|t| *t == "number" || *t == "integer");
     if number && !types.contains(&"string") {
         out.push(("a string".to_string(), json!("conformance")));

@@ -216,6 +216,11 @@ impl Samples {
         with_samples!(self, b => b.as_ptr().cast())
     }
 
+    /// The samples' bytes, in native byte order.
+    pub fn as_bytes(&self) -> &[u8] {
+        with_samples!(self, b => bytemuck::cast_slice(&b[..]))
+    }
+
     /// True when the samples view caller memory.
     pub fn is_borrowed(&self) -> bool {
         with_samples!(self, b => b.is_borrowed())

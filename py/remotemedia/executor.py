@@ -26,7 +26,7 @@ from .graph import check_paths, topological_order, waves
 from .isolation import ProcessNode, Stopped
 from .manifest import BREAKER_DEFAULT, RETRY_DEFAULT
 from .metrics import NodeMetrics, PipelineMetrics, to_json
-from .node import Node, ParamError, as_emitted, lookup, outputs_of
+from .node import Node, ParamError, emitted, lookup
 
 # Timed-out calls still running on their abandoned threads, per node type (native:
 # executor/call.rs).
@@ -125,11 +125,6 @@ def create_all(classes: list[type[Node]], decls: list[dict]) -> list:
                 node.close()
         raise
     return made
-
-
-def _emitted(result, node: Node) -> list[tuple[int, object]]:
-    """(port, item) pairs of a node call's result, each item as the native runtime emits it."""
-    return [(port, as_emitted(item)) for port, item in outputs_of(result, node)]
 
 
 class PythonPipeline:
@@ -251,7 +246,7 @@ class PythonPipeline:
         if self.timeouts[i] is not None and operation != "reset" and not isolated:
             return self._call_with_deadline(i, operation, fn, *args)
         try:
-            return (fn(*args) or []) if isolated else _emitted(fn(*args), node)
+            return (fn(*args) or []) if isolated else emitted(fn(*args), node)
         except Exception as e:
             raise self._failure(i, operation, e) from (None if isinstance(e, Stopped) else e)
 
@@ -280,7 +275,7 @@ class PythonPipeline:
 
         def target():
             try:
-                box["out"] = _emitted(fn(*args), node)
+                box["out"] = emitted(fn(*args), node)
             except Exception as e:  # re-raised on the caller's thread
                 box["exc"] = e
             with _HUNG_LOCK:
@@ -379,12 +374,12 @@ class PythonPipeline:
                 inbox[i] = []
             if failure is not None:
                 raise failure
-            for i, emitted in done:
-                queued += sum(max(1, len(self.routes[i][port])) for port, _ in emitted)
+            for i, outs in done:
+                queued += sum(max(1, len(self.routes[i][port])) for port, _ in outs)
                 if queued > MAX_ITEMS_PER_STEP:
                     raise self._refused(i, "flush" if flush else "process", f"its outputs would queue more than "
                                         f"{MAX_ITEMS_PER_STEP} items in this step (the item budget)")
-                for port, item in emitted:
+                for port, item in outs:
                     targets = self.routes[i][port]
                     if not targets:
                         results.append((self.keys[i][port], item))
@@ -394,13 +389,13 @@ class PythonPipeline:
 
     def _drain(self, i: int, items: list, flush: bool) -> list[tuple[int, object]]:
         """Node ``i`` processes its queued items, then is flushed if the stream ends."""
-        emitted = []
+        outs = []
         for item in items:
             self.node_metrics[i].count_items([item], outgoing=False)
-            emitted += self._guarded(i, "process", item, "process", item)
+            outs += self._guarded(i, "process", item, "process", item)
         if flush:
-            emitted += self._guarded(i, "flush", None, "flush")
-        return emitted
+            outs += self._guarded(i, "flush", None, "flush")
+        return outs
 
     def session(self, capacity: int, overflow: str) -> PythonSession:
         fresh = PythonPipeline.__new__(PythonPipeline)

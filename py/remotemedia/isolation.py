@@ -19,7 +19,7 @@ import threading
 
 from ._contract import MAX_NODE_PROCESSES
 from .errors import InvalidInputError, TransientError
-from .node import Node, ParamError, as_emitted, outputs_of
+from .node import Node, ParamError, emitted
 
 #: Longest wait for a new child to create its node (longer if the node's timeout is).
 STARTUP_DEADLINE_S = 30.0
@@ -188,8 +188,7 @@ def _serve(conn, cls: type[Node], params: dict) -> None:
             os._exit(0)
         try:
             out = getattr(node, op)(*args)
-            emitted = [] if op == "reset" else [(port, as_emitted(item)) for port, item in outputs_of(out, node)]
-            conn.send(("ok", emitted, node.latency()))
+            conn.send(("ok", [] if op == "reset" else emitted(out, node), node.latency()))
         except InvalidInputError as e:
             conn.send(("err", "invalid", str(e)))
         except TransientError as e:

@@ -135,7 +135,7 @@ def _fail(ctx, exc: BaseException) -> int:
 
 def _view_to_python(view):
     if view.kind == JSON:
-        return orjson.loads(ffi.unpack(ffi.cast("char *", view.data), view.len))
+        return _json(view)
     dtype = DTYPES[view.format]
     samples = np.frombuffer(ffi.buffer(view.data, view.len * dtype.itemsize), dtype).copy()
     if view.channels > 1:
@@ -387,40 +387,45 @@ def _items(raw, keys) -> list[tuple[str, object]]:
     with several, each holds a reference to one shared owner. JSON items are parsed
     (copied), so outputs without audio are freed at once.
     """
-    n = raw.len
     items = raw.items
-    audio = 0
-    for i in range(n):
-        audio += items[i].view.kind == AUDIO
-    if audio == 0:
-        try:
-            return [(keys[item.node_index][item.port_index], _json(item.view)) for item in (items[i] for i in range(n))]
-        finally:
-            _free_outputs(raw)
-    if audio == 1:
+    pairs: list = []
+    audio = []  # where the audio items are in `pairs`, each still as its view
+    try:
+        for i in range(raw.len):
+            item = items[i]
+            view = item.view
+            key = keys[item.node_index][item.port_index]
+            if view.kind == AUDIO:
+                audio.append(len(pairs))
+                pairs.append((key, view))
+            else:
+                pairs.append((key, _json(view)))
+    except BaseException:
+        _free_outputs(raw)
+        raise
+    if not audio:
+        _free_outputs(raw)
+        return pairs
+    if len(audio) == 1:
         release = lambda _p, raw=raw: _free_outputs(raw)  # noqa: E731
     else:
         owner = _gc(raw, _free_outputs)
         release = lambda _p, owner=owner: None  # noqa: E731
-    pairs = []
-    for i in range(n):
-        item = items[i]
-        view = item.view
-        if view.kind == AUDIO:
-            dtype = DTYPES[view.format]
-            keep = _gc(view.data, release)
-            samples = _frombuffer(_buffer(keep, view.len * dtype.itemsize), dtype)
-            if view.channels > 1:
-                samples = samples.reshape(-1, view.channels)
-            value = _new(Audio)
-            value.samples, value.sample_rate = samples, view.sample_rate
-        else:
-            value = _json(view)
-        pairs.append((keys[item.node_index][item.port_index], value))
+    for at in audio:
+        key, view = pairs[at]
+        dtype = DTYPES[view.format]
+        keep = _gc(view.data, release)
+        samples = _frombuffer(_buffer(keep, view.len * dtype.itemsize), dtype)
+        if view.channels > 1:
+            samples = samples.reshape(-1, view.channels)
+        value = _new(Audio)
+        value.samples, value.sample_rate = samples, view.sample_rate
+        pairs[at] = (key, value)
     return pairs
 
 
 def _json(view):
+    """The value of a JSON view (parsed: a copy)."""
     return orjson.loads(ffi.unpack(ffi.cast("char *", view.data), view.len))
 
 

@@ -110,6 +110,11 @@ def as_emitted(item):
     return item if isinstance(item, Audio) else json.loads(encode_json(item))
 
 
+def emitted(result, node: Node) -> list[tuple[int, object]]:
+    """(port, item) pairs of a node call's result, each item as the native runtime emits it."""
+    return [(port, as_emitted(item)) for port, item in outputs_of(result, node)]
+
+
 def outputs_of(result, node: Node) -> list[tuple[int, object]]:
     """Normalizes what ``process``/``flush`` returned into (port index, item) pairs."""
     if result is None:

@@ -11,6 +11,11 @@ use std::time::{Duration, Instant};
 pub(crate) const MAX_REGION_BYTES: usize = 1 << 30;
 const MIN_REGION_BYTES: usize = 1 << 16;
 
+/// The error for a region of `size` bytes, over [`MAX_REGION_BYTES`].
+fn too_big(size: usize) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("{size} bytes of items in one call; at most {MAX_REGION_BYTES}"))
+}
+
 fn os_error(what: &str) -> io::Error {
     let e = io::Error::last_os_error();
     io::Error::new(e.kind(), format!("{what}: {e}"))
@@ -169,10 +174,7 @@ impl Region {
 
     fn map(&mut self, size: usize) -> io::Result<()> {
         if size > MAX_REGION_BYTES {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{size} bytes of items in one call; at most {MAX_REGION_BYTES}"),
-            ));
+            return Err(too_big(size));
         }
         self.unmap();
         if size == 0 {
@@ -205,10 +207,7 @@ impl Region {
         }
         let size = size.max(MIN_REGION_BYTES).checked_next_power_of_two().unwrap_or(usize::MAX);
         if size > MAX_REGION_BYTES {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{size} bytes of items in one call; at most {MAX_REGION_BYTES}"),
-            ));
+            return Err(too_big(size));
         }
         if size > self.file_size()? {
             // SAFETY: resizing our own memfd.

@@ -146,9 +146,10 @@ fn one_call(node: &mut dyn Node, region: &mut Region, call: Call, emitter: &mut 
     let items = emitter.take();
     result?;
     let out_off = input_len.div_ceil(64) * 64;
-    let all = || items.iter().map(|(p, d)| (*p, d));
-    region.grow(out_off + wire::encoded_len(all())).map_err(|e| NodeFailure::new(format!("outputs do not fit the shared region: {e}")))?;
-    let out_len = wire::write_items(all(), region.bytes_mut(), out_off);
+    let encoded = wire::encode(items.iter().map(|(p, d)| (*p, d)));
+    region.grow(out_off + encoded.len()).map_err(|e| NodeFailure::new(format!("outputs do not fit the shared region: {e}")))?;
+    let out_len = encoded.write(region.bytes_mut(), out_off);
+    drop(encoded);
     let reply = Reply {
         region_len: region.len() as u64,
         out_off: out_off as u64,

@@ -230,9 +230,11 @@ fn exchange(
     let input_len = match input {
         Some(item) => {
             let region = &mut running.region;
-            let len = wire::encoded_len(std::iter::once((0, item)));
-            region.grow(len).map_err(|e| Fault::Node(NodeFailure::invalid_input(format!("input does not fit the shared region: {e}"))))?;
-            wire::write_items(std::iter::once((0, item)), region.bytes_mut(), 0)
+            let encoded = wire::encode(std::iter::once((0, item)));
+            region
+                .grow(encoded.len())
+                .map_err(|e| Fault::Node(NodeFailure::invalid_input(format!("input does not fit the shared region: {e}"))))?;
+            encoded.write(region.bytes_mut(), 0)
         }
         None => 0,
     };

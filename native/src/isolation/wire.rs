@@ -123,44 +123,49 @@ fn payload(item: &Data) -> Payload<'_> {
 
 fn payload_bytes<'a>(p: &'a Payload<'a>) -> &'a [u8] {
     match p {
-        Payload::Audio(a) => {
-            let s = a.samples();
-            // SAFETY: `s.len()` samples of `s.format()` are readable at `s.as_ptr()`.
-            unsafe { std::slice::from_raw_parts(s.as_ptr(), s.len() * s.format().size()) }
-        }
+        Payload::Audio(a) => a.samples().as_bytes(),
         Payload::Json(bytes) => bytes,
     }
 }
 
-/// Bytes that `items` take in a region.
-pub fn encoded_len<'r>(items: impl Iterator<Item = (usize, &'r Data)>) -> usize {
-    items.map(|(_, d)| ITEM_HEADER + padded(payload_bytes(&payload(d)).len())).sum()
+/// Items ready to be written into a region: each event serialized once.
+pub struct Encoded<'r>(Vec<(usize, Payload<'r>)>);
+
+/// Prepares `items` (port, item) for [`Encoded::write`].
+pub fn encode<'r>(items: impl Iterator<Item = (usize, &'r Data)>) -> Encoded<'r> {
+    Encoded(items.map(|(port, item)| (port, payload(item))).collect())
 }
 
-/// Writes `items` (port, item) into `buf` from `at`, which must have room for
-/// [`encoded_len`] bytes; returns the bytes written.
-pub fn write_items<'r>(items: impl Iterator<Item = (usize, &'r Data)>, buf: &mut [u8], at: usize) -> usize {
-    let mut pos = at;
-    for (port, item) in items {
-        let p = payload(item);
-        let bytes = payload_bytes(&p);
-        let (kind, format, channels, rate) = match &p {
-            Payload::Audio(a) => (AUDIO, a.samples().format() as u8, a.channels(), a.sample_rate()),
-            Payload::Json(_) => (JSON, 0, 0, 0),
-        };
-        let h = &mut buf[pos..pos + ITEM_HEADER];
-        h[0..4].copy_from_slice(&(port as u32).to_le_bytes());
-        h[4] = kind;
-        h[5] = format;
-        h[6..8].copy_from_slice(&channels.to_le_bytes());
-        h[8..12].copy_from_slice(&rate.to_le_bytes());
-        h[12..16].fill(0);
-        h[16..24].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
-        pos += ITEM_HEADER;
-        buf[pos..pos + bytes.len()].copy_from_slice(bytes);
-        pos += padded(bytes.len());
+impl Encoded<'_> {
+    /// Bytes the items take in a region.
+    pub fn len(&self) -> usize {
+        self.0.iter().map(|(_, p)| ITEM_HEADER + padded(payload_bytes(p).len())).sum()
     }
-    pos - at
+
+    /// Writes the items into `buf` from `at`, which must have room for [`Self::len`]
+    /// bytes; returns the bytes written.
+    pub fn write(&self, buf: &mut [u8], at: usize) -> usize {
+        let mut pos = at;
+        for (port, p) in &self.0 {
+            let bytes = payload_bytes(p);
+            let (kind, format, channels, rate) = match p {
+                Payload::Audio(a) => (AUDIO, a.samples().format() as u8, a.channels(), a.sample_rate()),
+                Payload::Json(_) => (JSON, 0, 0, 0),
+            };
+            let h = &mut buf[pos..pos + ITEM_HEADER];
+            h[0..4].copy_from_slice(&(*port as u32).to_le_bytes());
+            h[4] = kind;
+            h[5] = format;
+            h[6..8].copy_from_slice(&channels.to_le_bytes());
+            h[8..12].copy_from_slice(&rate.to_le_bytes());
+            h[12..16].fill(0);
+            h[16..24].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
+            pos += ITEM_HEADER;
+            buf[pos..pos + bytes.len()].copy_from_slice(bytes);
+            pos += padded(bytes.len());
+        }
+        pos - at
+    }
 }
 
 /// Reads `n` items from `bytes`, each a fresh owned item; `ports` is the node's number
@@ -228,8 +233,9 @@ mod tests {
     fn items_round_trip_and_bad_bytes_are_refused() {
         let audio = AudioBuffer::new(Samples::I16(SampleBuf::owned(vec![1, -2, 3, 4, 5, 6])), 2, 48_000).unwrap();
         let items = [(0usize, Data::Audio(audio)), (1, Data::Json(Arc::new(serde_json::json!({"a": [1, 2]}))))];
-        let mut buf = vec![0; encoded_len(items.iter().map(|(p, d)| (*p, d)))];
-        let n = write_items(items.iter().map(|(p, d)| (*p, d)), &mut buf, 0);
+        let encoded = encode(items.iter().map(|(p, d)| (*p, d)));
+        let mut buf = vec![0; encoded.len()];
+        let n = encoded.write(&mut buf, 0);
         assert_eq!(n, buf.len());
         let back = read_items(&buf[..n], 2, 2).unwrap();
         match &back[0] {
@@ -261,8 +267,9 @@ mod tests {
     fn random_and_mutated_bytes_never_panic() {
         let audio = AudioBuffer::new(Samples::F64(SampleBuf::owned(vec![0.5; 6])), 3, 8_000).unwrap();
         let items = [(0usize, Data::Audio(audio)), (0, Data::Json(Arc::new(serde_json::json!([1]))))];
-        let mut good = vec![0; encoded_len(items.iter().map(|(p, d)| (*p, d)))];
-        write_items(items.iter().map(|(p, d)| (*p, d)), &mut good, 0);
+        let encoded = encode(items.iter().map(|(p, d)| (*p, d)));
+        let mut good = vec![0; encoded.len()];
+        encoded.write(&mut good, 0);
         let mut rng = 0x2545_f491_4f6c_dd1du64;
         let mut next = move || {
             rng ^= rng << 13;

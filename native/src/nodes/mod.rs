@@ -17,6 +17,7 @@ pub use fault::allow_process_faults;
 pub use params::{ParamError, parse_params};
 pub use registry::Registry;
 pub use schema::ParamsSchema;
+pub(crate) use schema::declared_types;
 pub use spec::{CreateFn, Implementation, NodeSpec, PluginMeta};
 
 /// A processing node. One instance belongs to one pipeline and is called from one

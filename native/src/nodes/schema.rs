@@ -130,13 +130,18 @@ fn has_type(v: &Value, t: &str) -> bool {
     }
 }
 
-/// Types, enum values, unknown and missing fields.
-fn shape(v: &Value, schema: &Value, path: &str) -> Result<(), ParamError> {
-    let kinds: Vec<&str> = match schema.get("type") {
+/// The types a schema's `type` names (one or a list); empty when it names none.
+pub(crate) fn declared_types(schema: &Value) -> Vec<&str> {
+    match schema.get("type") {
         Some(Value::String(t)) => vec![t.as_str()],
         Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
         _ => vec![],
-    };
+    }
+}
+
+/// Types, enum values, unknown and missing fields.
+fn shape(v: &Value, schema: &Value, path: &str) -> Result<(), ParamError> {
+    let kinds = declared_types(schema);
     if !kinds.is_empty() && !kinds.iter().any(|t| has_type(v, t)) {
         return Err(ParamError::new(path, format!("invalid type: {}, expected {}", describe(v), kinds.join(" or "))));
     }

@@ -21,8 +21,6 @@ use crate::error::NodeFailure;
 /// What a rate pair and preset fix: block sizes, FFT plans and the filter's response.
 /// Shared by the streams of a node, one after another.
 pub struct Kernel {
-    n_in: usize,
-    n_out: usize,
     hop_in: usize,
     hop_out: usize,
     delay: usize,
@@ -46,16 +44,13 @@ impl Kernel {
         let mut response: Vec<Complex<f32>> =
             spectrum[..n_in.min(n_out) / 2].iter().map(|c| Complex::new((c.re * scale) as f32, (c.im * scale) as f32)).collect();
         response[0].im = 0.0;
-        Kernel { n_in, n_out, hop_in, hop_out, delay, forward, inverse, response }
+        Kernel { hop_in, hop_out, delay, forward, inverse, response }
     }
 }
 
 /// One stream's resampler: a shared kernel plus the stream's buffers.
 pub struct Engine {
     kernel: Arc<Kernel>,
-    n_in: usize,
-    hop_in: usize,
-    hop_out: usize,
     channels: usize,
     /// Interleaved input not yet processed.
     pending: Vec<f32>,
@@ -64,9 +59,9 @@ pub struct Engine {
     time_in: Vec<f32>,
     spectrum_in: Vec<Complex<f32>>,
     spectrum_out: Vec<Complex<f32>>,
-    time_out: Vec<f32>,
-    /// Per channel of multichannel audio: a block's final output, to interleave.
-    heads: Vec<Vec<f32>>,
+    /// Per channel: the last block's filtered output (`n_out` frames); after
+    /// `run_block`, its first `hop_out` frames are final.
+    time_out: Vec<Vec<f32>>,
     scratch: Vec<Complex<f32>>,
     /// Output frames still to drop at the start (the filter's delay).
     to_skip: usize,
@@ -80,18 +75,14 @@ impl Engine {
     pub fn new(kernel: Arc<Kernel>, channels: usize) -> Engine {
         let k = &kernel;
         Engine {
-            n_in: k.n_in,
-            hop_in: k.hop_in,
-            hop_out: k.hop_out,
             channels,
             time_in: k.forward.make_input_vec(),
             spectrum_in: k.forward.make_output_vec(),
             spectrum_out: k.inverse.make_input_vec(),
-            time_out: k.inverse.make_output_vec(),
-            heads: if channels > 1 { vec![vec![0.0; k.hop_out]; channels] } else { Vec::new() },
+            time_out: vec![k.inverse.make_output_vec(); channels],
             scratch: vec![Complex::default(); k.forward.get_scratch_len().max(k.inverse.get_scratch_len())],
             pending: Vec::with_capacity(2 * k.hop_in * channels),
-            tails: vec![vec![0.0; k.n_out - k.hop_out]; channels],
+            tails: vec![vec![0.0; k.inverse.len() - k.hop_out]; channels],
             to_skip: k.delay,
             frames_in: 0,
             frames_out: 0,
@@ -108,7 +99,7 @@ impl Engine {
 
     /// Output frames per block.
     pub fn hop_out(&self) -> usize {
-        self.hop_out
+        self.kernel.hop_out
     }
 
     /// The filter's delay, in output frames.
@@ -119,15 +110,26 @@ impl Engine {
     /// Takes interleaved input and appends the output of every block it completes
     /// (interleaved) to `out`. Whole blocks are read from `samples` in place; only the
     /// remainder is copied into the pending buffer.
-    pub fn process(&mut self, mut samples: &[f32], out: &mut Vec<f32>) -> Result<(), NodeFailure> {
-        let block = self.hop_in * self.channels;
+    pub fn process(&mut self, samples: &[f32], out: &mut Vec<f32>) -> Result<(), NodeFailure> {
         self.frames_in += (samples.len() / self.channels) as u64;
+        self.run(samples, out)
+    }
+
+    /// Completes the pending input to a whole block with silence and runs it.
+    pub fn pad_block(&mut self, out: &mut Vec<f32>) -> Result<(), NodeFailure> {
+        let missing = self.kernel.hop_in * self.channels - self.pending.len();
+        self.run(&vec![0.0; missing], out)
+    }
+
+    /// Runs the blocks that `samples` completes; keeps the rest pending.
+    fn run(&mut self, mut samples: &[f32], out: &mut Vec<f32>) -> Result<(), NodeFailure> {
+        let block = self.kernel.hop_in * self.channels;
         let blocks = (self.pending.len() + samples.len()) / block;
         if blocks == 0 {
             self.pending.extend_from_slice(samples);
             return Ok(());
         }
-        let needed = out.len() + blocks * self.hop_out * self.channels;
+        let needed = out.len() + blocks * self.kernel.hop_out * self.channels;
         if out.capacity() < needed {
             let mut bigger = pooled_vec(needed);
             bigger.extend_from_slice(out);
@@ -152,59 +154,45 @@ impl Engine {
         Ok(())
     }
 
-    /// Completes the pending input to a whole block with silence and runs it.
-    pub fn pad_block(&mut self, out: &mut Vec<f32>) -> Result<(), NodeFailure> {
-        let missing = self.hop_in * self.channels - self.pending.len();
-        let frames_in = self.frames_in;
-        self.process(&vec![0.0; missing], out)?;
-        self.frames_in = frames_in;
-        Ok(())
-    }
-
     /// Runs one interleaved block, appending its kept output to `out`.
     fn run_block(&mut self, block: &[f32], out: &mut Vec<f32>) -> Result<(), NodeFailure> {
-        let channels = self.channels;
-        let skip = self.to_skip.min(self.hop_out);
+        let hop = self.kernel.hop_out;
+        let skip = self.to_skip.min(hop);
         self.to_skip -= skip;
-        for c in 0..channels {
+        for c in 0..self.channels {
             self.filter(block, c)?;
-            let (head, rest) = self.time_out.split_at_mut(self.hop_out);
+            let (head, rest) = self.time_out[c].split_at_mut(hop);
             let tail = &mut self.tails[c];
             // The design keeps a hop at least three tails long.
             head.iter_mut().zip(tail.iter()).for_each(|(h, t)| *h += t);
             tail.copy_from_slice(rest);
-            if channels == 1 {
-                out.extend_from_slice(&head[skip..]);
-            } else {
-                self.heads[c].copy_from_slice(head);
-            }
         }
-        match &self.heads[..] {
-            [] => {}
-            [left, right] => out.extend(left[skip..].iter().zip(&right[skip..]).flat_map(|(&l, &r)| [l, r])),
-            heads => out.extend((skip..self.hop_out).flat_map(|f| heads.iter().map(move |h| h[f]))),
+        match &self.time_out[..] {
+            [mono] => out.extend_from_slice(&mono[skip..hop]),
+            [left, right] => out.extend(left[skip..hop].iter().zip(&right[skip..hop]).flat_map(|(&l, &r)| [l, r])),
+            heads => out.extend((skip..hop).flat_map(|f| heads.iter().map(move |h| h[f]))),
         }
-        self.frames_out += (self.hop_out - skip) as u64;
+        self.frames_out += (hop - skip) as u64;
         Ok(())
     }
 
-    /// Channel `c` of an interleaved block, filtered and resampled into `time_out`.
+    /// Channel `c` of an interleaved block, filtered and resampled into `time_out[c]`.
     fn filter(&mut self, block: &[f32], c: usize) -> Result<(), NodeFailure> {
-        let (hop, channels) = (self.hop_in, self.channels);
+        let (k, channels) = (&self.kernel, self.channels);
+        let (filled, padding) = self.time_in.split_at_mut(k.hop_in);
         if channels == 1 {
-            self.time_in[..hop].copy_from_slice(block);
+            filled.copy_from_slice(block);
         } else {
-            self.time_in[..hop].iter_mut().zip(block[c..].iter().step_by(channels)).for_each(|(t, &x)| *t = x);
+            filled.iter_mut().zip(block[c..].iter().step_by(channels)).for_each(|(t, &x)| *t = x);
         }
-        self.time_in[hop..self.n_in].fill(0.0);
+        padding.fill(0.0);
         let failed = |e: realfft::FftError| NodeFailure::new(format!("resampler: {e}"));
-        let k = &self.kernel;
         k.forward.process_with_scratch(&mut self.time_in, &mut self.spectrum_in, &mut self.scratch).map_err(failed)?;
         let kept = k.response.len();
         for ((o, &i), &r) in self.spectrum_out.iter_mut().zip(&self.spectrum_in[..kept]).zip(&k.response) {
             *o = i * r;
         }
         self.spectrum_out[kept..].fill(Complex::default());
-        k.inverse.process_with_scratch(&mut self.spectrum_out, &mut self.time_out, &mut self.scratch).map_err(failed)
+        k.inverse.process_with_scratch(&mut self.spectrum_out, &mut self.time_out[c], &mut self.scratch).map_err(failed)
     }
 }
