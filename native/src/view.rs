@@ -19,10 +19,19 @@ pub(crate) fn view_of(data: &Data, json: &mut String) -> RmDataView {
             sample_rate: a.sample_rate(),
         },
         Data::Json(v) => {
-            *json = v.to_string();
+            *json = json_text(v);
             json_view(json)
         }
     }
+}
+
+/// The JSON text of an event, written into one buffer sized ahead (most events are a
+/// few hundred bytes) instead of one that grows as it is written.
+pub(crate) fn json_text(v: &serde_json::Value) -> String {
+    use std::fmt::Write;
+    let mut text = String::with_capacity(256);
+    let _ = write!(text, "{v}"); // a String takes every write
+    text
 }
 
 /// Views JSON text, which must outlive the view.

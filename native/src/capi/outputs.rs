@@ -8,7 +8,7 @@ use remotemedia_plugin::abi::{RmDataKind, RmDataView};
 use crate::data::Data;
 use crate::error::Result;
 use crate::executor::Output;
-use crate::view::{borrow_audio, json_view, view_of};
+use crate::view::{borrow_audio, json_text, json_view, view_of};
 
 use super::free_boxed;
 
@@ -72,7 +72,7 @@ impl OwnedOutputs {
             .map(|o| {
                 let view = match &o.data {
                     Data::Json(v) => {
-                        json.push(v.to_string());
+                        json.push(json_text(v));
                         json_view(json.last().expect("just pushed"))
                     }
                     audio => view_of(audio, &mut String::new()),

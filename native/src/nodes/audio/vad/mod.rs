@@ -21,7 +21,7 @@ mod spectral;
 use std::sync::Arc;
 
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
 use crate::data::{AudioBuffer, Data, Samples};
 use crate::error::NodeFailure;
@@ -373,12 +373,13 @@ impl Vad {
 
     fn emit_decisions(&self, decisions: Decisions, out: &mut Emitter) {
         let Some(start) = decisions.start_frame else { return };
-        out.emit(Data::Json(Arc::new(json!({
-            "start": self.seconds(start),
-            "frame_ms": self.frame_ms,
-            "speech": decisions.speech,
-            "score": decisions.score,
-        }))));
+        // Built field by field into a map sized for them: one per chunk when streaming.
+        let mut event = Map::with_capacity(4);
+        event.insert("start".into(), self.seconds(start).into());
+        event.insert("frame_ms".into(), self.frame_ms.into());
+        event.insert("speech".into(), decisions.speech.into());
+        event.insert("score".into(), decisions.score.into());
+        out.emit(Data::Json(Arc::new(Value::Object(event))));
     }
 }
 
