@@ -204,6 +204,44 @@ thread_local! {
     static CATCHING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
+/// "; did you mean 'X'?" when one of `known` is close to `name` (edit distance, case
+/// ignored, of at most a third of its length and at least 2; the nearest, the first on
+/// ties), else "". Names over [`SUGGEST_MAX_CHARS`] get no suggestion, which keeps a
+/// hostile manifest cheap. The Python runtime's `errors.did_you_mean` gives the same text.
+pub fn did_you_mean<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> String {
+    let chars = name.chars().count();
+    if chars > SUGGEST_MAX_CHARS {
+        return String::new();
+    }
+    let (name, limit) = (name.to_lowercase(), (chars / 3).max(2));
+    let nearest = known
+        .into_iter()
+        .filter(|k| k.chars().count().abs_diff(chars) <= limit)
+        .map(|k| (edit_distance(&name, &k.to_lowercase()), k))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d);
+    nearest.map_or_else(String::new, |(_, k)| format!("; did you mean '{k}'?"))
+}
+
+/// Longest name [`did_you_mean`] looks for a match of.
+pub(crate) const SUGGEST_MAX_CHARS: usize = 100;
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
 /// Runs `f` with panics caught (`catch_unwind`). The caller turns a panic into an error,
 /// so its report goes to the log (target `remotemedia::panic`, level error) instead of
 /// the host's stderr; panics outside any `catch` keep the default report.
@@ -233,5 +271,23 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         s.clone()
     } else {
         "panic with a non-string payload".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn did_you_mean_names_the_nearest_close_name() {
+        let known = ["Downmix", "Resample", "Rechunk", "VAD"];
+        assert_eq!(did_you_mean("Resampel", known), "; did you mean 'Resample'?");
+        assert_eq!(did_you_mean("resample", known), "; did you mean 'Resample'?");
+        assert_eq!(did_you_mean("vda", known), "; did you mean 'VAD'?");
+        assert_eq!(did_you_mean("Nope", known), "");
+        assert_eq!(did_you_mean(&"R".repeat(SUGGEST_MAX_CHARS + 1), known), "");
+        assert_eq!(did_you_mean("Rechunks", ["Rechunk", "Rechunkz"]), "; did you mean 'Rechunk'?", "the first on ties");
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
     }
 }

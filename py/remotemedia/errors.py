@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ._contract import SUGGEST_MAX_CHARS
+
 
 class RemoteMediaError(Exception):
     """Root of every remotemedia error.
@@ -85,3 +87,28 @@ class StreamClosedError(RemoteMediaError):
 class CancelledError(RemoteMediaError):
     """A call waiting inside the runtime was interrupted (a blocked push, by close); its
     chunk was not processed."""
+
+
+
+def did_you_mean(name: str, known) -> str:
+    """"; did you mean 'X'?" when one of ``known`` is close to ``name`` (edit distance,
+    case ignored, of at most a third of its length and at least 2; the nearest, the
+    first on ties), else "". As the native runtime's ``error::did_you_mean``."""
+    if len(name) > SUGGEST_MAX_CHARS:
+        return ""
+    lowered, limit = name.lower(), max(len(name) // 3, 2)
+    scored = [(_edit_distance(lowered, k.lower()), k) for k in known if abs(len(k) - len(name)) <= limit]
+    close = [(d, k) for d, k in scored if d <= limit]
+    return f"; did you mean '{min(close, key=lambda c: c[0])[1]}'?" if close else ""
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance over characters."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a):
+        diagonal, row[0] = row[0], i + 1
+        for j, cb in enumerate(b):
+            above = row[j + 1]
+            row[j + 1] = min(above + 1, row[j] + 1, diagonal + (ca != cb))
+            diagonal = above
+    return row[len(b)]

@@ -21,12 +21,13 @@ from .errors import (
     RemoteMediaError,
     StreamClosedError,
     TransientError,
+    did_you_mean,
 )
 from .graph import check_paths, topological_order, waves
 from .isolation import ProcessNode, Stopped
 from .manifest import BREAKER_DEFAULT, RETRY_DEFAULT
 from .metrics import NodeMetrics, PipelineMetrics, to_json
-from .node import Node, ParamError, emitted, lookup
+from .node import Node, ParamError, emitted, lookup, registered
 
 # Timed-out calls still running on their abandoned threads, per node type (native:
 # executor/call.rs).
@@ -92,7 +93,8 @@ def resolve(node_type: str, hint: str, index: int, node_id: str) -> type[Node]:
         why = "has no native implementation here (the native library is not loaded)"
         raise ManifestError(f"nodes[{index}].node_type", f"node type '{node_type}' {why} (node '{node_id}')")
     if cls is None:
-        raise ManifestError(f"nodes[{index}].node_type", f"unknown node type '{node_type}' (node '{node_id}')")
+        hint = did_you_mean(node_type, sorted(registered()))
+        raise ManifestError(f"nodes[{index}].node_type", f"unknown node type '{node_type}'{hint} (node '{node_id}')")
     return cls
 
 

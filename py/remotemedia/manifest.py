@@ -15,7 +15,7 @@ from typing import Any
 
 from ._contract import MANIFEST, defaults
 from ._schema import SchemaError, check_bounds, check_shape
-from .errors import ManifestError
+from .errors import ManifestError, did_you_mean
 
 VERSION: str = MANIFEST["version"]
 MAX_MANIFEST_BYTES: int = MANIFEST["max_manifest_bytes"]
@@ -210,9 +210,9 @@ def validate(manifest: dict) -> dict:
     for i, c in enumerate(connections):
         src = c["from"].split(".", 1)[0]
         if src not in seen:
-            raise ManifestError(f"connections[{i}].from", f"no node with id '{src}'")
+            raise ManifestError(f"connections[{i}].from", f"no node with id '{src}'{did_you_mean(src, seen)}")
         if c["to"] not in seen:
-            raise ManifestError(f"connections[{i}].to", f"no node with id '{c['to']}'")
+            raise ManifestError(f"connections[{i}].to", f"no node with id '{c['to']}'{did_you_mean(c['to'], seen)}")
         if (c["from"], c["to"]) in edges:
             raise ManifestError(f"connections[{i}]", f"duplicate connection '{c['from']}' -> '{c['to']}'")
         edges.add((c["from"], c["to"]))

@@ -4,8 +4,11 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 import remotemedia as rm
+from remotemedia.node import registered
 
 
 def gain_chain(runtime="auto", gain_db=6.0):
@@ -279,3 +282,50 @@ def test_python_node_port_names_are_checked_at_registration(outputs, problem):
     Ports.outputs = "out"
     with pytest.raises(rm.InvalidInputError, match="non-empty tuple"):
         rm.register_node(Ports)
+
+
+@pytest.mark.parametrize("node_type, hint", [("Resampel", "Resample"), ("passthrough", "PassThrough"), ("Gian", "Gain"),
+                                             ("Nope", None)])
+def test_unknown_node_type_suggests_the_nearest(runtime, node_type, hint):
+    m = {"version": "1", "nodes": [{"id": "a", "node_type": node_type}]}
+    with pytest.raises(rm.ManifestError) as info:
+        rm.Pipeline.from_manifest(m, runtime=runtime)
+    assert info.value.path == "nodes[0].node_type"
+    assert (f"did you mean '{hint}'?" in str(info.value)) if hint else "did you mean" not in str(info.value)
+
+
+@pytest.mark.parametrize("end, typo, meant", [("from", "gian", "gain"), ("to", "snik", "sink")])
+def test_unknown_connection_end_suggests_a_node_id(runtime, end, typo, meant):
+    c = {"from": "gain", "to": "sink", end: typo}
+    m = {"version": "1", "nodes": [{"id": "gain", "node_type": "Gain", "params": {"gain_db": 1.0}},
+                                   {"id": "sink", "node_type": "PassThrough"}], "connections": [c]}
+    with pytest.raises(rm.ManifestError) as info:
+        rm.Pipeline.from_manifest(m, runtime=runtime)
+    assert info.value.path == f"connections[0].{end}"
+    assert f"did you mean '{meant}'?" in str(info.value)
+
+
+BUILTIN_TYPES = ["Resample", "PassThrough", "Gain", "Downmix", "Rechunk", "FormatConverter", "VAD"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(base=st.sampled_from(BUILTIN_TYPES),
+       edits=st.lists(st.tuples(st.integers(0, 20), st.characters(min_codepoint=97, max_codepoint=122)), max_size=3))
+def test_both_runtimes_suggest_alike(base, edits):
+    """A node type a few letters off a built-in one: the same error text on both runtimes
+    (unless the native runtime suggests a plugin type, which the Python runtime lacks)."""
+    name = base
+    for at, ch in edits:
+        at %= len(name) + 1
+        name = name[:at] + ch + name[at + 1:]
+    m = {"version": "1", "nodes": [{"id": "a", "node_type": name}]}
+    messages = []
+    for runtime in ("native", "python"):
+        try:
+            rm.Pipeline.from_manifest(m, runtime=runtime)
+            messages.append(None)
+        except rm.ManifestError as e:
+            messages.append(str(e))
+    suggested = messages[0].rsplit("did you mean '", 1)[1].split("'")[0] if messages[0] and "did you mean" in messages[0] else None
+    assume(suggested is None or suggested in registered())
+    assert messages[0] == messages[1]

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, did_you_mean};
 
 /// Largest manifest accepted, in bytes.
 pub const MAX_MANIFEST_BYTES: usize = 1 << 20;
@@ -235,10 +235,12 @@ impl Manifest {
         for (i, c) in self.connections.iter().enumerate() {
             let (from, _) = c.source();
             if !seen.contains_key(from) {
-                return Err(Error::manifest(format!("connections[{i}].from"), format!("no node with id '{from}'")));
+                let hint = did_you_mean(from, self.nodes.iter().map(|n| n.id.as_str()));
+                return Err(Error::manifest(format!("connections[{i}].from"), format!("no node with id '{from}'{hint}")));
             }
             if !seen.contains_key(c.to.as_str()) {
-                return Err(Error::manifest(format!("connections[{i}].to"), format!("no node with id '{}'", c.to)));
+                let hint = did_you_mean(&c.to, self.nodes.iter().map(|n| n.id.as_str()));
+                return Err(Error::manifest(format!("connections[{i}].to"), format!("no node with id '{}'{hint}", c.to)));
             }
             if !edges.insert((c.from.as_str(), c.to.as_str())) {
                 return Err(Error::manifest(format!("connections[{i}]"), format!("duplicate connection '{}' -> '{}'", c.from, c.to)));

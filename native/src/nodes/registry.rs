@@ -62,7 +62,10 @@ impl Registry {
             (RuntimeHint::Python, Some(_), None) => {
                 format!("node type '{node_type}' has no python implementation registered (runtime_hint is 'python')")
             }
-            _ => format!("unknown node type '{node_type}'"),
+            _ => {
+                let known = self.native.keys().chain(self.host.keys()).map(String::as_str);
+                format!("unknown node type '{node_type}'{}", crate::error::did_you_mean(node_type, known))
+            }
         })
     }
 
