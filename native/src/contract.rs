@@ -18,7 +18,7 @@ pub fn contract() -> Value {
     let levels = [RmLogLevel::Error, RmLogLevel::Warn, RmLogLevel::Info, RmLogLevel::Debug, RmLogLevel::Trace];
     let nodes: Vec<Value> = Registry::builtin()
         .specs()
-        .map(|s| json!({"node_type": s.node_type, "description": s.description, "outputs": s.outputs, "params": s.params_schema}))
+        .map(|s| json!({"node_type": s.node_type, "description": s.description, "outputs": s.outputs, "params": s.params_schema, "caps": s.caps}))
         .collect();
     json!({
         "generated_by": "REMOTEMEDIA_BLESS=1 cargo test -p remotemedia --test header (from native/src/contract.rs); do not edit",

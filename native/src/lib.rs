@@ -9,6 +9,7 @@
 pub mod alloc;
 pub mod budget;
 pub mod capi;
+pub mod caps;
 mod conformance;
 pub mod contract;
 mod convert;

@@ -6,11 +6,14 @@ use std::time::Duration;
 
 use crate::error::{Error, Operation, Result};
 use crate::isolation::{Isolated, Recipe, StartError};
-use crate::manifest::{Isolation, Manifest, NodeDecl};
+use crate::caps::Caps;
+use crate::data::Data;
+use crate::manifest::{Isolation, Manifest, NodeDecl, RuntimeHint};
 use crate::metrics::PipelineMetrics;
 use crate::nodes::{Implementation, Node, NodeSpec, ParamError, ParamsSchema, Registry};
 
 use super::call::Slot;
+use super::plan::{Plan, negotiate};
 use super::{Pipeline, PipelineGraph};
 
 impl Pipeline {
@@ -18,6 +21,7 @@ impl Pipeline {
     pub fn build(manifest: Manifest, registry: &Registry) -> Result<Self> {
         let graph = PipelineGraph::from_manifest(&manifest)?;
         check_paths(&graph)?;
+        let input = manifest.input_caps()?;
         let mut specs = Vec::with_capacity(manifest.nodes.len());
         for (i, decl) in manifest.nodes.iter().enumerate() {
             let spec = registry
@@ -25,43 +29,109 @@ impl Pipeline {
                 .map_err(|m| Error::manifest(format!("nodes[{i}].node_type"), format!("{m} (node '{}')", decl.id)))?;
             specs.push(spec);
         }
-        let mut routes: Vec<Vec<Vec<usize>>> = specs.iter().map(|s| vec![Vec::new(); s.outputs.len()]).collect();
         // Edges are in connection order, so edge k is connections[k].
         for (k, e) in graph.edges().iter().enumerate() {
             let spec = &specs[e.from];
-            let port = match &e.port {
-                None => 0,
-                Some(name) => spec.port_index(name).ok_or_else(|| {
-                    Error::manifest(
-                        format!("connections[{k}].from"),
-                        format!(
-                            "node '{}' ({}) has no output port '{name}'; ports: {}",
-                            graph.ids()[e.from],
-                            spec.node_type,
-                            spec.outputs.join(", ")
-                        ),
-                    )
-                })?,
-            };
-            routes[e.from][port].push(e.to);
+            if let Some(name) = e.port.as_deref().filter(|p| spec.port_index(p).is_none()) {
+                return Err(Error::manifest(
+                    format!("connections[{k}].from"),
+                    format!("node '{}' ({}) has no output port '{name}'; ports: {}", graph.ids()[e.from], spec.node_type, spec.outputs.join(", ")),
+                ));
+            }
         }
+        let auto_convert = manifest.auto_convert.unwrap_or(true);
+        let plan = negotiate(&graph, &specs, &manifest.nodes, registry, &input, auto_convert)?;
         let mut slots = Vec::with_capacity(specs.len());
         for (i, decl) in manifest.nodes.iter().enumerate() {
             let node = instance(&specs[i], decl, i)?;
             slots.push(Slot::new(node, decl, i, specs[i].create.clone()));
         }
-        let waves = waves(&graph);
-        Ok(Self {
+        let users = specs.len();
+        let mut pipeline = Self {
             manifest,
-            graph,
+            graph: graph.clone(),
+            user_graph: graph,
+            users,
+            registry: registry.clone(),
             specs,
             slots,
-            routes,
-            waves,
+            routes: Vec::new(),
+            waves: Vec::new(),
+            planned_for: None,
+            plan: plan.clone(),
+            streaming: false,
             metrics: PipelineMetrics::default(),
             metrics_on: true,
             memory: Box::default(),
-        })
+        };
+        pipeline.apply(plan)?;
+        Ok(pipeline)
+    }
+
+    /// Makes the pipeline run `plan`: its inserted converters are created (unless the
+    /// current plan has the same ones), and the graph, routes and waves remade.
+    fn apply(&mut self, plan: Plan) -> Result<()> {
+        if self.routes.is_empty() || !plan.same_graph(&self.plan) {
+            let mut specs = self.specs[..self.users].to_vec();
+            let mut slots = Vec::with_capacity(self.users + plan.inserted.len());
+            for (k, ins) in plan.inserted.iter().enumerate() {
+                let index = self.users + k;
+                let spec = self.registry.resolve(&ins.node_type, RuntimeHint::Auto).map_err(Error::Internal)?;
+                let decl = NodeDecl::inserted(&ins.id, &ins.node_type, ins.params.clone());
+                let node = instance(&spec, &decl, index)?;
+                slots.push(Slot::new(node, &decl, index, spec.create.clone()));
+                specs.push(spec);
+            }
+            let mut ids = self.user_graph.ids().to_vec();
+            ids.extend(plan.inserted.iter().map(|i| i.id.clone()));
+            let graph = PipelineGraph::new(ids, plan.edges.clone())?;
+            let mut routes: Vec<Vec<Vec<usize>>> = specs.iter().map(|s| vec![Vec::new(); s.outputs.len()]).collect();
+            for e in graph.edges() {
+                let port = e.port.as_deref().and_then(|p| specs[e.from].port_index(p)).unwrap_or(0);
+                routes[e.from][port].push(e.to);
+            }
+            self.slots.truncate(self.users);
+            self.slots.append(&mut slots);
+            self.waves = waves(&graph);
+            self.graph = graph;
+            self.specs = specs;
+            self.routes = routes;
+        }
+        self.planned_for = plan.input.sample_caps();
+        self.plan = plan;
+        Ok(())
+    }
+
+    /// Re-plans for an `input` whose caps differ from those planned for: fields the
+    /// manifest declares must match; the others are taken from `input`. Within a stream
+    /// (`streaming`) a plan needing other converters is refused.
+    pub(super) fn replan(&mut self, input: &Data) -> Result<()> {
+        let declared = self.manifest.input_caps()?;
+        let arrived = Caps::of(input);
+        let mut caps = declared.clone();
+        for f in 0..caps.0.len() {
+            match (&declared.0[f], &arrived.0[f]) {
+                (Some(d), Some(a)) if d != a => {
+                    return Err(Error::InvalidArgument(format!(
+                        "the input is {}, but the manifest declares {} (its \"input\")",
+                        arrived.describe(),
+                        declared.describe()
+                    )));
+                }
+                (None, a) => caps.0[f] = a.clone(),
+                _ => {}
+            }
+        }
+        let specs = &self.specs[..self.users];
+        let plan = negotiate(&self.user_graph, specs, &self.manifest.nodes, &self.registry, &caps, self.manifest.auto_convert.unwrap_or(true))?;
+        if self.streaming && !plan.same_graph(&self.plan) {
+            return Err(Error::InvalidArgument(format!(
+                "this chunk is {}, the stream's earlier ones {}, which needs other converters; flush the stream before changing formats",
+                caps.describe(),
+                self.plan.input.describe()
+            )));
+        }
+        self.apply(plan)
     }
 }
 

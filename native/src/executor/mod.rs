@@ -8,6 +8,7 @@
 mod build;
 mod call;
 pub mod graph;
+mod plan;
 mod policy;
 mod session;
 mod visit;
@@ -19,11 +20,13 @@ use crate::data::Data;
 use crate::error::{Error, Operation, Result};
 use crate::manifest::Manifest;
 use crate::metrics::{self, NodeLabel, PipelineMetrics};
-use crate::nodes::{Implementation, NodeSpec};
+use crate::nodes::{Implementation, NodeSpec, Registry};
+use remotemedia_plugin::abi::SampleFormat;
 
 use call::{Slot, call};
 
 pub use graph::{Edge, PipelineGraph};
+pub use plan::{Inserted, Plan};
 pub use session::{DEFAULT_CAPACITY, MAX_CAPACITY, MAX_TIMEOUT_MS, Overflow, Session, SessionStats};
 
 /// One output item of a run: which sink node and port emitted it.
@@ -37,7 +40,20 @@ pub struct Output {
 /// A validated, instantiated pipeline, ready to run.
 pub struct Pipeline {
     manifest: Manifest,
+    /// The graph run: the manifest's nodes, then the converters the plan inserted.
     graph: PipelineGraph,
+    /// The manifest's graph, which plans start from.
+    user_graph: PipelineGraph,
+    /// How many nodes the manifest declares (they come first, in its order).
+    users: usize,
+    /// Node types, for the converters a new plan inserts.
+    registry: Registry,
+    plan: Plan,
+    /// The input caps the plan was made for, when all are known: a chunk with these
+    /// needs no new plan.
+    planned_for: Option<(SampleFormat, u16, u32)>,
+    /// Pushed since the stream began: a new plan may not change the converters.
+    streaming: bool,
     specs: Vec<Arc<NodeSpec>>,
     slots: Vec<Slot>,
     /// `routes[node][port]` lists the nodes fed by that output port.
@@ -55,7 +71,29 @@ impl Pipeline {
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
     }
-    /// The graph.
+    /// The negotiated plan as JSON (see [`Plan::to_json`]).
+    pub fn plan_json(&self) -> serde_json::Value {
+        self.plan.to_json(self.graph.ids(), &self.specs)
+    }
+    /// How many nodes the manifest declares; inserted converters follow them.
+    pub fn declared_nodes(&self) -> usize {
+        self.users
+    }
+    /// The plan this pipeline would make for input `caps` (it keeps its own).
+    pub fn plan_for(&self, caps: &crate::caps::Caps) -> Result<serde_json::Value> {
+        let plan = plan::negotiate(&self.user_graph, &self.specs[..self.users], &self.manifest.nodes, &self.registry, caps, self.auto_convert())?;
+        let mut ids = self.user_graph.ids().to_vec();
+        ids.extend(plan.inserted.iter().map(|i| i.id.clone()));
+        let mut specs = self.specs[..self.users].to_vec();
+        for ins in &plan.inserted {
+            specs.push(self.registry.resolve(&ins.node_type, crate::manifest::RuntimeHint::Auto).map_err(Error::Internal)?);
+        }
+        Ok(plan.to_json(&ids, &specs))
+    }
+    fn auto_convert(&self) -> bool {
+        self.manifest.auto_convert.unwrap_or(true)
+    }
+    /// The graph run (the manifest's nodes, then inserted converters).
     pub fn graph(&self) -> &PipelineGraph {
         &self.graph
     }
@@ -86,6 +124,8 @@ impl Pipeline {
     }
 
     async fn run_fresh(&mut self, input: Data) -> Result<Vec<Output>> {
+        self.streaming = false;
+        self.plan_input(&input)?;
         self.reset()?;
         let mut outputs = self.step(Some(input), false).await?;
         outputs.extend(self.end_stream().await?);
@@ -95,6 +135,7 @@ impl Pipeline {
     /// Flushes every node in order, then resets every node (whether the flush worked or
     /// not), so the next stream starts fresh: nodes need not clear state in `flush`.
     async fn end_stream(&mut self) -> Result<Vec<Output>> {
+        self.streaming = false;
         let tails = self.step(None, true).await;
         let reset = self.reset();
         let tails = tails?;
@@ -135,10 +176,24 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Re-plans when `input`'s caps are not those planned for.
+    fn plan_input(&mut self, input: &Data) -> Result<()> {
+        let caps = match input {
+            Data::Audio(a) => Some((a.samples().format(), a.channels(), a.sample_rate())),
+            Data::Json(_) => None,
+        };
+        if caps.is_none() || caps != self.planned_for { self.replan(input) } else { Ok(()) }
+    }
+
     /// Streams one chunk through the graph without ending the stream.
     pub async fn push(&mut self, input: Data) -> Result<Vec<Output>> {
         let started = Instant::now();
         self.metrics.pushes += 1;
+        if let Err(e) = self.plan_input(&input) {
+            self.metrics.wall += started.elapsed();
+            return Err(e);
+        }
+        self.streaming = true;
         let result = self.step(Some(input), false).await;
         self.metrics.wall += started.elapsed();
         result

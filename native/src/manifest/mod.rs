@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::caps::Caps;
 use crate::error::{Error, Result, did_you_mean};
 
 /// Largest manifest accepted, in bytes.
@@ -41,6 +42,15 @@ pub struct Manifest {
     pub nodes: Vec<NodeDecl>,
     #[serde(default)]
     pub connections: Vec<Connection>,
+    /// What the pipeline input carries (`format`, `channels`, `sample_rate`, each
+    /// optional): the plan is made at build time for it. Fields left out are taken
+    /// from the first chunk; the declared ones must match every chunk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Value>,
+    /// Whether negotiation inserts converters where a node's input does not accept
+    /// what arrives (`true` when absent); `false` makes each such edge an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_convert: Option<bool>,
 }
 
 /// One node of the manifest.
@@ -66,6 +76,22 @@ pub struct NodeDecl {
     /// Where the node runs: in the host process (default) or in a child process.
     #[serde(default, skip_serializing_if = "Isolation::is_default")]
     pub isolation: Isolation,
+}
+
+impl NodeDecl {
+    /// The declaration of a converter the plan inserts: default policies, in-process.
+    pub fn inserted(id: &str, node_type: &str, params: Map<String, Value>) -> Self {
+        Self {
+            id: id.into(),
+            node_type: node_type.into(),
+            params,
+            runtime_hint: RuntimeHint::Auto,
+            retry: None,
+            circuit_breaker: None,
+            timeout_ms: None,
+            isolation: Isolation::InProcess,
+        }
+    }
 }
 
 /// Retries of a node call that failed with a retryable (transient) error. Attempt k
@@ -193,8 +219,17 @@ impl Manifest {
         self.nodes.iter().position(|n| n.id == id)
     }
 
-    /// Structural checks: version, limits, ids, connection endpoints.
+    /// The declared input caps (unknown fields where `input` leaves them out).
+    pub fn input_caps(&self) -> Result<Caps> {
+        match &self.input {
+            None => Ok(Caps::audio(None, None, None)),
+            Some(v) => Caps::from_json(v).map_err(|(field, m)| Error::manifest(if field.is_empty() { "input".into() } else { format!("input.{field}") }, m)),
+        }
+    }
+
+    /// Structural checks: version, limits, ids, connection endpoints, input caps.
     pub fn validate(&self) -> Result<()> {
+        self.input_caps()?;
         if self.version != VERSION {
             return Err(Error::manifest("version", format!("unsupported version '{}', expected '{VERSION}'", self.version)));
         }

@@ -20,6 +20,7 @@ pub fn specs() -> Vec<NodeSpec> {
             outputs: vec!["out".into()],
             implementation: Implementation::Native,
             prefers_isolation: false,
+            caps: Some(json!({"input": {"kind": "any"}, "outputs": {"out": {}}})),
             create: Arc::new(|params| {
                 parse_params::<NoParams>(params)?;
                 Ok(Box::new(PassThrough))
@@ -36,6 +37,7 @@ pub fn specs() -> Vec<NodeSpec> {
             outputs: vec!["out".into()],
             implementation: Implementation::Native,
             prefers_isolation: false,
+            caps: Some(json!({"input": {"kind": "audio"}, "outputs": {"out": {}}})),
             create: Arc::new(|params| Ok(Box::new(Gain::from_params(parse_params(params)?)?))),
         },
     ]

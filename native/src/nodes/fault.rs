@@ -27,6 +27,7 @@ pub fn spec() -> NodeSpec {
         outputs: vec!["out".into()],
         implementation: Implementation::Native,
         prefers_isolation: false,
+        caps: Some(json!({"input": {"kind": "any"}, "outputs": {"out": {}}})),
         create: Arc::new(|params| {
             let p: Params = parse_params(params)?;
             if matches!(p.mode, Mode::Abort | Mode::Segfault) && !PROCESS_FAULTS.load(Ordering::Relaxed) {

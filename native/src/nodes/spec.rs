@@ -89,10 +89,18 @@ pub struct NodeSpec {
     /// The node type asks to run in a process of its own (a plugin's
     /// `RM_NODE_PREFERS_ISOLATION`); the manifest decides.
     pub prefers_isolation: bool,
+    /// What its ports carry ([`crate::caps`]); `None`: undeclared (accepts anything,
+    /// produces what is not known before data flows).
+    pub caps: Option<Value>,
     pub create: Arc<CreateFn>,
 }
 
 impl NodeSpec {
+    /// The port rules of a node of this type with `params`.
+    pub fn ports(&self, params: &Map<String, Value>) -> crate::caps::Ports {
+        crate::caps::Ports::of(self.caps.as_ref(), &self.outputs, params, &self.params_schema)
+    }
+
     /// Index of the output port called `name`.
     pub fn port_index(&self, name: &str) -> Option<usize> {
         self.outputs.iter().position(|p| p == name)
@@ -112,6 +120,9 @@ impl NodeSpec {
         }
         if self.prefers_isolation {
             d["prefers_isolation"] = true.into();
+        }
+        if let Some(caps) = &self.caps {
+            d["caps"] = caps.clone();
         }
         d
     }

@@ -24,6 +24,11 @@ pub fn spec() -> NodeSpec {
         outputs: vec!["out".into()],
         implementation: Implementation::Native,
         prefers_isolation: false,
+        // without a map it mixes, which needs float samples
+        caps: Some(json!({
+            "input": {"kind": "audio", "format": {"param": "map", "set": "any", "default": ["f32", "f64"]}},
+            "outputs": {"out": {"channels": {"param": "map", "len": true, "default": 1}}}
+        })),
         create: Arc::new(|params| {
             let p: Params = parse_params(params)?;
             if let Some(map) = &p.map {

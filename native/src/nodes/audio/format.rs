@@ -23,6 +23,7 @@ pub fn spec() -> NodeSpec {
         outputs: vec!["out".into()],
         implementation: Implementation::Native,
         prefers_isolation: false,
+        caps: Some(json!({"input": {"kind": "audio"}, "outputs": {"out": {"format": {"param": "format"}}}})),
         create: Arc::new(|params| {
             let p: Params = parse_params(params)?;
             let to = SampleFormat::ALL.into_iter().find(|f| f.name() == p.format).ok_or_else(|| {

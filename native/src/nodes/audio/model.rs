@@ -48,6 +48,10 @@ pub fn spec() -> NodeSpec {
         outputs: vec!["out".into()],
         implementation: Implementation::Native,
         prefers_isolation: false,
+        caps: Some(json!({
+            "input": {"kind": "audio", "format": ["f32"], "channels": [1]},
+            "outputs": {"out": {"kind": {"param": "emit", "cases": {"audio": "audio"}, "default": "json"}, "format": "f32", "channels": 1}}
+        })),
         create: Arc::new(|params| Ok(Box::new(ModelNode::new(parse_params(params)?)?))),
     }
 }

@@ -26,6 +26,7 @@ pub fn spec() -> NodeSpec {
         outputs: vec!["out".into()],
         implementation: Implementation::Native,
         prefers_isolation: false,
+        caps: Some(json!({"input": {"kind": "audio"}, "outputs": {"out": {}}})),
         create: Arc::new(|params| {
             let p: Params = parse_params(params)?;
             let size = match (p.frame_ms, p.frame_samples) {

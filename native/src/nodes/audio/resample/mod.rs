@@ -39,6 +39,10 @@ pub fn spec() -> NodeSpec {
         outputs: vec!["out".into()],
         implementation: Implementation::Native,
         prefers_isolation: false,
+        caps: Some(json!({
+            "input": {"kind": "audio", "format": ["f32"], "sample_rate": {"min": RATES.start(), "max": RATES.end()}},
+            "outputs": {"out": {"sample_rate": {"param": "target_rate"}}}
+        })),
         create: Arc::new(|params| {
             let p: Params = parse_params(params)?;
             if !RATES.contains(&p.target_rate) {

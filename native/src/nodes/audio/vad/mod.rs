@@ -40,6 +40,11 @@ const ENGINES: [&str; 2] = ["spectral", "silero"];
 const SILERO_RATE: u32 = 16000;
 const SILERO_FRAME_MS: u32 = 32;
 
+/// The spectral engine's rates, the silero rate (the usual speech rate) first.
+fn spectral_rates() -> Vec<u32> {
+    std::iter::once(SILERO_RATE).chain(RATES.into_iter().filter(|&r| r != SILERO_RATE)).collect()
+}
+
 pub fn spec() -> NodeSpec {
     NodeSpec {
         node_type: "VAD".into(),
@@ -64,6 +69,12 @@ pub fn spec() -> NodeSpec {
         outputs: vec!["frames".into(), "segments".into(), "audio".into()],
         implementation: Implementation::Native,
         prefers_isolation: false,
+        // a rate the engine does not take is converted to the first listed
+        caps: Some(json!({
+            "input": {"kind": "audio", "format": ["f32"], "channels": [1],
+                      "sample_rate": {"param": "engine", "cases": {"silero": [SILERO_RATE]}, "default": spectral_rates()}},
+            "outputs": {"frames": {"kind": "json"}, "segments": {"kind": "json"}, "audio": {}}
+        })),
         create: Arc::new(|params| Ok(Box::new(Vad::new(parse_params(params)?)?))),
     }
 }

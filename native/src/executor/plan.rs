@@ -1,0 +1,431 @@
+//! Caps negotiation: what every edge carries, and the converters inserted where a
+//! node's input does not accept what arrives. The Python runtime's `plan.py` is the
+//! same algorithm, step for step, so both runtimes make identical plans.
+//!
+//! Nodes are visited in topological order. A source receives the pipeline input; any
+//! other node its inbound edges in connection order. The first inbound edge must fit
+//! the node's declared input (its caps after any conversion become the node's input
+//! caps); every further edge must bring exactly those caps. Where it does not, the
+//! chain is, in this order: a `Downmix` when the channel count falls, a `Resample`,
+//! a `Downmix` when it rises, then a `FormatConverter` to the format wanted. Before a
+//! converter that does not take the current format (`Resample` takes f32, a mixing
+//! `Downmix` float), a `FormatConverter` to the one it prefers comes first. A value not
+//! taken is converted to the first the node lists (a range: the nearest). Chains from
+//! one output port share their common first steps. Unknown caps fields (before the
+//! first chunk, or after an undeclared node) pass unchecked.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use crate::caps::{Caps, FIELDS, Ports, Rule};
+use crate::error::{Error, Result};
+use crate::manifest::{NodeDecl, RuntimeHint};
+use crate::nodes::{NodeSpec, Registry};
+
+use super::graph::{Edge, PipelineGraph};
+
+/// Label of the pipeline input in inserted node ids.
+const INPUT: &str = "input";
+
+/// A converter the plan inserts on an edge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inserted {
+    pub id: String,
+    pub node_type: String,
+    pub params: Map<String, Value>,
+}
+
+/// A negotiated pipeline: the manifest's nodes (indices `0..n`), then the inserted
+/// ones, their caps, and the edges between them all.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub input: Caps,
+    pub inserted: Vec<Inserted>,
+    pub edges: Vec<Edge>,
+    /// What each node's input carries.
+    pub node_in: Vec<Caps>,
+    /// What each node's output ports carry.
+    pub node_out: Vec<Vec<Caps>>,
+}
+
+impl Plan {
+    /// Whether `other` runs the same nodes on the same edges (caps may differ).
+    pub fn same_graph(&self, other: &Plan) -> bool {
+        self.inserted == other.inserted && self.edges == other.edges
+    }
+
+    /// The plan as JSON: `{"input", "nodes": [{"id", "node_type", "inserted", "input",
+    /// "outputs": {port: caps}, "params" (inserted nodes)}], "edges": [{"from",
+    /// "port", "to", "caps"}]}`.
+    pub fn to_json(&self, ids: &[String], specs: &[Arc<NodeSpec>]) -> Value {
+        let users = ids.len() - self.inserted.len();
+        let nodes: Vec<Value> = (0..ids.len())
+            .map(|i| {
+                let outputs: Map<String, Value> = specs[i].outputs.iter().zip(&self.node_out[i]).map(|(p, c)| (p.clone(), c.to_json())).collect();
+                let mut node = json!({"id": ids[i], "node_type": specs[i].node_type, "inserted": i >= users, "input": self.node_in[i].to_json(), "outputs": outputs});
+                if let Some(ins) = i.checked_sub(users).map(|k| &self.inserted[k]) {
+                    node["params"] = ins.params.clone().into();
+                }
+                node
+            })
+            .collect();
+        let edges: Vec<Value> = self
+            .edges
+            .iter()
+            .map(|e| {
+                let port = e.port.as_deref().and_then(|p| specs[e.from].port_index(p)).unwrap_or(0);
+                json!({"from": ids[e.from], "port": specs[e.from].outputs[port], "to": ids[e.to], "caps": self.node_out[e.from][port].to_json()})
+            })
+            .collect();
+        json!({"input": self.input.to_json(), "nodes": nodes, "edges": edges})
+    }
+}
+
+/// Where an edge's items come from: the pipeline input, or a node's output port.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Origin {
+    Input,
+    Port(usize, usize),
+}
+
+/// One converter of a chain.
+struct Step {
+    spec: Arc<NodeSpec>,
+    role: String,
+    params: Map<String, Value>,
+}
+
+/// Negotiates `graph` (the manifest's, with `specs` resolved and ports checked) for
+/// `input` caps. With `auto_convert` off, a needed converter is an error instead.
+pub fn negotiate(graph: &PipelineGraph, specs: &[Arc<NodeSpec>], decls: &[NodeDecl], registry: &Registry, input: &Caps, auto_convert: bool) -> Result<Plan> {
+    let n = specs.len();
+    let mut plan = Plan { input: input.clone(), inserted: Vec::new(), edges: Vec::new(), node_in: vec![Caps::default(); n], node_out: vec![Vec::new(); n] };
+    let mut specs: Vec<Arc<NodeSpec>> = specs.to_vec();
+    let ports: Vec<Ports> = (0..n).map(|i| specs[i].ports(&decls[i].params)).collect();
+    // chain prefixes already inserted, by origin and steps: the node ending each
+    let mut shared: HashMap<(Origin, String), usize> = HashMap::new();
+    let converters = Converters::new(registry)?;
+    for &v in graph.order() {
+        let inbound: Vec<(Option<usize>, Origin, Option<String>)> = if graph.predecessors(v).is_empty() {
+            vec![(None, Origin::Input, None)]
+        } else {
+            graph
+                .edges()
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.to == v)
+                .map(|(k, e)| {
+                    let port = e.port.as_deref().and_then(|p| specs[e.from].port_index(p)).unwrap_or(0);
+                    (Some(k), Origin::Port(e.from, port), e.port.clone())
+                })
+                .collect()
+        };
+        let mut node_caps: Option<Caps> = None;
+        for (k, origin, port_name) in inbound {
+            let arriving = match origin {
+                Origin::Input => plan.input.clone(),
+                Origin::Port(from, port) => plan.node_out[from][port].clone(),
+            };
+            let want: [Rule; 4] = match &node_caps {
+                None => ports[v].accept.clone(),
+                Some(c) => exactly(c),
+            };
+            let at = k.map_or_else(|| INPUT.to_string(), |k| format!("connections[{k}]"));
+            let from_label = match origin {
+                Origin::Input => INPUT.to_string(),
+                Origin::Port(from, 0) => graph.ids()[from].clone(),
+                Origin::Port(from, port) => format!("{}.{}", graph.ids()[from], specs[from].outputs[port]),
+            };
+            let fail = |why: String| {
+                let accepts = match &node_caps {
+                    None => ports[v].describe_accept(),
+                    Some(c) => format!("exactly {} (what its first input brings)", c.describe()),
+                };
+                Error::manifest(
+                    at.clone(),
+                    format!("'{from_label}' brings {}; '{}' ({}) takes {accepts}: {why}", arriving.describe(), graph.ids()[v], specs[v].node_type),
+                )
+            };
+            let steps = chain(&arriving, &want, &converters).map_err(fail)?;
+            if !steps.is_empty() && !auto_convert {
+                let fix = steps.iter().map(Step::describe).collect::<Vec<_>>().join(" → ");
+                return Err(fail(format!("auto_convert is off; inserting {fix} would fix it")));
+            }
+            let mut caps = arriving.clone();
+            let mut tail = origin;
+            let mut key = String::new();
+            for step in steps {
+                key.push_str(&format!("|{}{}", step.spec.node_type, Value::Object(step.params.clone())));
+                caps = step.spec.ports(&step.params).output(0, &caps);
+                let index = match shared.get(&(origin, key.clone())) {
+                    Some(&index) => index,
+                    None => {
+                        let index = specs.len();
+                        let mut id = format!("{from_label}→{}.{}", graph.ids()[v], step.role);
+                        while plan.inserted.iter().any(|i| i.id == id) {
+                            id.push('~');
+                        }
+                        plan.inserted.push(Inserted { id, node_type: step.spec.node_type.clone(), params: step.params.clone() });
+                        plan.node_in.push(node_input(&plan, tail));
+                        plan.node_out.push(vec![caps.clone()]);
+                        if let Origin::Port(from, port) = tail {
+                            plan.edges.push(Edge { from, port: port_label(&specs, from, port), to: index });
+                        }
+                        specs.push(step.spec.clone());
+                        shared.insert((origin, key.clone()), index);
+                        index
+                    }
+                };
+                tail = Origin::Port(index, 0);
+            }
+            match tail {
+                Origin::Port(from, port) => {
+                    let label = if from < n && tail == origin { port_name } else { port_label(&specs, from, port) };
+                    plan.edges.push(Edge { from, port: label, to: v });
+                }
+                Origin::Input => {}
+            }
+            node_caps.get_or_insert(caps);
+        }
+        let caps = node_caps.unwrap_or_default();
+        plan.node_out[v] = (0..specs[v].outputs.len()).map(|p| ports[v].output(p, &caps)).collect();
+        plan.node_in[v] = caps;
+    }
+    Ok(plan)
+}
+
+/// The caps entering a converter fed from `tail`.
+fn node_input(plan: &Plan, tail: Origin) -> Caps {
+    match tail {
+        Origin::Input => plan.input.clone(),
+        Origin::Port(from, port) => plan.node_out[from][port].clone(),
+    }
+}
+
+/// The port name of an edge leaving `from`'s port `port`: `None` for the first.
+fn port_label(specs: &[Arc<NodeSpec>], from: usize, port: usize) -> Option<String> {
+    (port > 0).then(|| specs[from].outputs[port].clone())
+}
+
+/// Rules that take exactly `caps` (its unknown fields: anything).
+fn exactly(caps: &Caps) -> [Rule; 4] {
+    std::array::from_fn(|f| caps.0[f].clone().map_or(Rule::Any, Rule::One))
+}
+
+/// The converter node types, from the registry.
+struct Converters {
+    format: Arc<NodeSpec>,
+    downmix: Arc<NodeSpec>,
+    resample: Arc<NodeSpec>,
+}
+
+impl Converters {
+    fn new(registry: &Registry) -> Result<Self> {
+        let get = |t: &str| registry.resolve(t, RuntimeHint::Auto).map_err(Error::Internal);
+        Ok(Self { format: get("FormatConverter")?, downmix: get("Downmix")?, resample: get("Resample")? })
+    }
+}
+
+impl Step {
+    /// For messages: `FormatConverter(format=f32)`, `Downmix`, `Resample(target_rate=16000)`.
+    fn describe(&self) -> String {
+        if self.params.is_empty() {
+            return self.spec.node_type.clone();
+        }
+        let params: Vec<String> = self.params.iter().map(|(k, v)| format!("{k}={}", v.as_str().map_or(v.to_string(), str::to_string))).collect();
+        format!("{}({})", self.spec.node_type, params.join(", "))
+    }
+}
+
+/// The converters that take `from` to caps `want` accepts (none when it already does),
+/// or why there are none.
+fn chain(from: &Caps, want: &[Rule; 4], converters: &Converters) -> std::result::Result<Vec<Step>, String> {
+    let known = |f: usize| from.0[f].as_ref();
+    if let Some(kind) = known(0) {
+        if !want[0].accepts(Some(kind)) {
+            let wanted = if kind == "audio" { "JSON events" } else { "audio" };
+            return Err(format!("it needs {wanted}, and no converter turns one into the other"));
+        }
+    }
+    if from.is_audio() != Some(true) {
+        return Ok(Vec::new());
+    }
+    let target = |f: usize| known(f).filter(|v| !want[f].accepts(Some(v))).map(|v| want[f].prefer(v));
+    let (channels, rate) = (target(2), target(3));
+    let mut steps = Vec::new();
+    let mut caps = from.clone();
+    let falls = match (&channels, known(2)) {
+        (Some(to), Some(now)) => to.as_u64() < now.as_u64(),
+        _ => false,
+    };
+    let downmix = |caps: &Caps, to: &Value| {
+        let to = to.as_u64().unwrap_or(1);
+        let now = caps.0[2].as_ref().and_then(Value::as_u64).unwrap_or(1).max(1);
+        let params = if to == 1 { Map::new() } else { Map::from_iter([("map".to_string(), json!((0..to).map(|c| c % now).collect::<Vec<_>>()))]) };
+        (converters.downmix.clone(), "downmix".to_string(), params)
+    };
+    let resample = |to: &Value| (converters.resample.clone(), "resample".to_string(), Map::from_iter([("target_rate".to_string(), to.clone())]));
+    let mut stages = Vec::new();
+    if let (true, Some(to)) = (falls, &channels) {
+        stages.push(downmix(&caps, to));
+    }
+    if let Some(to) = &rate {
+        stages.push(resample(to));
+    }
+    for (spec, role, params) in stages {
+        push(&mut steps, &mut caps, spec, role, params, converters)?;
+    }
+    if let (false, Some(to)) = (falls, &channels) {
+        let (spec, role, params) = downmix(&caps, to);
+        push(&mut steps, &mut caps, spec, role, params, converters)?;
+    }
+    if let Some(format) = caps.0[1].clone().filter(|v| !want[1].accepts(Some(v))) {
+        let to = want[1].prefer(&format);
+        push(&mut steps, &mut caps, converters.format.clone(), format!("to_{}", to.as_str().unwrap_or_default()), Map::from_iter([("format".to_string(), to)]), converters)?;
+    }
+    let left: Vec<&str> = (0..4).filter(|&f| !want[f].accepts(caps.0[f].as_ref())).map(|f| FIELDS[f]).collect();
+    if !left.is_empty() {
+        return Err(format!("no converter chain gives an accepted {}", left.join(" and ")));
+    }
+    Ok(steps)
+}
+
+/// Appends converter `spec` with `params` to `steps`, a FormatConverter first when it
+/// does not take the current format; fails when it still does not take `caps`.
+fn push(steps: &mut Vec<Step>, caps: &mut Caps, spec: Arc<NodeSpec>, role: String, params: Map<String, Value>, converters: &Converters) -> std::result::Result<(), String> {
+    let ports = spec.ports(&params);
+    if let Some(format) = caps.0[1].clone().filter(|v| !ports.accept[1].accepts(Some(v))) {
+        let to = ports.accept[1].prefer(&format);
+        let fc = Map::from_iter([("format".to_string(), to.clone())]);
+        *caps = converters.format.ports(&fc).output(0, caps);
+        steps.push(Step { spec: converters.format.clone(), role: format!("to_{}", to.as_str().unwrap_or_default()), params: fc });
+    }
+    if !ports.accepts(caps) {
+        return Err(format!("{} cannot take {} (it takes {})", spec.node_type, caps.describe(), ports.describe_accept()));
+    }
+    *caps = ports.output(0, caps);
+    steps.push(Step { spec, role, params });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::data::{AudioBuffer, Data, SampleBuf, Samples};
+    use crate::error::Error;
+    use crate::executor::Pipeline;
+    use crate::manifest::Manifest;
+    use crate::runtime::Runtime;
+
+    fn build(manifest: serde_json::Value) -> crate::Result<Pipeline> {
+        Pipeline::build(Manifest::from_json(&manifest.to_string())?, &crate::nodes::Registry::builtin())
+    }
+
+    fn inserted(plan: &serde_json::Value) -> Vec<(String, String)> {
+        let nodes = plan["nodes"].as_array().unwrap();
+        nodes.iter().filter(|n| n["inserted"] == true).map(|n| (n["id"].as_str().unwrap().into(), n["node_type"].as_str().unwrap().into())).collect()
+    }
+
+    fn vad(input: serde_json::Value) -> serde_json::Value {
+        json!({"version": "1", "input": input, "nodes": [{"id": "vad", "node_type": "VAD"}]})
+    }
+
+    #[test]
+    fn stereo_int16_at_44k1_into_vad_gets_three_converters() {
+        let p = build(vad(json!({"format": "i16", "channels": 2, "sample_rate": 44100}))).unwrap();
+        let plan = p.plan_json();
+        let want = [("input→vad.to_f32", "FormatConverter"), ("input→vad.downmix", "Downmix"), ("input→vad.resample", "Resample")];
+        assert_eq!(inserted(&plan), want.map(|(a, b)| (a.to_string(), b.to_string())));
+        assert_eq!(plan["nodes"][0]["input"], json!({"kind": "audio", "format": "f32", "channels": 1, "sample_rate": 16000}));
+        assert_eq!(plan["nodes"][3]["params"], json!({"target_rate": 16000}));
+        assert!(plan["nodes"][0].get("params").is_none(), "the manifest's own nodes are as it says");
+        let edges: Vec<(&str, &str)> = plan["edges"].as_array().unwrap().iter().map(|e| (e["from"].as_str().unwrap(), e["to"].as_str().unwrap())).collect();
+        assert_eq!(edges, [("input→vad.to_f32", "input→vad.downmix"), ("input→vad.downmix", "input→vad.resample"), ("input→vad.resample", "vad")]);
+    }
+
+    #[test]
+    fn accepted_input_inserts_nothing_and_float64_mono_is_converted_once() {
+        let p = build(vad(json!({"format": "f32", "channels": 1, "sample_rate": 48000}))).unwrap();
+        assert!(inserted(&p.plan_json()).is_empty(), "the spectral engine takes 48 kHz");
+        let p = build(vad(json!({"format": "f64", "channels": 1, "sample_rate": 16000}))).unwrap();
+        assert_eq!(inserted(&p.plan_json()), [("input→vad.to_f32".to_string(), "FormatConverter".to_string())]);
+    }
+
+    #[test]
+    fn auto_convert_off_names_the_connection_and_the_fix() {
+        let mut m = json!({"version": "1", "auto_convert": false, "input": {"format": "i16", "channels": 2, "sample_rate": 44100},
+            "nodes": [{"id": "g", "node_type": "Gain"}, {"id": "vad", "node_type": "VAD"}], "connections": [{"from": "g", "to": "vad"}]});
+        match build(m.clone()) {
+            Err(Error::Manifest { path, message }) => {
+                assert_eq!(path, "connections[0]");
+                assert!(message.contains("'g' brings i16, 2 ch, 44100 Hz"), "{message}");
+                assert!(message.contains("FormatConverter(format=f32) → Downmix → Resample(target_rate=16000)"), "{message}");
+            }
+            other => panic!("expected a manifest error, got {:?}", other.map(|_| ())),
+        }
+        m["auto_convert"] = json!(true);
+        assert_eq!(inserted(&build(m).unwrap().plan_json()).len(), 3);
+    }
+
+    #[test]
+    fn json_into_an_audio_input_fails_whatever_auto_convert_says() {
+        let m = json!({"version": "1", "nodes": [{"id": "vad", "node_type": "VAD"}, {"id": "rs", "node_type": "Resample", "params": {"target_rate": 8000}}],
+            "connections": [{"from": "vad.segments", "to": "rs"}]});
+        match build(m) {
+            Err(Error::Manifest { path, message }) => {
+                assert_eq!(path, "connections[0]");
+                assert!(message.contains("'vad.segments' brings JSON events") && message.contains("no converter"), "{message}");
+            }
+            other => panic!("expected a manifest error, got {:?}", other.map(|_| ())),
+        }
+    }
+
+    #[test]
+    fn fan_out_shares_the_common_steps() {
+        let m = json!({"version": "1", "input": {"format": "i16", "channels": 2, "sample_rate": 44100},
+            "nodes": [{"id": "src", "node_type": "PassThrough"}, {"id": "a", "node_type": "VAD"}, {"id": "b", "node_type": "VAD", "params": {"frame_ms": 10}},
+                      {"id": "m", "node_type": "Resample", "params": {"target_rate": 8000}}],
+            "connections": [{"from": "src", "to": "a"}, {"from": "src", "to": "b"}, {"from": "src", "to": "m"}]});
+        let ids: Vec<String> = inserted(&build(m).unwrap().plan_json()).into_iter().map(|(id, _)| id).collect();
+        // a and b need the same chain; m (stereo f32 at any rate) only the f32 step
+        assert_eq!(ids, ["src→a.to_f32", "src→a.downmix", "src→a.resample"]);
+    }
+
+    #[test]
+    fn fan_in_converts_later_edges_to_the_first_edges_caps() {
+        let m = json!({"version": "1", "input": {"format": "f32", "channels": 1, "sample_rate": 16000},
+            "nodes": [{"id": "x", "node_type": "Resample", "params": {"target_rate": 8000}}, {"id": "y", "node_type": "PassThrough"}, {"id": "j", "node_type": "Rechunk", "params": {"frame_samples": 160}}],
+            "connections": [{"from": "x", "to": "j"}, {"from": "y", "to": "j"}]});
+        let plan = build(m).unwrap().plan_json();
+        assert_eq!(inserted(&plan), [("y→j.resample".to_string(), "Resample".to_string())]);
+        let j = &plan["nodes"][2];
+        assert_eq!(j["input"]["sample_rate"], 8000);
+    }
+
+    #[test]
+    fn plan_is_made_at_the_first_chunk_and_kept_for_the_same_caps() {
+        let rt = Runtime::new().unwrap();
+        let mut p = build(vad(serde_json::Value::Null)).unwrap();
+        assert!(inserted(&p.plan_json()).is_empty(), "nothing is known before the first chunk");
+        let stereo = |rate| Data::Audio(AudioBuffer::new(Samples::I16(SampleBuf::owned(vec![0; 4410 * 2])), 2, rate).unwrap());
+        rt.run(&mut p, stereo(44100)).unwrap();
+        assert_eq!(inserted(&p.plan_json()).len(), 3);
+        assert_eq!(p.graph().ids().len(), 4);
+        rt.run(&mut p, stereo(48000)).unwrap();
+        assert_eq!(inserted(&p.plan_json()).len(), 2, "48 kHz needs no resampler");
+    }
+
+    #[test]
+    fn declared_input_must_match_the_chunks() {
+        let rt = Runtime::new().unwrap();
+        let mut p = build(vad(json!({"channels": 1}))).unwrap();
+        let stereo = Data::Audio(AudioBuffer::new(Samples::F32(SampleBuf::owned(vec![0.0; 320])), 2, 16000).unwrap());
+        match rt.run(&mut p, stereo) {
+            Err(Error::InvalidArgument(m)) => assert!(m.contains("declares ?, 1 ch, ? Hz"), "{m}"),
+            other => panic!("expected an invalid argument, got {:?}", other.map(|_| ())),
+        }
+    }
+}
