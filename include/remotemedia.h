@@ -53,6 +53,11 @@
 #define RM_ABI_VERSION 2
 
 /**
+ * Largest declaration accepted from a plugin or a host, in bytes of JSON.
+ */
+#define MAX_DECL_BYTES (16 << 10)
+
+/**
  * A session's output queue capacity when the caller gives none.
  */
 #define RM_SESSION_DEFAULT_CAPACITY 1024
@@ -370,12 +375,35 @@ RmStatus rm_pipeline_run(struct RmPipeline *pipeline,
                          struct RmOutputs **out);
 
 /**
+ * The pipeline's caps plan as JSON: `{"input": CAPS, "nodes": [{"id", "node_type",
+ * "inserted", "input": CAPS, "outputs": {port: CAPS}, "params" (inserted nodes
+ * only)}], "edges": [{"from", "port", "to", "caps": CAPS}]}`, where CAPS is
+ * `{"kind": "audio", "format", "channels", "sample_rate"}` (`null` where not known
+ * before data flows) or `{"kind": "json"}`. Nodes come in manifest order, then the
+ * converters negotiation inserted (ids like `input→vad.resample`).
+ *
+ * `input_caps` is NULL for the plan in use (made when the pipeline was created, for the
+ * manifest's `input`, and remade whenever a chunk's caps differ from those it was made
+ * for), or a NUL-terminated JSON object `{"format", "channels", "sample_rate"}` (each
+ * optional), read during the call: the plan the pipeline would make for such input; the
+ * pipeline keeps its own. Fails with `RM_STATUS_MANIFEST` when no plan fits that input
+ * (the message names the connection), `RM_STATUS_INVALID_ARGUMENT` for caps that are
+ * not such an object or contradict the manifest's `input`.
+ *
+ * On success `*out` receives a NUL-terminated string the caller owns and must release
+ * with `rm_string_free`. Any thread; waits for a run in progress.
+ */
+RmStatus rm_pipeline_plan(const struct RmPipeline *pipeline, const char *input_caps, char **out);
+
+/**
  * Describes the pipeline as JSON: `{"runtime": "native"|"mixed", "nodes": [{"id",
- * "node_type", "runtime", "outputs", "latency"}], "manifest": {...}}`, where each
+ * "node_type", "runtime", "outputs", "latency", "inserted"}], "manifest": {...}}`, where each
  * node's `runtime` is the implementation that was chosen for it ("native" or
  * "python"), `outputs` its output port names (default port first) and `latency` its
  * worst-case output lag in frames at its output rate, as of its last chunk. A node
- * whose type comes from a plugin also has `plugin`, the plugin's name.
+ * whose type comes from a plugin also has `plugin`, the plugin's name. `inserted` is
+ * true for a converter the plan inserted (see `rm_pipeline_plan`); they follow the
+ * manifest's nodes.
  *
  * On success `*out` receives a NUL-terminated string the caller owns and must
  * release with `rm_string_free`. Any thread; waits for a run in progress.

@@ -228,6 +228,11 @@ class Pipeline {
   std::string metrics(RmMetricsFormat format = RM_METRICS_FORMAT_JSON) const {
     return detail::string_from([&](char **out) { return rm_pipeline_metrics(handle_.get(), format, out); });
   }
+  /** The caps plan as JSON: the one in use, or with `input_caps` (a JSON object of
+   *  format, channels, sample_rate) the one this pipeline would make for such input. */
+  std::string plan(const char *input_caps = nullptr) const {
+    return detail::string_from([&](char **out) { return rm_pipeline_plan(handle_.get(), input_caps, out); });
+  }
 
  private:
   detail::Handle<RmPipeline, rm_pipeline_free> handle_;

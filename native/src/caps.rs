@@ -266,7 +266,8 @@ pub fn check_decl(decl: &Value, outputs: &[String]) -> Result<(), String> {
 fn check_side(side: &Value, accept: bool) -> Result<(), String> {
     let object = side.as_object().ok_or(": expected an object of kind, format, channels, sample_rate")?;
     for (key, rule) in object {
-        let field = FIELDS.iter().position(|f| f == key).ok_or_else(|| format!(".{key}: unknown field, expected one of {}", FIELDS.join(", ")))?;
+        let field =
+            FIELDS.iter().position(|f| f == key).ok_or_else(|| format!(".{key}: unknown field, expected one of {}", FIELDS.join(", ")))?;
         check_rule(rule, field, accept, 0).map_err(|m| format!(".{key}: {m}"))?;
     }
     Ok(())
@@ -278,7 +279,13 @@ fn check_rule(rule: &Value, field: usize, accept: bool, depth: usize) -> Result<
     }
     match rule {
         Value::String(s) if s == "any" => Ok(()),
-        Value::String(s) if s == "input" => if accept { Err("\"input\" is for outputs".into()) } else { Ok(()) },
+        Value::String(s) if s == "input" => {
+            if accept {
+                Err("\"input\" is for outputs".into())
+            } else {
+                Ok(())
+            }
+        }
         Value::Array(xs) if accept => {
             if xs.is_empty() {
                 return Err("an empty list accepts nothing".into());
@@ -303,10 +310,12 @@ fn check_rule(rule: &Value, field: usize, accept: bool, depth: usize) -> Result<
             }
             Ok(())
         }
-        Value::Object(o) if accept && field >= 2 => match (o.get("min").and_then(Value::as_u64), o.get("max").and_then(Value::as_u64), o.len()) {
-            (Some(lo), Some(hi), 2) if lo <= hi => Ok(()),
-            _ => Err("a range is {\"min\": a, \"max\": b} with whole numbers a <= b".into()),
-        },
+        Value::Object(o) if accept && field >= 2 => {
+            match (o.get("min").and_then(Value::as_u64), o.get("max").and_then(Value::as_u64), o.len()) {
+                (Some(lo), Some(hi), 2) if lo <= hi => Ok(()),
+                _ => Err("a range is {\"min\": a, \"max\": b} with whole numbers a <= b".into()),
+            }
+        }
         v => check_value(field, v),
     }
 }
@@ -388,7 +397,10 @@ mod tests {
             (json!({"outputs": {"out": {"channels": [1, 2]}}}), "not a valid channels"),
             (json!({"input": {"channels": []}}), "empty list"),
             (json!({"input": {"sample_rate": {"min": 9, "max": 1}}}), "a range"),
-            (json!({"input": {"kind": {"param": "p", "cases": {"a": {"param": "p", "set": {"param": "p", "set": {"param": "p", "set": {"param": "p", "set": {"param": "p"}}}}}}}}}), "deeper"),
+            (
+                json!({"input": {"kind": {"param": "p", "cases": {"a": {"param": "p", "set": {"param": "p", "set": {"param": "p", "set": {"param": "p", "set": {"param": "p"}}}}}}}}}),
+                "deeper",
+            ),
         ] {
             let err = check_decl(&bad, &outs).unwrap_err();
             assert!(err.contains(says), "{bad}: {err}");

@@ -447,6 +447,35 @@ static void test_plugin_outlives_runtime(void) {
   CHECK(dlopen(path, RTLD_NOW | RTLD_NOLOAD) == NULL); /* the last user is gone */
 }
 
+/* Stereo int16 at 44.1 kHz straight into VAD: the plan inserts three converters. */
+static void test_plan(RmRuntime *rt) {
+  RmStatus st;
+  RmPipeline *p = make(rt, "{\"version\":\"1\",\"nodes\":[{\"id\":\"vad\",\"node_type\":\"VAD\"}]}", &st);
+  CHECK(st == RM_STATUS_OK && p != NULL);
+  char *plan = NULL;
+  CHECK(rm_pipeline_plan(p, "{\"format\":\"i16\",\"channels\":2,\"sample_rate\":44100}", &plan) == RM_STATUS_OK);
+  CHECK(plan != NULL && strstr(plan, "input\xe2\x86\x92vad.resample") != NULL && strstr(plan, "\"inserted\":true") != NULL);
+  rm_string_free(plan);
+  plan = NULL;
+  CHECK(rm_pipeline_plan(p, NULL, &plan) == RM_STATUS_OK && strstr(plan, "\"inserted\":true") == NULL);
+  rm_string_free(plan);
+  CHECK(rm_pipeline_plan(p, "{\"format\":\"u8\"}", &plan) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(strstr(rm_last_error_message(), "format") != NULL);
+  CHECK(rm_pipeline_plan(NULL, NULL, &plan) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(rm_pipeline_plan(p, NULL, NULL) == RM_STATUS_INVALID_ARGUMENT);
+  int16_t input[4410 * 2];
+  for (int i = 0; i < 4410 * 2; i++) input[i] = (int16_t)((i % 50) * 100);
+  RmOutputs *outs = NULL;
+  CHECK(rm_pipeline_run(p, input, 4410 * 2, RM_SAMPLE_FORMAT_I16, 2, 44100, &outs) == RM_STATUS_OK);
+  rm_outputs_free(outs);
+  CHECK(rm_pipeline_plan(p, NULL, &plan) == RM_STATUS_OK && strstr(plan, "input\xe2\x86\x92vad.downmix") != NULL);
+  rm_string_free(plan);
+  rm_pipeline_free(p);
+  p = make(rt, "{\"version\":\"1\",\"auto_convert\":false,\"input\":{\"channels\":2},"
+               "\"nodes\":[{\"id\":\"vad\",\"node_type\":\"VAD\"}]}", &st);
+  CHECK(st == RM_STATUS_MANIFEST && p == NULL && strstr(rm_last_error_message(), "auto_convert is off") != NULL);
+}
+
 int main(void) {
   CHECK(rm_abi_version() == RM_ABI_VERSION);
   CHECK(rm_version_string() != NULL && rm_version_string()[0] >= '0' && rm_version_string()[0] <= '9');
@@ -454,6 +483,7 @@ int main(void) {
   CHECK(rm_runtime_new(&rt) == RM_STATUS_OK && rt != NULL);
   CHECK(rm_set_log_callback(count_log, NULL, 3) == RM_STATUS_OK);
   test_run_gain(rt);
+  test_plan(rt);
   test_errors(rt);
   test_host_node(rt);
   test_prometheus_input();

@@ -3,6 +3,7 @@
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 
+use crate::caps::Caps;
 use crate::error::Error;
 use crate::executor::Pipeline;
 use crate::ffi::into_raw_c_string;
@@ -13,7 +14,7 @@ use crate::serial::{Serial, Turn};
 use super::outputs::{Names, OwnedOutputs, RmOutputs, borrow_input};
 use super::runtime::RmRuntime;
 use super::{RmStatus, free_boxed, guard};
-use crate::ffi::{arg, arg_mut, c_string, str_len_arg};
+use crate::ffi::{arg, arg_mut, c_string, optional_str_arg, str_len_arg};
 
 /// A validated pipeline with its node instances. Opaque.
 pub struct RmPipeline {
@@ -123,12 +124,56 @@ pub unsafe extern "C" fn rm_pipeline_run(
     })
 }
 
+/// The pipeline's caps plan as JSON: `{"input": CAPS, "nodes": [{"id", "node_type",
+/// "inserted", "input": CAPS, "outputs": {port: CAPS}, "params" (inserted nodes
+/// only)}], "edges": [{"from", "port", "to", "caps": CAPS}]}`, where CAPS is
+/// `{"kind": "audio", "format", "channels", "sample_rate"}` (`null` where not known
+/// before data flows) or `{"kind": "json"}`. Nodes come in manifest order, then the
+/// converters negotiation inserted (ids like `input→vad.resample`).
+///
+/// `input_caps` is NULL for the plan in use (made when the pipeline was created, for the
+/// manifest's `input`, and remade whenever a chunk's caps differ from those it was made
+/// for), or a NUL-terminated JSON object `{"format", "channels", "sample_rate"}` (each
+/// optional), read during the call: the plan the pipeline would make for such input; the
+/// pipeline keeps its own. Fails with `RM_STATUS_MANIFEST` when no plan fits that input
+/// (the message names the connection), `RM_STATUS_INVALID_ARGUMENT` for caps that are
+/// not such an object or contradict the manifest's `input`.
+///
+/// On success `*out` receives a NUL-terminated string the caller owns and must release
+/// with `rm_string_free`. Any thread; waits for a run in progress.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rm_pipeline_plan(pipeline: *const RmPipeline, input_caps: *const c_char, out: *mut *mut c_char) -> RmStatus {
+    guard(|| {
+        let pipeline = unsafe { arg(pipeline, "pipeline") }?;
+        let caps = unsafe { optional_str_arg(input_caps, "input_caps") }?;
+        let out = unsafe { arg_mut(out, "out") }?;
+        let caps = match caps {
+            None => None,
+            Some(text) => {
+                let value: serde_json::Value =
+                    serde_json::from_str(&text).map_err(|e| Error::InvalidArgument(format!("input_caps: not JSON: {e}")))?;
+                let caps = Caps::from_json(&value).map_err(|(field, m)| Error::InvalidArgument(format!("input_caps.{field}: {m}")))?;
+                Some(caps)
+            }
+        };
+        let p = pipeline.lock()?;
+        let plan = match caps {
+            None => p.plan_json(),
+            Some(caps) => p.plan_for(&caps)?,
+        };
+        *out = into_raw_c_string(&plan.to_string());
+        Ok(())
+    })
+}
+
 /// Describes the pipeline as JSON: `{"runtime": "native"|"mixed", "nodes": [{"id",
-/// "node_type", "runtime", "outputs", "latency"}], "manifest": {...}}`, where each
+/// "node_type", "runtime", "outputs", "latency", "inserted"}], "manifest": {...}}`, where each
 /// node's `runtime` is the implementation that was chosen for it ("native" or
 /// "python"), `outputs` its output port names (default port first) and `latency` its
 /// worst-case output lag in frames at its output rate, as of its last chunk. A node
-/// whose type comes from a plugin also has `plugin`, the plugin's name.
+/// whose type comes from a plugin also has `plugin`, the plugin's name. `inserted` is
+/// true for a converter the plan inserted (see `rm_pipeline_plan`); they follow the
+/// manifest's nodes.
 ///
 /// On success `*out` receives a NUL-terminated string the caller owns and must
 /// release with `rm_string_free`. Any thread; waits for a run in progress.
@@ -147,6 +192,7 @@ pub unsafe extern "C" fn rm_pipeline_describe(pipeline: *const RmPipeline, out: 
                     "runtime": spec.implementation.as_str(),
                     "outputs": spec.outputs,
                     "latency": p.latency(i),
+                    "inserted": i >= p.declared_nodes(),
                 });
                 if let Some(plugin) = spec.implementation.plugin() {
                     node["plugin"] = plugin.name.clone().into();

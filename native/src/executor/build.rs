@@ -4,10 +4,10 @@
 use crate::budget;
 use std::time::Duration;
 
-use crate::error::{Error, Operation, Result};
-use crate::isolation::{Isolated, Recipe, StartError};
 use crate::caps::Caps;
 use crate::data::Data;
+use crate::error::{Error, Operation, Result};
+use crate::isolation::{Isolated, Recipe, StartError};
 use crate::manifest::{Isolation, Manifest, NodeDecl, RuntimeHint};
 use crate::metrics::PipelineMetrics;
 use crate::nodes::{Implementation, Node, NodeSpec, ParamError, ParamsSchema, Registry};
@@ -35,7 +35,12 @@ impl Pipeline {
             if let Some(name) = e.port.as_deref().filter(|p| spec.port_index(p).is_none()) {
                 return Err(Error::manifest(
                     format!("connections[{k}].from"),
-                    format!("node '{}' ({}) has no output port '{name}'; ports: {}", graph.ids()[e.from], spec.node_type, spec.outputs.join(", ")),
+                    format!(
+                        "node '{}' ({}) has no output port '{name}'; ports: {}",
+                        graph.ids()[e.from],
+                        spec.node_type,
+                        spec.outputs.join(", ")
+                    ),
                 ));
             }
         }
@@ -106,24 +111,8 @@ impl Pipeline {
     /// manifest declares must match; the others are taken from `input`. Within a stream
     /// (`streaming`) a plan needing other converters is refused.
     pub(super) fn replan(&mut self, input: &Data) -> Result<()> {
-        let declared = self.manifest.input_caps()?;
-        let arrived = Caps::of(input);
-        let mut caps = declared.clone();
-        for f in 0..caps.0.len() {
-            match (&declared.0[f], &arrived.0[f]) {
-                (Some(d), Some(a)) if d != a => {
-                    return Err(Error::InvalidArgument(format!(
-                        "the input is {}, but the manifest declares {} (its \"input\")",
-                        arrived.describe(),
-                        declared.describe()
-                    )));
-                }
-                (None, a) => caps.0[f] = a.clone(),
-                _ => {}
-            }
-        }
-        let specs = &self.specs[..self.users];
-        let plan = negotiate(&self.user_graph, specs, &self.manifest.nodes, &self.registry, &caps, self.manifest.auto_convert.unwrap_or(true))?;
+        let caps = self.input_for(&Caps::of(input))?;
+        let plan = self.negotiate(&caps)?;
         if self.streaming && !plan.same_graph(&self.plan) {
             return Err(Error::InvalidArgument(format!(
                 "this chunk is {}, the stream's earlier ones {}, which needs other converters; flush the stream before changing formats",
@@ -132,6 +121,42 @@ impl Pipeline {
             )));
         }
         self.apply(plan)
+    }
+
+    /// The plan this pipeline would make for input `arrived` (it keeps its own), as JSON.
+    pub fn plan_for(&self, arrived: &Caps) -> Result<serde_json::Value> {
+        let plan = self.negotiate(&self.input_for(arrived)?)?;
+        let mut ids = self.user_graph.ids().to_vec();
+        let mut specs = self.specs[..self.users].to_vec();
+        for ins in &plan.inserted {
+            ids.push(ins.id.clone());
+            specs.push(self.registry.resolve(&ins.node_type, RuntimeHint::Auto).map_err(Error::Internal)?);
+        }
+        Ok(plan.to_json(&ids, &specs))
+    }
+
+    fn negotiate(&self, input: &Caps) -> Result<Plan> {
+        let auto_convert = self.manifest.auto_convert.unwrap_or(true);
+        negotiate(&self.user_graph, &self.specs[..self.users], &self.manifest.nodes, &self.registry, input, auto_convert)
+    }
+
+    /// The caps a plan is made for when input with `arrived` caps comes: the fields the
+    /// manifest declares, the others from `arrived`; a declared field it contradicts is
+    /// an error.
+    fn input_for(&self, arrived: &Caps) -> Result<Caps> {
+        let declared = self.manifest.input_caps()?;
+        let mut caps = declared.clone();
+        for (have, got) in caps.0.iter_mut().zip(&arrived.0) {
+            match (&*have, got) {
+                (Some(d), Some(a)) if d != a => {
+                    let (a, d) = (arrived.describe(), declared.describe());
+                    return Err(Error::InvalidArgument(format!("the input is {a}, but the manifest declares {d} (its \"input\")")));
+                }
+                (None, a) => *have = a.clone(),
+                _ => {}
+            }
+        }
+        Ok(caps)
     }
 }
 

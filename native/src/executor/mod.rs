@@ -79,20 +79,6 @@ impl Pipeline {
     pub fn declared_nodes(&self) -> usize {
         self.users
     }
-    /// The plan this pipeline would make for input `caps` (it keeps its own).
-    pub fn plan_for(&self, caps: &crate::caps::Caps) -> Result<serde_json::Value> {
-        let plan = plan::negotiate(&self.user_graph, &self.specs[..self.users], &self.manifest.nodes, &self.registry, caps, self.auto_convert())?;
-        let mut ids = self.user_graph.ids().to_vec();
-        ids.extend(plan.inserted.iter().map(|i| i.id.clone()));
-        let mut specs = self.specs[..self.users].to_vec();
-        for ins in &plan.inserted {
-            specs.push(self.registry.resolve(&ins.node_type, crate::manifest::RuntimeHint::Auto).map_err(Error::Internal)?);
-        }
-        Ok(plan.to_json(&ids, &specs))
-    }
-    fn auto_convert(&self) -> bool {
-        self.manifest.auto_convert.unwrap_or(true)
-    }
     /// The graph run (the manifest's nodes, then inserted converters).
     pub fn graph(&self) -> &PipelineGraph {
         &self.graph

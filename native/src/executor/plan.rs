@@ -99,9 +99,22 @@ struct Step {
 
 /// Negotiates `graph` (the manifest's, with `specs` resolved and ports checked) for
 /// `input` caps. With `auto_convert` off, a needed converter is an error instead.
-pub fn negotiate(graph: &PipelineGraph, specs: &[Arc<NodeSpec>], decls: &[NodeDecl], registry: &Registry, input: &Caps, auto_convert: bool) -> Result<Plan> {
+pub fn negotiate(
+    graph: &PipelineGraph,
+    specs: &[Arc<NodeSpec>],
+    decls: &[NodeDecl],
+    registry: &Registry,
+    input: &Caps,
+    auto_convert: bool,
+) -> Result<Plan> {
     let n = specs.len();
-    let mut plan = Plan { input: input.clone(), inserted: Vec::new(), edges: Vec::new(), node_in: vec![Caps::default(); n], node_out: vec![Vec::new(); n] };
+    let mut plan = Plan {
+        input: input.clone(),
+        inserted: Vec::new(),
+        edges: Vec::new(),
+        node_in: vec![Caps::default(); n],
+        node_out: vec![Vec::new(); n],
+    };
     let mut specs: Vec<Arc<NodeSpec>> = specs.to_vec();
     let ports: Vec<Ports> = (0..n).map(|i| specs[i].ports(&decls[i].params)).collect();
     // chain prefixes already inserted, by origin and steps: the node ending each
@@ -145,7 +158,12 @@ pub fn negotiate(graph: &PipelineGraph, specs: &[Arc<NodeSpec>], decls: &[NodeDe
                 };
                 Error::manifest(
                     at.clone(),
-                    format!("'{from_label}' brings {}; '{}' ({}) takes {accepts}: {why}", arriving.describe(), graph.ids()[v], specs[v].node_type),
+                    format!(
+                        "'{from_label}' brings {}; '{}' ({}) takes {accepts}: {why}",
+                        arriving.describe(),
+                        graph.ids()[v],
+                        specs[v].node_type
+                    ),
                 )
             };
             let steps = chain(&arriving, &want, &converters).map_err(fail)?;
@@ -234,7 +252,8 @@ impl Step {
         if self.params.is_empty() {
             return self.spec.node_type.clone();
         }
-        let params: Vec<String> = self.params.iter().map(|(k, v)| format!("{k}={}", v.as_str().map_or(v.to_string(), str::to_string))).collect();
+        let params: Vec<String> =
+            self.params.iter().map(|(k, v)| format!("{k}={}", v.as_str().map_or(v.to_string(), str::to_string))).collect();
         format!("{}({})", self.spec.node_type, params.join(", "))
     }
 }
@@ -263,10 +282,12 @@ fn chain(from: &Caps, want: &[Rule; 4], converters: &Converters) -> std::result:
     let downmix = |caps: &Caps, to: &Value| {
         let to = to.as_u64().unwrap_or(1);
         let now = caps.0[2].as_ref().and_then(Value::as_u64).unwrap_or(1).max(1);
-        let params = if to == 1 { Map::new() } else { Map::from_iter([("map".to_string(), json!((0..to).map(|c| c % now).collect::<Vec<_>>()))]) };
+        let params =
+            if to == 1 { Map::new() } else { Map::from_iter([("map".to_string(), json!((0..to).map(|c| c % now).collect::<Vec<_>>()))]) };
         (converters.downmix.clone(), "downmix".to_string(), params)
     };
-    let resample = |to: &Value| (converters.resample.clone(), "resample".to_string(), Map::from_iter([("target_rate".to_string(), to.clone())]));
+    let resample =
+        |to: &Value| (converters.resample.clone(), "resample".to_string(), Map::from_iter([("target_rate".to_string(), to.clone())]));
     let mut stages = Vec::new();
     if let (true, Some(to)) = (falls, &channels) {
         stages.push(downmix(&caps, to));
@@ -283,7 +304,14 @@ fn chain(from: &Caps, want: &[Rule; 4], converters: &Converters) -> std::result:
     }
     if let Some(format) = caps.0[1].clone().filter(|v| !want[1].accepts(Some(v))) {
         let to = want[1].prefer(&format);
-        push(&mut steps, &mut caps, converters.format.clone(), format!("to_{}", to.as_str().unwrap_or_default()), Map::from_iter([("format".to_string(), to)]), converters)?;
+        push(
+            &mut steps,
+            &mut caps,
+            converters.format.clone(),
+            format!("to_{}", to.as_str().unwrap_or_default()),
+            Map::from_iter([("format".to_string(), to)]),
+            converters,
+        )?;
     }
     let left: Vec<&str> = (0..4).filter(|&f| !want[f].accepts(caps.0[f].as_ref())).map(|f| FIELDS[f]).collect();
     if !left.is_empty() {
@@ -294,7 +322,14 @@ fn chain(from: &Caps, want: &[Rule; 4], converters: &Converters) -> std::result:
 
 /// Appends converter `spec` with `params` to `steps`, a FormatConverter first when it
 /// does not take the current format; fails when it still does not take `caps`.
-fn push(steps: &mut Vec<Step>, caps: &mut Caps, spec: Arc<NodeSpec>, role: String, params: Map<String, Value>, converters: &Converters) -> std::result::Result<(), String> {
+fn push(
+    steps: &mut Vec<Step>,
+    caps: &mut Caps,
+    spec: Arc<NodeSpec>,
+    role: String,
+    params: Map<String, Value>,
+    converters: &Converters,
+) -> std::result::Result<(), String> {
     let ports = spec.ports(&params);
     if let Some(format) = caps.0[1].clone().filter(|v| !ports.accept[1].accepts(Some(v))) {
         let to = ports.accept[1].prefer(&format);
@@ -326,7 +361,11 @@ mod tests {
 
     fn inserted(plan: &serde_json::Value) -> Vec<(String, String)> {
         let nodes = plan["nodes"].as_array().unwrap();
-        nodes.iter().filter(|n| n["inserted"] == true).map(|n| (n["id"].as_str().unwrap().into(), n["node_type"].as_str().unwrap().into())).collect()
+        nodes
+            .iter()
+            .filter(|n| n["inserted"] == true)
+            .map(|n| (n["id"].as_str().unwrap().into(), n["node_type"].as_str().unwrap().into()))
+            .collect()
     }
 
     fn vad(input: serde_json::Value) -> serde_json::Value {
@@ -342,8 +381,12 @@ mod tests {
         assert_eq!(plan["nodes"][0]["input"], json!({"kind": "audio", "format": "f32", "channels": 1, "sample_rate": 16000}));
         assert_eq!(plan["nodes"][3]["params"], json!({"target_rate": 16000}));
         assert!(plan["nodes"][0].get("params").is_none(), "the manifest's own nodes are as it says");
-        let edges: Vec<(&str, &str)> = plan["edges"].as_array().unwrap().iter().map(|e| (e["from"].as_str().unwrap(), e["to"].as_str().unwrap())).collect();
-        assert_eq!(edges, [("input→vad.to_f32", "input→vad.downmix"), ("input→vad.downmix", "input→vad.resample"), ("input→vad.resample", "vad")]);
+        let edges: Vec<(&str, &str)> =
+            plan["edges"].as_array().unwrap().iter().map(|e| (e["from"].as_str().unwrap(), e["to"].as_str().unwrap())).collect();
+        assert_eq!(
+            edges,
+            [("input→vad.to_f32", "input→vad.downmix"), ("input→vad.downmix", "input→vad.resample"), ("input→vad.resample", "vad")]
+        );
     }
 
     #[test]

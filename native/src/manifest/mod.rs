@@ -223,7 +223,8 @@ impl Manifest {
     pub fn input_caps(&self) -> Result<Caps> {
         match &self.input {
             None => Ok(Caps::audio(None, None, None)),
-            Some(v) => Caps::from_json(v).map_err(|(field, m)| Error::manifest(if field.is_empty() { "input".into() } else { format!("input.{field}") }, m)),
+            Some(v) => Caps::from_json(v)
+                .map_err(|(field, m)| Error::manifest(if field.is_empty() { "input".into() } else { format!("input.{field}") }, m)),
         }
     }
 

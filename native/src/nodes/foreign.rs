@@ -237,5 +237,14 @@ pub(crate) unsafe fn spec(info: &RmNodeTypeInfo, vtable: VTable, implementation:
         }
         Ok(Box::new(ForeignNode { vtable: vtable.clone(), instance, shape }))
     };
-    Ok(NodeSpec { node_type, description, params_schema, outputs, implementation, prefers_isolation: false, caps: None, create: Arc::new(create) })
+    Ok(NodeSpec {
+        node_type,
+        description,
+        params_schema,
+        outputs,
+        implementation,
+        prefers_isolation: false,
+        caps: None,
+        create: Arc::new(create),
+    })
 }
