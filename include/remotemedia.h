@@ -278,7 +278,8 @@ bool rm_last_error_retryable(void);
  * Registers a node type implemented by the host (for example Python nodes). Its
  * `node_type` is used when a manifest node has `runtime_hint` "python", or "auto" and
  * no native implementation exists. A type of the same name registered earlier is
- * replaced for new pipelines; existing pipelines keep the old one.
+ * replaced for new pipelines; existing pipelines keep the old one. The same as
+ * `rm_runtime_register_node_ext` with no extension: the node type's caps are undeclared.
  *
  * `info` and the strings it points to are borrowed for the call. `vtable` is copied;
  * `vtable->user_data` stays owned by the host until `release` is called. Even when
@@ -287,6 +288,19 @@ bool rm_last_error_retryable(void);
 RmStatus rm_runtime_register_node(const struct RmRuntime *runtime,
                                   const RmNodeTypeInfo *info,
                                   const RmNodeVTable *vtable);
+
+/**
+ * `rm_runtime_register_node` with what the node type declares beyond `info`:
+ * `extension` (NULL for none) as a plugin declares it, read as far as its `size`
+ * covers: its `flags` and its `caps` (docs/PLUGINS.md, "Caps"), so pipelines insert
+ * converters before it. A malformed extension fails with `RM_STATUS_INVALID_ARGUMENT`
+ * naming the field. `extension` and its strings are borrowed for the call; the rest is
+ * as for `rm_runtime_register_node`. Any thread.
+ */
+RmStatus rm_runtime_register_node_ext(const struct RmRuntime *runtime,
+                                      const RmNodeTypeInfo *info,
+                                      const RmNodeTypeExtension *extension,
+                                      const RmNodeVTable *vtable);
 
 /**
  * Sends the core's log records at `max_level` (1 error … 5 trace) and more severe to

@@ -31,9 +31,10 @@
  * Minor version of the plugin ABI. The runtime loads a plugin whose minor is at most its own.
  *
  * Minor 1 added `RmPluginDescriptor::extensions` (`RmNodeTypeExtension`, with the
- * `RM_NODE_PREFERS_ISOLATION` flag). A plugin built against minor 0 loads as before.
+ * `RM_NODE_PREFERS_ISOLATION` flag). Minor 2 appended `RmNodeTypeExtension::caps`. A
+ * plugin built against an older minor loads as before (its node types undeclared).
  */
-#define RM_PLUGIN_ABI_MINOR 1
+#define RM_PLUGIN_ABI_MINOR 2
 
 /**
  * `RmNodeTypeExtension::flags` bit: the node type should run in a process of its own
@@ -335,7 +336,8 @@ typedef struct RmHostServices {
 /**
  * What a node type declares beyond `RmNodeTypeInfo` (ABI minor 1 and later), in an
  * array parallel to the descriptor's `node_types`. Later minors append fields; `size`
- * says how many bytes of the struct the plugin filled, so the runtime reads only those.
+ * says how many bytes of the struct the plugin filled (every element the same), so the
+ * runtime reads only those and steps through the array by it.
  */
 typedef struct RmNodeTypeExtension {
   /**
@@ -346,6 +348,14 @@ typedef struct RmNodeTypeExtension {
    * `RM_NODE_*` flag bits; unknown bits are refused.
    */
   uint32_t flags;
+  /**
+   * ABI minor 2: what the node type's ports carry, as NUL-terminated JSON text
+   * `{"input": {...}, "outputs": {"port": {...}}}` (docs/PLUGINS.md, "Caps"), or NULL:
+   * undeclared, it accepts anything and its outputs are not known before data flows,
+   * so no converter is inserted around it. Read and copied while the plugin loads; a
+   * malformed declaration refuses the plugin.
+   */
+  const char *caps;
 } RmNodeTypeExtension;
 
 /**

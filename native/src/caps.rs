@@ -213,7 +213,7 @@ fn resolve(rule: Option<&Value>, params: &Map<String, Value>, schema: &Value, ab
         Value::Array(xs) => Rule::List(xs.clone()),
         Value::Object(o) if o.contains_key("param") => {
             let name = o["param"].as_str().unwrap_or_default();
-            let default = schema.pointer(&format!("/properties/{name}/default"));
+            let default = schema.get("properties").and_then(|p| p.get(name)).and_then(|p| p.get("default"));
             let value = params.get(name).filter(|v| !v.is_null()).or(default).filter(|v| !v.is_null());
             let fallback = || resolve(o.get("default"), params, schema, &Rule::Any);
             match value {

@@ -1,4 +1,4 @@
-"""The ``remotemedia`` command: ``run``, ``batch``, ``nodes``, ``plugins``."""
+"""The ``remotemedia`` command: ``run``, ``batch``, ``plan``, ``nodes``, ``plugins``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 from . import _contract, audiofile, batch, catalog, files, native, plugins
+from . import caps as caps_mod
+from . import plan as plan_mod
 from .errors import InvalidInputError, PluginError, RemoteMediaError
 from .pipeline import RUNTIMES, Pipeline
 
@@ -116,6 +118,36 @@ def print_metrics(metrics: dict) -> None:
           f"(real-time factor {p['real_time_factor']:.5f})", file=sys.stderr)
 
 
+def parse_caps(text: str) -> dict:
+    """``FORMAT,CHANNELS,RATE`` (``i16,2,48000``; ``?`` or nothing for an unknown field)
+    as an ``input`` caps object."""
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 3:
+        raise InvalidInputError(f"--input-caps takes FORMAT,CHANNELS,RATE (e.g. i16,2,48000), got {text!r}")
+    fmt, channels, rate = (None if p in ("", "?") else p for p in parts)
+    try:
+        return {"format": fmt, "channels": None if channels is None else int(channels),
+                "sample_rate": None if rate is None else int(rate)}
+    except ValueError:
+        raise InvalidInputError(f"--input-caps: channels and rate are whole numbers, got {text!r}") from None
+
+
+def cmd_plan(args) -> int:
+    for path in args.plugin:
+        plugins.load_plugin(path)
+    pipeline = Pipeline.from_manifest(Path(args.manifest), runtime=args.runtime)
+    caps = None
+    if args.input:
+        with audiofile.Reader(args.input) as r:
+            caps = {"format": caps_mod.FORMAT_NAMES[r.dtype], "channels": r.channels, "sample_rate": r.sample_rate}
+    elif args.input_caps:
+        caps = parse_caps(args.input_caps)
+    plan = pipeline.plan(caps)
+    print(json.dumps(plan, indent=2, ensure_ascii=False) if args.json else plan_mod.to_dot(plan) if args.dot
+          else plan_mod.to_table(plan))
+    return 0
+
+
 def cmd_nodes(args) -> int:
     rows = catalog.node_types(builtin_only=args.markdown)
     if args.name:
@@ -179,6 +211,7 @@ examples:
   remotemedia run examples/vad_pipeline.json -i talk.flac --segments talk.srt
   remotemedia run pipeline.json -i in.wav -o out.flac --events events.json --metrics m.json
   remotemedia batch examples/vad_pipeline.json corpus/ --out segmented/ --workers 4
+  remotemedia plan pipeline.json --input-caps i16,2,48000   the converters it would insert
   remotemedia nodes                 every node type, with its params
   remotemedia nodes VAD             one node type in full (--json for machines)
   remotemedia plugins check ./libmyplugin.so
@@ -232,6 +265,21 @@ def main(argv: list[str] | None = None) -> int:
     _streaming_options(many, json_help="print the summary as JSON on stdout",
                        progress_help="a progress bar over the corpus on stderr (default: when stderr is a terminal)")
     many.set_defaults(fn=cmd_batch)
+    plan = sub.add_parser("plan", help="show the caps plan: converters inserted, caps of every node and edge",
+                          description="Negotiates the pipeline's caps and prints the plan: every node (those the "
+                                      "negotiation inserted marked +) with its input and output caps, in the order "
+                                      "data flows. Without --input or --input-caps, the input caps are the manifest's "
+                                      "\"input\" (unknown fields show as ?).")
+    plan.add_argument("manifest", help="the pipeline's JSON manifest")
+    given = plan.add_mutually_exclusive_group()
+    given.add_argument("--input", "-i", metavar="AUDIO", help="plan for this audio file's format, channels and rate")
+    given.add_argument("--input-caps", metavar="FMT,CH,RATE", help="plan for these input caps, e.g. i16,2,48000")
+    shown = plan.add_mutually_exclusive_group()
+    shown.add_argument("--dot", action="store_true", help="as Graphviz dot, caps on the edges")
+    shown.add_argument("--json", action="store_true", help="as JSON (the Pipeline.plan() dict)")
+    plan.add_argument("--runtime", choices=RUNTIMES, default="auto", help="which runtime plans (default: %(default)s)")
+    plan.add_argument("--plugin", action="append", default=[], metavar="LIB", help="load this plugin library first (repeatable)")
+    plan.set_defaults(fn=cmd_plan)
     nodes = sub.add_parser("nodes", help="list node types, or describe one",
                            description="Lists every node type (built-in, plugin, Python) with its params, or describes "
                                        "one in full: origin, runtimes, ports, every param with type, range, default "

@@ -8,6 +8,7 @@ import threading
 import time
 from collections import deque
 
+from . import caps as caps_mod
 from ._contract import MAX_HUNG_CALLS, MAX_ITEMS_PER_STEP, MAX_PATHS
 from .audio import Audio
 from .errors import (
@@ -25,9 +26,10 @@ from .errors import (
 )
 from .graph import check_paths, topological_order, waves
 from .isolation import ProcessNode, Stopped
-from .manifest import BREAKER_DEFAULT, RETRY_DEFAULT
+from .manifest import BREAKER_DEFAULT, RETRY_DEFAULT, input_caps
 from .metrics import NodeMetrics, PipelineMetrics, to_json
 from .node import Node, ParamError, emitted, lookup, registered
+from .plan import Converters, Plan, negotiate
 
 # Timed-out calls still running on their abandoned threads, per node type (native:
 # executor/call.rs).
@@ -136,43 +138,114 @@ class PythonPipeline:
 
     def __init__(self, manifest: dict):
         nodes = manifest["nodes"]
-        self.ids = [n["id"] for n in nodes]
-        index = {nid: i for i, nid in enumerate(self.ids)}
+        self.manifest = manifest
+        self.users = len(nodes)
+        user_ids = [n["id"] for n in nodes]
+        index = {nid: i for i, nid in enumerate(user_ids)}
         links = []
         for c in manifest["connections"]:
             src, _, port = c["from"].partition(".")
             links.append((index[src], port or None, index[c["to"]]))
-        self.order = topological_order(self.ids, [(a, b) for a, _, b in links])
-        self.waves = waves(len(nodes), [(a, b) for a, _, b in links], self.order)
-        check_paths(self.ids, [(a, b) for a, _, b in links], self.order, MAX_PATHS)
+        self.links = links
+        self.user_order = topological_order(user_ids, [(a, b) for a, _, b in links])
+        check_paths(user_ids, [(a, b) for a, _, b in links], self.user_order, MAX_PATHS)
         classes = [resolve(n["node_type"], n["runtime_hint"], i, n["id"]) for i, n in enumerate(nodes)]
-        self.outputs = [list(cls.outputs) for cls in classes]
-        self.routes: list[list[list[int]]] = [[[] for _ in outs] for outs in self.outputs]
-        for k, (a, port, b) in enumerate(links):
-            if port is not None and port not in self.outputs[a]:
+        for k, (a, port, _) in enumerate(links):
+            if port is not None and port not in classes[a].outputs:
                 raise ManifestError(
                     f"connections[{k}].from",
-                    f"node '{self.ids[a]}' ({classes[a].node_type}) has no output port '{port}'; "
-                    f"ports: {', '.join(self.outputs[a])}")
-            self.routes[a][0 if port is None else self.outputs[a].index(port)].append(b)
-        self.classes, self.decls = classes, nodes
+                    f"node '{user_ids[a]}' ({classes[a].node_type}) has no output port '{port}'; "
+                    f"ports: {', '.join(classes[a].outputs)}")
+        self.declared = input_caps(manifest)
+        self.converters = Converters(lookup)
+        plan = self._negotiate(self.declared, classes[:], nodes)
+        self.ids, self.classes, self.decls = user_ids, classes, list(nodes)
         self.nodes = create_all(classes, nodes)
-        self.params = [n["params"] for n in nodes]
         self.name = manifest["metadata"].get("name", "")
         self.node_metrics = [NodeMetrics() for _ in nodes]
         self.pipeline_metrics = PipelineMetrics()
-        self.retry = [n.get("retry", RETRY_DEFAULT) for n in nodes]
         self.breakers = [Breaker(n.get("circuit_breaker", BREAKER_DEFAULT)) for n in nodes]
         self.rngs = [random.Random(i + 1) for i in range(len(nodes))]
-        self.timeouts = [n.get("timeout_ms") for n in nodes]
         self.poisoned = [False] * len(nodes)
-        self.step_items = [0] * len(nodes)  # items each node emitted in this step, for the item budget
-        targets = {t for routes in self.routes for ts in routes for t in ts}
-        self.sources = [i for i in range(len(nodes)) if i not in targets]
-        self.node_runtimes = {nid: "python" for nid in self.ids}
-        self.keys = [[nid if p == 0 else f"{nid}.{port}" for p, port in enumerate(outs)]
-                     for nid, outs in zip(self.ids, self.outputs)]
+        self.plan, self.planned_for, self.streaming = None, None, False
         self.turn = Turns("pipeline")
+        self._apply(plan)
+
+    def _negotiate(self, caps: tuple, classes=None, decls=None) -> Plan:
+        classes = classes if classes is not None else self.classes[:self.users]
+        decls = decls if decls is not None else self.decls[:self.users]
+        user_ids = [d["id"] for d in decls]
+        return negotiate(user_ids, self.links, self.user_order, classes, decls, self.converters, caps,
+                         self.manifest.get("auto_convert", True))
+
+    def _apply(self, plan: Plan) -> None:
+        """Runs ``plan``: its inserted converters are created (unless the current plan
+        has the same ones) and every per-node list is remade for the graph it runs.
+        Lists are replaced, never changed in place: a session shares them until then."""
+        if self.plan is None or not plan.same_graph(self.plan):
+            u = self.users
+            decls = self.decls[:u] + [{"id": nid, "node_type": t, "params": params, "runtime_hint": "auto"}
+                                      for nid, t, params in plan.inserted]
+            classes = self.classes[:u] + [lookup(t) for _, t, _ in plan.inserted]
+            made = create_all(classes[u:], decls[u:])
+            self.decls, self.classes, self.nodes = decls, classes, self.nodes[:u] + made
+            self.ids = [d["id"] for d in decls]
+            edges = [(a, b) for a, _, b in plan.edges]
+            self.order = topological_order(self.ids, edges)
+            self.waves = waves(len(decls), edges, self.order)
+            self.outputs = [list(cls.outputs) for cls in classes]
+            self.routes: list[list[list[int]]] = [[[] for _ in outs] for outs in self.outputs]
+            for a, port, b in plan.edges:
+                self.routes[a][self.outputs[a].index(port) if port in self.outputs[a] else 0].append(b)
+            self.params = [d["params"] for d in decls]
+            self.node_metrics = self.node_metrics[:u] + [NodeMetrics() for _ in made]
+            self.retry = [d.get("retry", RETRY_DEFAULT) for d in decls]
+            self.breakers = self.breakers[:u] + [Breaker(BREAKER_DEFAULT) for _ in made]
+            self.rngs = self.rngs[:u] + [random.Random(i + 1) for i in range(u, len(decls))]
+            self.timeouts = [d.get("timeout_ms") for d in decls]
+            self.poisoned = self.poisoned[:u] + [False] * len(made)
+            self.step_items = [0] * len(decls)
+            targets = {b for _, _, b in plan.edges}
+            self.sources = [i for i in range(len(decls)) if i not in targets]
+            self.node_runtimes = {nid: "python" for nid in self.ids}
+            self.keys = [[nid if p == 0 else f"{nid}.{port}" for p, port in enumerate(outs)]
+                         for nid, outs in zip(self.ids, self.outputs)]
+        caps = plan.input
+        self.planned_for = caps[1:] if caps[0] == "audio" and None not in caps else None
+        self.plan = plan
+
+    def plan_json(self, caps: tuple | None = None) -> dict:
+        """The plan in use, or with ``caps`` the one this pipeline would make for them."""
+        if caps is None:
+            return self.plan.to_json(self.ids, self.classes)
+        plan = self._negotiate(self._input_for(caps))
+        classes = self.classes[:self.users] + [lookup(t) for _, t, _ in plan.inserted]
+        return plan.to_json(self.ids[:self.users] + [nid for nid, _, _ in plan.inserted], classes)
+
+    def _input_for(self, arrived: tuple) -> tuple:
+        """The manifest's declared input caps, the rest from ``arrived``; a declared field
+        that ``arrived`` contradicts is an InvalidInputError."""
+        out = list(self.declared)
+        for f, (have, got) in enumerate(zip(self.declared, arrived)):
+            if have is not None and got is not None and have != got:
+                raise InvalidInputError(f"invalid argument: the input is {caps_mod.describe(arrived)}, but the "
+                                        f"manifest declares {caps_mod.describe(self.declared)} (its \"input\")")
+            if have is None:
+                out[f] = got
+        return tuple(out)
+
+    def _plan_input(self, item) -> None:
+        """Re-plans when ``item``'s caps are not those planned for; within a stream a plan
+        needing other converters is refused."""
+        if isinstance(item, Audio) and self.planned_for == (caps_mod.format_name(item), item.channels, item.sample_rate):
+            return
+        caps = self._input_for(caps_mod.of(item))
+        plan = self._negotiate(caps)
+        if self.streaming and not plan.same_graph(self.plan):
+            raise InvalidInputError(f"invalid argument: this chunk is {caps_mod.describe(caps)}, the stream's earlier "
+                                    f"ones {caps_mod.describe(self.plan.input)}, which needs other converters; flush "
+                                    f"the stream before changing formats")
+        self._apply(plan)
 
     def node_latencies(self) -> dict[str, int]:
         return {nid: node.latency() for nid, node in zip(self.ids, self.nodes)}
@@ -314,6 +387,8 @@ class PythonPipeline:
 
     def _run(self, audio: Audio) -> dict[str, list]:
         self.pipeline_metrics.runs += 1
+        self.streaming = False
+        self._plan_input(audio)
         self._reset_all()
         results: dict[str, list] = {}
         for key, item in self._step(audio, flush=False) + self.finish():
@@ -323,11 +398,14 @@ class PythonPipeline:
     def push(self, audio: Audio) -> list[tuple[str, object]]:
         """Streams one chunk through the graph; returns (key, item) of sink outputs."""
         self.pipeline_metrics.pushes += 1
+        self._plan_input(audio)
+        self.streaming = True
         return self._step(audio, flush=False)
 
     def finish(self) -> list[tuple[str, object]]:
         """Ends the stream: flushes every node in order, then resets every node (whether
         the flush worked or not), so the next stream starts fresh."""
+        self.streaming = False
         try:
             tails = self._step(None, flush=True)
         except Exception:

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from . import caps as caps_mod
 from ._contract import MANIFEST, defaults
 from ._schema import SchemaError, check_bounds, check_shape
 from .errors import ManifestError, did_you_mean
@@ -30,7 +31,7 @@ RETRY_DEFAULT = defaults(POLICIES["retry"])
 BREAKER_DEFAULT = defaults(POLICIES["circuit_breaker"])
 
 _ID = re.compile(r"^[A-Za-z0-9_-]+$")
-_TOP = {"version": str, "metadata": dict, "nodes": list, "connections": list}
+_TOP = {"version": str, "metadata": dict, "nodes": list, "connections": list, "input": object, "auto_convert": bool}
 _NODE = {"id": str, "node_type": str, "params": dict, "runtime_hint": str, "retry": dict, "circuit_breaker": dict,
          "timeout_ms": int, "isolation": str}
 _CONNECTION = {"from": str, "to": str}
@@ -160,7 +161,7 @@ def _check_fields(obj: Any, fields: dict, required: tuple, path: str, nullable=(
 def validate(manifest: dict) -> dict:
     """Checks structure, version, limits, ids and connections; returns a normalized copy
     with defaults filled in (``params`` {}, ``runtime_hint`` "auto", ``connections`` [])."""
-    _check_fields(manifest, _TOP, ("version", "nodes"), "")
+    _check_fields(manifest, _TOP, ("version", "nodes"), "", nullable=("input", "auto_convert"))
     nodes = list(manifest["nodes"])
     connections = manifest.get("connections", [])
     for i, node in enumerate(nodes):
@@ -179,6 +180,7 @@ def validate(manifest: dict) -> dict:
                 _schema_check(check_shape, node[key], schema, f"nodes[{i}].{key}")
     for i, c in enumerate(connections):
         _check_fields(c, _CONNECTION, ("from", "to"), f"connections[{i}]")
+    input_caps(manifest)
     if manifest["version"] != VERSION:
         raise ManifestError("version", f"unsupported version '{manifest['version']}', expected '{VERSION}'")
     if not nodes:
@@ -227,7 +229,20 @@ def validate(manifest: dict) -> dict:
                    **({"isolation": n["isolation"]} if n.get("isolation", ISOLATIONS[0]) != ISOLATIONS[0] else {})}
                   for n in nodes],
         "connections": [{"from": c["from"], "to": c["to"]} for c in connections],
+        **{k: manifest[k] for k in ("input", "auto_convert") if manifest.get(k) is not None},
     }
+
+
+def input_caps(manifest: dict) -> tuple:
+    """The manifest's declared input caps (unknown fields where ``input`` leaves them out)."""
+    declared = manifest.get("input")
+    if declared is None:
+        return caps_mod.audio()
+    try:
+        return caps_mod.from_json(declared)
+    except ValueError as e:
+        field, message = e.args
+        raise ManifestError(f"input.{field}" if field else "input", message) from None
 
 
 def _schema_check(check, value, schema: dict, path: str) -> None:

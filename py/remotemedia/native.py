@@ -280,7 +280,9 @@ class NativeRuntime:
                 "user_data": _keep(cls), "create": lib._rm_py_create, "process": lib._rm_py_process,
                 "flush": lib._rm_py_flush, "reset": lib._rm_py_reset, "destroy": lib._rm_py_destroy,
                 "release": lib._rm_py_release})
-            _check(lib.rm_runtime_register_node(self.ptr, info, vtable))
+            caps = ffi.new("char[]", json.dumps(cls.caps).encode()) if cls.caps is not None else ffi.NULL
+            extension = ffi.new("RmNodeTypeExtension *", {"size": ffi.sizeof("RmNodeTypeExtension"), "caps": caps})
+            _check(lib.rm_runtime_register_node_ext(self.ptr, info, extension, vtable))
             self.registered[cls.node_type] = cls
 
 
@@ -313,6 +315,13 @@ class NativePipeline:
         """The native description of the pipeline (see rm_pipeline_describe)."""
         out = ffi.new("char **")
         _check(lib.rm_pipeline_describe(self.ptr, out))
+        return json.loads(_take_string(out))
+
+    def plan_json(self, caps: tuple | None = None) -> dict:
+        """The plan in use, or with ``caps`` (a caps tuple) the one for such input."""
+        arg = ffi.NULL if caps is None else json.dumps(dict(zip(("format", "channels", "sample_rate"), caps[1:]))).encode()
+        out = ffi.new("char **")
+        _check(lib.rm_pipeline_plan(self.ptr, arg, out))
         return json.loads(_take_string(out))
 
     def node_latencies(self) -> dict[str, int]:

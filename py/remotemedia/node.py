@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from ._schema import SchemaError, check_bounds, check_shape
 from .audio import Audio
+from .caps import check_decl
 from .errors import InvalidInputError, RemoteMediaError
 
 ENTRY_POINT_GROUP = "remotemedia.nodes"
@@ -53,6 +54,10 @@ class Node(ABC):
     outputs: ClassVar[tuple[str, ...]] = ("out",)
     #: JSON Schema of the params (informational, shown by ``remotemedia nodes``).
     params_schema: ClassVar[dict] = {"type": "object"}
+    #: What the ports carry (docs/ARCHITECTURE.md, "Caps"): ``{"input": {...},
+    #: "outputs": {port: {...}}}``; None accepts anything and produces what is not known
+    #: before data flows, so no converter is inserted around the node.
+    caps: ClassVar[dict | None] = None
 
     @abstractmethod
     def process(self, data):
@@ -74,6 +79,18 @@ class Node(ABC):
         """Instantiates with ``params``; params outside ``params_schema`` (checked as
         ``_schema`` does, the subset both runtimes share), unknown or bad params raise
         :class:`ParamError`."""
+        params = cls.check_params(params)
+        try:
+            node = cls(**params)
+        except TypeError as e:
+            raise ParamError("", str(e)) from e
+        node._params = params
+        return node
+
+    @classmethod
+    def check_params(cls, params: dict) -> dict:
+        """The params ``create`` passes to the constructor, checked without making a
+        node: the schema, and names the constructor takes. Raises :class:`ParamError`."""
         try:
             check_shape(params, cls.params_schema, "")
             check_bounds(params, cls.params_schema, "")
@@ -86,12 +103,7 @@ class Node(ABC):
         for name in params:
             if not takes_any and name not in accepted:
                 raise ParamError(name, f"unknown param '{name}' for {cls.node_type}")
-        try:
-            node = cls(**params)
-        except TypeError as e:
-            raise ParamError("", str(e)) from e
-        node._params = dict(params)
-        return node
+        return dict(params)
 
     @classmethod
     def description(cls) -> str:
@@ -146,6 +158,10 @@ def register_node(cls: type[Node]) -> type[Node]:
         problem = "is empty" if not name else "contains '.'" if "." in name else "is given twice" if name in outputs[:i] else None
         if problem:
             raise InvalidInputError(f"node type '{cls.node_type}': output port name '{name}' (outputs[{i}]) {problem}")
+    if cls.caps is not None:
+        why = check_decl(cls.caps, outputs)
+        if why:
+            raise InvalidInputError(f"node type '{cls.node_type}': {why}")
     _REGISTRY[cls.node_type] = cls
     return cls
 

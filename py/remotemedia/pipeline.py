@@ -9,14 +9,16 @@ import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from . import caps as caps_mod
 from . import manifest as manifest_mod
 from . import native
 from ._contract import DEFAULT_CAPACITY, MAX_CAPACITY, MAX_TIMEOUT_S, OVERFLOW
 from .audio import Audio
-from .errors import InvalidInputError
+from ._schema import SchemaError, check_bounds, check_shape
+from .errors import InvalidInputError, ManifestError, did_you_mean
 from .executor import PythonPipeline
 from .model import with_package_models
-from .node import Node, lookup, register_node
+from .node import Node, ParamError, lookup, register_node, registered
 
 RUNTIMES = manifest_mod.RUNTIME_HINTS
 _COMPILING = threading.RLock()
@@ -31,10 +33,16 @@ class Pipeline:
     ``runtime_hint: "python"``) are called back from the native executor.
     """
 
-    def __init__(self, name: str | None = None, *, metadata: dict | None = None, runtime: str = "auto"):
+    def __init__(self, name: str | None = None, *, metadata: dict | None = None, runtime: str = "auto",
+                 input: dict | None = None, auto_convert: bool | None = None):
+        """``input`` declares what the pipeline input carries (``{"format", "channels",
+        "sample_rate"}``, each optional), so the caps plan is made before any data flows;
+        ``auto_convert=False`` makes every caps mismatch an error instead of a converter."""
         if runtime not in RUNTIMES:
             raise InvalidInputError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
         self._metadata = dict(metadata or {})
+        # the manifest's "input" and "auto_convert", when given
+        self._negotiation = {k: v for k, v in (("input", input), ("auto_convert", auto_convert)) if v is not None}
         if name is not None:
             self._metadata["name"] = name
         self._nodes: list[dict] = []
@@ -52,11 +60,14 @@ class Pipeline:
         """Adds a node; ``params`` go into the manifest unchanged, as do the optional
         ``retry``, ``circuit_breaker`` and ``timeout_ms`` policies and ``isolation``
         ("in_process", the default, or "process": the node runs in a child process of
-        its own, so a crash or hang there fails only its call). Returns self."""
+        its own, so a crash or hang there fails only its call). The node type and its
+        params are checked at once, as ``from_manifest`` checks them (ManifestError
+        naming ``nodes[i]``). Returns self."""
         if isinstance(node_type, type):
             register_node(node_type)
             node_type = node_type.node_type
         node = {"id": node_id, "node_type": node_type, "params": dict(params), "runtime_hint": runtime_hint}
+        _check_params(node, len(self._nodes))
         node.update({k: dict(v) for k, v in (("retry", retry), ("circuit_breaker", circuit_breaker)) if v is not None})
         if timeout_ms is not None:
             node["timeout_ms"] = timeout_ms
@@ -77,7 +88,7 @@ class Pipeline:
         """Loads a manifest (dict, JSON text or file path) and validates it at once."""
         loaded, text = manifest_mod.load(source)
         m = manifest_mod.validate(loaded)
-        p = cls(metadata=m["metadata"], runtime=runtime)
+        p = cls(metadata=m["metadata"], runtime=runtime, input=m.get("input"), auto_convert=m.get("auto_convert"))
         p._nodes, p._connections = m["nodes"], m["connections"]
         p._text = text
         p._compile()
@@ -86,7 +97,7 @@ class Pipeline:
     def to_manifest(self) -> dict:
         """The manifest as a dict; ``from_manifest(p.to_manifest())`` rebuilds the same pipeline."""
         return copy.deepcopy({"version": manifest_mod.VERSION, "metadata": self._metadata,
-                              "nodes": self._nodes, "connections": self._connections})
+                              "nodes": self._nodes, "connections": self._connections, **self._negotiation})
 
     # ---- running --------------------------------------------------------------------
 
@@ -132,6 +143,24 @@ class Pipeline:
         """Per-node and per-pipeline metrics of the one-shot runs: a dict shaped as
         docs/metrics.schema.json, or with ``format="prometheus"`` the Prometheus text."""
         return _format_metrics(self._compile().metrics(), format)
+
+    def plan(self, input: Audio | dict | None = None) -> dict:
+        """The caps plan: every node (the manifest's, then the converters negotiation
+        inserted, marked ``"inserted": True``) with its input and output caps, and every
+        edge with its caps. Without ``input``, the plan in use (made for the manifest's
+        ``input`` and remade whenever a chunk's caps differ); with an :class:`Audio` or a
+        ``{"format", "channels", "sample_rate"}`` dict, the plan this pipeline would make
+        for such input (it keeps its own). Raises ManifestError when none fits."""
+        impl = self._compile()
+        if input is None:
+            return impl.plan_json()
+        if isinstance(input, Audio):
+            return impl.plan_json(caps_mod.of(input))
+        try:
+            caps = caps_mod.from_json(input)
+        except ValueError as e:
+            raise InvalidInputError(f"input caps: {e.args[0]}: {e.args[1]}" if e.args[0] else f"input caps: {e.args[1]}") from None
+        return impl.plan_json(caps)
 
     def node_latencies(self) -> dict[str, int]:
         """Each node's worst-case output lag in frames at its output rate, as of its last
@@ -326,6 +355,33 @@ class AsyncStream:
         if producer is not None and not producer.done():
             producer.cancel()
             await asyncio.gather(producer, return_exceptions=True)
+
+
+def _check_params(node: dict, index: int) -> None:
+    """What building would say of a node's type and params (not the checks its
+    constructor makes), said at once: a ManifestError at ``nodes[index]``."""
+    node_id, node_type, params = node["id"], node["node_type"], node["params"]
+    if not isinstance(node_type, str) or not isinstance(node_id, str):
+        return  # the manifest's own checks name these at build time
+    cls = lookup(node_type)
+    native_types = {t["node_type"]: t["params"] for t in native.NativeRuntime.get().node_types()} if native.available() else {}
+    schema = native_types.get(node_type)
+    if cls is None and schema is None:
+        known = sorted(set(registered()) | set(native_types))
+        raise ManifestError(f"nodes[{index}].node_type",
+                            f"unknown node type '{node_type}'{did_you_mean(node_type, known)} (node '{node_id}')")
+    try:
+        if cls is not None:
+            cls.check_params(params)
+        elif schema is not None:
+            check_shape(params, schema, "")
+            check_bounds(params, schema, "")
+    except ParamError as e:
+        path = f"nodes[{index}].params" + (f".{e.param}" if e.param else "")
+        raise ManifestError(path, f"{e} (node '{node_id}', {node_type})") from None
+    except SchemaError as e:
+        raise ManifestError(f"nodes[{index}].params" + (f".{e.path}" if e.path else ""),
+                            f"{e} (node '{node_id}', {node_type})") from None
 
 
 def _seconds(timeout) -> float:

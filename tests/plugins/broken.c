@@ -112,9 +112,21 @@ static const RmPluginNodeType NODE_TYPES[] = {{
 }};
 
 #if defined(PREFERS_ISOLATION)
-static const RmNodeTypeExtension EXTENSIONS[] = {{sizeof(RmNodeTypeExtension), RM_NODE_PREFERS_ISOLATION}};
+static const RmNodeTypeExtension EXTENSIONS[] = {{sizeof(RmNodeTypeExtension), RM_NODE_PREFERS_ISOLATION, NULL}};
 #elif defined(UNKNOWN_FLAG)
-static const RmNodeTypeExtension EXTENSIONS[] = {{sizeof(RmNodeTypeExtension), 0x80}};
+static const RmNodeTypeExtension EXTENSIONS[] = {{sizeof(RmNodeTypeExtension), 0x80, NULL}};
+#elif defined(DECLARES_CAPS) /* takes f32 mono 16 kHz only: pipelines convert for it */
+static const RmNodeTypeExtension EXTENSIONS[] = {{sizeof(RmNodeTypeExtension), 0,
+    "{\"input\":{\"kind\":\"audio\",\"format\":[\"f32\"],\"channels\":[1],\"sample_rate\":[16000]},"
+    "\"outputs\":{\"out\":{}}}"}};
+#elif defined(BAD_CAPS)
+static const RmNodeTypeExtension EXTENSIONS[] = {{sizeof(RmNodeTypeExtension), 0, "{\"input\":{\"format\":[\"mp3\"]}}"}};
+#elif defined(MINOR1_EXTENSION) /* the extension as ABI minor 1 defined it, before caps */
+typedef struct {
+  uint32_t size;
+  uint32_t flags;
+} ExtensionMinor1;
+static const ExtensionMinor1 EXTENSIONS_MINOR1[] = {{sizeof(ExtensionMinor1), RM_NODE_PREFERS_ISOLATION}};
 #endif
 
 static const RmPluginDescriptor DESCRIPTOR = {
@@ -127,6 +139,8 @@ static const RmPluginDescriptor DESCRIPTOR = {
     .abi_minor = RM_PLUGIN_ABI_MINOR + 1,
 #elif defined(OLD_MINOR) /* built against minor 0, before extensions */
     .abi_minor = 0,
+#elif defined(MINOR1_EXTENSION)
+    .abi_minor = 1,
 #else
     .abi_minor = RM_PLUGIN_ABI_MINOR,
 #endif
@@ -142,8 +156,10 @@ static const RmPluginDescriptor DESCRIPTOR = {
 #ifdef RESERVED_SET
     .reserved = {NODE_TYPES},
 #endif
-#if defined(PREFERS_ISOLATION) || defined(UNKNOWN_FLAG)
+#if defined(PREFERS_ISOLATION) || defined(UNKNOWN_FLAG) || defined(DECLARES_CAPS) || defined(BAD_CAPS)
     .extensions = EXTENSIONS,
+#elif defined(MINOR1_EXTENSION)
+    .extensions = (const RmNodeTypeExtension *)EXTENSIONS_MINOR1,
 #endif
 };
 

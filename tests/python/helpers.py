@@ -37,3 +37,20 @@ def write_entry_point_package(root: Path) -> None:
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-nodes\nVersion: 1.0\n")
     (dist / "entry_points.txt").write_text("[remotemedia.nodes]\nhalve = acme_nodes:Halve\n")
+
+
+@rm.register_node
+class Opaque(rm.Node):
+    """Passes items on without declaring caps, so nothing is converted behind it: how a
+    node's own input checks are reached."""
+
+    node_type = "Opaque"
+
+    def process(self, data):
+        return data
+
+
+def behind_opaque(runtime: str, node_id: str, node_type: str, params: dict) -> rm.Pipeline:
+    """An Opaque node feeding one node of ``node_type``."""
+    return (rm.Pipeline(runtime=runtime).add_node("o", Opaque).add_node(node_id, node_type, **params)
+            .connect("o", node_id))

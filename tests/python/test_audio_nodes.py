@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import remotemedia as rm
+from helpers import behind_opaque
 
 pytestmark = pytest.mark.skipif(not rm.native_available(), reason="compares against the native runtime")
 
@@ -141,7 +142,12 @@ def test_bad_params_name_node_and_param(runtime, node_type, params, path):
     assert info.value.path.startswith(path), (info.value.path, str(info.value))
 
 
-def test_int_audio_is_refused_by_the_mixer(runtime):
-    p = rm.Pipeline(runtime=runtime).add_node("d", "Downmix")
+def test_int_audio_is_converted_for_the_mixer_or_refused(runtime):
+    audio = rm.Audio(np.array([[1000, 3000], [-2000, 0]], np.int16), 16000)
+    mixed = rm.Pipeline(runtime=runtime).add_node("d", "Downmix").run(audio)["d"][0]
+    assert mixed.samples.dtype == np.float32 and np.allclose(mixed.samples, [2000 / 32768, -1000 / 32768])
+    off = rm.Pipeline(runtime=runtime, auto_convert=False).add_node("d", "Downmix")
+    with pytest.raises(rm.ManifestError, match=r"inserting FormatConverter\(format=f32\) would fix it"):
+        off.run(audio)
     with pytest.raises(rm.NodeError, match="convert first"):
-        p.run(rm.Audio(np.zeros((4, 2), np.int16), 16000))
+        behind_opaque(runtime, "d", "Downmix", {}).run(audio)

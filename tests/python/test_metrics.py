@@ -51,7 +51,7 @@ def test_run_metrics_match_the_schema_and_count_right(runtime):
 
 
 def test_errors_are_counted(runtime):
-    p = rm.Pipeline(runtime=runtime).add_node("rs", "Resample", target_rate=16000)
+    p = rm.Pipeline(runtime=runtime).add_node("rs", "Fault", mode="permanent", fail_first=1)
     with pytest.raises(rm.NodeError):
         p.run(rm.Audio(np.zeros(100, np.int16), 48000))
     node = p.metrics()["nodes"][0]

@@ -51,7 +51,7 @@ def run_one(node_type: str, params: dict, audio: rm.Audio, runtime: str) -> np.n
 
 def test_example_plugins_load_by_path_and_describe_themselves():
     biquad, gate = rm.load_plugin(BIQUAD), rm.load_plugin(GATE)
-    assert (biquad["name"], biquad["version"], biquad["license"], biquad["abi"]) == ("biquad", "1.0.0", "Apache-2.0", "1.1")
+    assert (biquad["name"], biquad["version"], biquad["license"], biquad["abi"]) == ("biquad", "1.0.0", "Apache-2.0", "1.2")
     assert biquad["file"] == str(BIQUAD.resolve())
     [t] = biquad["node_types"]
     assert (t["node_type"], t["input_kinds"], t["output_kinds"], t["runtime"]) == ("Biquad", ["audio"], ["audio"], "native")
@@ -216,8 +216,8 @@ def test_python_node_params_are_checked_against_their_schema_on_both_runtimes(ru
 
 REJECTIONS = [
     ("MISSING_ENTRY", "missing entry symbol `remotemedia_plugin_entry`"),
-    ("MAJOR_MISMATCH", "plugin ABI 2.1 is incompatible with this runtime's ABI 1.1 (major versions differ)"),
-    ("NEWER_MINOR", "plugin ABI 1.2 is newer than this runtime's ABI 1.1; upgrade remotemedia"),
+    ("MAJOR_MISMATCH", "plugin ABI 2.2 is incompatible with this runtime's ABI 1.2 (major versions differ)"),
+    ("NEWER_MINOR", "plugin ABI 1.3 is newer than this runtime's ABI 1.2; upgrade remotemedia"),
     ("UNKNOWN_FLAG", "invalid descriptor: extensions[0].flags has unknown bits 0x80"),
     ("NO_NAME", "invalid descriptor: name is NULL"),
     ("BAD_SCHEMA", "invalid descriptor: node_types[0]: node type 'EchoBadSchema': params_schema_json"),
@@ -244,6 +244,35 @@ def test_a_plugin_built_against_abi_minor_0_still_loads_and_runs(broken):
     assert info["abi"] == "1.0"
     audio = rm.Audio(np.ones(4, np.float32), 16000)
     assert rm.Pipeline().add_node("x", "EchoOldMinor").run(audio)["x"][0] == audio
+
+
+def test_a_plugin_built_against_abi_minor_1_still_loads_with_its_flags(broken):
+    info = rm.load_plugin(broken("MINOR1_EXTENSION"))
+    assert info["abi"] == "1.1"
+    assert info["node_types"][0]["prefers_isolation"] is True
+    assert "caps" not in info["node_types"][0], "its node type is undeclared"
+    audio = rm.Audio(np.ones((4, 2), np.int16), 44100)
+    p = rm.Pipeline().add_node("x", "EchoMinor1Extension")
+    assert p.run(audio)["x"][0] == audio, "accepts anything: nothing is inserted"
+    assert not [n for n in p.plan()["nodes"] if n["inserted"]]
+
+
+def test_a_plugin_that_declares_caps_gets_converters_before_it(broken):
+    rm.load_plugin(broken("DECLARES_CAPS"))
+    audio = rm.Audio((np.arange(4410 * 2, dtype=np.int16) % 100).reshape(-1, 2), 44100)
+    p = rm.Pipeline().add_node("x", "EchoDeclaresCaps")
+    out = p.run(audio)["x"]
+    assert [n["node_type"] for n in p.plan()["nodes"] if n["inserted"]] == ["FormatConverter", "Downmix", "Resample"]
+    assert all(a.samples.dtype == np.float32 and a.channels == 1 and a.sample_rate == 16000 for a in out)
+    off = rm.Pipeline(auto_convert=False, input={"channels": 2}).add_node("x", "EchoDeclaresCaps")
+    with pytest.raises(rm.ManifestError, match="auto_convert is off") as e:
+        off.plan()
+    assert e.value.path == "input"
+
+
+def test_a_malformed_caps_declaration_refuses_the_plugin(broken):
+    with pytest.raises(rm.PluginError, match=r"extensions\[0\]\.caps: caps\.input\.format"):
+        rm.load_plugin(broken("BAD_CAPS"))
 
 
 def test_a_node_type_may_prefer_isolation_and_the_manifest_decides(broken, caplog):
@@ -376,7 +405,7 @@ def test_plugin_nodes_run_concurrently_like_sequentially():
 def test_cli_lists_plugins(tmp_path):
     env = {**os.environ, "REMOTEMEDIA_PLUGIN_PATH": str(EXAMPLES), "REMOTEMEDIA_PLUGIN_SYSTEM_PATH": ""}
     done = subprocess.run([sys.executable, "-m", "remotemedia", "plugins"], env=env, capture_output=True, text=True, check=True)
-    assert "biquad 1.0.0 (ABI 1.1, Apache-2.0)" in done.stdout and "NoiseGate" in done.stdout
+    assert "biquad 1.0.0 (ABI 1.2, Apache-2.0)" in done.stdout and "NoiseGate" in done.stdout
     assert f"{EXAMPLES} (REMOTEMEDIA_PLUGIN_PATH)" in done.stdout
     nodes = subprocess.run([sys.executable, "-m", "remotemedia", "nodes"], env=env, capture_output=True, text=True, check=True)
     assert "Biquad           [native] from plugin biquad" in nodes.stdout

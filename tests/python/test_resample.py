@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import remotemedia as rm
-from helpers import one_node
+from helpers import behind_opaque, one_node
 from remotemedia import measure
 
 pytestmark = pytest.mark.skipif(not rm.native_available(), reason="compares against the native runtime")
@@ -76,10 +76,15 @@ def test_quality_bounds(runtime, quality, in_rate, out_rate):
     assert measure.sweep_snr_db(f, in_rate, out_rate) > 60
 
 
-def test_int_audio_is_refused_with_advice(runtime):
-    p = rm.Pipeline(runtime=runtime).add_node("r", "Resample", target_rate=16000)
+def test_int_audio_is_converted_first_or_refused_with_advice(runtime):
+    audio = rm.Audio(np.zeros(100, np.int16), 48000)
+    out = rm.Pipeline(runtime=runtime).add_node("r", "Resample", target_rate=16000).run(audio)["r"]
+    assert {a.samples.dtype for a in out} == {np.dtype(np.float32)}
+    off = rm.Pipeline(runtime=runtime, auto_convert=False).add_node("r", "Resample", target_rate=16000)
+    with pytest.raises(rm.ManifestError, match=r"inserting FormatConverter\(format=f32\) would fix it"):
+        off.run(audio)
     with pytest.raises(rm.NodeError, match="FormatConverter"):
-        p.run(rm.Audio(np.zeros(100, np.int16), 48000))
+        behind_opaque(runtime, "r", "Resample", {"target_rate": 16000}).run(audio)
 
 
 @pytest.mark.parametrize("params, path", [({"target_rate": 0}, "target_rate"), ({"target_rate": 200000}, "target_rate"),
@@ -91,10 +96,13 @@ def test_bad_params(runtime, params, path):
     assert info.value.path == "nodes[0].params" + (f".{path}" if path else "")
 
 
-def test_rate_outside_range_is_a_node_error(runtime):
-    p = rm.Pipeline(runtime=runtime).add_node("r", "Resample", target_rate=16000)
+def test_rate_outside_range_has_no_plan_and_is_a_node_error_behind_an_opaque_node(runtime):
+    audio = rm.Audio(np.zeros(10, np.float32), 4000)
+    with pytest.raises(rm.ManifestError, match=r"Resample cannot take f32, 1 ch, 4000 Hz") as e:
+        rm.Pipeline(runtime=runtime).add_node("r", "Resample", target_rate=16000).run(audio)
+    assert e.value.path == "input"
     with pytest.raises(rm.NodeError, match="outside 8000"):
-        p.run(rm.Audio(np.zeros(10, np.float32), 4000))
+        behind_opaque(runtime, "r", "Resample", {"target_rate": 16000}).run(audio)
 
 
 @pytest.mark.parametrize("in_rate, out_rate", [(48000, 16000), (44100, 16000), (16000, 48000), (44100, 48000), (48000, 8000)])

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import remotemedia as rm
+from helpers import behind_opaque
 from remotemedia.model import silero, silero_package_model
 from test_vad import voiced_bursts
 
@@ -163,10 +164,14 @@ def test_bad_models_are_manifest_errors_at_validation(runtime, tmp_path):
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
-def test_other_rates_are_a_clear_node_error(runtime):
+def test_other_rates_are_resampled_or_a_clear_node_error(runtime):
+    audio = rm.Audio(np.zeros(4800, np.float32), 48000)
     p = rm.Pipeline.from_manifest(manifest(), runtime=runtime)
+    p.run(audio)
+    assert [(n["node_type"], n.get("params")) for n in p.plan()["nodes"] if n["inserted"]] == [
+        ("Resample", {"target_rate": 16000})]
     with pytest.raises(rm.NodeError, match="16000 Hz, got 48000"):
-        p.run(rm.Audio(np.zeros(4800, np.float32), 48000))
+        behind_opaque(runtime, "v", "VAD", manifest()["nodes"][0]["params"]).run(audio)
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import remotemedia as rm
-from helpers import one_node
+from helpers import behind_opaque, one_node
 
 pytestmark = pytest.mark.skipif(not rm.native_available(), reason="compares against the native runtime")
 
@@ -136,14 +136,17 @@ def test_bad_params(runtime, params, path):
     assert info.value.path == f"nodes[0].params.{path}"
 
 
-@pytest.mark.parametrize("audio, message", [
-    (rm.Audio(np.zeros(480, np.float32), 44100), "resample first"),
-    (rm.Audio(np.zeros(480, np.int16), 16000), "FormatConverter"),
-    (rm.Audio(np.zeros((480, 2), np.float32), 16000), "Downmix"),
+@pytest.mark.parametrize("audio, message, inserted", [
+    (rm.Audio(np.zeros(480, np.float32), 44100), "resample first", "input→v.resample"),
+    (rm.Audio(np.zeros(480, np.int16), 16000), "FormatConverter", "input→v.to_f32"),
+    (rm.Audio(np.zeros((480, 2), np.float32), 16000), "Downmix", "input→v.downmix"),
 ])
-def test_bad_audio(runtime, audio, message):
+def test_unfit_audio_is_converted_or_refused(runtime, audio, message, inserted):
+    p = vad(runtime)
+    p.run(audio)
+    assert [n["id"] for n in p.plan()["nodes"] if n["inserted"]] == [inserted]
     with pytest.raises(rm.NodeError, match=message):
-        vad(runtime).run(audio)
+        behind_opaque(runtime, "v", "VAD", {}).run(audio)
 
 
 @settings(max_examples=25, deadline=None)

@@ -1,10 +1,11 @@
 //! Node types implemented by the embedding host (Python, or any C caller) through a
 //! vtable of callbacks (`RmNodeVTable`, defined by the node ABI in `remotemedia_plugin.h`).
 
-use remotemedia_plugin::abi::{RmNodeTypeInfo, RmNodeVTable};
+use remotemedia_plugin::abi::{RM_NODE_PREFERS_ISOLATION, RmNodeTypeExtension, RmNodeTypeInfo, RmNodeVTable};
 
 use crate::nodes::Implementation;
-use crate::nodes::foreign::{self, VTable};
+use crate::error::Error;
+use crate::nodes::foreign::{self, Extension, VTable, read_extension};
 
 use super::runtime::RmRuntime;
 use super::{RmStatus, guard};
@@ -13,7 +14,8 @@ use crate::ffi::arg;
 /// Registers a node type implemented by the host (for example Python nodes). Its
 /// `node_type` is used when a manifest node has `runtime_hint` "python", or "auto" and
 /// no native implementation exists. A type of the same name registered earlier is
-/// replaced for new pipelines; existing pipelines keep the old one.
+/// replaced for new pipelines; existing pipelines keep the old one. The same as
+/// `rm_runtime_register_node_ext` with no extension: the node type's caps are undeclared.
 ///
 /// `info` and the strings it points to are borrowed for the call. `vtable` is copied;
 /// `vtable->user_data` stays owned by the host until `release` is called. Even when
@@ -24,12 +26,37 @@ pub unsafe extern "C" fn rm_runtime_register_node(
     info: *const RmNodeTypeInfo,
     vtable: *const RmNodeVTable,
 ) -> RmStatus {
+    unsafe { rm_runtime_register_node_ext(runtime, info, std::ptr::null(), vtable) }
+}
+
+/// `rm_runtime_register_node` with what the node type declares beyond `info`:
+/// `extension` (NULL for none) as a plugin declares it, read as far as its `size`
+/// covers: its `flags` and its `caps` (docs/PLUGINS.md, "Caps"), so pipelines insert
+/// converters before it. A malformed extension fails with `RM_STATUS_INVALID_ARGUMENT`
+/// naming the field. `extension` and its strings are borrowed for the call; the rest is
+/// as for `rm_runtime_register_node`. Any thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rm_runtime_register_node_ext(
+    runtime: *const RmRuntime,
+    info: *const RmNodeTypeInfo,
+    extension: *const RmNodeTypeExtension,
+    vtable: *const RmNodeVTable,
+) -> RmStatus {
     guard(|| {
         // Own the vtable first so that `release` runs exactly once, whatever fails.
         let vtable = VTable::new(*unsafe { arg(vtable, "vtable") }?, None);
         let runtime = unsafe { arg(runtime, "runtime") }?;
         let info = unsafe { arg(info, "info") }?;
-        let spec = unsafe { foreign::spec(info, vtable, Implementation::Host) }?;
+        let extension = if extension.is_null() {
+            Extension::default()
+        } else {
+            // SAFETY: the caller's promise: `size` readable bytes; a lone struct has no stride but its own size.
+            let size = unsafe { std::ptr::read_unaligned(extension.cast::<u32>()) } as usize;
+            unsafe { read_extension(extension, size) }.map_err(|m| Error::InvalidArgument(format!("extension.{m}")))?
+        };
+        let mut spec = unsafe { foreign::spec(info, vtable, Implementation::Host) }?;
+        spec.prefers_isolation = extension.flags & RM_NODE_PREFERS_ISOLATION != 0;
+        spec.caps = extension.caps(&spec.outputs).map_err(|m| Error::InvalidArgument(format!("extension.caps: {m}")))?;
         runtime.inner.register(spec);
         Ok(())
     })

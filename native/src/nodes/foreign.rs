@@ -5,7 +5,9 @@ use std::any::Any;
 use std::ffi::{CStr, c_char, c_void};
 use std::sync::Arc;
 
-use remotemedia_plugin::abi::{RmDataView, RmNodeContext, RmNodeTypeInfo, RmNodeVTable, RmStatus};
+use remotemedia_plugin::abi::{
+    RM_NODE_PREFERS_ISOLATION, RmDataView, RmNodeContext, RmNodeTypeExtension, RmNodeTypeInfo, RmNodeVTable, RmStatus,
+};
 use serde_json::Value;
 
 use crate::data::Data;
@@ -179,6 +181,55 @@ fn check_port_names(node_type: &str, outputs: &[String]) -> Result<()> {
         return Err(Error::InvalidArgument(format!("node type '{node_type}': output port name '{name}' (outputs[{i}]) {problem}")));
     }
     Ok(())
+}
+
+/// What one `RmNodeTypeExtension` declares.
+#[derive(Default)]
+pub(crate) struct Extension {
+    pub flags: u32,
+    /// The caps declaration's text, not yet parsed.
+    caps: Option<String>,
+}
+
+impl Extension {
+    /// The caps declaration, parsed and checked against the node type's `outputs`.
+    pub(crate) fn caps(&self, outputs: &[String]) -> std::result::Result<Option<Value>, String> {
+        let Some(text) = &self.caps else { return Ok(None) };
+        let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+        crate::caps::check_decl(&value, outputs)?;
+        Ok(Some(value))
+    }
+}
+
+/// Smallest and largest `RmNodeTypeExtension::size` accepted.
+const EXTENSION_SIZE: std::ops::RangeInclusive<usize> = 8..=4096;
+
+/// Reads the extension at `ext` as far as its `size` covers; `stride` is the size every
+/// extension of its array must have (the first one's). Errors name the field.
+///
+/// # Safety
+/// `ext` must point to an extension whose first `size` bytes are readable (any alignment).
+pub(crate) unsafe fn read_extension(ext: *const RmNodeTypeExtension, stride: usize) -> std::result::Result<Extension, String> {
+    // SAFETY: the caller's promise; every field read lies within `size`.
+    let size = unsafe { std::ptr::read_unaligned(std::ptr::addr_of!((*ext).size)) } as usize;
+    if !EXTENSION_SIZE.contains(&size) {
+        return Err(format!("size is {size}, expected {} to {}", EXTENSION_SIZE.start(), EXTENSION_SIZE.end()));
+    }
+    if size != stride {
+        return Err(format!("size is {size}, but the first extension's is {stride}: all must be the same"));
+    }
+    let flags = unsafe { std::ptr::read_unaligned(std::ptr::addr_of!((*ext).flags)) };
+    if flags & !RM_NODE_PREFERS_ISOLATION != 0 {
+        return Err(format!("flags has unknown bits {flags:#x}"));
+    }
+    let caps_end = std::mem::offset_of!(RmNodeTypeExtension, caps) + std::mem::size_of::<*const c_char>();
+    let caps = if size >= caps_end {
+        let ptr = unsafe { std::ptr::read_unaligned(std::ptr::addr_of!((*ext).caps)) };
+        unsafe { optional_str_arg(ptr, "caps") }.map_err(|e| format!("caps: {e}"))?
+    } else {
+        None
+    };
+    Ok(Extension { flags, caps })
 }
 
 /// Builds the spec of a node type implemented by `vtable`, checking `info`.

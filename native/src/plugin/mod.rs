@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use crate::error::{Error, Result, catch};
 use crate::ffi::optional_str_arg;
-use crate::nodes::foreign::{self, VTable};
+use crate::nodes::foreign::{self, Extension, VTable, read_extension};
 use crate::nodes::{Implementation, NodeSpec, PluginMeta};
 use crate::view::kind_names;
 
@@ -155,27 +155,22 @@ unsafe fn required(ptr: *const c_char, field: &str) -> Result<String, String> {
 /// Most node types one plugin may offer.
 const MAX_NODE_TYPES: usize = 1024;
 
-/// The flags of each node type: from `extensions` (ABI minor 1 and later), else 0.
+/// The extensions of `d`'s node types (none before ABI minor 1 or when NULL), each read
+/// as far as the plugin's `size` covers, stepping through the array by that size.
 ///
 /// # Safety
-/// `d` must be a descriptor whose `node_types` was checked to hold `n_node_types`.
-unsafe fn extension_flags(d: &RmPluginDescriptor) -> Result<Vec<u32>, String> {
+/// `d` must be a descriptor returned by a plugin's entry point.
+unsafe fn extensions(d: &RmPluginDescriptor) -> Result<Vec<Extension>, String> {
     if d.abi_minor < 1 || d.extensions.is_null() {
-        return Ok(vec![0; d.n_node_types]);
+        return Ok((0..d.n_node_types).map(|_| Extension::default()).collect());
     }
-    let known = std::mem::size_of::<RmNodeTypeExtension>() as u32;
-    // SAFETY: the contract: `n_node_types` extensions, valid until unload. Each is read
-    // only as far as its `size` and this runtime's struct both cover (all of it now).
-    let extensions = unsafe { std::slice::from_raw_parts(d.extensions, d.n_node_types) };
-    extensions
-        .iter()
-        .enumerate()
-        .map(|(i, e)| match (e.size, e.flags) {
-            (size, _) if size < known => Err(format!("invalid descriptor: extensions[{i}].size is {size}, at least {known}")),
-            (_, flags) if flags & !RM_NODE_PREFERS_ISOLATION != 0 => {
-                Err(format!("invalid descriptor: extensions[{i}].flags has unknown bits {flags:#x}"))
-            }
-            (_, flags) => Ok(flags),
+    // SAFETY: the contract: `n_node_types` extensions of the plugin's `size`, valid until unload.
+    let stride = unsafe { std::ptr::read_unaligned(d.extensions.cast::<u32>()) } as usize;
+    (0..d.n_node_types)
+        .map(|i| {
+            let at = d.extensions.cast::<u8>().wrapping_add(i * stride).cast::<RmNodeTypeExtension>();
+            // SAFETY: as above; `read_extension` checks `size` before reading past it.
+            unsafe { read_extension(at, stride) }.map_err(|m| format!("invalid descriptor: extensions[{i}].{m}"))
         })
         .collect()
 }
@@ -194,7 +189,7 @@ unsafe fn read_descriptor(d: &RmPluginDescriptor, file: &Path, library: &Arc<Lib
     if d.n_node_types > MAX_NODE_TYPES {
         return Err(format!("invalid descriptor: {} node types, at most {MAX_NODE_TYPES} allowed", d.n_node_types));
     }
-    let flags = unsafe { extension_flags(d) }?;
+    let extensions = unsafe { extensions(d) }?;
     let meta = Arc::new(PluginMeta {
         name: unsafe { required(d.name, "name") }?,
         version: unsafe { required(d.version, "version") }?,
@@ -210,7 +205,8 @@ unsafe fn read_descriptor(d: &RmPluginDescriptor, file: &Path, library: &Arc<Lib
         let vtable = VTable::new(t.vtable, Some(owner));
         let mut spec = unsafe { foreign::spec(&t.info, vtable, Implementation::Plugin(meta.clone())) }
             .map_err(|e| invalid(&format!("node_types[{i}]: "), e))?;
-        spec.prefers_isolation = flags[i] & RM_NODE_PREFERS_ISOLATION != 0;
+        spec.prefers_isolation = extensions[i].flags & RM_NODE_PREFERS_ISOLATION != 0;
+        spec.caps = extensions[i].caps(&spec.outputs).map_err(|m| format!("invalid descriptor: extensions[{i}].caps: {m}"))?;
         if specs.iter().any(|s: &Arc<NodeSpec>| s.node_type == spec.node_type) {
             return Err(format!("invalid descriptor: node type '{}' is listed twice", spec.node_type));
         }

@@ -253,6 +253,13 @@ static const RmPluginNodeType NODE_TYPES[] = {{
     .vtable = {.create = create, .process = process, .reset = reset, .destroy = destroy},
 }};
 
+/* What its ports carry: f32 audio of any layout and rate in, the same out. A pipeline
+ * feeding it other audio gets a FormatConverter inserted before it. */
+static const RmNodeTypeExtension EXTENSIONS[] = {{
+    .size = sizeof(RmNodeTypeExtension),
+    .caps = "{\"input\":{\"kind\":\"audio\",\"format\":[\"f32\"]},\"outputs\":{\"out\":{}}}",
+}};
+
 static const RmPluginDescriptor DESCRIPTOR = {
     .abi_major = RM_PLUGIN_ABI_MAJOR,
     .abi_minor = RM_PLUGIN_ABI_MINOR,
@@ -262,6 +269,7 @@ static const RmPluginDescriptor DESCRIPTOR = {
     .description = "Example C plugin: a biquad filter",
     .node_types = NODE_TYPES,
     .n_node_types = 1,
+    .extensions = EXTENSIONS,
 };
 
 RM_PLUGIN_EXPORT const RmPluginDescriptor *remotemedia_plugin_entry(const RmHostServices *host) {

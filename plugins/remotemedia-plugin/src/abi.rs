@@ -15,8 +15,9 @@ pub const RM_PLUGIN_ABI_MAJOR: u32 = 1;
 /// Minor version of the plugin ABI. The runtime loads a plugin whose minor is at most its own.
 ///
 /// Minor 1 added `RmPluginDescriptor::extensions` (`RmNodeTypeExtension`, with the
-/// `RM_NODE_PREFERS_ISOLATION` flag). A plugin built against minor 0 loads as before.
-pub const RM_PLUGIN_ABI_MINOR: u32 = 1;
+/// `RM_NODE_PREFERS_ISOLATION` flag). Minor 2 appended `RmNodeTypeExtension::caps`. A
+/// plugin built against an older minor loads as before (its node types undeclared).
+pub const RM_PLUGIN_ABI_MINOR: u32 = 2;
 
 /// `RmNodeTypeExtension::flags` bit: the node type should run in a process of its own
 /// (`"isolation": "process"` in a manifest), e.g. because it wraps code that may crash.
@@ -26,7 +27,8 @@ pub const RM_NODE_PREFERS_ISOLATION: u32 = 1;
 
 /// What a node type declares beyond `RmNodeTypeInfo` (ABI minor 1 and later), in an
 /// array parallel to the descriptor's `node_types`. Later minors append fields; `size`
-/// says how many bytes of the struct the plugin filled, so the runtime reads only those.
+/// says how many bytes of the struct the plugin filled (every element the same), so the
+/// runtime reads only those and steps through the array by it.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct RmNodeTypeExtension {
@@ -34,6 +36,12 @@ pub struct RmNodeTypeExtension {
     pub size: u32,
     /// `RM_NODE_*` flag bits; unknown bits are refused.
     pub flags: u32,
+    /// ABI minor 2: what the node type's ports carry, as NUL-terminated JSON text
+    /// `{"input": {...}, "outputs": {"port": {...}}}` (docs/PLUGINS.md, "Caps"), or NULL:
+    /// undeclared, it accepts anything and its outputs are not known before data flows,
+    /// so no converter is inserted around it. Read and copied while the plugin loads; a
+    /// malformed declaration refuses the plugin.
+    pub caps: *const c_char,
 }
 
 /// Name of the symbol every plugin exports, an `RmPluginEntryFn` with C linkage.

@@ -78,7 +78,8 @@ impl Plugin {
         let mut extensions = Vec::new();
         for t in types {
             let flags = if t.info.prefers_isolation { RM_NODE_PREFERS_ISOLATION } else { 0 };
-            extensions.push(RmNodeTypeExtension { size: std::mem::size_of::<RmNodeTypeExtension>() as u32, flags });
+            let caps = t.info.caps.as_deref().map_or(std::ptr::null(), &mut c);
+            extensions.push(RmNodeTypeExtension { size: std::mem::size_of::<RmNodeTypeExtension>() as u32, flags, caps });
             let outputs: Vec<*const c_char> = t.info.outputs.iter().map(|p| c(p)).collect();
             node_types.push(RmPluginNodeType {
                 info: RmNodeTypeInfo {

@@ -161,6 +161,8 @@ pub struct NodeInfo {
     /// Declares that the node should run in a process of its own
     /// (`abi::RM_NODE_PREFERS_ISOLATION`); the manifest decides.
     pub prefers_isolation: bool,
+    /// What the ports carry, as JSON (docs/PLUGINS.md, "Caps"); `None`: undeclared.
+    pub caps: Option<String>,
 }
 
 impl NodeInfo {
@@ -175,6 +177,7 @@ impl NodeInfo {
             input_kinds: abi::RM_KIND_AUDIO,
             output_kinds: abi::RM_KIND_AUDIO,
             prefers_isolation: false,
+            caps: None,
         }
     }
     /// Sets the params JSON Schema.
@@ -196,6 +199,12 @@ impl NodeInfo {
     /// Declares that the node should run in a process of its own; the manifest decides.
     pub fn prefers_isolation(mut self) -> Self {
         self.prefers_isolation = true;
+        self
+    }
+    /// Declares what the ports carry (JSON, docs/PLUGINS.md "Caps"), so the runtime
+    /// inserts converters where a pipeline's audio does not fit.
+    pub fn caps(mut self, caps: &str) -> Self {
+        self.caps = Some(caps.into());
         self
     }
 }

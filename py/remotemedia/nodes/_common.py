@@ -18,11 +18,15 @@ class BuiltinNode(Node):
     the schema and fills in its defaults before ``__init__`` sees them."""
 
     @classmethod
-    def create(cls, params: dict) -> Node:
+    def check_params(cls, params: dict) -> dict:
         try:
-            filled = validate(params, cls.params_schema)
+            return validate(params, cls.params_schema)
         except SchemaError as e:
             raise ParamError(e.path, str(e)) from None
+
+    @classmethod
+    def create(cls, params: dict) -> Node:
+        filled = cls.check_params(params)
         node = cls(**filled)
         node._params = filled
         return node
@@ -32,6 +36,7 @@ def builtin(cls: type[BuiltinNode]) -> type[BuiltinNode]:
     """Class decorator: gives the twin named like a built-in node type its spec and registers it."""
     spec = NODES[cls.__name__]
     cls.node_type, cls.outputs, cls.params_schema = spec["node_type"], tuple(spec["outputs"]), spec["params"]
+    cls.caps = spec["caps"]
     cls.__doc__ = spec["description"]
     return register_node(cls)
 

@@ -1,0 +1,261 @@
+"""Caps negotiation for the pure-Python runtime: native/src/executor/plan.rs step for
+step (its module docs state the algorithm), so both runtimes make identical plans."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from . import caps as caps_mod
+from .errors import ManifestError
+from .graph import topological_order
+
+INPUT = "input"
+
+
+@dataclass
+class Plan:
+    """The manifest's nodes (indices ``0..n``), then the inserted converters
+    (``inserted``: (id, node_type, params)), each node's input and output caps, and the
+    edges (from index, port name or None, to index) between them all."""
+
+    input: tuple
+    inserted: list = field(default_factory=list)
+    edges: list = field(default_factory=list)
+    node_in: list = field(default_factory=list)
+    node_out: list = field(default_factory=list)
+
+    def same_graph(self, other: Plan) -> bool:
+        return self.inserted == other.inserted and self.edges == other.edges
+
+    def to_json(self, ids: list[str], classes: list) -> dict:
+        """The plan as native ``Plan::to_json`` gives it."""
+        users = len(ids) - len(self.inserted)
+        nodes = []
+        for i, nid in enumerate(ids):
+            node = {"id": nid, "node_type": classes[i].node_type, "inserted": i >= users,
+                    "input": caps_mod.to_json(self.node_in[i]),
+                    "outputs": {p: caps_mod.to_json(c) for p, c in zip(classes[i].outputs, self.node_out[i])}}
+            if i >= users:
+                node["params"] = dict(self.inserted[i - users][2])
+            nodes.append(node)
+        edges = []
+        for a, port, b in self.edges:
+            index = classes[a].outputs.index(port) if port in classes[a].outputs else 0
+            edges.append({"from": ids[a], "port": classes[a].outputs[index], "to": ids[b],
+                          "caps": caps_mod.to_json(self.node_out[a][index])})
+        return {"input": caps_mod.to_json(self.input), "nodes": nodes, "edges": edges}
+
+
+@dataclass
+class _Step:
+    cls: type
+    role: str
+    params: dict
+
+    def describe(self) -> str:
+        if not self.params:
+            return self.cls.node_type
+        shown = ", ".join(f"{k}={caps_mod._show(v)}" for k, v in self.params.items())
+        return f"{self.cls.node_type}({shown})"
+
+
+class Converters:
+    """The converter node types (their Python classes)."""
+
+    def __init__(self, lookup):
+        self.format, self.downmix, self.resample = (lookup(t) for t in ("FormatConverter", "Downmix", "Resample"))
+
+
+def negotiate(ids: list[str], links: list[tuple[int, str | None, int]], order: list[int], classes: list,
+              decls: list[dict], converters: Converters, input_caps: tuple, auto_convert: bool) -> Plan:
+    """Negotiates the manifest's graph (``links`` in connection order, ports checked)
+    for ``input_caps``; with ``auto_convert`` off a needed converter is a ManifestError."""
+    n = len(classes)
+    plan = Plan(input_caps, node_in=[caps_mod.UNKNOWN] * n, node_out=[[] for _ in range(n)])
+    classes = list(classes)
+    ports = [caps_mod.ports(classes[i], decls[i]["params"]) for i in range(n)]
+    shared: dict = {}
+    has_inbound = {b for _, _, b in links}
+    for v in order:
+        if v not in has_inbound:
+            inbound = [(None, INPUT, None)]
+        else:
+            inbound = [(k, (a, _port_index(classes[a], port)), port) for k, (a, port, b) in enumerate(links) if b == v]
+        node_caps = None
+        for k, origin, port_name in inbound:
+            arriving = plan.input if origin == INPUT else plan.node_out[origin[0]][origin[1]]
+            want = ports[v].accept if node_caps is None else _exactly(node_caps)
+            at = INPUT if k is None else f"connections[{k}]"
+            if origin == INPUT:
+                label = INPUT
+            elif origin[1] == 0:
+                label = ids[origin[0]]
+            else:
+                label = f"{ids[origin[0]]}.{classes[origin[0]].outputs[origin[1]]}"
+
+            accepts = (ports[v].describe_accept() if node_caps is None
+                       else f"exactly {caps_mod.describe(node_caps)} (what its first input brings)")
+            says = f"'{label}' brings {caps_mod.describe(arriving)}; '{ids[v]}' ({classes[v].node_type}) takes {accepts}"
+            try:
+                steps = _chain(arriving, want, converters)
+            except _NoChain as e:
+                raise ManifestError(at, f"{says}: {e}") from None
+            if steps and not auto_convert:
+                fix = " → ".join(s.describe() for s in steps)
+                raise ManifestError(at, f"{says}: auto_convert is off; inserting {fix} would fix it")
+            caps, tail, key = arriving, origin, ""
+            for step in steps:
+                key += f"|{step.cls.node_type}{json.dumps(step.params, sort_keys=True)}"
+                caps = caps_mod.ports(step.cls, step.params).output(0, caps)
+                index = shared.get((origin, key))
+                if index is None:
+                    index = len(classes)
+                    nid = f"{label}→{ids[v]}.{step.role}"
+                    while any(ins[0] == nid for ins in plan.inserted):
+                        nid += "~"
+                    plan.inserted.append((nid, step.cls.node_type, dict(step.params)))
+                    plan.node_in.append(plan.input if tail == INPUT else plan.node_out[tail[0]][tail[1]])
+                    plan.node_out.append([caps])
+                    if tail != INPUT:
+                        plan.edges.append((tail[0], _port_label(classes, *tail), index))
+                    classes.append(step.cls)
+                    shared[(origin, key)] = index
+                tail = (index, 0)
+            if tail != INPUT:
+                label_out = port_name if tail[0] < n and tail == origin else _port_label(classes, *tail)
+                plan.edges.append((tail[0], label_out, v))
+            if node_caps is None:
+                node_caps = caps
+        node_caps = node_caps if node_caps is not None else caps_mod.UNKNOWN
+        plan.node_out[v] = [ports[v].output(p, node_caps) for p in range(len(classes[v].outputs))]
+        plan.node_in[v] = node_caps
+    return plan
+
+
+def _port_index(cls, port: str | None) -> int:
+    return cls.outputs.index(port) if port is not None and port in cls.outputs else 0
+
+
+def _port_label(classes: list, index: int, port: int) -> str | None:
+    return classes[index].outputs[port] if port > 0 else None
+
+
+def _exactly(caps: tuple) -> tuple:
+    return tuple(caps_mod.ANY if v is None else ("one", v) for v in caps)
+
+
+class _NoChain(Exception):
+    """No converter chain fits; the message says why."""
+
+
+def _chain(start: tuple, want: tuple, conv: Converters) -> list[_Step]:
+    kind = start[0]
+    if kind is not None and not caps_mod.accepts(want[0], kind):
+        wanted = "JSON events" if kind == "audio" else "audio"
+        raise _NoChain(f"it needs {wanted}, and no converter turns one into the other")
+    if kind != "audio":
+        return []
+
+    def target(f):
+        v = start[f]
+        return None if v is None or caps_mod.accepts(want[f], v) else caps_mod.prefer(want[f], v)
+
+    channels, rate = target(2), target(3)
+    steps: list[_Step] = []
+    state = [start]
+    falls = channels is not None and start[2] is not None and channels < start[2]
+
+    def downmix(to):
+        now = max(state[0][2] if isinstance(state[0][2], int) else 1, 1)
+        params = {} if to == 1 else {"map": [c % now for c in range(to)]}
+        return conv.downmix, "downmix", params
+
+    if falls:
+        _push(steps, state, *downmix(channels), conv)
+    if rate is not None:
+        _push(steps, state, conv.resample, "resample", {"target_rate": rate}, conv)
+    if not falls and channels is not None:
+        _push(steps, state, *downmix(channels), conv)
+    fmt = state[0][1]
+    if fmt is not None and not caps_mod.accepts(want[1], fmt):
+        to = caps_mod.prefer(want[1], fmt)
+        _push(steps, state, conv.format, f"to_{to}", {"format": to}, conv)
+    left = [caps_mod.FIELDS[f] for f in range(4) if not caps_mod.accepts(want[f], state[0][f])]
+    if left:
+        raise _NoChain(f"no converter chain gives an accepted {' and '.join(left)}")
+    return steps
+
+
+def _push(steps: list, state: list, cls, role: str, params: dict, conv: Converters) -> None:
+    """Appends converter ``cls`` (a FormatConverter first when it does not take the
+    current format); raises _NoChain when it still does not take the caps."""
+    ports = caps_mod.ports(cls, params)
+    fmt = state[0][1]
+    if fmt is not None and not caps_mod.accepts(ports.accept[1], fmt):
+        to = caps_mod.prefer(ports.accept[1], fmt)
+        fc = {"format": to}
+        state[0] = caps_mod.ports(conv.format, fc).output(0, state[0])
+        steps.append(_Step(conv.format, f"to_{to}", fc))
+    if not ports.accepts(state[0]):
+        raise _NoChain(f"{cls.node_type} cannot take {caps_mod.describe(state[0])} (it takes {ports.describe_accept()})")
+    state[0] = ports.output(0, state[0])
+    steps.append(_Step(cls, role, params))
+
+
+# ---- showing a plan --------------------------------------------------------------------
+
+def _in_order(plan: dict) -> list[dict]:
+    """The plan's nodes, each after the nodes feeding it (ties: plan order)."""
+    ids = [n["id"] for n in plan["nodes"]]
+    index = {nid: i for i, nid in enumerate(ids)}
+    order = topological_order(ids, [(index[e["from"]], index[e["to"]]) for e in plan["edges"]])
+    return [plan["nodes"][i] for i in order]
+
+
+def _outputs(node: dict) -> str:
+    outs = node["outputs"]
+    if len(outs) == 1:
+        return caps_mod.describe(_caps(next(iter(outs.values()))))
+    return "; ".join(f"{port}: {caps_mod.describe(_caps(c))}" for port, c in outs.items())
+
+
+def _caps(c: dict) -> tuple:
+    return tuple(c.get(f) for f in caps_mod.FIELDS)
+
+
+def to_table(plan: dict) -> str:
+    """The plan as a text table: each node (``+`` marks an inserted one) with its type,
+    input caps and output caps, in the order data flows."""
+    rows = [("", "node", "type", "input", "output")]
+    for n in _in_order(plan):
+        rows.append(("+" if n["inserted"] else "", n["id"], n["node_type"], caps_mod.describe(_caps(n["input"])), _outputs(n)))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = [f"input: {caps_mod.describe(_caps(plan['input']))}"]
+    lines += ["  ".join(cell.ljust(w) for cell, w in zip(r[:4], widths)) + "  " + r[4] for r in rows]
+    if any(n["inserted"] for n in plan["nodes"]):
+        lines.append("+ inserted by negotiation")
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def to_dot(plan: dict) -> str:
+    """The plan as Graphviz dot: caps on the edges, inserted nodes dashed."""
+    def esc(s: str) -> str:
+        return s.replace("\\", "\\\\").replace('"', '\\"')
+
+    def q(s: str) -> str:
+        return f'"{esc(s)}"'
+
+    lines = ["digraph plan {", "  rankdir=LR;", '  node [shape=box, fontname="sans-serif"];',
+             '  "(input)" [shape=plaintext];']
+    fed = {e["to"] for e in plan["edges"]}
+    for n in plan["nodes"]:
+        style = ", style=dashed" if n["inserted"] else ""
+        lines.append(f"  {q(n['id'])} [label=\"{esc(n['id'])}\\n{esc(n['node_type'])}\"{style}];")
+    for n in plan["nodes"]:
+        if n["id"] not in fed:
+            lines.append(f"  \"(input)\" -> {q(n['id'])} [label={q(caps_mod.describe(_caps(plan['input'])))}];")
+    for e in plan["edges"]:
+        lines.append(f"  {q(e['from'])} -> {q(e['to'])} [label={q(e['port'] + ': ' + caps_mod.describe(_caps(e['caps'])))}];")
+    lines.append("}")
+    return "\n".join(lines)
