@@ -13,8 +13,8 @@ from . import caps as caps_mod
 from . import manifest as manifest_mod
 from . import native
 from ._contract import DEFAULT_CAPACITY, MAX_CAPACITY, MAX_TIMEOUT_S, OVERFLOW
-from .audio import Audio
 from ._schema import SchemaError, check_bounds, check_shape
+from .audio import Audio
 from .errors import InvalidInputError, ManifestError, did_you_mean
 from .executor import PythonPipeline
 from .model import with_package_models
