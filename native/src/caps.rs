@@ -55,6 +55,11 @@ impl Caps {
         (self.is_audio() == Some(true)).then_some((format, channels, rate))
     }
 
+    /// The sample rate, when known.
+    pub fn rate(&self) -> Option<u32> {
+        self.0[3].as_ref()?.as_u64()?.try_into().ok()
+    }
+
     /// Whether this port carries audio (`Some(false)` for JSON, `None` when unknown).
     pub fn is_audio(&self) -> Option<bool> {
         self.0[KIND].as_ref().map(|k| k == "audio")
@@ -171,7 +176,7 @@ impl Ports {
             return Self { accept: std::array::from_fn(|_| Rule::Any), produce: vec![std::array::from_fn(|_| Rule::Any); outputs.len()] };
         };
         let read = |side: Option<&Value>, absent: &Rule| -> [Rule; 4] {
-            std::array::from_fn(|f| resolve(side.and_then(|s| s.get(FIELDS[f])), params, schema, absent))
+            std::array::from_fn(|f| resolve(side.and_then(|s| s.get(FIELDS[f])), f, params, schema, absent))
         };
         Self {
             accept: read(decl.get("input"), &Rule::Any),
@@ -204,8 +209,9 @@ impl Ports {
     }
 }
 
-/// Reads `rule` against `params` (see the module docs); `absent` when there is none.
-fn resolve(rule: Option<&Value>, params: &Map<String, Value>, schema: &Value, absent: &Rule) -> Rule {
+/// Reads `rule` of field `field` against `params` (see the module docs); `absent` when
+/// there is none. A param value that is no value of the field reads as `"any"`.
+fn resolve(rule: Option<&Value>, field: usize, params: &Map<String, Value>, schema: &Value, absent: &Rule) -> Rule {
     let Some(rule) = rule else { return absent.clone() };
     match rule {
         Value::String(s) if s == "any" => Rule::Any,
@@ -215,19 +221,19 @@ fn resolve(rule: Option<&Value>, params: &Map<String, Value>, schema: &Value, ab
             let name = o["param"].as_str().unwrap_or_default();
             let default = schema.get("properties").and_then(|p| p.get(name)).and_then(|p| p.get("default"));
             let value = params.get(name).filter(|v| !v.is_null()).or(default).filter(|v| !v.is_null());
-            let fallback = || resolve(o.get("default"), params, schema, &Rule::Any);
+            let fallback = || resolve(o.get("default"), field, params, schema, &Rule::Any);
             match value {
                 None => fallback(),
                 Some(v) => {
                     if let Some(cases) = o.get("cases") {
                         let key = v.as_str().map_or(v.to_string(), str::to_string);
-                        cases.get(&key).map_or_else(fallback, |r| resolve(Some(r), params, schema, &Rule::Any))
+                        cases.get(&key).map_or_else(fallback, |r| resolve(Some(r), field, params, schema, &Rule::Any))
                     } else if let Some(set) = o.get("set") {
-                        resolve(Some(set), params, schema, &Rule::Any)
-                    } else if o.get("len") == Some(&Value::Bool(true)) {
-                        Rule::One(json!(v.as_array().map_or(0, Vec::len)))
+                        resolve(Some(set), field, params, schema, &Rule::Any)
                     } else {
-                        Rule::One(v.clone())
+                        let value =
+                            if o.get("len") == Some(&Value::Bool(true)) { json!(v.as_array().map_or(0, Vec::len)) } else { v.clone() };
+                        if check_value(field, &value).is_ok() { Rule::One(value) } else { Rule::Any }
                     }
                 }
             }

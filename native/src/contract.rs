@@ -32,6 +32,7 @@ pub fn contract() -> Value {
         "session": {"default_capacity": DEFAULT_CAPACITY, "max_capacity": MAX_CAPACITY, "max_timeout_ms": MAX_TIMEOUT_MS},
         "max_sample_rate": u32::MAX,
         "suggest_max_chars": crate::error::SUGGEST_MAX_CHARS,
+        "clock_pushes": crate::metrics::CLOCK_PUSHES,
         "budget": {
             "max_buffer_samples": budget::MAX_BUFFER_SAMPLES,
             "max_items_per_step": budget::MAX_ITEMS_PER_STEP,

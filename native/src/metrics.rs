@@ -7,7 +7,7 @@
 //! a few integer operations.
 
 use std::fmt::Write as _;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -152,6 +152,99 @@ pub struct PipelineMetrics {
     pub audio_seconds: f64,
 }
 
+/// Most pushes the input clock remembers; an output older than all of them is timed
+/// from the oldest.
+pub(crate) const CLOCK_PUSHES: usize = 1024;
+
+/// When the input's media time arrived: the media end time (seconds from the stream's
+/// start) and start instant of each recent push.
+#[derive(Debug, Default)]
+pub struct InputClock {
+    pushes: std::collections::VecDeque<(f64, Instant)>,
+    media: f64,
+}
+
+impl InputClock {
+    /// A push of `seconds` of audio began at `at`.
+    pub fn push(&mut self, seconds: f64, at: Instant) {
+        self.media += seconds;
+        if self.pushes.len() == CLOCK_PUSHES {
+            self.pushes.pop_front();
+        }
+        self.pushes.push_back((self.media, at));
+    }
+
+    /// Media time pushed so far, in seconds.
+    pub fn media(&self) -> f64 {
+        self.media
+    }
+
+    /// When the push that brought media time `t` began (the last push for a time past
+    /// the input, as a flushed tail's).
+    pub fn arrival(&self, t: f64) -> Option<Instant> {
+        let i = self.pushes.partition_point(|&(end, _)| end < t - 1e-9);
+        self.pushes.get(i).or(self.pushes.back()).map(|&(_, at)| at)
+    }
+
+    /// A new stream: media time starts again at 0.
+    pub fn restart(&mut self) {
+        self.pushes.clear();
+        self.media = 0.0;
+    }
+}
+
+/// Push→output latency of one sink output: each item is timed from the start of the
+/// push that brought the input its media time ends at.
+#[derive(Clone, Debug, Default)]
+pub struct SinkMetrics {
+    pub latency: Histogram,
+    /// Items later than the sink's latency budget.
+    pub overruns: u64,
+    /// Its budget in ms, if the manifest sets one.
+    pub budget_ms: Option<f64>,
+    /// Audio frames emitted in this stream, and their rate: the media position.
+    frames: u64,
+    rate: u32,
+}
+
+impl SinkMetrics {
+    /// Times an item emitted `now`: audio ends at the sink's media position, a JSON
+    /// event at its `"end"` (else `"start"`) in seconds, else at the input's media time.
+    pub fn record(&mut self, data: &Data, clock: &InputClock, now: Instant) {
+        let t = match data {
+            Data::Audio(a) => {
+                if a.sample_rate() != self.rate {
+                    (self.frames, self.rate) = (0, a.sample_rate());
+                }
+                self.frames += a.frames() as u64;
+                self.frames as f64 / f64::from(self.rate)
+            }
+            Data::Json(v) => ["end", "start"].iter().find_map(|k| v.get(k).and_then(Value::as_f64)).unwrap_or(clock.media()),
+        };
+        let Some(at) = clock.arrival(t) else { return };
+        let latency = now.saturating_duration_since(at);
+        self.latency.record(latency);
+        if self.budget_ms.is_some_and(|b| latency.as_secs_f64() * 1000.0 > b) {
+            self.overruns += 1;
+        }
+    }
+
+    /// A new stream: the media position starts again at 0.
+    pub fn restart(&mut self) {
+        self.frames = 0;
+    }
+
+    fn to_json(&self) -> Value {
+        let ms = |ns: f64| (ns / 1000.0).round() / 1000.0; // ms with µs precision
+        let h = &self.latency;
+        json!({
+            "latency_ms": {"count": h.count, "p50": ms(h.quantile_ns(0.5)), "p99": ms(h.quantile_ns(0.99)), "max": ms(h.max_ns as f64)},
+            "budget_ms": self.budget_ms,
+            "budget_overruns": self.overruns,
+        })
+    }
+}
+
 /// Identity of a node in exported metrics.
 pub struct NodeLabel<'a> {
     pub id: &'a str,
@@ -160,10 +253,18 @@ pub struct NodeLabel<'a> {
     pub breaker: &'a str,
 }
 
-/// The metrics of a pipeline as JSON (see `docs/metrics.schema.json`).
-pub fn to_json(name: &str, pipeline: &PipelineMetrics, memory: &Memory, nodes: &[(NodeLabel<'_>, &NodeMetrics, &Memory)]) -> Value {
+/// The metrics of a pipeline as JSON (see `docs/metrics.schema.json`); `sinks` are
+/// its sink outputs by result key.
+pub fn to_json(
+    name: &str,
+    pipeline: &PipelineMetrics,
+    memory: &Memory,
+    nodes: &[(NodeLabel<'_>, &NodeMetrics, &Memory)],
+    sinks: &[(&str, &SinkMetrics)],
+) -> Value {
     let wall_s = pipeline.wall.as_secs_f64();
     json!({
+        "sinks": sinks.iter().map(|(key, m)| (key.to_string(), m.to_json())).collect::<serde_json::Map<_, _>>(),
         "pipeline": {
             "name": name,
             "runs": pipeline.runs,
@@ -245,6 +346,31 @@ pub fn to_prometheus(metrics: &Value) -> String {
         }
         let _ = writeln!(out, "remotemedia_node_call_seconds_sum{{{}}} {}", labels(n), t["total"].as_f64().unwrap_or(0.0) / 1e6);
         let _ = writeln!(out, "remotemedia_node_call_seconds_count{{{}}} {}", labels(n), t["count"]);
+    }
+    let sinks = metrics["sinks"].as_object().cloned().unwrap_or_default();
+    let _ = writeln!(out, "# HELP remotemedia_sink_latency_seconds Push to output latency per sink output.");
+    let _ = writeln!(out, "# TYPE remotemedia_sink_latency_seconds summary");
+    for (key, s) in &sinks {
+        let l = &s["latency_ms"];
+        for (q, k) in [("0.5", "p50"), ("0.99", "p99")] {
+            let _ = writeln!(
+                out,
+                "remotemedia_sink_latency_seconds{{pipeline=\"{name}\",sink=\"{}\",quantile=\"{q}\"}} {}",
+                escape(key),
+                l[k].as_f64().unwrap_or(0.0) / 1e3
+            );
+        }
+        let _ = writeln!(out, "remotemedia_sink_latency_seconds_count{{pipeline=\"{name}\",sink=\"{}\"}} {}", escape(key), l["count"]);
+    }
+    let _ = writeln!(out, "# HELP remotemedia_sink_budget_overruns_total Sink outputs later than their latency budget.");
+    let _ = writeln!(out, "# TYPE remotemedia_sink_budget_overruns_total counter");
+    for (key, s) in &sinks {
+        let _ = writeln!(
+            out,
+            "remotemedia_sink_budget_overruns_total{{pipeline=\"{name}\",sink=\"{}\"}} {}",
+            escape(key),
+            s["budget_overruns"]
+        );
     }
     out
 }

@@ -28,6 +28,8 @@ MAX_CAPACITY: int = CONTRACT["session"]["max_capacity"]
 MAX_TIMEOUT_S: float = CONTRACT["session"]["max_timeout_ms"] / 1000
 #: Largest sample rate, in Hz.
 MAX_SAMPLE_RATE: int = CONTRACT["max_sample_rate"]
+#: Most pushes the input clock of sink latency remembers (native/src/metrics.rs).
+CLOCK_PUSHES: int = CONTRACT["clock_pushes"]
 #: Longest name a "did you mean" hint is looked for (native/src/error.rs).
 SUGGEST_MAX_CHARS: int = CONTRACT["suggest_max_chars"]
 #: Memory budgets (native/src/budget.rs): samples per buffer or node state, items queued

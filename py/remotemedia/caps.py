@@ -131,8 +131,9 @@ def describe_rule(rule: tuple) -> str:
     return "any"
 
 
-def resolve(rule, params: dict, schema: dict, absent: tuple) -> tuple:
-    """``rule`` read against ``params`` (see native/src/caps.rs); ``absent`` when None."""
+def resolve(rule, field: int, params: dict, schema: dict, absent: tuple) -> tuple:
+    """``rule`` of field ``field`` read against ``params`` (see native/src/caps.rs);
+    ``absent`` when None. A param value that is no value of the field reads as "any"."""
     if rule is None:
         return absent
     if rule == "any":
@@ -150,19 +151,19 @@ def resolve(rule, params: dict, schema: dict, absent: tuple) -> tuple:
             value = default
 
         def fallback():
-            return resolve(rule.get("default"), params, schema, ANY)
+            return resolve(rule.get("default"), field, params, schema, ANY)
 
         if value is None:
             return fallback()
         if "cases" in rule:
             key = value if isinstance(value, str) else _json(value)
             case = rule["cases"].get(key) if isinstance(rule["cases"], dict) else None
-            return fallback() if case is None else resolve(case, params, schema, ANY)
+            return fallback() if case is None else resolve(case, field, params, schema, ANY)
         if "set" in rule:
-            return resolve(rule["set"], params, schema, ANY)
+            return resolve(rule["set"], field, params, schema, ANY)
         if rule.get("len") is True:
-            return ("one", len(value) if isinstance(value, list) else 0)
-        return ("one", value)
+            value = len(value) if isinstance(value, list) else 0
+        return ANY if check_value(field, value) else ("one", value)
     if isinstance(rule, dict):
         lo, hi = rule.get("min"), rule.get("max")
         return ("range", lo if _u64(lo) else 0, hi if _u64(hi) else 2**64 - 1)
@@ -184,7 +185,8 @@ class Ports:
             return
 
         def read(side, absent):
-            return tuple(resolve(side.get(f) if isinstance(side, dict) else None, params, schema, absent) for f in FIELDS)
+            return tuple(resolve(side.get(f) if isinstance(side, dict) else None, i, params, schema, absent)
+                         for i, f in enumerate(FIELDS))
 
         self.accept = read(decl.get("input"), ANY)
         outs = decl.get("outputs") if isinstance(decl.get("outputs"), dict) else {}

@@ -27,7 +27,7 @@ from .errors import (
 from .graph import check_paths, topological_order, waves
 from .isolation import ProcessNode, Stopped
 from .manifest import BREAKER_DEFAULT, RETRY_DEFAULT, input_caps
-from .metrics import NodeMetrics, PipelineMetrics, to_json
+from .metrics import InputClock, NodeMetrics, PipelineMetrics, SinkMetrics, to_json
 from .node import Node, ParamError, emitted, lookup, registered
 from .plan import Converters, Plan, negotiate
 
@@ -124,11 +124,16 @@ def create_all(classes: list[type[Node]], decls: list[dict]) -> list:
         for i, (cls, decl) in enumerate(zip(classes, decls)):
             made.append(create(cls, decl, i))
     except BaseException:
-        for node in made:
-            if isinstance(node, ProcessNode):
-                node.close()
+        close_all(made)
         raise
     return made
+
+
+def close_all(nodes: list) -> None:
+    """Stops the isolated nodes among ``nodes`` at once."""
+    for node in nodes:
+        if isinstance(node, ProcessNode):
+            node.close()
 
 
 class PythonPipeline:
@@ -158,9 +163,13 @@ class PythonPipeline:
                     f"ports: {', '.join(classes[a].outputs)}")
         self.declared = input_caps(manifest)
         self.converters = Converters(lookup)
-        plan = self._negotiate(self.declared, classes[:], nodes)
         self.ids, self.classes, self.decls = user_ids, classes, list(nodes)
-        self.nodes = create_all(classes, nodes)
+        self.nodes = create_all(classes, nodes)  # params are checked before the plan reads them
+        try:
+            plan = self._negotiate(self.declared, classes[:], nodes)
+        except BaseException:
+            close_all(self.nodes)
+            raise
         self.name = manifest["metadata"].get("name", "")
         self.node_metrics = [NodeMetrics() for _ in nodes]
         self.pipeline_metrics = PipelineMetrics()
@@ -168,6 +177,7 @@ class PythonPipeline:
         self.rngs = [random.Random(i + 1) for i in range(len(nodes))]
         self.poisoned = [False] * len(nodes)
         self.plan, self.planned_for, self.streaming = None, None, False
+        self.clock = InputClock()
         self.turn = Turns("pipeline")
         self._apply(plan)
 
@@ -175,8 +185,8 @@ class PythonPipeline:
         classes = classes if classes is not None else self.classes[:self.users]
         decls = decls if decls is not None else self.decls[:self.users]
         user_ids = [d["id"] for d in decls]
-        return negotiate(user_ids, self.links, self.user_order, classes, decls, self.converters, caps,
-                         self.manifest.get("auto_convert", True))
+        return negotiate(user_ids, self.links, self.user_order, classes, {**self.manifest, "nodes": decls},
+                         self.converters, caps)
 
     def _apply(self, plan: Plan) -> None:
         """Runs ``plan``: its inserted converters are created (unless the current plan
@@ -210,6 +220,13 @@ class PythonPipeline:
             self.node_runtimes = {nid: "python" for nid in self.ids}
             self.keys = [[nid if p == 0 else f"{nid}.{port}" for p, port in enumerate(outs)]
                          for nid, outs in zip(self.ids, self.outputs)]
+            old = getattr(self, "sinks", {})
+            budget = self.manifest.get("latency_budget_ms")
+            self.sinks = {}
+            for node, _port, key in plan.sinks:
+                m = old.get(key) or SinkMetrics()
+                m.budget_ms = decls[node].get("latency_budget_ms", budget) if node < u else budget
+                self.sinks[key] = m
         caps = plan.input
         self.planned_for = caps[1:] if caps[0] == "audio" and None not in caps else None
         self.plan = plan
@@ -257,7 +274,7 @@ class PythonPipeline:
     def _metrics(self) -> dict:
         return to_json(self.name, self.pipeline_metrics,
                        [(nid, n.node_type, b.state, m)
-                        for nid, n, b, m in zip(self.ids, self.nodes, self.breakers, self.node_metrics)])
+                        for nid, n, b, m in zip(self.ids, self.nodes, self.breakers, self.node_metrics)], self.sinks)
 
     def _guarded(self, i: int, operation: str, item, method: str, *args):
         """One node call under its breaker, retried with backoff while it fails transiently."""
@@ -416,6 +433,9 @@ class PythonPipeline:
         return tails
 
     def _reset_all(self) -> None:
+        self.clock.restart()
+        for m in self.sinks.values():
+            m.restart()
         for i, node in enumerate(self.nodes):
             if self.poisoned[i]:
                 self._call(i, "reset", "reset")  # raises: a poisoned node is not called
@@ -426,8 +446,14 @@ class PythonPipeline:
 
     def _step(self, audio: Audio | None, flush: bool) -> list[tuple[str, object]]:
         started = time.perf_counter_ns()
+        if audio is not None:
+            self.clock.push(audio.frames / audio.sample_rate, started)
         try:
-            return self._visit(audio, flush)
+            results = self._visit(audio, flush)
+            now = time.perf_counter_ns()
+            for key, item in results:
+                self.sinks[key].timed(item, self.clock, now)
+            return results
         finally:
             self.pipeline_metrics.wall_ns += time.perf_counter_ns() - started
             if audio is not None:
@@ -483,6 +509,8 @@ class PythonPipeline:
         fresh.nodes = create_all(self.classes, self.decls)
         fresh.node_metrics = [NodeMetrics() for _ in self.nodes]
         fresh.pipeline_metrics = PipelineMetrics()
+        fresh.clock = InputClock()
+        fresh.sinks = {key: SinkMetrics(m.budget_ms) for key, m in self.sinks.items()}
         fresh.breakers = [Breaker(b.policy) for b in self.breakers]
         fresh.poisoned = [False] * len(self.nodes)
         fresh.rngs = [random.Random(i + 1) for i in range(len(self.nodes))]

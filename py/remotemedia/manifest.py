@@ -31,12 +31,13 @@ RETRY_DEFAULT = defaults(POLICIES["retry"])
 BREAKER_DEFAULT = defaults(POLICIES["circuit_breaker"])
 
 _ID = re.compile(r"^[A-Za-z0-9_-]+$")
-_TOP = {"version": str, "metadata": dict, "nodes": list, "connections": list, "input": object, "auto_convert": bool}
+_TOP = {"version": str, "metadata": dict, "nodes": list, "connections": list, "input": object, "auto_convert": bool,
+        "latency_budget_ms": (int, float)}
 _NODE = {"id": str, "node_type": str, "params": dict, "runtime_hint": str, "retry": dict, "circuit_breaker": dict,
-         "timeout_ms": int, "isolation": str}
+         "timeout_ms": int, "isolation": str, "latency_budget_ms": (int, float)}
 _CONNECTION = {"from": str, "to": str}
 #: Node fields that may be null, meaning absent (as the native parser takes them).
-_OPTIONAL = ("retry", "circuit_breaker", "timeout_ms")
+_OPTIONAL = ("retry", "circuit_breaker", "timeout_ms", "latency_budget_ms")
 
 
 #: Deepest nesting of arrays and objects the native parser accepts (the manifest object is 1).
@@ -161,7 +162,7 @@ def _check_fields(obj: Any, fields: dict, required: tuple, path: str, nullable=(
 def validate(manifest: dict) -> dict:
     """Checks structure, version, limits, ids and connections; returns a normalized copy
     with defaults filled in (``params`` {}, ``runtime_hint`` "auto", ``connections`` [])."""
-    _check_fields(manifest, _TOP, ("version", "nodes"), "", nullable=("input", "auto_convert"))
+    _check_fields(manifest, _TOP, ("version", "nodes"), "", nullable=("input", "auto_convert", "latency_budget_ms"))
     nodes = list(manifest["nodes"])
     connections = manifest.get("connections", [])
     for i, node in enumerate(nodes):
@@ -181,6 +182,7 @@ def validate(manifest: dict) -> dict:
     for i, c in enumerate(connections):
         _check_fields(c, _CONNECTION, ("from", "to"), f"connections[{i}]")
     input_caps(manifest)
+    _schema_check(check_bounds, manifest.get("latency_budget_ms"), MANIFEST["latency_budget_ms"], "latency_budget_ms")
     if manifest["version"] != VERSION:
         raise ManifestError("version", f"unsupported version '{manifest['version']}', expected '{VERSION}'")
     if not nodes:
@@ -206,6 +208,9 @@ def validate(manifest: dict) -> dict:
             _check_retry({**RETRY_DEFAULT, **node["retry"]}, f"nodes[{i}].retry")
         if "timeout_ms" in node:
             _schema_check(check_bounds, node["timeout_ms"], MANIFEST["timeout_ms"], f"nodes[{i}].timeout_ms")
+        if "latency_budget_ms" in node:
+            _schema_check(check_bounds, node["latency_budget_ms"], MANIFEST["latency_budget_ms"],
+                          f"nodes[{i}].latency_budget_ms")
         if "circuit_breaker" in node:
             _schema_check(check_bounds, node["circuit_breaker"], POLICIES["circuit_breaker"], f"nodes[{i}].circuit_breaker")
     edges = set()
@@ -226,10 +231,11 @@ def validate(manifest: dict) -> dict:
                    **{k: {**default, **n[k]} for k, default in (("retry", RETRY_DEFAULT),
                                                                ("circuit_breaker", BREAKER_DEFAULT)) if k in n},
                    **({"timeout_ms": n["timeout_ms"]} if "timeout_ms" in n else {}),
-                   **({"isolation": n["isolation"]} if n.get("isolation", ISOLATIONS[0]) != ISOLATIONS[0] else {})}
+                   **({"isolation": n["isolation"]} if n.get("isolation", ISOLATIONS[0]) != ISOLATIONS[0] else {}),
+                   **({"latency_budget_ms": n["latency_budget_ms"]} if "latency_budget_ms" in n else {})}
                   for n in nodes],
         "connections": [{"from": c["from"], "to": c["to"]} for c in connections],
-        **{k: manifest[k] for k in ("input", "auto_convert") if manifest.get(k) is not None},
+        **{k: manifest[k] for k in ("input", "auto_convert", "latency_budget_ms") if manifest.get(k) is not None},
     }
 
 

@@ -4,8 +4,11 @@ octave split into 4 equal buckets, as in native/src/metrics.rs)."""
 
 from __future__ import annotations
 
+import bisect
 import math
+from collections import deque
 
+from ._contract import CLOCK_PUSHES
 from .audio import Audio
 
 BUCKETS = 256
@@ -67,6 +70,64 @@ class NodeMetrics:
                 "p50": us(self.quantile_ns(0.5)), "p95": us(self.quantile_ns(0.95)), "p99": us(self.quantile_ns(0.99))}
 
 
+
+class InputClock:
+    """When the input's media time arrived: (media end in seconds, push start in ns) of
+    each recent push (native: metrics::InputClock)."""
+
+    def __init__(self):
+        self.pushes: deque = deque(maxlen=CLOCK_PUSHES)
+        self.media = 0.0
+
+    def push(self, seconds: float, at_ns: int) -> None:
+        self.media += seconds
+        self.pushes.append((self.media, at_ns))
+
+    def arrival(self, t: float) -> int | None:
+        i = bisect.bisect_left([end for end, _ in self.pushes], t - 1e-9)
+        if not self.pushes:
+            return None
+        return self.pushes[min(i, len(self.pushes) - 1)][1]
+
+    def restart(self) -> None:
+        self.pushes.clear()
+        self.media = 0.0
+
+
+class SinkMetrics(NodeMetrics):
+    """Push→output latency of one sink output (native: metrics::SinkMetrics)."""
+
+    def __init__(self, budget_ms: float | None = None):
+        super().__init__()
+        self.budget_ms, self.overruns, self.frames, self.rate = budget_ms, 0, 0, 0
+
+    def timed(self, item, clock: InputClock, now_ns: int) -> None:
+        if isinstance(item, Audio):
+            if item.sample_rate != self.rate:
+                self.frames, self.rate = 0, item.sample_rate
+            self.frames += item.frames
+            t = self.frames / self.rate
+        else:
+            marks = [item.get(k) for k in ("end", "start")] if isinstance(item, dict) else []
+            t = next((float(v) for v in marks if isinstance(v, (int, float)) and not isinstance(v, bool)), clock.media)
+        at = clock.arrival(t)
+        if at is None:
+            return
+        ns = max(now_ns - at, 0)
+        self.record(ns)
+        if self.budget_ms is not None and ns / 1e6 > self.budget_ms:
+            self.overruns += 1
+
+    def restart(self) -> None:
+        self.frames = 0
+
+    def to_json(self) -> dict:
+        ms = lambda ns: round(ns / 1000) / 1000  # noqa: E731
+        return {"latency_ms": {"count": self.count, "p50": ms(self.quantile_ns(0.5)), "p99": ms(self.quantile_ns(0.99)),
+                               "max": ms(self.max_ns)},
+                "budget_ms": self.budget_ms, "budget_overruns": self.overruns}
+
+
 class PipelineMetrics:
     def __init__(self):
         self.runs = self.pushes = self.wall_ns = 0
@@ -77,9 +138,11 @@ class PipelineMetrics:
 UNMEASURED = {"measured": False, "allocations": 0, "allocated_bytes": 0, "freed_bytes": 0, "large_allocations": 0}
 
 
-def to_json(name: str, pipeline: PipelineMetrics, nodes: list[tuple[str, str, str, NodeMetrics]]) -> dict:
+def to_json(name: str, pipeline: PipelineMetrics, nodes: list[tuple[str, str, str, NodeMetrics]],
+            sinks: dict[str, SinkMetrics]) -> dict:
     wall_s = pipeline.wall_ns / 1e9
     return {
+        "sinks": {key: m.to_json() for key, m in sinks.items()},
         "pipeline": {"name": name, "runs": pipeline.runs, "pushes": pipeline.pushes,
                      "wall_us": round(wall_s * 1e6, 3), "audio_seconds": pipeline.audio_seconds,
                      "real_time_factor": wall_s / pipeline.audio_seconds if pipeline.audio_seconds else 0.0,

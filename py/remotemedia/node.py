@@ -75,6 +75,13 @@ class Node(ABC):
         return 0
 
     @classmethod
+    def declared_latency(cls, params: dict, caps: tuple) -> int | None:
+        """The algorithmic latency a node with ``params`` has when its input carries
+        ``caps`` (see :mod:`remotemedia.caps`): the most output frames an input sample
+        may wait in it; None when not known (the default)."""
+        return None
+
+    @classmethod
     def create(cls, params: dict) -> Node:
         """Instantiates with ``params``; params outside ``params_schema`` (checked as
         ``_schema`` does, the subset both runtimes share), unknown or bad params raise

@@ -34,15 +34,17 @@ class Pipeline:
     """
 
     def __init__(self, name: str | None = None, *, metadata: dict | None = None, runtime: str = "auto",
-                 input: dict | None = None, auto_convert: bool | None = None):
+                 input: dict | None = None, auto_convert: bool | None = None, latency_budget_ms: float | None = None):
         """``input`` declares what the pipeline input carries (``{"format", "channels",
         "sample_rate"}``, each optional), so the caps plan is made before any data flows;
-        ``auto_convert=False`` makes every caps mismatch an error instead of a converter."""
+        ``auto_convert=False`` makes every caps mismatch an error instead of a converter;
+        ``latency_budget_ms`` bounds the algorithmic latency from the input to every sink."""
         if runtime not in RUNTIMES:
             raise InvalidInputError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
         self._metadata = dict(metadata or {})
         # the manifest's "input" and "auto_convert", when given
-        self._negotiation = {k: v for k, v in (("input", input), ("auto_convert", auto_convert)) if v is not None}
+        self._negotiation = {k: v for k, v in (("input", input), ("auto_convert", auto_convert),
+                                                ("latency_budget_ms", latency_budget_ms)) if v is not None}
         if name is not None:
             self._metadata["name"] = name
         self._nodes: list[dict] = []
@@ -56,11 +58,12 @@ class Pipeline:
 
     def add_node(self, node_id: str, node_type: str | type[Node], *, runtime_hint: str = "auto",
                  retry: dict | None = None, circuit_breaker: dict | None = None, timeout_ms: int | None = None,
-                 isolation: str | None = None, **params) -> Pipeline:
+                 isolation: str | None = None, latency_budget_ms: float | None = None, **params) -> Pipeline:
         """Adds a node; ``params`` go into the manifest unchanged, as do the optional
         ``retry``, ``circuit_breaker`` and ``timeout_ms`` policies and ``isolation``
         ("in_process", the default, or "process": the node runs in a child process of
-        its own, so a crash or hang there fails only its call). The node type and its
+        its own, so a crash or hang there fails only its call), and ``latency_budget_ms``
+        (the most algorithmic latency from the input to this node). The node type and its
         params are checked at once, as ``from_manifest`` checks them (ManifestError
         naming ``nodes[i]``). Returns self."""
         if isinstance(node_type, type):
@@ -73,6 +76,8 @@ class Pipeline:
             node["timeout_ms"] = timeout_ms
         if isolation is not None:
             node["isolation"] = isolation
+        if latency_budget_ms is not None:
+            node["latency_budget_ms"] = latency_budget_ms
         self._nodes.append(node)
         self._impl = self._text = None
         return self
@@ -88,7 +93,8 @@ class Pipeline:
         """Loads a manifest (dict, JSON text or file path) and validates it at once."""
         loaded, text = manifest_mod.load(source)
         m = manifest_mod.validate(loaded)
-        p = cls(metadata=m["metadata"], runtime=runtime, input=m.get("input"), auto_convert=m.get("auto_convert"))
+        p = cls(metadata=m["metadata"], runtime=runtime, input=m.get("input"), auto_convert=m.get("auto_convert"),
+                latency_budget_ms=m.get("latency_budget_ms"))
         p._nodes, p._connections = m["nodes"], m["connections"]
         p._text = text
         p._compile()

@@ -4,6 +4,7 @@ step (its module docs state the algorithm), so both runtimes make identical plan
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 
 from . import caps as caps_mod
@@ -24,6 +25,12 @@ class Plan:
     edges: list = field(default_factory=list)
     node_in: list = field(default_factory=list)
     node_out: list = field(default_factory=list)
+    #: each node's algorithmic latency in ms (None: unknown)
+    latency_ms: list = field(default_factory=list)
+    #: the worst path from the input to each node: (node indices, ms) or None
+    paths: list = field(default_factory=list)
+    #: every sink output: (node index, port index, result key)
+    sinks: list = field(default_factory=list)
 
     def same_graph(self, other: Plan) -> bool:
         return self.inserted == other.inserted and self.edges == other.edges
@@ -38,13 +45,16 @@ class Plan:
                     "outputs": {p: caps_mod.to_json(c) for p, c in zip(classes[i].outputs, self.node_out[i])}}
             if i >= users:
                 node["params"] = dict(self.inserted[i - users][2])
+            node["latency_ms"] = self.latency_ms[i]
             nodes.append(node)
         edges = []
         for a, port, b in self.edges:
             index = classes[a].outputs.index(port) if port in classes[a].outputs else 0
             edges.append({"from": ids[a], "port": classes[a].outputs[index], "to": ids[b],
                           "caps": caps_mod.to_json(self.node_out[a][index])})
-        return {"input": caps_mod.to_json(self.input), "nodes": nodes, "edges": edges}
+        paths = {key: _path_json(self.paths[node], ids, self.latency_ms) for node, _, key in self.sinks
+                 if self.paths[node] is not None}
+        return {"input": caps_mod.to_json(self.input), "nodes": nodes, "edges": edges, "paths": paths}
 
 
 @dataclass
@@ -68,9 +78,11 @@ class Converters:
 
 
 def negotiate(ids: list[str], links: list[tuple[int, str | None, int]], order: list[int], classes: list,
-              decls: list[dict], converters: Converters, input_caps: tuple, auto_convert: bool) -> Plan:
+              manifest: dict, converters: Converters, input_caps: tuple) -> Plan:
     """Negotiates the manifest's graph (``links`` in connection order, ports checked)
-    for ``input_caps``; with ``auto_convert`` off a needed converter is a ManifestError."""
+    for ``input_caps``; with ``auto_convert`` off a needed converter is a ManifestError,
+    as is a path over a latency budget."""
+    decls, auto_convert = manifest["nodes"], manifest.get("auto_convert", True)
     n = len(classes)
     plan = Plan(input_caps, node_in=[caps_mod.UNKNOWN] * n, node_out=[[] for _ in range(n)])
     classes = list(classes)
@@ -130,7 +142,83 @@ def negotiate(ids: list[str], links: list[tuple[int, str | None, int]], order: l
         node_caps = node_caps if node_caps is not None else caps_mod.UNKNOWN
         plan.node_out[v] = [ports[v].output(p, node_caps) for p in range(len(classes[v].outputs))]
         plan.node_in[v] = node_caps
+    all_ids = list(ids) + [nid for nid, _, _ in plan.inserted]
+    for i, cls in enumerate(classes):
+        params = decls[i]["params"] if i < n else plan.inserted[i - n][2]
+        out = plan.node_out[i][0] if plan.node_out[i] and plan.node_out[i][0][0] == "audio" else None
+        rate = out[3] if out is not None and out[3] is not None else plan.node_in[i][3]
+        plan.latency_ms.append(_to_ms(cls.declared_latency(params, plan.node_in[i]), rate))
+    edges = [(a, b) for a, _, b in plan.edges]
+    plan.paths = _worst_paths(len(all_ids), edges, topological_order(all_ids, edges), plan.latency_ms)
+    for i, cls in enumerate(classes):
+        for p, port in enumerate(cls.outputs):
+            if not any(a == i and _port_index(cls, label) == p for a, label, _ in plan.edges):
+                plan.sinks.append((i, p, all_ids[i] if p == 0 else f"{all_ids[i]}.{port}"))
+    _check_budgets(manifest, plan.paths, [i for i, _, _ in plan.sinks], all_ids, plan.latency_ms)
     return plan
+
+
+# ---- latency (native: executor/latency.rs) -------------------------------------------------
+
+def _to_ms(frames: int | None, rate: int | None) -> float | None:
+    if frames is None:
+        return None
+    if frames == 0:
+        return 0.0
+    return None if rate is None else frames * 1000.0 / rate
+
+
+def _worst_paths(n: int, edges: list[tuple[int, int]], order: list[int], ms: list) -> list:
+    inbound: list[list[int]] = [[] for _ in range(n)]
+    for a, b in edges:
+        inbound[b].append(a)
+    best: list = [None] * n
+    for v in order:
+        own = ms[v] or 0.0
+        if not inbound[v]:
+            best[v] = (own, None)
+        for u in inbound[v]:
+            if best[u] is not None:
+                candidate = best[u][0] + own
+                if best[v] is None or candidate > best[v][0]:
+                    best[v] = (candidate, u)
+    paths = []
+    for v in range(n):
+        if best[v] is None:
+            paths.append(None)
+            continue
+        nodes = [v]
+        while best[nodes[-1]][1] is not None:
+            nodes.append(best[nodes[-1]][1])
+        paths.append((nodes[::-1], best[v][0]))
+    return paths
+
+
+def _show(ms: float) -> str:
+    tenths = math.floor(ms * 10.0 + 0.5)
+    return f"{tenths // 10}.{tenths % 10}"
+
+
+def _path_json(path: tuple, ids: list[str], ms: list) -> dict:
+    nodes, total = path
+    return {"latency_ms": total, "nodes": [{"id": ids[i], "latency_ms": ms[i]} for i in nodes]}
+
+
+def _check_budgets(manifest: dict, paths: list, sinks: list[int], ids: list[str], ms: list) -> None:
+    budgets = [(i, d["latency_budget_ms"], f"nodes[{i}].latency_budget_ms")
+               for i, d in enumerate(manifest["nodes"]) if d.get("latency_budget_ms") is not None]
+    if manifest.get("latency_budget_ms") is not None:
+        budgets += [(i, manifest["latency_budget_ms"], "latency_budget_ms") for i in sinks]
+    for node, budget, at in budgets:
+        if paths[node] is None:
+            continue
+        nodes, total = paths[node]
+        if total > budget:
+            parts = sorted((i for i in nodes if (ms[i] or 0.0) > 0.0), key=lambda i: -(ms[i] or 0.0))
+            largest = ", ".join(f"{ids[i]} {_show(ms[i] or 0.0)} ms" for i in parts[:3])
+            route = " → ".join(ids[i] for i in nodes)
+            raise ManifestError(at, f"the path input → {route} has {_show(total)} ms of latency, over the budget of "
+                                    f"{_show(budget)} ms; the largest parts: {largest}")
 
 
 def _port_index(cls, port: str | None) -> int:

@@ -521,3 +521,6 @@ def test_the_c_plugin_in_the_guide_builds_with_only_the_header_and_works(tmp_pat
     with pytest.raises(rm.ManifestError) as e:  # the runtime checks params against the declared schema
         rm.Pipeline().add_node("dc", "DcBlock", r=2.0).run(rm.Audio(offset, 16000))
     assert e.value.path == "nodes[0].params.r"
+    p = rm.Pipeline().add_node("dc", "DcBlock")  # its declared caps: int16 gets a converter first
+    assert p.run(rm.Audio(np.full(160, 8192, np.int16), 16000))["dc"][0].samples.dtype == np.float32
+    assert [n["id"] for n in p.plan()["nodes"] if n["inserted"]] == ["input→dc.to_f32"]

@@ -3,8 +3,8 @@
 
 use remotemedia_plugin::abi::{RM_NODE_PREFERS_ISOLATION, RmNodeTypeExtension, RmNodeTypeInfo, RmNodeVTable};
 
-use crate::nodes::Implementation;
 use crate::error::Error;
+use crate::nodes::Implementation;
 use crate::nodes::foreign::{self, Extension, VTable, read_extension};
 
 use super::runtime::RmRuntime;

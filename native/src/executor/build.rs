@@ -44,13 +44,13 @@ impl Pipeline {
                 ));
             }
         }
-        let auto_convert = manifest.auto_convert.unwrap_or(true);
-        let plan = negotiate(&graph, &specs, &manifest.nodes, registry, &input, auto_convert)?;
+        // params are checked (by creating the nodes) before the plan reads them
         let mut slots = Vec::with_capacity(specs.len());
         for (i, decl) in manifest.nodes.iter().enumerate() {
             let node = instance(&specs[i], decl, i)?;
             slots.push(Slot::new(node, decl, i, specs[i].create.clone()));
         }
+        let plan = negotiate(&graph, &specs, &manifest, registry, &input)?;
         let users = specs.len();
         let mut pipeline = Self {
             manifest,
@@ -65,6 +65,9 @@ impl Pipeline {
             planned_for: None,
             plan: plan.clone(),
             streaming: false,
+            clock: Default::default(),
+            sinks: Vec::new(),
+            sink_of: Vec::new(),
             metrics: PipelineMetrics::default(),
             metrics_on: true,
             memory: Box::default(),
@@ -101,10 +104,23 @@ impl Pipeline {
             self.graph = graph;
             self.specs = specs;
             self.routes = routes;
+            self.sinks_for(&plan);
         }
         self.planned_for = plan.input.sample_caps();
         self.plan = plan;
         Ok(())
+    }
+
+    /// Makes the sink metrics `plan`'s sinks have, keeping those of sinks it had.
+    fn sinks_for(&mut self, plan: &Plan) {
+        let mut old: std::collections::HashMap<String, crate::metrics::SinkMetrics> = std::mem::take(&mut self.sinks).into_iter().collect();
+        self.sink_of = self.specs.iter().map(|s| vec![None; s.outputs.len()]).collect();
+        for (k, (node, port, key)) in plan.sinks.iter().enumerate() {
+            self.sink_of[*node][*port] = Some(k);
+            let mut m = old.remove(key).unwrap_or_default();
+            m.budget_ms = self.manifest.nodes.get(*node).and_then(|d| d.latency_budget_ms).or(self.manifest.latency_budget_ms);
+            self.sinks.push((key.clone(), m));
+        }
     }
 
     /// Re-plans for an `input` whose caps differ from those planned for: fields the
@@ -136,8 +152,7 @@ impl Pipeline {
     }
 
     fn negotiate(&self, input: &Caps) -> Result<Plan> {
-        let auto_convert = self.manifest.auto_convert.unwrap_or(true);
-        negotiate(&self.user_graph, &self.specs[..self.users], &self.manifest.nodes, &self.registry, input, auto_convert)
+        negotiate(&self.user_graph, &self.specs[..self.users], &self.manifest, &self.registry, input)
     }
 
     /// The caps a plan is made for when input with `arrived` caps comes: the fields the

@@ -8,6 +8,7 @@
 mod build;
 mod call;
 pub mod graph;
+mod latency;
 mod plan;
 mod policy;
 mod session;
@@ -54,6 +55,12 @@ pub struct Pipeline {
     planned_for: Option<(SampleFormat, u16, u32)>,
     /// Pushed since the stream began: a new plan may not change the converters.
     streaming: bool,
+    /// When each recent push's media time arrived, for sink latency.
+    clock: metrics::InputClock,
+    /// Push→output latency of each sink output, by result key (the plan's order).
+    sinks: Vec<(String, metrics::SinkMetrics)>,
+    /// `sink_of[node][port]`: the index in `sinks` of that output, if it is a sink.
+    sink_of: Vec<Vec<Option<usize>>>,
     specs: Vec<Arc<NodeSpec>>,
     slots: Vec<Slot>,
     /// `routes[node][port]` lists the nodes fed by that output port.
@@ -149,11 +156,14 @@ impl Pipeline {
                 (label, &self.slots[i].metrics, &*self.slots[i].memory)
             })
             .collect();
-        metrics::to_json(name, &self.metrics, &self.memory, &nodes)
+        let sinks: Vec<(&str, &metrics::SinkMetrics)> = self.sinks.iter().map(|(k, m)| (k.as_str(), m)).collect();
+        metrics::to_json(name, &self.metrics, &self.memory, &nodes, &sinks)
     }
 
     /// Every node forgets its stream state.
     pub fn reset(&mut self) -> Result<()> {
+        self.clock.restart();
+        self.sinks.iter_mut().for_each(|(_, m)| m.restart());
         let ids = self.graph.ids();
         for (slot, id) in self.slots.iter_mut().zip(ids) {
             slot.inbox.clear();

@@ -21,10 +21,11 @@ use serde_json::{Map, Value, json};
 
 use crate::caps::{Caps, FIELDS, Ports, Rule};
 use crate::error::{Error, Result};
-use crate::manifest::{NodeDecl, RuntimeHint};
+use crate::manifest::{Manifest, RuntimeHint};
 use crate::nodes::{NodeSpec, Registry};
 
 use super::graph::{Edge, PipelineGraph};
+use super::latency::{self, Path};
 
 /// Label of the pipeline input in inserted node ids.
 const INPUT: &str = "input";
@@ -48,6 +49,12 @@ pub struct Plan {
     pub node_in: Vec<Caps>,
     /// What each node's output ports carry.
     pub node_out: Vec<Vec<Caps>>,
+    /// Each node's algorithmic latency in ms (`None`: unknown).
+    pub latency_ms: Vec<Option<f64>>,
+    /// The worst path from the input to each node.
+    pub paths: Vec<Option<Path>>,
+    /// Every sink output: its node, port and result key (`id` or `id.port`).
+    pub sinks: Vec<(usize, usize, String)>,
 }
 
 impl Plan {
@@ -57,14 +64,19 @@ impl Plan {
     }
 
     /// The plan as JSON: `{"input", "nodes": [{"id", "node_type", "inserted", "input",
-    /// "outputs": {port: caps}, "params" (inserted nodes)}], "edges": [{"from",
-    /// "port", "to", "caps"}]}`.
+    /// "outputs": {port: caps}, "latency_ms", "params" (inserted nodes)}], "edges":
+    /// [{"from", "port", "to", "caps"}], "paths": {sink key: {"latency_ms", "nodes":
+    /// [{"id", "latency_ms"}]}}}`: a path is the worst from the input to that sink.
     pub fn to_json(&self, ids: &[String], specs: &[Arc<NodeSpec>]) -> Value {
         let users = ids.len() - self.inserted.len();
         let nodes: Vec<Value> = (0..ids.len())
             .map(|i| {
-                let outputs: Map<String, Value> = specs[i].outputs.iter().zip(&self.node_out[i]).map(|(p, c)| (p.clone(), c.to_json())).collect();
-                let mut node = json!({"id": ids[i], "node_type": specs[i].node_type, "inserted": i >= users, "input": self.node_in[i].to_json(), "outputs": outputs});
+                let outputs: Map<String, Value> =
+                    specs[i].outputs.iter().zip(&self.node_out[i]).map(|(p, c)| (p.clone(), c.to_json())).collect();
+                let mut node = json!({
+                    "id": ids[i], "node_type": specs[i].node_type, "inserted": i >= users,
+                    "input": self.node_in[i].to_json(), "outputs": outputs, "latency_ms": self.latency_ms[i],
+                });
                 if let Some(ins) = i.checked_sub(users).map(|k| &self.inserted[k]) {
                     node["params"] = ins.params.clone().into();
                 }
@@ -79,7 +91,8 @@ impl Plan {
                 json!({"from": ids[e.from], "port": specs[e.from].outputs[port], "to": ids[e.to], "caps": self.node_out[e.from][port].to_json()})
             })
             .collect();
-        json!({"input": self.input.to_json(), "nodes": nodes, "edges": edges})
+        let paths = latency::sinks_json(&self.paths, &self.sinks, ids, &self.latency_ms);
+        json!({"input": self.input.to_json(), "nodes": nodes, "edges": edges, "paths": paths})
     }
 }
 
@@ -99,21 +112,19 @@ struct Step {
 
 /// Negotiates `graph` (the manifest's, with `specs` resolved and ports checked) for
 /// `input` caps. With `auto_convert` off, a needed converter is an error instead.
-pub fn negotiate(
-    graph: &PipelineGraph,
-    specs: &[Arc<NodeSpec>],
-    decls: &[NodeDecl],
-    registry: &Registry,
-    input: &Caps,
-    auto_convert: bool,
-) -> Result<Plan> {
+pub fn negotiate(graph: &PipelineGraph, specs: &[Arc<NodeSpec>], manifest: &Manifest, registry: &Registry, input: &Caps) -> Result<Plan> {
     let n = specs.len();
+    let decls = &manifest.nodes;
+    let auto_convert = manifest.auto_convert.unwrap_or(true);
     let mut plan = Plan {
         input: input.clone(),
         inserted: Vec::new(),
         edges: Vec::new(),
         node_in: vec![Caps::default(); n],
         node_out: vec![Vec::new(); n],
+        latency_ms: Vec::new(),
+        paths: Vec::new(),
+        sinks: Vec::new(),
     };
     let mut specs: Vec<Arc<NodeSpec>> = specs.to_vec();
     let ports: Vec<Ports> = (0..n).map(|i| specs[i].ports(&decls[i].params)).collect();
@@ -211,6 +222,27 @@ pub fn negotiate(
         plan.node_out[v] = (0..specs[v].outputs.len()).map(|p| ports[v].output(p, &caps)).collect();
         plan.node_in[v] = caps;
     }
+    let ids: Vec<String> = graph.ids().iter().cloned().chain(plan.inserted.iter().map(|i| i.id.clone())).collect();
+    plan.latency_ms = (0..specs.len())
+        .map(|i| {
+            let params = if i < n { &decls[i].params } else { &plan.inserted[i - n].params };
+            let frames = specs[i].latency.as_ref().and_then(|f| f(params, &plan.node_in[i]));
+            let out = plan.node_out[i].first().filter(|c| c.is_audio() == Some(true)).and_then(Caps::rate);
+            latency::to_ms(frames, out.or(plan.node_in[i].rate()))
+        })
+        .collect();
+    let run = PipelineGraph::new(ids.clone(), plan.edges.clone())?;
+    plan.paths = latency::worst_paths(ids.len(), &plan.edges, run.order(), &plan.latency_ms);
+    for (i, spec) in specs.iter().enumerate() {
+        for (p, port) in spec.outputs.iter().enumerate() {
+            let fed = plan.edges.iter().any(|e| e.from == i && e.port.as_deref().and_then(|q| spec.port_index(q)).unwrap_or(0) == p);
+            if !fed {
+                plan.sinks.push((i, p, if p == 0 { ids[i].clone() } else { format!("{}.{port}", ids[i]) }));
+            }
+        }
+    }
+    let sink_nodes: Vec<usize> = plan.sinks.iter().map(|(i, _, _)| *i).collect();
+    latency::check_budgets(manifest, &plan.paths, &sink_nodes, &ids, &plan.latency_ms)?;
     Ok(plan)
 }
 

@@ -59,6 +59,7 @@ fn runtime_with_probe(calls: Arc<AtomicUsize>) -> Arc<Runtime> {
         implementation: Implementation::Native,
         prefers_isolation: false,
         caps: None,
+        latency: None,
         create: Arc::new(move |p| {
             let add = p.get("add").and_then(|v| v.as_f64()).unwrap_or(0.0) as f32;
             if add < 0.0 {

@@ -17,16 +17,31 @@ impl Pipeline {
     /// each node is flushed after its queued items. Queues are left empty even on error.
     pub(super) async fn step(&mut self, input: Option<Data>, flush: bool) -> Result<Vec<Output>> {
         if let Some(Data::Audio(a)) = &input {
-            self.metrics.audio_seconds += a.frames() as f64 / f64::from(a.sample_rate());
+            let seconds = a.frames() as f64 / f64::from(a.sample_rate());
+            self.metrics.audio_seconds += seconds;
+            if self.metrics_on {
+                self.clock.push(seconds, Instant::now());
+            }
         }
         let memory: *const crate::alloc::Memory = &*self.memory;
         // SAFETY: the boxed counters outlive this call; node calls nest their own scopes.
         let result = Attributed { memory: unsafe { &*memory }, inner: self.visit(input, flush) }.await;
-        if result.is_err() {
-            for slot in &mut self.slots {
-                slot.inbox.clear();
-                slot.emitter.take();
+        match &result {
+            Err(_) => {
+                for slot in &mut self.slots {
+                    slot.inbox.clear();
+                    slot.emitter.take();
+                }
             }
+            Ok(outputs) if self.metrics_on && !outputs.is_empty() => {
+                let now = Instant::now();
+                for o in outputs {
+                    if let Some(k) = self.sink_of[o.node][o.port] {
+                        self.sinks[k].1.record(&o.data, &self.clock, now);
+                    }
+                }
+            }
+            Ok(_) => {}
         }
         result
     }

@@ -51,6 +51,9 @@ pub struct Manifest {
     /// what arrives (`true` when absent); `false` makes each such edge an error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_convert: Option<bool>,
+    /// Most latency, in ms, of the path from the input to any sink output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_budget_ms: Option<f64>,
 }
 
 /// One node of the manifest.
@@ -76,6 +79,9 @@ pub struct NodeDecl {
     /// Where the node runs: in the host process (default) or in a child process.
     #[serde(default, skip_serializing_if = "Isolation::is_default")]
     pub isolation: Isolation,
+    /// Most latency, in ms, of the path from the input to this node (itself included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_budget_ms: Option<f64>,
 }
 
 impl NodeDecl {
@@ -90,6 +96,7 @@ impl NodeDecl {
             circuit_breaker: None,
             timeout_ms: None,
             isolation: Isolation::InProcess,
+            latency_budget_ms: None,
         }
     }
 }
@@ -231,6 +238,7 @@ impl Manifest {
     /// Structural checks: version, limits, ids, connection endpoints, input caps.
     pub fn validate(&self) -> Result<()> {
         self.input_caps()?;
+        check_budget(self.latency_budget_ms).map_err(|m| Error::manifest("latency_budget_ms", m))?;
         if self.version != VERSION {
             return Err(Error::manifest("version", format!("unsupported version '{}', expected '{VERSION}'", self.version)));
         }
@@ -263,6 +271,7 @@ impl Manifest {
                     return Err(Error::manifest(format!("nodes[{i}].timeout_ms"), format!("{t} is outside {TIMEOUT_MS:?}")));
                 }
             }
+            check_budget(node.latency_budget_ms).map_err(|m| Error::manifest(format!("nodes[{i}].latency_budget_ms"), m))?;
             if let Some(b) = &node.circuit_breaker {
                 check_breaker(b).map_err(|(field, m)| Error::manifest(format!("nodes[{i}].circuit_breaker.{field}"), m))?;
             }
@@ -375,6 +384,7 @@ pub fn rules() -> Value {
         "runtime_hints": [RuntimeHint::Auto, RuntimeHint::Native, RuntimeHint::Python],
         "isolations": [Isolation::InProcess, Isolation::Process],
         "timeout_ms": {"type": "integer", "minimum": TIMEOUT_MS.start(), "maximum": TIMEOUT_MS.end()},
+        "latency_budget_ms": {"type": "number", "exclusiveMinimum": LATENCY_BUDGET_MS.start(), "maximum": LATENCY_BUDGET_MS.end()},
         "retry": {"type": "object", "additionalProperties": false, "properties": {
             "max_retries": {"type": "integer", "minimum": 0, "maximum": MAX_RETRIES, "default": retry["max_retries"]},
             "base_ms": {"type": "integer", "minimum": 0, "maximum": MAX_BASE_MS, "default": retry["base_ms"]},
@@ -389,6 +399,18 @@ pub fn rules() -> Value {
             "on_open": {"enum": [OnOpen::Fail, OnOpen::Skip], "default": breaker["on_open"]},
         }},
     })
+}
+
+/// Bounds of a latency budget, in ms.
+pub const LATENCY_BUDGET_MS: std::ops::RangeInclusive<f64> = 0.0..=3_600_000.0;
+
+fn check_budget(budget: Option<f64>) -> std::result::Result<(), String> {
+    match budget {
+        Some(b) if !(b > *LATENCY_BUDGET_MS.start() && b <= *LATENCY_BUDGET_MS.end()) => {
+            Err(format!("{b} is outside (0, {}] ms", LATENCY_BUDGET_MS.end()))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn check_id(id: &str) -> std::result::Result<(), String> {

@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::data::{Data, SampleBuf, Samples};
 use crate::error::NodeFailure;
 
-use super::{Emitter, Implementation, Node, NodeSpec, ParamError, parse_params};
+use super::{Emitter, Implementation, Node, NodeSpec, ParamError, no_latency, parse_params};
 
 /// The built-in specs of this module.
 pub fn specs() -> Vec<NodeSpec> {
@@ -21,6 +21,7 @@ pub fn specs() -> Vec<NodeSpec> {
             implementation: Implementation::Native,
             prefers_isolation: false,
             caps: Some(json!({"input": {"kind": "any"}, "outputs": {"out": {}}})),
+            latency: no_latency(),
             create: Arc::new(|params| {
                 parse_params::<NoParams>(params)?;
                 Ok(Box::new(PassThrough))
@@ -38,6 +39,7 @@ pub fn specs() -> Vec<NodeSpec> {
             implementation: Implementation::Native,
             prefers_isolation: false,
             caps: Some(json!({"input": {"kind": "audio"}, "outputs": {"out": {}}})),
+            latency: no_latency(),
             create: Arc::new(|params| Ok(Box::new(Gain::from_params(parse_params(params)?)?))),
         },
     ]

@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::data::Data;
 use crate::error::NodeFailure;
 
-use super::{Emitter, Implementation, Node, NodeSpec, ParamError, parse_params};
+use super::{Emitter, Implementation, Node, NodeSpec, ParamError, no_latency, parse_params};
 
 pub fn spec() -> NodeSpec {
     NodeSpec {
@@ -28,6 +28,7 @@ pub fn spec() -> NodeSpec {
         implementation: Implementation::Native,
         prefers_isolation: false,
         caps: Some(json!({"input": {"kind": "any"}, "outputs": {"out": {}}})),
+        latency: no_latency(),
         create: Arc::new(|params| {
             let p: Params = parse_params(params)?;
             if matches!(p.mode, Mode::Abort | Mode::Segfault) && !PROCESS_FAULTS.load(Ordering::Relaxed) {

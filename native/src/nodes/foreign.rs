@@ -296,6 +296,7 @@ pub(crate) unsafe fn spec(info: &RmNodeTypeInfo, vtable: VTable, implementation:
         implementation,
         prefers_isolation: false,
         caps: None,
+        latency: None,
         create: Arc::new(create),
     })
 }

@@ -18,7 +18,7 @@ pub use params::{ParamError, parse_params};
 pub use registry::Registry;
 pub use schema::ParamsSchema;
 pub(crate) use schema::declared_types;
-pub use spec::{CreateFn, Implementation, NodeSpec, PluginMeta};
+pub use spec::{CreateFn, Implementation, LatencyFn, NodeSpec, PluginMeta, no_latency};
 
 /// A processing node. One instance belongs to one pipeline and is called from one
 /// thread at a time.

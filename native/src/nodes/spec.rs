@@ -74,6 +74,17 @@ impl Implementation {
     }
 }
 
+/// A node type's algorithmic latency: the most output frames (at its output rate) an
+/// input sample may wait inside a node with these params whose input carries these
+/// caps; `None` when that is not known (a caps field it needs is unknown, or the type
+/// does not say).
+pub type LatencyFn = dyn Fn(&Map<String, Value>, &crate::caps::Caps) -> Option<usize> + Send + Sync;
+
+/// The latency of a node type that emits as soon as it receives.
+pub fn no_latency() -> Option<Arc<LatencyFn>> {
+    Some(Arc::new(|_, _| Some(0)))
+}
+
 /// Creates a node instance from its params, or says which param is wrong.
 pub type CreateFn = dyn Fn(&Map<String, Value>) -> Result<Box<dyn Node>, ParamError> + Send + Sync;
 
@@ -92,6 +103,8 @@ pub struct NodeSpec {
     /// What its ports carry ([`crate::caps`]); `None`: undeclared (accepts anything,
     /// produces what is not known before data flows).
     pub caps: Option<Value>,
+    /// Its algorithmic latency; `None`: not declared (plugins, host nodes).
+    pub latency: Option<Arc<LatencyFn>>,
     pub create: Arc<CreateFn>,
 }
 

@@ -25,6 +25,19 @@ class BuiltinNode(Node):
             raise ParamError(e.path, str(e)) from None
 
     @classmethod
+    def declared_latency(cls, params: dict, caps: tuple) -> int | None:
+        """0 unless the twin says otherwise: it emits as soon as it receives."""
+        return 0
+
+    @classmethod
+    def filled(cls, params: dict) -> dict | None:
+        """``params`` with defaults filled in, or None when they are not valid."""
+        try:
+            return cls.check_params(params)
+        except ParamError:
+            return None
+
+    @classmethod
     def create(cls, params: dict) -> Node:
         filled = cls.check_params(params)
         node = cls(**filled)

@@ -30,6 +30,12 @@ def fit(dims: list, window: int) -> list[int]:
 
 @builtin
 class Model(BuiltinNode):
+    @classmethod
+    def declared_latency(cls, params: dict, caps: tuple) -> int | None:
+        """A window is run once it is whole."""
+        p = cls.filled(params)
+        return None if p is None else max(p["window"] - 1, 0)
+
     def __init__(self, model_path: str, window: int, emit: str, hop: int | None = None, input: str | None = None,
                  output: str | None = None):
         try:

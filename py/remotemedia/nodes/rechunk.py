@@ -10,8 +10,29 @@ from ..node import ParamError
 from ._common import BuiltinNode, audio_input, budget_samples, builtin
 
 
+def _frames(frame_ms: float | None, frame_samples: int | None, rate: int) -> int:
+    """Frames per output frame at ``rate``, or the NodeError for a frame_ms that gives no whole number."""
+    if frame_samples is not None:
+        return frame_samples
+    exact = frame_ms * rate / 1000.0
+    if exact != int(exact) or exact < 1:
+        raise NodeError(f"frame_ms {frame_ms} is not a whole number of frames at {rate} Hz")
+    return int(exact)
+
+
 @builtin
 class Rechunk(BuiltinNode):
+    @classmethod
+    def declared_latency(cls, params: dict, caps: tuple) -> int | None:
+        """A sample waits for the rest of its frame."""
+        p = cls.filled(params)
+        if p is None or caps[3] is None or (p.get("frame_ms") is None) == (p.get("frame_samples") is None):
+            return None
+        try:
+            return _frames(p.get("frame_ms"), p.get("frame_samples"), caps[3]) - 1
+        except NodeError:
+            return None
+
     def __init__(self, tail: str, frame_ms: float | None = None, frame_samples: int | None = None):
         if (frame_ms is None) == (frame_samples is None):
             raise ParamError("", "give exactly one of frame_ms and frame_samples")
@@ -19,13 +40,11 @@ class Rechunk(BuiltinNode):
         self.pending = None
         self.layout = None
 
+    def latency(self) -> int:
+        return 0 if self.layout is None else self.size - 1
+
     def _frames(self, rate: int) -> int:
-        if self.frame_samples is not None:
-            return self.frame_samples
-        exact = self.frame_ms * rate / 1000.0
-        if exact != int(exact) or exact < 1:
-            raise NodeError(f"frame_ms {self.frame_ms} is not a whole number of frames at {rate} Hz")
-        return int(exact)
+        return _frames(self.frame_ms, self.frame_samples, rate)
 
     def process(self, data):
         audio_input(data, "Rechunk")

@@ -34,6 +34,11 @@ class Design:
     delay: int
     taps: np.ndarray
 
+    @property
+    def latency(self) -> int:
+        """Worst-case lag of output behind input, in output frames: a block plus the delay."""
+        return self.hop_out + self.delay
+
 
 def design(input_rate: int, output_rate: int, quality: str) -> Design:
     """The filter and block sizes for ``input_rate`` -> ``output_rate`` at ``quality``."""
@@ -61,6 +66,13 @@ def design(input_rate: int, output_rate: int, quality: str) -> Design:
 
 @builtin
 class Resample(BuiltinNode):
+    @classmethod
+    def declared_latency(cls, params: dict, caps: tuple) -> int | None:
+        p, rate, rates = cls.filled(params), caps[3], cls.params_schema["properties"]["target_rate"]
+        if p is None or rate is None or not rates["minimum"] <= rate <= rates["maximum"]:
+            return None
+        return 0 if rate == p["target_rate"] else design(rate, p["target_rate"], p["quality"]).latency
+
     def __init__(self, target_rate: int, quality: str):
         self.target_rate, self.quality = target_rate, quality
         self.rate = None
@@ -83,7 +95,7 @@ class Resample(BuiltinNode):
 
     def latency(self) -> int:
         """Worst-case lag of output behind input, in output frames (a block plus the filter delay)."""
-        return 0 if self.rate in (None, self.target_rate) else self.design.hop_out + self.design.delay
+        return 0 if self.rate in (None, self.target_rate) else self.design.latency
 
     def _blocks(self) -> np.ndarray:
         d, out = self.design, []

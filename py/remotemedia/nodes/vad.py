@@ -163,8 +163,37 @@ def _level_dbfs(frame: np.ndarray) -> float:
         return float(10 * np.log10(np.dot(x, x) / max(len(x), 1)))
 
 
+def _min_run(min_speech_ms: int, frame_ms: int) -> int:
+    """Frames in a row that make a speech run."""
+    return max(1, -(-min_speech_ms // frame_ms))
+
+
+def _held_frames(min_run: int, hangover: int) -> int:
+    """Most frames whose decision waits at once (native: held_frames)."""
+    return min_run + hangover if min_run > 1 else 1
+
+
 @builtin
 class VAD(BuiltinNode):
+    @classmethod
+    def declared_latency(cls, params: dict, caps: tuple) -> int | None:
+        """At worst: a run not yet ``min_speech_ms`` long is held until it is confirmed or
+        ends, which its hangover may put off."""
+        p, rate = cls.filled(params), caps[3]
+        if p is None or rate is None:
+            return None
+        defaults = DEFAULTS[p["engine"]]
+        frame_ms = defaults[0] if p.get("frame_ms") is None else p["frame_ms"]
+        min_speech_ms = defaults[3] if p.get("min_speech_ms") is None else p["min_speech_ms"]
+        hangover_ms = defaults[2] if p.get("hangover_ms") is None else p["hangover_ms"]
+        if p["engine"] == "silero":
+            frame_len = SILERO_WINDOW if rate == SILERO_RATE else None
+        else:
+            frame_len = rate * frame_ms // 1000 if rate in RATES and frame_ms in SPECTRAL_FRAME_MS else None
+        if frame_len is None:
+            return None
+        return _held_frames(_min_run(min_speech_ms, frame_ms), -(-hangover_ms // frame_ms)) * frame_len - 1
+
     def __init__(self, engine: str, min_level_dbfs: float, gate: bool, model_path: str | None = None,
                  frame_ms: int | None = None, threshold: float | None = None, hangover_ms: int | None = None,
                  min_speech_ms: int | None = None, min_silence_ms: int | None = None,
@@ -194,7 +223,7 @@ class VAD(BuiltinNode):
         self.speech_pad_ms, self.min_silence_ms = speech_pad_ms, min_silence_ms
         self.max_speech_ms = None if max_speech_s is None else int(max_speech_s * 1000 + 0.5)  # as Rust rounds
         self.hangover = -(-hangover_ms // frame_ms)
-        self.min_run = max(1, -(-min_speech_ms // frame_ms))
+        self.min_run = _min_run(min_speech_ms, frame_ms)
         self.rate = None
 
     def _start(self, rate: int):
@@ -215,7 +244,7 @@ class VAD(BuiltinNode):
         self.segments = _Segmenter(self.frame_ms, self.min_silence_ms, self.speech_pad_ms, self.max_speech_ms)
 
     def latency(self) -> int:
-        return 0 if self.rate is None else (self.min_run - 1) * self.frame_len + self.frame_len - 1
+        return 0 if self.rate is None else _held_frames(self.min_run, self.hangover) * self.frame_len - 1
 
     def _seconds(self, index: int) -> float:
         """Frame ``index`` in seconds, by the native node's one formula."""

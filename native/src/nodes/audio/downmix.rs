@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::data::{AudioBuffer, Data, Sample, Samples};
 use crate::error::NodeFailure;
-use crate::nodes::{Emitter, Implementation, Node, NodeSpec, ParamError, parse_params};
+use crate::nodes::{Emitter, Implementation, Node, NodeSpec, ParamError, no_latency, parse_params};
 
 /// Most output channels of a channel map.
 const MAX_CHANNELS: usize = 64;
@@ -29,6 +29,7 @@ pub fn spec() -> NodeSpec {
             "input": {"kind": "audio", "format": {"param": "map", "set": "any", "default": ["f32", "f64"]}},
             "outputs": {"out": {"channels": {"param": "map", "len": true, "default": 1}}}
         })),
+        latency: no_latency(),
         create: Arc::new(|params| {
             let p: Params = parse_params(params)?;
             if let Some(map) = &p.map {

@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::convert::convert;
 use crate::data::{Data, SampleFormat};
 use crate::error::NodeFailure;
-use crate::nodes::{Emitter, Implementation, Node, NodeSpec, ParamError, parse_params};
+use crate::nodes::{Emitter, Implementation, Node, NodeSpec, ParamError, no_latency, parse_params};
 
 pub fn spec() -> NodeSpec {
     NodeSpec {
@@ -24,6 +24,7 @@ pub fn spec() -> NodeSpec {
         implementation: Implementation::Native,
         prefers_isolation: false,
         caps: Some(json!({"input": {"kind": "audio"}, "outputs": {"out": {"format": {"param": "format"}}}})),
+        latency: no_latency(),
         create: Arc::new(|params| {
             let p: Params = parse_params(params)?;
             let to = SampleFormat::ALL.into_iter().find(|f| f.name() == p.format).ok_or_else(|| {

@@ -52,6 +52,8 @@ pub fn spec() -> NodeSpec {
             "input": {"kind": "audio", "format": ["f32"], "channels": [1]},
             "outputs": {"out": {"kind": {"param": "emit", "cases": {"audio": "audio"}, "default": "json"}, "format": "f32", "channels": 1}}
         })),
+        // a window is run once it is whole
+        latency: Some(Arc::new(|params, _| Some(usize::try_from(parse_params::<Params>(params).ok()?.window).ok()?.saturating_sub(1)))),
         create: Arc::new(|params| Ok(Box::new(ModelNode::new(parse_params(params)?)?))),
     }
 }

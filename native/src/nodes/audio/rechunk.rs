@@ -27,17 +27,26 @@ pub fn spec() -> NodeSpec {
         implementation: Implementation::Native,
         prefers_isolation: false,
         caps: Some(json!({"input": {"kind": "audio"}, "outputs": {"out": {}}})),
+        // a sample waits for the rest of its frame
+        latency: Some(Arc::new(|params, caps| {
+            let size = frame_size(&parse_params(params).ok()?).ok()?;
+            Some(size.frames(caps.rate()?).ok()? - 1)
+        })),
         create: Arc::new(|params| {
             let p: Params = parse_params(params)?;
-            let size = match (p.frame_ms, p.frame_samples) {
-                (Some(ms), None) if ms > 0.0 && ms <= MAX_FRAME_MS => FrameSize::Millis(ms),
-                (Some(ms), None) => return Err(ParamError::new("frame_ms", format!("{ms} is outside (0, {MAX_FRAME_MS}]"))),
-                (None, Some(n)) if (1..=MAX_FRAME_SAMPLES).contains(&n) => FrameSize::Frames(n),
-                (None, Some(n)) => return Err(ParamError::new("frame_samples", format!("{n} is outside 1..={MAX_FRAME_SAMPLES}"))),
-                _ => return Err(ParamError::new("", "give exactly one of frame_ms and frame_samples")),
-            };
-            Ok(Box::new(Rechunk { size, tail: p.tail, state: None }))
+            Ok(Box::new(Rechunk { size: frame_size(&p)?, tail: p.tail, state: None }))
         }),
+    }
+}
+
+/// The frame size `p` asks for, or which param is wrong.
+fn frame_size(p: &Params) -> Result<FrameSize, ParamError> {
+    match (p.frame_ms, p.frame_samples) {
+        (Some(ms), None) if ms > 0.0 && ms <= MAX_FRAME_MS => Ok(FrameSize::Millis(ms)),
+        (Some(ms), None) => Err(ParamError::new("frame_ms", format!("{ms} is outside (0, {MAX_FRAME_MS}]"))),
+        (None, Some(n)) if (1..=MAX_FRAME_SAMPLES).contains(&n) => Ok(FrameSize::Frames(n)),
+        (None, Some(n)) => Err(ParamError::new("frame_samples", format!("{n} is outside 1..={MAX_FRAME_SAMPLES}"))),
+        _ => Err(ParamError::new("", "give exactly one of frame_ms and frame_samples")),
     }
 }
 
@@ -67,6 +76,22 @@ struct Params {
 enum FrameSize {
     Millis(f64),
     Frames(usize),
+}
+
+impl FrameSize {
+    /// Frames per output frame at `rate`, or why `frame_ms` gives no whole number.
+    fn frames(self, rate: u32) -> Result<usize, NodeFailure> {
+        match self {
+            FrameSize::Frames(n) => Ok(n),
+            FrameSize::Millis(ms) => {
+                let exact = ms * f64::from(rate) / 1000.0;
+                if exact.fract() != 0.0 || exact < 1.0 {
+                    return Err(NodeFailure::new(format!("frame_ms {ms} is not a whole number of frames at {rate} Hz")));
+                }
+                Ok(exact as usize)
+            }
+        }
+    }
 }
 
 /// The stream's layout, fixed by its first chunk, and the samples not yet emitted.
@@ -126,16 +151,7 @@ struct Rechunk {
 
 impl Rechunk {
     fn start(&self, audio: &AudioBuffer) -> Result<State, NodeFailure> {
-        let frames = match self.size {
-            FrameSize::Frames(n) => n,
-            FrameSize::Millis(ms) => {
-                let exact = ms * f64::from(audio.sample_rate()) / 1000.0;
-                if exact.fract() != 0.0 || exact < 1.0 {
-                    return Err(NodeFailure::new(format!("frame_ms {ms} is not a whole number of frames at {} Hz", audio.sample_rate())));
-                }
-                exact as usize
-            }
-        };
+        let frames = self.size.frames(audio.sample_rate())?;
         let pending: Box<dyn Reframe> = match audio.samples().format() {
             SampleFormat::F32 => Box::new(Vec::<f32>::new()),
             SampleFormat::I16 => Box::new(Vec::<i16>::new()),
@@ -187,5 +203,9 @@ impl Node for Rechunk {
     fn reset(&mut self) -> Result<(), NodeFailure> {
         self.state = None;
         Ok(())
+    }
+
+    fn latency(&self) -> usize {
+        self.state.as_ref().map_or(0, |s| s.frame_len / usize::from(s.channels) - 1)
     }
 }

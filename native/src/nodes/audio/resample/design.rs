@@ -42,6 +42,13 @@ pub struct Design {
 }
 
 /// The design for `input_rate` → `output_rate` (different rates) at `quality`.
+impl Design {
+    /// Worst-case lag of output behind input, in output frames: a block plus the delay.
+    pub fn latency(&self) -> usize {
+        self.hop_out + self.delay
+    }
+}
+
 pub fn design(input_rate: u32, output_rate: u32, quality: Quality) -> Design {
     let (passband, attenuation, hop_per_pad) = preset(quality);
     let g = gcd(input_rate, output_rate);

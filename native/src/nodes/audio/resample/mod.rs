@@ -43,6 +43,12 @@ pub fn spec() -> NodeSpec {
             "input": {"kind": "audio", "format": ["f32"], "sample_rate": {"min": RATES.start(), "max": RATES.end()}},
             "outputs": {"out": {"sample_rate": {"param": "target_rate"}}}
         })),
+        // a block plus the filter delay
+        latency: Some(Arc::new(|params, caps| {
+            let p: Params = parse_params(params).ok()?;
+            let rate = caps.rate().filter(|r| RATES.contains(r))?;
+            Some(if rate == p.target_rate { 0 } else { design::design(rate, p.target_rate, p.quality).latency() })
+        })),
         create: Arc::new(|params| {
             let p: Params = parse_params(params)?;
             if !RATES.contains(&p.target_rate) {

@@ -40,6 +40,34 @@ const ENGINES: [&str; 2] = ["spectral", "silero"];
 const SILERO_RATE: u32 = 16000;
 const SILERO_FRAME_MS: u32 = 32;
 
+/// Frames a decision waits for at `rate`, at worst: a run not yet `min_speech_ms` long
+/// is held until it is confirmed or ends, which its hangover may put off; `None` for a
+/// rate the engine does not take.
+fn decision_latency(p: &Params, rate: u32) -> Option<usize> {
+    let silero = p.engine == "silero";
+    let defaults = if silero { &SILERO } else { &SPECTRAL };
+    let frame_ms = p.frame_ms.unwrap_or(defaults.frame_ms);
+    let frame_len = match silero {
+        true if rate == SILERO_RATE => SILERO_WINDOW,
+        false if RATES.contains(&rate) && FRAME_MS.contains(&frame_ms) => (rate * frame_ms / 1000) as usize,
+        _ => return None,
+    };
+    let run = min_run(p.min_speech_ms.unwrap_or(defaults.min_speech_ms), frame_ms);
+    let hangover = u64::from(p.hangover_ms.unwrap_or(defaults.hangover_ms)).div_ceil(u64::from(frame_ms));
+    Some(held_frames(run, hangover) as usize * frame_len - 1)
+}
+
+/// Most frames whose decision waits at once: one, or for runs that need confirming, the
+/// first `min_run - 1` raw frames, the hangover after them, and the frame that ends it.
+fn held_frames(min_run: u64, hangover: u64) -> u64 {
+    if min_run > 1 { min_run + hangover } else { 1 }
+}
+
+/// Frames in a row that make a speech run.
+fn min_run(min_speech_ms: u32, frame_ms: u32) -> u64 {
+    u64::from(min_speech_ms).div_ceil(u64::from(frame_ms)).max(1)
+}
+
 /// The spectral engine's rates, the silero rate (the usual speech rate) first.
 fn spectral_rates() -> Vec<u32> {
     std::iter::once(SILERO_RATE).chain(RATES.into_iter().filter(|&r| r != SILERO_RATE)).collect()
@@ -75,6 +103,7 @@ pub fn spec() -> NodeSpec {
                       "sample_rate": {"param": "engine", "cases": {"silero": [SILERO_RATE]}, "default": spectral_rates()}},
             "outputs": {"frames": {"kind": "json"}, "segments": {"kind": "json"}, "audio": {}}
         })),
+        latency: Some(Arc::new(|params, caps| decision_latency(&parse_params(params).ok()?, caps.rate()?))),
         create: Arc::new(|params| Ok(Box::new(Vad::new(parse_params(params)?)?))),
     }
 }
@@ -278,7 +307,7 @@ impl Vad {
         let frame = u64::from(frame_ms);
         Ok(Self {
             hangover: u64::from(hangover_ms).div_ceil(frame),
-            min_run: u64::from(min_speech_ms).div_ceil(frame).max(1),
+            min_run: min_run(min_speech_ms, frame_ms),
             threshold,
             speech_pad_ms,
             min_silence_ms,
@@ -463,6 +492,6 @@ impl Node for Vad {
     }
 
     fn latency(&self) -> usize {
-        self.stream.as_ref().map_or(0, |s| (self.min_run as usize - 1) * s.frame_len + s.frame_len - 1)
+        self.stream.as_ref().map_or(0, |s| held_frames(self.min_run, self.hangover) as usize * s.frame_len - 1)
     }
 }
