@@ -84,10 +84,14 @@ class InputClock:
         self.pushes.append((self.media, at_ns))
 
     def arrival(self, t: float) -> int | None:
-        i = bisect.bisect_left([end for end, _ in self.pushes], t - 1e-9)
-        if not self.pushes:
+        """When the push that brought media time ``t`` began (the last push for a later time)."""
+        pushes = self.pushes
+        if not pushes:
             return None
-        return self.pushes[min(i, len(self.pushes) - 1)][1]
+        if len(pushes) == 1 or pushes[-2][0] < t - 1e-9:  # the usual case: the last push
+            return pushes[-1][1]
+        i = bisect.bisect_left(pushes, (t - 1e-9,))  # the first push ending at or after t
+        return pushes[min(i, len(pushes) - 1)][1]
 
     def restart(self) -> None:
         self.pushes.clear()
@@ -103,10 +107,11 @@ class SinkMetrics(NodeMetrics):
 
     def timed(self, item, clock: InputClock, now_ns: int) -> None:
         if isinstance(item, Audio):
-            if item.sample_rate != self.rate:
-                self.frames, self.rate = 0, item.sample_rate
-            self.frames += item.frames
-            t = self.frames / self.rate
+            rate = item.sample_rate
+            if rate != self.rate:
+                self.frames, self.rate = 0, rate
+            self.frames += len(item.samples)
+            t = self.frames / rate
         else:
             marks = [item.get(k) for k in ("end", "start")] if isinstance(item, dict) else []
             t = next((float(v) for v in marks if isinstance(v, (int, float)) and not isinstance(v, bool)), clock.media)
