@@ -10,7 +10,7 @@ from collections import deque
 
 from . import caps as caps_mod
 from ._contract import MAX_HUNG_CALLS, MAX_ITEMS_PER_STEP, MAX_PATHS
-from .audio import Audio
+from .audio import DTYPE_OF, Audio
 from .errors import (
     CancelledError,
     CircuitOpenError,
@@ -228,7 +228,9 @@ class PythonPipeline:
                 m.budget_ms = decls[node].get("latency_budget_ms", budget) if node < u else budget
                 self.sinks[key] = m
         caps = plan.input
-        self.planned_for = caps[1:] if caps[0] == "audio" and None not in caps else None
+        # (dtype, channels, rate) of the input planned for, when all are known: one comparison per call
+        self.planned_for = ((DTYPE_OF[caps[1]], caps[2], caps[3]) if caps[0] == "audio" and None not in caps
+                            else None)
         self.plan = plan
 
     def plan_json(self, caps: tuple | None = None) -> dict:
@@ -254,7 +256,7 @@ class PythonPipeline:
     def _plan_input(self, item) -> None:
         """Re-plans when ``item``'s caps are not those planned for; within a stream a plan
         needing other converters is refused."""
-        if isinstance(item, Audio) and self.planned_for == (caps_mod.format_name(item), item.channels, item.sample_rate):
+        if isinstance(item, Audio) and self.planned_for == (item.samples.dtype, item.channels, item.sample_rate):
             return
         caps = self._input_for(caps_mod.of(item))
         plan = self._negotiate(caps)
