@@ -25,16 +25,17 @@ def params_of(schema: dict) -> list[dict]:
     return rows
 
 
-def _row(node_type: str, description: str, outputs: list, schema: dict, runtimes: list, origin: dict) -> dict:
+def _row(node_type: str, description: str, outputs: list, schema: dict, runtimes: list, origin: dict,
+         caps: dict | None) -> dict:
     return {"node_type": node_type, "description": description, "runtimes": runtimes, "origin": origin,
-            "outputs": list(outputs), "params": params_of(schema), "params_schema": schema}
+            "outputs": list(outputs), "params": params_of(schema), "params_schema": schema, "caps": caps}
 
 
 def node_types(builtin_only: bool = False) -> list[dict]:
     """Every node type, sorted by name; each shaped as docs/nodes.schema.json says.
     ``builtin_only``: the built-in types alone (for the generated reference)."""
     rows = {n["node_type"]: _row(n["node_type"], n["description"], n["outputs"], n["params"], ["native", "python"],
-                                 {"kind": "built-in"})
+                                 {"kind": "built-in"}, n["caps"])
             for n in _contract.NODES.values()}
     if builtin_only:
         return [rows[k] for k in sorted(rows)]
@@ -49,12 +50,13 @@ def node_types(builtin_only: bool = False) -> list[dict]:
                 origin.update(file=plugin["file"], version=plugin["version"])
                 kinds = next((k for k in plugin["node_types"] if k["node_type"] == t["node_type"]), {})
                 origin.update({k: kinds[k] for k in ("input_kinds", "output_kinds") if k in kinds})
-            rows[t["node_type"]] = _row(t["node_type"], t["description"], t["outputs"], t["params"], ["native"], origin)
+            rows[t["node_type"]] = _row(t["node_type"], t["description"], t["outputs"], t["params"], ["native"], origin,
+                                        t.get("caps"))
     for cls in registered().values():
         row = rows.get(cls.node_type)
         if row is None:
             rows[cls.node_type] = _row(cls.node_type, cls.description(), cls.outputs, cls.params_schema, ["python"],
-                                       {"kind": "python", "module": cls.__module__})
+                                       {"kind": "python", "module": cls.__module__}, cls.caps)
         elif "python" not in row["runtimes"]:
             row["runtimes"].append("python")  # a Python twin of a plugin's node type
     return [rows[k] for k in sorted(rows)]
@@ -81,6 +83,41 @@ def param_summary(p: dict) -> str:
     return f"{p['name']}{'*' if p['required'] else ''}: {kind}{default}"
 
 
+def rule_text(rule) -> str:
+    """A caps rule in words: ``f32``, ``8000|16000``, ``8000..=192000``, ``param target_rate``."""
+    if isinstance(rule, list):
+        return "|".join(str(v) for v in rule)
+    if isinstance(rule, dict) and "param" in rule:
+        if "cases" in rule:
+            cases = "; ".join(f"{k}: {rule_text(r)}" for k, r in rule["cases"].items())
+            return f"by {rule['param']} ({cases}; else {rule_text(rule.get('default', 'any'))})"
+        if "set" in rule:
+            return f"{rule_text(rule['set'])} with {rule['param']}, else {rule_text(rule.get('default', 'any'))}"
+        what = f"length of param {rule['param']}" if rule.get("len") else f"param {rule['param']}"
+        return what + (f", else {rule_text(rule['default'])}" if "default" in rule else "")
+    if isinstance(rule, dict):
+        return f"{rule.get('min')}..={rule.get('max')}"
+    return str(rule)
+
+
+def caps_lines(row: dict) -> list[tuple[str, str]]:
+    """("takes" or a port, its rules in words) for a node type's caps declaration."""
+    caps = row["caps"]
+    if caps is None:
+        return [("takes", "anything (undeclared)")]
+
+    def side(rules: dict, absent: str) -> str:
+        if rules.get("kind") == "json":
+            return "JSON events"
+        fields = {f: rules.get(f, absent) for f in ("kind", "format", "channels", "sample_rate")}
+        shown = [f"{f.replace('sample_rate', 'rate')} {rule_text(r)}" for f, r in fields.items() if r != "input"]
+        return ", ".join((["as its input"] if len(shown) < len(fields) else []) + shown)
+
+    outs = caps.get("outputs", {})
+    return [("takes", side(caps.get("input", {}), "any"))] + [(port, side(outs.get(port, {}), "input"))
+                                                               for port in row["outputs"]]
+
+
 def origin_text(o: dict) -> str:
     """Where a node type comes from, in words."""
     if o["kind"] == "plugin":
@@ -102,7 +139,8 @@ def describe(row: dict) -> str:
     lines += ["", "  Params" + ("  (* required)" if any(p["required"] for p in row["params"]) else "")]
     lines += [f"    {param_summary(p)}" + (f"\n        {p['description']}" if "description" in p else "")
               for p in row["params"]] or ["    none"]
-    lines += ["", "  Latency       reported per chunk once running: Pipeline.node_latencies()"]
+    lines += ["", "  Caps"] + [f"    {who:<12}{what}" for who, what in caps_lines(row)]
+    lines += ["", "  Latency       declared from its params and input caps (remotemedia plan); live per sink: metrics()"]
     return "\n".join(lines)
 
 
@@ -114,6 +152,7 @@ def markdown(rows: list[dict]) -> str:
         out += [f"## {row['node_type']}", "", row["description"], "",
                 f"- Runtimes: {', '.join(row['runtimes'])}",
                 "- Output ports: " + ", ".join(f"`{p}`" + (" (default)" if i == 0 else "") for i, p in enumerate(row["outputs"])),
+                *[f"- Caps, {'input takes' if who == 'takes' else f'`{who}` gives'}: {what}" for who, what in caps_lines(row)],
                 ""]
         if row["params"]:
             out += ["| param | type and range | default | required |", "|---|---|---|---|"]
