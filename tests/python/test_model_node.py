@@ -172,3 +172,13 @@ def test_the_runtimes_agree(models):
                       for r in ("native", "python"))
     assert [e["start"] for e in native["m"]] == [e["start"] for e in python["m"]]
     np.testing.assert_allclose([e["values"] for e in native["m"]], [e["values"] for e in python["m"]], atol=1e-5)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_declared_latency_is_the_window_and_matches_the_lag(models, runtime):
+    from test_latency import declared, measured_lag
+    p = rm.Pipeline.from_manifest(manifest(models["dense"], window=400), runtime=runtime)
+    frames, _ = declared(p, {"format": "f32", "channels": 1, "sample_rate": RATE}, "m")
+    assert frames == 399
+    x = np.random.default_rng(3).standard_normal((1300, 1)).astype(np.float32)
+    assert measured_lag(p, x, RATE, RATE, lambda key, item: 400 if key == "m" else 0) == frames
