@@ -88,12 +88,12 @@ def negotiate(ids: list[str], links: list[tuple[int, str | None, int]], order: l
     classes = list(classes)
     ports = [caps_mod.ports(classes[i], decls[i]["params"]) for i in range(n)]
     shared: dict = {}
-    has_inbound = {b for _, _, b in links}
+    taken: set[str] = set()  # ids of the inserted nodes
+    into: list[list] = [[] for _ in range(n)]  # each node's inbound edges, in connection order
+    for k, (a, port, b) in enumerate(links):
+        into[b].append((k, (a, _port_index(classes[a], port)), port))
     for v in order:
-        if v not in has_inbound:
-            inbound = [(None, INPUT, None)]
-        else:
-            inbound = [(k, (a, _port_index(classes[a], port)), port) for k, (a, port, b) in enumerate(links) if b == v]
+        inbound = into[v] or [(None, INPUT, None)]
         node_caps = None
         for k, origin, port_name in inbound:
             arriving = plan.input if origin == INPUT else plan.node_out[origin[0]][origin[1]]
@@ -124,8 +124,9 @@ def negotiate(ids: list[str], links: list[tuple[int, str | None, int]], order: l
                 if index is None:
                     index = len(classes)
                     nid = f"{label}→{ids[v]}.{step.role}"
-                    while any(ins[0] == nid for ins in plan.inserted):
+                    while nid in taken:
                         nid += "~"
+                    taken.add(nid)
                     plan.inserted.append((nid, step.cls.node_type, dict(step.params)))
                     plan.node_in.append(plan.input if tail == INPUT else plan.node_out[tail[0]][tail[1]])
                     plan.node_out.append([caps])
@@ -150,9 +151,10 @@ def negotiate(ids: list[str], links: list[tuple[int, str | None, int]], order: l
         plan.latency_ms.append(_to_ms(cls.declared_latency(params, plan.node_in[i]), rate))
     edges = [(a, b) for a, _, b in plan.edges]
     plan.paths = _worst_paths(len(all_ids), edges, topological_order(all_ids, edges), plan.latency_ms)
+    fed = {(a, _port_index(classes[a], label)) for a, label, _ in plan.edges}
     for i, cls in enumerate(classes):
         for p, port in enumerate(cls.outputs):
-            if not any(a == i and _port_index(cls, label) == p for a, label, _ in plan.edges):
+            if (i, p) not in fed:
                 plan.sinks.append((i, p, all_ids[i] if p == 0 else f"{all_ids[i]}.{port}"))
     _check_budgets(manifest, plan.paths, [i for i, _, _ in plan.sinks], all_ids, plan.latency_ms)
     return plan

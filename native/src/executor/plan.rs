@@ -130,21 +130,19 @@ pub fn negotiate(graph: &PipelineGraph, specs: &[Arc<NodeSpec>], manifest: &Mani
     let ports: Vec<Ports> = (0..n).map(|i| specs[i].ports(&decls[i].params)).collect();
     // chain prefixes already inserted, by origin and steps: the node ending each
     let mut shared: HashMap<(Origin, String), usize> = HashMap::new();
+    // ids of the inserted nodes
+    let mut taken: std::collections::HashSet<String> = std::collections::HashSet::new();
     let converters = Converters::new(registry)?;
+    // each node's inbound edges in connection order: (k, where from, the port as written)
+    let mut into: Vec<Vec<(Option<usize>, Origin, Option<String>)>> = vec![Vec::new(); n];
+    for (k, e) in graph.edges().iter().enumerate() {
+        let port = e.port.as_deref().and_then(|p| specs[e.from].port_index(p)).unwrap_or(0);
+        into[e.to].push((Some(k), Origin::Port(e.from, port), e.port.clone()));
+    }
     for &v in graph.order() {
-        let inbound: Vec<(Option<usize>, Origin, Option<String>)> = if graph.predecessors(v).is_empty() {
-            vec![(None, Origin::Input, None)]
-        } else {
-            graph
-                .edges()
-                .iter()
-                .enumerate()
-                .filter(|(_, e)| e.to == v)
-                .map(|(k, e)| {
-                    let port = e.port.as_deref().and_then(|p| specs[e.from].port_index(p)).unwrap_or(0);
-                    (Some(k), Origin::Port(e.from, port), e.port.clone())
-                })
-                .collect()
+        let inbound = match into[v].as_slice() {
+            [] => vec![(None, Origin::Input, None)],
+            edges => edges.to_vec(),
         };
         let mut node_caps: Option<Caps> = None;
         for (k, origin, port_name) in inbound {
@@ -193,7 +191,7 @@ pub fn negotiate(graph: &PipelineGraph, specs: &[Arc<NodeSpec>], manifest: &Mani
                     None => {
                         let index = specs.len();
                         let mut id = format!("{from_label}→{}.{}", graph.ids()[v], step.role);
-                        while plan.inserted.iter().any(|i| i.id == id) {
+                        while !taken.insert(id.clone()) {
                             id.push('~');
                         }
                         plan.inserted.push(Inserted { id, node_type: step.spec.node_type.clone(), params: step.params.clone() });
@@ -233,10 +231,11 @@ pub fn negotiate(graph: &PipelineGraph, specs: &[Arc<NodeSpec>], manifest: &Mani
         .collect();
     let run = PipelineGraph::new(ids.clone(), plan.edges.clone())?;
     plan.paths = latency::worst_paths(ids.len(), &plan.edges, run.order(), &plan.latency_ms);
+    let fed: std::collections::HashSet<(usize, usize)> =
+        plan.edges.iter().map(|e| (e.from, e.port.as_deref().and_then(|q| specs[e.from].port_index(q)).unwrap_or(0))).collect();
     for (i, spec) in specs.iter().enumerate() {
         for (p, port) in spec.outputs.iter().enumerate() {
-            let fed = plan.edges.iter().any(|e| e.from == i && e.port.as_deref().and_then(|q| spec.port_index(q)).unwrap_or(0) == p);
-            if !fed {
+            if !fed.contains(&(i, p)) {
                 plan.sinks.push((i, p, if p == 0 { ids[i].clone() } else { format!("{}.{port}", ids[i]) }));
             }
         }
