@@ -103,6 +103,10 @@ enum Origin {
     Port(usize, usize),
 }
 
+/// An edge into a node: its connection index (none for the pipeline input), where its
+/// items come from, and the port as the manifest wrote it.
+type Inbound = (Option<usize>, Origin, Option<String>);
+
 /// One converter of a chain.
 struct Step {
     spec: Arc<NodeSpec>,
@@ -134,7 +138,7 @@ pub fn negotiate(graph: &PipelineGraph, specs: &[Arc<NodeSpec>], manifest: &Mani
     let mut taken: std::collections::HashSet<String> = std::collections::HashSet::new();
     let converters = Converters::new(registry)?;
     // each node's inbound edges in connection order: (k, where from, the port as written)
-    let mut into: Vec<Vec<(Option<usize>, Origin, Option<String>)>> = vec![Vec::new(); n];
+    let mut into: Vec<Vec<Inbound>> = vec![Vec::new(); n];
     for (k, e) in graph.edges().iter().enumerate() {
         let port = e.port.as_deref().and_then(|p| specs[e.from].port_index(p)).unwrap_or(0);
         into[e.to].push((Some(k), Origin::Port(e.from, port), e.port.clone()));
