@@ -306,10 +306,15 @@ class NativePipeline:
         self.ptr = out[0]
         self._finalizer = weakref.finalize(self, lib.rm_pipeline_free, self.ptr)
         nodes = self.describe()["nodes"]
-        self.node_runtimes = {n["id"]: n["runtime"] for n in nodes}
-        # keys[node][port]: where an output goes in the result dict.
+        # keys[node][port]: where an output goes in the result dict (sinks are the
+        # manifest's nodes, which come first, so converters a later plan inserts need none).
         self.keys = [[n["id"] if p == 0 else f"{n['id']}.{port}" for p, port in enumerate(n["outputs"])]
                      for n in nodes]
+
+    @property
+    def node_runtimes(self) -> dict[str, str]:
+        """Each node's runtime, converters of the plan in use included."""
+        return {n["id"]: n["runtime"] for n in self.describe()["nodes"]}
 
     def describe(self) -> dict:
         """The native description of the pipeline (see rm_pipeline_describe)."""

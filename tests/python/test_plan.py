@@ -79,6 +79,7 @@ def test_stereo_48k_into_silero_vad_gives_what_the_hand_written_chain_gives(runt
     assert [(t, p) for _, t, p in inserted(auto.plan())] == chain
     ids = [n["id"] for n in auto.metrics()["nodes"]]
     assert "input→vad.resample" in ids, "inserted nodes appear in metrics"
+    assert auto.node_runtimes()["input→vad.resample"] == runtime and set(auto.node_latencies()) == set(ids)
     off = {"version": "1", "auto_convert": False, "input": {"format": fmt, "channels": 2, "sample_rate": 48000},
            "nodes": [{"id": "vad", "node_type": "VAD", "params": params}]}
     with pytest.raises(rm.ManifestError) as e:
