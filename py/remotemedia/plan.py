@@ -143,7 +143,16 @@ def negotiate(ids: list[str], links: list[tuple[int, str | None, int]], order: l
         node_caps = node_caps if node_caps is not None else caps_mod.UNKNOWN
         plan.node_out[v] = [ports[v].output(p, node_caps) for p in range(len(classes[v].outputs))]
         plan.node_in[v] = node_caps
-    all_ids = list(ids) + [nid for nid, _, _ in plan.inserted]
+    _add_latency(plan, list(ids) + [nid for nid, _, _ in plan.inserted], classes, manifest)
+    return plan
+
+
+# ---- latency (native: executor/latency.rs) -------------------------------------------------
+
+def _add_latency(plan: Plan, all_ids: list[str], classes: list, manifest: dict) -> None:
+    """Each node's latency, the worst path to every node and the sink outputs; checks
+    the manifest's budgets (native: ``Plan::add_latency``)."""
+    decls, n = manifest["nodes"], len(manifest["nodes"])
     for i, cls in enumerate(classes):
         params = decls[i]["params"] if i < n else plan.inserted[i - n][2]
         out = plan.node_out[i][0] if plan.node_out[i] and plan.node_out[i][0][0] == "audio" else None
@@ -157,10 +166,7 @@ def negotiate(ids: list[str], links: list[tuple[int, str | None, int]], order: l
             if (i, p) not in fed:
                 plan.sinks.append((i, p, all_ids[i] if p == 0 else f"{all_ids[i]}.{port}"))
     _check_budgets(manifest, plan.paths, [i for i, _, _ in plan.sinks], all_ids, plan.latency_ms)
-    return plan
 
-
-# ---- latency (native: executor/latency.rs) -------------------------------------------------
 
 def _to_ms(frames: int | None, rate: int | None) -> float | None:
     if frames is None:

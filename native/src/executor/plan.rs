@@ -58,6 +58,36 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Adds each node's latency, the worst path to every node and the sink outputs, and
+    /// checks the manifest's budgets (`ids` and `specs`: the manifest's nodes, then the
+    /// inserted ones).
+    fn add_latency(&mut self, ids: &[String], specs: &[Arc<NodeSpec>], manifest: &Manifest) -> Result<()> {
+        let n = manifest.nodes.len();
+        let decls = &manifest.nodes;
+        self.latency_ms = (0..specs.len())
+            .map(|i| {
+                let params = if i < n { &decls[i].params } else { &self.inserted[i - n].params };
+                let frames = specs[i].latency.as_ref().and_then(|f| f(params, &self.node_in[i]));
+                let out = self.node_out[i].first().filter(|c| c.is_audio() == Some(true)).and_then(Caps::rate);
+                latency::to_ms(frames, out.or(self.node_in[i].rate()))
+            })
+            .collect();
+        let run = PipelineGraph::new(ids.to_vec(), self.edges.clone())?;
+        self.paths = latency::worst_paths(ids.len(), &self.edges, run.order(), &self.latency_ms);
+        let fed: std::collections::HashSet<(usize, usize)> =
+            self.edges.iter().map(|e| (e.from, e.port.as_deref().and_then(|q| specs[e.from].port_index(q)).unwrap_or(0))).collect();
+        for (i, spec) in specs.iter().enumerate() {
+            for (p, port) in spec.outputs.iter().enumerate() {
+                if !fed.contains(&(i, p)) {
+                    self.sinks.push((i, p, if p == 0 { ids[i].clone() } else { format!("{}.{port}", ids[i]) }));
+                }
+            }
+        }
+        let sink_nodes: Vec<usize> = self.sinks.iter().map(|(i, _, _)| *i).collect();
+        latency::check_budgets(manifest, &self.paths, &sink_nodes, ids, &self.latency_ms)?;
+        Ok(())
+    }
+
     /// Whether `other` runs the same nodes on the same edges (caps may differ).
     pub fn same_graph(&self, other: &Plan) -> bool {
         self.inserted == other.inserted && self.edges == other.edges
@@ -115,7 +145,8 @@ struct Step {
 }
 
 /// Negotiates `graph` (the manifest's, with `specs` resolved and ports checked) for
-/// `input` caps. With `auto_convert` off, a needed converter is an error instead.
+/// `input` caps. With `auto_convert` off, a needed converter is an error instead, as is
+/// a path over a latency budget.
 pub fn negotiate(graph: &PipelineGraph, specs: &[Arc<NodeSpec>], manifest: &Manifest, registry: &Registry, input: &Caps) -> Result<Plan> {
     let n = specs.len();
     let decls = &manifest.nodes;
@@ -225,27 +256,7 @@ pub fn negotiate(graph: &PipelineGraph, specs: &[Arc<NodeSpec>], manifest: &Mani
         plan.node_in[v] = caps;
     }
     let ids: Vec<String> = graph.ids().iter().cloned().chain(plan.inserted.iter().map(|i| i.id.clone())).collect();
-    plan.latency_ms = (0..specs.len())
-        .map(|i| {
-            let params = if i < n { &decls[i].params } else { &plan.inserted[i - n].params };
-            let frames = specs[i].latency.as_ref().and_then(|f| f(params, &plan.node_in[i]));
-            let out = plan.node_out[i].first().filter(|c| c.is_audio() == Some(true)).and_then(Caps::rate);
-            latency::to_ms(frames, out.or(plan.node_in[i].rate()))
-        })
-        .collect();
-    let run = PipelineGraph::new(ids.clone(), plan.edges.clone())?;
-    plan.paths = latency::worst_paths(ids.len(), &plan.edges, run.order(), &plan.latency_ms);
-    let fed: std::collections::HashSet<(usize, usize)> =
-        plan.edges.iter().map(|e| (e.from, e.port.as_deref().and_then(|q| specs[e.from].port_index(q)).unwrap_or(0))).collect();
-    for (i, spec) in specs.iter().enumerate() {
-        for (p, port) in spec.outputs.iter().enumerate() {
-            if !fed.contains(&(i, p)) {
-                plan.sinks.push((i, p, if p == 0 { ids[i].clone() } else { format!("{}.{port}", ids[i]) }));
-            }
-        }
-    }
-    let sink_nodes: Vec<usize> = plan.sinks.iter().map(|(i, _, _)| *i).collect();
-    latency::check_budgets(manifest, &plan.paths, &sink_nodes, &ids, &plan.latency_ms)?;
+    plan.add_latency(&ids, &specs, manifest)?;
     Ok(plan)
 }
 
