@@ -227,6 +227,11 @@ def _streaming_options(parser: argparse.ArgumentParser, json_help: str, progress
     parser.add_argument("--runtime", choices=RUNTIMES, default="auto", help="which runtime to use (default: auto)")
 
 
+def _plugin_option(parser: argparse.ArgumentParser) -> None:
+    """``--plugin LIB``, which ``run`` and ``plan`` share."""
+    parser.add_argument("--plugin", action="append", default=[], metavar="LIB", help="load this plugin library first (repeatable)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="remotemedia", description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"remotemedia {_contract.VERSION} ({_native_summary()})")
@@ -246,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--metrics", metavar="PATH", help="write per-node metrics JSON here and print a summary table")
     _streaming_options(run, json_help="print a JSON summary of the run on stdout",
                        progress_help="show a progress bar on stderr (default: when stderr is a terminal)")
-    run.add_argument("--plugin", action="append", default=[], metavar="LIB", help="load this plugin library first (repeatable)")
+    _plugin_option(run)
     run.set_defaults(fn=cmd_run)
     many = sub.add_parser("batch", help="run a manifest's pipeline once per file of a corpus",
                           description="Runs the pipeline on every input file (files, globs, directories, or .txt/.jsonl "
@@ -278,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     shown.add_argument("--dot", action="store_true", help="as Graphviz dot, caps on the edges")
     shown.add_argument("--json", action="store_true", help="as JSON (the Pipeline.plan() dict)")
     plan.add_argument("--runtime", choices=RUNTIMES, default="auto", help="which runtime plans (default: %(default)s)")
-    plan.add_argument("--plugin", action="append", default=[], metavar="LIB", help="load this plugin library first (repeatable)")
+    _plugin_option(plan)
     plan.set_defaults(fn=cmd_plan)
     nodes = sub.add_parser("nodes", help="list node types, or describe one",
                            description="Lists every node type (built-in, plugin, Python) with its params, or describes "
