@@ -2,6 +2,7 @@
 //! and grouping nodes into waves.
 
 use crate::budget;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::caps::Caps;
@@ -80,18 +81,14 @@ impl Pipeline {
     /// current plan has the same ones), and the graph, routes and waves remade.
     fn apply(&mut self, plan: Plan) -> Result<()> {
         if self.routes.is_empty() || !plan.same_graph(&self.plan) {
-            let mut specs = self.specs[..self.users].to_vec();
-            let mut slots = Vec::with_capacity(self.users + plan.inserted.len());
+            let (ids, specs) = self.all_nodes(&plan)?;
+            let mut slots = Vec::with_capacity(plan.inserted.len());
             for (k, ins) in plan.inserted.iter().enumerate() {
                 let index = self.users + k;
-                let spec = self.registry.resolve(&ins.node_type, RuntimeHint::Auto).map_err(Error::Internal)?;
                 let decl = NodeDecl::inserted(&ins.id, &ins.node_type, ins.params.clone());
-                let node = instance(&spec, &decl, index)?;
-                slots.push(Slot::new(node, &decl, index, spec.create.clone()));
-                specs.push(spec);
+                let node = instance(&specs[index], &decl, index)?;
+                slots.push(Slot::new(node, &decl, index, specs[index].create.clone()));
             }
-            let mut ids = self.user_graph.ids().to_vec();
-            ids.extend(plan.inserted.iter().map(|i| i.id.clone()));
             let graph = PipelineGraph::new(ids, plan.edges.clone())?;
             let mut routes: Vec<Vec<Vec<usize>>> = specs.iter().map(|s| vec![Vec::new(); s.outputs.len()]).collect();
             for e in graph.edges() {
@@ -142,13 +139,19 @@ impl Pipeline {
     /// The plan this pipeline would make for input `arrived` (it keeps its own), as JSON.
     pub fn plan_for(&self, arrived: &Caps) -> Result<serde_json::Value> {
         let plan = self.negotiate(&self.input_for(arrived)?)?;
+        let (ids, specs) = self.all_nodes(&plan)?;
+        Ok(plan.to_json(&ids, &specs))
+    }
+
+    /// The ids and specs of `plan`'s nodes: the manifest's, then the inserted ones.
+    fn all_nodes(&self, plan: &Plan) -> Result<(Vec<String>, Vec<Arc<NodeSpec>>)> {
         let mut ids = self.user_graph.ids().to_vec();
         let mut specs = self.specs[..self.users].to_vec();
         for ins in &plan.inserted {
             ids.push(ins.id.clone());
             specs.push(self.registry.resolve(&ins.node_type, RuntimeHint::Auto).map_err(Error::Internal)?);
         }
-        Ok(plan.to_json(&ids, &specs))
+        Ok((ids, specs))
     }
 
     fn negotiate(&self, input: &Caps) -> Result<Plan> {
