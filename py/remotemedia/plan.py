@@ -49,7 +49,7 @@ class Plan:
             nodes.append(node)
         edges = []
         for a, port, b in self.edges:
-            index = classes[a].outputs.index(port) if port in classes[a].outputs else 0
+            index = _port_index(classes[a], port)
             edges.append({"from": ids[a], "port": classes[a].outputs[index], "to": ids[b],
                           "caps": caps_mod.to_json(self.node_out[a][index])})
         paths = {key: _path_json(self.paths[node], ids, self.latency_ms) for node, _, key in self.sinks
@@ -96,7 +96,7 @@ def negotiate(ids: list[str], links: list[tuple[int, str | None, int]], order: l
         inbound = into[v] or [(None, INPUT, None)]
         node_caps = None
         for k, origin, port_name in inbound:
-            arriving = plan.input if origin == INPUT else plan.node_out[origin[0]][origin[1]]
+            arriving = _carried(plan, origin)
             want = ports[v].accept if node_caps is None else _exactly(node_caps)
             at = INPUT if k is None else f"connections[{k}]"
             if origin == INPUT:
@@ -128,7 +128,7 @@ def negotiate(ids: list[str], links: list[tuple[int, str | None, int]], order: l
                         nid += "~"
                     taken.add(nid)
                     plan.inserted.append((nid, step.cls.node_type, dict(step.params)))
-                    plan.node_in.append(plan.input if tail == INPUT else plan.node_out[tail[0]][tail[1]])
+                    plan.node_in.append(_carried(plan, tail))
                     plan.node_out.append([caps])
                     if tail != INPUT:
                         plan.edges.append((tail[0], _port_label(classes, *tail), index))
@@ -227,6 +227,11 @@ def _check_budgets(manifest: dict, paths: list, sinks: list[int], ids: list[str]
             route = " → ".join(ids[i] for i in nodes)
             raise ManifestError(at, f"the path input → {route} has {_show(total)} ms of latency, over the budget of "
                                     f"{_show(budget)} ms; the largest parts: {largest}")
+
+
+def _carried(plan: Plan, origin) -> tuple:
+    """What leaves ``origin``: the pipeline input, or a node's output port (native: ``carried``)."""
+    return plan.input if origin == INPUT else plan.node_out[origin[0]][origin[1]]
 
 
 def _port_index(cls, port: str | None) -> int:

@@ -181,10 +181,7 @@ pub fn negotiate(graph: &PipelineGraph, specs: &[Arc<NodeSpec>], manifest: &Mani
         };
         let mut node_caps: Option<Caps> = None;
         for (k, origin, port_name) in inbound {
-            let arriving = match origin {
-                Origin::Input => plan.input.clone(),
-                Origin::Port(from, port) => plan.node_out[from][port].clone(),
-            };
+            let arriving = carried(&plan, origin);
             let want: [Rule; 4] = match &node_caps {
                 None => ports[v].accept.clone(),
                 Some(c) => exactly(c),
@@ -230,7 +227,7 @@ pub fn negotiate(graph: &PipelineGraph, specs: &[Arc<NodeSpec>], manifest: &Mani
                             id.push('~');
                         }
                         plan.inserted.push(Inserted { id, node_type: step.spec.node_type.clone(), params: step.params.clone() });
-                        plan.node_in.push(node_input(&plan, tail));
+                        plan.node_in.push(carried(&plan, tail));
                         plan.node_out.push(vec![caps.clone()]);
                         if let Origin::Port(from, port) = tail {
                             plan.edges.push(Edge { from, port: port_label(&specs, from, port), to: index });
@@ -260,9 +257,9 @@ pub fn negotiate(graph: &PipelineGraph, specs: &[Arc<NodeSpec>], manifest: &Mani
     Ok(plan)
 }
 
-/// The caps entering a converter fed from `tail`.
-fn node_input(plan: &Plan, tail: Origin) -> Caps {
-    match tail {
+/// What leaves `origin`: the pipeline input, or a node's output port.
+fn carried(plan: &Plan, origin: Origin) -> Caps {
+    match origin {
         Origin::Input => plan.input.clone(),
         Origin::Port(from, port) => plan.node_out[from][port].clone(),
     }
