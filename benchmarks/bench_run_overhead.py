@@ -29,14 +29,16 @@ def contenders(frames: int):
     pipes["python Gain"] = rm.Pipeline(runtime="python").add_node("n", "Gain", gain_db=-6.0)
     factor = np.float32(10 ** (-6 / 20))
     runs = {name: (lambda p=p: p.run(audio)) for name, p in pipes.items()}
+    out = np.empty(frames, np.float32)
+    runs["native PassThrough run_into"] = lambda p=pipes["native PassThrough"]: p.run_into(audio, out)
     runs["numpy x*gain alone"] = lambda: x * factor
     runs["bare cffi call (rm_abi_version)"] = lib.rm_abi_version
     native = pipes["native PassThrough"]._compile()
-    out = ffi.new("RmOutputs **")
+    outputs = ffi.new("RmOutputs **")
 
     def raw():
-        lib.rm_pipeline_run(native.ptr, ffi.from_buffer(x), x.size, 0, 1, 16000, out)
-        lib.rm_outputs_free(out[0])
+        lib.rm_pipeline_run(native.ptr, ffi.from_buffer(x), x.size, 0, 1, 16000, outputs)
+        lib.rm_outputs_free(outputs[0])
 
     runs["raw cffi rm_pipeline_run + free"] = raw
     stream = rm.Pipeline(runtime="native").add_node("n", "PassThrough").stream()

@@ -389,6 +389,39 @@ RmStatus rm_pipeline_run(struct RmPipeline *pipeline,
                          struct RmOutputs **out);
 
 /**
+ * Runs the pipeline once, like `rm_pipeline_run`, and writes the run's audio into
+ * caller memory instead of returning outputs: the fast path for audio-to-audio
+ * pipelines (no output allocation, nothing to free).
+ *
+ * The input arguments are those of `rm_pipeline_run`. `out` points to caller memory
+ * for `capacity` frames of `out_channels` interleaved samples of `out_format` (an
+ * `RmSampleFormat`), aligned for that type; it may be NULL only when `capacity` is 0.
+ * It is written during this call only, and never read. On success `*frames`
+ * receives the number of frames written (the items the sinks emitted, one after
+ * another; 0 when they emitted nothing).
+ *
+ * Fails with `RM_STATUS_INVALID_ARGUMENT`, and writes nothing to `out`, when the
+ * run's outputs are not all audio from one sink output (JSON events, or two sinks:
+ * use `rm_pipeline_run`), are in another format or channel count than `out`'s, or do
+ * not fit in `capacity` frames (the message says how many frames they have). The
+ * run itself has then happened, and, like every run, depends only on its input: it
+ * may be repeated with a fitting `out`.
+ *
+ * Threading: as `rm_pipeline_run`.
+ */
+RmStatus rm_pipeline_run_into(struct RmPipeline *pipeline,
+                              const void *data,
+                              size_t samples,
+                              uint32_t format,
+                              uint32_t channels,
+                              uint32_t sample_rate,
+                              void *out,
+                              size_t capacity,
+                              uint32_t out_format,
+                              uint32_t out_channels,
+                              size_t *frames);
+
+/**
  * The pipeline's caps plan as JSON: `{"input": CAPS, "nodes": [{"id", "node_type",
  * "inserted", "input": CAPS, "outputs": {port: CAPS}, "params" (inserted nodes
  * only)}], "edges": [{"from", "port", "to", "caps": CAPS}]}`, where CAPS is
@@ -549,6 +582,27 @@ RmStatus rm_session_pull(const struct RmSession *session,
                          uint32_t timeout_ms,
                          size_t max_items,
                          struct RmOutputs **out);
+
+/**
+ * Takes queued audio into caller memory: from the front of the queue, the items of
+ * one sink output in `out_format` with `out_channels` channels, one after another
+ * while they fit in `capacity` frames, waiting up to `timeout_ms` for the first. The
+ * fast path for audio-to-audio streams (no outputs to free).
+ *
+ * `out` is as in `rm_pipeline_run_into`. On success `*frames` receives the frames
+ * written (0 on timeout, or after close once drained). Items that cannot follow stay
+ * queued for the next call or for `rm_session_pull`. When the first queued item
+ * cannot be taken (JSON, another format or channel count, or more frames than
+ * `capacity`), fails with `RM_STATUS_INVALID_ARGUMENT` and takes nothing.
+ * Any thread.
+ */
+RmStatus rm_session_pull_into(const struct RmSession *session,
+                              uint32_t timeout_ms,
+                              void *out,
+                              size_t capacity,
+                              uint32_t out_format,
+                              uint32_t out_channels,
+                              size_t *frames);
 
 /**
  * Ends the stream: every node's tail (resampler delay, held VAD frames) is queued.

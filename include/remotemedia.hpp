@@ -182,6 +182,16 @@ class Session {
     detail::check(rm_session_pull(handle_.get(), timeout_ms, max_items, &out));
     return Outputs(out);
   }
+  /** Takes queued audio of one sink output (in T and `out_channels`) into `out`, room for
+   *  `capacity` frames, waiting up to `timeout_ms` for the first; returns the frames written
+   *  (rm_session_pull_into). */
+  template <class T>
+  std::size_t pull_into(T *out, std::size_t capacity, uint32_t out_channels, uint32_t timeout_ms = 0) const {
+    std::size_t frames = 0;
+    detail::check(rm_session_pull_into(handle_.get(), timeout_ms, out, capacity, detail::FormatOf<T>::value, out_channels,
+                                       &frames));
+    return frames;
+  }
   /** Ends the stream: every node's tail is queued; a later push starts a new stream. */
   void flush() const { detail::check(rm_session_flush(handle_.get())); }
   /** Later pushes fail; queued outputs can still be pulled. */
@@ -212,6 +222,17 @@ class Pipeline {
     RmOutputs *out = nullptr;
     detail::check(rm_pipeline_run(handle_.get(), s.data(), s.size(), s.format, channels, sample_rate, &out));
     return Outputs(out);
+  }
+  /** Runs once and writes the run's audio (one sink output, in T and `out_channels`)
+   *  to `out`, room for `capacity` frames; returns the frames written (rm_pipeline_run_into). */
+  template <class Input, class T>
+  std::size_t run_into(const Input &input, uint32_t channels, uint32_t sample_rate, T *out, std::size_t capacity,
+                       uint32_t out_channels) {
+    const auto s = detail::samples(input);
+    std::size_t frames = 0;
+    detail::check(rm_pipeline_run_into(handle_.get(), s.data(), s.size(), s.format, channels, sample_rate, out, capacity,
+                                       detail::FormatOf<T>::value, out_channels, &frames));
+    return frames;
   }
   /** A streaming session on fresh instances of this pipeline's nodes. */
   Session stream(std::size_t capacity = 0, RmOverflow overflow = RM_OVERFLOW_BLOCK) const {

@@ -125,7 +125,13 @@ impl Runtime {
 
     /// Runs `pipeline` once on `input`, blocking the calling thread until it is done.
     pub fn run(&self, pipeline: &mut Pipeline, input: Data) -> Result<Vec<Output>> {
-        self.block_on(pipeline.run(input))
+        self.run_viewing(pipeline, input).map(crate::executor::owned)
+    }
+
+    /// [`Runtime::run`] through [`Pipeline::run_viewing`]: outputs may still view
+    /// borrowed input samples.
+    pub fn run_viewing(&self, pipeline: &mut Pipeline, input: Data) -> Result<Vec<Output>> {
+        self.block_on(pipeline.run_viewing(input))
     }
 
     /// Drives `work` to completion on the calling thread.

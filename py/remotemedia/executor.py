@@ -8,6 +8,8 @@ import threading
 import time
 from collections import deque
 
+import numpy as np
+
 from . import caps as caps_mod
 from ._contract import MAX_HUNG_CALLS, MAX_ITEMS_PER_STEP, MAX_PATHS
 from .audio import DTYPE_OF, Audio
@@ -405,14 +407,27 @@ class PythonPipeline:
             return self._run(audio)
 
     def _run(self, audio: Audio) -> dict[str, list]:
+        results: dict[str, list] = {}
+        for key, item in self._run_pairs(audio):
+            results.setdefault(key, []).append(item)
+        return results
+
+    def run_into(self, audio: Audio, out: np.ndarray) -> int:
+        """One-shot run writing its audio into ``out`` (see ``fitting``); returns frames."""
+        with self.turn:
+            pairs = self._run_pairs(audio)
+        _, frames, why = fitting(pairs, out)
+        if why is not None:
+            raise refused("run_into", why, "nothing was written (run returns outputs of any kind)")
+        write_audio(pairs, out)
+        return frames
+
+    def _run_pairs(self, audio: Audio) -> list[tuple[str, object]]:
         self.pipeline_metrics.runs += 1
         self.streaming = False
         self._plan_input(audio)
         self._reset_all()
-        results: dict[str, list] = {}
-        for key, item in self._step(audio, flush=False) + self.finish():
-            results.setdefault(key, []).append(item)
-        return results
+        return self._step(audio, flush=False) + self.finish()
 
     def push(self, audio: Audio) -> list[tuple[str, object]]:
         """Streams one chunk through the graph; returns (key, item) of sink outputs."""
@@ -570,6 +585,18 @@ class PythonSession:
             self.cond.notify_all()
             return items
 
+    def pull_into(self, out: np.ndarray, timeout: float) -> int:
+        """Takes queued audio into ``out`` (see ``fitting``); returns frames."""
+        with self.cond:
+            self.cond.wait_for(lambda: self.queue or self.closed, timeout)
+            n, frames, why = fitting(self.queue, out)
+            if n == 0 and why is not None:
+                raise refused("pull_into", why, "it stays queued (pull returns items of any kind)")
+            items = [self.queue.popleft() for _ in range(n)]
+            self.cond.notify_all()
+        write_audio(items, out)
+        return frames
+
     def close(self) -> None:
         with self.cond:
             self.closed = True
@@ -581,3 +608,48 @@ class PythonSession:
 
     def metrics(self) -> dict:
         return {**self.pipeline.metrics(), "session": self.stats()}
+
+
+
+def fitting(pairs, out: np.ndarray) -> tuple[int, int, str | None]:
+    """How many of the (key, item) ``pairs``, from the first, can be written one after
+    another into ``out`` (1-D for mono, else frames × channels): audio of one sink
+    output, in ``out``'s dtype and channels, at one rate, that fits. Returns that count,
+    their frames, and why the next one cannot follow (None when all can). The twin of
+    the native ``fitting`` (``capi/outputs.rs``)."""
+    channels = 1 if out.ndim == 1 else out.shape[1]
+    taken = frames = 0
+    first = rate = None
+    for key, item in pairs:
+        if not isinstance(item, Audio):
+            return taken, frames, f"'{key}' emitted JSON"
+        if first is not None and key != first:
+            why = f"both '{first}' and '{key}' emitted audio"
+        elif item.samples.dtype != out.dtype:
+            names = caps_mod.FORMAT_NAMES
+            why = f"'{key}' emitted {names[item.samples.dtype]} audio, out is {names[out.dtype]}"
+        elif item.channels != channels:
+            why = f"'{key}' emitted {item.channels}-channel audio, out has {channels} channel(s)"
+        elif rate is not None and item.sample_rate != rate:
+            why = f"'{key}' changed sample rate from {rate} to {item.sample_rate} Hz"
+        elif frames + item.frames > out.shape[0]:
+            why = f"'{key}' emitted {frames + item.frames} frames, out holds {out.shape[0]}"
+        else:
+            first, rate = key, item.sample_rate
+            taken, frames = taken + 1, frames + item.frames
+            continue
+        return taken, frames, why
+    return taken, frames, None
+
+
+def write_audio(items, out: np.ndarray) -> None:
+    """Writes the samples of the audio (key, item) pairs one after another into ``out``."""
+    flat, at = out.reshape(-1), 0
+    for _, item in items:
+        flat[at:at + item.samples.size] = item.samples.reshape(-1)
+        at += item.samples.size
+
+
+def refused(call: str, why: str, then: str) -> InvalidInputError:
+    """The error of a ``*_into`` call that could not take an item."""
+    return InvalidInputError(f"{call}: {why}; {then}")

@@ -335,7 +335,7 @@ class NativePipeline:
     def run(self, audio: Audio) -> dict[str, list]:
         """One-shot run; returns sink outputs by key, each list in emission order."""
         x = audio.samples
-        out = _out_param()
+        out = _out_params.outputs
         status = _run(self.ptr, _borrow(x), x.size, FORMAT_OF[x.dtype], 1 if x.ndim == 1 else x.shape[1],
                       audio.sample_rate, out)
         if status:
@@ -347,6 +347,18 @@ class NativePipeline:
             else:
                 results[key] = [value]
         return results
+
+    def run_into(self, audio: Audio, out: np.ndarray) -> int:
+        """One-shot run writing its audio into ``out`` (rm_pipeline_run_into); returns
+        frames. The caller has checked both arrays' layout (``Pipeline.run_into``)."""
+        x = audio.samples
+        frames = _out_params.frames
+        status = _run_into(self.ptr, _from_buffer(x), x.size, FORMAT_OF[x.dtype], 1 if x.ndim == 1 else x.shape[1],
+                           audio.sample_rate, _from_buffer(out), out.shape[0],
+                           FORMAT_OF[out.dtype], 1 if out.ndim == 1 else out.shape[1], frames)
+        if status:
+            raise _error(status)
+        return frames[0]
 
     def session(self, capacity: int, overflow: str) -> NativeSession:
         return NativeSession(self, capacity, overflow)
@@ -379,17 +391,16 @@ def _borrow(x: np.ndarray):
         raise InvalidInputError(f"samples must be C-contiguous (np.ascontiguousarray copies): {e}") from None
 
 
-# One `RmOutputs **` out-param per thread, reused: each call's `_items` takes ownership
-# of what it points to before the thread makes another call, and no two threads share one.
-_out_params = threading.local()
+class _OutParams(threading.local):
+    """Out-params reused per thread: each call reads what they point to before the
+    thread makes another call, and no two threads share one."""
+
+    def __init__(self):
+        self.outputs = ffi.new("RmOutputs **")
+        self.frames = ffi.new("size_t *")
 
 
-def _out_param():
-    try:
-        return _out_params.value
-    except AttributeError:
-        _out_params.value = ffi.new("RmOutputs **")
-        return _out_params.value
+_out_params = _OutParams() if ffi is not None else None
 
 
 def _items(raw, keys) -> list[tuple[str, object]]:
@@ -462,11 +473,21 @@ class NativeSession:
             raise _error(status)
 
     def pull(self, timeout: float, max_items: int = 0) -> list[tuple[str, object]]:
-        out = _out_param()
+        out = _out_params.outputs
         status = _pull(self.ptr, int(timeout * 1000), max_items, out)
         if status:
             raise _error(status)
         return _items(out[0], self.keys)
+
+    def pull_into(self, out: np.ndarray, timeout: float) -> int:
+        """Takes queued audio into ``out`` (rm_session_pull_into); returns frames. The
+        caller has checked ``out``'s layout (``Stream.pull_into``)."""
+        frames = _out_params.frames
+        status = _pull_into(self.ptr, int(timeout * 1000), _from_buffer(out), out.shape[0], FORMAT_OF[out.dtype],
+                            1 if out.ndim == 1 else out.shape[1], frames)
+        if status:
+            raise _error(status)
+        return frames[0]
 
     def flush(self) -> None:
         _check(lib.rm_session_flush(self.ptr))
@@ -488,5 +509,7 @@ class NativeSession:
 _new = object.__new__
 _frombuffer = np.frombuffer
 if lib is not None:
-    _run, _push, _pull, _free_outputs = lib.rm_pipeline_run, lib.rm_session_push, lib.rm_session_pull, lib.rm_outputs_free
+    _run, _run_into, _push, _pull = lib.rm_pipeline_run, lib.rm_pipeline_run_into, lib.rm_session_push, lib.rm_session_pull
+    _pull_into = lib.rm_session_pull_into
+    _free_outputs = lib.rm_outputs_free
     _from_buffer, _gc, _buffer = ffi.from_buffer, ffi.gc, ffi.buffer

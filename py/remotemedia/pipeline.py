@@ -9,12 +9,14 @@ import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import numpy as np
+
 from . import caps as caps_mod
 from . import manifest as manifest_mod
 from . import native
 from ._contract import DEFAULT_CAPACITY, MAX_CAPACITY, MAX_TIMEOUT_S, OVERFLOW
 from ._schema import SchemaError, check_bounds, check_shape
-from .audio import Audio
+from .audio import FORMAT_OF, Audio
 from .errors import InvalidInputError, ManifestError, did_you_mean
 from .executor import PythonPipeline
 from .model import with_package_models
@@ -184,6 +186,23 @@ class Pipeline:
         audio.check_layout()
         return (self._impl or self._compile()).run(audio)
 
+    def run_into(self, audio: Audio, out: np.ndarray) -> int:
+        """Runs once like ``run`` and writes the run's audio into ``out`` instead of
+        returning it: the fast path for audio-to-audio pipelines (no output objects).
+
+        ``out`` is a writeable C-contiguous array of the output's dtype, 1-D for mono or
+        (frames, channels); the sink's items are written one after another from its
+        start. Returns the frames written. Raises InvalidInputError, writing nothing,
+        when the run's outputs are not all audio of one sink output in ``out``'s dtype
+        and channels, or do not fit (a run depends only on its input: repeat it with a
+        fitting ``out``).
+        """
+        if not isinstance(audio, Audio):
+            raise InvalidInputError(f"run_into takes remotemedia.Audio, got {type(audio).__name__}")
+        audio.check_layout()
+        _check_out(out)
+        return (self._impl or self._compile()).run_into(audio, out)
+
     def stream(self, capacity: int = DEFAULT_CAPACITY, overflow: str = OVERFLOW[0]) -> Stream:
         """A streaming session on fresh instances of this pipeline's nodes."""
         if overflow not in OVERFLOW:
@@ -208,6 +227,16 @@ class Pipeline:
     def __repr__(self):
         return f"Pipeline({len(self._nodes)} nodes, {len(self._connections)} connections, runtime={self._requested})"
 
+
+
+def _check_out(out) -> None:
+    """Raises InvalidInputError unless ``out`` can take audio written in place."""
+    if not isinstance(out, np.ndarray) or out.dtype not in FORMAT_OF or not 1 <= out.ndim <= 2:
+        got = f"a {out.ndim}-D {out.dtype} array" if isinstance(out, np.ndarray) else type(out).__name__
+        raise InvalidInputError(f"out must be a 1-D or 2-D numpy array of float32, int16, int32 or float64, got {got}")
+    flags = out.flags
+    if not (flags.c_contiguous and flags.writeable and flags.aligned):
+        raise InvalidInputError("out must be writeable, C-contiguous and aligned")
 
 
 class Stream:
@@ -235,6 +264,18 @@ class Stream:
         if isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 0:
             raise InvalidInputError(f"max_items must be a non-negative integer, got {max_items!r}")
         return self._impl.pull(_seconds(timeout), max_items)
+
+    def pull_into(self, out: np.ndarray, timeout: float = 0.0) -> int:
+        """Takes queued audio into ``out`` instead of returning items: the fast path for
+        audio-to-audio streams. From the front of the queue, the items of one sink
+        output in ``out``'s dtype and channels, one after another while they fit,
+        waiting up to ``timeout`` seconds for the first. ``out`` is as in
+        ``Pipeline.run_into``. Returns the frames written (0 on timeout). Items that
+        cannot follow stay queued; when the first queued item cannot be taken (JSON,
+        another dtype or channel count, or too long), raises InvalidInputError and
+        takes nothing."""
+        _check_out(out)
+        return self._impl.pull_into(out, _seconds(timeout))
 
     def flush(self) -> None:
         self._impl.flush()

@@ -57,6 +57,55 @@ static void test_run_gain(RmRuntime *rt) {
   rm_pipeline_free(p);
 }
 
+/* run_into writes one sink's audio into caller memory, and refuses (writing nothing)
+ * what does not fit that shape. */
+static void test_run_into(RmRuntime *rt) {
+  RmStatus st;
+  RmPipeline *p = make(rt,
+      "{\"version\":\"1\",\"nodes\":[{\"id\":\"g\",\"node_type\":\"Gain\",\"params\":{\"gain_db\":6.0206}}]}", &st);
+  CHECK(st == RM_STATUS_OK);
+  int16_t input[480], out[480], big[1000];
+  for (int i = 0; i < 480; i++) input[i] = (int16_t)(i * 10 - 2400);
+  size_t frames = 7;
+  st = rm_pipeline_run_into(p, input, 480, RM_SAMPLE_FORMAT_I16, 1, 16000, big, 1000, RM_SAMPLE_FORMAT_I16, 1, &frames);
+  CHECK(st == RM_STATUS_OK && frames == 480);
+  int ok = 1;
+  for (int i = 0; i < 480; i++) ok &= (big[i] == input[i] * 2);
+  CHECK(ok);
+  /* too small, wrong format, wrong channels: an error, and out untouched */
+  memset(out, 0, sizeof out);
+  st = rm_pipeline_run_into(p, input, 480, RM_SAMPLE_FORMAT_I16, 1, 16000, out, 479, RM_SAMPLE_FORMAT_I16, 1, &frames);
+  CHECK(st == RM_STATUS_INVALID_ARGUMENT && strstr(rm_last_error_message(), "480") != NULL);
+  st = rm_pipeline_run_into(p, input, 480, RM_SAMPLE_FORMAT_I16, 1, 16000, out, 480, RM_SAMPLE_FORMAT_F32, 1, &frames);
+  CHECK(st == RM_STATUS_INVALID_ARGUMENT && strstr(rm_last_error_message(), "i16") != NULL);
+  st = rm_pipeline_run_into(p, input, 480, RM_SAMPLE_FORMAT_I16, 1, 16000, out, 240, RM_SAMPLE_FORMAT_I16, 2, &frames);
+  CHECK(st == RM_STATUS_INVALID_ARGUMENT);
+  ok = 1;
+  for (int i = 0; i < 480; i++) ok &= (out[i] == 0);
+  CHECK(ok);
+  CHECK(rm_pipeline_run_into(p, input, 480, RM_SAMPLE_FORMAT_I16, 1, 16000, out, 480, RM_SAMPLE_FORMAT_I16, 1, NULL) ==
+        RM_STATUS_INVALID_ARGUMENT);
+  /* a session's queued audio, taken while it fits; the rest stays queued */
+  RmSession *s = NULL;
+  CHECK(rm_session_new(p, NULL, &s) == RM_STATUS_OK);
+  CHECK(rm_session_push(s, input, 480, RM_SAMPLE_FORMAT_I16, 1, 16000, 1000) == RM_STATUS_OK);
+  CHECK(rm_session_push(s, input, 480, RM_SAMPLE_FORMAT_I16, 1, 16000, 1000) == RM_STATUS_OK);
+  CHECK(rm_session_pull_into(s, 0, big, 700, RM_SAMPLE_FORMAT_I16, 1, &frames) == RM_STATUS_OK && frames == 480);
+  CHECK(rm_session_pull_into(s, 0, out, 479, RM_SAMPLE_FORMAT_I16, 1, &frames) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(rm_session_pull_into(s, 0, out, 480, RM_SAMPLE_FORMAT_I16, 1, &frames) == RM_STATUS_OK && frames == 480);
+  CHECK(out[7] == input[7] * 2);
+  CHECK(rm_session_pull_into(s, 0, out, 480, RM_SAMPLE_FORMAT_I16, 1, &frames) == RM_STATUS_OK && frames == 0);
+  rm_session_free(s);
+  rm_pipeline_free(p);
+  /* a pipeline that emits JSON events is refused */
+  p = make(rt, "{\"version\":\"1\",\"nodes\":[{\"id\":\"v\",\"node_type\":\"VAD\"}]}", &st);
+  float silence[480] = {0};
+  float fout[480];
+  st = rm_pipeline_run_into(p, silence, 480, RM_SAMPLE_FORMAT_F32, 1, 16000, fout, 480, RM_SAMPLE_FORMAT_F32, 1, &frames);
+  CHECK(st == RM_STATUS_INVALID_ARGUMENT && strstr(rm_last_error_message(), "JSON") != NULL);
+  rm_pipeline_free(p);
+}
+
 static void test_errors(RmRuntime *rt) {
   RmStatus st;
   RmPipeline *p = make(rt, "{\"version\":\"1\",\"nodes\":[{\"id\":\"g\",\"node_type\":\"Gian\"}]}", &st);
@@ -483,6 +532,7 @@ int main(void) {
   CHECK(rm_runtime_new(&rt) == RM_STATUS_OK && rt != NULL);
   CHECK(rm_set_log_callback(count_log, NULL, 3) == RM_STATUS_OK);
   test_run_gain(rt);
+  test_run_into(rt);
   test_plan(rt);
   test_errors(rt);
   test_host_node(rt);

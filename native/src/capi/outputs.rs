@@ -3,10 +3,10 @@
 use std::ffi::{CString, c_char, c_void};
 use std::sync::Arc;
 
-use remotemedia_plugin::abi::{RmDataKind, RmDataView};
+use remotemedia_plugin::abi::{RmDataKind, RmDataView, SampleFormat};
 
 use crate::data::Data;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::executor::Output;
 use crate::view::{borrow_audio, json_text, json_view, view_of};
 
@@ -102,4 +102,71 @@ unsafe impl Send for OwnedOutputs {}
 pub unsafe extern "C" fn rm_outputs_free(outputs: *mut RmOutputs) {
     // SAFETY: every `RmOutputs *` handed out is the head of a boxed `OwnedOutputs`.
     unsafe { free_boxed(outputs.cast::<OwnedOutputs>()) }
+}
+
+/// How many of `items`, from the first, can be written one after another into caller
+/// memory for `capacity` frames of `channels` channels of `format`: audio of one sink
+/// output, in that format and channel count, at one rate, that fits. Returns that
+/// count, their frames, and why the next item cannot follow (None when all can).
+pub(crate) fn fitting<'a>(
+    items: impl Iterator<Item = &'a Output>,
+    names: &Names,
+    capacity: usize,
+    format: u32,
+    channels: u32,
+) -> (usize, usize, Option<String>) {
+    let key = |o: &Output| {
+        let id = names.ids[o.node].to_string_lossy();
+        if o.port == 0 { format!("'{id}'") } else { format!("'{id}.{}'", names.ports[o.node][o.port].to_string_lossy()) }
+    };
+    let (mut taken, mut frames) = (0, 0);
+    let mut first: Option<(&Output, u32)> = None;
+    for o in items {
+        let Data::Audio(a) = &o.data else { return (taken, frames, Some(format!("{} emitted JSON", key(o)))) };
+        let why = if first.is_some_and(|(f, _)| (f.node, f.port) != (o.node, o.port)) {
+            Some(format!("both {} and {} emitted audio", key(first.map_or(o, |f| f.0)), key(o)))
+        } else if a.samples().format() as u32 != format {
+            let wanted = SampleFormat::from_raw(format).map_or_else(|| format!("format {format}"), |f| f.name().to_string());
+            Some(format!("{} emitted {} audio, out is {wanted}", key(o), a.samples().format().name()))
+        } else if u32::from(a.channels()) != channels {
+            Some(format!("{} emitted {}-channel audio, out has {channels} channel(s)", key(o), a.channels()))
+        } else if let Some((_, rate)) = first.filter(|(_, rate)| *rate != a.sample_rate()) {
+            Some(format!("{} changed sample rate from {rate} to {} Hz", key(o), a.sample_rate()))
+        } else if frames + a.frames() > capacity {
+            Some(format!("{} emitted {} frames, out holds {capacity}", key(o), frames + a.frames()))
+        } else {
+            None
+        };
+        if why.is_some() {
+            return (taken, frames, why);
+        }
+        first.get_or_insert((o, a.sample_rate()));
+        taken += 1;
+        frames += a.frames();
+    }
+    (taken, frames, None)
+}
+
+/// Writes the samples of the audio `items` one after another at `dst`.
+///
+/// # Safety
+/// `dst` must be valid for writing all their samples (as [`fitting`] counted them).
+pub(crate) unsafe fn write_audio<'a>(items: impl Iterator<Item = &'a Output>, dst: *mut c_void) {
+    let mut at = dst.cast::<u8>();
+    for o in items {
+        if let Data::Audio(a) = &o.data {
+            let bytes = a.samples().as_bytes();
+            // SAFETY: the caller's memory holds every item's samples.
+            unsafe {
+                std::ptr::copy_nonoverlapping(bytes.as_ptr(), at, bytes.len());
+                at = at.add(bytes.len());
+            }
+        }
+    }
+}
+
+/// The error of a `*_into` call that could not take an item: `call` names the call,
+/// `then` says what happened to the items.
+pub(crate) fn refused(call: &str, why: &str, then: &str) -> Error {
+    Error::InvalidArgument(format!("{call}: {why}; {then}"))
 }

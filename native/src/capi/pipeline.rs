@@ -11,7 +11,7 @@ use crate::manifest::MAX_MANIFEST_BYTES;
 use crate::runtime::Runtime;
 use crate::serial::{Serial, Turn};
 
-use super::outputs::{Names, OwnedOutputs, RmOutputs, borrow_input};
+use super::outputs::{Names, OwnedOutputs, RmOutputs, borrow_input, fitting, refused, write_audio};
 use super::runtime::RmRuntime;
 use super::{RmStatus, free_boxed, guard};
 use crate::ffi::{arg, arg_mut, c_string, optional_str_arg, str_len_arg};
@@ -120,6 +120,60 @@ pub unsafe extern "C" fn rm_pipeline_run(
         let input = unsafe { borrow_input(data, samples, format, channels, sample_rate) }?;
         let outputs = pipeline.runtime.run(&mut *pipeline.lock()?, input)?;
         *out = OwnedOutputs::boxed(outputs, pipeline.names.clone());
+        Ok(())
+    })
+}
+
+/// Runs the pipeline once, like `rm_pipeline_run`, and writes the run's audio into
+/// caller memory instead of returning outputs: the fast path for audio-to-audio
+/// pipelines (no output allocation, nothing to free).
+///
+/// The input arguments are those of `rm_pipeline_run`. `out` points to caller memory
+/// for `capacity` frames of `out_channels` interleaved samples of `out_format` (an
+/// `RmSampleFormat`), aligned for that type; it may be NULL only when `capacity` is 0.
+/// It is written during this call only, and never read. On success `*frames`
+/// receives the number of frames written (the items the sinks emitted, one after
+/// another; 0 when they emitted nothing).
+///
+/// Fails with `RM_STATUS_INVALID_ARGUMENT`, and writes nothing to `out`, when the
+/// run's outputs are not all audio from one sink output (JSON events, or two sinks:
+/// use `rm_pipeline_run`), are in another format or channel count than `out`'s, or do
+/// not fit in `capacity` frames (the message says how many frames they have). The
+/// run itself has then happened, and, like every run, depends only on its input: it
+/// may be repeated with a fitting `out`.
+///
+/// Threading: as `rm_pipeline_run`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rm_pipeline_run_into(
+    pipeline: *mut RmPipeline,
+    data: *const c_void,
+    samples: usize,
+    format: u32,
+    channels: u32,
+    sample_rate: u32,
+    out: *mut c_void,
+    capacity: usize,
+    out_format: u32,
+    out_channels: u32,
+    frames: *mut usize,
+) -> RmStatus {
+    guard(|| {
+        let pipeline = unsafe { arg(pipeline, "pipeline") }?;
+        let frames = unsafe { arg_mut(frames, "frames") }?;
+        // SAFETY: the caller keeps `data` valid for this call, and the outputs, which
+        // may view it, are dropped before it returns.
+        let input = unsafe { borrow_input(data, samples, format, channels, sample_rate) }?;
+        let outputs = pipeline.runtime.run_viewing(&mut *pipeline.lock()?, input)?;
+        let (_, fit, why) = fitting(outputs.iter(), &pipeline.names, capacity, out_format, out_channels);
+        if let Some(why) = why {
+            return Err(refused("run_into", &why, "nothing was written (run returns outputs of any kind)"));
+        }
+        if fit > 0 && out.is_null() {
+            return Err(Error::InvalidArgument("out is NULL".into()));
+        }
+        // SAFETY: the caller provides `capacity` frames at `out`, and `fit` of them are written.
+        unsafe { write_audio(outputs.iter(), out) };
+        *frames = fit;
         Ok(())
     })
 }

@@ -8,7 +8,7 @@ use crate::error::Error;
 use crate::executor::{DEFAULT_CAPACITY, MAX_CAPACITY, Overflow, Session, SessionStats};
 use crate::runtime::Runtime;
 
-use super::outputs::{Names, OwnedOutputs, RmOutputs, borrow_input};
+use super::outputs::{Names, OwnedOutputs, RmOutputs, borrow_input, fitting, refused, write_audio};
 use super::pipeline::RmPipeline;
 use super::{RmStatus, free_boxed, guard};
 use crate::ffi::{arg, arg_mut};
@@ -150,6 +150,49 @@ pub unsafe extern "C" fn rm_session_pull(
         let max = if max_items == 0 { usize::MAX } else { max_items };
         let items = session.session.pull(max, Duration::from_millis(u64::from(timeout_ms)));
         *out = OwnedOutputs::boxed(items, session.names.clone());
+        Ok(())
+    })
+}
+
+/// Takes queued audio into caller memory: from the front of the queue, the items of
+/// one sink output in `out_format` with `out_channels` channels, one after another
+/// while they fit in `capacity` frames, waiting up to `timeout_ms` for the first. The
+/// fast path for audio-to-audio streams (no outputs to free).
+///
+/// `out` is as in `rm_pipeline_run_into`. On success `*frames` receives the frames
+/// written (0 on timeout, or after close once drained). Items that cannot follow stay
+/// queued for the next call or for `rm_session_pull`. When the first queued item
+/// cannot be taken (JSON, another format or channel count, or more frames than
+/// `capacity`), fails with `RM_STATUS_INVALID_ARGUMENT` and takes nothing.
+/// Any thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rm_session_pull_into(
+    session: *const RmSession,
+    timeout_ms: u32,
+    out: *mut c_void,
+    capacity: usize,
+    out_format: u32,
+    out_channels: u32,
+    frames: *mut usize,
+) -> RmStatus {
+    guard(|| {
+        let session = unsafe { arg(session, "session") }?;
+        let frames = unsafe { arg_mut(frames, "frames") }?;
+        let mut fit = 0;
+        let items = session.session.take(Duration::from_millis(u64::from(timeout_ms)), |queued| {
+            let (n, f, why) = fitting(queued.iter(), &session.names, capacity, out_format, out_channels);
+            match why {
+                Some(why) if n == 0 => Err(refused("pull_into", &why, "it stays queued (pull returns items of any kind)")),
+                _ if f > 0 && out.is_null() => Err(Error::InvalidArgument("out is NULL".into())),
+                _ => {
+                    fit = f;
+                    Ok(n)
+                }
+            }
+        })?;
+        // SAFETY: the caller provides `capacity` frames at `out`, and `fit` of them are written.
+        unsafe { write_audio(items.iter(), out) };
+        *frames = fit;
         Ok(())
     })
 }

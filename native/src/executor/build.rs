@@ -71,6 +71,7 @@ impl Pipeline {
             sink_of: Vec::new(),
             metrics: PipelineMetrics::default(),
             metrics_on: true,
+            fresh: true,
             memory: Box::default(),
         };
         pipeline.apply(plan)?;

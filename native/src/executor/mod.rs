@@ -69,6 +69,9 @@ pub struct Pipeline {
     metrics: PipelineMetrics,
     /// Whether calls are timed and counted (on by default).
     metrics_on: bool,
+    /// Every node was reset (or just made) and has taken nothing since: a run need not
+    /// reset them first.
+    fresh: bool,
     /// Heap attributed to the executor's own work during runs and pushes.
     memory: Box<crate::alloc::Memory>,
 }
@@ -109,27 +112,38 @@ impl Pipeline {
     /// Borrowed input samples are never kept past this call: every node has finished
     /// when it returns, and outputs that still view the input are copied.
     pub async fn run(&mut self, input: Data) -> Result<Vec<Output>> {
+        self.run_viewing(input).await.map(owned)
+    }
+
+    /// [`Pipeline::run`], whose outputs may still view borrowed input samples (within
+    /// the promise of [`crate::data::SampleBuf::borrowed`]): for a caller that reads
+    /// them before that memory goes, it saves their copy.
+    pub async fn run_viewing(&mut self, input: Data) -> Result<Vec<Output>> {
         let started = Instant::now();
         self.metrics.runs += 1;
-        let result = self.run_fresh(input).await;
+        let result = self.run_fresh(input, &mut self.metrics_on.then_some(started)).await;
         self.metrics.wall += started.elapsed();
         result
     }
 
-    async fn run_fresh(&mut self, input: Data) -> Result<Vec<Output>> {
+    async fn run_fresh(&mut self, input: Data, clock: &mut Option<Instant>) -> Result<Vec<Output>> {
         self.streaming = false;
         self.plan_input(&input)?;
-        self.reset()?;
-        let mut outputs = self.step(Some(input), false).await?;
-        outputs.extend(self.end_stream().await?);
+        if !self.fresh {
+            self.reset()?;
+            *clock = clock.map(|_| Instant::now());
+        }
+        let mut outputs = self.step(Some(input), false, clock).await?;
+        outputs.extend(self.end_stream(clock).await?);
         Ok(outputs)
     }
 
     /// Flushes every node in order, then resets every node (whether the flush worked or
     /// not), so the next stream starts fresh: nodes need not clear state in `flush`.
-    async fn end_stream(&mut self) -> Result<Vec<Output>> {
+    /// `clock` as in `step`.
+    async fn end_stream(&mut self, clock: &mut Option<Instant>) -> Result<Vec<Output>> {
         self.streaming = false;
-        let tails = self.step(None, true).await;
+        let tails = self.step(None, true, clock).await;
         let reset = self.reset();
         let tails = tails?;
         reset?;
@@ -162,6 +176,7 @@ impl Pipeline {
 
     /// Every node forgets its stream state.
     pub fn reset(&mut self) -> Result<()> {
+        self.fresh = false;
         self.clock.restart();
         self.sinks.iter_mut().for_each(|(_, m)| m.restart());
         let ids = self.graph.ids();
@@ -169,6 +184,7 @@ impl Pipeline {
             slot.inbox.clear();
             call(slot, id, Operation::Reset, |n, _| n.reset())?;
         }
+        self.fresh = true;
         Ok(())
     }
 
@@ -190,7 +206,7 @@ impl Pipeline {
             return Err(e);
         }
         self.streaming = true;
-        let result = self.step(Some(input), false).await;
+        let result = self.step(Some(input), false, &mut self.metrics_on.then_some(started)).await.map(owned);
         self.metrics.wall += started.elapsed();
         result
     }
@@ -199,10 +215,15 @@ impl Pipeline {
     /// every node.
     pub async fn finish(&mut self) -> Result<Vec<Output>> {
         let started = Instant::now();
-        let result = self.end_stream().await;
+        let result = self.end_stream(&mut self.metrics_on.then_some(started)).await.map(owned);
         self.metrics.wall += started.elapsed();
         result
     }
+}
+
+/// `outputs` with none viewing borrowed samples (those are copied).
+pub fn owned(outputs: Vec<Output>) -> Vec<Output> {
+    outputs.into_iter().map(|o| Output { data: o.data.into_owned(), ..o }).collect()
 }
 
 /// Drives `work` to completion on the calling thread, with `tokio`'s timers available

@@ -164,18 +164,29 @@ impl Session {
     /// Takes up to `max` queued items, waiting up to `timeout` for the first one.
     /// Returns an empty vector on timeout or when the session is closed and drained.
     pub fn pull(&self, max: usize, timeout: Duration) -> Vec<Output> {
+        self.take(timeout, |queued| Ok::<_, std::convert::Infallible>(max.min(queued.len()))).unwrap_or_else(|e| match e {})
+    }
+
+    /// Takes the first `count(queued)` queued items, waiting up to `timeout` for the
+    /// first one to arrive (`count` sees an empty queue on timeout, or when the session
+    /// is closed and drained); an error of `count` takes nothing.
+    pub fn take<E>(
+        &self,
+        timeout: Duration,
+        count: impl FnOnce(&VecDeque<Output>) -> std::result::Result<usize, E>,
+    ) -> std::result::Result<Vec<Output>, E> {
         let deadline = Instant::now() + timeout;
         let mut q = self.lock_queue();
         while q.items.is_empty() && !q.closed {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Vec::new();
+                break;
             }
             q.waiting_ready += 1;
             q = self.ready.wait_timeout(q, left).unwrap_or_else(|e| e.into_inner()).0;
             q.waiting_ready -= 1;
         }
-        let n = max.min(q.items.len());
+        let n = count(&q.items)?.min(q.items.len());
         let items: Vec<Output> = q.items.drain(..n).collect();
         q.stats.queue_depth = q.items.len();
         let wake = q.waiting_room > 0 && n > 0;
@@ -183,7 +194,7 @@ impl Session {
         if wake {
             self.room.notify_all();
         }
-        items
+        Ok(items)
     }
 
     /// Current counters.

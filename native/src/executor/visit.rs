@@ -15,17 +15,21 @@ use super::{Output, Pipeline};
 impl Pipeline {
     /// Feeds `input` (if any) to the sources, then visits the waves; with `flush`,
     /// each node is flushed after its queued items. Queues are left empty even on error.
-    pub(super) async fn step(&mut self, input: Option<Data>, flush: bool) -> Result<Vec<Output>> {
+    ///
+    /// `clock` is the time now when metrics are on (None when off); each node call is
+    /// timed from it and advances it, so one clock read per call suffices.
+    pub(super) async fn step(&mut self, input: Option<Data>, flush: bool, clock: &mut Option<Instant>) -> Result<Vec<Output>> {
+        self.fresh = false;
         if let Some(Data::Audio(a)) = &input {
             let seconds = a.frames() as f64 / f64::from(a.sample_rate());
             self.metrics.audio_seconds += seconds;
-            if self.metrics_on {
-                self.clock.push(seconds, Instant::now());
+            if let Some(now) = *clock {
+                self.clock.push(seconds, now);
             }
         }
         let memory: *const crate::alloc::Memory = &*self.memory;
         // SAFETY: the boxed counters outlive this call; node calls nest their own scopes.
-        let result = Attributed { memory: unsafe { &*memory }, inner: self.visit(input, flush) }.await;
+        let result = Attributed { memory: unsafe { &*memory }, inner: self.visit(input, flush, clock) }.await;
         match &result {
             Err(_) => {
                 for slot in &mut self.slots {
@@ -33,8 +37,9 @@ impl Pipeline {
                     slot.emitter.take();
                 }
             }
-            Ok(outputs) if self.metrics_on && !outputs.is_empty() => {
-                let now = Instant::now();
+            Ok(outputs) if !outputs.is_empty() && clock.is_some() => {
+                // the outputs left with the last call, which set the clock
+                let now = clock.unwrap_or_else(Instant::now);
                 for o in outputs {
                     if let Some(k) = self.sink_of[o.node][o.port] {
                         self.sinks[k].1.record(&o.data, &self.clock, now);
@@ -46,9 +51,9 @@ impl Pipeline {
         result
     }
 
-    async fn visit(&mut self, input: Option<Data>, flush: bool) -> Result<Vec<Output>> {
+    async fn visit(&mut self, input: Option<Data>, flush: bool, clock: &mut Option<Instant>) -> Result<Vec<Output>> {
         let ids = self.graph.ids();
-        let metrics_on = self.metrics_on;
+        let metrics_on = clock.is_some();
         // Items queued in this step, against the item budget.
         let mut queued = 0;
         if let Some(input) = input {
@@ -59,63 +64,81 @@ impl Pipeline {
         }
         let mut outputs = Vec::new();
         for wave in &self.waves {
-            let done = if let [only] = wave.as_slice() {
-                vec![drain(&mut self.slots[*only], &ids[*only], flush, self.metrics_on).await.map(|()| *only)]
-            } else {
-                let work = self
-                    .slots
-                    .iter_mut()
-                    .enumerate()
-                    .filter(|(i, _)| wave.binary_search(i).is_ok())
-                    .map(|(i, slot)| async move { drain(slot, &ids[i], flush, metrics_on).await.map(|()| i) });
-                join_all(work).await
-            };
+            if let [only] = wave.as_slice() {
+                drain(&mut self.slots[*only], &ids[*only], flush, clock).await?;
+                route(&mut self.slots, &self.routes, &ids[*only], *only, flush, &mut queued, &mut outputs)?;
+                continue;
+            }
+            let work = self.slots.iter_mut().enumerate().filter(|(i, _)| wave.binary_search(i).is_ok()).map(|(i, slot)| async move {
+                // polled one after another: each starts its own clock
+                let mut clock = metrics_on.then(Instant::now);
+                drain(slot, &ids[i], flush, &mut clock).await.map(|()| i)
+            });
+            let done = join_all(work).await;
+            *clock = metrics_on.then(Instant::now);
             for result in done {
                 let from = result?;
-                let mut items = self.slots[from].emitter.take();
-                queued += items.iter().map(|(port, _)| self.routes[from][*port].len().max(1)).sum::<usize>();
-                if queued > budget::MAX_ITEMS_PER_STEP {
-                    let operation = if flush { Operation::Flush } else { Operation::Process };
-                    let failure = NodeFailure::invalid_input(format!(
-                        "its outputs would queue more than {} items in this step (the item budget)",
-                        budget::MAX_ITEMS_PER_STEP
-                    ));
-                    return Err(Error::Node { node_id: ids[from].clone(), operation, failure });
-                }
-                for (port, data) in items.drain(..) {
-                    let targets = &self.routes[from][port];
-                    if targets.is_empty() {
-                        outputs.push(Output { node: from, port, data: data.into_owned() });
-                        continue;
-                    }
-                    for &t in targets {
-                        self.slots[t].inbox.push(data.clone());
-                    }
-                }
-                self.slots[from].emitter.give_back(items);
+                route(&mut self.slots, &self.routes, &ids[from], from, flush, &mut queued, &mut outputs)?;
             }
         }
         Ok(outputs)
     }
 }
 
+/// Sends what node `from` (named `id`) emitted to the inboxes of the nodes it feeds,
+/// or to `outputs` from a sink; fails past the step's item budget (`queued` so far).
+fn route(
+    slots: &mut [Slot],
+    routes: &[Vec<Vec<usize>>],
+    id: &str,
+    from: usize,
+    flush: bool,
+    queued: &mut usize,
+    outputs: &mut Vec<Output>,
+) -> Result<()> {
+    let mut items = slots[from].emitter.take();
+    *queued += items.iter().map(|(port, _)| routes[from][*port].len().max(1)).sum::<usize>();
+    if *queued > budget::MAX_ITEMS_PER_STEP {
+        let operation = if flush { Operation::Flush } else { Operation::Process };
+        let failure = NodeFailure::invalid_input(format!(
+            "its outputs would queue more than {} items in this step (the item budget)",
+            budget::MAX_ITEMS_PER_STEP
+        ));
+        return Err(Error::Node { node_id: id.to_string(), operation, failure });
+    }
+    for (port, data) in items.drain(..) {
+        let targets = &routes[from][port];
+        if targets.is_empty() {
+            outputs.push(Output { node: from, port, data });
+            continue;
+        }
+        for &t in targets {
+            slots[t].inbox.push(data.clone());
+        }
+    }
+    slots[from].emitter.give_back(items);
+    Ok(())
+}
+
 /// Processes every queued item of one node, then flushes it if the stream ends; each
-/// call goes through the node's breaker and retry policy and is counted in its metrics.
-async fn drain(slot: &mut Slot, id: &str, flush: bool, metrics_on: bool) -> Result<()> {
-    let inbox = std::mem::take(&mut slot.inbox);
-    if inbox.is_empty() && !flush {
+/// call goes through the node's breaker and retry policy and is counted in its metrics
+/// (timed from `clock`, which each call advances; None when metrics are off).
+async fn drain(slot: &mut Slot, id: &str, flush: bool, clock: &mut Option<Instant>) -> Result<()> {
+    if slot.inbox.is_empty() && !flush {
         return Ok(());
     }
-    // One clock read per call: each call's end is the next one's start (None: metrics off).
-    let mut clock = metrics_on.then(Instant::now);
+    let mut inbox = std::mem::take(&mut slot.inbox);
     for item in &inbox {
-        if metrics_on {
+        if clock.is_some() {
             slot.metrics.input(item);
         }
-        guarded(slot, id, Operation::Process, Some(item), &mut clock, |n, e| n.process(item, e)).await?;
+        guarded(slot, id, Operation::Process, Some(item), clock, |n, e| n.process(item, e)).await?;
     }
+    // Nothing is queued for this node while it drains: its emptied inbox goes back, to keep its capacity.
+    inbox.clear();
+    slot.inbox = inbox;
     if flush {
-        guarded(slot, id, Operation::Flush, None, &mut clock, |n, e| n.flush(e)).await?;
+        guarded(slot, id, Operation::Flush, None, clock, |n, e| n.flush(e)).await?;
     }
     Ok(())
 }
