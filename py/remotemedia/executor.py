@@ -179,6 +179,8 @@ class PythonPipeline:
         self.rngs = [random.Random(i + 1) for i in range(len(nodes))]
         self.poisoned = [False] * len(nodes)
         self.plan, self.planned_for, self.streaming = None, None, False
+        # every node was reset (or just made) and has taken nothing since: a run need not reset them
+        self.fresh = True
         self.clock = InputClock()
         self.turn = Turns("pipeline")
         self._apply(plan)
@@ -216,6 +218,8 @@ class PythonPipeline:
             self.rngs = self.rngs[:u] + [random.Random(i + 1) for i in range(u, len(decls))]
             self.timeouts = [d.get("timeout_ms") for d in decls]
             self.poisoned = self.poisoned[:u] + [False] * len(made)
+            # nodes whose flush is Node.flush (no tail; an isolated node's proxy has its own)
+            self.silent_flush = [type(node).flush is Node.flush for node in self.nodes]
             self.step_items = [0] * len(decls)
             targets = {b for _, _, b in plan.edges}
             self.sources = [i for i in range(len(decls)) if i not in targets]
@@ -287,7 +291,7 @@ class PythonPipeline:
             if breaker.policy["on_open"] == "skip":
                 if item is None:
                     return []
-                self.node_metrics[i].count_items([item], outgoing=True)
+                self.node_metrics[i].count_out([(0, item)])
                 return [(0, item)]
             raise CircuitOpenError(f"node '{self.ids[i]}' is not called: its circuit breaker is open after "
                                    f"repeated failures", node_id=self.ids[i])
@@ -300,6 +304,7 @@ class PythonPipeline:
                     attempt += 1
                     self.node_metrics[i].retries += 1
                     sleep(backoff(self.retry[i], attempt, self.rngs[i]))
+                    self.last = time.perf_counter_ns()
                     continue
                 breaker.failure()
                 raise
@@ -307,9 +312,10 @@ class PythonPipeline:
             return out
 
     def _measured(self, i: int, operation: str, method: str, *args):
-        """`_call`, recording time, failure and outputs in the node's metrics."""
+        """`_call`, recording time (from ``self.last``, which it advances), failure and
+        outputs in the node's metrics."""
         m = self.node_metrics[i]
-        started = time.perf_counter_ns()
+        started = self.last
         try:
             out = self._call(i, operation, method, *args)
             if self.step_items[i] + len(out) > MAX_ITEMS_PER_STEP:
@@ -319,10 +325,11 @@ class PythonPipeline:
             m.errors += 1
             raise
         finally:
-            m.record(time.perf_counter_ns() - started)
+            self.last = time.perf_counter_ns()
+            m.record(self.last - started)
             m.calls += 1
         self.step_items[i] += len(out)
-        m.count_items((item for _, item in out), outgoing=True)
+        m.count_out(out)
         return out
 
     def _refused(self, i: int, operation: str, why: str) -> InvalidInputError:
@@ -426,7 +433,8 @@ class PythonPipeline:
         self.pipeline_metrics.runs += 1
         self.streaming = False
         self._plan_input(audio)
-        self._reset_all()
+        if not self.fresh:
+            self._reset_all()
         return self._step(audio, flush=False) + self.finish()
 
     def push(self, audio: Audio) -> list[tuple[str, object]]:
@@ -450,6 +458,7 @@ class PythonPipeline:
         return tails
 
     def _reset_all(self) -> None:
+        self.fresh = False
         self.clock.restart()
         for m in self.sinks.values():
             m.restart()
@@ -460,21 +469,23 @@ class PythonPipeline:
                 node.reset()
             except Exception as e:
                 raise self._failure(i, "reset", e) from e
+        self.fresh = True
 
     def _step(self, audio: Audio | None, flush: bool) -> list[tuple[str, object]]:
-        started = time.perf_counter_ns()
+        self.fresh = False
+        # the running clock: each node call is timed from it and advances it
+        started = self.last = time.perf_counter_ns()
+        seconds = 0.0 if audio is None else len(audio.samples) / audio.sample_rate
         if audio is not None:
-            self.clock.push(audio.frames / audio.sample_rate, started)
+            self.clock.push(seconds, started)
         try:
             results = self._visit(audio, flush)
-            now = time.perf_counter_ns()
-            for key, item in results:
-                self.sinks[key].timed(item, self.clock, now)
+            for key, item in results:  # they left with the last call, which set the clock
+                self.sinks[key].timed(item, self.clock, self.last)
             return results
         finally:
             self.pipeline_metrics.wall_ns += time.perf_counter_ns() - started
-            if audio is not None:
-                self.pipeline_metrics.audio_seconds += audio.frames / audio.sample_rate
+            self.pipeline_metrics.audio_seconds += seconds
 
     def _visit(self, audio: Audio | None, flush: bool) -> list[tuple[str, object]]:
         inbox: list[list] = [[] for _ in self.nodes]
@@ -498,12 +509,13 @@ class PythonPipeline:
             if failure is not None:
                 raise failure
             for i, outs in done:
-                queued += sum(max(1, len(self.routes[i][port])) for port, _ in outs)
-                if queued > MAX_ITEMS_PER_STEP:
-                    raise self._refused(i, "flush" if flush else "process", f"its outputs would queue more than "
-                                        f"{MAX_ITEMS_PER_STEP} items in this step (the item budget)")
+                routes = self.routes[i]
                 for port, item in outs:
-                    targets = self.routes[i][port]
+                    targets = routes[port]
+                    queued += len(targets) or 1
+                    if queued > MAX_ITEMS_PER_STEP:  # the step fails: what was routed is dropped
+                        raise self._refused(i, "flush" if flush else "process", f"its outputs would queue more than "
+                                            f"{MAX_ITEMS_PER_STEP} items in this step (the item budget)")
                     if not targets:
                         results.append((self.keys[i][port], item))
                     for t in targets:
@@ -514,10 +526,18 @@ class PythonPipeline:
         """Node ``i`` processes its queued items, then is flushed if the stream ends."""
         outs = []
         for item in items:
-            self.node_metrics[i].count_items([item], outgoing=False)
+            self.node_metrics[i].count_in(item)
             outs += self._guarded(i, "process", item, "process", item)
         if flush:
-            outs += self._guarded(i, "flush", None, "flush")
+            breaker = self.breakers[i]
+            if self.silent_flush[i] and breaker.state == "closed" and not breaker.consecutive and not self.poisoned[i]:
+                # Node.flush emits nothing and cannot fail: the call is counted, not made
+                m, now = self.node_metrics[i], time.perf_counter_ns()
+                m.record(now - self.last)
+                m.calls += 1
+                self.last = now
+            else:
+                outs += self._guarded(i, "flush", None, "flush")
         return outs
 
     def session(self, capacity: int, overflow: str) -> PythonSession:
@@ -530,6 +550,7 @@ class PythonPipeline:
         fresh.sinks = {key: SinkMetrics(m.budget_ms) for key, m in self.sinks.items()}
         fresh.breakers = [Breaker(b.policy) for b in self.breakers]
         fresh.poisoned = [False] * len(self.nodes)
+        fresh.fresh = True
         fresh.rngs = [random.Random(i + 1) for i in range(len(self.nodes))]
         fresh.turn = Turns("session")
         return PythonSession(fresh, capacity, overflow)

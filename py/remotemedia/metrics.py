@@ -14,13 +14,6 @@ from .audio import Audio
 BUCKETS = 256
 
 
-def _bucket(ns: int) -> int:
-    if ns < 4:
-        return ns
-    octave = ns.bit_length() - 1
-    return min(4 * octave + ((ns >> (octave - 2)) & 3), BUCKETS - 1)
-
-
 def _upper(b: int) -> float:
     if b < 4:
         return float(b)
@@ -39,19 +32,32 @@ class NodeMetrics:
     def record(self, ns: int) -> None:
         self.count += 1
         self.total_ns += ns
-        self.min_ns = ns if self.min_ns is None else min(self.min_ns, ns)
-        self.max_ns = max(self.max_ns, ns)
-        self.buckets[_bucket(ns)] += 1
+        if self.min_ns is None or ns < self.min_ns:
+            self.min_ns = ns
+        if ns > self.max_ns:
+            self.max_ns = ns
+        # the bucket: 4 per octave, as native metrics::Histogram::bucket
+        if ns < 4:
+            self.buckets[ns] += 1
+            return
+        octave = ns.bit_length() - 1
+        b = 4 * octave + ((ns >> (octave - 2)) & 3)
+        self.buckets[b if b < BUCKETS else BUCKETS - 1] += 1
 
-    def count_items(self, items, outgoing: bool) -> None:
-        for item in items:
-            samples, size = (item.samples.size, item.samples.nbytes) if isinstance(item, Audio) else (0, 0)
-            if outgoing:
-                self.items_out, self.samples_out, self.bytes_out = (
-                    self.items_out + 1, self.samples_out + samples, self.bytes_out + size)
-            else:
-                self.items_in, self.samples_in, self.bytes_in = (
-                    self.items_in + 1, self.samples_in + samples, self.bytes_in + size)
+    def count_in(self, item) -> None:
+        """Counts one input item."""
+        self.items_in += 1
+        if isinstance(item, Audio):
+            self.samples_in += item.samples.size
+            self.bytes_in += item.samples.nbytes
+
+    def count_out(self, pairs) -> None:
+        """Counts the output items of (port, item) ``pairs``."""
+        for _, item in pairs:
+            self.items_out += 1
+            if isinstance(item, Audio):
+                self.samples_out += item.samples.size
+                self.bytes_out += item.samples.nbytes
 
     def quantile_ns(self, q: float) -> float:
         if not self.count:

@@ -131,6 +131,10 @@ def as_emitted(item):
 
 def emitted(result, node: Node) -> list[tuple[int, object]]:
     """(port, item) pairs of a node call's result, each item as the native runtime emits it."""
+    if result is None:  # the usual results, in short
+        return []
+    if result.__class__ is Audio:
+        return [(0, result)]
     return [(port, as_emitted(item)) for port, item in outputs_of(result, node)]
 
 
