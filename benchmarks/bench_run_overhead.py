@@ -1,5 +1,6 @@
-"""Overhead of one Pipeline.run on a tiny input: native vs the pure-Python executor,
-and of a stream push + pull; then the CPU of streaming VAD against one-shot VAD.
+"""Overhead of one Pipeline.run (and run_into) on a tiny input: native vs the
+pure-Python executor, and of a stream push + pull (and pull_into); then the CPU of
+streaming VAD against one-shot VAD.
 
 Every contender is warmed up first; rounds alternate the order of contenders; the
 figure reported is the median over rounds of the mean time per call in a round.
@@ -48,6 +49,13 @@ def contenders(frames: int):
         stream.pull()
 
     runs["native stream push + pull, PassThrough"] = push_pull
+    into = rm.Pipeline(runtime="native").add_node("n", "PassThrough").stream()
+
+    def push_pull_into():
+        into.push(audio)
+        into.pull_into(out)
+
+    runs["native stream push + pull_into, PassThrough"] = push_pull_into
     return runs
 
 
@@ -121,7 +129,9 @@ def main():
     print(f"\nnative Gain is {ratio:.2f}x faster than python Gain. PassThrough does ~0.03 µs of work "
           f"(criterion), so its run time, {result['native PassThrough']:.2f} µs, is the per-run overhead.")
     run, mul, cffi = (result[k] for k in ("native PassThrough", "numpy x*gain alone", "bare cffi call (rm_abi_version)"))
+    into = result["native PassThrough run_into"]
     print(f"native PassThrough run = {run / mul:.1f}x a numpy multiply, {run / cffi:.0f}x a bare cffi call; "
+          f"run_into = {into / mul:.1f}x a numpy multiply, {into / cffi:.0f}x a bare cffi call; "
           f"python Gain run = {result['python Gain'] / mul:.1f}x a numpy multiply")
     one, streamed = vad_stream_vs_one_shot()
     print(f"VAD over 60 s at 16 kHz: one-shot {one * 1e3:.1f} ms CPU, streamed 30 ms at a time "

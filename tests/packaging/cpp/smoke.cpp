@@ -32,6 +32,17 @@ int main() {
   CHECK(std::string(out[0].node_id) == "g");
   std::array<int16_t, 4> pcm{1000, -1000, 2000, 0};
   CHECK(gain.run(pcm, 2, 8000)[0].view.format == RM_SAMPLE_FORMAT_I16);
+  std::array<float, 8> into{};
+  CHECK(gain.run_into(x, 1, 16000, into.data(), into.size(), 1) == 3 && std::fabs(into[1] + 0.5f) < 1e-4f);
+  try {
+    gain.run_into(x, 1, 16000, into.data(), 2, 1);  // 3 frames do not fit in 2
+    CHECK(!"run_into into too small an array throws");
+  } catch (const Error &e) {
+    CHECK(e.status() == RM_STATUS_INVALID_ARGUMENT);
+  }
+  remotemedia::Session g = gain.stream();
+  g.push(x, 1, 16000);
+  CHECK(g.pull_into(into.data(), into.size(), 1) == 3 && g.pull_into(into.data(), into.size(), 1) == 0);
 
   // A session over a resampler: 1 s at 48 kHz in 20 ms chunks gives about 16000 frames.
   auto resample = rt.pipeline(R"({"version":"1","nodes":[{"id":"r","node_type":"Resample","params":{"target_rate":16000}}]})");
