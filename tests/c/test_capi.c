@@ -85,6 +85,14 @@ static void test_run_into(RmRuntime *rt) {
   CHECK(ok);
   CHECK(rm_pipeline_run_into(p, input, 480, RM_SAMPLE_FORMAT_I16, 1, 16000, out, 480, RM_SAMPLE_FORMAT_I16, 1, NULL) ==
         RM_STATUS_INVALID_ARGUMENT);
+  CHECK(rm_pipeline_run_into(NULL, input, 480, RM_SAMPLE_FORMAT_I16, 1, 16000, out, 480, RM_SAMPLE_FORMAT_I16, 1,
+                             &frames) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(rm_pipeline_run_into(p, input, 480, RM_SAMPLE_FORMAT_I16, 1, 16000, NULL, 480, RM_SAMPLE_FORMAT_I16, 1,
+                             &frames) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(rm_pipeline_run_into(p, NULL, 0, RM_SAMPLE_FORMAT_I16, 1, 16000, NULL, 0, RM_SAMPLE_FORMAT_I16, 1, &frames) ==
+            RM_STATUS_OK &&
+        frames == 0);
+  CHECK(rm_session_pull_into(NULL, 0, out, 480, RM_SAMPLE_FORMAT_I16, 1, &frames) == RM_STATUS_INVALID_ARGUMENT);
   /* a session's queued audio, taken while it fits; the rest stays queued */
   RmSession *s = NULL;
   CHECK(rm_session_new(p, NULL, &s) == RM_STATUS_OK);
@@ -95,6 +103,7 @@ static void test_run_into(RmRuntime *rt) {
   CHECK(rm_session_pull_into(s, 0, out, 480, RM_SAMPLE_FORMAT_I16, 1, &frames) == RM_STATUS_OK && frames == 480);
   CHECK(out[7] == input[7] * 2);
   CHECK(rm_session_pull_into(s, 0, out, 480, RM_SAMPLE_FORMAT_I16, 1, &frames) == RM_STATUS_OK && frames == 0);
+  CHECK(rm_session_pull_into(s, 0, out, 480, RM_SAMPLE_FORMAT_I16, 1, NULL) == RM_STATUS_INVALID_ARGUMENT);
   rm_session_free(s);
   rm_pipeline_free(p);
   /* a pipeline that emits JSON events is refused */

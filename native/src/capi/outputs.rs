@@ -123,8 +123,9 @@ pub(crate) fn fitting<'a>(
     let mut first: Option<(&Output, u32)> = None;
     for o in items {
         let Data::Audio(a) = &o.data else { return (taken, frames, Some(format!("{} emitted JSON", key(o)))) };
-        let why = if first.is_some_and(|(f, _)| (f.node, f.port) != (o.node, o.port)) {
-            Some(format!("both {} and {} emitted audio", key(first.map_or(o, |f| f.0)), key(o)))
+        let other = first.filter(|(f, _)| (f.node, f.port) != (o.node, o.port));
+        let why = if let Some((f, _)) = other {
+            Some(format!("both {} and {} emitted audio", key(f), key(o)))
         } else if a.samples().format() as u32 != format {
             let wanted = SampleFormat::from_raw(format).map_or_else(|| format!("format {format}"), |f| f.name().to_string());
             Some(format!("{} emitted {} audio, out is {wanted}", key(o), a.samples().format().name()))
@@ -156,6 +157,9 @@ pub(crate) unsafe fn write_audio<'a>(items: impl Iterator<Item = &'a Output>, ds
     for o in items {
         if let Data::Audio(a) = &o.data {
             let bytes = a.samples().as_bytes();
+            if bytes.is_empty() {
+                continue; // `dst` may be NULL when nothing is written
+            }
             // SAFETY: the caller's memory holds every item's samples.
             unsafe {
                 std::ptr::copy_nonoverlapping(bytes.as_ptr(), at, bytes.len());
