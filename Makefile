@@ -58,5 +58,6 @@ bench: develop
 	cargo bench -p remotemedia --bench pipeline
 	$(PYTHON) benchmarks/bench_run_overhead.py
 	$(PYTHON) benchmarks/bench_resample.py
+	$(PYTHON) benchmarks/count_instructions.py --rev 0705204
 	plugins/build.sh && $(PYTHON) benchmarks/bench_plugins.py
 	$(PYTHON) benchmarks/bench_isolation.py
