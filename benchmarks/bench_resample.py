@@ -5,7 +5,7 @@ Ours runs through `Pipeline.run` / a stream from Python (the per-call overhead i
 included). soxr 1.x: `soxr.resample` (one-shot) and `soxr.ResampleStream`
 (streaming), quality HQ. Warm-up first, then rounds in alternating order; medians.
 
-    python benchmarks/bench_resample.py [--rounds 15] [--quick]
+    python benchmarks/bench_resample.py [--rounds 15] [--quick | --streaming]
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from remotemedia import measure  # noqa: E402
 
 PAIRS = [(48000, 16000), (44100, 16000), (16000, 48000), (44100, 48000), (48000, 8000)]
 PRESETS = ("fast", "balanced", "high")
+INTO = "high, pull_into"
 
 
 def ours(fi: int, fo: int, quality: str, joined: bool = True):
@@ -81,16 +82,27 @@ def streaming(rounds: int, chunks: int = 500):
                 for i in range(chunks):
                     stream.resample_chunk(audio[i % 8])
 
+            # `high` again, its output taken into one array kept across chunks (Stream.pull_into)
+            into = rm.Pipeline(runtime="native").add_node("n", "Resample", target_rate=fo, quality="high").stream()
+            out = np.empty((8 * fo // 50,) if channels == 1 else (8 * fo // 50, channels), np.float32)
+
+            def into_run(s=into, audio=audio, fi=fi, out=out):
+                for i in range(chunks):
+                    s.push(rm.Audio(audio[i % 8], fi))
+                    s.pull_into(out)
+
             fns = {q: ours_run(s) for q, s in streams.items()}
+            fns[INTO] = into_run
             fns["soxr HQ"] = soxr_run
             t = median_time(fns, rounds)
             hq = t["soxr HQ"] / chunks
             rows.append([f"{fi / 1000:g}→{fo / 1000:g}", channels, f"{hq * 1e6:.1f}"]
-                        + [f"{t[q] / chunks * 1e6:.1f} ({t[q] / chunks / hq:.2f}×)" for q in PRESETS])
-            for s in streams.values():
+                        + [f"{t[q] / chunks * 1e6:.1f} ({t[q] / chunks / hq:.2f}×)" for q in (*PRESETS, INTO)])
+            for s in (*streams.values(), into):
                 s.close()
-    table("Streaming, µs per 20 ms chunk (push + pull; soxr ResampleStream.resample_chunk)",
-          ["rates kHz", "ch", "soxr HQ"] + list(PRESETS), rows)
+    table("Streaming, µs per 20 ms chunk (push + pull, or push + pull_into; soxr ResampleStream.resample_chunk)",
+          ["rates kHz", "ch", "soxr HQ", *PRESETS, INTO], rows)
+
 
 
 def quality():
@@ -108,12 +120,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--quick", action="store_true", help="1 s inputs only, 5 rounds, no quality table")
+    ap.add_argument("--streaming", action="store_true", help="the streaming table only")
     args = ap.parse_args()
     rounds = 5 if args.quick else args.rounds
     print(f"soxr {soxr.__version__}, numpy {np.__version__}, {time.strftime('%Y-%m-%d')}")
-    one_shot(rounds, [1.0] if args.quick else [1.0, 60.0])
+    if not args.streaming:
+        one_shot(rounds, [1.0] if args.quick else [1.0, 60.0])
     streaming(rounds)
-    if not args.quick:
+    if not (args.quick or args.streaming):
         quality()
 
 
