@@ -105,16 +105,18 @@ pub unsafe extern "C" fn rm_outputs_free(outputs: *mut RmOutputs) {
 }
 
 /// How many of `items`, from the first, can be written one after another into caller
-/// memory for `capacity` frames of `channels` channels of `format`: audio of one sink
-/// output, in that format and channel count, at one rate, that fits. Returns that
-/// count, their frames, and why the next item cannot follow (None when all can).
+/// memory at `dst` for `capacity` frames of `channels` channels of `format`: audio of
+/// one sink output, in that format and channel count, at one rate, that fits. Returns
+/// that count, their frames, and why the next item cannot follow (None when all can);
+/// fails when frames are to be written and `dst` is NULL.
 pub(crate) fn fitting<'a>(
     items: impl Iterator<Item = &'a Output>,
     names: &Names,
+    dst: *mut c_void,
     capacity: usize,
     format: u32,
     channels: u32,
-) -> (usize, usize, Option<String>) {
+) -> Result<(usize, usize, Option<String>)> {
     let key = |o: &Output| {
         let id = names.ids[o.node].to_string_lossy();
         if o.port == 0 { format!("'{id}'") } else { format!("'{id}.{}'", names.ports[o.node][o.port].to_string_lossy()) }
@@ -122,7 +124,9 @@ pub(crate) fn fitting<'a>(
     let (mut taken, mut frames) = (0, 0);
     let mut first: Option<(&Output, u32)> = None;
     for o in items {
-        let Data::Audio(a) = &o.data else { return (taken, frames, Some(format!("{} emitted JSON", key(o)))) };
+        let Data::Audio(a) = &o.data else {
+            return checked(dst, taken, frames, Some(format!("{} emitted JSON", key(o))));
+        };
         let other = first.filter(|(f, _)| (f.node, f.port) != (o.node, o.port));
         let why = if let Some((f, _)) = other {
             Some(format!("both {} and {} emitted audio", key(f), key(o)))
@@ -139,13 +143,21 @@ pub(crate) fn fitting<'a>(
             None
         };
         if why.is_some() {
-            return (taken, frames, why);
+            return checked(dst, taken, frames, why);
         }
         first.get_or_insert((o, a.sample_rate()));
         taken += 1;
         frames += a.frames();
     }
-    (taken, frames, None)
+    checked(dst, taken, frames, None)
+}
+
+/// The result of [`fitting`], or its error when frames are to be written to a NULL `dst`.
+fn checked(dst: *mut c_void, taken: usize, frames: usize, why: Option<String>) -> Result<(usize, usize, Option<String>)> {
+    if frames > 0 && dst.is_null() {
+        return Err(Error::InvalidArgument("out is NULL".into()));
+    }
+    Ok((taken, frames, why))
 }
 
 /// Writes the samples of the audio `items` one after another at `dst`.

@@ -164,12 +164,9 @@ pub unsafe extern "C" fn rm_pipeline_run_into(
         // may view it, are dropped before it returns.
         let input = unsafe { borrow_input(data, samples, format, channels, sample_rate) }?;
         let outputs = pipeline.runtime.run_viewing(&mut *pipeline.lock()?, input)?;
-        let (_, fit, why) = fitting(outputs.iter(), &pipeline.names, capacity, out_format, out_channels);
+        let (_, fit, why) = fitting(outputs.iter(), &pipeline.names, out, capacity, out_format, out_channels)?;
         if let Some(why) = why {
             return Err(refused("run_into", &why, "nothing was written (run returns outputs of any kind)"));
-        }
-        if fit > 0 && out.is_null() {
-            return Err(Error::InvalidArgument("out is NULL".into()));
         }
         // SAFETY: the caller provides `capacity` frames at `out`, and `fit` of them are written.
         unsafe { write_audio(outputs.iter(), out) };

@@ -180,10 +180,9 @@ pub unsafe extern "C" fn rm_session_pull_into(
         let frames = unsafe { arg_mut(frames, "frames") }?;
         let mut fit = 0;
         let items = session.session.take(Duration::from_millis(u64::from(timeout_ms)), |queued| {
-            let (n, f, why) = fitting(queued.iter(), &session.names, capacity, out_format, out_channels);
+            let (n, f, why) = fitting(queued.iter(), &session.names, out, capacity, out_format, out_channels)?;
             match why {
                 Some(why) if n == 0 => Err(refused("pull_into", &why, "it stays queued (pull returns items of any kind)")),
-                _ if f > 0 && out.is_null() => Err(Error::InvalidArgument("out is NULL".into())),
                 _ => {
                     fit = f;
                     Ok(n)
