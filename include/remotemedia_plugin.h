@@ -22,6 +22,70 @@
 #define RM_PLUGIN_EXPORT __attribute__((visibility("default")))
 #endif
 
+struct RmPluginNodeType;
+struct RmNodeTypeExtension;
+
+/**
+ * What a plugin is and which node types it offers, returned by its entry point. The
+ * descriptor and everything it points to are owned by the plugin and must stay valid
+ * and unchanged until its library is unloaded (static data is usual). The runtime
+ * copies names and schemas when it loads the plugin.
+ *
+ * Its size and layout are frozen: every source written against an earlier minor
+ * compiles unchanged, with positional or designated initialisers (docs/PLUGINS.md,
+ * "Versions"). Written by hand: cbindgen cannot emit the anonymous union; the Rust
+ * definition in abi.rs has the same layout, and a test holds the two together.
+ */
+typedef struct RmPluginDescriptor {
+  /**
+   * `RM_PLUGIN_ABI_MAJOR` and `RM_PLUGIN_ABI_MINOR` as the plugin was compiled with.
+   * These two fields keep their place in every version.
+   */
+  uint32_t abi_major;
+  uint32_t abi_minor;
+  /**
+   * Plugin name (unique among installed plugins), version and SPDX license
+   * expression. Required, non-empty.
+   */
+  const char *name;
+  const char *version;
+  const char *license;
+  /**
+   * One-line description, or NULL.
+   */
+  const char *description;
+  /**
+   * `n_node_types` node types (at least one), with distinct names.
+   */
+  const struct RmPluginNodeType *node_types;
+  size_t n_node_types;
+  /**
+   * Called once just before the library is unloaded, after every instance was
+   * destroyed and every `release` called. Optional.
+   */
+  void (*unload)(void);
+  /**
+   * The room for later minors: four pointers in an anonymous struct, so that a
+   * positional initialiser fills them with one brace list (`{NULL, NULL, NULL, NULL}`,
+   * as written against minor 0) and designated ones name them. A minor that takes one
+   * renames a `reserved_*` slot in place; the struct never grows (docs/PLUGINS.md,
+   * "Versions").
+   */
+  struct {
+    /**
+     * ABI minor 1: `n_node_types` extensions, one per node type in the same order,
+     * or NULL for none. Read only when `abi_minor` is at least 1.
+     */
+    const struct RmNodeTypeExtension *extensions;
+    /**
+     * Must be NULL: room for later minors.
+     */
+    const void *reserved_1;
+    const void *reserved_2;
+    const void *reserved_3;
+  };
+} RmPluginDescriptor;
+
 /**
  * Major version of the plugin ABI. The runtime loads a plugin only when the majors match.
  */
@@ -298,6 +362,32 @@ typedef struct RmNodeTypeInfo {
 } RmNodeTypeInfo;
 
 /**
+ * What a node type declares beyond `RmNodeTypeInfo` (ABI minor 1 and later), in an
+ * array parallel to the descriptor's `node_types`. Minor 2 appended `caps`, the last
+ * field it will have (a longer struct would break positional initialisers); `size`
+ * says how many bytes of the struct the plugin filled (every element the same), so the
+ * runtime reads only those and steps through the array by it.
+ */
+typedef struct RmNodeTypeExtension {
+  /**
+   * `sizeof(RmNodeTypeExtension)` as the plugin was compiled (at least 8).
+   */
+  uint32_t size;
+  /**
+   * `RM_NODE_*` flag bits; unknown bits are refused.
+   */
+  uint32_t flags;
+  /**
+   * ABI minor 2: what the node type's ports carry, as NUL-terminated JSON text
+   * `{"input": {...}, "outputs": {"port": {...}}}` (docs/PLUGINS.md, "Caps"), or NULL:
+   * undeclared, it accepts anything and its outputs are not known before data flows,
+   * so no converter is inserted around it. Read and copied while the plugin loads; a
+   * malformed declaration refuses the plugin.
+   */
+  const char *caps;
+} RmNodeTypeExtension;
+
+/**
  * One node type of a plugin.
  */
 typedef struct RmPluginNodeType {
@@ -334,81 +424,11 @@ typedef struct RmHostServices {
 } RmHostServices;
 
 /**
- * What a node type declares beyond `RmNodeTypeInfo` (ABI minor 1 and later), in an
- * array parallel to the descriptor's `node_types`. Later minors append fields; `size`
- * says how many bytes of the struct the plugin filled (every element the same), so the
- * runtime reads only those and steps through the array by it.
- */
-typedef struct RmNodeTypeExtension {
-  /**
-   * `sizeof(RmNodeTypeExtension)` as the plugin was compiled (at least 8).
-   */
-  uint32_t size;
-  /**
-   * `RM_NODE_*` flag bits; unknown bits are refused.
-   */
-  uint32_t flags;
-  /**
-   * ABI minor 2: what the node type's ports carry, as NUL-terminated JSON text
-   * `{"input": {...}, "outputs": {"port": {...}}}` (docs/PLUGINS.md, "Caps"), or NULL:
-   * undeclared, it accepts anything and its outputs are not known before data flows,
-   * so no converter is inserted around it. Read and copied while the plugin loads; a
-   * malformed declaration refuses the plugin.
-   */
-  const char *caps;
-} RmNodeTypeExtension;
-
-/**
- * What a plugin is and which node types it offers, returned by its entry point. The
- * descriptor and everything it points to are owned by the plugin and must stay valid
- * and unchanged until its library is unloaded (static data is usual). The runtime
- * copies names and schemas when it loads the plugin.
- */
-typedef struct RmPluginDescriptor {
-  /**
-   * `RM_PLUGIN_ABI_MAJOR` and `RM_PLUGIN_ABI_MINOR` as the plugin was compiled with.
-   * These two fields keep their place in every version.
-   */
-  uint32_t abi_major;
-  uint32_t abi_minor;
-  /**
-   * Plugin name (unique among installed plugins), version and SPDX license
-   * expression. Required, non-empty.
-   */
-  const char *name;
-  const char *version;
-  const char *license;
-  /**
-   * One-line description, or NULL.
-   */
-  const char *description;
-  /**
-   * `n_node_types` node types (at least one), with distinct names.
-   */
-  const struct RmPluginNodeType *node_types;
-  size_t n_node_types;
-  /**
-   * Called once just before the library is unloaded, after every instance was
-   * destroyed and every `release` called. Optional.
-   */
-  void (*unload)(void);
-  /**
-   * ABI minor 1: `n_node_types` extensions, one per node type in the same order, or
-   * NULL for none. Read only when `abi_minor` is at least 1.
-   */
-  const struct RmNodeTypeExtension *extensions;
-  /**
-   * Must be NULL: room for later minor versions.
-   */
-  const void *reserved[3];
-} RmPluginDescriptor;
-
-/**
  * The type of the entry point every plugin exports under the name
  * `remotemedia_plugin_entry` (C linkage). Called once per load, before anything else,
  * on any thread. Returns the plugin's descriptor, or NULL to refuse to load (it may
  * log why through `host`). `host` stays valid until the library is unloaded.
  */
-typedef const struct RmPluginDescriptor *(*RmPluginEntryFn)(const struct RmHostServices *host);
+typedef const RmPluginDescriptor *(*RmPluginEntryFn)(const struct RmHostServices *host);
 
 #endif  /* REMOTEMEDIA_PLUGIN_H */

@@ -154,7 +154,7 @@ static const RmPluginDescriptor DESCRIPTOR = {
     .node_types = NODE_TYPES,
     .n_node_types = 1,
 #ifdef RESERVED_SET
-    .reserved = {NODE_TYPES},
+    .reserved_2 = NODE_TYPES,
 #endif
 #if defined(PREFERS_ISOLATION) || defined(UNKNOWN_FLAG) || defined(DECLARES_CAPS) || defined(BAD_CAPS)
     .extensions = EXTENSIONS,

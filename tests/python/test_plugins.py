@@ -222,7 +222,7 @@ REJECTIONS = [
     ("NO_NAME", "invalid descriptor: name is NULL"),
     ("BAD_SCHEMA", "invalid descriptor: node_types[0]: node type 'EchoBadSchema': params_schema_json"),
     ("NO_PROCESS", "create, process and destroy are required"),
-    ("RESERVED_SET", "invalid descriptor: reserved[0] is not NULL"),
+    ("RESERVED_SET", "invalid descriptor: reserved_2 is not NULL"),
     ("ENTRY_REFUSES", "entry point returned NULL"),
 ]
 
@@ -501,6 +501,33 @@ def test_conformance_cli_exit_status(broken):
     bad = subprocess.run([sys.executable, "-m", "remotemedia", "plugins", "check", str(broken("CREATE_FAILS"))],
                          capture_output=True, text=True)
     assert bad.returncode == 1 and "FAIL EchoCreateFails: create with the schema's defaults: this node never creates" in bad.stdout
+
+
+# ---- source compatibility ------------------------------------------------------------------------
+
+# How plugin authors wrote the descriptor against each earlier ABI minor (tests/plugins/versions.c).
+# Left out on purpose: a positional descriptor as minor 1 and 2 laid it out (`EXT, {NULL, NULL,
+# NULL}` after `unload`), which no layout can compile together with minor 0's positional
+# `{NULL, NULL, NULL, NULL}` under -Wall -Wextra -Werror (docs/PLUGINS.md, "Versions").
+SOURCE_STYLES = ["MINOR0_POSITIONAL", "MINOR0_DESIGNATED", "MINOR1_DESIGNATED", "MINOR2_DESIGNATED",
+                 "MINOR2_POSITIONAL_EXTENSION"]
+
+
+@pytest.mark.parametrize("std", ["c99", "c11"])
+@pytest.mark.parametrize("style", SOURCE_STYLES)
+def test_a_plugin_source_of_every_earlier_minor_compiles_with_werror_and_runs(tmp_path, style, std):
+    node_type = "Halve" + "".join(w.title() for w in style.split("_")) + std.title()
+    lib = tmp_path / f"lib{node_type}.so"
+    subprocess.run(["cc", f"-std={std}", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared", "-fvisibility=hidden",
+                    f"-I{ROOT / 'include'}", f"-D{style}", f'-DNAME="versions-{node_type.lower()}"',
+                    f'-DNODE_TYPE="{node_type}"', str(ROOT / "tests/plugins/versions.c"), "-o", str(lib)],
+                   check=True, capture_output=True)
+    rm.load_plugin(lib)
+    audio = rm.Audio(np.linspace(-1, 1, 320, dtype=np.float32), 16000)
+    p = rm.Pipeline().add_node("h", node_type)
+    assert np.array_equal(p.run(audio)["h"][0].samples, audio.samples * 0.5)
+    declared = [t for t in rm.load_plugin(lib)["node_types"] if t["node_type"] == node_type][0].get("caps")
+    assert (declared is not None) == style.startswith("MINOR2"), "minor 2's caps are read, older minors have none"
 
 
 # ---- the author's guide -----------------------------------------------------------------------

@@ -181,7 +181,7 @@ unsafe fn extensions(d: &RmPluginDescriptor) -> Result<Vec<Extension>, String> {
 /// `d` must be a descriptor returned by the entry point of the library in `library`.
 unsafe fn read_descriptor(d: &RmPluginDescriptor, file: &Path, library: &Arc<Library>) -> Result<Plugin, String> {
     if let Some(i) = d.reserved.iter().position(|p| !p.is_null()) {
-        return Err(format!("invalid descriptor: reserved[{i}] is not NULL"));
+        return Err(format!("invalid descriptor: reserved_{} is not NULL", i + 1));
     }
     if d.node_types.is_null() || d.n_node_types == 0 {
         return Err("invalid descriptor: no node types (node_types is NULL or n_node_types is 0)".into());

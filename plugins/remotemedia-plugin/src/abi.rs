@@ -3,9 +3,12 @@
 //! `include/remotemedia_plugin.h` is generated from this file alone; the runtime's
 //! header `remotemedia.h` includes it. Nothing here allocates or calls anything.
 //!
-//! Compatibility: within one major version, fields are only ever appended to the end
-//! of a struct and new values to the end of an enum, and a new minor version says so.
-//! The runtime reads a plugin's structs as the plugin's minor version defines them.
+//! Compatibility: within one major version, new values go only to the end of an enum,
+//! and no struct a plugin fills grows or changes its layout, so that a plugin's source
+//! written against an earlier minor compiles unchanged (positional initialisers
+//! included); a new minor renames a reserved slot of the descriptor, or defines a
+//! struct behind a versioned id (docs/PLUGINS.md, "Versions"). The runtime reads a
+//! plugin's structs as the plugin's minor version defines them.
 
 use std::ffi::{c_char, c_void};
 
@@ -26,7 +29,8 @@ pub const RM_PLUGIN_ABI_MINOR: u32 = 2;
 pub const RM_NODE_PREFERS_ISOLATION: u32 = 1;
 
 /// What a node type declares beyond `RmNodeTypeInfo` (ABI minor 1 and later), in an
-/// array parallel to the descriptor's `node_types`. Later minors append fields; `size`
+/// array parallel to the descriptor's `node_types`. Minor 2 appended `caps`, the last
+/// field it will have (a longer struct would break positional initialisers); `size`
 /// says how many bytes of the struct the plugin filled (every element the same), so the
 /// runtime reads only those and steps through the array by it.
 #[repr(C)]
@@ -290,6 +294,12 @@ pub struct RmHostServices {
 /// descriptor and everything it points to are owned by the plugin and must stay valid
 /// and unchanged until its library is unloaded (static data is usual). The runtime
 /// copies names and schemas when it loads the plugin.
+///
+/// The C definition is written by hand in `cbindgen.toml`: there the four pointers
+/// after `unload` sit in an anonymous struct (`extensions`, `reserved_1` to
+/// `reserved_3`), so that a source written against any earlier minor compiles with
+/// positional or designated initialisers. The layout is the same as this one, and
+/// frozen: a later minor renames a reserved slot, never grows the struct.
 #[repr(C)]
 pub struct RmPluginDescriptor {
     /// `RM_PLUGIN_ABI_MAJOR` and `RM_PLUGIN_ABI_MINOR` as the plugin was compiled with.
@@ -312,7 +322,7 @@ pub struct RmPluginDescriptor {
     /// ABI minor 1: `n_node_types` extensions, one per node type in the same order, or
     /// NULL for none. Read only when `abi_minor` is at least 1.
     pub extensions: *const RmNodeTypeExtension,
-    /// Must be NULL: room for later minor versions.
+    /// Must be NULL: room for later minor versions (`reserved_1` to `reserved_3` in C).
     pub reserved: [*const c_void; 3],
 }
 

@@ -279,4 +279,13 @@ mod tests {
         assert_eq!(ext.flags, RM_NODE_PREFERS_ISOLATION);
         assert!(d.reserved.iter().all(|p| p.is_null()));
     }
+
+    #[test]
+    fn the_descriptor_ends_four_pointers_after_unload() {
+        // Its size is frozen: the C header's hand-written twin, and every plugin built
+        // against an earlier minor, have exactly these bytes.
+        let ptr = std::mem::size_of::<*const u8>();
+        assert_eq!(std::mem::offset_of!(RmPluginDescriptor, extensions), std::mem::offset_of!(RmPluginDescriptor, unload) + ptr);
+        assert_eq!(std::mem::size_of::<RmPluginDescriptor>(), std::mem::offset_of!(RmPluginDescriptor, unload) + 5 * ptr);
+    }
 }
