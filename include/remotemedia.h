@@ -58,6 +58,11 @@
 #define MAX_DECL_BYTES (16 << 10)
 
 /**
+ * Most input ports a node may have.
+ */
+#define RM_MAX_INPUT_PORTS 64
+
+/**
  * A session's output queue capacity when the caller gives none.
  */
 #define RM_SESSION_DEFAULT_CAPACITY 1024
@@ -88,9 +93,14 @@
 #define RM_MAX_CONNECTIONS 4096
 
 /**
- * Longest node id.
+ * Longest node id (and pipeline input name).
  */
 #define RM_MAX_ID_LEN 64
+
+/**
+ * Most named pipeline inputs.
+ */
+#define RM_MAX_INPUTS 64
 
 /**
  * Largest model file read, in bytes (`RM_MAX_MODEL_BYTES` in the C header).
@@ -185,6 +195,23 @@ typedef struct RmOutputs {
   const struct RmOutput *items;
   size_t len;
 } RmOutputs;
+
+/**
+ * A chunk for one of a pipeline's inputs, in a call that gives several at once
+ * (`rm_pipeline_run_inputs`, `rm_session_push_inputs`).
+ */
+typedef struct RmInput {
+  /**
+   * Which input: its index in the manifest's `inputs` (see
+   * `rm_pipeline_input_index`; 0 for a pipeline without named inputs).
+   */
+  size_t input;
+  /**
+   * Its audio (`kind` `RM_DATA_KIND_AUDIO`): `len` interleaved samples of `format`,
+   * aligned for that type; borrowed and read only during the call.
+   */
+  RmDataView data;
+} RmInput;
 
 /**
  * Options of `rm_session_new`; pass NULL for the defaults (1024 items, block).
@@ -422,6 +449,52 @@ RmStatus rm_pipeline_run_into(struct RmPipeline *pipeline,
                               size_t *frames);
 
 /**
+ * How many inputs the pipeline has: the manifest's named `inputs`, else 1. Any
+ * thread; waits for a run in progress.
+ */
+RmStatus rm_pipeline_input_count(const struct RmPipeline *pipeline, size_t *count);
+
+/**
+ * The index of the pipeline input called `name` (NUL-terminated UTF-8, read during
+ * the call), for `RmInput::input`. A pipeline without named inputs has the one input
+ * `"input"`, index 0. Fails with `RM_STATUS_INVALID_ARGUMENT`, naming the inputs it
+ * has, when there is none of that name. Any thread; waits for a run in progress.
+ */
+RmStatus rm_pipeline_input_index(const struct RmPipeline *pipeline,
+                                 const char *name,
+                                 size_t *index);
+
+/**
+ * Runs the pipeline once, like `rm_pipeline_run`, on chunks of several of its inputs
+ * at once: `inputs` points to `n` `RmInput`s (any of the pipeline's inputs, each at
+ * most once, at least one); each goes where the manifest's connections from
+ * `$name` take it. The chunks are borrowed and read only during the call; NULL only
+ * when `n` is 0 (which fails: no input). An unknown or repeated input index fails with
+ * `RM_STATUS_INVALID_ARGUMENT`, and nothing runs.
+ *
+ * Ownership of `*out` and threading: as `rm_pipeline_run`.
+ */
+RmStatus rm_pipeline_run_inputs(struct RmPipeline *pipeline,
+                                const struct RmInput *inputs,
+                                size_t n,
+                                struct RmOutputs **out);
+
+/**
+ * `rm_pipeline_run_into` on chunks of several inputs: the inputs as
+ * `rm_pipeline_run_inputs` takes them, the output as `rm_pipeline_run_into` writes it.
+ *
+ * Threading: as `rm_pipeline_run`.
+ */
+RmStatus rm_pipeline_run_inputs_into(struct RmPipeline *pipeline,
+                                     const struct RmInput *inputs,
+                                     size_t n,
+                                     void *out,
+                                     size_t capacity,
+                                     uint32_t out_format,
+                                     uint32_t out_channels,
+                                     size_t *frames);
+
+/**
  * The pipeline's caps plan as JSON: `{"input": CAPS, "nodes": [{"id", "node_type",
  * "inserted", "input": CAPS, "outputs": {port: CAPS}, "params" (inserted nodes
  * only)}], "edges": [{"from", "port", "to", "caps": CAPS}]}`, where CAPS is
@@ -432,10 +505,12 @@ RmStatus rm_pipeline_run_into(struct RmPipeline *pipeline,
  * `input_caps` is NULL for the plan in use (made when the pipeline was created, for the
  * manifest's `input`, and remade whenever a chunk's caps differ from those it was made
  * for), or a NUL-terminated JSON object `{"format", "channels", "sample_rate"}` (each
- * optional), read during the call: the plan the pipeline would make for such input; the
- * pipeline keeps its own. Fails with `RM_STATUS_MANIFEST` when no plan fits that input
- * (the message names the connection), `RM_STATUS_INVALID_ARGUMENT` for caps that are
- * not such an object or contradict the manifest's `input`.
+ * optional; for a manifest with named `inputs`, an object of such objects keyed by input
+ * name, an input left out taking its declared caps), read during the call: the plan the
+ * pipeline would make for such input; the pipeline keeps its own. Fails with
+ * `RM_STATUS_MANIFEST` when no plan fits that input (the message names the
+ * connection), `RM_STATUS_INVALID_ARGUMENT` for caps that are not such an object or
+ * contradict the manifest's `input` or `inputs`.
  *
  * On success `*out` receives a NUL-terminated string the caller owns and must release
  * with `rm_string_free`. Any thread; waits for a run in progress.
@@ -443,7 +518,8 @@ RmStatus rm_pipeline_run_into(struct RmPipeline *pipeline,
 RmStatus rm_pipeline_plan(const struct RmPipeline *pipeline, const char *input_caps, char **out);
 
 /**
- * Describes the pipeline as JSON: `{"runtime": "native"|"mixed", "nodes": [{"id",
+ * Describes the pipeline as JSON: `{"runtime": "native"|"mixed", "inputs": [name,
+ * ...] (the pipeline inputs, in index order), "nodes": [{"id",
  * "node_type", "runtime", "outputs", "latency", "inserted"}], "manifest": {...}}`, where each
  * node's `runtime` is the implementation that was chosen for it ("native" or
  * "python"), `outputs` its output port names (default port first) and `latency` its
@@ -571,6 +647,19 @@ RmStatus rm_session_push(const struct RmSession *session,
                          uint32_t channels,
                          uint32_t sample_rate,
                          uint32_t timeout_ms);
+
+/**
+ * Pushes chunks of several of the pipeline's inputs through the session's nodes in one
+ * step, on the calling thread: `inputs` points to `n` `RmInput`s (as
+ * `rm_pipeline_run_inputs` takes them), borrowed and read only during the call. A
+ * transport that delivers inputs separately pushes each alone, in any chunk sizes;
+ * nodes that wait for all their inputs (`Mix`) hold what came first. Waiting for room
+ * and threading: as `rm_session_push`.
+ */
+RmStatus rm_session_push_inputs(const struct RmSession *session,
+                                const struct RmInput *inputs,
+                                size_t n,
+                                uint32_t timeout_ms);
 
 /**
  * Takes up to `max_items` queued outputs (0 means all), waiting up to `timeout_ms`

@@ -3,16 +3,21 @@
 //! params.
 //!
 //! A declaration is JSON, the same in the contract, in a plugin's extension and on a
-//! Python node class: `{"input": ACCEPT, "outputs": {PORT: PRODUCE, ...}}`. ACCEPT
+//! Python node class: `{"input": ACCEPT, "outputs": {PORT: PRODUCE, ...}}`. A node has
+//! one input port, `in`, unless it declares more: `"inputs": {PORT: ACCEPT, ...}` names
+//! them in order, each with its rules; `"input_ports": {"param": P, "prefix": S}` makes
+//! one port per element of param `P` (`S0`, `S1`, ...), each taking `"input"`'s rules.
+//! With `"aligned": true` every input port must carry the caps of the node's first
+//! inbound edge (a mixer's inputs are added sample by sample). ACCEPT
 //! and PRODUCE map the fields `kind`, `format`, `channels` and `sample_rate` to rules.
 //! A rule is `"any"`; `"input"` (PRODUCE only: the input's value); a value; a list of
 //! values (ACCEPT only; the first is preferred); `{"min": a, "max": b}` (ACCEPT only);
 //! or `{"param": P, ...}`, read from the node's param `P` (or its schema default):
 //! its value, its length with `"len": true`, the rule `"cases"[value]`, or the rule
 //! `"set"` whenever it is set; `"default"` is the rule when it is unset or its value
-//! has no case. An absent field is `"any"` in ACCEPT and `"input"` in PRODUCE; an
-//! undeclared node type accepts anything and produces what is not known before data
-//! flows.
+//! has no case. An absent field is `"any"` in ACCEPT and `"input"` (the first input
+//! port's value) in PRODUCE; an undeclared node type has the one port `in`, accepts
+//! anything and produces what is not known before data flows.
 
 use remotemedia_plugin::abi::SampleFormat;
 use serde_json::{Map, Value, json};
@@ -160,11 +165,21 @@ impl Rule {
     }
 }
 
-/// A node's port rules, read against its params: what its input accepts, and per
-/// output port what it produces.
+/// The name of a node's input port when it declares none.
+pub const DEFAULT_INPUT: &str = "in";
+/// Most input ports a node may have.
+pub const MAX_INPUT_PORTS: usize = 64;
+
+/// A node's port rules, read against its params: its input ports and what each
+/// accepts, and per output port what it produces.
 #[derive(Debug, Clone)]
 pub struct Ports {
-    pub accept: [Rule; 4],
+    /// Input port names, in order; the first is the default port.
+    pub inputs: Vec<String>,
+    /// What each input port accepts.
+    pub accept: Vec<[Rule; 4]>,
+    /// Every input port must carry the caps of the node's first inbound edge.
+    pub aligned: bool,
     pub produce: Vec<[Rule; 4]>,
 }
 
@@ -173,20 +188,43 @@ impl Ports {
     /// undeclared), output port names and params schema (for param defaults).
     pub fn of(decl: Option<&Value>, outputs: &[String], params: &Map<String, Value>, schema: &Value) -> Self {
         let Some(decl) = decl else {
-            return Self { accept: std::array::from_fn(|_| Rule::Any), produce: vec![std::array::from_fn(|_| Rule::Any); outputs.len()] };
+            return Self {
+                inputs: vec![DEFAULT_INPUT.to_string()],
+                accept: vec![std::array::from_fn(|_| Rule::Any)],
+                aligned: false,
+                produce: vec![std::array::from_fn(|_| Rule::Any); outputs.len()],
+            };
         };
         let read = |side: Option<&Value>, absent: &Rule| -> [Rule; 4] {
             std::array::from_fn(|f| resolve(side.and_then(|s| s.get(FIELDS[f])), f, params, schema, absent))
         };
+        let (inputs, accept) = match (decl.get("inputs").and_then(Value::as_object), decl.get("input_ports")) {
+            (Some(ports), _) => ports.iter().map(|(name, side)| (name.clone(), read(Some(side), &Rule::Any))).unzip(),
+            (None, Some(counted)) => {
+                let prefix = counted.get("prefix").and_then(Value::as_str).unwrap_or(DEFAULT_INPUT);
+                let name = counted.get("param").and_then(Value::as_str).unwrap_or_default();
+                let default = schema.get("properties").and_then(|p| p.get(name)).and_then(|p| p.get("default"));
+                let n = params.get(name).or(default).and_then(Value::as_array).map_or(0, Vec::len).min(MAX_INPUT_PORTS);
+                ((0..n).map(|i| format!("{prefix}{i}")).collect(), vec![read(decl.get("input"), &Rule::Any); n])
+            }
+            (None, None) => (vec![DEFAULT_INPUT.to_string()], vec![read(decl.get("input"), &Rule::Any)]),
+        };
         Self {
-            accept: read(decl.get("input"), &Rule::Any),
+            inputs,
+            accept,
+            aligned: decl.get("aligned") == Some(&Value::Bool(true)),
             produce: outputs.iter().map(|p| read(decl.get("outputs").and_then(|o| o.get(p)), &Rule::Input)).collect(),
         }
     }
 
-    /// Whether the input accepts `caps` (unknown fields pass).
-    pub fn accepts(&self, caps: &Caps) -> bool {
-        self.accept.iter().zip(&caps.0).all(|(rule, v)| rule.accepts(v.as_ref()))
+    /// Index of the input port called `name`.
+    pub fn input_index(&self, name: &str) -> Option<usize> {
+        self.inputs.iter().position(|p| p == name)
+    }
+
+    /// Whether input port `port` accepts `caps` (unknown fields pass).
+    pub fn accepts(&self, port: usize, caps: &Caps) -> bool {
+        self.accept[port].iter().zip(&caps.0).all(|(rule, v)| rule.accepts(v.as_ref()))
     }
 
     /// What output `port` carries when the input carries `input`.
@@ -199,12 +237,14 @@ impl Ports {
         caps
     }
 
-    /// For messages: `f32, 1 ch, 8000|16000 Hz` (or `JSON events`, `anything`).
-    pub fn describe_accept(&self) -> String {
-        match &self.accept[KIND] {
+    /// For messages, what input port `port` takes: `f32, 1 ch, 8000|16000 Hz` (or
+    /// `JSON events`, `anything`).
+    pub fn describe_accept(&self, port: usize) -> String {
+        let accept = &self.accept[port];
+        match &accept[KIND] {
             Rule::One(k) if k == "json" => "JSON events".into(),
-            _ if self.accept[1..].iter().all(|r| matches!(r, Rule::Any)) && matches!(self.accept[KIND], Rule::Any) => "anything".into(),
-            _ => format!("{}, {} ch, {} Hz", self.accept[1].describe(), self.accept[2].describe(), self.accept[3].describe()),
+            _ if accept.iter().all(|r| matches!(r, Rule::Any)) => "anything".into(),
+            _ => format!("{}, {} ch, {} Hz", accept[1].describe(), accept[2].describe(), accept[3].describe()),
         }
     }
 }
@@ -251,9 +291,33 @@ pub fn check_decl(decl: &Value, outputs: &[String]) -> Result<(), String> {
         return Err(format!("caps declaration is {size} bytes, more than {MAX_DECL_BYTES}"));
     }
     let object = decl.as_object().ok_or("caps: expected an object with input and outputs")?;
+    if object.contains_key("inputs") && object.contains_key("input_ports") {
+        return Err("caps: give inputs or input_ports, not both".into());
+    }
     for (key, side) in object {
         match key.as_str() {
             "input" => check_side(side, true).map_err(|m| format!("caps.input{m}"))?,
+            "inputs" => {
+                let ports = side.as_object().ok_or("caps.inputs: expected an object keyed by input port")?;
+                if ports.is_empty() || ports.len() > MAX_INPUT_PORTS {
+                    return Err(format!("caps.inputs: a node has 1 to {MAX_INPUT_PORTS} input ports"));
+                }
+                for (port, accept) in ports {
+                    check_port_name(port).map_err(|m| format!("caps.inputs.{port}: {m}"))?;
+                    check_side(accept, true).map_err(|m| format!("caps.inputs.{port}{m}"))?;
+                }
+            }
+            "input_ports" => match side.as_object() {
+                Some(o)
+                    if o.len() == 2 && o.get("param").is_some_and(Value::is_string) && o.get("prefix").is_some_and(Value::is_string) =>
+                {
+                    check_port_name(&format!("{}0", o["prefix"].as_str().unwrap_or_default()))
+                        .map_err(|m| format!("caps.input_ports.prefix: {m}"))?;
+                }
+                _ => return Err("caps.input_ports: expected {\"param\": P, \"prefix\": S}".into()),
+            },
+            "aligned" if side.is_boolean() => {}
+            "aligned" => return Err("caps.aligned: expected true or false".into()),
             "outputs" => {
                 let ports = side.as_object().ok_or("caps.outputs: expected an object keyed by output port")?;
                 for (port, produce) in ports {
@@ -263,8 +327,16 @@ pub fn check_decl(decl: &Value, outputs: &[String]) -> Result<(), String> {
                     check_side(produce, false).map_err(|m| format!("caps.outputs.{port}{m}"))?;
                 }
             }
-            other => return Err(format!("caps.{other}: unknown field, expected input or outputs")),
+            other => return Err(format!("caps.{other}: unknown field, expected input, inputs, input_ports, aligned or outputs")),
         }
+    }
+    Ok(())
+}
+
+/// A port name: non-empty, without a `.` (which separates node and port in a manifest).
+pub fn check_port_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.contains('.') {
+        return Err(format!("port name '{name}' must be non-empty and hold no '.'"));
     }
     Ok(())
 }
@@ -363,13 +435,13 @@ mod tests {
             "outputs": {"out": {"channels": {"param": "map", "len": true, "default": 1}, "sample_rate": {"param": "rate"}}}
         });
         let plain = ports(decl.clone(), json!({"rate": 8000}));
-        assert_eq!(plain.accept[1], Rule::List(vec![json!("f32"), json!("f64")]));
-        assert_eq!(plain.accept[3], Rule::List(vec![json!(16000), json!(8000)]));
+        assert_eq!(plain.accept[0][1], Rule::List(vec![json!("f32"), json!("f64")]));
+        assert_eq!(plain.accept[0][3], Rule::List(vec![json!(16000), json!(8000)]));
         let input = Caps::audio(Some(SampleFormat::I16), Some(2), Some(48000));
         assert_eq!(plain.output(0, &input), Caps::audio(Some(SampleFormat::I16), Some(1), Some(8000)));
         let mapped = ports(decl, json!({"map": [0, 0, 1], "engine": "silero"}));
-        assert_eq!(mapped.accept[1], Rule::Any);
-        assert_eq!(mapped.accept[3], Rule::List(vec![json!(16000)]));
+        assert_eq!(mapped.accept[0][1], Rule::Any);
+        assert_eq!(mapped.accept[0][3], Rule::List(vec![json!(16000)]));
         assert_eq!(mapped.output(0, &input).0[2], Some(json!(3)));
         assert_eq!(mapped.output(0, &input).0[3], None, "an unset param with no default rule is unknown");
     }
@@ -387,7 +459,8 @@ mod tests {
     fn undeclared_accepts_anything_and_produces_unknown() {
         let p = Ports::of(None, &["out".into()], &Map::new(), &json!({}));
         let input = Caps::audio(Some(SampleFormat::F32), Some(1), Some(16000));
-        assert!(p.accepts(&input));
+        assert!(p.accepts(0, &input));
+        assert_eq!(p.inputs, ["in"]);
         assert_eq!(p.output(0, &input), Caps::default());
     }
 

@@ -134,6 +134,11 @@ impl Runtime {
         self.block_on(pipeline.run_viewing(input))
     }
 
+    /// Runs `pipeline` once on several of its inputs (index and item each).
+    pub fn run_inputs(&self, pipeline: &mut Pipeline, inputs: impl IntoIterator<Item = (usize, Data)>) -> Result<Vec<Output>> {
+        self.block_on(pipeline.run_inputs(inputs))
+    }
+
     /// Drives `work` to completion on the calling thread.
     pub fn block_on<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
         crate::executor::block_on(&self.tokio(), work)

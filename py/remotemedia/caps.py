@@ -20,6 +20,9 @@ ANY, INPUT = ("any",), ("input",)
 #: Deepest nesting of param rules, and the largest declaration, as native/src/caps.rs.
 MAX_RULE_DEPTH = 4
 MAX_DECL_BYTES = 16 << 10
+#: The input port of a node that declares none, and the most input ports a node may have.
+DEFAULT_INPUT = "in"
+MAX_INPUT_PORTS = 64
 _FORMAT_NAMES = {code: name for name, code in SAMPLE_FORMATS.items()}
 #: Format names in the order of their C values (native ``SampleFormat::ALL``).
 _FORMATS = sorted(SAMPLE_FORMATS, key=SAMPLE_FORMATS.get)
@@ -171,16 +174,17 @@ def resolve(rule, field: int, params: dict, schema: dict, absent: tuple) -> tupl
 
 
 class Ports:
-    """A node's port rules read against its params: ``accept`` (4 rules) and per output
-    port ``produce`` (4 rules each)."""
+    """A node's port rules read against its params: its input ports (``inputs``, names in
+    order), what each accepts (``accept``, 4 rules each), whether they are ``aligned``,
+    and per output port ``produce`` (4 rules each)."""
 
-    __slots__ = ("accept", "produce")
+    __slots__ = ("inputs", "accept", "aligned", "produce")
 
     def __init__(self, decl: dict | None, outputs, params: dict, schema: dict):
         if decl is not None and not isinstance(decl, dict):
             decl = {}
         if decl is None:
-            self.accept = (ANY,) * 4
+            self.inputs, self.accept, self.aligned = [DEFAULT_INPUT], [(ANY,) * 4], False
             self.produce = [(ANY,) * 4 for _ in outputs]
             return
 
@@ -188,23 +192,44 @@ class Ports:
             return tuple(resolve(side.get(f) if isinstance(side, dict) else None, i, params, schema, absent)
                          for i, f in enumerate(FIELDS))
 
-        self.accept = read(decl.get("input"), ANY)
+        named, counted = decl.get("inputs"), decl.get("input_ports")
+        if isinstance(named, dict):
+            self.inputs = list(named)
+            self.accept = [read(side, ANY) for side in named.values()]
+        elif counted is not None:
+            counted = counted if isinstance(counted, dict) else {}
+            prefix = counted.get("prefix") if isinstance(counted.get("prefix"), str) else DEFAULT_INPUT
+            name = counted.get("param") if isinstance(counted.get("param"), str) else ""
+            prop = (schema.get("properties") or {}).get(name) if isinstance(schema, dict) else None
+            value = params.get(name)
+            if value is None and isinstance(prop, dict):
+                value = prop.get("default")
+            n = min(len(value) if isinstance(value, list) else 0, MAX_INPUT_PORTS)
+            self.inputs = [f"{prefix}{i}" for i in range(n)]
+            self.accept = [read(decl.get("input"), ANY)] * n
+        else:
+            self.inputs, self.accept = [DEFAULT_INPUT], [read(decl.get("input"), ANY)]
+        self.aligned = decl.get("aligned") is True
         outs = decl.get("outputs") if isinstance(decl.get("outputs"), dict) else {}
         self.produce = [read(outs.get(p), INPUT) for p in outputs]
 
-    def accepts(self, caps: tuple) -> bool:
-        return all(accepts(rule, v) for rule, v in zip(self.accept, caps))
+    def input_index(self, name: str) -> int | None:
+        return self.inputs.index(name) if name in self.inputs else None
+
+    def accepts(self, port: int, caps: tuple) -> bool:
+        return all(accepts(rule, v) for rule, v in zip(self.accept[port], caps))
 
     def output(self, port: int, caps: tuple) -> tuple:
         out = tuple(_produce(rule, v) for rule, v in zip(self.produce[port], caps))
         return ("json", None, None, None) if out[0] == "json" else out
 
-    def describe_accept(self) -> str:
-        if self.accept[0] == ("one", "json"):
+    def describe_accept(self, port: int) -> str:
+        accept = self.accept[port]
+        if accept[0] == ("one", "json"):
             return "JSON events"
-        if all(r == ANY for r in self.accept):
+        if all(r == ANY for r in accept):
             return "anything"
-        rules = [describe_rule(r) for r in self.accept[1:]]
+        rules = [describe_rule(r) for r in accept[1:]]
         return f"{rules[0]}, {rules[1]} ch, {rules[2]} Hz"
 
 
@@ -222,11 +247,35 @@ def check_decl(decl, outputs) -> str | None:
         return f"caps declaration is {size} bytes, more than {MAX_DECL_BYTES}"
     if not isinstance(decl, dict):
         return "caps: expected an object with input and outputs"
+    if "inputs" in decl and "input_ports" in decl:
+        return "caps: give inputs or input_ports, not both"
     for key, side in decl.items():
         if key == "input":
             why = _check_side(side, True)
             if why:
                 return f"caps.input{why}"
+        elif key == "inputs":
+            if not isinstance(side, dict):
+                return "caps.inputs: expected an object keyed by input port"
+            if not 1 <= len(side) <= MAX_INPUT_PORTS:
+                return f"caps.inputs: a node has 1 to {MAX_INPUT_PORTS} input ports"
+            for port, accept in side.items():
+                why = check_port_name(port)
+                if why:
+                    return f"caps.inputs.{port}: {why}"
+                why = _check_side(accept, True)
+                if why:
+                    return f"caps.inputs.{port}{why}"
+        elif key == "input_ports":
+            if not (isinstance(side, dict) and len(side) == 2 and isinstance(side.get("param"), str)
+                    and isinstance(side.get("prefix"), str)):
+                return 'caps.input_ports: expected {"param": P, "prefix": S}'
+            why = check_port_name(f"{side['prefix']}0")
+            if why:
+                return f"caps.input_ports.prefix: {why}"
+        elif key == "aligned":
+            if not isinstance(side, bool):
+                return "caps.aligned: expected true or false"
         elif key == "outputs":
             if not isinstance(side, dict):
                 return "caps.outputs: expected an object keyed by output port"
@@ -237,7 +286,14 @@ def check_decl(decl, outputs) -> str | None:
                 if why:
                     return f"caps.outputs.{port}{why}"
         else:
-            return f"caps.{key}: unknown field, expected input or outputs"
+            return f"caps.{key}: unknown field, expected input, inputs, input_ports, aligned or outputs"
+    return None
+
+
+def check_port_name(name: str) -> str | None:
+    """Why ``name`` is no port name (empty, or holding the ``.`` between node and port)."""
+    if not name or "." in name:
+        return f"port name '{name}' must be non-empty and hold no '.'"
     return None
 
 

@@ -114,8 +114,22 @@ def caps_lines(row: dict) -> list[tuple[str, str]]:
         return ", ".join((["as its input"] if len(shown) < len(fields) else []) + shown)
 
     outs = caps.get("outputs", {})
-    return [("takes", side(caps.get("input", {}), "any"))] + [(port, side(outs.get(port, {}), "input"))
-                                                               for port in row["outputs"]]
+    named = caps.get("inputs")
+    takes = ([("takes", f"{port}: {side(rules, 'any')}") for port, rules in named.items()] if isinstance(named, dict)
+             else [("takes", side(caps.get("input", {}), "any") + ("; all inputs alike" if caps.get("aligned") else ""))])
+    return takes + [(port, side(outs.get(port, {}), "input")) for port in row["outputs"]]
+
+
+def input_ports_text(row: dict) -> str:
+    """A node type's input ports in words: their names, or how its params make them."""
+    caps = row["caps"] or {}
+    if isinstance(caps.get("inputs"), dict):
+        return ", ".join(caps["inputs"])
+    counted = caps.get("input_ports")
+    if isinstance(counted, dict):
+        prefix = counted.get("prefix", "in")
+        return f"{prefix}0 … {prefix}{{N-1}}, one per element of param {counted.get('param')}"
+    return "in"
 
 
 def origin_text(o: dict) -> str:
@@ -135,6 +149,7 @@ def describe(row: dict) -> str:
     o = row["origin"]
     if "input_kinds" in o:
         lines.append(f"  Input         {', '.join(o['input_kinds'])} items")
+    lines.append(f"  Input ports   {input_ports_text(row)}")
     lines.append("  Output ports  " + ", ".join(f"{p}{' (default)' if i == 0 else ''}" for i, p in enumerate(row["outputs"])))
     lines += ["", "  Params" + ("  (* required)" if any(p["required"] for p in row["params"]) else "")]
     lines += [f"    {param_summary(p)}" + (f"\n        {p['description']}" if "description" in p else "")
@@ -151,6 +166,7 @@ def markdown(rows: list[dict]) -> str:
     for row in rows:
         out += [f"## {row['node_type']}", "", row["description"], "",
                 f"- Runtimes: {', '.join(row['runtimes'])}",
+                f"- Input ports: {input_ports_text(row)}",
                 "- Output ports: " + ", ".join(f"`{p}`" + (" (default)" if i == 0 else "") for i, p in enumerate(row["outputs"])),
                 *[f"- Caps, {'input takes' if who == 'takes' else f'`{who}` gives'}: {what}" for who, what in caps_lines(row)],
                 ""]

@@ -28,10 +28,10 @@ from .errors import (
 )
 from .graph import check_paths, topological_order, waves
 from .isolation import ProcessNode, Stopped
-from .manifest import BREAKER_DEFAULT, RETRY_DEFAULT, input_caps
+from .manifest import BREAKER_DEFAULT, RETRY_DEFAULT, feeds, input_caps
 from .metrics import InputClock, NodeMetrics, PipelineMetrics, SinkMetrics, to_json
 from .node import Node, ParamError, emitted, lookup, registered
-from .plan import Converters, Plan, negotiate
+from .plan import Converters, Plan, check_input_ports, negotiate
 
 # Timed-out calls still running on their abandoned threads, per node type (native:
 # executor/call.rs).
@@ -149,26 +149,31 @@ class PythonPipeline:
         self.users = len(nodes)
         user_ids = [n["id"] for n in nodes]
         index = {nid: i for i, nid in enumerate(user_ids)}
-        links = []
-        for c in manifest["connections"]:
+        links = []  # (connection index, from, output port, to, input port) of node-to-node connections
+        for k, c in enumerate(manifest["connections"]):
+            if c["from"].startswith("$"):
+                continue
             src, _, port = c["from"].partition(".")
-            links.append((index[src], port or None, index[c["to"]]))
+            dst, _, to_port = c["to"].partition(".")
+            links.append((k, index[src], port or None, index[dst], to_port or None))
         self.links = links
-        self.user_order = topological_order(user_ids, [(a, b) for a, _, b in links])
-        check_paths(user_ids, [(a, b) for a, _, b in links], self.user_order, MAX_PATHS)
+        edges = [(a, b) for _, a, _, b, _ in links]
+        self.user_order = topological_order(user_ids, edges)
+        check_paths(user_ids, edges, self.user_order, [node for _, node, _, _ in feeds(manifest)], MAX_PATHS)
         classes = [resolve(n["node_type"], n["runtime_hint"], i, n["id"]) for i, n in enumerate(nodes)]
-        for k, (a, port, _) in enumerate(links):
+        for k, a, port, _, _ in links:
             if port is not None and port not in classes[a].outputs:
                 raise ManifestError(
                     f"connections[{k}].from",
                     f"node '{user_ids[a]}' ({classes[a].node_type}) has no output port '{port}'; "
                     f"ports: {', '.join(classes[a].outputs)}")
-        self.declared = input_caps(manifest)
+        self.inputs = input_caps(manifest)  # (name, declared caps) per pipeline input
         self.converters = Converters(lookup)
         self.ids, self.classes, self.decls = user_ids, classes, list(nodes)
         self.nodes = create_all(classes, nodes)  # params are checked before the plan reads them
         try:
-            plan = self._negotiate(self.declared, classes[:], nodes)
+            check_input_ports(manifest, classes)
+            plan = self._negotiate([caps for _, caps in self.inputs], classes[:], nodes)
         except BaseException:
             close_all(self.nodes)
             raise
@@ -178,51 +183,64 @@ class PythonPipeline:
         self.breakers = [Breaker(n.get("circuit_breaker", BREAKER_DEFAULT)) for n in nodes]
         self.rngs = [random.Random(i + 1) for i in range(len(nodes))]
         self.poisoned = [False] * len(nodes)
-        self.plan, self.planned_for, self.streaming = None, None, False
+        self.plan, self.streaming = None, False
+        self.seen = [False] * len(self.inputs)  # inputs pushed since the stream began
         # every node was reset (or just made) and has taken nothing since: a run need not reset them
         self.fresh = True
         self.clock = InputClock()
         self.turn = Turns("pipeline")
         self._apply(plan)
 
-    def _negotiate(self, caps: tuple, classes=None, decls=None) -> Plan:
+    def _negotiate(self, inputs: list, classes=None, decls=None) -> Plan:
         classes = classes if classes is not None else self.classes[:self.users]
         decls = decls if decls is not None else self.decls[:self.users]
         user_ids = [d["id"] for d in decls]
         return negotiate(user_ids, self.links, self.user_order, classes, {**self.manifest, "nodes": decls},
-                         self.converters, caps)
+                         self.converters, inputs)
 
     def _apply(self, plan: Plan) -> None:
-        """Runs ``plan``: its inserted converters are created (unless the current plan
-        has the same ones) and every per-node list is remade for the graph it runs.
-        Lists are replaced, never changed in place: a session shares them until then."""
+        """Runs ``plan``: its inserted converters are created (a converter the current
+        plan has too keeps its instance and state) and every per-node list is remade for
+        the graph it runs. Lists are replaced, never changed in place: a session shares
+        them until then."""
         if self.plan is None or not plan.same_graph(self.plan):
             u = self.users
             decls = self.decls[:u] + [{"id": nid, "node_type": t, "params": params, "runtime_hint": "auto"}
                                       for nid, t, params in plan.inserted]
             classes = self.classes[:u] + [lookup(t) for _, t, _ in plan.inserted]
-            made = create_all(classes[u:], decls[u:])
-            self.decls, self.classes, self.nodes = decls, classes, self.nodes[:u] + made
+            old = self.plan.inserted if self.plan is not None else []
+            kept = [u + old.index(ins) if ins in old and u + old.index(ins) < len(self.nodes) else None
+                    for ins in plan.inserted]
+            made = create_all([c for c, k in zip(classes[u:], kept) if k is None],
+                              [d for d, k in zip(decls[u:], kept) if k is None])
+            fresh = iter(made)
+
+            def per_node(values: list, new) -> list:
+                return values[:u] + [values[k] if k is not None else new(u + j) for j, k in enumerate(kept)]
+
+            self.nodes = per_node(self.nodes, lambda _: next(fresh))
+            self.node_metrics = per_node(self.node_metrics, lambda _: NodeMetrics())
+            self.breakers = per_node(self.breakers, lambda _: Breaker(BREAKER_DEFAULT))
+            self.rngs = per_node(self.rngs, lambda i: random.Random(i + 1))
+            self.poisoned = per_node(self.poisoned, lambda _: False)
+            self.decls, self.classes = decls, classes
             self.ids = [d["id"] for d in decls]
-            edges = [(a, b) for a, _, b in plan.edges]
+            edges = [(a, b) for a, _, b, _ in plan.edges]
             self.order = topological_order(self.ids, edges)
             self.waves = waves(len(decls), edges, self.order)
             self.outputs = [list(cls.outputs) for cls in classes]
-            self.routes: list[list[list[int]]] = [[[] for _ in outs] for outs in self.outputs]
-            for a, port, b in plan.edges:
-                self.routes[a][self.outputs[a].index(port) if port in self.outputs[a] else 0].append(b)
             self.params = [d["params"] for d in decls]
-            self.node_metrics = self.node_metrics[:u] + [NodeMetrics() for _ in made]
+            self.ports = [caps_mod.ports(cls, params).inputs for cls, params in zip(classes, self.params)]
+            # (node, input port) fed by each output port
+            self.routes: list[list[list[tuple[int, int]]]] = [[[] for _ in outs] for outs in self.outputs]
+            for a, port, b, to_port in plan.edges:
+                to = self.ports[b].index(to_port) if to_port in self.ports[b] else 0
+                self.routes[a][self.outputs[a].index(port) if port in self.outputs[a] else 0].append((b, to))
             self.retry = [d.get("retry", RETRY_DEFAULT) for d in decls]
-            self.breakers = self.breakers[:u] + [Breaker(BREAKER_DEFAULT) for _ in made]
-            self.rngs = self.rngs[:u] + [random.Random(i + 1) for i in range(u, len(decls))]
             self.timeouts = [d.get("timeout_ms") for d in decls]
-            self.poisoned = self.poisoned[:u] + [False] * len(made)
             # nodes whose flush is Node.flush (no tail; an isolated node's proxy has its own)
             self.silent_flush = [type(node).flush is Node.flush for node in self.nodes]
             self.step_items = [0] * len(decls)
-            targets = {b for _, _, b in plan.edges}
-            self.sources = [i for i in range(len(decls)) if i not in targets]
             self.node_runtimes = {nid: "python" for nid in self.ids}
             self.keys = [[nid if p == 0 else f"{nid}.{port}" for p, port in enumerate(outs)]
                          for nid, outs in zip(self.ids, self.outputs)]
@@ -233,44 +251,73 @@ class PythonPipeline:
                 m = old.get(key) or SinkMetrics()
                 m.budget_ms = decls[node].get("latency_budget_ms", budget) if node < u else budget
                 self.sinks[key] = m
-        caps = plan.input
-        # (dtype, channels, rate) of the input planned for, when all are known: one comparison per call
-        self.planned_for = ((DTYPE_OF[caps[1]], caps[2], caps[3]) if caps[0] == "audio" and None not in caps
-                            else None)
+        # (dtype, channels, rate) of each input planned for, when all are known: one comparison per call
+        self.planned_for = [(DTYPE_OF[caps[1]], caps[2], caps[3]) if caps[0] == "audio" and None not in caps else None
+                            for caps in plan.inputs]
         self.plan = plan
 
-    def plan_json(self, caps: tuple | None = None) -> dict:
-        """The plan in use, or with ``caps`` the one this pipeline would make for them."""
-        if caps is None:
-            return self.plan.to_json(self.ids, self.classes)
-        plan = self._negotiate(self._input_for(caps))
-        classes = self.classes[:self.users] + [lookup(t) for _, t, _ in plan.inserted]
-        return plan.to_json(self.ids[:self.users] + [nid for nid, _, _ in plan.inserted], classes)
+    @property
+    def input_names(self) -> list[str]:
+        return [name for name, _ in self.inputs]
 
-    def _input_for(self, arrived: tuple) -> tuple:
-        """The manifest's declared input caps, the rest from ``arrived``; a declared field
-        that ``arrived`` contradicts is an InvalidInputError."""
-        out = list(self.declared)
-        for f, (have, got) in enumerate(zip(self.declared, arrived)):
+    def plan_json(self, inputs: list | None = None) -> dict:
+        """The plan in use, or with ``inputs`` (caps per input) the one this pipeline
+        would make for them."""
+        if inputs is None:
+            return self.plan.to_json(self.ids, self.classes, self.input_names, self.ports)
+        plan = self._negotiate([self._input_for(i, caps) for i, caps in enumerate(inputs)])
+        classes = self.classes[:self.users] + [lookup(t) for _, t, _ in plan.inserted]
+        params = self.params[:self.users] + [p for _, _, p in plan.inserted]
+        ports = [caps_mod.ports(cls, p).inputs for cls, p in zip(classes, params)]
+        return plan.to_json(self.ids[:self.users] + [nid for nid, _, _ in plan.inserted], classes, self.input_names,
+                            ports)
+
+    def _input_for(self, i: int, arrived: tuple) -> tuple:
+        """Input ``i``'s declared caps, the rest from ``arrived``; a declared field that
+        ``arrived`` contradicts is an InvalidInputError."""
+        name, declared = self.inputs[i]
+        out = list(declared)
+        for f, (have, got) in enumerate(zip(declared, arrived)):
             if have is not None and got is not None and have != got:
+                field = f"input '{name}' in its \"inputs\"" if self.manifest.get("inputs") is not None else "its \"input\""
                 raise InvalidInputError(f"invalid argument: the input is {caps_mod.describe(arrived)}, but the "
-                                        f"manifest declares {caps_mod.describe(self.declared)} (its \"input\")")
+                                        f"manifest declares {caps_mod.describe(declared)} ({field})")
             if have is None:
                 out[f] = got
         return tuple(out)
 
-    def _plan_input(self, item) -> None:
-        """Re-plans when ``item``'s caps are not those planned for; within a stream a plan
-        needing other converters is refused."""
-        if isinstance(item, Audio) and self.planned_for == (item.samples.dtype, item.channels, item.sample_rate):
+    def _plan_inputs(self, inputs: list) -> None:
+        """Re-plans when an input's caps are not those planned for; within a stream, a
+        plan needing other converters is refused when an input already pushed changed."""
+        if all(isinstance(item, Audio) and self.planned_for[i] == (item.samples.dtype, item.channels, item.sample_rate)
+               for i, item in inputs):
             return
-        caps = self._input_for(caps_mod.of(item))
+        caps = list(self.plan.inputs)
+        for i, item in inputs:
+            caps[i] = self._input_for(i, caps_mod.of(item))
         plan = self._negotiate(caps)
         if self.streaming and not plan.same_graph(self.plan):
-            raise InvalidInputError(f"invalid argument: this chunk is {caps_mod.describe(caps)}, the stream's earlier "
-                                    f"ones {caps_mod.describe(self.plan.input)}, which needs other converters; flush "
-                                    f"the stream before changing formats")
+            for i, _ in inputs:
+                if self.seen[i] and caps[i] != self.plan.inputs[i]:
+                    raise InvalidInputError(f"invalid argument: this chunk is {caps_mod.describe(caps[i])}, the stream's "
+                                            f"earlier ones {caps_mod.describe(self.plan.inputs[i])}, which needs other "
+                                            f"converters; flush the stream before changing formats")
         self._apply(plan)
+
+    def only_input(self) -> int:
+        """The index of the one pipeline input, for calls that name none."""
+        if len(self.inputs) != 1:
+            raise InvalidInputError(f"invalid argument: this pipeline has the inputs {', '.join(self.input_names)}: give "
+                                    f"each chunk the name of its input")
+        return 0
+
+    def _check_inputs(self, inputs: list) -> None:
+        """``inputs`` name known inputs, each once, at least one (native ``take_inputs``)."""
+        if not inputs:
+            raise InvalidInputError("invalid argument: no input was given")
+        for k, (i, _) in enumerate(inputs):
+            if any(j == i for j, _ in inputs[:k]):
+                raise InvalidInputError(f"invalid argument: input '{self.inputs[i][0]}' is given twice")
 
     def node_latencies(self) -> dict[str, int]:
         return {nid: node.latency() for nid, node in zip(self.ids, self.nodes)}
@@ -408,48 +455,55 @@ class PythonPipeline:
                             node_id=self.ids[i], operation=operation, retryable=isinstance(e, TransientError)) from e
         return box["out"]
 
-    def run(self, audio: Audio) -> dict[str, list]:
-        """One-shot run; returns sink outputs by key, each list in emission order."""
+    def run(self, inputs: list) -> dict[str, list]:
+        """One-shot run of ``inputs`` ((input index, item) each); returns sink outputs by
+        key, each list in emission order."""
         with self.turn:
-            return self._run(audio)
+            return self._run(inputs)
 
-    def _run(self, audio: Audio) -> dict[str, list]:
+    def _run(self, inputs: list) -> dict[str, list]:
         results: dict[str, list] = {}
-        for key, item in self._run_pairs(audio):
+        for key, item in self._run_pairs(inputs):
             results.setdefault(key, []).append(item)
         return results
 
-    def run_into(self, audio: Audio, out: np.ndarray) -> int:
+    def run_into(self, inputs: list, out: np.ndarray) -> int:
         """One-shot run writing its audio into ``out`` (see ``fitting``); returns frames."""
         with self.turn:
-            pairs = self._run_pairs(audio)
+            pairs = self._run_pairs(inputs)
         _, frames, why = fitting(pairs, out)
         if why is not None:
             raise refused("run_into", why, "nothing was written (run returns outputs of any kind)")
         write_audio(pairs, out)
         return frames
 
-    def _run_pairs(self, audio: Audio) -> list[tuple[str, object]]:
+    def _run_pairs(self, inputs: list) -> list[tuple[str, object]]:
         self.pipeline_metrics.runs += 1
+        self._check_inputs(inputs)
         self.streaming = False
-        self._plan_input(audio)
+        self._plan_inputs(inputs)
         if not self.fresh:
             self._reset_all()
-        return self._step(audio, flush=False) + self.finish()
+        return self._step(inputs, flush=False) + self.finish()
 
-    def push(self, audio: Audio) -> list[tuple[str, object]]:
-        """Streams one chunk through the graph; returns (key, item) of sink outputs."""
+    def push(self, inputs: list) -> list[tuple[str, object]]:
+        """Streams chunks ((input index, item) each) through the graph in one step;
+        returns (key, item) of sink outputs."""
         self.pipeline_metrics.pushes += 1
-        self._plan_input(audio)
+        self._check_inputs(inputs)
+        self._plan_inputs(inputs)
         self.streaming = True
-        return self._step(audio, flush=False)
+        for i, _ in inputs:
+            self.seen[i] = True
+        return self._step(inputs, flush=False)
 
     def finish(self) -> list[tuple[str, object]]:
         """Ends the stream: flushes every node in order, then resets every node (whether
         the flush worked or not), so the next stream starts fresh."""
         self.streaming = False
+        self.seen = [False] * len(self.inputs)
         try:
-            tails = self._step(None, flush=True)
+            tails = self._step([], flush=True)
         except Exception:
             with contextlib.suppress(Exception):  # the flush's error is the one to report
                 self._reset_all()
@@ -471,15 +525,19 @@ class PythonPipeline:
                 raise self._failure(i, "reset", e) from e
         self.fresh = True
 
-    def _step(self, audio: Audio | None, flush: bool) -> list[tuple[str, object]]:
+    def _step(self, inputs: list, flush: bool) -> list[tuple[str, object]]:
         self.fresh = False
         # the running clock: each node call is timed from it and advances it
         started = self.last = time.perf_counter_ns()
-        seconds = 0.0 if audio is None else len(audio.samples) / audio.sample_rate
-        if audio is not None:
-            self.clock.push(seconds, started)
+        seconds = 0.0
+        for k, (_, item) in enumerate(inputs):
+            if isinstance(item, Audio):
+                part = len(item.samples) / item.sample_rate
+                seconds += part
+                if k == 0:  # the input clock of sink latency follows the first input given
+                    self.clock.push(part, started)
         try:
-            results = self._visit(audio, flush)
+            results = self._visit(inputs, flush)
             for key, item in results:  # they left with the last call, which set the clock
                 self.sinks[key].timed(item, self.clock, self.last)
             return results
@@ -487,14 +545,15 @@ class PythonPipeline:
             self.pipeline_metrics.wall_ns += time.perf_counter_ns() - started
             self.pipeline_metrics.audio_seconds += seconds
 
-    def _visit(self, audio: Audio | None, flush: bool) -> list[tuple[str, object]]:
-        inbox: list[list] = [[] for _ in self.nodes]
+    def _visit(self, inputs: list, flush: bool) -> list[tuple[str, object]]:
+        inbox: list[list] = [[] for _ in self.nodes]  # (input port, item) per node
         self.step_items = [0] * len(self.nodes)
         queued = 0  # items queued in this step, against the item budget
-        if audio is not None:
-            for i in self.sources:
-                inbox[i].append(audio)
-                queued += 1
+        for i, item in inputs:
+            for fed, node, port in self.plan.feeds:
+                if fed == i:
+                    inbox[node].append((port, item))
+                    queued += 1
         results = []
         for wave in self.waves:
             # The nodes of a wave all run, as the native executor runs them concurrently;
@@ -518,16 +577,21 @@ class PythonPipeline:
                                             f"{MAX_ITEMS_PER_STEP} items in this step (the item budget)")
                     if not targets:
                         results.append((self.keys[i][port], item))
-                    for t in targets:
-                        inbox[t].append(item)
+                    for t, to in targets:
+                        inbox[t].append((to, item))
         return results
 
     def _drain(self, i: int, items: list, flush: bool) -> list[tuple[int, object]]:
-        """Node ``i`` processes its queued items, then is flushed if the stream ends."""
+        """Node ``i`` processes its queued items (a node with several input ports through
+        ``process_port``), then is flushed if the stream ends."""
         outs = []
-        for item in items:
+        many = len(self.ports[i]) > 1
+        for port, item in items:
             self.node_metrics[i].count_in(item)
-            outs += self._guarded(i, "process", item, "process", item)
+            if many:
+                outs += self._guarded(i, "process", item, "process_port", port, item)
+            else:
+                outs += self._guarded(i, "process", item, "process", item)
         if flush:
             breaker = self.breakers[i]
             if self.silent_flush[i] and breaker.state == "closed" and not breaker.consecutive and not self.poisoned[i]:
@@ -550,6 +614,7 @@ class PythonPipeline:
         fresh.sinks = {key: SinkMetrics(m.budget_ms) for key, m in self.sinks.items()}
         fresh.breakers = [Breaker(b.policy) for b in self.breakers]
         fresh.poisoned = [False] * len(self.nodes)
+        fresh.seen = [False] * len(self.inputs)
         fresh.fresh = True
         fresh.rngs = [random.Random(i + 1) for i in range(len(self.nodes))]
         fresh.turn = Turns("session")
@@ -567,7 +632,8 @@ class PythonSession:
         self.closed = False
         self.counters = {"dropped": 0, "chunks_in": 0, "items_out": 0}
 
-    def push(self, audio: Audio, timeout: float) -> None:
+    def push(self, inputs: list, timeout: float) -> None:
+        """Pushes chunks ((input index, item) each) in one step."""
         with self.cond:
             if self.closed:
                 raise StreamClosedError("session is closed")
@@ -579,7 +645,7 @@ class PythonSession:
                 raise CancelledError("cancelled: the session was closed while the push waited for room")
         # Queued under the pipeline's turn, so outputs queue in the order of the pushes.
         with self.pipeline.turn:
-            self._enqueue(self.pipeline.push(audio), chunk=True)
+            self._enqueue(self.pipeline.push(inputs), chunk=True)
 
     def flush(self) -> None:
         if self.closed:

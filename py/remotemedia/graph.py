@@ -58,15 +58,18 @@ def waves(n: int, edges: list[tuple[int, int]], order: list[int]) -> list[list[i
     return out
 
 
-def check_paths(ids: list[str], edges: list[tuple[int, int]], order: list[int], limit: int) -> None:
+def check_paths(ids: list[str], edges: list[tuple[int, int]], order: list[int], fed: list[int], limit: int) -> None:
     """Raises the ManifestError of the native build when some node would get more than
-    ``limit`` copies of each input item (one per path from a source)."""
+    ``limit`` copies of each input item (one per path from an input; ``fed`` holds the
+    node of each feed of a pipeline input)."""
     pred: list[list[int]] = [[] for _ in ids]
     for a, b in edges:
         pred[b].append(a)
     paths = [0] * len(ids)
+    for node in fed:
+        paths[node] += 1
     for node in order:
-        paths[node] = sum(paths[p] for p in pred[node]) if pred[node] else 1
+        paths[node] += sum(paths[p] for p in pred[node])
         if paths[node] > limit:
             raise ManifestError(f"nodes[{node}]", f"node '{ids[node]}' would get {paths[node]} copies of each input item, "
                                                    f"one per path from a source; the limit is {limit}")

@@ -155,6 +155,9 @@ class ProcessNode:
     def process(self, data):
         return self._call("process", data)
 
+    def process_port(self, port: int, data):
+        return self._call("process_port", port, data)
+
     def flush(self):
         """A child that died since its last call held no stream: nothing to flush."""
         return [] if self._proc is None else self._call("flush")

@@ -23,6 +23,9 @@ MAX_MANIFEST_BYTES: int = MANIFEST["max_manifest_bytes"]
 MAX_NODES: int = MANIFEST["max_nodes"]
 MAX_CONNECTIONS: int = MANIFEST["max_connections"]
 MAX_ID_LEN: int = MANIFEST["max_id_len"]
+MAX_INPUTS: int = MANIFEST["max_inputs"]
+#: The name of a pipeline's input when it declares no ``inputs``.
+DEFAULT_INPUT: str = MANIFEST["default_input"]
 RUNTIME_HINTS: tuple[str, ...] = tuple(MANIFEST["runtime_hints"])
 ISOLATIONS: tuple[str, ...] = tuple(MANIFEST["isolations"])
 #: JSON Schemas of the per-node policies, and their defaults.
@@ -31,8 +34,9 @@ RETRY_DEFAULT = defaults(POLICIES["retry"])
 BREAKER_DEFAULT = defaults(POLICIES["circuit_breaker"])
 
 _ID = re.compile(r"^[A-Za-z0-9_-]+$")
-_TOP = {"version": str, "metadata": dict, "nodes": list, "connections": list, "input": object, "auto_convert": bool,
-        "latency_budget_ms": (int, float)}
+_TOP = {"version": str, "metadata": dict, "nodes": list, "connections": list, "input": object, "inputs": list,
+        "auto_convert": bool, "latency_budget_ms": (int, float)}
+_INPUT = {"name": str, "format": object, "channels": object, "sample_rate": object}
 _NODE = {"id": str, "node_type": str, "params": dict, "runtime_hint": str, "retry": dict, "circuit_breaker": dict,
          "timeout_ms": int, "isolation": str, "latency_budget_ms": (int, float)}
 _CONNECTION = {"from": str, "to": str}
@@ -162,9 +166,11 @@ def _check_fields(obj: Any, fields: dict, required: tuple, path: str, nullable=(
 def validate(manifest: dict) -> dict:
     """Checks structure, version, limits, ids and connections; returns a normalized copy
     with defaults filled in (``params`` {}, ``runtime_hint`` "auto", ``connections`` [])."""
-    _check_fields(manifest, _TOP, ("version", "nodes"), "", nullable=("input", "auto_convert", "latency_budget_ms"))
+    _check_fields(manifest, _TOP, ("version", "nodes"), "", nullable=("input", "inputs", "auto_convert", "latency_budget_ms"))
     nodes = list(manifest["nodes"])
     connections = manifest.get("connections", [])
+    for i, decl in enumerate(manifest.get("inputs") or []):
+        _check_fields(decl, _INPUT, ("name",), f"inputs[{i}]", nullable=("format", "channels", "sample_rate"))
     for i, node in enumerate(nodes):
         _check_fields(node, _NODE, ("id", "node_type"), f"nodes[{i}]", nullable=_OPTIONAL)
         nodes[i] = node = {k: v for k, v in node.items() if not (v is None and k in _OPTIONAL)}
@@ -213,16 +219,23 @@ def validate(manifest: dict) -> dict:
                           f"nodes[{i}].latency_budget_ms")
         if "circuit_breaker" in node:
             _schema_check(check_bounds, node["circuit_breaker"], POLICIES["circuit_breaker"], f"nodes[{i}].circuit_breaker")
+    inputs = manifest.get("inputs")
+    _check_inputs(inputs)
     edges = set()
     for i, c in enumerate(connections):
-        src = c["from"].split(".", 1)[0]
-        if src not in seen:
-            raise ManifestError(f"connections[{i}].from", f"no node with id '{src}'{did_you_mean(src, seen)}")
-        if c["to"] not in seen:
-            raise ManifestError(f"connections[{i}].to", f"no node with id '{c['to']}'{did_you_mean(c['to'], seen)}")
+        if c["from"].startswith("$"):
+            _check_input_name(inputs, c["from"][1:], i)
+        else:
+            src = c["from"].split(".", 1)[0]
+            if src not in seen:
+                raise ManifestError(f"connections[{i}].from", f"no node with id '{src}'{did_you_mean(src, seen)}")
+        to = c["to"].split(".", 1)[0]
+        if to not in seen:
+            raise ManifestError(f"connections[{i}].to", f"no node with id '{to}'{did_you_mean(to, seen)}")
         if (c["from"], c["to"]) in edges:
             raise ManifestError(f"connections[{i}]", f"duplicate connection '{c['from']}' -> '{c['to']}'")
         edges.add((c["from"], c["to"]))
+    _check_fed(manifest, nodes, connections)
     return {
         "version": manifest["version"],
         "metadata": dict(manifest.get("metadata", {})),
@@ -236,19 +249,99 @@ def validate(manifest: dict) -> dict:
                   for n in nodes],
         "connections": [{"from": c["from"], "to": c["to"]} for c in connections],
         **{k: manifest[k] for k in ("input", "auto_convert", "latency_budget_ms") if manifest.get(k) is not None},
+        **({"inputs": [{k: v for k, v in d.items() if v is not None} for d in inputs]} if inputs is not None else {}),
     }
 
 
-def input_caps(manifest: dict) -> tuple:
-    """The manifest's declared input caps (unknown fields where ``input`` leaves them out)."""
-    declared = manifest.get("input")
-    if declared is None:
-        return caps_mod.audio()
-    try:
-        return caps_mod.from_json(declared)
-    except ValueError as e:
-        field, message = e.args
-        raise ManifestError(f"input.{field}" if field else "input", message) from None
+def input_caps(manifest: dict) -> list[tuple[str, tuple]]:
+    """The pipeline's inputs in order, each with its declared caps (unknown fields where
+    the declaration leaves them out): the named ``inputs``, else the one input."""
+    def read(value, at: str) -> tuple:
+        try:
+            return caps_mod.from_json(value)
+        except ValueError as e:
+            field, message = e.args
+            raise ManifestError(f"{at}.{field}" if field else at, message) from None
+
+    declared, named = manifest.get("input"), manifest.get("inputs")
+    if declared is not None and named is not None:
+        raise ManifestError("inputs", 'give either "input" (one input) or "inputs" (named ones), not both')
+    if named is not None:
+        return [(d["name"], read({k: v for k, v in d.items() if k != "name" and v is not None}, f"inputs[{i}]"))
+                for i, d in enumerate(named)]
+    return [(DEFAULT_INPUT, caps_mod.audio() if declared is None else read(declared, "input"))]
+
+
+def routes_inputs(manifest: dict) -> bool:
+    """Whether some connection comes from a named input (``$name``)."""
+    return any(c["from"].startswith("$") for c in manifest.get("connections", []))
+
+
+def feeds(manifest: dict) -> list[tuple]:
+    """Where the pipeline inputs go, in connection order (of a validated manifest):
+    (input index, node index, input port or None, connection index or None)."""
+    nodes = {n["id"]: i for i, n in enumerate(manifest["nodes"])}
+    connections = manifest.get("connections", [])
+    if routes_inputs(manifest):
+        names = [name for name, _ in input_caps(manifest)]
+        out = []
+        for k, c in enumerate(connections):
+            if c["from"].startswith("$"):
+                node, _, port = c["to"].partition(".")
+                out.append((names.index(c["from"][1:]), nodes[node], port or None, k))
+        return out
+    fed = {c["to"].split(".", 1)[0] for c in connections}
+    return [(0, i, None, None) for i, n in enumerate(manifest["nodes"]) if n["id"] not in fed]
+
+
+def _check_inputs(inputs: list | None) -> None:
+    """The named inputs: how many, their names, unique (native: ``check_inputs``)."""
+    if inputs is None:
+        return
+    if not 1 <= len(inputs) <= MAX_INPUTS:
+        raise ManifestError("inputs", f"a pipeline has 1 to {MAX_INPUTS} named inputs, got {len(inputs)}")
+    for i, d in enumerate(inputs):
+        name = d["name"]
+        if not 1 <= len(name.encode()) <= MAX_ID_LEN:
+            raise ManifestError(f"inputs[{i}].name", f"input name must be 1 to {MAX_ID_LEN} characters")
+        if not _ID.match(name):
+            raise ManifestError(f"inputs[{i}].name",
+                                f"input name '{name}' may only hold ASCII letters, digits, '_' and '-'")
+        first = next((j for j in range(i) if inputs[j]["name"] == name), None)
+        if first is not None:
+            raise ManifestError(f"inputs[{i}].name", f"duplicate input name '{name}' (also inputs[{first}])")
+
+
+def _check_input_name(inputs: list | None, name: str, i: int) -> None:
+    """``$name`` of connection ``i`` names a declared input."""
+    if inputs is None:
+        raise ManifestError(f"connections[{i}].from",
+                            f'no pipeline input \'${name}\': declare it in "inputs" ([{{"name": "{name}"}}])')
+    names = [d["name"] for d in inputs]
+    if name not in names:
+        raise ManifestError(f"connections[{i}].from",
+                            f"no pipeline input '${name}'{did_you_mean(name, names)}; inputs: {', '.join(names)}")
+
+
+def _check_fed(manifest: dict, nodes: list, connections: list) -> None:
+    """Every input reaches a node, and with named inputs every node gets items."""
+    inputs = manifest.get("inputs") or []
+    if not routes_inputs(manifest):
+        if len(inputs) > 1:
+            raise ManifestError("inputs", f"{len(inputs)} inputs are declared and no connection comes from one; "
+                                          f'connect each as {{"from": "$name", "to": ...}}')
+        return
+    names = [d["name"] for d in inputs]
+    used = {c["from"][1:] for c in connections if c["from"].startswith("$")}
+    for i, name in enumerate(names):
+        if name not in used:
+            raise ManifestError(f"inputs[{i}]", f"input '{name}' feeds no node: no connection comes from '${name}'")
+    fed = {c["to"].split(".", 1)[0] for c in connections}
+    for i, node in enumerate(nodes):
+        if node["id"] not in fed:
+            raise ManifestError(f"nodes[{i}]", f"node '{node['id']}' gets nothing: with named inputs "
+                                               f'("from": "$name"), a node takes only what its connections bring, '
+                                               f"and it has none")
 
 
 def _schema_check(check, value, schema: dict, path: str) -> None:

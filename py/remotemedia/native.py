@@ -305,11 +305,14 @@ class NativePipeline:
         _check(lib.rm_pipeline_new(runtime.ptr, text, len(text), out))
         self.ptr = out[0]
         self._finalizer = weakref.finalize(self, lib.rm_pipeline_free, self.ptr)
-        nodes = self.describe()["nodes"]
+        description = self.describe()
+        nodes = description["nodes"]
+        self.named_inputs = "inputs" in description["manifest"]
         # keys[node][port]: where an output goes in the result dict (sinks are the
         # manifest's nodes, which come first, so converters a later plan inserts need none).
         self.keys = [[n["id"] if p == 0 else f"{n['id']}.{port}" for p, port in enumerate(n["outputs"])]
                      for n in nodes]
+        self.input_names = description["inputs"]
 
     @property
     def node_runtimes(self) -> dict[str, str]:
@@ -322,9 +325,17 @@ class NativePipeline:
         _check(lib.rm_pipeline_describe(self.ptr, out))
         return json.loads(_take_string(out))
 
-    def plan_json(self, caps: tuple | None = None) -> dict:
-        """The plan in use, or with ``caps`` (a caps tuple) the one for such input."""
-        arg = ffi.NULL if caps is None else json.dumps(dict(zip(("format", "channels", "sample_rate"), caps[1:]))).encode()
+    def plan_json(self, inputs: list | None = None) -> dict:
+        """The plan in use, or with ``inputs`` (a caps tuple per input) the one for such input."""
+        def fields(caps: tuple) -> dict:
+            return dict(zip(("format", "channels", "sample_rate"), caps[1:]))
+
+        if inputs is None:
+            arg = ffi.NULL
+        elif not self.named_inputs:
+            arg = json.dumps(fields(inputs[0])).encode()
+        else:
+            arg = json.dumps({name: fields(c) for name, c in zip(self.input_names, inputs)}).encode()
         out = ffi.new("char **")
         _check(lib.rm_pipeline_plan(self.ptr, arg, out))
         return json.loads(_take_string(out))
@@ -332,12 +343,16 @@ class NativePipeline:
     def node_latencies(self) -> dict[str, int]:
         return {n["id"]: n["latency"] for n in self.describe()["nodes"]}
 
-    def run(self, audio: Audio) -> dict[str, list]:
-        """One-shot run; returns sink outputs by key, each list in emission order."""
-        x = audio.samples
+    def run(self, inputs: list) -> dict[str, list]:
+        """One-shot run of ``inputs`` ((input index, Audio) each); returns sink outputs by
+        key, each list in emission order."""
         out = _out_params.outputs
-        status = _run(self.ptr, _borrow(x), x.size, FORMAT_OF[x.dtype], 1 if x.ndim == 1 else x.shape[1],
-                      audio.sample_rate, out)
+        if len(self.input_names) == 1 and len(inputs) == 1:
+            x, audio = inputs[0][1].samples, inputs[0][1]
+            status = _run(self.ptr, _borrow(x), x.size, FORMAT_OF[x.dtype], 1 if x.ndim == 1 else x.shape[1],
+                          audio.sample_rate, out)
+        else:
+            status = lib.rm_pipeline_run_inputs(self.ptr, _input_array(inputs), len(inputs), out)
         if status:
             raise _error(status)
         results: dict[str, list] = {}
@@ -348,14 +363,17 @@ class NativePipeline:
                 results[key] = [value]
         return results
 
-    def run_into(self, audio: Audio, out: np.ndarray) -> int:
+    def run_into(self, inputs: list, out: np.ndarray) -> int:
         """One-shot run writing its audio into ``out`` (rm_pipeline_run_into); returns
-        frames. The caller has checked both arrays' layout (``Pipeline.run_into``)."""
-        x = audio.samples
+        frames. The caller has checked the arrays' layout (``Pipeline.run_into``)."""
         frames = _out_params.frames
-        status = _run_into(self.ptr, _from_buffer(x), x.size, FORMAT_OF[x.dtype], 1 if x.ndim == 1 else x.shape[1],
-                           audio.sample_rate, _from_buffer(out), out.shape[0],
-                           FORMAT_OF[out.dtype], 1 if out.ndim == 1 else out.shape[1], frames)
+        out_args = (_from_buffer(out), out.shape[0], FORMAT_OF[out.dtype], 1 if out.ndim == 1 else out.shape[1], frames)
+        if len(self.input_names) == 1 and len(inputs) == 1:
+            x, audio = inputs[0][1].samples, inputs[0][1]
+            status = _run_into(self.ptr, _from_buffer(x), x.size, FORMAT_OF[x.dtype], 1 if x.ndim == 1 else x.shape[1],
+                               audio.sample_rate, *out_args)
+        else:
+            status = lib.rm_pipeline_run_inputs_into(self.ptr, _input_array(inputs), len(inputs), *out_args)
         if status:
             raise _error(status)
         return frames[0]
@@ -381,6 +399,19 @@ def to_prometheus(metrics: dict) -> str:
     out = ffi.new("char **")
     _check(lib.rm_metrics_to_prometheus(text, len(text), out))
     return _take_string(out)
+
+
+def _input_array(inputs: list):
+    """``inputs`` ((input index, Audio) each) as an ``RmInput`` array viewing their
+    samples; the caller keeps ``inputs`` alive for the native call."""
+    array = ffi.new("RmInput[]", len(inputs))
+    for slot, (index, audio) in zip(array, inputs):
+        x = audio.samples
+        slot.input = index
+        view = slot.data
+        view.kind, view.data, view.len = AUDIO, _borrow(x), x.size
+        view.format, view.channels, view.sample_rate = FORMAT_OF[x.dtype], 1 if x.ndim == 1 else x.shape[1], audio.sample_rate
+    return array
 
 
 def _borrow(x: np.ndarray):
@@ -463,12 +494,18 @@ class NativeSession:
         _check(lib.rm_session_new(pipeline.ptr, options, out))
         self.ptr = out[0]
         self.keys = pipeline.keys
+        self.single = len(pipeline.input_names) == 1
         self._finalizer = weakref.finalize(self, lib.rm_session_free, self.ptr)
 
-    def push(self, audio: Audio, timeout: float) -> None:
-        x = audio.samples
-        status = _push(self.ptr, _borrow(x), x.size, FORMAT_OF[x.dtype], 1 if x.ndim == 1 else x.shape[1],
-                       audio.sample_rate, int(timeout * 1000))
+    def push(self, inputs: list, timeout: float) -> None:
+        """Pushes ``inputs`` ((input index, Audio) each) in one step."""
+        if self.single and len(inputs) == 1:
+            audio = inputs[0][1]
+            x = audio.samples
+            status = _push(self.ptr, _borrow(x), x.size, FORMAT_OF[x.dtype], 1 if x.ndim == 1 else x.shape[1],
+                           audio.sample_rate, int(timeout * 1000))
+        else:
+            status = lib.rm_session_push_inputs(self.ptr, _input_array(inputs), len(inputs), int(timeout * 1000))
         if status:
             raise _error(status)
 

@@ -55,13 +55,22 @@ class Node(ABC):
     #: JSON Schema of the params (informational, shown by ``remotemedia nodes``).
     params_schema: ClassVar[dict] = {"type": "object"}
     #: What the ports carry (docs/ARCHITECTURE.md, "Caps"): ``{"input": {...},
-    #: "outputs": {port: {...}}}``; None accepts anything and produces what is not known
-    #: before data flows, so no converter is inserted around the node.
+    #: "outputs": {port: {...}}}``, and for several input ports ``"inputs": {port:
+    #: {...}}`` (then implement ``process_port``); None accepts anything on one input
+    #: port and produces what is not known before data flows, so no converter is
+    #: inserted around the node.
     caps: ClassVar[dict | None] = None
 
     @abstractmethod
     def process(self, data):
         """Handles one input item; returns the output items."""
+
+    def process_port(self, port: int, data):
+        """Handles one input item that arrived at input port ``port`` (an index into the
+        node's input ports, in the order its ``caps`` declares them). Only a node with
+        several input ports is called here, for every item; one with a single port gets
+        its items in ``process``."""
+        return self.process(data)
 
     def flush(self):
         return None

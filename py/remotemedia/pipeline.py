@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import json
 import threading
 from collections.abc import Iterable, Iterator
@@ -36,16 +37,19 @@ class Pipeline:
     """
 
     def __init__(self, name: str | None = None, *, metadata: dict | None = None, runtime: str = "auto",
-                 input: dict | None = None, auto_convert: bool | None = None, latency_budget_ms: float | None = None):
+                 input: dict | None = None, inputs: list[dict] | None = None, auto_convert: bool | None = None,
+                 latency_budget_ms: float | None = None):
         """``input`` declares what the pipeline input carries (``{"format", "channels",
         "sample_rate"}``, each optional), so the caps plan is made before any data flows;
-        ``auto_convert=False`` makes every caps mismatch an error instead of a converter;
-        ``latency_budget_ms`` bounds the algorithmic latency from the input to every sink."""
+        ``inputs`` declares named inputs instead (``[{"name": "mic", ...caps}, ...]``),
+        which ``connect("$mic", node)`` routes; ``auto_convert=False`` makes every caps
+        mismatch an error instead of a converter; ``latency_budget_ms`` bounds the
+        algorithmic latency from the inputs to every sink."""
         if runtime not in RUNTIMES:
             raise InvalidInputError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
         self._metadata = dict(metadata or {})
-        # the manifest's "input" and "auto_convert", when given
-        self._negotiation = {k: v for k, v in (("input", input), ("auto_convert", auto_convert),
+        # the manifest's "input", "inputs", "auto_convert" and "latency_budget_ms", when given
+        self._negotiation = {k: v for k, v in (("input", input), ("inputs", inputs), ("auto_convert", auto_convert),
                                                 ("latency_budget_ms", latency_budget_ms)) if v is not None}
         if name is not None:
             self._metadata["name"] = name
@@ -85,7 +89,9 @@ class Pipeline:
         return self
 
     def connect(self, src: str, dst: str) -> Pipeline:
-        """Connects ``src`` (``node`` or ``node.port``) to node ``dst``. Returns self."""
+        """Connects ``src`` (``node``, ``node.port`` for an output port, or ``$name`` for a
+        named pipeline input) to ``dst`` (``node``, or ``node.port`` for an input port).
+        Returns self."""
         self._connections.append({"from": src, "to": dst})
         self._impl = self._text = None
         return self
@@ -95,8 +101,8 @@ class Pipeline:
         """Loads a manifest (dict, JSON text or file path) and validates it at once."""
         loaded, text = manifest_mod.load(source)
         m = manifest_mod.validate(loaded)
-        p = cls(metadata=m["metadata"], runtime=runtime, input=m.get("input"), auto_convert=m.get("auto_convert"),
-                latency_budget_ms=m.get("latency_budget_ms"))
+        p = cls(metadata=m["metadata"], runtime=runtime, input=m.get("input"), inputs=m.get("inputs"),
+                auto_convert=m.get("auto_convert"), latency_budget_ms=m.get("latency_budget_ms"))
         p._nodes, p._connections = m["nodes"], m["connections"]
         p._text = text
         p._compile()
@@ -152,41 +158,51 @@ class Pipeline:
         docs/metrics.schema.json, or with ``format="prometheus"`` the Prometheus text."""
         return _format_metrics(self._compile().metrics(), format)
 
+    @property
+    def inputs(self) -> list[str]:
+        """The names of the pipeline's inputs: its manifest's ``inputs``, else ``["input"]``."""
+        return list(self._compile().input_names)
+
     def plan(self, input: Audio | dict | None = None) -> dict:
         """The caps plan: every node (the manifest's, then the converters negotiation
-        inserted, marked ``"inserted": True``) with its input and output caps, and every
-        edge with its caps. Without ``input``, the plan in use (made for the manifest's
-        ``input`` and remade whenever a chunk's caps differ); with an :class:`Audio` or a
-        ``{"format", "channels", "sample_rate"}`` dict, the plan this pipeline would make
-        for such input (it keeps its own). Raises ManifestError when none fits."""
+        inserted, marked ``"inserted": True``) with its input ports' and output caps,
+        every edge with its caps, and where each input goes (``feeds``). Without
+        ``input``, the plan in use (made for the manifest's ``input``/``inputs`` and
+        remade whenever a chunk's caps differ); with an :class:`Audio` or a ``{"format",
+        "channels", "sample_rate"}`` dict (for named inputs, a dict of those by input
+        name), the plan this pipeline would make for such input (it keeps its own).
+        Raises ManifestError when none fits."""
         impl = self._compile()
         if input is None:
             return impl.plan_json()
-        if isinstance(input, Audio):
-            return impl.plan_json(caps_mod.of(input))
-        try:
-            caps = caps_mod.from_json(input)
-        except ValueError as e:
-            raise InvalidInputError(f"input caps: {e.args[0]}: {e.args[1]}" if e.args[0] else f"input caps: {e.args[1]}") from None
-        return impl.plan_json(caps)
+        names = impl.input_names
+        by_name = input if isinstance(input, dict) and set(input) <= set(names) and self._named() else None
+        if by_name is None:
+            if self._named():
+                raise InvalidInputError(f"plan of named inputs takes a dict keyed by input name ({', '.join(names)})")
+            by_name = {names[0]: input}
+        return impl.plan_json([_caps_of(by_name.get(name, {})) for name in names])
+
+    def _named(self) -> bool:
+        return "inputs" in self._negotiation
 
     def node_latencies(self) -> dict[str, int]:
         """Each node's worst-case output lag in frames at its output rate, as of its last
         chunk (e.g. a Resample's block plus filter delay; 0 before the first run)."""
         return self._compile().node_latencies()
 
-    def run(self, audio: Audio) -> dict[str, list]:
-        """Runs once on ``audio`` (every node fresh, then flushed).
+    def run(self, audio: Audio | dict[str, Audio], *, input: str | None = None) -> dict[str, list]:
+        """Runs once on ``audio`` (every node fresh, then flushed): an :class:`Audio`
+        for the pipeline's one input (or the input named ``input``), or a dict of Audio
+        by input name for several.
 
         Returns the items emitted by sink nodes, keyed by node id (or ``node.port`` for a
         port other than the node's first), each a list in emission order.
         """
-        if not isinstance(audio, Audio):
-            raise InvalidInputError(f"run takes remotemedia.Audio, got {type(audio).__name__}")
-        audio.check_layout()
-        return (self._impl or self._compile()).run(audio)
+        impl = self._impl or self._compile()
+        return impl.run(_inputs(impl.input_names, audio, input, "run"))
 
-    def run_into(self, audio: Audio, out: np.ndarray) -> int:
+    def run_into(self, audio: Audio | dict[str, Audio], out: np.ndarray, *, input: str | None = None) -> int:
         """Runs once like ``run`` and writes the run's audio into ``out`` instead of
         returning it: the fast path for audio-to-audio pipelines (no output objects).
 
@@ -197,11 +213,10 @@ class Pipeline:
         and channels, or do not fit (a run depends only on its input: repeat it with a
         fitting ``out``).
         """
-        if not isinstance(audio, Audio):
-            raise InvalidInputError(f"run_into takes remotemedia.Audio, got {type(audio).__name__}")
-        audio.check_layout()
+        impl = self._impl or self._compile()
+        inputs = _inputs(impl.input_names, audio, input, "run_into")
         _check_out(out)
-        return (self._impl or self._compile()).run_into(audio, out)
+        return impl.run_into(inputs, out)
 
     def stream(self, capacity: int = DEFAULT_CAPACITY, overflow: str = OVERFLOW[0]) -> Stream:
         """A streaming session on fresh instances of this pipeline's nodes."""
@@ -209,7 +224,8 @@ class Pipeline:
             raise InvalidInputError(f"overflow must be one of {', '.join(OVERFLOW)}, got {overflow!r}")
         if isinstance(capacity, bool) or not isinstance(capacity, int) or not 1 <= capacity <= MAX_CAPACITY:
             raise InvalidInputError(f"capacity must be an integer from 1 to {MAX_CAPACITY}, got {capacity!r}")
-        return Stream(self._compile().session(capacity, overflow))
+        impl = self._compile()
+        return Stream(impl.session(capacity, overflow), impl.input_names)
 
     def astream(self, capacity: int = DEFAULT_CAPACITY, overflow: str = OVERFLOW[0]) -> AsyncStream:
         """``async with pipeline.astream() as s: await s.push(a); async for key, item in s: ...``"""
@@ -227,6 +243,46 @@ class Pipeline:
     def __repr__(self):
         return f"Pipeline({len(self._nodes)} nodes, {len(self._connections)} connections, runtime={self._requested})"
 
+
+
+def _inputs(names: list[str], given, input: str | None, call: str) -> list[tuple[int, Audio]]:
+    """What a run or push was given, as (input index, Audio) pairs in the order given:
+    an Audio for the one input (or the input named ``input``), or a dict of Audio by
+    input name (``names``: the pipeline's inputs). Raises InvalidInputError, naming the
+    inputs there are, for anything else; nothing has run then."""
+    if isinstance(given, Audio):
+        if input is None:
+            if len(names) != 1:
+                raise InvalidInputError(f"{call}: this pipeline has the inputs {', '.join(names)}: give a dict of Audio "
+                                        f"by input name, or input=NAME")
+            given.check_layout()
+            return [(0, given)]
+        given = {input: given}
+    elif input is not None:
+        raise InvalidInputError(f"{call}: input=NAME goes with one Audio, got {type(given).__name__}")
+    if not isinstance(given, dict) or not given:
+        what = "an empty dict" if isinstance(given, dict) else type(given).__name__
+        raise InvalidInputError(f"{call} takes remotemedia.Audio or a dict of Audio by input name, got {what}")
+    pairs = []
+    for name, audio in given.items():
+        if name not in names:
+            hint = did_you_mean(name, names) if isinstance(name, str) else ""
+            raise InvalidInputError(f"{call}: the pipeline has no input {name!r}{hint}; inputs: {', '.join(names)}")
+        if not isinstance(audio, Audio):
+            raise InvalidInputError(f"{call}: input '{name}' takes remotemedia.Audio, got {type(audio).__name__}")
+        audio.check_layout()
+        pairs.append((names.index(name), audio))
+    return pairs
+
+
+def _caps_of(value) -> tuple:
+    """The caps of an :class:`Audio` or of a ``{"format", "channels", "sample_rate"}`` dict."""
+    if isinstance(value, Audio):
+        return caps_mod.of(value)
+    try:
+        return caps_mod.from_json(value)
+    except ValueError as e:
+        raise InvalidInputError(f"input caps: {e.args[0]}: {e.args[1]}" if e.args[0] else f"input caps: {e.args[1]}") from None
 
 
 def _check_out(out) -> None:
@@ -249,14 +305,18 @@ class Stream:
     ``flush`` ends the stream and queues every node's tail; ``close`` releases it.
     """
 
-    def __init__(self, impl):
+    def __init__(self, impl, inputs: list[str]):
         self._impl = impl
+        self._inputs = inputs  # the pipeline's input names
 
-    def push(self, audio: Audio, timeout: float = 10.0) -> None:
-        if not isinstance(audio, Audio):
-            raise InvalidInputError(f"push takes remotemedia.Audio, got {type(audio).__name__}")
-        audio.check_layout()
-        self._impl.push(audio, _seconds(timeout))
+    def push(self, audio: Audio | dict[str, Audio], timeout: float = 10.0, *, input: str | None = None) -> None:
+        """Pushes a chunk: an :class:`Audio` for the pipeline's one input (or the input
+        named ``input``), or a dict of Audio by input name, pushed in one step. Inputs
+        may be pushed apart, from different threads, in different chunk sizes: a node
+        that needs all its inputs (``Mix``) holds what came first. Nothing is queued
+        when the chunk is refused."""
+        inputs = _inputs(self._inputs, audio, input, "push")
+        self._impl.push(inputs, _seconds(timeout))
 
     def pull(self, timeout: float = 0.0, max_items: int = 0) -> list[tuple[str, object]]:
         """Queued outputs in order (all, or at most ``max_items``), waiting up to
@@ -321,8 +381,8 @@ class AsyncStream:
     async def _call(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
-    async def push(self, audio: Audio, timeout: float = 10.0) -> None:
-        await self._call(self._stream.push, audio, timeout)
+    async def push(self, audio: Audio | dict[str, Audio], timeout: float = 10.0, *, input: str | None = None) -> None:
+        await self._call(functools.partial(self._stream.push, audio, timeout, input=input))
 
     async def flush(self) -> None:
         await self._call(self._stream.flush)

@@ -8,53 +8,62 @@ import math
 from dataclasses import dataclass, field
 
 from . import caps as caps_mod
-from .errors import ManifestError
+from .errors import ManifestError, did_you_mean
 from .graph import topological_order
-
-INPUT = "input"
+from .manifest import feeds, input_caps
 
 
 @dataclass
 class Plan:
     """The manifest's nodes (indices ``0..n``), then the inserted converters
-    (``inserted``: (id, node_type, params)), each node's input and output caps, and the
-    edges (from index, port name or None, to index) between them all."""
+    (``inserted``: (id, node_type, params)), each node's input port and output caps,
+    the edges (from index, output port name or None, to index, input port name or None)
+    between them all, and where each pipeline input goes (``feeds``: (input index, node
+    index, input port index))."""
 
-    input: tuple
+    inputs: list
     inserted: list = field(default_factory=list)
     edges: list = field(default_factory=list)
+    feeds: list = field(default_factory=list)
     node_in: list = field(default_factory=list)
     node_out: list = field(default_factory=list)
     #: each node's algorithmic latency in ms (None: unknown)
     latency_ms: list = field(default_factory=list)
-    #: the worst path from the input to each node: (node indices, ms) or None
+    #: the worst path from the inputs to each node: (node indices, ms) or None
     paths: list = field(default_factory=list)
     #: every sink output: (node index, port index, result key)
     sinks: list = field(default_factory=list)
 
     def same_graph(self, other: Plan) -> bool:
-        return self.inserted == other.inserted and self.edges == other.edges
+        return self.inserted == other.inserted and self.edges == other.edges and self.feeds == other.feeds
 
-    def to_json(self, ids: list[str], classes: list) -> dict:
-        """The plan as native ``Plan::to_json`` gives it."""
+    def to_json(self, ids: list[str], classes: list, names: list[str], ports: list[list[str]]) -> dict:
+        """The plan as native ``Plan::to_json`` gives it (``names``: the pipeline inputs',
+        ``ports``: each node's input port names)."""
         users = len(ids) - len(self.inserted)
         nodes = []
         for i, nid in enumerate(ids):
             node = {"id": nid, "node_type": classes[i].node_type, "inserted": i >= users,
-                    "input": caps_mod.to_json(self.node_in[i]),
+                    "input": caps_mod.to_json(self.node_in[i][0]),
+                    "inputs": {p: caps_mod.to_json(c) for p, c in zip(ports[i], self.node_in[i])},
                     "outputs": {p: caps_mod.to_json(c) for p, c in zip(classes[i].outputs, self.node_out[i])}}
             if i >= users:
                 node["params"] = dict(self.inserted[i - users][2])
             node["latency_ms"] = self.latency_ms[i]
             nodes.append(node)
         edges = []
-        for a, port, b in self.edges:
+        for a, port, b, to_port in self.edges:
             index = _port_index(classes[a], port)
             edges.append({"from": ids[a], "port": classes[a].outputs[index], "to": ids[b],
+                          "to_port": ports[b][0] if to_port is None else to_port,
                           "caps": caps_mod.to_json(self.node_out[a][index])})
+        feeds = [{"input": names[i], "to": ids[node], "to_port": ports[node][port],
+                  "caps": caps_mod.to_json(self.inputs[i])} for i, node, port in self.feeds]
         paths = {key: _path_json(self.paths[node], ids, self.latency_ms) for node, _, key in self.sinks
                  if self.paths[node] is not None}
-        return {"input": caps_mod.to_json(self.input), "nodes": nodes, "edges": edges, "paths": paths}
+        return {"input": caps_mod.to_json(self.inputs[0]),
+                "inputs": {name: caps_mod.to_json(c) for name, c in zip(names, self.inputs)},
+                "nodes": nodes, "edges": edges, "feeds": feeds, "paths": paths}
 
 
 @dataclass
@@ -77,38 +86,46 @@ class Converters:
         self.format, self.downmix, self.resample = (lookup(t) for t in ("FormatConverter", "Downmix", "Resample"))
 
 
-def negotiate(ids: list[str], links: list[tuple[int, str | None, int]], order: list[int], classes: list,
-              manifest: dict, converters: Converters, input_caps: tuple) -> Plan:
-    """Negotiates the manifest's graph (``links`` in connection order, ports checked)
-    for ``input_caps``; with ``auto_convert`` off a needed converter is a ManifestError,
-    as is a path over a latency budget."""
+def negotiate(ids: list[str], links: list[tuple], order: list[int], classes: list, manifest: dict,
+              converters: Converters, inputs: list[tuple]) -> Plan:
+    """Negotiates the manifest's graph (``links``: (connection index, from index, output
+    port or None, to index, input port or None), ports checked) for ``inputs`` (caps
+    per pipeline input); with ``auto_convert`` off a needed converter is a
+    ManifestError, as is a path over a latency budget."""
     decls, auto_convert = manifest["nodes"], manifest.get("auto_convert", True)
+    names = [name for name, _ in input_caps(manifest)]
     n = len(classes)
-    plan = Plan(input_caps, node_in=[caps_mod.UNKNOWN] * n, node_out=[[] for _ in range(n)])
+    plan = Plan(list(inputs), node_in=[[] for _ in range(n)], node_out=[[] for _ in range(n)])
     classes = list(classes)
     ports = [caps_mod.ports(classes[i], decls[i]["params"]) for i in range(n)]
     shared: dict = {}
     taken: set[str] = set()  # ids of the inserted nodes
     into: list[list] = [[] for _ in range(n)]  # each node's inbound edges, in connection order
-    for k, (a, port, b) in enumerate(links):
-        into[b].append((k, (a, _port_index(classes[a], port)), port))
+    for i, node, port, k in feeds(manifest):
+        p = ports[node].input_index(port) if port is not None else 0
+        into[node].append((0 if k is None else k, k, ("input", i), None, p or 0))
+    for k, a, port, b, to_port in links:
+        p = ports[b].input_index(to_port) if to_port is not None else 0
+        into[b].append((k, k, (a, _port_index(classes[a], port)), port, p or 0))
     for v in order:
-        inbound = into[v] or [(None, INPUT, None)]
-        node_caps = None
-        for k, origin, port_name in inbound:
+        inbound = sorted(into[v], key=lambda e: e[0])
+        many = len(ports[v].inputs) > 1
+        port_caps: list = [None] * len(ports[v].inputs)
+        for _, k, origin, written, port in inbound:
+            slot = 0 if ports[v].aligned else port
             arriving = _carried(plan, origin)
-            want = ports[v].accept if node_caps is None else _exactly(node_caps)
-            at = INPUT if k is None else f"connections[{k}]"
-            if origin == INPUT:
-                label = INPUT
+            want = ports[v].accept[port] if port_caps[slot] is None else _exactly(port_caps[slot])
+            at = names[0] if k is None else f"connections[{k}]"
+            if origin[0] == "input":
+                label = names[origin[1]] if manifest.get("inputs") is None else f"${names[origin[1]]}"
             elif origin[1] == 0:
                 label = ids[origin[0]]
             else:
                 label = f"{ids[origin[0]]}.{classes[origin[0]].outputs[origin[1]]}"
-
-            accepts = (ports[v].describe_accept() if node_caps is None
-                       else f"exactly {caps_mod.describe(node_caps)} (what its first input brings)")
-            says = f"'{label}' brings {caps_mod.describe(arriving)}; '{ids[v]}' ({classes[v].node_type}) takes {accepts}"
+            target = f"{ids[v]}.{ports[v].inputs[port]}" if many else ids[v]
+            accepts = (ports[v].describe_accept(port) if port_caps[slot] is None
+                       else f"exactly {caps_mod.describe(port_caps[slot])} (what its first input brings)")
+            says = f"'{label}' brings {caps_mod.describe(arriving)}; '{target}' ({classes[v].node_type}) takes {accepts}"
             try:
                 steps = _chain(arriving, want, converters)
             except _NoChain as e:
@@ -128,23 +145,48 @@ def negotiate(ids: list[str], links: list[tuple[int, str | None, int]], order: l
                         nid += "~"
                     taken.add(nid)
                     plan.inserted.append((nid, step.cls.node_type, dict(step.params)))
-                    plan.node_in.append(_carried(plan, tail))
+                    plan.node_in.append([_carried(plan, tail)])
                     plan.node_out.append([caps])
-                    if tail != INPUT:
-                        plan.edges.append((tail[0], _port_label(classes, *tail), index))
+                    _connect(plan, classes, tail, index, 0, None)
                     classes.append(step.cls)
                     shared[(origin, key)] = index
                 tail = (index, 0)
-            if tail != INPUT:
-                label_out = port_name if tail[0] < n and tail == origin else _port_label(classes, *tail)
-                plan.edges.append((tail[0], label_out, v))
-            if node_caps is None:
-                node_caps = caps
-        node_caps = node_caps if node_caps is not None else caps_mod.UNKNOWN
-        plan.node_out[v] = [ports[v].output(p, node_caps) for p in range(len(classes[v].outputs))]
+            to_port = ports[v].inputs[port] if port > 0 else None
+            if tail[0] != "input" and tail[0] < n and tail == origin:
+                plan.edges.append((tail[0], written, v, to_port))
+            else:
+                _connect(plan, classes, tail, v, port, to_port)
+            if port_caps[slot] is None:
+                port_caps[slot] = caps
+        node_caps = [port_caps[0 if ports[v].aligned else p] or caps_mod.UNKNOWN for p in range(len(ports[v].inputs))]
+        plan.node_out[v] = [ports[v].output(p, node_caps[0]) for p in range(len(classes[v].outputs))]
         plan.node_in[v] = node_caps
     _add_latency(plan, list(ids) + [nid for nid, _, _ in plan.inserted], classes, manifest)
     return plan
+
+
+def check_input_ports(manifest: dict, classes: list) -> None:
+    """Every connection's input port is one its node has, its params read (native:
+    ``check_input_ports``)."""
+    index = {n["id"]: i for i, n in enumerate(manifest["nodes"])}
+    for k, c in enumerate(manifest["connections"]):
+        node, _, port = c["to"].partition(".")
+        if not port:
+            continue
+        i = index[node]
+        names = caps_mod.ports(classes[i], manifest["nodes"][i]["params"]).inputs
+        if port not in names:
+            raise ManifestError(f"connections[{k}].to", f"node '{node}' ({classes[i].node_type}) has no input port "
+                                                        f"'{port}'{did_you_mean(port, names)}; ports: {', '.join(names)}")
+
+
+def _connect(plan: Plan, classes: list, origin, to: int, port: int, name: str | None) -> None:
+    """What leaves ``origin`` goes to node ``to``'s input port ``port`` (named ``name``,
+    None for the first): an edge from an output port, or a feed of a pipeline input."""
+    if origin[0] == "input":
+        plan.feeds.append((origin[1], to, port))
+    else:
+        plan.edges.append((origin[0], _port_label(classes, *origin), to, name))
 
 
 # ---- latency (native: executor/latency.rs) -------------------------------------------------
@@ -156,11 +198,12 @@ def _add_latency(plan: Plan, all_ids: list[str], classes: list, manifest: dict) 
     for i, cls in enumerate(classes):
         params = decls[i]["params"] if i < n else plan.inserted[i - n][2]
         out = plan.node_out[i][0] if plan.node_out[i] and plan.node_out[i][0][0] == "audio" else None
-        rate = out[3] if out is not None and out[3] is not None else plan.node_in[i][3]
-        plan.latency_ms.append(_to_ms(cls.declared_latency(params, plan.node_in[i]), rate))
-    edges = [(a, b) for a, _, b in plan.edges]
-    plan.paths = _worst_paths(len(all_ids), edges, topological_order(all_ids, edges), plan.latency_ms)
-    fed = {(a, _port_index(classes[a], label)) for a, label, _ in plan.edges}
+        rate = out[3] if out is not None and out[3] is not None else plan.node_in[i][0][3]
+        plan.latency_ms.append(_to_ms(cls.declared_latency(params, plan.node_in[i][0]), rate))
+    edges = [(a, b) for a, _, b, _ in plan.edges]
+    starts = {node for _, node, _ in plan.feeds}
+    plan.paths = _worst_paths(len(all_ids), edges, topological_order(all_ids, edges), starts, plan.latency_ms)
+    fed = {(a, _port_index(classes[a], label)) for a, label, _, _ in plan.edges}
     for i, cls in enumerate(classes):
         for p, port in enumerate(cls.outputs):
             if (i, p) not in fed:
@@ -176,14 +219,14 @@ def _to_ms(frames: int | None, rate: int | None) -> float | None:
     return None if rate is None else frames * 1000.0 / rate
 
 
-def _worst_paths(n: int, edges: list[tuple[int, int]], order: list[int], ms: list) -> list:
+def _worst_paths(n: int, edges: list[tuple[int, int]], order: list[int], starts: set, ms: list) -> list:
     inbound: list[list[int]] = [[] for _ in range(n)]
     for a, b in edges:
         inbound[b].append(a)
     best: list = [None] * n
     for v in order:
         own = ms[v] or 0.0
-        if not inbound[v]:
+        if v in starts:
             best[v] = (own, None)
         for u in inbound[v]:
             if best[u] is not None:
@@ -230,8 +273,8 @@ def _check_budgets(manifest: dict, paths: list, sinks: list[int], ids: list[str]
 
 
 def _carried(plan: Plan, origin) -> tuple:
-    """What leaves ``origin``: the pipeline input, or a node's output port (native: ``carried``)."""
-    return plan.input if origin == INPUT else plan.node_out[origin[0]][origin[1]]
+    """What leaves ``origin``: a pipeline input, or a node's output port (native: ``carried``)."""
+    return plan.inputs[origin[1]] if origin[0] == "input" else plan.node_out[origin[0]][origin[1]]
 
 
 def _port_index(cls, port: str | None) -> int:
@@ -293,13 +336,13 @@ def _push(steps: list, state: list, cls, role: str, params: dict, conv: Converte
     current format); raises _NoChain when it still does not take the caps."""
     ports = caps_mod.ports(cls, params)
     fmt = state[0][1]
-    if fmt is not None and not caps_mod.accepts(ports.accept[1], fmt):
-        to = caps_mod.prefer(ports.accept[1], fmt)
+    if fmt is not None and not caps_mod.accepts(ports.accept[0][1], fmt):
+        to = caps_mod.prefer(ports.accept[0][1], fmt)
         fc = {"format": to}
         state[0] = caps_mod.ports(conv.format, fc).output(0, state[0])
         steps.append(_Step(conv.format, f"to_{to}", fc))
-    if not ports.accepts(state[0]):
-        raise _NoChain(f"{cls.node_type} cannot take {caps_mod.describe(state[0])} (it takes {ports.describe_accept()})")
+    if not ports.accepts(0, state[0]):
+        raise _NoChain(f"{cls.node_type} cannot take {caps_mod.describe(state[0])} (it takes {ports.describe_accept(0)})")
     state[0] = ports.output(0, state[0])
     steps.append(_Step(cls, role, params))
 

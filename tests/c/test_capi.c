@@ -115,6 +115,77 @@ static void test_run_into(RmRuntime *rt) {
   rm_pipeline_free(p);
 }
 
+/* Two named inputs into a Mix: found by name, run together, pushed apart. */
+static void test_named_inputs(RmRuntime *rt) {
+  static const char *manifest =
+      "{\"version\":\"1\",\"inputs\":[{\"name\":\"mic\"},{\"name\":\"far\"}],"
+      "\"nodes\":[{\"id\":\"mix\",\"node_type\":\"Mix\",\"params\":{\"gains\":[1.0,0.5]}}],"
+      "\"connections\":[{\"from\":\"$mic\",\"to\":\"mix.in0\"},{\"from\":\"$far\",\"to\":\"mix.in1\"}]}";
+  RmStatus st;
+  RmPipeline *p = make(rt, manifest, &st);
+  CHECK(st == RM_STATUS_OK && p != NULL);
+  size_t count = 0, mic = 9, far = 9;
+  CHECK(rm_pipeline_input_count(p, &count) == RM_STATUS_OK && count == 2);
+  CHECK(rm_pipeline_input_index(p, "mic", &mic) == RM_STATUS_OK && mic == 0);
+  CHECK(rm_pipeline_input_index(p, "far", &far) == RM_STATUS_OK && far == 1);
+  CHECK(rm_pipeline_input_index(p, "fra", &far) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(strstr(rm_last_error_message(), "did you mean 'far'") != NULL);
+  CHECK(rm_pipeline_input_index(p, NULL, &far) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(rm_pipeline_input_index(p, "mic", NULL) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(rm_pipeline_input_count(NULL, &count) == RM_STATUS_INVALID_ARGUMENT);
+  float a[320], b[320];
+  for (int i = 0; i < 320; i++) {
+    a[i] = (float)i / 320.0f;
+    b[i] = 1.0f - (float)i / 320.0f;
+  }
+  RmInput inputs[2] = {
+      {mic, {RM_DATA_KIND_AUDIO, a, 320, RM_SAMPLE_FORMAT_F32, 1, 16000}},
+      {far, {RM_DATA_KIND_AUDIO, b, 320, RM_SAMPLE_FORMAT_F32, 1, 16000}},
+  };
+  RmOutputs *outs = NULL;
+  CHECK(rm_pipeline_run_inputs(p, inputs, 2, &outs) == RM_STATUS_OK);
+  size_t got = 0;
+  int same = 1;
+  for (size_t i = 0; outs != NULL && i < outs->len; i++) {
+    const float *y = outs->items[i].view.data;
+    for (size_t k = 0; k < outs->items[i].view.len; k++, got++) same &= y[k] == a[got] + 0.5f * b[got];
+  }
+  CHECK(got == 320 && same);
+  rm_outputs_free(outs);
+  float mixed[320];
+  size_t frames = 0;
+  CHECK(rm_pipeline_run_inputs_into(p, inputs, 2, mixed, 320, RM_SAMPLE_FORMAT_F32, 1, &frames) == RM_STATUS_OK);
+  CHECK(frames == 320 && mixed[100] == a[100] + 0.5f * b[100]);
+  /* one Audio to a pipeline of two inputs, an input twice, an unknown one: refused */
+  CHECK(rm_pipeline_run(p, a, 320, RM_SAMPLE_FORMAT_F32, 1, 16000, &outs) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(strstr(rm_last_error_message(), "mic, far") != NULL);
+  RmInput twice[2] = {inputs[0], inputs[0]};
+  CHECK(rm_pipeline_run_inputs(p, twice, 2, &outs) == RM_STATUS_INVALID_ARGUMENT);
+  RmInput unknown = {7, inputs[0].data};
+  CHECK(rm_pipeline_run_inputs(p, &unknown, 1, &outs) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(rm_pipeline_run_inputs(p, NULL, 1, &outs) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(rm_pipeline_run_inputs(p, NULL, 0, &outs) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(rm_pipeline_run_inputs(p, inputs, 2, NULL) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(rm_pipeline_run_inputs(NULL, inputs, 2, &outs) == RM_STATUS_INVALID_ARGUMENT);
+  /* pushed apart, in different chunk sizes */
+  RmSession *s = NULL;
+  CHECK(rm_session_new(p, NULL, &s) == RM_STATUS_OK);
+  for (int k = 0; k < 320; k += 160) {
+    RmInput one = {mic, {RM_DATA_KIND_AUDIO, a + k, 160, RM_SAMPLE_FORMAT_F32, 1, 16000}};
+    CHECK(rm_session_push_inputs(s, &one, 1, 1000) == RM_STATUS_OK);
+  }
+  for (int k = 0; k < 320; k += 64) {
+    RmInput one = {far, {RM_DATA_KIND_AUDIO, b + k, 64, RM_SAMPLE_FORMAT_F32, 1, 16000}};
+    CHECK(rm_session_push_inputs(s, &one, 1, 1000) == RM_STATUS_OK);
+  }
+  CHECK(rm_session_push_inputs(NULL, inputs, 1, 1000) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(rm_session_flush(s) == RM_STATUS_OK);
+  CHECK(rm_session_pull_into(s, 0, mixed, 320, RM_SAMPLE_FORMAT_F32, 1, &frames) == RM_STATUS_OK);
+  CHECK(frames == 320 && mixed[300] == a[300] + 0.5f * b[300]);
+  rm_session_free(s);
+  rm_pipeline_free(p);
+}
+
 static void test_errors(RmRuntime *rt) {
   RmStatus st;
   RmPipeline *p = make(rt, "{\"version\":\"1\",\"nodes\":[{\"id\":\"g\",\"node_type\":\"Gian\"}]}", &st);
@@ -543,6 +614,7 @@ int main(void) {
   test_run_gain(rt);
   test_run_into(rt);
   test_plan(rt);
+  test_named_inputs(rt);
   test_errors(rt);
   test_host_node(rt);
   test_prometheus_input();

@@ -22,6 +22,42 @@ pub(crate) unsafe fn borrow_input(data: *const c_void, samples: usize, format: u
     Ok(Data::Audio(unsafe { borrow_audio(&view) }?))
 }
 
+/// A chunk for one of a pipeline's inputs, in a call that gives several at once
+/// (`rm_pipeline_run_inputs`, `rm_session_push_inputs`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct RmInput {
+    /// Which input: its index in the manifest's `inputs` (see
+    /// `rm_pipeline_input_index`; 0 for a pipeline without named inputs).
+    pub input: usize,
+    /// Its audio (`kind` `RM_DATA_KIND_AUDIO`): `len` interleaved samples of `format`,
+    /// aligned for that type; borrowed and read only during the call.
+    pub data: RmDataView,
+}
+
+/// The chunks of an `RmInput` array, borrowed for the call.
+///
+/// # Safety
+/// `inputs` must point to `n` readable `RmInput`s whose audio stays valid and unmodified
+/// for the call; it may be NULL only when `n` is 0.
+pub(crate) unsafe fn borrow_inputs(inputs: *const RmInput, n: usize) -> Result<Vec<(usize, Data)>> {
+    if n > crate::manifest::MAX_INPUTS {
+        return Err(Error::InvalidArgument(format!(
+            "{n} inputs given, more than a pipeline has (at most {})",
+            crate::manifest::MAX_INPUTS
+        )));
+    }
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    if inputs.is_null() {
+        return Err(Error::InvalidArgument("inputs is NULL".into()));
+    }
+    // SAFETY: the caller provides `n` readable elements at `inputs`.
+    let inputs = unsafe { std::slice::from_raw_parts(inputs, n) };
+    inputs.iter().map(|i| Ok((i.input, Data::Audio(unsafe { borrow_audio(&i.data) }?)))).collect()
+}
+
 /// One output item of a run.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]

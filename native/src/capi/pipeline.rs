@@ -11,7 +11,7 @@ use crate::manifest::MAX_MANIFEST_BYTES;
 use crate::runtime::Runtime;
 use crate::serial::{Serial, Turn};
 
-use super::outputs::{Names, OwnedOutputs, RmOutputs, borrow_input, fitting, refused, write_audio};
+use super::outputs::{Names, OwnedOutputs, RmInput, RmOutputs, borrow_input, borrow_inputs, fitting, refused, write_audio};
 use super::runtime::RmRuntime;
 use super::{RmStatus, free_boxed, guard};
 use crate::ffi::{arg, arg_mut, c_string, optional_str_arg, str_len_arg};
@@ -164,15 +164,116 @@ pub unsafe extern "C" fn rm_pipeline_run_into(
         // may view it, are dropped before it returns.
         let input = unsafe { borrow_input(data, samples, format, channels, sample_rate) }?;
         let outputs = pipeline.runtime.run_viewing(&mut *pipeline.lock()?, input)?;
-        let (_, fit, why) = fitting(outputs.iter(), &pipeline.names, out, capacity, out_format, out_channels)?;
-        if let Some(why) = why {
-            return Err(refused("run_into", &why, "nothing was written (run returns outputs of any kind)"));
-        }
-        // SAFETY: the caller provides `capacity` frames at `out`, and `fit` of them are written.
-        unsafe { write_audio(outputs.iter(), out) };
-        *frames = fit;
+        *frames = unsafe { into_caller(&outputs, &pipeline.names, out, capacity, out_format, out_channels) }?;
         Ok(())
     })
+}
+
+/// How many inputs the pipeline has: the manifest's named `inputs`, else 1. Any
+/// thread; waits for a run in progress.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rm_pipeline_input_count(pipeline: *const RmPipeline, count: *mut usize) -> RmStatus {
+    guard(|| {
+        let pipeline = unsafe { arg(pipeline, "pipeline") }?;
+        let count = unsafe { arg_mut(count, "count") }?;
+        *count = pipeline.lock()?.input_names().len();
+        Ok(())
+    })
+}
+
+/// The index of the pipeline input called `name` (NUL-terminated UTF-8, read during
+/// the call), for `RmInput::input`. A pipeline without named inputs has the one input
+/// `"input"`, index 0. Fails with `RM_STATUS_INVALID_ARGUMENT`, naming the inputs it
+/// has, when there is none of that name. Any thread; waits for a run in progress.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rm_pipeline_input_index(pipeline: *const RmPipeline, name: *const c_char, index: *mut usize) -> RmStatus {
+    guard(|| {
+        let pipeline = unsafe { arg(pipeline, "pipeline") }?;
+        let name = unsafe { crate::ffi::str_arg(name, "name") }?;
+        let index = unsafe { arg_mut(index, "index") }?;
+        let p = pipeline.lock()?;
+        *index = p.input_index(name).ok_or_else(|| {
+            let names = p.input_names();
+            let hint = crate::error::did_you_mean(name, names.iter().map(String::as_str));
+            Error::InvalidArgument(format!("the pipeline has no input '{name}'{hint}; inputs: {}", names.join(", ")))
+        })?;
+        Ok(())
+    })
+}
+
+/// Runs the pipeline once, like `rm_pipeline_run`, on chunks of several of its inputs
+/// at once: `inputs` points to `n` `RmInput`s (any of the pipeline's inputs, each at
+/// most once, at least one); each goes where the manifest's connections from
+/// `$name` take it. The chunks are borrowed and read only during the call; NULL only
+/// when `n` is 0 (which fails: no input). An unknown or repeated input index fails with
+/// `RM_STATUS_INVALID_ARGUMENT`, and nothing runs.
+///
+/// Ownership of `*out` and threading: as `rm_pipeline_run`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rm_pipeline_run_inputs(
+    pipeline: *mut RmPipeline,
+    inputs: *const RmInput,
+    n: usize,
+    out: *mut *mut RmOutputs,
+) -> RmStatus {
+    guard(|| {
+        let pipeline = unsafe { arg(pipeline, "pipeline") }?;
+        let out = unsafe { arg_mut(out, "out") }?;
+        // SAFETY: the caller keeps the chunks valid for this call; outputs viewing them are copied.
+        let inputs = unsafe { borrow_inputs(inputs, n) }?;
+        let outputs = pipeline.runtime.run_inputs(&mut *pipeline.lock()?, inputs)?;
+        *out = OwnedOutputs::boxed(outputs, pipeline.names.clone());
+        Ok(())
+    })
+}
+
+/// `rm_pipeline_run_into` on chunks of several inputs: the inputs as
+/// `rm_pipeline_run_inputs` takes them, the output as `rm_pipeline_run_into` writes it.
+///
+/// Threading: as `rm_pipeline_run`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rm_pipeline_run_inputs_into(
+    pipeline: *mut RmPipeline,
+    inputs: *const RmInput,
+    n: usize,
+    out: *mut c_void,
+    capacity: usize,
+    out_format: u32,
+    out_channels: u32,
+    frames: *mut usize,
+) -> RmStatus {
+    guard(|| {
+        let pipeline = unsafe { arg(pipeline, "pipeline") }?;
+        let frames = unsafe { arg_mut(frames, "frames") }?;
+        // SAFETY: the caller keeps the chunks valid for this call, and the outputs,
+        // which may view them, are dropped before it returns.
+        let inputs = unsafe { borrow_inputs(inputs, n) }?;
+        let outputs = pipeline.runtime.block_on(pipeline.lock()?.run_inputs_viewing(inputs))?;
+        *frames = unsafe { into_caller(&outputs, &pipeline.names, out, capacity, out_format, out_channels) }?;
+        Ok(())
+    })
+}
+
+/// Writes a run's `outputs` into the caller's `out` as `rm_pipeline_run_into` says;
+/// returns the frames written, or refuses and writes nothing.
+///
+/// # Safety
+/// `out` must be writable for `capacity` frames of `out_channels` samples of `out_format`.
+unsafe fn into_caller(
+    outputs: &[crate::executor::Output],
+    names: &Names,
+    out: *mut c_void,
+    capacity: usize,
+    out_format: u32,
+    out_channels: u32,
+) -> crate::Result<usize> {
+    let (_, fit, why) = fitting(outputs.iter(), names, out, capacity, out_format, out_channels)?;
+    if let Some(why) = why {
+        return Err(refused("run_into", &why, "nothing was written (run returns outputs of any kind)"));
+    }
+    // SAFETY: the caller provides `capacity` frames at `out`, and `fit` of them are written.
+    unsafe { write_audio(outputs.iter(), out) };
+    Ok(fit)
 }
 
 /// The pipeline's caps plan as JSON: `{"input": CAPS, "nodes": [{"id", "node_type",
@@ -185,10 +286,12 @@ pub unsafe extern "C" fn rm_pipeline_run_into(
 /// `input_caps` is NULL for the plan in use (made when the pipeline was created, for the
 /// manifest's `input`, and remade whenever a chunk's caps differ from those it was made
 /// for), or a NUL-terminated JSON object `{"format", "channels", "sample_rate"}` (each
-/// optional), read during the call: the plan the pipeline would make for such input; the
-/// pipeline keeps its own. Fails with `RM_STATUS_MANIFEST` when no plan fits that input
-/// (the message names the connection), `RM_STATUS_INVALID_ARGUMENT` for caps that are
-/// not such an object or contradict the manifest's `input`.
+/// optional; for a manifest with named `inputs`, an object of such objects keyed by input
+/// name, an input left out taking its declared caps), read during the call: the plan the
+/// pipeline would make for such input; the pipeline keeps its own. Fails with
+/// `RM_STATUS_MANIFEST` when no plan fits that input (the message names the
+/// connection), `RM_STATUS_INVALID_ARGUMENT` for caps that are not such an object or
+/// contradict the manifest's `input` or `inputs`.
 ///
 /// On success `*out` receives a NUL-terminated string the caller owns and must release
 /// with `rm_string_free`. Any thread; waits for a run in progress.
@@ -198,26 +301,43 @@ pub unsafe extern "C" fn rm_pipeline_plan(pipeline: *const RmPipeline, input_cap
         let pipeline = unsafe { arg(pipeline, "pipeline") }?;
         let caps = unsafe { optional_str_arg(input_caps, "input_caps") }?;
         let out = unsafe { arg_mut(out, "out") }?;
-        let caps = match caps {
-            None => None,
-            Some(text) => {
-                let value: serde_json::Value =
-                    serde_json::from_str(&text).map_err(|e| Error::InvalidArgument(format!("input_caps: not JSON: {e}")))?;
-                let caps = Caps::from_json(&value).map_err(|(field, m)| Error::InvalidArgument(format!("input_caps.{field}: {m}")))?;
-                Some(caps)
-            }
-        };
         let p = pipeline.lock()?;
         let plan = match caps {
             None => p.plan_json(),
-            Some(caps) => p.plan_for(&caps)?,
+            Some(text) => {
+                let value: serde_json::Value =
+                    serde_json::from_str(&text).map_err(|e| Error::InvalidArgument(format!("input_caps: not JSON: {e}")))?;
+                let read = |v: &serde_json::Value, at: &str| {
+                    Caps::from_json(v).map_err(|(field, m)| Error::InvalidArgument(format!("{at}.{field}: {m}").replace(". :", ":")))
+                };
+                let caps = match p.manifest().inputs {
+                    None => vec![read(&value, "input_caps")?],
+                    Some(_) => {
+                        let by_name = value
+                            .as_object()
+                            .ok_or_else(|| Error::InvalidArgument("input_caps: expected an object keyed by input name".into()))?;
+                        if let Some(unknown) = by_name.keys().find(|k| p.input_index(k).is_none()) {
+                            return Err(Error::InvalidArgument(format!(
+                                "input_caps: no input '{unknown}'; inputs: {}",
+                                p.input_names().join(", ")
+                            )));
+                        }
+                        let empty = serde_json::json!({});
+                        (p.input_names().iter())
+                            .map(|n| read(by_name.get(n).unwrap_or(&empty), &format!("input_caps.{n}")))
+                            .collect::<crate::error::Result<_>>()?
+                    }
+                };
+                p.plan_for(&caps)?
+            }
         };
         *out = into_raw_c_string(&plan.to_string());
         Ok(())
     })
 }
 
-/// Describes the pipeline as JSON: `{"runtime": "native"|"mixed", "nodes": [{"id",
+/// Describes the pipeline as JSON: `{"runtime": "native"|"mixed", "inputs": [name,
+/// ...] (the pipeline inputs, in index order), "nodes": [{"id",
 /// "node_type", "runtime", "outputs", "latency", "inserted"}], "manifest": {...}}`, where each
 /// node's `runtime` is the implementation that was chosen for it ("native" or
 /// "python"), `outputs` its output port names (default port first) and `latency` its
@@ -252,7 +372,7 @@ pub unsafe extern "C" fn rm_pipeline_describe(pipeline: *const RmPipeline, out: 
             })
             .collect();
         let manifest = serde_json::to_value(p.manifest()).map_err(|e| Error::Internal(e.to_string()))?;
-        let doc = serde_json::json!({"runtime": p.runtime(), "nodes": nodes, "manifest": manifest});
+        let doc = serde_json::json!({"runtime": p.runtime(), "inputs": p.input_names(), "nodes": nodes, "manifest": manifest});
         *out = into_raw_c_string(&doc.to_string());
         Ok(())
     })

@@ -8,7 +8,7 @@ use crate::error::Error;
 use crate::executor::{DEFAULT_CAPACITY, MAX_CAPACITY, Overflow, Session, SessionStats};
 use crate::runtime::Runtime;
 
-use super::outputs::{Names, OwnedOutputs, RmOutputs, borrow_input, fitting, refused, write_audio};
+use super::outputs::{Names, OwnedOutputs, RmInput, RmOutputs, borrow_input, borrow_inputs, fitting, refused, write_audio};
 use super::pipeline::RmPipeline;
 use super::{RmStatus, free_boxed, guard};
 use crate::ffi::{arg, arg_mut};
@@ -130,6 +130,23 @@ pub unsafe extern "C" fn rm_session_push(
         // whatever it keeps past it.
         let input = unsafe { borrow_input(data, samples, format, channels, sample_rate) }?;
         session.session.push(input, Duration::from_millis(u64::from(timeout_ms)))
+    })
+}
+
+/// Pushes chunks of several of the pipeline's inputs through the session's nodes in one
+/// step, on the calling thread: `inputs` points to `n` `RmInput`s (as
+/// `rm_pipeline_run_inputs` takes them), borrowed and read only during the call. A
+/// transport that delivers inputs separately pushes each alone, in any chunk sizes;
+/// nodes that wait for all their inputs (`Mix`) hold what came first. Waiting for room
+/// and threading: as `rm_session_push`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rm_session_push_inputs(session: *const RmSession, inputs: *const RmInput, n: usize, timeout_ms: u32) -> RmStatus {
+    guard(|| {
+        let session = unsafe { arg(session, "session") }?;
+        // SAFETY: the caller keeps the chunks valid for this call; the executor copies
+        // whatever it keeps past it.
+        let inputs = unsafe { borrow_inputs(inputs, n) }?;
+        session.session.push_inputs(inputs, Duration::from_millis(u64::from(timeout_ms)))
     })
 }
 

@@ -21,8 +21,8 @@ impl Pipeline {
     /// Validates `manifest` against `registry` and creates every node.
     pub fn build(manifest: Manifest, registry: &Registry) -> Result<Self> {
         let graph = PipelineGraph::from_manifest(&manifest)?;
-        check_paths(&graph)?;
-        let input = manifest.input_caps()?;
+        let inputs = manifest.input_caps()?;
+        check_paths(&graph, &manifest)?;
         let mut specs = Vec::with_capacity(manifest.nodes.len());
         for (i, decl) in manifest.nodes.iter().enumerate() {
             let spec = registry
@@ -30,12 +30,11 @@ impl Pipeline {
                 .map_err(|m| Error::manifest(format!("nodes[{i}].node_type"), format!("{m} (node '{}')", decl.id)))?;
             specs.push(spec);
         }
-        // Edges are in connection order, so edge k is connections[k].
         for (k, e) in graph.edges().iter().enumerate() {
             let spec = &specs[e.from];
             if let Some(name) = e.port.as_deref().filter(|p| spec.port_index(p).is_none()) {
                 return Err(Error::manifest(
-                    format!("connections[{k}].from"),
+                    format!("connections[{}].from", graph.connection(k)),
                     format!(
                         "node '{}' ({}) has no output port '{name}'; ports: {}",
                         graph.ids()[e.from],
@@ -51,7 +50,9 @@ impl Pipeline {
             let node = instance(&specs[i], decl, i)?;
             slots.push(Slot::new(node, decl, i, specs[i].create.clone()));
         }
-        let plan = negotiate(&graph, &specs, &manifest, registry, &input)?;
+        check_input_ports(&manifest, &specs)?;
+        let declared: Vec<Caps> = inputs.iter().map(|(_, c)| c.clone()).collect();
+        let plan = negotiate(&graph, &specs, &manifest, registry, &declared)?;
         let users = specs.len();
         let mut pipeline = Self {
             manifest,
@@ -63,7 +64,11 @@ impl Pipeline {
             slots,
             routes: Vec::new(),
             waves: Vec::new(),
-            planned_for: None,
+            planned_for: vec![None; inputs.len()],
+            seen: vec![false; inputs.len()],
+            inputs,
+            ports: Vec::new(),
+            delivery: Vec::new(),
             plan: plan.clone(),
             streaming: false,
             clock: Default::default(),
@@ -80,33 +85,50 @@ impl Pipeline {
 
     /// Makes the pipeline run `plan`: its inserted converters are created (unless the
     /// current plan has the same ones), and the graph, routes and waves remade.
+    /// A converter both plans insert keeps its instance (and its stream state).
     fn apply(&mut self, plan: Plan) -> Result<()> {
         if self.routes.is_empty() || !plan.same_graph(&self.plan) {
             let (ids, specs) = self.all_nodes(&plan)?;
+            let ports = self.input_ports(&plan, &specs);
+            let mut old: Vec<Option<Slot>> = self.slots.split_off(self.users).into_iter().map(Some).collect();
             let mut slots = Vec::with_capacity(plan.inserted.len());
             for (k, ins) in plan.inserted.iter().enumerate() {
                 let index = self.users + k;
-                let decl = NodeDecl::inserted(&ins.id, &ins.node_type, ins.params.clone());
-                let node = instance(&specs[index], &decl, index)?;
-                slots.push(Slot::new(node, &decl, index, specs[index].create.clone()));
+                let kept = self.plan.inserted.iter().position(|o| o == ins).and_then(|j| old.get_mut(j)?.take());
+                let slot = match kept {
+                    Some(slot) => slot,
+                    None => {
+                        let decl = NodeDecl::inserted(&ins.id, &ins.node_type, ins.params.clone());
+                        let node = instance(&specs[index], &decl, index)?;
+                        Slot::new(node, &decl, index, specs[index].create.clone())
+                    }
+                };
+                slots.push(slot);
             }
             let graph = PipelineGraph::new(ids, plan.edges.clone())?;
-            let mut routes: Vec<Vec<Vec<usize>>> = specs.iter().map(|s| vec![Vec::new(); s.outputs.len()]).collect();
+            let mut routes: Vec<Vec<Vec<(usize, usize)>>> = specs.iter().map(|s| vec![Vec::new(); s.outputs.len()]).collect();
             for e in graph.edges() {
                 let port = e.port.as_deref().and_then(|p| specs[e.from].port_index(p)).unwrap_or(0);
-                routes[e.from][port].push(e.to);
+                let to_port = e.to_port.as_deref().and_then(|p| ports[e.to].iter().position(|q| q == p)).unwrap_or(0);
+                routes[e.from][port].push((e.to, to_port));
             }
-            self.slots.truncate(self.users);
             self.slots.append(&mut slots);
             self.waves = waves(&graph);
             self.graph = graph;
             self.specs = specs;
+            self.ports = ports;
             self.routes = routes;
             self.sinks_for(&plan);
         }
-        self.planned_for = plan.input.sample_caps();
+        self.planned_for = plan.inputs.iter().map(Caps::sample_caps).collect();
         self.plan = plan;
         Ok(())
+    }
+
+    /// The input port names of `plan`'s nodes (`specs`: theirs).
+    fn input_ports(&self, plan: &Plan, specs: &[Arc<NodeSpec>]) -> Vec<Vec<String>> {
+        let params = |i: usize| if i < self.users { &self.manifest.nodes[i].params } else { &plan.inserted[i - self.users].params };
+        specs.iter().enumerate().map(|(i, s)| s.ports(params(i)).inputs).collect()
     }
 
     /// Makes the sink metrics `plan`'s sinks have, keeping those of sinks it had.
@@ -121,27 +143,44 @@ impl Pipeline {
         }
     }
 
-    /// Re-plans for an `input` whose caps differ from those planned for: fields the
-    /// manifest declares must match; the others are taken from `input`. Within a stream
-    /// (`streaming`) a plan needing other converters is refused.
-    pub(super) fn replan(&mut self, input: &Data) -> Result<()> {
-        let caps = self.input_for(&Caps::of(input))?;
+    /// Re-plans for `inputs` whose caps differ from those planned for: fields the
+    /// manifest declares must match; the others are taken from each item, and inputs
+    /// not given keep the caps they were planned for. Within a stream (`streaming`), a
+    /// plan needing other converters is refused when an input already pushed in it
+    /// changed.
+    pub(super) fn replan(&mut self, inputs: &[(usize, Data)]) -> Result<()> {
+        let mut caps = self.plan.inputs.clone();
+        for (i, input) in inputs {
+            caps[*i] = self.input_for(*i, &Caps::of(input))?;
+        }
         let plan = self.negotiate(&caps)?;
         if self.streaming && !plan.same_graph(&self.plan) {
-            return Err(Error::InvalidArgument(format!(
-                "this chunk is {}, the stream's earlier ones {}, which needs other converters; flush the stream before changing formats",
-                caps.describe(),
-                self.plan.input.describe()
-            )));
+            if let Some((i, _)) = inputs.iter().find(|(i, _)| self.seen[*i] && caps[*i] != self.plan.inputs[*i]) {
+                return Err(Error::InvalidArgument(format!(
+                    "this chunk is {}, the stream's earlier ones {}, which needs other converters; flush the stream before changing formats",
+                    caps[*i].describe(),
+                    self.plan.inputs[*i].describe()
+                )));
+            }
         }
         self.apply(plan)
     }
 
-    /// The plan this pipeline would make for input `arrived` (it keeps its own), as JSON.
-    pub fn plan_for(&self, arrived: &Caps) -> Result<serde_json::Value> {
-        let plan = self.negotiate(&self.input_for(arrived)?)?;
+    /// The plan this pipeline would make for inputs `arrived` (one caps per input; it
+    /// keeps its own), as JSON.
+    pub fn plan_for(&self, arrived: &[Caps]) -> Result<serde_json::Value> {
+        if arrived.len() != self.inputs.len() {
+            return Err(Error::InvalidArgument(format!(
+                "the pipeline has {} inputs, caps were given for {}",
+                self.inputs.len(),
+                arrived.len()
+            )));
+        }
+        let caps = arrived.iter().enumerate().map(|(i, c)| self.input_for(i, c)).collect::<Result<Vec<_>>>()?;
+        let plan = self.negotiate(&caps)?;
         let (ids, specs) = self.all_nodes(&plan)?;
-        Ok(plan.to_json(&ids, &specs))
+        let ports = self.input_ports(&plan, &specs);
+        Ok(plan.to_json(&ids, &specs, &self.input_names(), &ports))
     }
 
     /// The ids and specs of `plan`'s nodes: the manifest's, then the inserted ones.
@@ -155,21 +194,23 @@ impl Pipeline {
         Ok((ids, specs))
     }
 
-    fn negotiate(&self, input: &Caps) -> Result<Plan> {
-        negotiate(&self.user_graph, &self.specs[..self.users], &self.manifest, &self.registry, input)
+    fn negotiate(&self, inputs: &[Caps]) -> Result<Plan> {
+        negotiate(&self.user_graph, &self.specs[..self.users], &self.manifest, &self.registry, inputs)
     }
 
-    /// The caps a plan is made for when input with `arrived` caps comes: the fields the
-    /// manifest declares, the others from `arrived`; a declared field it contradicts is
-    /// an error.
-    fn input_for(&self, arrived: &Caps) -> Result<Caps> {
-        let declared = self.manifest.input_caps()?;
+    /// The caps a plan is made for when input `i` comes with `arrived` caps: the fields
+    /// the manifest declares, the others from `arrived`; a declared field it contradicts
+    /// is an error.
+    fn input_for(&self, i: usize, arrived: &Caps) -> Result<Caps> {
+        let (name, declared) = &self.inputs[i];
         let mut caps = declared.clone();
         for (have, got) in caps.0.iter_mut().zip(&arrived.0) {
             match (&*have, got) {
                 (Some(d), Some(a)) if d != a => {
                     let (a, d) = (arrived.describe(), declared.describe());
-                    return Err(Error::InvalidArgument(format!("the input is {a}, but the manifest declares {d} (its \"input\")")));
+                    let field =
+                        if self.manifest.inputs.is_some() { format!("input '{name}' in its \"inputs\"") } else { "its \"input\"".into() };
+                    return Err(Error::InvalidArgument(format!("the input is {a}, but the manifest declares {d} ({field})")));
                 }
                 (None, a) => *have = a.clone(),
                 _ => {}
@@ -221,13 +262,32 @@ fn instance(spec: &NodeSpec, decl: &NodeDecl, i: usize) -> Result<Box<dyn Node>>
     }
 }
 
+/// Every connection's input port is one its node has (its params read: a `Mix` has
+/// one port per gain).
+fn check_input_ports(manifest: &Manifest, specs: &[Arc<NodeSpec>]) -> Result<()> {
+    for (k, c) in manifest.connections.iter().enumerate() {
+        let (node, Some(port)) = c.target() else { continue };
+        let i = manifest.node_index(node).expect("a validated manifest");
+        let ports = specs[i].ports(&manifest.nodes[i].params);
+        if ports.input_index(port).is_none() {
+            let hint = crate::error::did_you_mean(port, ports.inputs.iter().map(String::as_str));
+            return Err(Error::manifest(
+                format!("connections[{k}].to"),
+                format!("node '{node}' ({}) has no input port '{port}'{hint}; ports: {}", specs[i].node_type, ports.inputs.join(", ")),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Refuses a graph where some node would get more than [`budget::MAX_PATHS`] copies of
-/// each input item (one per path from a source: fan-out that joins again multiplies).
-fn check_paths(graph: &PipelineGraph) -> Result<()> {
+/// each input item (one per path from an input: fan-out that joins again multiplies).
+fn check_paths(graph: &PipelineGraph, manifest: &Manifest) -> Result<()> {
+    let mut fed = vec![0u64; graph.ids().len()];
+    manifest.feeds().iter().for_each(|f| fed[f.node] += 1);
     let mut paths = vec![0u64; graph.ids().len()];
     for &n in graph.order() {
-        let preds = graph.predecessors(n);
-        paths[n] = if preds.is_empty() { 1 } else { preds.iter().fold(0u64, |sum, &p| sum.saturating_add(paths[p])) };
+        paths[n] = graph.predecessors(n).iter().fold(fed[n], |sum, &p| sum.saturating_add(paths[p]));
         if paths[n] > budget::MAX_PATHS {
             return Err(Error::manifest(
                 format!("nodes[{n}]"),

@@ -27,8 +27,8 @@ pub(super) struct Slot {
     pub(super) node: Box<dyn Node>,
     /// Set after a panic: the instance may be inconsistent and is never called again.
     poisoned: bool,
-    /// Items waiting to be processed.
-    pub(super) inbox: Vec<Data>,
+    /// Items waiting to be processed, each with the input port it arrived at.
+    pub(super) inbox: Vec<(usize, Data)>,
     pub(super) emitter: Emitter,
     pub(super) metrics: NodeMetrics,
     /// Heap attributed to this node's calls (boxed: the allocator holds its address).
@@ -80,18 +80,18 @@ impl Slot {
 }
 
 /// One node call under its circuit breaker, retried with backoff while it fails
-/// with a retryable error.
+/// with a retryable error; `input` is a process call's item and its input port.
 pub(super) async fn guarded(
     slot: &mut Slot,
     id: &str,
     operation: Operation,
-    input: Option<&Data>,
+    input: Option<(usize, &Data)>,
     clock: &mut Option<Instant>,
     mut f: impl FnMut(&mut dyn Node, &mut Emitter) -> std::result::Result<(), NodeFailure>,
 ) -> Result<()> {
     if !slot.breaker.admit() {
         return match (slot.breaker.policy.on_open, input) {
-            (OnOpen::Skip, Some(item)) => {
+            (OnOpen::Skip, Some((_, item))) => {
                 slot.emitter.emit(item.clone());
                 slot.metrics.outputs(std::iter::once(item));
                 Ok(())
@@ -212,7 +212,13 @@ struct Fate {
 /// `limit`: the caller gets `Error::Timeout` and the slot a fresh instance. The input is
 /// made owned first, so no borrowed caller memory reaches a thread that may outlive
 /// the call.
-async fn on_thread(slot: &mut Slot, id: &str, operation: Operation, input: Option<&Data>, limit: std::time::Duration) -> Result<()> {
+async fn on_thread(
+    slot: &mut Slot,
+    id: &str,
+    operation: Operation,
+    input: Option<(usize, &Data)>,
+    limit: std::time::Duration,
+) -> Result<()> {
     if slot.poisoned {
         return call(slot, id, operation, |_, _| Ok(())); // refuses with the poisoned error
     }
@@ -225,7 +231,7 @@ async fn on_thread(slot: &mut Slot, id: &str, operation: Operation, input: Optio
         return Err(Error::Node { node_id: id.to_string(), operation, failure });
     }
     let mut node = std::mem::replace(&mut slot.node, Box::new(Detached));
-    let input = input.map(|d| d.clone().into_owned());
+    let input = input.map(|(port, d)| (port, d.clone().into_owned()));
     let fate = Arc::new(Mutex::new(Fate::default()));
     let (thread_fate, node_type) = (fate.clone(), slot.node_type.clone());
     // The thread may outlive the slot (after a timeout), so it counts into its own
@@ -234,7 +240,7 @@ async fn on_thread(slot: &mut Slot, id: &str, operation: Operation, input: Optio
         let mut emitter = Emitter::default();
         let memory = crate::alloc::Memory::default();
         let result = attempt(&mut *node, &mut emitter, &memory, |n, e| match &input {
-            Some(item) => n.process(item, e),
+            Some((port, item)) => n.process_port(*port, item, e),
             None => n.flush(e),
         });
         let mut fate = thread_fate.lock().unwrap_or_else(|p| p.into_inner());

@@ -1,15 +1,17 @@
 //! The pipeline as a graph: adjacency lists, Kahn's topological order, cycle reports.
 
 use crate::error::{Error, Result};
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, Source};
 
-/// An edge from one node's output port to another node.
+/// An edge from one node's output port to another node's input port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Edge {
     pub from: usize,
     /// Output port name, `None` for the node's default (first) port.
     pub port: Option<String>,
     pub to: usize,
+    /// Input port name, `None` for the node's default (first) port.
+    pub to_port: Option<String>,
 }
 
 /// Nodes by index (manifest order), their edges and a topological order.
@@ -17,22 +19,36 @@ pub struct Edge {
 pub struct PipelineGraph {
     ids: Vec<String>,
     edges: Vec<Edge>,
+    /// The manifest connection of each edge (a graph from a manifest; empty otherwise).
+    connections: Vec<usize>,
     successors: Vec<Vec<usize>>,
     predecessors: Vec<Vec<usize>>,
     order: Vec<usize>,
 }
 
 impl PipelineGraph {
-    /// Builds the graph of a validated manifest; fails with [`Error::Cycle`] on a cycle.
+    /// Builds the graph of a validated manifest (connections from pipeline inputs are
+    /// not edges); fails with [`Error::Cycle`] on a cycle.
     pub fn from_manifest(manifest: &Manifest) -> Result<Self> {
         let ids: Vec<String> = manifest.nodes.iter().map(|n| n.id.clone()).collect();
         let index = |id: &str| manifest.node_index(id).ok_or_else(|| Error::Graph(format!("connection names unknown node '{id}'")));
         let mut edges = Vec::with_capacity(manifest.connections.len());
-        for c in &manifest.connections {
-            let (from, port) = c.source();
-            edges.push(Edge { from: index(from)?, port: port.map(str::to_string), to: index(&c.to)? });
+        let mut connections = Vec::with_capacity(manifest.connections.len());
+        for (k, c) in manifest.connections.iter().enumerate() {
+            if let Source::Node(from, port) = c.source() {
+                let (to, to_port) = c.target();
+                edges.push(Edge {
+                    from: index(from)?,
+                    port: port.map(str::to_string),
+                    to: index(to)?,
+                    to_port: to_port.map(str::to_string),
+                });
+                connections.push(k);
+            }
         }
-        Self::new(ids, edges)
+        let mut graph = Self::new(ids, edges)?;
+        graph.connections = connections;
+        Ok(graph)
     }
 
     /// Builds a graph from ids and edges between their indices.
@@ -47,7 +63,7 @@ impl PipelineGraph {
             successors[e.from].push(e.to);
             predecessors[e.to].push(e.from);
         }
-        let mut graph = Self { ids, edges, successors, predecessors, order: Vec::new() };
+        let mut graph = Self { ids, edges, connections: Vec::new(), successors, predecessors, order: Vec::new() };
         graph.order = graph.topological_order()?;
         Ok(graph)
     }
@@ -95,6 +111,10 @@ impl PipelineGraph {
     pub fn edges(&self) -> &[Edge] {
         &self.edges
     }
+    /// The manifest connection edge `k` was made from (of a graph from a manifest).
+    pub fn connection(&self, k: usize) -> usize {
+        self.connections.get(k).copied().unwrap_or(k)
+    }
     /// Nodes that `node` feeds.
     pub fn successors(&self, node: usize) -> &[usize] {
         &self.successors[node]
@@ -107,10 +127,6 @@ impl PipelineGraph {
     pub fn order(&self) -> &[usize] {
         &self.order
     }
-    /// Nodes with no inbound edges: they receive the pipeline input.
-    pub fn sources(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..self.ids.len()).filter(|&i| self.predecessors[i].is_empty())
-    }
 }
 
 #[cfg(test)]
@@ -119,7 +135,7 @@ mod tests {
 
     fn graph(n: usize, edges: &[(usize, usize)]) -> Result<PipelineGraph> {
         let ids = (0..n).map(|i| format!("n{i}")).collect();
-        PipelineGraph::new(ids, edges.iter().map(|&(from, to)| Edge { from, port: None, to }).collect())
+        PipelineGraph::new(ids, edges.iter().map(|&(from, to)| Edge { from, port: None, to, to_port: None }).collect())
     }
 
     fn assert_topological(g: &PipelineGraph) {
@@ -142,7 +158,6 @@ mod tests {
         let g = graph(5, &[(3, 0), (0, 1), (0, 2), (1, 4), (2, 4)]).unwrap();
         assert_topological(&g);
         assert_eq!(g.order(), &[3, 0, 1, 2, 4]);
-        assert_eq!(g.sources().collect::<Vec<_>>(), vec![3]);
         assert!(g.successors(4).is_empty() && (0..4).all(|n| !g.successors(n).is_empty()));
         assert_eq!(g.predecessors(4), &[1, 2]);
         assert_eq!(g.successors(0), &[1, 2]);
@@ -152,7 +167,6 @@ mod tests {
     fn independent_branches_are_all_sources() {
         let g = graph(3, &[]).unwrap();
         assert_eq!(g.order(), &[0, 1, 2]);
-        assert_eq!(g.sources().count(), 3);
         assert!((0..3).all(|n| g.successors(n).is_empty()));
     }
 
@@ -194,6 +208,6 @@ mod tests {
         )
         .unwrap();
         let g = PipelineGraph::from_manifest(&m).unwrap();
-        assert_eq!(g.edges(), &[Edge { from: 0, port: Some("segments".into()), to: 1 }]);
+        assert_eq!(g.edges(), &[Edge { from: 0, port: Some("segments".into()), to: 1, to_port: None }]);
     }
 }

@@ -26,11 +26,12 @@ pub fn to_ms(frames: Option<usize>, rate: Option<u32>) -> Option<f64> {
     }
 }
 
-/// The worst path from the input to every node (`None` for a node it does not reach),
-/// over `n` nodes joined by `edges` and visited in topological `order`. A node's own
-/// latency counts; unknown latencies count as 0. Of equal paths the first found (in
+/// The worst path from the inputs to every node (`None` for a node they do not reach),
+/// over `n` nodes joined by `edges` and visited in topological `order`; paths start at
+/// the nodes `fed` marks (those a pipeline input feeds). A node's own latency counts;
+/// unknown latencies count as 0. Of equal paths the first found (an input's, then in
 /// edge order) is kept.
-pub fn worst_paths(n: usize, edges: &[Edge], order: &[usize], ms: &[Option<f64>]) -> Vec<Option<Path>> {
+pub fn worst_paths(n: usize, edges: &[Edge], order: &[usize], fed: &[bool], ms: &[Option<f64>]) -> Vec<Option<Path>> {
     let mut inbound: Vec<Vec<usize>> = vec![Vec::new(); n];
     for e in edges {
         inbound[e.to].push(e.from);
@@ -38,7 +39,7 @@ pub fn worst_paths(n: usize, edges: &[Edge], order: &[usize], ms: &[Option<f64>]
     let mut best: Vec<Option<(f64, Option<usize>)>> = vec![None; n];
     for &v in order {
         let own = ms[v].unwrap_or(0.0);
-        if inbound[v].is_empty() {
+        if fed[v] {
             best[v] = Some((own, None));
         }
         for &u in &inbound[v] {

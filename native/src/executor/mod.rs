@@ -17,6 +17,7 @@ mod visit;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::caps::Caps;
 use crate::data::Data;
 use crate::error::{Error, Operation, Result};
 use crate::manifest::Manifest;
@@ -50,11 +51,19 @@ pub struct Pipeline {
     /// Node types, for the converters a new plan inserts.
     registry: Registry,
     plan: Plan,
-    /// The input caps the plan was made for, when all are known: a chunk with these
-    /// needs no new plan.
-    planned_for: Option<(SampleFormat, u16, u32)>,
-    /// Pushed since the stream began: a new plan may not change the converters.
+    /// The pipeline inputs' names and declared caps, in the manifest's order.
+    inputs: Vec<(String, Caps)>,
+    /// Per input, the caps the plan was made for, when all are known: a chunk with
+    /// these needs no new plan.
+    planned_for: Vec<Option<(SampleFormat, u16, u32)>>,
+    /// Pushed since the stream began: a new plan may not change the converters of an
+    /// input already pushed (`seen`).
     streaming: bool,
+    seen: Vec<bool>,
+    /// Each node's input port names (the plan's nodes).
+    ports: Vec<Vec<String>>,
+    /// The current step's inputs (kept for its capacity).
+    delivery: Vec<(usize, Data)>,
     /// When each recent push's media time arrived, for sink latency.
     clock: metrics::InputClock,
     /// Push→output latency of each sink output, by result key (the plan's order).
@@ -63,8 +72,8 @@ pub struct Pipeline {
     sink_of: Vec<Vec<Option<usize>>>,
     specs: Vec<Arc<NodeSpec>>,
     slots: Vec<Slot>,
-    /// `routes[node][port]` lists the nodes fed by that output port.
-    routes: Vec<Vec<Vec<usize>>>,
+    /// `routes[node][port]` lists the nodes (and their input ports) fed by that output port.
+    routes: Vec<Vec<Vec<(usize, usize)>>>,
     waves: Vec<Vec<usize>>,
     metrics: PipelineMetrics,
     /// Whether calls are timed and counted (on by default).
@@ -83,7 +92,15 @@ impl Pipeline {
     }
     /// The negotiated plan as JSON (see [`Plan::to_json`]).
     pub fn plan_json(&self) -> serde_json::Value {
-        self.plan.to_json(self.graph.ids(), &self.specs)
+        self.plan.to_json(self.graph.ids(), &self.specs, &self.input_names(), &self.ports)
+    }
+    /// The pipeline inputs' names, in order (`["input"]` without named inputs).
+    pub fn input_names(&self) -> Vec<String> {
+        self.inputs.iter().map(|(name, _)| name.clone()).collect()
+    }
+    /// Index of the pipeline input called `name`.
+    pub fn input_index(&self, name: &str) -> Option<usize> {
+        self.inputs.iter().position(|(n, _)| n == name)
     }
     /// How many nodes the manifest declares; inserted converters follow them.
     pub fn declared_nodes(&self) -> usize {
@@ -107,7 +124,8 @@ impl Pipeline {
     }
 
     /// One-shot run: every node starts fresh, takes `input` through the graph, and is
-    /// flushed; returns the items emitted by sink nodes in emission order.
+    /// flushed; returns the items emitted by sink nodes in emission order. For a
+    /// pipeline with one input; see [`Pipeline::run_inputs`].
     ///
     /// Borrowed input samples are never kept past this call: every node has finished
     /// when it returns, and outputs that still view the input are copied.
@@ -119,23 +137,81 @@ impl Pipeline {
     /// the promise of [`crate::data::SampleBuf::borrowed`]): for a caller that reads
     /// them before that memory goes, it saves their copy.
     pub async fn run_viewing(&mut self, input: Data) -> Result<Vec<Output>> {
+        let only = self.only_input()?;
+        self.run_inputs_viewing(std::iter::once((only, input))).await
+    }
+
+    /// One-shot run of several pipeline inputs at once (index and item each; any
+    /// subset of the inputs, each at most once), as [`Pipeline::run`].
+    pub async fn run_inputs(&mut self, inputs: impl IntoIterator<Item = (usize, Data)>) -> Result<Vec<Output>> {
+        self.run_inputs_viewing(inputs).await.map(owned)
+    }
+
+    /// [`Pipeline::run_inputs`] as [`Pipeline::run_viewing`] is to `run`.
+    pub async fn run_inputs_viewing(&mut self, inputs: impl IntoIterator<Item = (usize, Data)>) -> Result<Vec<Output>> {
         let started = Instant::now();
         self.metrics.runs += 1;
-        let result = self.run_fresh(input, &mut self.metrics_on.then_some(started)).await;
+        let result = match self.take_inputs(inputs) {
+            Ok(inputs) => {
+                let result = self.run_fresh(&inputs, &mut self.metrics_on.then_some(started)).await;
+                self.give_back(inputs);
+                result
+            }
+            Err(e) => Err(e),
+        };
         self.metrics.wall += started.elapsed();
         result
     }
 
-    async fn run_fresh(&mut self, input: Data, clock: &mut Option<Instant>) -> Result<Vec<Output>> {
+    async fn run_fresh(&mut self, inputs: &[(usize, Data)], clock: &mut Option<Instant>) -> Result<Vec<Output>> {
         self.streaming = false;
-        self.plan_input(&input)?;
+        self.plan_inputs(inputs)?;
         if !self.fresh {
             self.reset()?;
             *clock = clock.map(|_| Instant::now());
         }
-        let mut outputs = self.step(Some(input), false, clock).await?;
+        let mut outputs = self.step(inputs, false, clock).await?;
         outputs.extend(self.end_stream(clock).await?);
         Ok(outputs)
+    }
+
+    /// The index of the one pipeline input, for calls that name none.
+    fn only_input(&self) -> Result<usize> {
+        match self.inputs.len() {
+            1 => Ok(0),
+            _ => Err(Error::InvalidArgument(format!(
+                "this pipeline has the inputs {}: give each chunk the name of its input",
+                self.input_names().join(", ")
+            ))),
+        }
+    }
+
+    /// `inputs` checked (known indices, each once, at least one) into the reused buffer.
+    fn take_inputs(&mut self, inputs: impl IntoIterator<Item = (usize, Data)>) -> Result<Vec<(usize, Data)>> {
+        let mut taken = std::mem::take(&mut self.delivery);
+        taken.extend(inputs);
+        let problem = if taken.is_empty() {
+            Some("no input was given".to_string())
+        } else if let Some((i, _)) = taken.iter().find(|(i, _)| *i >= self.inputs.len()) {
+            Some(format!("there is no input {i} (the pipeline has {}: {})", self.inputs.len(), self.input_names().join(", ")))
+        } else {
+            (1..taken.len())
+                .find(|&k| taken[..k].iter().any(|(i, _)| *i == taken[k].0))
+                .map(|k| format!("input '{}' is given twice", self.inputs[taken[k].0].0))
+        };
+        match problem {
+            None => Ok(taken),
+            Some(why) => {
+                self.give_back(taken);
+                Err(Error::InvalidArgument(why))
+            }
+        }
+    }
+
+    /// Returns the step's input buffer, emptied, for the next call.
+    fn give_back(&mut self, mut inputs: Vec<(usize, Data)>) {
+        inputs.clear();
+        self.delivery = inputs;
     }
 
     /// Flushes every node in order, then resets every node (whether the flush worked or
@@ -143,7 +219,8 @@ impl Pipeline {
     /// `clock` as in `step`.
     async fn end_stream(&mut self, clock: &mut Option<Instant>) -> Result<Vec<Output>> {
         self.streaming = false;
-        let tails = self.step(None, true, clock).await;
+        self.seen.iter_mut().for_each(|s| *s = false);
+        let tails = self.step(&[], true, clock).await;
         let reset = self.reset();
         let tails = tails?;
         reset?;
@@ -188,25 +265,48 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Re-plans when `input`'s caps are not those planned for.
-    fn plan_input(&mut self, input: &Data) -> Result<()> {
-        let caps = match input {
-            Data::Audio(a) => Some((a.samples().format(), a.channels(), a.sample_rate())),
-            Data::Json(_) => None,
-        };
-        if caps.is_none() || caps != self.planned_for { self.replan(input) } else { Ok(()) }
+    /// Re-plans when an input's caps are not those planned for.
+    fn plan_inputs(&mut self, inputs: &[(usize, Data)]) -> Result<()> {
+        let stale = inputs.iter().any(|(i, input)| match input {
+            Data::Audio(a) => Some((a.samples().format(), a.channels(), a.sample_rate())) != self.planned_for[*i],
+            Data::Json(_) => true,
+        });
+        if stale { self.replan(inputs) } else { Ok(()) }
     }
 
-    /// Streams one chunk through the graph without ending the stream.
+    /// Streams one chunk through the graph without ending the stream. For a pipeline
+    /// with one input; see [`Pipeline::push_inputs`].
     pub async fn push(&mut self, input: Data) -> Result<Vec<Output>> {
+        match self.only_input() {
+            Ok(only) => self.push_inputs(std::iter::once((only, input))).await,
+            Err(e) => {
+                self.metrics.pushes += 1;
+                Err(e)
+            }
+        }
+    }
+
+    /// Streams chunks of several pipeline inputs (index and item each) through the
+    /// graph in one step, without ending the stream.
+    pub async fn push_inputs(&mut self, inputs: impl IntoIterator<Item = (usize, Data)>) -> Result<Vec<Output>> {
         let started = Instant::now();
         self.metrics.pushes += 1;
-        if let Err(e) = self.plan_input(&input) {
-            self.metrics.wall += started.elapsed();
-            return Err(e);
-        }
-        self.streaming = true;
-        let result = self.step(Some(input), false, &mut self.metrics_on.then_some(started)).await.map(owned);
+        let inputs = match self.take_inputs(inputs) {
+            Ok(inputs) => inputs,
+            Err(e) => {
+                self.metrics.wall += started.elapsed();
+                return Err(e);
+            }
+        };
+        let result = match self.plan_inputs(&inputs) {
+            Err(e) => Err(e),
+            Ok(()) => {
+                self.streaming = true;
+                inputs.iter().for_each(|(i, _)| self.seen[*i] = true);
+                self.step(&inputs, false, &mut self.metrics_on.then_some(started)).await.map(owned)
+            }
+        };
+        self.give_back(inputs);
         self.metrics.wall += started.elapsed();
         result
     }

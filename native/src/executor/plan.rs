@@ -2,17 +2,19 @@
 //! node's input does not accept what arrives. The Python runtime's `plan.py` is the
 //! same algorithm, step for step, so both runtimes make identical plans.
 //!
-//! Nodes are visited in topological order. A source receives the pipeline input; any
-//! other node its inbound edges in connection order. The first inbound edge must fit
-//! the node's declared input (its caps after any conversion become the node's input
-//! caps); every further edge must bring exactly those caps. Where it does not, the
-//! chain is, in this order: a `Downmix` when the channel count falls, a `Resample`,
-//! a `Downmix` when it rises, then a `FormatConverter` to the format wanted. Before a
+//! Nodes are visited in topological order. A pipeline input goes where its
+//! connections (or, without named inputs, the sources) take it; a node's inbound edges
+//! arrive in connection order, each at one of its input ports. The first edge into a
+//! port must fit what the port declares (its caps after any conversion become the
+//! port's caps); every further edge into that port must bring exactly those caps (into
+//! any port of an `aligned` node: those of its first edge). Where it does not, the
+//! chain is, in this order: a `Downmix` when the channel count falls, a `Resample`, a
+//! `Downmix` when it rises, then a `FormatConverter` to the format wanted. Before a
 //! converter that does not take the current format (`Resample` takes f32, a mixing
 //! `Downmix` float), a `FormatConverter` to the one it prefers comes first. A value not
 //! taken is converted to the first the node lists (a range: the nearest). Chains from
-//! one output port share their common first steps. Unknown caps fields (before the
-//! first chunk, or after an undeclared node) pass unchecked.
+//! one output port (or one input) share their common first steps. Unknown caps fields
+//! (before the first chunk, or after an undeclared node) pass unchecked.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,9 +29,6 @@ use crate::nodes::{NodeSpec, Registry};
 use super::graph::{Edge, PipelineGraph};
 use super::latency::{self, Path};
 
-/// Label of the pipeline input in inserted node ids.
-const INPUT: &str = "input";
-
 /// A converter the plan inserts on an edge.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inserted {
@@ -38,20 +37,32 @@ pub struct Inserted {
     pub params: Map<String, Value>,
 }
 
+/// Where a pipeline input goes in a plan: `input` (its index) to node `node`'s input
+/// port `port`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Feed {
+    pub input: usize,
+    pub node: usize,
+    pub port: usize,
+}
+
 /// A negotiated pipeline: the manifest's nodes (indices `0..n`), then the inserted
 /// ones, their caps, and the edges between them all.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    pub input: Caps,
+    /// What each pipeline input carries, in the manifest's order.
+    pub inputs: Vec<Caps>,
     pub inserted: Vec<Inserted>,
     pub edges: Vec<Edge>,
-    /// What each node's input carries.
-    pub node_in: Vec<Caps>,
+    /// Where the pipeline inputs go (to inserted converters where they need one).
+    pub feeds: Vec<Feed>,
+    /// What each node's input ports carry.
+    pub node_in: Vec<Vec<Caps>>,
     /// What each node's output ports carry.
     pub node_out: Vec<Vec<Caps>>,
     /// Each node's algorithmic latency in ms (`None`: unknown).
     pub latency_ms: Vec<Option<f64>>,
-    /// The worst path from the input to each node.
+    /// The worst path from the inputs to each node.
     pub paths: Vec<Option<Path>>,
     /// Every sink output: its node, port and result key (`id` or `id.port`).
     pub sinks: Vec<(usize, usize, String)>,
@@ -67,13 +78,16 @@ impl Plan {
         self.latency_ms = (0..specs.len())
             .map(|i| {
                 let params = if i < n { &decls[i].params } else { &self.inserted[i - n].params };
-                let frames = specs[i].latency.as_ref().and_then(|f| f(params, &self.node_in[i]));
+                let input = &self.node_in[i][0];
+                let frames = specs[i].latency.as_ref().and_then(|f| f(params, input));
                 let out = self.node_out[i].first().filter(|c| c.is_audio() == Some(true)).and_then(Caps::rate);
-                latency::to_ms(frames, out.or(self.node_in[i].rate()))
+                latency::to_ms(frames, out.or(input.rate()))
             })
             .collect();
         let run = PipelineGraph::new(ids.to_vec(), self.edges.clone())?;
-        self.paths = latency::worst_paths(ids.len(), &self.edges, run.order(), &self.latency_ms);
+        let mut fed = vec![false; ids.len()];
+        self.feeds.iter().for_each(|f| fed[f.node] = true);
+        self.paths = latency::worst_paths(ids.len(), &self.edges, run.order(), &fed, &self.latency_ms);
         let fed: std::collections::HashSet<(usize, usize)> =
             self.edges.iter().map(|e| (e.from, e.port.as_deref().and_then(|q| specs[e.from].port_index(q)).unwrap_or(0))).collect();
         for (i, spec) in specs.iter().enumerate() {
@@ -90,22 +104,26 @@ impl Plan {
 
     /// Whether `other` runs the same nodes on the same edges (caps may differ).
     pub fn same_graph(&self, other: &Plan) -> bool {
-        self.inserted == other.inserted && self.edges == other.edges
+        self.inserted == other.inserted && self.edges == other.edges && self.feeds == other.feeds
     }
 
-    /// The plan as JSON: `{"input", "nodes": [{"id", "node_type", "inserted", "input",
-    /// "outputs": {port: caps}, "latency_ms", "params" (inserted nodes)}], "edges":
-    /// [{"from", "port", "to", "caps"}], "paths": {sink key: {"latency_ms", "nodes":
-    /// [{"id", "latency_ms"}]}}}`: a path is the worst from the input to that sink.
-    pub fn to_json(&self, ids: &[String], specs: &[Arc<NodeSpec>]) -> Value {
+    /// The plan as JSON: `{"input" (the first input's caps), "inputs": {name: caps},
+    /// "nodes": [{"id", "node_type", "inserted", "input" (its first port's caps),
+    /// "inputs": {port: caps}, "outputs": {port: caps}, "latency_ms", "params" (inserted
+    /// nodes)}], "edges": [{"from", "port", "to", "to_port", "caps"}], "feeds":
+    /// [{"input", "to", "to_port", "caps"}], "paths": {sink key: {"latency_ms", "nodes":
+    /// [{"id", "latency_ms"}]}}}`: a path is the worst from an input to that sink.
+    /// `names` are the pipeline inputs' names, `ports` each node's input port names.
+    pub fn to_json(&self, ids: &[String], specs: &[Arc<NodeSpec>], names: &[String], ports: &[Vec<String>]) -> Value {
         let users = ids.len() - self.inserted.len();
         let nodes: Vec<Value> = (0..ids.len())
             .map(|i| {
                 let outputs: Map<String, Value> =
                     specs[i].outputs.iter().zip(&self.node_out[i]).map(|(p, c)| (p.clone(), c.to_json())).collect();
+                let inputs: Map<String, Value> = ports[i].iter().zip(&self.node_in[i]).map(|(p, c)| (p.clone(), c.to_json())).collect();
                 let mut node = json!({
                     "id": ids[i], "node_type": specs[i].node_type, "inserted": i >= users,
-                    "input": self.node_in[i].to_json(), "outputs": outputs, "latency_ms": self.latency_ms[i],
+                    "input": self.node_in[i][0].to_json(), "inputs": inputs, "outputs": outputs, "latency_ms": self.latency_ms[i],
                 });
                 if let Some(ins) = i.checked_sub(users).map(|k| &self.inserted[k]) {
                     node["params"] = ins.params.clone().into();
@@ -118,24 +136,36 @@ impl Plan {
             .iter()
             .map(|e| {
                 let port = e.port.as_deref().and_then(|p| specs[e.from].port_index(p)).unwrap_or(0);
-                json!({"from": ids[e.from], "port": specs[e.from].outputs[port], "to": ids[e.to], "caps": self.node_out[e.from][port].to_json()})
+                let to_port = e.to_port.as_deref().unwrap_or(&ports[e.to][0]);
+                json!({"from": ids[e.from], "port": specs[e.from].outputs[port], "to": ids[e.to], "to_port": to_port,
+                       "caps": self.node_out[e.from][port].to_json()})
             })
             .collect();
+        let feeds: Vec<Value> = (self.feeds.iter())
+            .map(|f| json!({"input": names[f.input], "to": ids[f.node], "to_port": ports[f.node][f.port], "caps": self.inputs[f.input].to_json()}))
+            .collect();
+        let inputs: Map<String, Value> = names.iter().zip(&self.inputs).map(|(n, c)| (n.clone(), c.to_json())).collect();
         let paths = latency::sinks_json(&self.paths, &self.sinks, ids, &self.latency_ms);
-        json!({"input": self.input.to_json(), "nodes": nodes, "edges": edges, "paths": paths})
+        json!({"input": self.inputs[0].to_json(), "inputs": inputs, "nodes": nodes, "edges": edges, "feeds": feeds, "paths": paths})
     }
 }
 
-/// Where an edge's items come from: the pipeline input, or a node's output port.
+/// Where an edge's items come from: a pipeline input, or a node's output port.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Origin {
-    Input,
+    Input(usize),
     Port(usize, usize),
 }
 
-/// An edge into a node: its connection index (none for the pipeline input), where its
-/// items come from, and the port as the manifest wrote it.
-type Inbound = (Option<usize>, Origin, Option<String>);
+/// An edge into a node: its connection index (none for the one input fed implicitly),
+/// where its items come from, the output port as the manifest wrote it, and the input
+/// port it arrives at.
+struct Inbound {
+    connection: Option<usize>,
+    origin: Origin,
+    written: Option<String>,
+    port: usize,
+}
 
 /// One converter of a chain.
 struct Step {
@@ -145,17 +175,25 @@ struct Step {
 }
 
 /// Negotiates `graph` (the manifest's, with `specs` resolved and ports checked) for
-/// `input` caps. With `auto_convert` off, a needed converter is an error instead, as is
-/// a path over a latency budget.
-pub fn negotiate(graph: &PipelineGraph, specs: &[Arc<NodeSpec>], manifest: &Manifest, registry: &Registry, input: &Caps) -> Result<Plan> {
+/// `inputs` caps (one per pipeline input). With `auto_convert` off, a needed converter
+/// is an error instead, as is a path over a latency budget.
+pub fn negotiate(
+    graph: &PipelineGraph,
+    specs: &[Arc<NodeSpec>],
+    manifest: &Manifest,
+    registry: &Registry,
+    inputs: &[Caps],
+) -> Result<Plan> {
     let n = specs.len();
     let decls = &manifest.nodes;
     let auto_convert = manifest.auto_convert.unwrap_or(true);
+    let names: Vec<String> = manifest.input_caps()?.into_iter().map(|(name, _)| name).collect();
     let mut plan = Plan {
-        input: input.clone(),
+        inputs: inputs.to_vec(),
         inserted: Vec::new(),
         edges: Vec::new(),
-        node_in: vec![Caps::default(); n],
+        feeds: Vec::new(),
+        node_in: vec![Vec::new(); n],
         node_out: vec![Vec::new(); n],
         latency_ms: Vec::new(),
         paths: Vec::new(),
@@ -168,43 +206,52 @@ pub fn negotiate(graph: &PipelineGraph, specs: &[Arc<NodeSpec>], manifest: &Mani
     // ids of the inserted nodes
     let mut taken: std::collections::HashSet<String> = std::collections::HashSet::new();
     let converters = Converters::new(registry)?;
-    // each node's inbound edges in connection order: (k, where from, the port as written)
-    let mut into: Vec<Vec<Inbound>> = vec![Vec::new(); n];
+    // each node's inbound edges in connection order
+    let mut into: Vec<Vec<(usize, Inbound)>> = (0..n).map(|_| Vec::new()).collect();
+    for f in manifest.feeds() {
+        let port = f.port.as_deref().and_then(|p| ports[f.node].input_index(p)).unwrap_or(0);
+        let at = f.connection.unwrap_or(0);
+        into[f.node].push((at, Inbound { connection: f.connection, origin: Origin::Input(f.input), written: None, port }));
+    }
     for (k, e) in graph.edges().iter().enumerate() {
-        let port = e.port.as_deref().and_then(|p| specs[e.from].port_index(p)).unwrap_or(0);
-        into[e.to].push((Some(k), Origin::Port(e.from, port), e.port.clone()));
+        let from_port = e.port.as_deref().and_then(|p| specs[e.from].port_index(p)).unwrap_or(0);
+        let port = e.to_port.as_deref().and_then(|p| ports[e.to].input_index(p)).unwrap_or(0);
+        let connection = graph.connection(k);
+        into[e.to].push((
+            connection,
+            Inbound { connection: Some(connection), origin: Origin::Port(e.from, from_port), written: e.port.clone(), port },
+        ));
     }
     for &v in graph.order() {
-        let inbound = match into[v].as_slice() {
-            [] => vec![(None, Origin::Input, None)],
-            edges => edges.to_vec(),
-        };
-        let mut node_caps: Option<Caps> = None;
-        for (k, origin, port_name) in inbound {
+        let mut inbound = std::mem::take(&mut into[v]);
+        inbound.sort_by_key(|(at, _)| *at);
+        let many = ports[v].inputs.len() > 1;
+        // the caps of each input port (of port 0 for all, when aligned)
+        let mut port_caps: Vec<Option<Caps>> = vec![None; ports[v].inputs.len()];
+        for (_, Inbound { connection, origin, written, port }) in inbound {
+            let slot = if ports[v].aligned { 0 } else { port };
             let arriving = carried(&plan, origin);
-            let want: [Rule; 4] = match &node_caps {
-                None => ports[v].accept.clone(),
-                Some(c) => exactly(c),
+            let want: Vec<Rule> = match &port_caps[slot] {
+                None => ports[v].accept[port].to_vec(),
+                Some(c) => exactly(c).to_vec(),
             };
-            let at = k.map_or_else(|| INPUT.to_string(), |k| format!("connections[{k}]"));
+            let want: [Rule; 4] = want.try_into().expect("four fields");
+            let at = connection.map_or_else(|| names[0].clone(), |k| format!("connections[{k}]"));
             let from_label = match origin {
-                Origin::Input => INPUT.to_string(),
+                Origin::Input(i) if manifest.inputs.is_none() => names[i].clone(),
+                Origin::Input(i) => format!("${}", names[i]),
                 Origin::Port(from, 0) => graph.ids()[from].clone(),
                 Origin::Port(from, port) => format!("{}.{}", graph.ids()[from], specs[from].outputs[port]),
             };
+            let target = if many { format!("{}.{}", graph.ids()[v], ports[v].inputs[port]) } else { graph.ids()[v].clone() };
             let fail = |why: String| {
-                let accepts = match &node_caps {
-                    None => ports[v].describe_accept(),
+                let accepts = match &port_caps[slot] {
+                    None => ports[v].describe_accept(port),
                     Some(c) => format!("exactly {} (what its first input brings)", c.describe()),
                 };
                 Error::manifest(
                     at.clone(),
-                    format!(
-                        "'{from_label}' brings {}; '{}' ({}) takes {accepts}: {why}",
-                        arriving.describe(),
-                        graph.ids()[v],
-                        specs[v].node_type
-                    ),
+                    format!("'{from_label}' brings {}; '{target}' ({}) takes {accepts}: {why}", arriving.describe(), specs[v].node_type),
                 )
             };
             let steps = chain(&arriving, &want, &converters).map_err(fail)?;
@@ -227,11 +274,9 @@ pub fn negotiate(graph: &PipelineGraph, specs: &[Arc<NodeSpec>], manifest: &Mani
                             id.push('~');
                         }
                         plan.inserted.push(Inserted { id, node_type: step.spec.node_type.clone(), params: step.params.clone() });
-                        plan.node_in.push(carried(&plan, tail));
+                        plan.node_in.push(vec![carried(&plan, tail)]);
                         plan.node_out.push(vec![caps.clone()]);
-                        if let Origin::Port(from, port) = tail {
-                            plan.edges.push(Edge { from, port: port_label(&specs, from, port), to: index });
-                        }
+                        connect(&mut plan, &specs, tail, index, 0, None);
                         specs.push(step.spec.clone());
                         shared.insert((origin, key.clone()), index);
                         index
@@ -239,17 +284,16 @@ pub fn negotiate(graph: &PipelineGraph, specs: &[Arc<NodeSpec>], manifest: &Mani
                 };
                 tail = Origin::Port(index, 0);
             }
+            let to_port = (port > 0).then(|| ports[v].inputs[port].clone());
             match tail {
-                Origin::Port(from, port) => {
-                    let label = if from < n && tail == origin { port_name } else { port_label(&specs, from, port) };
-                    plan.edges.push(Edge { from, port: label, to: v });
-                }
-                Origin::Input => {}
+                Origin::Port(from, _) if from < n && tail == origin => plan.edges.push(Edge { from, port: written, to: v, to_port }),
+                _ => connect(&mut plan, &specs, tail, v, port, to_port),
             }
-            node_caps.get_or_insert(caps);
+            port_caps[slot].get_or_insert(caps);
         }
-        let caps = node_caps.unwrap_or_default();
-        plan.node_out[v] = (0..specs[v].outputs.len()).map(|p| ports[v].output(p, &caps)).collect();
+        let caps: Vec<Caps> =
+            (0..ports[v].inputs.len()).map(|p| port_caps[if ports[v].aligned { 0 } else { p }].clone().unwrap_or_default()).collect();
+        plan.node_out[v] = (0..specs[v].outputs.len()).map(|p| ports[v].output(p, &caps[0])).collect();
         plan.node_in[v] = caps;
     }
     let ids: Vec<String> = graph.ids().iter().cloned().chain(plan.inserted.iter().map(|i| i.id.clone())).collect();
@@ -257,10 +301,19 @@ pub fn negotiate(graph: &PipelineGraph, specs: &[Arc<NodeSpec>], manifest: &Mani
     Ok(plan)
 }
 
-/// What leaves `origin`: the pipeline input, or a node's output port.
+/// Makes what leaves `origin` go to node `to`'s input port `port` (named `name`; `None`
+/// for the first): an edge from a node's output port, or a feed of a pipeline input.
+fn connect(plan: &mut Plan, specs: &[Arc<NodeSpec>], origin: Origin, to: usize, port: usize, name: Option<String>) {
+    match origin {
+        Origin::Port(from, out) => plan.edges.push(Edge { from, port: port_label(specs, from, out), to, to_port: name }),
+        Origin::Input(input) => plan.feeds.push(Feed { input, node: to, port }),
+    }
+}
+
+/// What leaves `origin`: a pipeline input, or a node's output port.
 fn carried(plan: &Plan, origin: Origin) -> Caps {
     match origin {
-        Origin::Input => plan.input.clone(),
+        Origin::Input(i) => plan.inputs[i].clone(),
         Origin::Port(from, port) => plan.node_out[from][port].clone(),
     }
 }
@@ -374,14 +427,14 @@ fn push(
     converters: &Converters,
 ) -> std::result::Result<(), String> {
     let ports = spec.ports(&params);
-    if let Some(format) = caps.0[1].clone().filter(|v| !ports.accept[1].accepts(Some(v))) {
-        let to = ports.accept[1].prefer(&format);
+    if let Some(format) = caps.0[1].clone().filter(|v| !ports.accept[0][1].accepts(Some(v))) {
+        let to = ports.accept[0][1].prefer(&format);
         let fc = Map::from_iter([("format".to_string(), to.clone())]);
         *caps = converters.format.ports(&fc).output(0, caps);
         steps.push(Step { spec: converters.format.clone(), role: format!("to_{}", to.as_str().unwrap_or_default()), params: fc });
     }
-    if !ports.accepts(caps) {
-        return Err(format!("{} cannot take {} (it takes {})", spec.node_type, caps.describe(), ports.describe_accept()));
+    if !ports.accepts(0, caps) {
+        return Err(format!("{} cannot take {} (it takes {})", spec.node_type, caps.describe(), ports.describe_accept(0)));
     }
     *caps = ports.output(0, caps);
     steps.push(Step { spec, role, params });

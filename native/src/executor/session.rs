@@ -102,6 +102,27 @@ impl Session {
     /// have room; the outputs of one push are then all queued, so the queue may exceed
     /// its capacity by what a single chunk produces.
     pub fn push(&self, input: Data, timeout: Duration) -> Result<()> {
+        self.wait_for_room(timeout)?;
+        // Queued under the pipeline's turn, so outputs queue in the order of the pushes.
+        let mut pipeline = self.pipeline.lock("session")?;
+        let outputs = block_on(&self.tokio, pipeline.push(input))?;
+        self.enqueue(outputs, true);
+        Ok(())
+    }
+
+    /// Pushes chunks of several pipeline inputs (index and item each) through the graph
+    /// in one step, as [`Session::push`] does one.
+    pub fn push_inputs(&self, inputs: impl IntoIterator<Item = (usize, Data)>, timeout: Duration) -> Result<()> {
+        self.wait_for_room(timeout)?;
+        let mut pipeline = self.pipeline.lock("session")?;
+        let outputs = block_on(&self.tokio, pipeline.push_inputs(inputs))?;
+        self.enqueue(outputs, true);
+        Ok(())
+    }
+
+    /// With `Overflow::Block`, waits up to `timeout` for the queue to have room; fails
+    /// on a closed session.
+    fn wait_for_room(&self, timeout: Duration) -> Result<()> {
         if self.overflow == Overflow::Block {
             let deadline = Instant::now() + timeout;
             let mut q = self.lock_queue();
@@ -123,10 +144,6 @@ impl Session {
         } else if self.lock_queue().closed {
             return Err(Error::Closed);
         }
-        // Queued under the pipeline's turn, so outputs queue in the order of the pushes.
-        let mut pipeline = self.pipeline.lock("session")?;
-        let outputs = block_on(&self.tokio, pipeline.push(input))?;
-        self.enqueue(outputs, true);
         Ok(())
     }
 

@@ -430,3 +430,71 @@ fn non_finite_samples_are_refused_by_resample_and_vad_without_tripping_the_break
         assert!(items > 0);
     }
 }
+
+/// Two named inputs into a Mix: one at 16 kHz straight in, one at 48 kHz stereo through
+/// the converters the plan inserts on its port.
+const MIXED: &str = r#"{"version":"1","inputs":[{"name":"mic"},{"name":"far"}],
+  "nodes":[{"id":"g","node_type":"Gain","params":{"gain_db":0}},{"id":"mix","node_type":"Mix","params":{"gains":[1.0,0.5]}}],
+  "connections":[{"from":"$mic","to":"g"},{"from":"g","to":"mix.in0"},{"from":"$far","to":"mix.in1"}]}"#;
+
+fn flat(outputs: &[Output]) -> Vec<f32> {
+    outputs.iter().flat_map(|o| f32s(&o.data)).collect()
+}
+
+#[test]
+fn two_named_inputs_mix_one_shot_and_streamed_together_or_apart() {
+    let rt = Runtime::new().unwrap();
+    let mut p = rt.pipeline(MIXED).unwrap();
+    assert_eq!(p.input_names(), ["mic", "far"]);
+    let a: Vec<f32> = (0..480).map(|i| (i as f32 * 0.01).sin()).collect();
+    let b: Vec<f32> = (0..480).map(|i| (i as f32 * 0.003).cos()).collect();
+    let want: Vec<f32> = a.iter().zip(&b).map(|(x, y)| 1.0 * x + 0.5 * y).collect();
+    let one_shot = rt.run_inputs(&mut p, [(0, mono(a.clone())), (1, mono(b.clone()))]).unwrap();
+    assert_eq!(flat(&one_shot), want);
+    assert!(matches!(rt.run(&mut p, mono(a.clone())), Err(Error::InvalidArgument(m)) if m.contains("the inputs mic, far")));
+    // streamed apart, in different chunk sizes: what is mixed equals the one-shot mix
+    let mut got = Vec::new();
+    let mut far = b.chunks(96);
+    for (k, ca) in a.chunks(160).enumerate() {
+        got.extend(flat(&rt.block_on(p.push_inputs([(0, mono(ca.to_vec()))])).unwrap()));
+        if let Some(cb) = (k % 2 == 0).then(|| far.next()).flatten() {
+            got.extend(flat(&rt.block_on(p.push_inputs([(1, mono(cb.to_vec()))])).unwrap()));
+        }
+    }
+    for cb in far {
+        got.extend(flat(&rt.block_on(p.push_inputs([(1, mono(cb.to_vec()))])).unwrap()));
+    }
+    got.extend(flat(&rt.block_on(p.finish()).unwrap()));
+    assert_eq!(got, want);
+    let e = rt.block_on(p.push_inputs([(0, mono(vec![0.0])), (0, mono(vec![0.0]))])).unwrap_err();
+    assert!(e.to_string().contains("input 'mic' is given twice"), "{e}");
+}
+
+#[test]
+fn each_input_port_gets_its_own_converters_visible_in_the_plan() {
+    let rt = Runtime::new().unwrap();
+    let mut p = rt.pipeline(MIXED).unwrap();
+    let b48: Vec<f32> = (0..960 * 2).map(|i| ((i / 2) as f32 * 0.001).sin()).collect();
+    let stereo48 = Data::Audio(AudioBuffer::new(Samples::F32(SampleBuf::owned(b48)), 2, 48000).unwrap());
+    let out = rt.run_inputs(&mut p, [(0, mono(vec![0.25; 320])), (1, stereo48)]).unwrap();
+    assert!(out.iter().all(|o| matches!(&o.data, Data::Audio(a) if a.sample_rate() == 16000 && a.channels() == 1)));
+    let plan = p.plan_json();
+    let inserted: Vec<&str> =
+        plan["nodes"].as_array().unwrap().iter().filter(|n| n["inserted"] == true).map(|n| n["id"].as_str().unwrap()).collect();
+    assert_eq!(inserted, ["$far→mix.downmix", "$far→mix.resample"]);
+    assert_eq!(plan["feeds"][1], json!({"input": "far", "to": "$far→mix.downmix", "to_port": "in", "caps": plan["inputs"]["far"]}));
+    assert_eq!(plan["nodes"][1]["inputs"]["in1"]["sample_rate"], 16000);
+    assert_eq!(plan["edges"].as_array().unwrap().last().unwrap()["to_port"], "in1");
+}
+
+#[test]
+fn an_unknown_input_port_is_named_with_a_hint() {
+    let rt = Runtime::new().unwrap();
+    match rt.pipeline(&MIXED.replace("mix.in1", "mix.in2")) {
+        Err(Error::Manifest { path, message }) => {
+            assert_eq!(path, "connections[2].to");
+            assert!(message.contains("node 'mix' (Mix) has no input port 'in2'; did you mean 'in0'?; ports: in0, in1"), "{message}");
+        }
+        other => panic!("expected a manifest error, got {:?}", other.map(|_| ())),
+    }
+}

@@ -13,23 +13,27 @@ use super::call::{Slot, guarded};
 use super::{Output, Pipeline};
 
 impl Pipeline {
-    /// Feeds `input` (if any) to the sources, then visits the waves; with `flush`,
-    /// each node is flushed after its queued items. Queues are left empty even on error.
+    /// Feeds `inputs` (pipeline input index and item; empty for none) where the plan
+    /// sends each input, then visits the waves; with `flush`, each node is flushed
+    /// after its queued items. Queues are left empty even on error.
     ///
     /// `clock` is the time now when metrics are on (None when off); each node call is
-    /// timed from it and advances it, so one clock read per call suffices.
-    pub(super) async fn step(&mut self, input: Option<Data>, flush: bool, clock: &mut Option<Instant>) -> Result<Vec<Output>> {
+    /// timed from it and advances it, so one clock read per call suffices. The input
+    /// clock of sink latency follows the first input given.
+    pub(super) async fn step(&mut self, inputs: &[(usize, Data)], flush: bool, clock: &mut Option<Instant>) -> Result<Vec<Output>> {
         self.fresh = false;
-        if let Some(Data::Audio(a)) = &input {
-            let seconds = a.frames() as f64 / f64::from(a.sample_rate());
-            self.metrics.audio_seconds += seconds;
-            if let Some(now) = *clock {
-                self.clock.push(seconds, now);
+        for (k, (_, data)) in inputs.iter().enumerate() {
+            if let Data::Audio(a) = data {
+                let seconds = a.frames() as f64 / f64::from(a.sample_rate());
+                self.metrics.audio_seconds += seconds;
+                if let (Some(now), 0) = (*clock, k) {
+                    self.clock.push(seconds, now);
+                }
             }
         }
         let memory: *const crate::alloc::Memory = &*self.memory;
         // SAFETY: the boxed counters outlive this call; node calls nest their own scopes.
-        let result = Attributed { memory: unsafe { &*memory }, inner: self.visit(input, flush, clock) }.await;
+        let result = Attributed { memory: unsafe { &*memory }, inner: self.visit(inputs, flush, clock) }.await;
         match &result {
             Err(_) => {
                 for slot in &mut self.slots {
@@ -51,14 +55,14 @@ impl Pipeline {
         result
     }
 
-    async fn visit(&mut self, input: Option<Data>, flush: bool, clock: &mut Option<Instant>) -> Result<Vec<Output>> {
+    async fn visit(&mut self, inputs: &[(usize, Data)], flush: bool, clock: &mut Option<Instant>) -> Result<Vec<Output>> {
         let ids = self.graph.ids();
         let metrics_on = clock.is_some();
         // Items queued in this step, against the item budget.
         let mut queued = 0;
-        if let Some(input) = input {
-            for source in self.graph.sources() {
-                self.slots[source].inbox.push(input.clone());
+        for (input, data) in inputs {
+            for feed in self.plan.feeds.iter().filter(|f| f.input == *input) {
+                self.slots[feed.node].inbox.push((feed.port, data.clone()));
                 queued += 1;
             }
         }
@@ -89,7 +93,7 @@ impl Pipeline {
 /// or to `outputs` from a sink; fails past the step's item budget (`queued` so far).
 fn route(
     slots: &mut [Slot],
-    routes: &[Vec<Vec<usize>>],
+    routes: &[Vec<Vec<(usize, usize)>>],
     id: &str,
     from: usize,
     flush: bool,
@@ -112,8 +116,8 @@ fn route(
             outputs.push(Output { node: from, port, data });
             continue;
         }
-        for &t in targets {
-            slots[t].inbox.push(data.clone());
+        for &(t, port) in targets {
+            slots[t].inbox.push((port, data.clone()));
         }
     }
     slots[from].emitter.give_back(items);
@@ -128,11 +132,11 @@ async fn drain(slot: &mut Slot, id: &str, flush: bool, clock: &mut Option<Instan
         return Ok(());
     }
     let mut inbox = std::mem::take(&mut slot.inbox);
-    for item in &inbox {
+    for (port, item) in &inbox {
         if clock.is_some() {
             slot.metrics.input(item);
         }
-        guarded(slot, id, Operation::Process, Some(item), clock, |n, e| n.process(item, e)).await?;
+        guarded(slot, id, Operation::Process, Some((*port, item)), clock, |n, e| n.process_port(*port, item, e)).await?;
     }
     // Nothing is queued for this node while it drains: its emptied inbox goes back, to keep its capacity.
     inbox.clear();

@@ -135,9 +135,10 @@ fn one_call(node: &mut dyn Node, region: &mut Region, call: Call, emitter: &mut 
         usize::try_from(call.input_len).ok().filter(|&n| n <= region.len()).ok_or_else(|| protocol("input outside the region".into()))?;
     let result = match op {
         Op::Process => {
-            let mut items = wire::read_items(&region.bytes()[..input_len], 1, 1).map_err(protocol)?;
-            let (_, input): (usize, Data) = items.pop().ok_or_else(|| protocol("no input item".into()))?;
-            catch(|| node.process(&input, emitter))
+            // the item's port is the input port it arrived at
+            let mut items = wire::read_items(&region.bytes()[..input_len], 1, crate::caps::MAX_INPUT_PORTS).map_err(protocol)?;
+            let (port, input): (usize, Data) = items.pop().ok_or_else(|| protocol("no input item".into()))?;
+            catch(|| node.process_port(port, &input, emitter))
         }
         Op::Flush => catch(|| node.flush(emitter)),
         Op::Reset => catch(|| node.reset()),

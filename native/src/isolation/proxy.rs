@@ -130,7 +130,7 @@ impl Isolated {
     }
 
     /// Sends one call and reads its reply; a dead, hung or confused child is killed.
-    fn call(&mut self, op: Op, input: Option<&Data>, out: &mut Emitter) -> Result<(), NodeFailure> {
+    fn call(&mut self, op: Op, input: Option<(usize, &Data)>, out: &mut Emitter) -> Result<(), NodeFailure> {
         if self.child.is_none() {
             let (child, latency) = spawn(&self.recipe).map_err(|e| match e {
                 StartError::Params(p) => NodeFailure::new(format!("restarting its process failed: {}", p.message)),
@@ -223,14 +223,14 @@ fn io_fault(e: std::io::Error) -> Fault {
 fn exchange(
     running: &mut Running,
     op: Op,
-    input: Option<&Data>,
+    input: Option<(usize, &Data)>,
     ports: usize,
     timeout: Option<Duration>,
 ) -> Result<(Vec<(usize, Data)>, usize), Fault> {
     let input_len = match input {
-        Some(item) => {
+        Some((port, item)) => {
             let region = &mut running.region;
-            let encoded = wire::encode(std::iter::once((0, item)));
+            let encoded = wire::encode(std::iter::once((port, item)));
             region
                 .grow(encoded.len())
                 .map_err(|e| Fault::Node(NodeFailure::invalid_input(format!("input does not fit the shared region: {e}"))))?;
@@ -348,7 +348,10 @@ impl Drop for Isolated {
 
 impl Node for Isolated {
     fn process(&mut self, input: &Data, out: &mut Emitter) -> Result<(), NodeFailure> {
-        self.call(Op::Process, Some(input), out)
+        self.call(Op::Process, Some((0, input)), out)
+    }
+    fn process_port(&mut self, port: usize, input: &Data, out: &mut Emitter) -> Result<(), NodeFailure> {
+        self.call(Op::Process, Some((port, input)), out)
     }
     /// A child that died since its last call held no stream: nothing to flush.
     fn flush(&mut self, out: &mut Emitter) -> Result<(), NodeFailure> {

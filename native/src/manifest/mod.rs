@@ -17,8 +17,12 @@ pub const MAX_MANIFEST_BYTES: usize = 1 << 20;
 pub const MAX_NODES: usize = 1024;
 /// Most connections in one pipeline.
 pub const MAX_CONNECTIONS: usize = 4096;
-/// Longest node id.
+/// Longest node id (and pipeline input name).
 pub const MAX_ID_LEN: usize = 64;
+/// Most named pipeline inputs.
+pub const MAX_INPUTS: usize = 64;
+/// The name of a pipeline's input when it declares no `inputs`.
+pub const DEFAULT_INPUT: &str = "input";
 /// The only manifest version understood.
 pub const VERSION: &str = "1";
 /// Bounds of a node's `timeout_ms`.
@@ -47,6 +51,11 @@ pub struct Manifest {
     /// from the first chunk; the declared ones must match every chunk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<Value>,
+    /// Named pipeline inputs, each with optional caps as `input` has them; connections
+    /// from `$name` carry what is pushed to that input. Without it the pipeline has one
+    /// input (`"input"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Vec<InputDecl>>,
     /// Whether negotiation inserts converters where a node's input does not accept
     /// what arrives (`true` when absent); `false` makes each such edge an error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -99,6 +108,29 @@ impl NodeDecl {
             latency_budget_ms: None,
         }
     }
+}
+
+/// A named pipeline input: its name and what it carries (each field optional).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputDecl {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_rate: Option<Value>,
+}
+
+/// Where a pipeline input goes: node `node`'s input port `port` (`None`: its first),
+/// by connection `connection` (`None`: a source node fed by the one input implicitly).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Feed {
+    pub input: usize,
+    pub node: usize,
+    pub port: Option<String>,
+    pub connection: Option<usize>,
 }
 
 /// Retries of a node call that failed with a retryable (transient) error. Attempt k
@@ -180,7 +212,9 @@ impl Isolation {
     }
 }
 
-/// A directed edge `from` → `to`; `from` may name an output port as `node.port`.
+/// A directed edge `from` → `to`. `from` is a node, `node.port` for one of its output
+/// ports, or `$name` for a named pipeline input; `to` is a node, or `node.port` for one
+/// of its input ports.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Connection {
@@ -188,13 +222,35 @@ pub struct Connection {
     pub to: String,
 }
 
+/// Where a connection's items come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source<'a> {
+    /// The named pipeline input `$name`.
+    Input(&'a str),
+    /// A node's output port (`None`: its first).
+    Node(&'a str, Option<&'a str>),
+}
+
 impl Connection {
-    /// The source node id and optional output port of `from`.
-    pub fn source(&self) -> (&str, Option<&str>) {
-        match self.from.split_once('.') {
-            Some((node, port)) => (node, Some(port)),
-            None => (&self.from, None),
+    /// Where `from` takes its items.
+    pub fn source(&self) -> Source<'_> {
+        if let Some(name) = self.from.strip_prefix('$') {
+            return Source::Input(name);
         }
+        let (node, port) = split_port(&self.from);
+        Source::Node(node, port)
+    }
+
+    /// The target node id and optional input port of `to`.
+    pub fn target(&self) -> (&str, Option<&str>) {
+        split_port(&self.to)
+    }
+}
+
+fn split_port(end: &str) -> (&str, Option<&str>) {
+    match end.split_once('.') {
+        Some((node, port)) => (node, Some(port)),
+        None => (end, None),
     }
 }
 
@@ -226,13 +282,66 @@ impl Manifest {
         self.nodes.iter().position(|n| n.id == id)
     }
 
-    /// The declared input caps (unknown fields where `input` leaves them out).
-    pub fn input_caps(&self) -> Result<Caps> {
-        match &self.input {
-            None => Ok(Caps::audio(None, None, None)),
-            Some(v) => Caps::from_json(v)
-                .map_err(|(field, m)| Error::manifest(if field.is_empty() { "input".into() } else { format!("input.{field}") }, m)),
+    /// The pipeline's inputs in order, each with its declared caps (unknown fields
+    /// where the declaration leaves them out): the named `inputs`, else the one input.
+    pub fn input_caps(&self) -> Result<Vec<(String, Caps)>> {
+        let caps = |v: &Value, at: &str| {
+            Caps::from_json(v)
+                .map_err(|(field, m)| Error::manifest(if field.is_empty() { at.to_string() } else { format!("{at}.{field}") }, m))
+        };
+        match (&self.input, &self.inputs) {
+            (Some(_), Some(_)) => Err(Error::manifest("inputs", "give either \"input\" (one input) or \"inputs\" (named ones), not both")),
+            (_, Some(inputs)) => inputs
+                .iter()
+                .enumerate()
+                .map(|(i, d)| {
+                    let fields = [("format", &d.format), ("channels", &d.channels), ("sample_rate", &d.sample_rate)];
+                    let object: Map<String, Value> = fields.iter().filter_map(|(k, v)| (*v).clone().map(|v| (k.to_string(), v))).collect();
+                    Ok((d.name.clone(), caps(&Value::Object(object), &format!("inputs[{i}]"))?))
+                })
+                .collect(),
+            (Some(v), None) => Ok(vec![(DEFAULT_INPUT.to_string(), caps(v, "input")?)]),
+            (None, None) => Ok(vec![(DEFAULT_INPUT.to_string(), Caps::audio(None, None, None))]),
         }
+    }
+
+    /// Index of the pipeline input called `name`.
+    pub fn input_index(&self, name: &str) -> Option<usize> {
+        match &self.inputs {
+            Some(inputs) => inputs.iter().position(|d| d.name == name),
+            None => (name == DEFAULT_INPUT).then_some(0),
+        }
+    }
+
+    /// Whether some connection comes from a named input (`$name`): then inputs go only
+    /// where such connections take them; else the one input goes to every source node.
+    pub fn routes_inputs(&self) -> bool {
+        self.connections.iter().any(|c| matches!(c.source(), Source::Input(_)))
+    }
+
+    /// Where the pipeline inputs go, in connection order (of a validated manifest).
+    pub fn feeds(&self) -> Vec<Feed> {
+        if self.routes_inputs() {
+            return (self.connections.iter().enumerate())
+                .filter_map(|(k, c)| match c.source() {
+                    Source::Input(name) => {
+                        let (node, port) = c.target();
+                        Some(Feed {
+                            input: self.input_index(name)?,
+                            node: self.node_index(node)?,
+                            port: port.map(str::to_string),
+                            connection: Some(k),
+                        })
+                    }
+                    Source::Node(..) => None,
+                })
+                .collect();
+        }
+        let fed: std::collections::HashSet<&str> = self.connections.iter().map(|c| c.target().0).collect();
+        (0..self.nodes.len())
+            .filter(|&i| !fed.contains(self.nodes[i].id.as_str()))
+            .map(|node| Feed { input: 0, node, port: None, connection: None })
+            .collect()
     }
 
     /// Structural checks: version, limits, ids, connection endpoints, input caps.
@@ -276,20 +385,98 @@ impl Manifest {
                 check_breaker(b).map_err(|(field, m)| Error::manifest(format!("nodes[{i}].circuit_breaker.{field}"), m))?;
             }
         }
+        self.check_inputs()?;
         let mut edges = std::collections::HashSet::new();
         for (i, c) in self.connections.iter().enumerate() {
-            let (from, _) = c.source();
-            if !seen.contains_key(from) {
-                let hint = did_you_mean(from, self.nodes.iter().map(|n| n.id.as_str()));
-                return Err(Error::manifest(format!("connections[{i}].from"), format!("no node with id '{from}'{hint}")));
+            match c.source() {
+                Source::Input(name) => self.check_input_name(name, i)?,
+                Source::Node(from, _) if !seen.contains_key(from) => {
+                    let hint = did_you_mean(from, self.nodes.iter().map(|n| n.id.as_str()));
+                    return Err(Error::manifest(format!("connections[{i}].from"), format!("no node with id '{from}'{hint}")));
+                }
+                Source::Node(..) => {}
             }
-            if !seen.contains_key(c.to.as_str()) {
-                let hint = did_you_mean(&c.to, self.nodes.iter().map(|n| n.id.as_str()));
-                return Err(Error::manifest(format!("connections[{i}].to"), format!("no node with id '{}'{hint}", c.to)));
+            let (to, _) = c.target();
+            if !seen.contains_key(to) {
+                let hint = did_you_mean(to, self.nodes.iter().map(|n| n.id.as_str()));
+                return Err(Error::manifest(format!("connections[{i}].to"), format!("no node with id '{to}'{hint}")));
             }
             if !edges.insert((c.from.as_str(), c.to.as_str())) {
                 return Err(Error::manifest(format!("connections[{i}]"), format!("duplicate connection '{}' -> '{}'", c.from, c.to)));
             }
+        }
+        self.check_fed()
+    }
+
+    /// The named inputs: how many, their names, unique.
+    fn check_inputs(&self) -> Result<()> {
+        let Some(inputs) = &self.inputs else { return Ok(()) };
+        if inputs.is_empty() || inputs.len() > MAX_INPUTS {
+            return Err(Error::manifest("inputs", format!("a pipeline has 1 to {MAX_INPUTS} named inputs, got {}", inputs.len())));
+        }
+        for (i, d) in inputs.iter().enumerate() {
+            check_id(&d.name).map_err(|m| Error::manifest(format!("inputs[{i}].name"), m.replace("node id", "input name")))?;
+            if let Some(first) = inputs[..i].iter().position(|o| o.name == d.name) {
+                return Err(Error::manifest(
+                    format!("inputs[{i}].name"),
+                    format!("duplicate input name '{}' (also inputs[{first}])", d.name),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `$name` of connection `i` names a declared input.
+    fn check_input_name(&self, name: &str, i: usize) -> Result<()> {
+        if self.inputs.is_none() {
+            return Err(Error::manifest(
+                format!("connections[{i}].from"),
+                format!("no pipeline input '${name}': declare it in \"inputs\" ([{{\"name\": \"{name}\"}}])"),
+            ));
+        }
+        if self.input_index(name).is_none() {
+            let names: Vec<&str> = self.inputs.iter().flatten().map(|d| d.name.as_str()).collect();
+            let hint = did_you_mean(name, names.iter().copied());
+            return Err(Error::manifest(
+                format!("connections[{i}].from"),
+                format!("no pipeline input '${name}'{hint}; inputs: {}", names.join(", ")),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Every input reaches a node, and with named inputs every node gets items.
+    fn check_fed(&self) -> Result<()> {
+        let inputs = self.inputs.as_deref().unwrap_or_default();
+        if !self.routes_inputs() {
+            if inputs.len() > 1 {
+                return Err(Error::manifest(
+                    "inputs",
+                    format!(
+                        "{} inputs are declared and no connection comes from one; connect each as {{\"from\": \"$name\", \"to\": ...}}",
+                        inputs.len()
+                    ),
+                ));
+            }
+            return Ok(());
+        }
+        let feeds = self.feeds();
+        if let Some(i) = (0..inputs.len()).find(|&i| !feeds.iter().any(|f| f.input == i)) {
+            let name = &inputs[i].name;
+            return Err(Error::manifest(
+                format!("inputs[{i}]"),
+                format!("input '{name}' feeds no node: no connection comes from '${name}'"),
+            ));
+        }
+        let fed: std::collections::HashSet<&str> = self.connections.iter().map(|c| c.target().0).collect();
+        if let Some(i) = self.nodes.iter().position(|n| !fed.contains(n.id.as_str())) {
+            return Err(Error::manifest(
+                format!("nodes[{i}]"),
+                format!(
+                    "node '{}' gets nothing: with named inputs (\"from\": \"$name\"), a node takes only what its connections bring, and it has none",
+                    self.nodes[i].id
+                ),
+            ));
         }
         Ok(())
     }
@@ -314,7 +501,7 @@ fn require_objects(v: &Value) -> Result<()> {
         }
     }
     object(v, "$", "a manifest object")?;
-    for (list, what) in [("nodes", "a node object"), ("connections", "a connection object")] {
+    for (list, what) in [("nodes", "a node object"), ("connections", "a connection object"), ("inputs", "an input object")] {
         let Some(Value::Array(items)) = v.get(list) else { continue };
         for (i, item) in items.iter().enumerate() {
             object(item, &format!("{list}[{i}]"), what)?;
@@ -381,6 +568,8 @@ pub fn rules() -> Value {
         "max_nodes": MAX_NODES,
         "max_connections": MAX_CONNECTIONS,
         "max_id_len": MAX_ID_LEN,
+        "max_inputs": MAX_INPUTS,
+        "default_input": DEFAULT_INPUT,
         "runtime_hints": [RuntimeHint::Auto, RuntimeHint::Native, RuntimeHint::Python],
         "isolations": [Isolation::InProcess, Isolation::Process],
         "timeout_ms": {"type": "integer", "minimum": TIMEOUT_MS.start(), "maximum": TIMEOUT_MS.end()},

@@ -98,5 +98,64 @@ fn not_json_at_all() {
 #[test]
 fn ports_are_split_from_node_ids() {
     let c = Connection { from: "vad.segments".into(), to: "x".into() };
-    assert_eq!(c.source(), ("vad", Some("segments")));
+    assert_eq!(c.source(), Source::Node("vad", Some("segments")));
+    assert_eq!(c.target(), ("x", None));
+    let c = Connection { from: "$mic".into(), to: "mix.in1".into() };
+    assert_eq!(c.source(), Source::Input("mic"));
+    assert_eq!(c.target(), ("mix", Some("in1")));
+}
+
+const NAMED: &str = r#"{"version":"1","inputs":[{"name":"mic","sample_rate":16000},{"name":"far"}],
+  "nodes":[{"id":"g","node_type":"Gain"},{"id":"mix","node_type":"Mix","params":{"gains":[1,1]}}],
+  "connections":[{"from":"$mic","to":"g"},{"from":"g","to":"mix.in0"},{"from":"$far","to":"mix.in1"}]}"#;
+
+#[test]
+fn named_inputs_feed_where_their_connections_go() {
+    let m = Manifest::from_json(NAMED).unwrap();
+    let caps = m.input_caps().unwrap();
+    assert_eq!(caps.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["mic", "far"]);
+    assert_eq!(caps[0].1.rate(), Some(16000));
+    assert_eq!(
+        m.feeds(),
+        [
+            Feed { input: 0, node: 0, port: None, connection: Some(0) },
+            Feed { input: 1, node: 1, port: Some("in1".into()), connection: Some(2) }
+        ]
+    );
+    let again = Manifest::from_json(&m.to_json()).unwrap();
+    assert_eq!(again.to_json(), m.to_json());
+    // without named inputs, the one input goes to every source
+    let plain = Manifest::from_json(OK).unwrap();
+    assert_eq!(plain.feeds(), [Feed { input: 0, node: 0, port: None, connection: None }]);
+    assert_eq!(plain.input_caps().unwrap()[0].0, DEFAULT_INPUT);
+}
+
+#[test]
+fn named_input_mistakes_are_named() {
+    let bad = |from: &str, to: &str| NAMED.replace(from, to);
+    let (path, msg) = err(&bad(r#""from":"$far""#, r#""from":"$fra""#));
+    assert_eq!(path, "connections[2].from");
+    assert!(msg.contains("no pipeline input '$fra'; did you mean 'far'?; inputs: mic, far"), "{msg}");
+    let (path, msg) = err(&bad(r#"{"name":"far"}"#, r#"{"name":"mic"}"#));
+    assert_eq!(path, "inputs[1].name");
+    assert!(msg.contains("duplicate input name 'mic'"), "{msg}");
+    let (path, msg) = err(&bad(r#"{"from":"$far","to":"mix.in1"}"#, r#"{"from":"g","to":"mix.in1"}"#));
+    assert_eq!(path, "inputs[1]");
+    assert!(msg.contains("input 'far' feeds no node"), "{msg}");
+    let (path, _) = err(&bad(r#""inputs""#, r#""input":{},"inputs""#));
+    assert_eq!(path, "inputs");
+    let (path, msg) = err(&bad(r#"{"name":"far"}"#, r#"{"name":"far","sample_rate":0}"#));
+    assert_eq!(path, "inputs[1].sample_rate", "{msg}");
+    let (path, msg) = err(&bad(r#"{"name":"far"}"#, r#"{"name":"f.r"}"#));
+    assert_eq!(path, "inputs[1].name", "{msg}");
+    let (path, msg) = err(r#"{"version":"1","nodes":[{"id":"a","node_type":"Gain"}],"connections":[{"from":"$x","to":"a"}]}"#);
+    assert_eq!(path, "connections[0].from");
+    assert!(msg.contains("declare it in \"inputs\""), "{msg}");
+    let (path, msg) =
+        err(&bad(r#"{"from":"$mic","to":"g"}"#, r#"{"from":"$mic","to":"mix.in0"}"#).replace(r#"{"from":"g","to":"mix.in0"},"#, ""));
+    assert_eq!(path, "nodes[0]");
+    assert!(msg.contains("node 'g' gets nothing"), "{msg}");
+    let (path, msg) = err(r#"{"version":"1","inputs":[{"name":"a"},{"name":"b"}],"nodes":[{"id":"a","node_type":"Gain"}]}"#);
+    assert_eq!(path, "inputs");
+    assert!(msg.contains("2 inputs are declared and no connection comes from one"), "{msg}");
 }

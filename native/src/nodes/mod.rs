@@ -25,6 +25,13 @@ pub use spec::{CreateFn, Implementation, LatencyFn, NodeSpec, PluginMeta, no_lat
 pub trait Node: Send {
     /// Handles one input item, emitting any number of output items.
     fn process(&mut self, input: &Data, out: &mut Emitter) -> Result<(), NodeFailure>;
+    /// Handles one input item that arrived at input port `port` (an index into the
+    /// node's input ports, in declaration order). A node with one input port need not
+    /// implement it: the item goes to [`Node::process`].
+    fn process_port(&mut self, port: usize, input: &Data, out: &mut Emitter) -> Result<(), NodeFailure> {
+        debug_assert_eq!(port, 0, "a node with several input ports implements process_port");
+        self.process(input, out)
+    }
     /// End of stream: emit whatever is still held (filter tails, partial frames).
     fn flush(&mut self, _out: &mut Emitter) -> Result<(), NodeFailure> {
         Ok(())

@@ -3,6 +3,7 @@
 
 mod downmix;
 mod format;
+mod mix;
 mod model;
 mod rechunk;
 mod resample;
@@ -15,7 +16,7 @@ use super::NodeSpec;
 
 /// The built-in specs of this module.
 pub fn specs() -> Vec<NodeSpec> {
-    vec![format::spec(), downmix::spec(), rechunk::spec(), resample::spec(), vad::spec(), model::spec()]
+    vec![format::spec(), downmix::spec(), mix::spec(), rechunk::spec(), resample::spec(), vad::spec(), model::spec()]
 }
 
 /// The audio of an item, or a failure naming the node type that wanted audio.
