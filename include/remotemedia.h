@@ -281,7 +281,7 @@ const char *rm_last_error_message(void);
 const char *rm_last_error_node_id(void);
 
 /**
- * Node operation ("create", "process", "flush", "reset") of the last error on this
+ * Node operation ("create", "configure", "process", "flush", "reset") of the last error on this
  * thread, or NULL if none. Owned by the library; valid until the next `rm_*` call on
  * the same thread.
  */
@@ -328,6 +328,23 @@ RmStatus rm_runtime_register_node_ext(const struct RmRuntime *runtime,
                                       const RmNodeTypeInfo *info,
                                       const RmNodeTypeExtension *extension,
                                       const RmNodeVTable *vtable);
+
+/**
+ * `rm_runtime_register_node_ext` with `get_extension` (NULL for none), through which
+ * the node type offers extensions by id as a plugin does (docs/PLUGINS.md, "Extensions"):
+ * `RM_EXTENSION_PORTS` (several input ports, declared in its caps), `RM_EXTENSION_CONFIGURE`
+ * and `RM_EXTENSION_LATENCY`. It is called during this call only, for each id, and
+ * what it returns is copied; the functions it points to must stay callable until
+ * `release`. A node type whose caps declare several input ports and that offers no
+ * `process_port` fails with `RM_STATUS_INVALID_ARGUMENT`. The rest is as for
+ * `rm_runtime_register_node_ext`. Any thread.
+ */
+RmStatus rm_runtime_register_node_extensions(const struct RmRuntime *runtime,
+                                             const RmNodeTypeInfo *info,
+                                             const RmNodeTypeExtension *extension,
+                                             const RmNodeVTable *vtable,
+                                             const void *(*get_extension)(const char *node_type,
+                                                                          const char *id));
 
 /**
  * Sends the core's log records at `max_level` (1 error … 5 trace) and more severe to

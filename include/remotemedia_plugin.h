@@ -22,8 +22,23 @@
 #define RM_PLUGIN_EXPORT __attribute__((visibility("default")))
 #endif
 
+/** Ids of node type extensions, for `get_extension` (RM_EXTENSION_* in abi.rs). */
+#define RM_EXTENSION_PORTS "remotemedia.ports/1"
+#define RM_EXTENSION_CONFIGURE "remotemedia.configure/1"
+#define RM_EXTENSION_LATENCY "remotemedia.latency/1"
+
 struct RmPluginNodeType;
 struct RmNodeTypeExtension;
+
+/**
+ * Looks up an extension of node type `node_type` by its versioned `id` (both
+ * NUL-terminated, borrowed for the call): a pointer to the struct that id defines, or
+ * NULL when the node type has none. The runtime asks once per node type and id, when
+ * it loads the plugin (or registers the host's node type), on any thread, and copies
+ * what the struct holds; the struct must stay valid until then. Unknown ids must get
+ * NULL: later runtimes ask for ids this header does not know.
+ */
+typedef const void *(*RmGetExtensionFn)(const char *node_type, const char *id);
 
 /**
  * What a plugin is and which node types it offers, returned by its entry point. The
@@ -78,9 +93,14 @@ typedef struct RmPluginDescriptor {
      */
     const struct RmNodeTypeExtension *extensions;
     /**
+     * ABI minor 3 (was `reserved_1`): looks up node type extensions by id
+     * (`RM_EXTENSION_PORTS`, ...), or NULL for none. Read only when `abi_minor` is at
+     * least 3.
+     */
+    RmGetExtensionFn get_extension;
+    /**
      * Must be NULL: room for later minors.
      */
-    const void *reserved_1;
     const void *reserved_2;
     const void *reserved_3;
   };
@@ -95,10 +115,13 @@ typedef struct RmPluginDescriptor {
  * Minor version of the plugin ABI. The runtime loads a plugin whose minor is at most its own.
  *
  * Minor 1 added `RmPluginDescriptor::extensions` (`RmNodeTypeExtension`, with the
- * `RM_NODE_PREFERS_ISOLATION` flag). Minor 2 appended `RmNodeTypeExtension::caps`. A
- * plugin built against an older minor loads as before (its node types undeclared).
+ * `RM_NODE_PREFERS_ISOLATION` flag). Minor 2 appended `RmNodeTypeExtension::caps`.
+ * Minor 3 took `reserved_1` for `get_extension`: node type extensions by id
+ * (`RM_EXTENSION_PORTS`, `RM_EXTENSION_CONFIGURE`, `RM_EXTENSION_LATENCY`). A plugin
+ * built against an older minor loads as before (its node types undeclared, with one
+ * input port).
  */
-#define RM_PLUGIN_ABI_MINOR 2
+#define RM_PLUGIN_ABI_MINOR 3
 
 /**
  * `RmNodeTypeExtension::flags` bit: the node type should run in a process of its own
@@ -386,6 +409,61 @@ typedef struct RmNodeTypeExtension {
    */
   const char *caps;
 } RmNodeTypeExtension;
+
+/**
+ * `RM_EXTENSION_PORTS`: a node type that declares several input ports (its caps'
+ * `"inputs"`, docs/PLUGINS.md) gets each item through `process_port` instead of
+ * `process`, with the index of the port it arrived at (in declaration order).
+ * Threading and ownership as `RmNodeVTable::process`.
+ */
+typedef struct RmNodePorts {
+  /**
+   * Processes one item (`input`, borrowed for the call) that arrived at input port
+   * `port`. Required.
+   */
+  int32_t (*process_port)(void *instance,
+                          uint32_t port,
+                          const struct RmDataView *input,
+                          struct RmNodeContext *ctx);
+} RmNodePorts;
+
+/**
+ * `RM_EXTENSION_CONFIGURE`: the node is told the caps negotiated for its input ports
+ * before each stream's first item (gst-plugins-rs's `set_caps`), so it can size its
+ * state there. Threading as `RmNodeVTable::process`.
+ */
+typedef struct RmNodeConfigure {
+  /**
+   * Called exactly once per stream (a run, or a session's pushes up to a flush),
+   * after `reset` and before the first `process`, with `len` bytes of JSON (not
+   * NUL-terminated, borrowed for the call): an array with the caps of each input
+   * port in order, each `{"kind": "audio", "format", "channels", "sample_rate"}`
+   * (`null` where not known before data flows) or `{"kind": "json"}`. Return
+   * `RM_STATUS_INVALID_ARGUMENT` (with a message) to refuse caps it cannot take.
+   * Required.
+   */
+  int32_t (*configure)(void *instance, const char *caps_json, size_t len, struct RmNodeContext *ctx);
+} RmNodeConfigure;
+
+/**
+ * `RM_EXTENSION_LATENCY`: the node type's algorithmic latency (CLAP's `latency.get`),
+ * which plans use for latency budgets.
+ */
+typedef struct RmNodeLatency {
+  /**
+   * The most output frames (at its output rate) an input sample may wait in a node
+   * of this type (`user_data`: its vtable's) with these params (`params_len` bytes
+   * of JSON) whose first input port carries
+   * these caps (`caps_len` bytes of JSON, as `configure` gets one), both borrowed
+   * for the call; a negative value when that is not known. Called on any thread, at
+   * any time, with no instance; it must not fail or block. Required.
+   */
+  int64_t (*latency)(void *user_data,
+                     const char *params_json,
+                     size_t params_len,
+                     const char *caps_json,
+                     size_t caps_len);
+} RmNodeLatency;
 
 /**
  * One node type of a plugin.

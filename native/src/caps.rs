@@ -53,16 +53,23 @@ impl Caps {
 
     /// Format, channels and rate, when this is audio with all three known.
     pub fn sample_caps(&self) -> Option<(SampleFormat, u16, u32)> {
-        let format = self.0[1].as_ref()?.as_str()?;
-        let format = SampleFormat::ALL.into_iter().find(|f| f.name() == format)?;
-        let channels = u16::try_from(self.0[2].as_ref()?.as_u64()?).ok()?;
-        let rate = u32::try_from(self.0[3].as_ref()?.as_u64()?).ok()?;
-        (self.is_audio() == Some(true)).then_some((format, channels, rate))
+        (self.is_audio() == Some(true)).then_some((self.format()?, self.channels()?, self.rate()?))
     }
 
     /// The sample rate, when known.
     pub fn rate(&self) -> Option<u32> {
         self.0[3].as_ref()?.as_u64()?.try_into().ok()
+    }
+
+    /// The channel count, when known.
+    pub fn channels(&self) -> Option<u16> {
+        self.0[2].as_ref()?.as_u64()?.try_into().ok()
+    }
+
+    /// The sample format, when known.
+    pub fn format(&self) -> Option<SampleFormat> {
+        let name = self.0[1].as_ref()?.as_str()?;
+        SampleFormat::ALL.into_iter().find(|f| f.name() == name)
     }
 
     /// Whether this port carries audio (`Some(false)` for JSON, `None` when unknown).

@@ -10,6 +10,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
     Create,
+    Configure,
     Process,
     Flush,
     Reset,
@@ -20,6 +21,7 @@ impl Operation {
     pub fn as_str(self) -> &'static str {
         match self {
             Operation::Create => "create",
+            Operation::Configure => "configure",
             Operation::Process => "process",
             Operation::Flush => "flush",
             Operation::Reset => "reset",

@@ -13,6 +13,10 @@ HEADERS = [ROOT / "include" / "remotemedia_plugin.h", ROOT / "include" / "remote
 PYTHON_CALLBACKS = """
 extern "Python" int32_t _rm_py_create(void *, const char *, size_t, void **, RmNodeContext *);
 extern "Python" int32_t _rm_py_process(void *, const RmDataView *, RmNodeContext *);
+extern "Python" int32_t _rm_py_process_port(void *, uint32_t, const RmDataView *, RmNodeContext *);
+extern "Python" int32_t _rm_py_configure(void *, const char *, size_t, RmNodeContext *);
+extern "Python" int64_t _rm_py_latency(void *, const char *, size_t, const char *, size_t);
+extern "Python" const void *_rm_py_get_extension(const char *, const char *);
 extern "Python" int32_t _rm_py_flush(void *, RmNodeContext *);
 extern "Python" int32_t _rm_py_reset(void *, RmNodeContext *);
 extern "Python" void _rm_py_destroy(void *);

@@ -25,6 +25,23 @@ def _native_summary() -> str:
     return f"pure-Python runtime: {native.IMPORT_ERROR or 'native disabled by REMOTEMEDIA_DISABLE_NATIVE'}"
 
 
+def _input_files(given: list[str], names: list[str]) -> dict:
+    """``--input`` values as {input name: path} (the key None for a pipeline's one
+    unnamed input): ``NAME=PATH`` for each named input, or one plain path."""
+    if names == [_contract.MANIFEST["default_input"]] and len(given) == 1 and "=" not in given[0]:
+        return {None: given[0]}
+    pairs = {}
+    for value in given:
+        name, sep, path = value.partition("=")
+        if not sep or name not in names:
+            raise InvalidInputError(f"--input {value!r}: this pipeline's inputs are {', '.join(names)}; give each as "
+                                    f"--input NAME=PATH")
+        if name in pairs:
+            raise InvalidInputError(f"--input: '{name}' is given twice")
+        pairs[name] = path
+    return pairs
+
+
 def cmd_run(args) -> int:
     started = time.perf_counter()
     for path in args.plugin:
@@ -32,10 +49,13 @@ def cmd_run(args) -> int:
         _progress(f"loaded plugin {loaded['name']} {loaded['version']} from {loaded['file']}")
     pipeline = Pipeline.from_manifest(Path(args.manifest), runtime=args.runtime)
     _progress(f"pipeline '{args.manifest}' on the {pipeline.runtime} runtime: {pipeline.node_runtimes()}")
-    with audiofile.Reader(args.input) as r:
-        seconds = r.duration
-        _progress(f"reading {args.input}: {'?' if seconds is None else f'{seconds:.2f}'} s, {r.channels} ch, "
-                  f"{r.sample_rate} Hz, {r.dtype}")
+    inputs = _input_files(args.input, pipeline.inputs)
+    for name, path in inputs.items():
+        with audiofile.Reader(path) as r:
+            seconds = r.duration
+            _progress(f"reading {path}{'' if name is None else f' as {name}'}: {'?' if seconds is None else f'{seconds:.2f}'} "
+                      f"s, {r.channels} ch, {r.sample_rate} Hz, {r.dtype}")
+    first = next(iter(inputs.values()))
     if args.segments:
         files.segment_format(args.segments)  # an unknown extension fails now, not after the run
     segments: list[dict] = []
@@ -53,8 +73,8 @@ def cmd_run(args) -> int:
     metrics: dict = {}
     t0 = time.perf_counter()
     try:
-        files.process_file(pipeline, args.input, args.output, on_event, block_seconds=args.block_ms / 1000,
-                           progress=progress, metrics=metrics)
+        files.process_file(pipeline, inputs if None not in inputs else first, args.output, on_event,
+                           block_seconds=args.block_ms / 1000, progress=progress, metrics=metrics)
     finally:
         if events is not None:
             events.close()
@@ -68,17 +88,17 @@ def cmd_run(args) -> int:
     if args.events and args.events != "-":
         _progress(f"wrote events to {args.events}")
     if args.segments:
-        files.write_segments(args.segments, segments, Path(args.input).stem)
+        files.write_segments(args.segments, segments, Path(first).stem)
         _progress(f"wrote {len(segments)} segments to {args.segments}")
     if args.split:
-        written = files.split_segments(args.input, segments, args.split)
+        written = files.split_segments(first, segments, args.split)
         _progress(f"wrote {len(written)} segment files to {args.split}")
     if args.metrics:
         Path(args.metrics).write_text(json.dumps(metrics, indent=2))
         _progress(f"wrote metrics to {args.metrics}")
         print_metrics(metrics)
     if args.json:
-        print(json.dumps({"input": args.input, "audio_seconds": audio_seconds, "wall_seconds": round(elapsed, 6),
+        print(json.dumps({"input": first if None in inputs else inputs, "audio_seconds": audio_seconds, "wall_seconds": round(elapsed, 6),
                           "x_real_time": round(audio_seconds / max(elapsed, 1e-9), 2), "segments": len(segments),
                           "output": args.output, "events": args.events, "runtime": pipeline.runtime}))
     _progress(f"done in {time.perf_counter() - started:.2f} s")
@@ -241,8 +261,9 @@ def main(argv: list[str] | None = None) -> int:
                                      "what you ask for. Progress and messages go to stderr; stdout carries only "
                                      "'--events -' or '--json'.")
     run.add_argument("manifest", help="the pipeline's JSON manifest")
-    run.add_argument("--input", "-i", required=True,
-                     help="input audio: WAV (any subtype), FLAC, OGG/Vorbis, Opus, MP3 (as the installed libsndfile has them)")
+    run.add_argument("--input", "-i", required=True, action="append", metavar="[NAME=]PATH",
+                     help="input audio: WAV (any subtype), FLAC, OGG/Vorbis, Opus, MP3 (as the installed libsndfile has "
+                          "them); for a pipeline with named inputs, NAME=PATH once per input")
     run.add_argument("--output", "-o", help="write the sinks' audio here (format from the extension; a second audio "
                                             "output goes to STEM.KEY.EXT)")
     run.add_argument("--events", metavar="PATH", help="write the sinks' JSON items here as {key: [items]} ('-': stdout)")

@@ -8,7 +8,7 @@ from ._contract import SUGGEST_MAX_CHARS
 class RemoteMediaError(Exception):
     """Root of every remotemedia error.
 
-    Attributes: ``node_id`` and ``operation`` (``create``/``process``/``flush``/``reset``)
+    Attributes: ``node_id`` and ``operation`` (``create``/``configure``/``process``/``flush``/``reset``)
     when a node is involved, else None; ``retryable`` when repeating may succeed.
     """
 

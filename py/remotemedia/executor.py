@@ -11,7 +11,7 @@ from collections import deque
 import numpy as np
 
 from . import caps as caps_mod
-from ._contract import MAX_HUNG_CALLS, MAX_ITEMS_PER_STEP, MAX_PATHS
+from ._contract import MAX_HUNG_CALLS, MAX_ITEMS_PER_STEP, MAX_PATHS, NODES
 from .audio import DTYPE_OF, Audio
 from .errors import (
     CancelledError,
@@ -96,6 +96,9 @@ def resolve(node_type: str, hint: str, index: int, node_id: str) -> type[Node]:
     if hint == "native":
         why = "has no native implementation here (the native library is not loaded)"
         raise ManifestError(f"nodes[{index}].node_type", f"node type '{node_type}' {why} (node '{node_id}')")
+    if cls is None and node_type in NODES:
+        raise ManifestError(f"nodes[{index}].node_type", f"node type '{node_type}' needs the native library: the Python "
+                                                         f"runtime has no implementation of it (node '{node_id}')")
     if cls is None:
         hint = did_you_mean(node_type, sorted(registered()))
         raise ManifestError(f"nodes[{index}].node_type", f"unknown node type '{node_type}'{hint} (node '{node_id}')")
@@ -183,6 +186,7 @@ class PythonPipeline:
         self.breakers = [Breaker(n.get("circuit_breaker", BREAKER_DEFAULT)) for n in nodes]
         self.rngs = [random.Random(i + 1) for i in range(len(nodes))]
         self.poisoned = [False] * len(nodes)
+        self.configured = [False] * len(nodes)  # configured in this stream
         self.plan, self.streaming = None, False
         self.seen = [False] * len(self.inputs)  # inputs pushed since the stream began
         # every node was reset (or just made) and has taken nothing since: a run need not reset them
@@ -223,6 +227,7 @@ class PythonPipeline:
             self.breakers = per_node(self.breakers, lambda _: Breaker(BREAKER_DEFAULT))
             self.rngs = per_node(self.rngs, lambda i: random.Random(i + 1))
             self.poisoned = per_node(self.poisoned, lambda _: False)
+            self.configured = per_node(self.configured, lambda _: False)
             self.decls, self.classes = decls, classes
             self.ids = [d["id"] for d in decls]
             edges = [(a, b) for a, _, b, _ in plan.edges]
@@ -393,7 +398,7 @@ class PythonPipeline:
         node = self.nodes[i]
         fn = getattr(node, method)
         isolated = isinstance(node, ProcessNode)
-        if self.timeouts[i] is not None and operation != "reset" and not isolated:
+        if self.timeouts[i] is not None and operation not in ("reset", "configure") and not isolated:
             return self._call_with_deadline(i, operation, fn, *args)
         try:
             return (fn(*args) or []) if isolated else emitted(fn(*args), node)
@@ -441,8 +446,11 @@ class PythonPipeline:
             if abandoned:
                 _HUNG[node_type] = _HUNG.get(node_type, 0) + 1
         if abandoned:
-            try:  # a fresh instance for what follows; if none can be made, the node is done
-                self.nodes[i] = type(node).create(self.params[i])
+            try:  # a fresh instance for what follows, configured as the old one; if none can be made, the node is done
+                fresh = type(node).create(self.params[i])
+                if self.configured[i]:
+                    fresh.configure(self.plan.node_in[i])
+                self.nodes[i] = fresh
             except Exception:
                 self.poisoned[i] = True
             raise NodeTimeoutError(f"node '{self.ids[i]}' timed out in {operation} after {self.timeouts[i]} ms",
@@ -484,6 +492,7 @@ class PythonPipeline:
         self._plan_inputs(inputs)
         if not self.fresh:
             self._reset_all()
+        self._configure_all()
         return self._step(inputs, flush=False) + self.finish()
 
     def push(self, inputs: list) -> list[tuple[str, object]]:
@@ -495,6 +504,7 @@ class PythonPipeline:
         self.streaming = True
         for i, _ in inputs:
             self.seen[i] = True
+        self._configure_all()
         return self._step(inputs, flush=False)
 
     def finish(self) -> list[tuple[str, object]]:
@@ -511,8 +521,17 @@ class PythonPipeline:
         self._reset_all()
         return tails
 
+    def _configure_all(self) -> None:
+        """Hands every node not yet configured in this stream the caps the plan gives its
+        input ports (``Node.configure``): once per stream, before its first item."""
+        for i, caps in enumerate(self.plan.node_in):
+            if not self.configured[i]:
+                self._call(i, "configure", "configure", caps)
+                self.configured[i] = True
+
     def _reset_all(self) -> None:
         self.fresh = False
+        self.configured = [False] * len(self.nodes)
         self.clock.restart()
         for m in self.sinks.values():
             m.restart()
@@ -605,18 +624,28 @@ class PythonPipeline:
         return outs
 
     def session(self, capacity: int, overflow: str) -> PythonSession:
+        """A stream on fresh instances of the manifest's nodes, planned for the manifest's
+        declared inputs (as a native session starts from the manifest, not from the
+        plan this pipeline's runs left)."""
+        u = self.users
         fresh = PythonPipeline.__new__(PythonPipeline)
         fresh.__dict__.update(self.__dict__)
-        fresh.nodes = create_all(self.classes, self.decls)
-        fresh.node_metrics = [NodeMetrics() for _ in self.nodes]
+        fresh.decls, fresh.classes = self.decls[:u], self.classes[:u]
+        fresh.nodes = create_all(fresh.classes, fresh.decls)
+        fresh.node_metrics = [NodeMetrics() for _ in range(u)]
+        fresh.breakers = [Breaker(b.policy) for b in self.breakers[:u]]
+        fresh.poisoned, fresh.configured = [False] * u, [False] * u
+        fresh.rngs = [random.Random(i + 1) for i in range(u)]
+        fresh.plan, fresh.sinks = None, {}
+        try:
+            fresh._apply(fresh._negotiate([caps for _, caps in self.inputs]))
+        except BaseException:
+            close_all(fresh.nodes)
+            raise
         fresh.pipeline_metrics = PipelineMetrics()
         fresh.clock = InputClock()
-        fresh.sinks = {key: SinkMetrics(m.budget_ms) for key, m in self.sinks.items()}
-        fresh.breakers = [Breaker(b.policy) for b in self.breakers]
-        fresh.poisoned = [False] * len(self.nodes)
         fresh.seen = [False] * len(self.inputs)
         fresh.fresh = True
-        fresh.rngs = [random.Random(i + 1) for i in range(len(self.nodes))]
         fresh.turn = Turns("session")
         return PythonSession(fresh, capacity, overflow)
 

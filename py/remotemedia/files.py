@@ -3,6 +3,7 @@ length), and writing what comes out: audio, events, speech segments."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import sys
@@ -33,13 +34,15 @@ def segments_of(items) -> list[dict]:
     return [{"start": i["start"], "end": i["end"]} for i in items if is_segment(i)]
 
 
-def process_file(pipeline, in_path: str | Path, out_path: str | Path | None = None,
+def process_file(pipeline, in_path: str | Path | dict[str, str | Path], out_path: str | Path | None = None,
                  on_event: Callable[[str, object], None] | None = None, *,
                  block_seconds: float = DEFAULT_BLOCK_SECONDS, progress: bool = False,
                  metrics: dict | None = None) -> dict[str, list]:
     """Streams the audio file ``in_path`` through ``pipeline`` in blocks of
     ``block_seconds`` and returns the JSON items (events, segments) keyed like
-    ``Pipeline.run``'s result.
+    ``Pipeline.run``'s result. For a pipeline with named inputs, ``in_path`` maps each
+    input's name to its file: each step pushes the next block of every file that has
+    one (at its own rate), until all have ended.
 
     Audio items go to ``out_path`` (format from its extension) when given: the first
     audio output key to ``out_path`` itself, any other to ``STEM.KEY.SUFFIX`` beside it.
@@ -57,13 +60,21 @@ def process_file(pipeline, in_path: str | Path, out_path: str | Path | None = No
     collected: dict[str, list] = {}
     emit = on_event or (lambda key, item: collected.setdefault(key, []).append(item))
     outputs = _AudioOutputs(out_path)
-    with audiofile.Reader(in_path) as reader, pipeline.stream() as stream:
-        bar = _progress_bar(reader, enabled=progress)
+    paths = in_path if isinstance(in_path, dict) else {None: in_path}
+    with contextlib.ExitStack() as opened:
+        readers = {name: opened.enter_context(audiofile.Reader(path)) for name, path in paths.items()}
+        stream = opened.enter_context(pipeline.stream())
+        bar = _progress_bar(next(iter(readers.values())), enabled=progress)
+        blocks = {name: r.blocks(max(1, round(block_seconds * r.sample_rate))) for name, r in readers.items()}
         try:
-            for block in reader.blocks(max(1, round(block_seconds * reader.sample_rate))):
-                stream.push(block)
+            while blocks:
+                step = {name: block for name, block in ((n, next(b, None)) for n, b in blocks.items()) if block is not None}
+                blocks = {name: b for name, b in blocks.items() if name in step}
+                if not step:
+                    break
+                stream.push(step[None] if None in step else step)
                 _dispatch(stream.pull(), outputs, emit)
-                bar(block.duration)
+                bar(next(iter(step.values())).duration)
             stream.flush()
             _dispatch(stream.pull(), outputs, emit)
             if metrics is not None:

@@ -158,6 +158,9 @@ class ProcessNode:
     def process_port(self, port: int, data):
         return self._call("process_port", port, data)
 
+    def configure(self, inputs: list) -> None:
+        self._call("configure", inputs)
+
     def flush(self):
         """A child that died since its last call held no stream: nothing to flush."""
         return [] if self._proc is None else self._call("flush")
@@ -191,7 +194,7 @@ def _serve(conn, cls: type[Node], params: dict) -> None:
             os._exit(0)
         try:
             out = getattr(node, op)(*args)
-            conn.send(("ok", [] if op == "reset" else emitted(out, node), node.latency()))
+            conn.send(("ok", [] if op in ("reset", "configure") else emitted(out, node), node.latency()))
         except InvalidInputError as e:
             conn.send(("err", "invalid", str(e)))
         except TransientError as e:

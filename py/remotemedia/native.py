@@ -133,6 +133,12 @@ def _fail(ctx, exc: BaseException) -> int:
     return TRANSIENT if isinstance(exc, TransientError) else NODE
 
 
+def _caps_tuple(caps: dict) -> tuple:
+    """Caps as the native side writes them (``{"kind", "format", "channels",
+    "sample_rate"}``) as the 4-tuple Python nodes get."""
+    return tuple(caps.get(f) for f in ("kind", "format", "channels", "sample_rate"))
+
+
 def _view_to_python(view):
     if view.kind == JSON:
         return _json(view)
@@ -178,6 +184,42 @@ if lib is not None:
             return _emit(ctx, node, node.process(_view_to_python(view)))
         except Exception as e:
             return _fail(ctx, e)
+
+    @ffi.def_extern(error=INTERNAL)
+    def _rm_py_process_port(instance, port, view, ctx):
+        node = ffi.from_handle(instance)
+        try:
+            item = _view_to_python(view)
+            single = port == 0 and type(node).process_port is Node.process_port
+            return _emit(ctx, node, node.process(item) if single else node.process_port(port, item))
+        except Exception as e:
+            return _fail(ctx, e)
+
+    @ffi.def_extern(error=INTERNAL)
+    def _rm_py_configure(instance, caps_json, length, ctx):
+        try:
+            ffi.from_handle(instance).configure([_caps_tuple(c) for c in json.loads(ffi.unpack(caps_json, length))])
+            return OK
+        except Exception as e:
+            return _fail(ctx, e)
+
+    @ffi.def_extern(error=-1)
+    def _rm_py_latency(user_data, params, params_len, caps_json, caps_len):
+        cls = ffi.from_handle(user_data)
+        frames = cls.declared_latency(json.loads(ffi.unpack(params, params_len)),
+                                      _caps_tuple(json.loads(ffi.unpack(caps_json, caps_len))))
+        return -1 if frames is None else frames
+
+    @ffi.def_extern(error=ffi.NULL)
+    def _rm_py_get_extension(node_type, id):
+        return _EXTENSIONS.get(ffi.string(id), ffi.NULL)
+
+    # What every Python node type offers through get_extension (the structs live as long as the process).
+    _EXTENSIONS = {
+        b"remotemedia.ports/1": ffi.new("RmNodePorts *", {"process_port": lib._rm_py_process_port}),
+        b"remotemedia.configure/1": ffi.new("RmNodeConfigure *", {"configure": lib._rm_py_configure}),
+        b"remotemedia.latency/1": ffi.new("RmNodeLatency *", {"latency": lib._rm_py_latency}),
+    }
 
     @ffi.def_extern(error=INTERNAL)
     def _rm_py_flush(instance, ctx):
@@ -282,7 +324,7 @@ class NativeRuntime:
                 "release": lib._rm_py_release})
             caps = ffi.new("char[]", json.dumps(cls.caps).encode()) if cls.caps is not None else ffi.NULL
             extension = ffi.new("RmNodeTypeExtension *", {"size": ffi.sizeof("RmNodeTypeExtension"), "caps": caps})
-            _check(lib.rm_runtime_register_node_ext(self.ptr, info, extension, vtable))
+            _check(lib.rm_runtime_register_node_extensions(self.ptr, info, extension, vtable, lib._rm_py_get_extension))
             self.registered[cls.node_type] = cls
 
 

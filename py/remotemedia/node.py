@@ -72,6 +72,14 @@ class Node(ABC):
         its items in ``process``."""
         return self.process(data)
 
+    def configure(self, inputs: list[tuple]) -> None:
+        """Called once per stream (a run, or a stream's pushes up to a flush), after a
+        reset and before the first item, with the caps negotiated for each input port
+        (4-tuples as :mod:`remotemedia.caps` has them; None where not known before data
+        flows). Size state here; raise InvalidInputError to refuse caps. The default
+        keeps nothing."""
+        return None
+
     def flush(self):
         return None
 

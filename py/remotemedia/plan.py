@@ -114,7 +114,8 @@ def negotiate(ids: list[str], links: list[tuple], order: list[int], classes: lis
         for _, k, origin, written, port in inbound:
             slot = 0 if ports[v].aligned else port
             arriving = _carried(plan, origin)
-            want = ports[v].accept[port] if port_caps[slot] is None else _exactly(port_caps[slot])
+            want = (ports[v].accept[port] if port_caps[slot] is None
+                    else _exactly(port_caps[slot], ports[v].accept[port]))
             at = names[0] if k is None else f"connections[{k}]"
             if origin[0] == "input":
                 label = names[origin[1]] if manifest.get("inputs") is None else f"${names[origin[1]]}"
@@ -285,8 +286,9 @@ def _port_label(classes: list, index: int, port: int) -> str | None:
     return classes[index].outputs[port] if port > 0 else None
 
 
-def _exactly(caps: tuple) -> tuple:
-    return tuple(caps_mod.ANY if v is None else ("one", v) for v in caps)
+def _exactly(caps: tuple, accept: tuple) -> tuple:
+    """Rules that take exactly ``caps``; its unknown fields as ``accept`` takes them."""
+    return tuple(rule if v is None else ("one", v) for v, rule in zip(caps, accept))
 
 
 class _NoChain(Exception):

@@ -328,6 +328,101 @@ static void test_host_node(RmRuntime *rt) {
   }
 }
 
+/* A host node with two input ports: "Diff" emits in0 - in1 per item pair, configure
+ * counts its calls, get_extension offers process_port and configure. */
+typedef struct { float held; int have; int configures; } Diff;
+static int diff_configures = 0;
+
+static int32_t diff_create(void *user, const char *params, size_t len, void **instance, RmNodeContext *ctx) {
+  (void)user, (void)params, (void)len, (void)ctx;
+  *instance = calloc(1, sizeof(Diff));
+  return *instance ? RM_STATUS_OK : RM_STATUS_NODE;
+}
+static int32_t diff_process(void *instance, const RmDataView *in, RmNodeContext *ctx) {
+  (void)instance, (void)in;
+  ctx->set_error(ctx, "Diff takes its items through process_port");
+  return RM_STATUS_INTERNAL;
+}
+static int32_t diff_port(void *instance, uint32_t port, const RmDataView *in, RmNodeContext *ctx) {
+  Diff *d = instance;
+  const float *x = in->data;
+  if (port == 0) {
+    d->held = x[0];
+    d->have = 1;
+    return RM_STATUS_OK;
+  }
+  if (!d->have) return RM_STATUS_OK;
+  float y = d->held - x[0];
+  RmDataView out = *in;
+  out.data = &y;
+  out.len = 1;
+  return ctx->emit(ctx, 0, &out);
+}
+static int32_t diff_configure(void *instance, const char *caps, size_t len, RmNodeContext *ctx) {
+  /* it takes 8000 Hz only */
+  if (memmem(caps, len, "\"sample_rate\":16000", 19) != NULL) {
+    ctx->set_error(ctx, "Diff takes 8000 Hz");
+    return RM_STATUS_INVALID_ARGUMENT;
+  }
+  ((Diff *)instance)->configures++;
+  diff_configures++;
+  return RM_STATUS_OK;
+}
+static int32_t diff_reset(void *instance, RmNodeContext *ctx) {
+  (void)ctx;
+  Diff *d = instance;
+  d->have = 0;
+  return RM_STATUS_OK;
+}
+static void diff_destroy(void *instance) { free(instance); }
+static const RmNodePorts DIFF_PORTS = {diff_port};
+static const RmNodeConfigure DIFF_CONFIGURE = {diff_configure};
+static const void *diff_extension(const char *node_type, const char *id) {
+  if (strcmp(node_type, "Diff") != 0) return NULL;
+  if (strcmp(id, RM_EXTENSION_PORTS) == 0) return &DIFF_PORTS;
+  if (strcmp(id, RM_EXTENSION_CONFIGURE) == 0) return &DIFF_CONFIGURE;
+  return NULL;
+}
+
+static void test_host_node_ports(RmRuntime *rt) {
+  RmNodeTypeInfo info = {"Diff", "in0 - in1", NULL, NULL, 0, RM_KIND_AUDIO, RM_KIND_AUDIO};
+  RmNodeVTable vt = {NULL, diff_create, diff_process, NULL, diff_reset, diff_destroy, NULL};
+  RmNodeTypeExtension ext = {sizeof(RmNodeTypeExtension), 0,
+                             "{\"inputs\":{\"in0\":{\"format\":[\"f32\"]},\"in1\":{\"format\":[\"f32\"]}},\"outputs\":{\"out\":{}}}"};
+  /* two ports declared and no process_port: refused */
+  CHECK(rm_runtime_register_node_ext(rt, &info, &ext, &vt) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(strstr(rm_last_error_message(), "remotemedia.ports/1") != NULL);
+  CHECK(rm_runtime_register_node_extensions(rt, &info, &ext, &vt, diff_extension) == RM_STATUS_OK);
+  RmStatus st;
+  RmPipeline *p = make(rt,
+      "{\"version\":\"1\",\"inputs\":[{\"name\":\"a\"},{\"name\":\"b\"}],\"nodes\":[{\"id\":\"d\",\"node_type\":\"Diff\"}],"
+      "\"connections\":[{\"from\":\"$b\",\"to\":\"d.in1\"},{\"from\":\"$a\",\"to\":\"d.in0\"}]}", &st);
+  CHECK(st == RM_STATUS_OK);
+  float a = 5.0f, b = 2.0f;
+  RmInput inputs[2] = {{0, {RM_DATA_KIND_AUDIO, &a, 1, RM_SAMPLE_FORMAT_F32, 1, 8000}},
+                       {1, {RM_DATA_KIND_AUDIO, &b, 1, RM_SAMPLE_FORMAT_F32, 1, 8000}}};
+  RmOutputs *outs = NULL;
+  CHECK(rm_pipeline_run_inputs(p, inputs, 2, &outs) == RM_STATUS_OK);
+  CHECK(outs && outs->len == 1 && ((const float *)outs->items[0].view.data)[0] == 3.0f);
+  rm_outputs_free(outs);
+  CHECK(diff_configures == 1); /* once per run */
+  RmSession *s = NULL;
+  CHECK(rm_session_new(p, NULL, &s) == RM_STATUS_OK);
+  for (int k = 0; k < 3; k++) CHECK(rm_session_push_inputs(s, inputs, 2, 1000) == RM_STATUS_OK);
+  CHECK(diff_configures == 2); /* once per stream, before its first item */
+  CHECK(rm_session_flush(s) == RM_STATUS_OK);
+  CHECK(rm_session_push_inputs(s, inputs, 1, 1000) == RM_STATUS_OK);
+  CHECK(diff_configures == 3); /* the next stream */
+  /* caps the node refuses in configure: the push fails, naming the node and configure */
+  float c = 1.0f;
+  RmInput other = {0, {RM_DATA_KIND_AUDIO, &c, 1, RM_SAMPLE_FORMAT_F32, 1, 16000}};
+  CHECK(rm_session_flush(s) == RM_STATUS_OK);
+  CHECK(rm_session_push_inputs(s, &other, 1, 1000) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(rm_last_error_operation() && strcmp(rm_last_error_operation(), "configure") == 0);
+  rm_session_free(s);
+  rm_pipeline_free(p);
+}
+
 /* rm_metrics_to_prometheus takes metrics JSON as the library gives it, nothing else. */
 static void test_prometheus_input(void) {
   const char *bad[] = {"[]", "null", "{}", "{\"pipeline\":{}}", "not json"};
@@ -617,6 +712,7 @@ int main(void) {
   test_named_inputs(rt);
   test_errors(rt);
   test_host_node(rt);
+  test_host_node_ports(rt);
   test_prometheus_input();
   test_session(rt);
   test_silero(rt);

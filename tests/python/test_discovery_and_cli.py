@@ -147,3 +147,21 @@ def test_one_version_everywhere(capsys):
     if rm.native_available():
         assert native.library_version() == version
         assert f"native library {version}" in shown
+
+
+def test_cli_runs_a_pipeline_of_named_inputs_from_one_file_each(tmp_path, capsys):
+    a, b = np.linspace(-0.5, 0.5, 1600, dtype=np.float32), np.full((4800, 2), 0.25, np.float32)
+    audiofile.write(tmp_path / "mic.wav", rm.Audio(a, 16000))
+    audiofile.write(tmp_path / "far.wav", rm.Audio(b, 48000))
+    manifest = tmp_path / "mix.json"
+    manifest.write_text(json.dumps({
+        "version": "1", "inputs": [{"name": "mic"}, {"name": "far"}], "nodes": [{"id": "mix", "node_type": "Mix"}],
+        "connections": [{"from": "$mic", "to": "mix.in0"}, {"from": "$far", "to": "mix.in1"}]}))
+    out = tmp_path / "out.wav"
+    assert cli.main(["run", str(manifest), "--input", f"mic={tmp_path / 'mic.wav'}", "-i", f"far={tmp_path / 'far.wav'}",
+                     "-o", str(out)]) == 0
+    with audiofile.Reader(out) as r:
+        mixed = np.concatenate([blk.samples for blk in r.blocks(16000)])
+    assert len(mixed) == 1600 and abs(float(mixed[800]) - (a[800] + 0.25)) < 1e-3, "far converted to 16 kHz mono"
+    assert cli.main(["run", str(manifest), "--input", str(tmp_path / "mic.wav")]) == 2
+    assert "this pipeline's inputs are mic, far; give each as --input NAME=PATH" in capsys.readouterr().err

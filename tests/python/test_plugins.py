@@ -51,7 +51,7 @@ def run_one(node_type: str, params: dict, audio: rm.Audio, runtime: str) -> np.n
 
 def test_example_plugins_load_by_path_and_describe_themselves():
     biquad, gate = rm.load_plugin(BIQUAD), rm.load_plugin(GATE)
-    assert (biquad["name"], biquad["version"], biquad["license"], biquad["abi"]) == ("biquad", "1.0.0", "Apache-2.0", "1.2")
+    assert (biquad["name"], biquad["version"], biquad["license"], biquad["abi"]) == ("biquad", "1.0.0", "Apache-2.0", "1.3")
     assert biquad["file"] == str(BIQUAD.resolve())
     [t] = biquad["node_types"]
     assert (t["node_type"], t["input_kinds"], t["output_kinds"], t["runtime"]) == ("Biquad", ["audio"], ["audio"], "native")
@@ -216,8 +216,8 @@ def test_python_node_params_are_checked_against_their_schema_on_both_runtimes(ru
 
 REJECTIONS = [
     ("MISSING_ENTRY", "missing entry symbol `remotemedia_plugin_entry`"),
-    ("MAJOR_MISMATCH", "plugin ABI 2.2 is incompatible with this runtime's ABI 1.2 (major versions differ)"),
-    ("NEWER_MINOR", "plugin ABI 1.3 is newer than this runtime's ABI 1.2; upgrade remotemedia"),
+    ("MAJOR_MISMATCH", "plugin ABI 2.3 is incompatible with this runtime's ABI 1.3 (major versions differ)"),
+    ("NEWER_MINOR", "plugin ABI 1.4 is newer than this runtime's ABI 1.3; upgrade remotemedia"),
     ("UNKNOWN_FLAG", "invalid descriptor: extensions[0].flags has unknown bits 0x80"),
     ("NO_NAME", "invalid descriptor: name is NULL"),
     ("BAD_SCHEMA", "invalid descriptor: node_types[0]: node type 'EchoBadSchema': params_schema_json"),
@@ -405,7 +405,7 @@ def test_plugin_nodes_run_concurrently_like_sequentially():
 def test_cli_lists_plugins(tmp_path):
     env = {**os.environ, "REMOTEMEDIA_PLUGIN_PATH": str(EXAMPLES), "REMOTEMEDIA_PLUGIN_SYSTEM_PATH": ""}
     done = subprocess.run([sys.executable, "-m", "remotemedia", "plugins"], env=env, capture_output=True, text=True, check=True)
-    assert "biquad 1.0.0 (ABI 1.2, Apache-2.0)" in done.stdout and "NoiseGate" in done.stdout
+    assert "biquad 1.0.0 (ABI 1.3, Apache-2.0)" in done.stdout and "NoiseGate" in done.stdout
     assert f"{EXAMPLES} (REMOTEMEDIA_PLUGIN_PATH)" in done.stdout
     nodes = subprocess.run([sys.executable, "-m", "remotemedia", "nodes"], env=env, capture_output=True, text=True, check=True)
     assert "Biquad           [native] from plugin biquad" in nodes.stdout
@@ -510,7 +510,7 @@ def test_conformance_cli_exit_status(broken):
 # NULL}` after `unload`), which no layout can compile together with minor 0's positional
 # `{NULL, NULL, NULL, NULL}` under -Wall -Wextra -Werror (docs/PLUGINS.md, "Versions").
 SOURCE_STYLES = ["MINOR0_POSITIONAL", "MINOR0_DESIGNATED", "MINOR1_DESIGNATED", "MINOR2_DESIGNATED",
-                 "MINOR2_POSITIONAL_EXTENSION"]
+                 "MINOR2_POSITIONAL_EXTENSION", "MINOR3_PORTS"]
 
 
 @pytest.mark.parametrize("std", ["c99", "c11"])
@@ -522,12 +522,33 @@ def test_a_plugin_source_of_every_earlier_minor_compiles_with_werror_and_runs(tm
                     f"-I{ROOT / 'include'}", f"-D{style}", f'-DNAME="versions-{node_type.lower()}"',
                     f'-DNODE_TYPE="{node_type}"', str(ROOT / "tests/plugins/versions.c"), "-o", str(lib)],
                    check=True, capture_output=True)
-    rm.load_plugin(lib)
+    loaded = rm.load_plugin(lib)
+    built_against = int(style[5])
+    assert loaded["abi"] == f"1.{built_against}", "it stands for a binary built against that minor"
+    if style == "MINOR3_PORTS":
+        return  # its own test below
     audio = rm.Audio(np.linspace(-1, 1, 320, dtype=np.float32), 16000)
     p = rm.Pipeline().add_node("h", node_type)
     assert np.array_equal(p.run(audio)["h"][0].samples, audio.samples * 0.5)
-    declared = [t for t in rm.load_plugin(lib)["node_types"] if t["node_type"] == node_type][0].get("caps")
-    assert (declared is not None) == style.startswith("MINOR2"), "minor 2's caps are read, older minors have none"
+    declared = loaded["node_types"][0].get("caps")
+    assert (declared is not None) == (built_against >= 2), "minor 2's caps are read, older minors have none"
+
+
+def test_a_minor_3_plugin_has_two_input_ports_configure_and_latency(tmp_path):
+    lib = tmp_path / "libports.so"
+    subprocess.run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared", "-fvisibility=hidden",
+                    f"-I{ROOT / 'include'}", "-DMINOR3_PORTS", '-DNAME="versions-ports"', '-DNODE_TYPE="PortTag"',
+                    str(ROOT / "tests/plugins/versions.c"), "-o", str(lib)], check=True, capture_output=True)
+    assert rm.load_plugin(lib)["abi"] == "1.3"
+    p = rm.Pipeline.from_manifest({"version": "1", "inputs": [{"name": "a"}, {"name": "b"}],
+                                   "nodes": [{"id": "t", "node_type": "PortTag"}],
+                                   "connections": [{"from": "$a", "to": "t.main"}, {"from": "$b", "to": "t.side"}]})
+    x = rm.Audio(np.zeros(4, np.float32), 16000)
+    assert p.run({"b": x, "a": x})["t"] == [{"port": 1, "configured": 2}, {"port": 0, "configured": 2}]
+    assert p.plan()["nodes"][0]["latency_ms"] == pytest.approx(7 * 1000 / 16000), "its latency callback"
+    with pytest.raises(rm.ManifestError, match=r"has no input port 'in'; did you mean 'main'\?; ports: main, side"):
+        rm.Pipeline.from_manifest({"version": "1", "nodes": [{"id": "s", "node_type": "Gain"}, {"id": "t", "node_type": "PortTag"}],
+                                   "connections": [{"from": "s", "to": "t.in"}]}).run(x)
 
 
 # ---- the author's guide -----------------------------------------------------------------------

@@ -64,7 +64,7 @@ pub extern "C" fn rm_last_error_node_id() -> *const c_char {
     optional(|l| l.node_id.as_ref())
 }
 
-/// Node operation ("create", "process", "flush", "reset") of the last error on this
+/// Node operation ("create", "configure", "process", "flush", "reset") of the last error on this
 /// thread, or NULL if none. Owned by the library; valid until the next `rm_*` call on
 /// the same thread.
 #[unsafe(no_mangle)]

@@ -1,7 +1,9 @@
 //! Node types implemented by the embedding host (Python, or any C caller) through a
 //! vtable of callbacks (`RmNodeVTable`, defined by the node ABI in `remotemedia_plugin.h`).
 
-use remotemedia_plugin::abi::{RM_NODE_PREFERS_ISOLATION, RmNodeTypeExtension, RmNodeTypeInfo, RmNodeVTable};
+use std::ffi::{c_char, c_void};
+
+use remotemedia_plugin::abi::{RmNodeTypeExtension, RmNodeTypeInfo, RmNodeVTable};
 
 use crate::error::Error;
 use crate::nodes::Implementation;
@@ -42,6 +44,26 @@ pub unsafe extern "C" fn rm_runtime_register_node_ext(
     extension: *const RmNodeTypeExtension,
     vtable: *const RmNodeVTable,
 ) -> RmStatus {
+    unsafe { rm_runtime_register_node_extensions(runtime, info, extension, vtable, None) }
+}
+
+/// `rm_runtime_register_node_ext` with `get_extension` (NULL for none), through which
+/// the node type offers extensions by id as a plugin does (docs/PLUGINS.md, "Extensions"):
+/// `RM_EXTENSION_PORTS` (several input ports, declared in its caps), `RM_EXTENSION_CONFIGURE`
+/// and `RM_EXTENSION_LATENCY`. It is called during this call only, for each id, and
+/// what it returns is copied; the functions it points to must stay callable until
+/// `release`. A node type whose caps declare several input ports and that offers no
+/// `process_port` fails with `RM_STATUS_INVALID_ARGUMENT`. The rest is as for
+/// `rm_runtime_register_node_ext`. Any thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rm_runtime_register_node_extensions(
+    runtime: *const RmRuntime,
+    info: *const RmNodeTypeInfo,
+    extension: *const RmNodeTypeExtension,
+    vtable: *const RmNodeVTable,
+    // spelled out (it is `RmGetExtensionFn`) for cbindgen, which does not read the kit
+    get_extension: Option<unsafe extern "C" fn(node_type: *const c_char, id: *const c_char) -> *const c_void>,
+) -> RmStatus {
     guard(|| {
         // Own the vtable first so that `release` runs exactly once, whatever fails.
         let vtable = VTable::new(*unsafe { arg(vtable, "vtable") }?, None);
@@ -54,9 +76,8 @@ pub unsafe extern "C" fn rm_runtime_register_node_ext(
             let size = unsafe { std::ptr::read_unaligned(extension.cast::<u32>()) } as usize;
             unsafe { read_extension(extension, size) }.map_err(|m| Error::InvalidArgument(format!("extension.{m}")))?
         };
-        let mut spec = unsafe { foreign::spec(info, vtable, Implementation::Host) }?;
-        spec.prefers_isolation = extension.flags & RM_NODE_PREFERS_ISOLATION != 0;
-        spec.caps = extension.caps(&spec.outputs).map_err(|m| Error::InvalidArgument(format!("extension.caps: {m}")))?;
+        let declared = unsafe { extension.declared(info) }.map_err(|m| Error::InvalidArgument(format!("extension.{m}")))?;
+        let spec = unsafe { foreign::spec(info, vtable, Implementation::Host, declared, get_extension) }?;
         runtime.inner.register(spec);
         Ok(())
     })

@@ -27,6 +27,8 @@ pub(super) struct Slot {
     pub(super) node: Box<dyn Node>,
     /// Set after a panic: the instance may be inconsistent and is never called again.
     poisoned: bool,
+    /// The caps its instance was configured with in this stream (`None`: not yet).
+    pub(super) configured: Option<Vec<crate::caps::Caps>>,
     /// Items waiting to be processed, each with the input port it arrived at.
     pub(super) inbox: Vec<(usize, Data)>,
     pub(super) emitter: Emitter,
@@ -53,6 +55,7 @@ impl Slot {
         Self {
             node,
             poisoned: false,
+            configured: None,
             inbox: Vec::new(),
             emitter: Emitter::default(),
             metrics: NodeMetrics::default(),
@@ -278,9 +281,15 @@ async fn on_thread(
                 });
             }
             drop(fate);
-            // a fresh instance for what follows; if none can be made, the node is done
-            match catch(|| (slot.create)(&slot.params)) {
-                Ok(Ok(node)) => slot.node = node,
+            // a fresh instance for what follows, configured as the old one was; if none
+            // can be made, the node is done
+            let fresh = catch(|| {
+                let mut node = (slot.create)(&slot.params).ok()?;
+                slot.configured.as_ref().map_or(Ok(()), |caps| node.configure(caps)).ok()?;
+                Some(node)
+            });
+            match fresh {
+                Ok(Some(node)) => slot.node = node,
                 _ => slot.poisoned = true,
             }
             Err(Error::Timeout { node_id: id.to_string(), operation, after_ms: limit.as_millis() as u64 })

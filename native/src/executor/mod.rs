@@ -170,6 +170,7 @@ impl Pipeline {
             self.reset()?;
             *clock = clock.map(|_| Instant::now());
         }
+        self.configure()?;
         let mut outputs = self.step(inputs, false, clock).await?;
         outputs.extend(self.end_stream(clock).await?);
         Ok(outputs)
@@ -259,9 +260,23 @@ impl Pipeline {
         let ids = self.graph.ids();
         for (slot, id) in self.slots.iter_mut().zip(ids) {
             slot.inbox.clear();
+            slot.configured = None;
             call(slot, id, Operation::Reset, |n, _| n.reset())?;
         }
         self.fresh = true;
+        Ok(())
+    }
+
+    /// Hands every node not yet configured in this stream the caps the plan gives its
+    /// input ports ([`Node::configure`]): once per stream, before its first item.
+    fn configure(&mut self) -> Result<()> {
+        let ids = self.graph.ids();
+        for ((slot, id), caps) in self.slots.iter_mut().zip(ids).zip(&self.plan.node_in) {
+            if slot.configured.is_none() {
+                call(slot, id, Operation::Configure, |n, _| n.configure(caps))?;
+                slot.configured = Some(caps.clone());
+            }
+        }
         Ok(())
     }
 
@@ -303,7 +318,10 @@ impl Pipeline {
             Ok(()) => {
                 self.streaming = true;
                 inputs.iter().for_each(|(i, _)| self.seen[*i] = true);
-                self.step(&inputs, false, &mut self.metrics_on.then_some(started)).await.map(owned)
+                match self.configure() {
+                    Ok(()) => self.step(&inputs, false, &mut self.metrics_on.then_some(started)).await.map(owned),
+                    Err(e) => Err(e),
+                }
             }
         };
         self.give_back(inputs);

@@ -231,11 +231,10 @@ pub fn negotiate(
         for (_, Inbound { connection, origin, written, port }) in inbound {
             let slot = if ports[v].aligned { 0 } else { port };
             let arriving = carried(&plan, origin);
-            let want: Vec<Rule> = match &port_caps[slot] {
-                None => ports[v].accept[port].to_vec(),
-                Some(c) => exactly(c).to_vec(),
+            let want = match &port_caps[slot] {
+                None => ports[v].accept[port].clone(),
+                Some(c) => exactly(c, &ports[v].accept[port]),
             };
-            let want: [Rule; 4] = want.try_into().expect("four fields");
             let at = connection.map_or_else(|| names[0].clone(), |k| format!("connections[{k}]"));
             let from_label = match origin {
                 Origin::Input(i) if manifest.inputs.is_none() => names[i].clone(),
@@ -323,9 +322,9 @@ fn port_label(specs: &[Arc<NodeSpec>], from: usize, port: usize) -> Option<Strin
     (port > 0).then(|| specs[from].outputs[port].clone())
 }
 
-/// Rules that take exactly `caps` (its unknown fields: anything).
-fn exactly(caps: &Caps) -> [Rule; 4] {
-    std::array::from_fn(|f| caps.0[f].clone().map_or(Rule::Any, Rule::One))
+/// Rules that take exactly `caps`; its unknown fields as `accept` takes them.
+fn exactly(caps: &Caps, accept: &[Rule; 4]) -> [Rule; 4] {
+    std::array::from_fn(|f| caps.0[f].clone().map_or_else(|| accept[f].clone(), Rule::One))
 }
 
 /// The converter node types, from the registry.

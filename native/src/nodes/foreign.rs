@@ -6,10 +6,12 @@ use std::ffi::{CStr, c_char, c_void};
 use std::sync::Arc;
 
 use remotemedia_plugin::abi::{
-    RM_NODE_PREFERS_ISOLATION, RmDataView, RmNodeContext, RmNodeTypeExtension, RmNodeTypeInfo, RmNodeVTable, RmStatus,
+    RM_EXTENSION_CONFIGURE, RM_EXTENSION_LATENCY, RM_EXTENSION_PORTS, RM_NODE_PREFERS_ISOLATION, RmDataView, RmGetExtensionFn,
+    RmNodeConfigure, RmNodeContext, RmNodeLatency, RmNodePorts, RmNodeTypeExtension, RmNodeTypeInfo, RmNodeVTable, RmStatus,
 };
 use serde_json::Value;
 
+use crate::caps::Caps;
 use crate::data::Data;
 use crate::error::{Error, NodeFailure, Result, catch};
 use crate::ffi::{arg, optional_str_arg, str_arg};
@@ -22,6 +24,9 @@ use super::{Emitter, Implementation, Node, NodeSpec, ParamError};
 pub(crate) struct VTable {
     raw: RmNodeVTable,
     owner: Option<Arc<dyn Any + Send + Sync>>,
+    /// The node type's extensions (ABI minor 3), copied when the type is loaded.
+    ports: Option<RmNodePorts>,
+    configure: Option<RmNodeConfigure>,
 }
 
 // SAFETY: whoever supplies a vtable promises (see `RmNodeVTable`) that callbacks may run
@@ -33,7 +38,7 @@ impl VTable {
     /// Takes ownership of `raw` (its `release` will be called once, even if the spec
     /// built from it is rejected) and keeps `owner` alive until then.
     pub(crate) fn new(raw: RmNodeVTable, owner: Option<Arc<dyn Any + Send + Sync>>) -> Self {
-        Self { raw, owner }
+        Self { raw, owner, ports: None, configure: None }
     }
 }
 
@@ -132,15 +137,34 @@ unsafe impl Send for ForeignNode {}
 
 impl Node for ForeignNode {
     fn process(&mut self, input: &Data, out: &mut Emitter) -> Result<(), NodeFailure> {
+        self.process_port(0, input, out)
+    }
+
+    /// Through the ports extension when the type has one, else `process`.
+    fn process_port(&mut self, port: usize, input: &Data, out: &mut Emitter) -> Result<(), NodeFailure> {
         let accepted = self.shape.input_kinds;
         if accepted != 0 && kind_bit(input) & accepted == 0 {
             let (got, wanted) = (kind_names(kind_bit(input))[0], kind_names(accepted).join(", "));
             return Err(NodeFailure::new(format!("received {got} but the node type accepts {wanted}")));
         }
-        let process = self.vtable.raw.process.expect("checked in spec()");
         let mut json = String::new();
         let view = view_of(input, &mut json);
-        with_ctx(Some(out), self.shape, |ctx| unsafe { process(self.instance, &view, ctx) })
+        match self.vtable.ports.and_then(|p| p.process_port) {
+            Some(process_port) => {
+                let port = port as u32;
+                with_ctx(Some(out), self.shape, |ctx| unsafe { process_port(self.instance, port, &view, ctx) })
+            }
+            None => {
+                let process = self.vtable.raw.process.expect("checked in spec()");
+                with_ctx(Some(out), self.shape, |ctx| unsafe { process(self.instance, &view, ctx) })
+            }
+        }
+    }
+
+    fn configure(&mut self, inputs: &[Caps]) -> Result<(), NodeFailure> {
+        let Some(configure) = self.vtable.configure.and_then(|c| c.configure) else { return Ok(()) };
+        let json = Value::Array(inputs.iter().map(Caps::to_json).collect()).to_string();
+        with_ctx(None, self.shape, |ctx| unsafe { configure(self.instance, json.as_ptr().cast(), json.len(), ctx) })
     }
 
     fn flush(&mut self, out: &mut Emitter) -> Result<(), NodeFailure> {
@@ -192,12 +216,17 @@ pub(crate) struct Extension {
 }
 
 impl Extension {
-    /// The caps declaration, parsed and checked against the node type's `outputs`.
-    pub(crate) fn caps(&self, outputs: &[String]) -> std::result::Result<Option<Value>, String> {
-        let Some(text) = &self.caps else { return Ok(None) };
-        let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-        crate::caps::check_decl(&value, outputs)?;
-        Ok(Some(value))
+    /// The flags, and the caps declaration parsed and checked against the node type's
+    /// `info` (its output ports); errors name the field.
+    ///
+    /// # Safety
+    /// The pointers in `info` must be null or valid as `RmNodeTypeInfo` documents.
+    pub(crate) unsafe fn declared(&self, info: &RmNodeTypeInfo) -> std::result::Result<(u32, Option<Value>), String> {
+        let Some(text) = &self.caps else { return Ok((self.flags, None)) };
+        let value: Value = serde_json::from_str(text).map_err(|e| format!("caps: not JSON: {e}"))?;
+        let outputs = unsafe { output_names(info) }.map_err(|e| e.to_string())?;
+        crate::caps::check_decl(&value, &outputs).map_err(|m| format!("caps: {m}"))?;
+        Ok((self.flags, Some(value)))
     }
 }
 
@@ -232,13 +261,49 @@ pub(crate) unsafe fn read_extension(ext: *const RmNodeTypeExtension, stride: usi
     Ok(Extension { flags, caps })
 }
 
-/// Builds the spec of a node type implemented by `vtable`, checking `info`.
+/// A node type's extension `id` through `get_extension`, copied; `None` when there is
+/// no lookup, or it has no such extension.
 ///
 /// # Safety
-/// The pointers in `info` must be null or valid as `RmNodeTypeInfo` documents.
-pub(crate) unsafe fn spec(info: &RmNodeTypeInfo, vtable: VTable, implementation: Implementation) -> Result<NodeSpec> {
-    let vtable = Arc::new(vtable);
+/// `get_extension` must return NULL or a pointer to a readable `T` (what `id` defines).
+unsafe fn extension<T: Copy>(get_extension: Option<RmGetExtensionFn>, node_type: &CStr, id: &CStr) -> Result<Option<T>> {
+    let Some(get) = get_extension else { return Ok(None) };
+    let found = catch(|| unsafe { get(node_type.as_ptr(), id.as_ptr()) })
+        .map_err(|_| Error::InvalidArgument(format!("get_extension panicked for {}", id.to_string_lossy())))?;
+    // SAFETY: the caller's promise; read unaligned, the plugin's struct may be packed otherwise.
+    Ok((!found.is_null()).then(|| unsafe { std::ptr::read_unaligned(found.cast::<T>()) }))
+}
+
+/// Builds the spec of a node type implemented by `vtable`, checking `info`, with what
+/// its `RmNodeTypeExtension` declares (`declared`: its flags, and its caps checked by
+/// the caller) and the extensions `get_extension` offers (several input ports,
+/// `configure`, latency).
+///
+/// # Safety
+/// The pointers in `info` must be null or valid as `RmNodeTypeInfo` documents, and
+/// `get_extension` as `RmGetExtensionFn` documents.
+pub(crate) unsafe fn spec(
+    info: &RmNodeTypeInfo,
+    mut vtable: VTable,
+    implementation: Implementation,
+    declared: (u32, Option<Value>),
+    get_extension: Option<RmGetExtensionFn>,
+) -> Result<NodeSpec> {
     let node_type = unsafe { str_arg(info.node_type, "info.node_type") }?.to_string();
+    let name = unsafe { CStr::from_ptr(info.node_type) };
+    vtable.ports = unsafe { extension::<RmNodePorts>(get_extension, name, RM_EXTENSION_PORTS) }?;
+    vtable.configure = unsafe { extension::<RmNodeConfigure>(get_extension, name, RM_EXTENSION_CONFIGURE) }?;
+    let latency = unsafe { extension::<RmNodeLatency>(get_extension, name, RM_EXTENSION_LATENCY) }?;
+    for (id, given) in [
+        (RM_EXTENSION_PORTS, vtable.ports.map(|p| p.process_port.is_some())),
+        (RM_EXTENSION_CONFIGURE, vtable.configure.map(|c| c.configure.is_some())),
+        (RM_EXTENSION_LATENCY, latency.map(|l| l.latency.is_some())),
+    ] {
+        if given == Some(false) {
+            return Err(Error::InvalidArgument(format!("node type '{node_type}': extension {} has a NULL callback", id.to_string_lossy())));
+        }
+    }
+    let vtable = Arc::new(vtable);
     if node_type.is_empty() {
         return Err(Error::InvalidArgument("info.node_type is empty".into()));
     }
@@ -264,19 +329,14 @@ pub(crate) unsafe fn spec(info: &RmNodeTypeInfo, vtable: VTable, implementation:
             Err(e) => return Err(Error::InvalidArgument(format!("node type '{node_type}': params_schema_json: {e}"))),
         },
     };
-    let outputs: Vec<String> = if info.n_outputs == 0 {
-        vec!["out".to_string()]
-    } else {
-        let names = unsafe { arg(info.outputs, "info.outputs") }?;
-        let names = unsafe { std::slice::from_raw_parts(names, info.n_outputs) };
-        names.iter().map(|&p| unsafe { str_arg(p, "info.outputs[i]") }.map(str::to_string)).collect::<Result<_>>()?
-    };
+    let outputs = unsafe { output_names(info) }?;
     check_port_names(&node_type, &outputs)?;
     let known = remotemedia_plugin::abi::RM_KIND_AUDIO | remotemedia_plugin::abi::RM_KIND_JSON;
     if (info.input_kinds | info.output_kinds) & !known != 0 {
         return Err(Error::InvalidArgument(format!("node type '{node_type}': unknown bits in input_kinds or output_kinds")));
     }
     let shape = Shape { n_outputs: outputs.len(), input_kinds: info.input_kinds, output_kinds: info.output_kinds };
+    let (has_ports, kept) = (vtable.ports.is_some(), vtable.clone());
     let create = move |params: &serde_json::Map<String, Value>| -> Result<Box<dyn Node>, ParamError> {
         let create = vtable.raw.create.expect("checked above");
         let json = Value::Object(params.clone()).to_string();
@@ -288,15 +348,57 @@ pub(crate) unsafe fn spec(info: &RmNodeTypeInfo, vtable: VTable, implementation:
         }
         Ok(Box::new(ForeignNode { vtable: vtable.clone(), instance, shape }))
     };
-    Ok(NodeSpec {
+    let (flags, caps) = declared;
+    let spec = NodeSpec {
         node_type,
         description,
         params_schema,
         outputs,
         implementation,
-        prefers_isolation: false,
-        caps: None,
-        latency: None,
+        prefers_isolation: flags & RM_NODE_PREFERS_ISOLATION != 0,
+        caps,
+        latency: latency.and_then(|l| l.latency).map(|f| latency_fn(f, kept)),
         create: Arc::new(create),
+    };
+    if ports_of(&spec).len() > 1 && !has_ports {
+        return Err(Error::InvalidArgument(format!(
+            "node type '{}': its caps declare the input ports {}, so it needs the extension {} (process_port)",
+            spec.node_type,
+            ports_of(&spec).join(", "),
+            RM_EXTENSION_PORTS.to_string_lossy()
+        )));
+    }
+    Ok(spec)
+}
+
+/// The output port names `info` gives (`out` when it gives none).
+///
+/// # Safety
+/// As for [`spec`].
+unsafe fn output_names(info: &RmNodeTypeInfo) -> Result<Vec<String>> {
+    if info.n_outputs == 0 {
+        return Ok(vec!["out".to_string()]);
+    }
+    let names = unsafe { arg(info.outputs, "info.outputs") }?;
+    let names = unsafe { std::slice::from_raw_parts(names, info.n_outputs) };
+    names.iter().map(|&p| unsafe { str_arg(p, "info.outputs[i]") }.map(str::to_string)).collect()
+}
+
+/// The input ports of a node type with its params' defaults.
+fn ports_of(spec: &NodeSpec) -> Vec<String> {
+    spec.ports(&serde_json::Map::new()).inputs
+}
+
+/// The spec's latency through a type's latency extension, given its vtable's `user_data`
+/// (kept alive with the vtable).
+fn latency_fn(
+    f: unsafe extern "C" fn(*mut c_void, *const c_char, usize, *const c_char, usize) -> i64,
+    vtable: Arc<VTable>,
+) -> Arc<super::LatencyFn> {
+    Arc::new(move |params, caps| {
+        let (params, caps) = (Value::Object(params.clone()).to_string(), caps.to_json().to_string());
+        let user_data = vtable.raw.user_data;
+        let frames = catch(|| unsafe { f(user_data, params.as_ptr().cast(), params.len(), caps.as_ptr().cast(), caps.len()) }).ok()?;
+        usize::try_from(frames).ok()
     })
 }

@@ -10,6 +10,7 @@ mod schema;
 mod spec;
 
 use crate::budget;
+use crate::caps::Caps;
 use crate::data::Data;
 use crate::error::NodeFailure;
 
@@ -31,6 +32,14 @@ pub trait Node: Send {
     fn process_port(&mut self, port: usize, input: &Data, out: &mut Emitter) -> Result<(), NodeFailure> {
         debug_assert_eq!(port, 0, "a node with several input ports implements process_port");
         self.process(input, out)
+    }
+    /// Called once per stream (a run, or a session's pushes up to a flush), after a
+    /// reset and before the first item, with the caps negotiated for each input port
+    /// (fields not known before data flows are `None`). A node sizes its state here
+    /// (gst-plugins-rs's `set_caps`) and refuses caps it cannot take
+    /// (`NodeFailure::invalid_input`).
+    fn configure(&mut self, _inputs: &[Caps]) -> Result<(), NodeFailure> {
+        Ok(())
     }
     /// End of stream: emit whatever is still held (filter tails, partial frames).
     fn flush(&mut self, _out: &mut Emitter) -> Result<(), NodeFailure> {

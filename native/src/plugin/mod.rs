@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 
 use remotemedia_plugin::abi::{
-    RM_NODE_PREFERS_ISOLATION, RM_PLUGIN_ABI_MAJOR, RM_PLUGIN_ABI_MINOR, RM_PLUGIN_ENTRY_SYMBOL as ENTRY_SYMBOL, RmNodeTypeExtension,
-    RmPluginDescriptor, RmPluginEntryFn,
+    RM_PLUGIN_ABI_MAJOR, RM_PLUGIN_ABI_MINOR, RM_PLUGIN_ENTRY_SYMBOL as ENTRY_SYMBOL, RmNodeTypeExtension, RmPluginDescriptor,
+    RmPluginEntryFn,
 };
 use serde_json::{Value, json};
 
@@ -180,8 +180,11 @@ unsafe fn extensions(d: &RmPluginDescriptor) -> Result<Vec<Extension>, String> {
 /// # Safety
 /// `d` must be a descriptor returned by the entry point of the library in `library`.
 unsafe fn read_descriptor(d: &RmPluginDescriptor, file: &Path, library: &Arc<Library>) -> Result<Plugin, String> {
+    if d.abi_minor < 3 && d.get_extension.is_some() {
+        return Err("invalid descriptor: reserved_1 is not NULL (it is get_extension from ABI minor 3)".into());
+    }
     if let Some(i) = d.reserved.iter().position(|p| !p.is_null()) {
-        return Err(format!("invalid descriptor: reserved_{} is not NULL", i + 1));
+        return Err(format!("invalid descriptor: reserved_{} is not NULL", i + 2));
     }
     if d.node_types.is_null() || d.n_node_types == 0 {
         return Err("invalid descriptor: no node types (node_types is NULL or n_node_types is 0)".into());
@@ -203,10 +206,10 @@ unsafe fn read_descriptor(d: &RmPluginDescriptor, file: &Path, library: &Arc<Lib
     for (i, t) in types.iter().enumerate() {
         let owner: Arc<dyn std::any::Any + Send + Sync> = library.clone();
         let vtable = VTable::new(t.vtable, Some(owner));
-        let mut spec = unsafe { foreign::spec(&t.info, vtable, Implementation::Plugin(meta.clone())) }
+        let get_extension = if d.abi_minor >= 3 { d.get_extension } else { None };
+        let declared = unsafe { extensions[i].declared(&t.info) }.map_err(|m| format!("invalid descriptor: extensions[{i}].{m}"))?;
+        let spec = unsafe { foreign::spec(&t.info, vtable, Implementation::Plugin(meta.clone()), declared, get_extension) }
             .map_err(|e| invalid(&format!("node_types[{i}]: "), e))?;
-        spec.prefers_isolation = extensions[i].flags & RM_NODE_PREFERS_ISOLATION != 0;
-        spec.caps = extensions[i].caps(&spec.outputs).map_err(|m| format!("invalid descriptor: extensions[{i}].caps: {m}"))?;
         if specs.iter().any(|s: &Arc<NodeSpec>| s.node_type == spec.node_type) {
             return Err(format!("invalid descriptor: node type '{}' is listed twice", spec.node_type));
         }

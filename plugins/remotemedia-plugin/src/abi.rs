@@ -18,9 +18,12 @@ pub const RM_PLUGIN_ABI_MAJOR: u32 = 1;
 /// Minor version of the plugin ABI. The runtime loads a plugin whose minor is at most its own.
 ///
 /// Minor 1 added `RmPluginDescriptor::extensions` (`RmNodeTypeExtension`, with the
-/// `RM_NODE_PREFERS_ISOLATION` flag). Minor 2 appended `RmNodeTypeExtension::caps`. A
-/// plugin built against an older minor loads as before (its node types undeclared).
-pub const RM_PLUGIN_ABI_MINOR: u32 = 2;
+/// `RM_NODE_PREFERS_ISOLATION` flag). Minor 2 appended `RmNodeTypeExtension::caps`.
+/// Minor 3 took `reserved_1` for `get_extension`: node type extensions by id
+/// (`RM_EXTENSION_PORTS`, `RM_EXTENSION_CONFIGURE`, `RM_EXTENSION_LATENCY`). A plugin
+/// built against an older minor loads as before (its node types undeclared, with one
+/// input port).
+pub const RM_PLUGIN_ABI_MINOR: u32 = 3;
 
 /// `RmNodeTypeExtension::flags` bit: the node type should run in a process of its own
 /// (`"isolation": "process"` in a manifest), e.g. because it wraps code that may crash.
@@ -230,6 +233,73 @@ pub struct RmNodeVTable {
     pub release: Option<unsafe extern "C" fn(user_data: *mut c_void)>,
 }
 
+/// Id of [`RmNodePorts`] (`"remotemedia.ports/1"`), for `get_extension`.
+pub const RM_EXTENSION_PORTS: &std::ffi::CStr = c"remotemedia.ports/1";
+/// Id of [`RmNodeConfigure`] (`"remotemedia.configure/1"`), for `get_extension`.
+pub const RM_EXTENSION_CONFIGURE: &std::ffi::CStr = c"remotemedia.configure/1";
+/// Id of [`RmNodeLatency`] (`"remotemedia.latency/1"`), for `get_extension`.
+pub const RM_EXTENSION_LATENCY: &std::ffi::CStr = c"remotemedia.latency/1";
+
+/// Looks up an extension of node type `node_type` by its versioned `id` (both
+/// NUL-terminated, borrowed for the call): a pointer to the struct that id defines, or
+/// NULL when the node type has none. The runtime asks once per node type and id, when
+/// it loads the plugin (or registers the host's node type), on any thread, and copies
+/// what the struct holds; the struct must stay valid until then. Unknown ids must get
+/// NULL: later runtimes ask for ids this header does not know.
+pub type RmGetExtensionFn = unsafe extern "C" fn(node_type: *const c_char, id: *const c_char) -> *const c_void;
+
+/// `RM_EXTENSION_PORTS`: a node type that declares several input ports (its caps'
+/// `"inputs"`, docs/PLUGINS.md) gets each item through `process_port` instead of
+/// `process`, with the index of the port it arrived at (in declaration order).
+/// Threading and ownership as `RmNodeVTable::process`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct RmNodePorts {
+    /// Processes one item (`input`, borrowed for the call) that arrived at input port
+    /// `port`. Required.
+    pub process_port:
+        Option<unsafe extern "C" fn(instance: *mut c_void, port: u32, input: *const RmDataView, ctx: *mut RmNodeContext) -> i32>,
+}
+
+/// `RM_EXTENSION_CONFIGURE`: the node is told the caps negotiated for its input ports
+/// before each stream's first item (gst-plugins-rs's `set_caps`), so it can size its
+/// state there. Threading as `RmNodeVTable::process`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct RmNodeConfigure {
+    /// Called exactly once per stream (a run, or a session's pushes up to a flush),
+    /// after `reset` and before the first `process`, with `len` bytes of JSON (not
+    /// NUL-terminated, borrowed for the call): an array with the caps of each input
+    /// port in order, each `{"kind": "audio", "format", "channels", "sample_rate"}`
+    /// (`null` where not known before data flows) or `{"kind": "json"}`. Return
+    /// `RM_STATUS_INVALID_ARGUMENT` (with a message) to refuse caps it cannot take.
+    /// Required.
+    pub configure:
+        Option<unsafe extern "C" fn(instance: *mut c_void, caps_json: *const c_char, len: usize, ctx: *mut RmNodeContext) -> i32>,
+}
+
+/// `RM_EXTENSION_LATENCY`: the node type's algorithmic latency (CLAP's `latency.get`),
+/// which plans use for latency budgets.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct RmNodeLatency {
+    /// The most output frames (at its output rate) an input sample may wait in a node
+    /// of this type (`user_data`: its vtable's) with these params (`params_len` bytes
+    /// of JSON) whose first input port carries
+    /// these caps (`caps_len` bytes of JSON, as `configure` gets one), both borrowed
+    /// for the call; a negative value when that is not known. Called on any thread, at
+    /// any time, with no instance; it must not fail or block. Required.
+    pub latency: Option<
+        unsafe extern "C" fn(
+            user_data: *mut c_void,
+            params_json: *const c_char,
+            params_len: usize,
+            caps_json: *const c_char,
+            caps_len: usize,
+        ) -> i64,
+    >,
+}
+
 /// Describes a node type. Strings are NUL-terminated UTF-8.
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -322,8 +392,11 @@ pub struct RmPluginDescriptor {
     /// ABI minor 1: `n_node_types` extensions, one per node type in the same order, or
     /// NULL for none. Read only when `abi_minor` is at least 1.
     pub extensions: *const RmNodeTypeExtension,
-    /// Must be NULL: room for later minor versions (`reserved_1` to `reserved_3` in C).
-    pub reserved: [*const c_void; 3],
+    /// ABI minor 3: looks up node type extensions by id, or NULL for none. Read only
+    /// when `abi_minor` is at least 3.
+    pub get_extension: Option<RmGetExtensionFn>,
+    /// Must be NULL: room for later minor versions (`reserved_2` and `reserved_3` in C).
+    pub reserved: [*const c_void; 2],
 }
 
 /// The type of the entry point every plugin exports under the name

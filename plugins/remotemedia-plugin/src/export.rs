@@ -106,7 +106,8 @@ impl Plugin {
             n_node_types: node_types.len(),
             unload: None,
             extensions: extensions.as_ptr(),
-            reserved: [std::ptr::null(); 3],
+            get_extension: None,
+            reserved: [std::ptr::null(); 2],
         };
         Self { _strings: strings, _ports: ports, _types: node_types, _extensions: extensions, descriptor }
     }

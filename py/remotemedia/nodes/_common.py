@@ -7,7 +7,7 @@ import numpy as np
 
 from .._contract import MAX_BUFFER_SAMPLES, NODES
 from .._schema import SchemaError, validate
-from ..audio import Audio
+from ..audio import DTYPE_OF, Audio
 from ..errors import InvalidInputError, NodeError
 from ..node import Node, ParamError, register_node
 
@@ -59,7 +59,8 @@ def audio_input(data, node_type: str, f32: bool = False) -> Audio:
     if not isinstance(data, Audio):
         raise NodeError(f"{node_type} takes audio, got a JSON event")
     if f32 and data.samples.dtype != np.float32:
-        raise NodeError(f"{node_type} takes f32 audio, got {data.samples.dtype}; put a FormatConverter with format \"f32\" before it")
+        name = next(n for n, dtype in DTYPE_OF.items() if dtype == data.samples.dtype)
+        raise NodeError(f"{node_type} takes f32 audio, got {name}; put a FormatConverter with format \"f32\" before it")
     return data
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..audio import Audio
-from ..errors import NodeError
+from ..audio import DTYPE_OF, Audio
+from ..errors import InvalidInputError, NodeError
 from ..node import ParamError
 from ._common import BuiltinNode, audio_input, budget_samples, builtin
 
@@ -46,16 +46,28 @@ class Rechunk(BuiltinNode):
     def _frames(self, rate: int) -> int:
         return _frames(self.frame_ms, self.frame_samples, rate)
 
+    def _start(self, dtype, channels: int, rate: int) -> None:
+        self.size = self._frames(rate)
+        budget_samples("Rechunk frame", self.size, channels)
+        self.layout = (np.dtype(dtype), channels, rate)
+        self.pending = np.zeros((0, channels), dtype)
+
+    def configure(self, inputs):
+        """Sizes the frame for the negotiated format, when all of it is known."""
+        kind, fmt, channels, rate = inputs[0]
+        if kind == "audio" and None not in (fmt, channels, rate):
+            self._start(DTYPE_OF[fmt], channels, rate)
+
     def process(self, data):
         audio_input(data, "Rechunk")
         layout = (data.samples.dtype, data.channels, data.sample_rate)
         if self.layout is None:
-            self.size = self._frames(data.sample_rate)
-            budget_samples("Rechunk frame", self.size, data.channels)
-            self.layout = layout
-            self.pending = data.samples[:0].reshape(0, data.channels)
+            self._start(*layout)
         elif layout != self.layout:
-            raise NodeError("Rechunk got a chunk whose format, channels or rate differs from the stream's first")
+            names = {np.dtype(dtype): name for name, dtype in DTYPE_OF.items()}
+            raise InvalidInputError(
+                f"its input port in got a chunk of {names[layout[0]]}, {layout[1]} ch, {layout[2]} Hz; the stream is "
+                f"{names[self.layout[0]]}, {self.layout[1]} ch, {self.layout[2]} Hz (configured, or its first chunk)")
         self.pending = np.concatenate([self.pending, data.samples.reshape(-1, data.channels)])
         whole = len(self.pending) // self.size * self.size
         out = [self._audio(self.pending[i:i + self.size]) for i in range(0, whole, self.size)]

@@ -17,7 +17,7 @@ from math import ceil, floor, gcd, pi
 import numpy as np
 
 from ..audio import Audio
-from ..errors import NodeError
+from ..errors import InvalidInputError, NodeError
 from ._common import BuiltinNode, audio_input, budget_samples, builtin, require_finite
 
 # Passband edge (x the lower Nyquist), stopband attenuation (dB), and the least number
@@ -119,13 +119,20 @@ class Resample(BuiltinNode):
             return None
         return Audio(np.ascontiguousarray(frames.astype(np.float32)), self.target_rate)
 
+    def configure(self, inputs):
+        """Sizes the filter and its buffers for the negotiated rate and channels, when known."""
+        _, _, channels, rate = inputs[0]
+        if rate is not None and channels is not None:
+            self._start(rate, channels)
+
     def process(self, data):
         audio_input(data, "Resample", f32=True)
         require_finite(data.samples, "Resample")
         if self.rate is None:
             self._start(data.sample_rate, data.channels)
         elif (data.sample_rate, data.channels) != (self.rate, self.channels):
-            raise NodeError("Resample got a chunk whose rate or channel count differs from the stream's first")
+            raise InvalidInputError(f"its input port in got a chunk of {data.sample_rate} Hz, {data.channels} ch; the "
+                                    f"stream is {self.rate} Hz, {self.channels} ch (configured, or its first chunk)")
         if self.rate == self.target_rate:
             return data
         self.pending = np.concatenate([self.pending, data.samples.reshape(-1, self.channels)])

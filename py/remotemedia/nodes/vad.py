@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..audio import Audio
-from ..errors import NodeError
+from ..errors import InvalidInputError, NodeError
 from ..model import ModelFileError, silero, silero_package_model
 from ..node import Emit, ParamError
 from ._common import BuiltinNode, builtin, mono_f32
@@ -301,12 +301,18 @@ class VAD(BuiltinNode):
         return [{"start": self._seconds(decisions[0][0]), "frame_ms": self.frame_ms,
                  "speech": [d[1] for d in decisions], "score": [d[2] for d in decisions]}]
 
+    def configure(self, inputs):
+        """Makes the engine's state for the negotiated rate, when known."""
+        if inputs[0][3] is not None:
+            self._start(inputs[0][3])
+
     def process(self, data):
         mono_f32(data, "VAD")
         if self.rate is None:
             self._start(data.sample_rate)
         elif data.sample_rate != self.rate:
-            raise NodeError("VAD got a chunk whose rate differs from the stream's first")
+            raise InvalidInputError(f"its input port in got a chunk of {data.sample_rate} Hz; the stream is {self.rate} Hz "
+                                    f"(configured, or its first chunk)")
         x = np.concatenate([self.pending, data.samples])
         whole = len(x) // self.frame_len * self.frame_len
         self.pending = x[whole:]

@@ -32,8 +32,8 @@ pub(crate) fn f32_samples<'a>(audio: &'a AudioBuffer, node_type: &str) -> Result
     match audio.samples() {
         Samples::F32(b) => Ok(b),
         other => Err(NodeFailure::new(format!(
-            "{node_type} takes f32 audio, got {:?}; put a FormatConverter with format \"f32\" before it",
-            other.format()
+            "{node_type} takes f32 audio, got {}; put a FormatConverter with format \"f32\" before it",
+            other.format().name()
         ))),
     }
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::budget;
+use crate::caps::Caps;
 use crate::data::{AudioBuffer, Data, Sample, SampleFormat, Samples};
 use crate::error::NodeFailure;
 use crate::nodes::{Emitter, Implementation, Node, NodeSpec, ParamError, parse_params};
@@ -150,21 +151,17 @@ struct Rechunk {
 }
 
 impl Rechunk {
-    fn start(&self, audio: &AudioBuffer) -> Result<State, NodeFailure> {
-        let frames = self.size.frames(audio.sample_rate())?;
-        let pending: Box<dyn Reframe> = match audio.samples().format() {
+    fn start(&self, format: SampleFormat, channels: u16, sample_rate: u32) -> Result<State, NodeFailure> {
+        let frames = self.size.frames(sample_rate)?;
+        let frame_len = budget::samples("Rechunk frame", frames, usize::from(channels))?;
+        // grown fallibly as samples come (`budget::reserve`), never allocated up front
+        let pending: Box<dyn Reframe> = match format {
             SampleFormat::F32 => Box::new(Vec::<f32>::new()),
             SampleFormat::I16 => Box::new(Vec::<i16>::new()),
             SampleFormat::I32 => Box::new(Vec::<i32>::new()),
             SampleFormat::F64 => Box::new(Vec::<f64>::new()),
         };
-        Ok(State {
-            format: audio.samples().format(),
-            channels: audio.channels(),
-            sample_rate: audio.sample_rate(),
-            frame_len: budget::samples("Rechunk frame", frames, usize::from(audio.channels()))?,
-            pending,
-        })
+        Ok(State { format, channels, sample_rate, frame_len, pending })
     }
 }
 
@@ -177,15 +174,32 @@ fn emit(state: &State, samples: Samples, out: &mut Emitter) -> Result<(), NodeFa
 impl Node for Rechunk {
     fn process(&mut self, input: &Data, out: &mut Emitter) -> Result<(), NodeFailure> {
         let audio = super::audio(input, "Rechunk")?;
+        let layout = (audio.samples().format(), audio.channels(), audio.sample_rate());
         if self.state.is_none() {
-            self.state = Some(self.start(audio)?);
+            self.state = Some(self.start(layout.0, layout.1, layout.2)?);
         }
         let state = self.state.as_mut().expect("set above");
-        if (audio.samples().format(), audio.channels(), audio.sample_rate()) != (state.format, state.channels, state.sample_rate) {
-            return Err(NodeFailure::new("Rechunk got a chunk whose format, channels or rate differs from the stream's first"));
+        if layout != (state.format, state.channels, state.sample_rate) {
+            return Err(NodeFailure::invalid_input(format!(
+                "its input port in got a chunk of {}, {} ch, {} Hz; the stream is {}, {} ch, {} Hz (configured, or its first chunk)",
+                layout.0.name(),
+                layout.1,
+                layout.2,
+                state.format.name(),
+                state.channels,
+                state.sample_rate
+            )));
         }
         for frame in state.pending.push(audio.samples(), state.frame_len)? {
             emit(state, frame, out)?;
+        }
+        Ok(())
+    }
+
+    /// Sizes the frame and its buffer for the negotiated format, when all of it is known.
+    fn configure(&mut self, inputs: &[Caps]) -> Result<(), NodeFailure> {
+        if let Some((format, channels, rate)) = inputs[0].sample_caps() {
+            self.state = Some(self.start(format, channels, rate)?);
         }
         Ok(())
     }

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::budget;
+use crate::caps::Caps;
 use crate::data::{AudioBuffer, Data, Sample};
 use crate::error::NodeFailure;
 use crate::nodes::{Emitter, Implementation, Node, NodeSpec, ParamError, parse_params};
@@ -128,7 +129,10 @@ impl Node for Resample {
         match &mut self.state {
             Some(s) if (s.input_rate, s.channels) == format => s.started = true,
             Some(s) if s.started => {
-                return Err(NodeFailure::new("Resample got a chunk whose rate or channel count differs from the stream's first"));
+                return Err(NodeFailure::invalid_input(format!(
+                    "its input port in got a chunk of {} Hz, {} ch; the stream is {} Hz, {} ch (configured, or its first chunk)",
+                    format.0, format.1, s.input_rate, s.channels
+                )));
             }
             _ => self.state = Some(self.start_at(format.0, format.1)?),
         }
@@ -141,6 +145,17 @@ impl Node for Resample {
         engine.process(samples, &mut resampled)?;
         let state = self.state.as_ref().expect("set above");
         self.emit(state, resampled, out)
+    }
+
+    /// Sizes the filter and its buffers for the negotiated rate and channels, when known.
+    fn configure(&mut self, inputs: &[Caps]) -> Result<(), NodeFailure> {
+        let (Some(rate), Some(channels)) = (inputs[0].rate(), inputs[0].channels()) else { return Ok(()) };
+        let channels = usize::from(channels);
+        if !matches!(&self.state, Some(s) if (s.input_rate, s.channels) == (rate, channels)) {
+            self.state = Some(self.start_at(rate, channels)?);
+        }
+        self.state.as_mut().expect("set above").started = true;
+        Ok(())
     }
 
     fn flush(&mut self, out: &mut Emitter) -> Result<(), NodeFailure> {

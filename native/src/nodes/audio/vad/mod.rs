@@ -23,6 +23,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use crate::caps::Caps;
 use crate::data::{AudioBuffer, Data, Samples};
 use crate::error::NodeFailure;
 use crate::model::{SILERO_WINDOW, Silero, SileroState};
@@ -431,8 +432,13 @@ impl Node for Vad {
         }
         let mut stream = self.stream.take().expect("set above");
         if audio.sample_rate() != stream.rate {
+            let message = format!(
+                "its input port in got a chunk of {} Hz; the stream is {} Hz (configured, or its first chunk)",
+                audio.sample_rate(),
+                stream.rate
+            );
             self.stream = Some(stream);
-            return Err(NodeFailure::new("VAD got a chunk whose rate differs from the stream's first"));
+            return Err(NodeFailure::invalid_input(message));
         }
         let mut decisions = Decisions::default();
         let mut rest: &[f32] = samples;
@@ -461,6 +467,14 @@ impl Node for Vad {
         stream.pending = pending;
         self.emit_decisions(decisions, out);
         self.stream = Some(stream);
+        Ok(())
+    }
+
+    /// Makes the engine's state and frame buffer for the negotiated rate, when known.
+    fn configure(&mut self, inputs: &[Caps]) -> Result<(), NodeFailure> {
+        if let Some(rate) = inputs[0].rate() {
+            self.stream = Some(self.start(rate)?);
+        }
         Ok(())
     }
 
