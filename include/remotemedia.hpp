@@ -26,6 +26,7 @@
 #include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "remotemedia.h"
 
@@ -150,6 +151,20 @@ auto samples(const Container &c) noexcept -> Samples<std::remove_cv_t<std::remov
 
 }  // namespace detail
 
+/**
+ * A chunk for one of a pipeline's named inputs: its index (Pipeline::input_index) and
+ * samples, borrowed for the call they are passed to. Use with Pipeline::run_inputs and
+ * Session::push_inputs.
+ */
+template <class T>
+RmInput input(std::size_t index, Samples<T> s, uint32_t channels, uint32_t sample_rate) noexcept {
+  return RmInput{index, RmDataView{RM_DATA_KIND_AUDIO, s.data(), s.size(), s.format, channels, sample_rate}};
+}
+template <class Container>
+RmInput input(std::size_t index, const Container &c, uint32_t channels, uint32_t sample_rate) noexcept {
+  return input(index, detail::samples(c), channels, sample_rate);
+}
+
 /** The items of one run or pull, in emission order; views stay valid while this lives. */
 class Outputs {
  public:
@@ -175,6 +190,11 @@ class Session {
   void push(const Input &input, uint32_t channels, uint32_t sample_rate, uint32_t timeout_ms = 10000) const {
     const auto s = detail::samples(input);
     detail::check(rm_session_push(handle_.get(), s.data(), s.size(), s.format, channels, sample_rate, timeout_ms));
+  }
+  /** Pushes chunks of several named inputs in one step (rm_session_push_inputs); a
+   *  transport that delivers inputs apart pushes each alone. */
+  void push_inputs(const std::vector<RmInput> &inputs, uint32_t timeout_ms = 10000) const {
+    detail::check(rm_session_push_inputs(handle_.get(), inputs.data(), inputs.size(), timeout_ms));
   }
   /** Takes up to `max_items` queued outputs (0: all), waiting up to `timeout_ms` for the first. */
   Outputs pull(uint32_t timeout_ms = 0, std::size_t max_items = 0) const {
@@ -222,6 +242,24 @@ class Pipeline {
     RmOutputs *out = nullptr;
     detail::check(rm_pipeline_run(handle_.get(), s.data(), s.size(), s.format, channels, sample_rate, &out));
     return Outputs(out);
+  }
+  /** Runs once on chunks of several named inputs (rm_pipeline_run_inputs). */
+  Outputs run_inputs(const std::vector<RmInput> &inputs) {
+    RmOutputs *out = nullptr;
+    detail::check(rm_pipeline_run_inputs(handle_.get(), inputs.data(), inputs.size(), &out));
+    return Outputs(out);
+  }
+  /** The index of the input called `name`, for input() (rm_pipeline_input_index). */
+  std::size_t input_index(const char *name) const {
+    std::size_t index = 0;
+    detail::check(rm_pipeline_input_index(handle_.get(), name, &index));
+    return index;
+  }
+  /** How many inputs the pipeline has (1 without named inputs). */
+  std::size_t input_count() const {
+    std::size_t count = 0;
+    detail::check(rm_pipeline_input_count(handle_.get(), &count));
+    return count;
   }
   /** Runs once and writes the run's audio (one sink output, in T and `out_channels`)
    *  to `out`, room for `capacity` frames; returns the frames written (rm_pipeline_run_into). */

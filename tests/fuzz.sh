@@ -30,7 +30,8 @@ def walk(value):
         words.add(value)
 walk(contract["nodes"])
 walk(contract["manifest"])
-tokens = ["{", "}", "[", "]", ":", ",", "null", "true", "false", "-1", "1e309", "4294967296", "18446744073709551616"]
+tokens = ["{", "}", "[", "]", ":", ",", "null", "true", "false", "-1", "1e309", "4294967296", "18446744073709551616",
+          "$", ".", "$mic", "in0", "in1", "Mix", "inputs", "gains"]
 with open(sys.argv[2], "w") as f:
     for t in tokens + sorted(json.dumps(w) for w in words):
         f.write(json.dumps(t) + "\n")

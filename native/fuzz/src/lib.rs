@@ -7,7 +7,8 @@ use std::sync::OnceLock;
 
 use remotemedia::capi::error::rm_last_error_message;
 use remotemedia::capi::{
-    RmOutputs, RmRuntime, RmStatus, rm_outputs_free, rm_pipeline_free, rm_pipeline_new, rm_pipeline_run, rm_runtime_new,
+    RmDataView, RmInput, RmOutputs, RmRuntime, RmStatus, rm_outputs_free, rm_pipeline_free, rm_pipeline_input_count, rm_pipeline_new,
+    rm_pipeline_run, rm_pipeline_run_inputs, rm_runtime_new,
 };
 
 /// The process's runtime, made on first use and never freed (reachable, so no leak).
@@ -21,8 +22,9 @@ pub fn runtime() -> *const RmRuntime {
 }
 
 /// Builds a pipeline from `manifest` through the C API and runs it once per
-/// (channels, rate) on `samples` (f32), then frees it; or checks that the failure left
-/// no pipeline and says why.
+/// (channels, rate) on `samples` (f32), then once more with `samples` for every input
+/// at once (its named inputs, if it has them), then frees it; or checks that the
+/// failure left no pipeline and says why.
 pub fn build_and_run(manifest: &[u8], samples: &[f32], layouts: &[(u32, u32)]) {
     let mut pipeline = ptr::null_mut();
     let status = unsafe { rm_pipeline_new(runtime(), manifest.as_ptr().cast(), manifest.len(), &mut pipeline) };
@@ -38,6 +40,19 @@ pub fn build_and_run(manifest: &[u8], samples: &[f32], layouts: &[(u32, u32)]) {
         if status == RmStatus::Ok {
             unsafe { rm_outputs_free(out) };
         }
+    }
+    let mut count = 0;
+    assert_eq!(unsafe { rm_pipeline_input_count(pipeline, &mut count) }, RmStatus::Ok);
+    let view = RmDataView { kind: 0, data: samples.as_ptr().cast(), len: samples.len(), format: 0, channels: 1, sample_rate: 16_000 };
+    // every input once, and one index past them (refused)
+    let inputs: Vec<RmInput> = (0..=count).map(|input| RmInput { input, data: view }).collect();
+    for n in [count, count + 1] {
+        let mut out: *mut RmOutputs = ptr::null_mut();
+        let status = unsafe { rm_pipeline_run_inputs(pipeline, inputs.as_ptr(), n, &mut out) };
+        if status == RmStatus::Ok {
+            unsafe { rm_outputs_free(out) };
+        }
+        assert!(n == count || status != RmStatus::Ok, "an unknown input is refused");
     }
     unsafe { rm_pipeline_free(pipeline) };
 }

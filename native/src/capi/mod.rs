@@ -17,16 +17,18 @@ pub mod error;
 mod host_node;
 mod log;
 mod metrics;
-pub use outputs::{RmOutput, RmOutputs, rm_outputs_free};
+pub use outputs::{RmInput, RmOutput, RmOutputs, rm_outputs_free};
+/// The data view `RmInput` carries (from the node ABI).
+pub use remotemedia_plugin::abi::RmDataView;
 mod outputs;
-pub use pipeline::{RmPipeline, rm_pipeline_free, rm_pipeline_new, rm_pipeline_run};
+pub use pipeline::{RmPipeline, rm_pipeline_free, rm_pipeline_input_count, rm_pipeline_new, rm_pipeline_run, rm_pipeline_run_inputs};
 mod pipeline;
 mod plugins;
 pub use runtime::{RmRuntime, rm_runtime_free, rm_runtime_new};
 mod runtime;
 pub use session::{
     RmOverflow, RmSession, RmSessionOptions, RmSessionStats, rm_session_close, rm_session_flush, rm_session_free, rm_session_new,
-    rm_session_pull, rm_session_push, rm_session_stats,
+    rm_session_pull, rm_session_push, rm_session_push_inputs, rm_session_stats,
 };
 mod session;
 

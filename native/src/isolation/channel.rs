@@ -4,8 +4,13 @@
 //! tells the host at once that the child died.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::fs::{MemfdFlags, fstat, ftruncate, memfd_create};
+use rustix::mm::{MapFlags, ProtFlags, mmap, munmap};
+use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType, recv, send, socketpair};
 
 /// Largest region the host or a child may grow to (items of one call).
 pub(crate) const MAX_REGION_BYTES: usize = 1 << 30;
@@ -16,35 +21,27 @@ fn too_big(size: usize) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("{size} bytes of items in one call; at most {MAX_REGION_BYTES}"))
 }
 
-fn os_error(what: &str) -> io::Error {
-    let e = io::Error::last_os_error();
-    io::Error::new(e.kind(), format!("{what}: {e}"))
+/// A system call's error, naming the call.
+fn os_error(what: &str) -> impl FnOnce(rustix::io::Errno) -> io::Error + '_ {
+    move |e| {
+        let e = io::Error::from(e);
+        io::Error::new(e.kind(), format!("{what}: {e}"))
+    }
 }
 
 /// A connected pair of stream sockets, both close-on-exec.
 pub fn socket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: `fds` has room for the two descriptors socketpair writes.
-    if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) } != 0 {
-        return Err(os_error("socketpair"));
-    }
-    // SAFETY: both descriptors were just created and are owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    socketpair(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None).map_err(os_error("socketpair"))
 }
 
 /// Sends all of `bytes` (never raising SIGPIPE: a dead peer is an error).
 pub fn send_all(fd: &OwnedFd, mut bytes: &[u8]) -> io::Result<()> {
     while !bytes.is_empty() {
-        // SAFETY: `bytes` is readable for its length.
-        let n = unsafe { libc::send(fd.as_raw_fd(), bytes.as_ptr().cast(), bytes.len(), libc::MSG_NOSIGNAL) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
+        match send(fd, bytes, SendFlags::NOSIGNAL) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
         }
-        bytes = &bytes[n as usize..];
     }
     Ok(())
 }
@@ -61,59 +58,45 @@ pub fn recv_exact(fd: &OwnedFd, buf: &mut [u8], deadline: Option<Instant>, spin:
         if !spinning {
             if let Some(deadline) = deadline {
                 let left = deadline.saturating_duration_since(Instant::now());
-                if !readable(fd.as_raw_fd(), left)? {
+                if !readable(fd.as_fd(), left)? {
                     return Err(io::Error::new(io::ErrorKind::TimedOut, "no reply before the deadline"));
                 }
             }
         }
-        let flags = if spinning { libc::MSG_DONTWAIT } else { 0 };
-        // SAFETY: `buf[got..]` is writable for its length.
-        let n = unsafe { libc::recv(fd.as_raw_fd(), buf[got..].as_mut_ptr().cast(), buf.len() - got, flags) };
-        match n {
-            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
-            n if n < 0 => {
-                let e = io::Error::last_os_error();
-                match e.kind() {
-                    io::ErrorKind::Interrupted => {}
-                    io::ErrorKind::WouldBlock if spinning => std::hint::spin_loop(),
-                    _ => return Err(e),
-                }
-            }
-            n => got += n as usize,
+        let flags = if spinning { RecvFlags::DONTWAIT } else { RecvFlags::empty() };
+        match recv(fd, &mut buf[got..], flags) {
+            Ok((0, _)) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok((n, _)) => got += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(rustix::io::Errno::AGAIN) if spinning => std::hint::spin_loop(),
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(())
 }
 
 /// Waits until `fd` is readable (or hung up) for at most `wait`; false on timeout.
-fn readable(fd: RawFd, wait: Duration) -> io::Result<bool> {
+fn readable(fd: BorrowedFd<'_>, wait: Duration) -> io::Result<bool> {
     let deadline = Instant::now() + wait;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let ms = left.as_millis().min(i32::MAX as u128) as i32 + i32::from(left.subsec_micros() % 1000 != 0);
-        let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
-        // SAFETY: one valid pollfd.
-        match unsafe { libc::poll(&mut p, 1, ms) } {
-            0 if Instant::now() >= deadline => return Ok(false),
-            0 => {}
-            n if n < 0 => {
-                let e = io::Error::last_os_error();
-                if e.kind() != io::ErrorKind::Interrupted {
-                    return Err(e);
-                }
-            }
-            _ => return Ok(true),
+        let timeout = Timespec { tv_sec: left.as_secs().min(i64::MAX as u64) as i64, tv_nsec: i64::from(left.subsec_nanos()) };
+        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+        match poll(&mut fds, Some(&timeout)) {
+            Ok(0) if Instant::now() >= deadline => return Ok(false),
+            Ok(0) | Err(rustix::io::Errno::INTR) => {}
+            Ok(_) => return Ok(true),
+            Err(e) => return Err(e.into()),
         }
     }
 }
 
 /// Blocks until the peer of `fd` hangs up (the child's watch on its host).
-pub fn wait_hangup(fd: RawFd) {
+pub fn wait_hangup(fd: BorrowedFd<'_>) {
+    let gone = PollFlags::RDHUP | PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL;
     loop {
-        let mut p = libc::pollfd { fd, events: libc::POLLRDHUP, revents: 0 };
-        // SAFETY: one valid pollfd.
-        let n = unsafe { libc::poll(&mut p, 1, -1) };
-        if n > 0 && p.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+        let mut fds = [PollFd::new(&fd, PollFlags::RDHUP)];
+        if matches!(poll(&mut fds, None), Ok(n) if n > 0) && fds[0].revents().intersects(gone) {
             return;
         }
     }
@@ -134,13 +117,8 @@ unsafe impl Send for Region {}
 impl Region {
     /// A new region (close-on-exec memfd) of the minimum size.
     pub fn create() -> io::Result<Self> {
-        // SAFETY: a valid NUL-terminated name.
-        let fd = unsafe { libc::memfd_create(c"remotemedia-node".as_ptr(), libc::MFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(os_error("memfd_create"));
-        }
-        // SAFETY: the descriptor was just created and is owned by nobody else.
-        let mut region = Self { fd: unsafe { OwnedFd::from_raw_fd(fd) }, ptr: std::ptr::null_mut(), len: 0 };
+        let fd = memfd_create(c"remotemedia-node", MemfdFlags::CLOEXEC).map_err(os_error("memfd_create"))?;
+        let mut region = Self { fd, ptr: std::ptr::null_mut(), len: 0 };
         region.grow(MIN_REGION_BYTES)?;
         Ok(region)
     }
@@ -164,12 +142,7 @@ impl Region {
     }
 
     fn file_size(&self) -> io::Result<usize> {
-        // SAFETY: `st` is written by fstat.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        if unsafe { libc::fstat(self.fd.as_raw_fd(), &mut st) } != 0 {
-            return Err(os_error("fstat"));
-        }
-        Ok(st.st_size as usize)
+        Ok(fstat(&self.fd).map_err(os_error("fstat"))?.st_size as usize)
     }
 
     fn map(&mut self, size: usize) -> io::Result<()> {
@@ -181,11 +154,8 @@ impl Region {
             return Ok(());
         }
         // SAFETY: maps `size` bytes of our own memfd, which is at least that long.
-        let ptr =
-            unsafe { libc::mmap(std::ptr::null_mut(), size, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, self.fd.as_raw_fd(), 0) };
-        if ptr == libc::MAP_FAILED {
-            return Err(os_error("mmap"));
-        }
+        let ptr = unsafe { mmap(std::ptr::null_mut(), size, ProtFlags::READ | ProtFlags::WRITE, MapFlags::SHARED, &self.fd, 0) }
+            .map_err(os_error("mmap"))?;
         self.ptr = ptr.cast();
         self.len = size;
         Ok(())
@@ -194,7 +164,7 @@ impl Region {
     fn unmap(&mut self) {
         if !self.ptr.is_null() {
             // SAFETY: `ptr`/`len` is a mapping this value made and nothing borrows.
-            unsafe { libc::munmap(self.ptr.cast(), self.len) };
+            let _ = unsafe { munmap(self.ptr.cast(), self.len) };
             self.ptr = std::ptr::null_mut();
             self.len = 0;
         }
@@ -210,10 +180,7 @@ impl Region {
             return Err(too_big(size));
         }
         if size > self.file_size()? {
-            // SAFETY: resizing our own memfd.
-            if unsafe { libc::ftruncate(self.fd.as_raw_fd(), size as libc::off_t) } != 0 {
-                return Err(os_error("ftruncate"));
-            }
+            ftruncate(&self.fd, size as u64).map_err(os_error("ftruncate"))?;
         }
         self.map(size)
     }

@@ -42,7 +42,7 @@ pub fn main(args: impl Iterator<Item = String>) -> i32 {
     // and destroys the node first).
     let watched = ctl.try_clone().map(|fd| {
         std::thread::spawn(move || {
-            channel::wait_hangup(std::os::fd::AsRawFd::as_raw_fd(&fd));
+            channel::wait_hangup(std::os::fd::AsFd::as_fd(&fd));
             if BUSY.load(Ordering::Acquire) {
                 std::process::exit(0);
             }

@@ -17,6 +17,11 @@ use std::path::{Path, PathBuf};
 
 pub use proxy::{Isolated, Recipe, StartError};
 
+// Process isolation, and the library with it, is Linux-only: memfd, MSG_NOSIGNAL,
+// POLLRDHUP and /proc/self/maps.
+#[cfg(not(target_os = "linux"))]
+compile_error!("remotemedia builds on Linux only: process isolation (native/src/isolation) uses memfd, POLLRDHUP and /proc");
+
 /// The executable's file name.
 pub const HOST_EXECUTABLE: &str = "remotemedia-node-host";
 /// Environment variable naming the executable, overriding the search.
@@ -28,17 +33,19 @@ pub fn child_main(args: impl Iterator<Item = String>) -> i32 {
     child::main(args)
 }
 
-/// The file this code was loaded from (the shared library, or a program linking it).
+/// The file this code was loaded from (the shared library, or a program linking it):
+/// the mapping of `/proc/self/maps` that holds this function.
 fn own_file() -> Option<PathBuf> {
-    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
-    // SAFETY: dladdr only reads the address and fills `info`.
-    let found = unsafe { libc::dladdr(own_file as *const libc::c_void, &mut info) };
-    if found == 0 || info.dli_fname.is_null() {
-        return None;
-    }
-    // SAFETY: dladdr returned a NUL-terminated path.
-    let name = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) };
-    std::fs::canonicalize(Path::new(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(name.to_bytes()))).ok()
+    let here = own_file as fn() -> Option<PathBuf> as usize;
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    maps.lines().find_map(|line| {
+        // address perms offset dev inode path
+        let mut fields = line.split_whitespace();
+        let (low, high) = fields.next()?.split_once('-')?;
+        let (low, high) = (usize::from_str_radix(low, 16).ok()?, usize::from_str_radix(high, 16).ok()?);
+        let path = fields.nth(4)?;
+        ((low..high).contains(&here) && path.starts_with('/')).then(|| std::fs::canonicalize(Path::new(path)).ok()).flatten()
+    })
 }
 
 /// Where the node host executable is: `$REMOTEMEDIA_NODE_HOST`, else beside the

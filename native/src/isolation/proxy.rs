@@ -8,6 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use rustix::process::Signal;
+
 use serde_json::{Map, Value, json};
 
 use crate::budget::MAX_NODE_PROCESSES;
@@ -79,8 +81,8 @@ impl Running {
     /// Lets the child go (it destroys its node and exits when its socket closes),
     /// waiting up to `grace`, then kills it; says how it ended if not cleanly.
     fn finish(mut self, grace: Duration) -> Result<(), String> {
-        // SAFETY: shutting down our own socket; the descriptor stays open until drop.
-        unsafe { libc::shutdown(self.ctl.as_raw_fd(), libc::SHUT_RDWR) };
+        // the descriptor stays open until drop; a socket already shut down is no error here
+        let _ = rustix::net::shutdown(&self.ctl, rustix::net::Shutdown::Both);
         let deadline = Instant::now() + grace;
         loop {
             match self.process.try_wait() {
@@ -182,7 +184,7 @@ fn ended(running: &mut Running, fault: Fault, timeout: Option<Duration>) -> Node
         Fault::Protocol(m) => NodeFailure::crashed(format!("its process broke the isolation protocol ({m}) and was killed")),
         Fault::Gone(e) => {
             let how = match status {
-                Ok(s) if s.signal().is_some_and(|sig| sig != libc::SIGKILL) || s.code().is_some() => describe(s),
+                Ok(s) if s.signal().is_some_and(|sig| sig != Signal::KILL.as_raw()) || s.code().is_some() => describe(s),
                 Ok(s) => format!("{} (connection: {e})", describe(s)),
                 Err(w) => format!("it could not be reaped ({w})"),
             };
@@ -196,18 +198,18 @@ fn ended(running: &mut Running, fault: Fault, timeout: Option<Duration>) -> Node
 fn describe(status: std::process::ExitStatus) -> String {
     match (status.signal(), status.code()) {
         (Some(sig), _) => {
-            let name = match sig {
-                libc::SIGSEGV => "SIGSEGV",
-                libc::SIGABRT => "SIGABRT",
-                libc::SIGBUS => "SIGBUS",
-                libc::SIGFPE => "SIGFPE",
-                libc::SIGILL => "SIGILL",
-                libc::SIGKILL => "SIGKILL",
-                libc::SIGTERM => "SIGTERM",
-                libc::SIGTRAP => "SIGTRAP",
-                libc::SIGSYS => "SIGSYS",
-                _ => "signal",
-            };
+            const NAMES: [(Signal, &str); 9] = [
+                (Signal::SEGV, "SIGSEGV"),
+                (Signal::ABORT, "SIGABRT"),
+                (Signal::BUS, "SIGBUS"),
+                (Signal::FPE, "SIGFPE"),
+                (Signal::ILL, "SIGILL"),
+                (Signal::KILL, "SIGKILL"),
+                (Signal::TERM, "SIGTERM"),
+                (Signal::TRAP, "SIGTRAP"),
+                (Signal::SYS, "SIGSYS"),
+            ];
+            let name = NAMES.iter().find(|(s, _)| s.as_raw() == sig).map_or("signal", |(_, n)| n);
             format!("killed by signal {sig} ({name})")
         }
         (None, Some(code)) => format!("exited with status {code}"),
@@ -295,9 +297,8 @@ fn spawn(recipe: &Recipe) -> Result<(Running, usize), StartError> {
     unsafe {
         command.pre_exec(move || {
             for fd in [ctl_fd, mem_fd] {
-                if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
+                // SAFETY: both stay open in this process until after the exec.
+                rustix::io::fcntl_setfd(std::os::fd::BorrowedFd::borrow_raw(fd), rustix::io::FdFlags::empty())?;
             }
             Ok(())
         });
