@@ -1,5 +1,5 @@
 """The order of outputs across sinks within one push or flush, as documented in the
-README ("Order of outputs"): by wave (a node's depth: one more than its deepest
+docs/PYTHON.md ("Order of outputs"): by wave (a node's depth: one more than its deepest
 predecessor's), then by the node's position in the manifest, then in emission order.
 Checked on random graphs against that rule, on both runtimes."""
 
