@@ -17,6 +17,7 @@ subset above.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 
@@ -45,10 +46,17 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _describe(value: Any) -> str:
-    kind = {bool: "boolean", int: "integer", float: "floating point", str: "string", list: "sequence",
-            dict: "map", type(None): "null"}.get(type(value), type(value).__name__)
-    return f"{kind} `{value}`" if isinstance(value, (bool, int, float, str)) else kind
+def describe_json(value: Any) -> str:
+    """A JSON value in an error, as the native side (serde) describes it."""
+    if isinstance(value, bool):
+        return f"boolean `{'true' if value else 'false'}`"
+    if isinstance(value, int):
+        return f"integer `{value}`"
+    if isinstance(value, float):
+        return f"floating point `{repr(value).replace('e+', 'e').replace('e-0', 'e-')}`"
+    if isinstance(value, str):
+        return f"string {json.dumps(value, ensure_ascii=False)}"
+    return {list: "sequence", dict: "map", type(None): "null"}.get(type(value), type(value).__name__)
 
 
 def check_shape(value: Any, schema: dict, path: str) -> None:
@@ -58,7 +66,7 @@ def check_shape(value: Any, schema: dict, path: str) -> None:
         kinds = [kind] if isinstance(kind, str) else kind
         allowed = tuple(t for k in kinds for t in _TYPES[k])
         if (isinstance(value, bool) and bool not in allowed) or not isinstance(value, allowed):
-            raise SchemaError(path, f"invalid type: {_describe(value)}, expected {' or '.join(kinds)}")
+            raise SchemaError(path, f"invalid type: {describe_json(value)}, expected {' or '.join(kinds)}")
     if "enum" in schema and not any(type(value) is type(e) and value == e for e in schema["enum"]):
         names = ", ".join(str(e) for e in schema["enum"])
         raise SchemaError(path, f"unknown variant `{value}`, expected one of {names}")

@@ -412,7 +412,7 @@ class PythonPipeline:
                                     node_id=self.ids[i], operation=operation, retryable=True)
         if isinstance(e, InvalidInputError):
             return self._refused(i, operation, str(e))
-        return NodeError(f"node '{self.ids[i]}' failed in {operation}: {e}", node_id=self.ids[i],
+        return NodeError(f"node '{self.ids[i]}' failed in {operation}: {str(e) or type(e).__name__}", node_id=self.ids[i],
                          operation=operation, retryable=isinstance(e, TransientError))
 
     def _call_with_deadline(self, i: int, operation: str, fn, *args):
@@ -459,8 +459,7 @@ class PythonPipeline:
             e = box["exc"]
             if isinstance(e, InvalidInputError):
                 raise self._refused(i, operation, str(e)) from e
-            raise NodeError(f"node '{self.ids[i]}' failed in {operation}: {type(e).__name__}: {e}",
-                            node_id=self.ids[i], operation=operation, retryable=isinstance(e, TransientError)) from e
+            raise self._failure(i, operation, e) from e
         return box["out"]
 
     def run(self, inputs: list) -> dict[str, list]:

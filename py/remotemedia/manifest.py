@@ -15,7 +15,7 @@ from typing import Any
 
 from . import caps as caps_mod
 from ._contract import MANIFEST, defaults
-from ._schema import SchemaError, check_bounds, check_shape
+from ._schema import SchemaError, check_bounds, check_shape, describe_json
 from .errors import ManifestError, did_you_mean
 
 VERSION: str = MANIFEST["version"]
@@ -143,6 +143,21 @@ def check_json(value, path: str = "$", depth: int = 1) -> None:
         raise ManifestError(path, f"invalid type: {type(value).__name__} is not a JSON value")
 
 
+#: What serde says it expected, per the Python types of a manifest field.
+_SERDE_KINDS = {(str,): "a string", (dict,): "a map", (list,): "a sequence", (bool,): "a boolean", (int,): "u64",
+                ((int, float),): "f64", (int, float): "f64", (object,): "any valid JSON value"}
+
+
+def _expected(names: list[str]) -> str:
+    """What serde (the native parser) says a field or variant should have been."""
+    quoted = [f"`{n}`" for n in names]
+    if len(quoted) == 1:
+        return f"expected {quoted[0]}"
+    if len(quoted) == 2:
+        return f"expected {quoted[0]} or {quoted[1]}"
+    return f"expected one of {', '.join(quoted)}"
+
+
 def _check_fields(obj: Any, fields: dict, required: tuple, path: str, nullable=()) -> None:
     """Fields of an object: no unknown one, each of its type (``null``
     allowed for those in ``nullable``, meaning absent), the required ones present."""
@@ -152,12 +167,12 @@ def _check_fields(obj: Any, fields: dict, required: tuple, path: str, nullable=(
     for key, value in obj.items():
         sub = f"{path}.{key}" if path else key
         if key not in fields:
-            raise ManifestError(sub, f"unknown field `{key}`, expected one of {', '.join(fields)}")
+            raise ManifestError(sub, f"unknown field `{key}`, {_expected(list(fields))}")
         kinds = fields[key] if isinstance(fields[key], tuple) else (fields[key],)
         if value is None and key in nullable:
             continue
         if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
-            raise ManifestError(sub, f"expected {kinds[0].__name__}, got {type(value).__name__}")
+            raise ManifestError(sub, f"invalid type: {describe_json(value)}, expected {_SERDE_KINDS[kinds]}")
     for key in required:
         if key not in obj:
             raise ManifestError(where, f"missing field `{key}`")
@@ -177,7 +192,7 @@ def validate(manifest: dict) -> dict:
         hint = node.get("runtime_hint", "auto")
         if hint not in RUNTIME_HINTS:
             raise ManifestError(f"nodes[{i}].runtime_hint",
-                                f"unknown variant `{hint}`, expected one of {', '.join(RUNTIME_HINTS)}")
+                                f"unknown variant `{hint}`, {_expected(list(RUNTIME_HINTS))}")
         isolation = node.get("isolation", ISOLATIONS[0])
         if isolation not in ISOLATIONS:
             raise ManifestError(f"nodes[{i}].isolation",
@@ -200,11 +215,7 @@ def validate(manifest: dict) -> dict:
     seen: dict[str, int] = {}
     for i, node in enumerate(nodes):
         nid = node["id"]
-        if not 1 <= len(nid.encode()) <= MAX_ID_LEN:
-            raise ManifestError(f"nodes[{i}].id", f"node id must be 1 to {MAX_ID_LEN} characters")
-        if not _ID.match(nid):
-            raise ManifestError(f"nodes[{i}].id",
-                                f"node id '{nid}' may only hold ASCII letters, digits, '_' and '-'")
+        _check_id(nid, "node id", f"nodes[{i}].id")
         if nid in seen:
             raise ManifestError(f"nodes[{i}].id", f"duplicate node id '{nid}' (also nodes[{seen[nid]}])")
         seen[nid] = i
@@ -236,6 +247,15 @@ def validate(manifest: dict) -> dict:
             raise ManifestError(f"connections[{i}]", f"duplicate connection '{c['from']}' -> '{c['to']}'")
         edges.add((c["from"], c["to"]))
     _check_fed(manifest, nodes, connections)
+    return normalize(manifest)
+
+
+def normalize(manifest: dict) -> dict:
+    """A valid manifest (checked by ``validate``, or by the native runtime) as a
+    normalized copy: defaults filled in (``params`` {}, ``runtime_hint`` "auto",
+    ``connections`` [], policies complete), absent optional fields left out."""
+    nodes = [{k: v for k, v in n.items() if not (v is None and k in _OPTIONAL)} for n in manifest["nodes"]]
+    connections, inputs = manifest.get("connections", []), manifest.get("inputs")
     return {
         "version": manifest["version"],
         "metadata": dict(manifest.get("metadata", {})),
@@ -302,14 +322,18 @@ def _check_inputs(inputs: list | None) -> None:
         raise ManifestError("inputs", f"a pipeline has 1 to {MAX_INPUTS} named inputs, got {len(inputs)}")
     for i, d in enumerate(inputs):
         name = d["name"]
-        if not 1 <= len(name.encode()) <= MAX_ID_LEN:
-            raise ManifestError(f"inputs[{i}].name", f"input name must be 1 to {MAX_ID_LEN} characters")
-        if not _ID.match(name):
-            raise ManifestError(f"inputs[{i}].name",
-                                f"input name '{name}' may only hold ASCII letters, digits, '_' and '-'")
+        _check_id(name, "input name", f"inputs[{i}].name")
         first = next((j for j in range(i) if inputs[j]["name"] == name), None)
         if first is not None:
             raise ManifestError(f"inputs[{i}].name", f"duplicate input name '{name}' (also inputs[{first}])")
+
+
+def _check_id(name: str, what: str, path: str) -> None:
+    """A node id or input name: 1 to MAX_ID_LEN characters of ``[A-Za-z0-9_-]``."""
+    if not 1 <= len(name.encode()) <= MAX_ID_LEN:
+        raise ManifestError(path, f"{what} must be 1 to {MAX_ID_LEN} characters")
+    if not _ID.match(name):
+        raise ManifestError(path, f"{what} '{name}' may only hold ASCII letters, digits, '_' and '-'")
 
 
 def _check_input_name(inputs: list | None, name: str, i: int) -> None:

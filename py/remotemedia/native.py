@@ -127,7 +127,8 @@ def _drop(ptr) -> None:
 
 def _fail(ctx, exc: BaseException) -> int:
     _pending.exc = exc
-    ctx.set_error(ctx, f"{type(exc).__name__}: {exc}".encode(errors="replace"))
+    # the message as the Python runtime words it (executor.py, ``_failure``)
+    ctx.set_error(ctx, (str(exc) or type(exc).__name__).encode(errors="replace"))
     if isinstance(exc, InvalidInputError):
         return lib.RM_STATUS_INVALID_ARGUMENT  # the node refused its input: FailureKind::InvalidInput
     return TRANSIENT if isinstance(exc, TransientError) else NODE

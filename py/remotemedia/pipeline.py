@@ -98,14 +98,20 @@ class Pipeline:
 
     @classmethod
     def from_manifest(cls, source: dict | str | Path, *, runtime: str = "auto") -> Pipeline:
-        """Loads a manifest (dict, JSON text or file path) and validates it at once."""
+        """Loads a manifest (dict, JSON text or file path) and validates it at once: on
+        the native runtime the native side alone validates it (its errors are the
+        errors), on the Python runtime the Python side."""
         loaded, text = manifest_mod.load(source)
-        m = manifest_mod.validate(loaded)
-        p = cls(metadata=m["metadata"], runtime=runtime, input=m.get("input"), inputs=m.get("inputs"),
-                auto_convert=m.get("auto_convert"), latency_budget_ms=m.get("latency_budget_ms"))
-        p._nodes, p._connections = m["nodes"], m["connections"]
-        p._text = text
-        p._compile()
+        p = cls(runtime=runtime)
+        if p._native():
+            impl = p._native_pipeline(loaded, text)
+            m = manifest_mod.normalize(loaded)
+        else:
+            m = manifest_mod.validate(loaded)
+            impl = PythonPipeline(m)
+        p._metadata, p._nodes, p._connections = m["metadata"], m["nodes"], m["connections"]
+        p._negotiation = {k: m[k] for k in ("input", "inputs", "auto_convert", "latency_budget_ms") if k in m}
+        p._text, p._impl = text, impl
         return p
 
     def to_manifest(self) -> dict:
@@ -126,23 +132,35 @@ class Pipeline:
     def _build(self):
         if self._text is None:
             _, self._text = manifest_mod.load(self.to_manifest())
-        m = manifest_mod.validate(self.to_manifest())
+        if self._native():
+            return self._native_pipeline(self.to_manifest(), self._text)
+        return PythonPipeline(manifest_mod.validate(self.to_manifest()))
+
+    def _native(self) -> bool:
+        """Whether this pipeline runs on the native runtime (an error when it must and cannot)."""
         use_native = self._requested == "native" or (self._requested == "auto" and native.available())
         if use_native and not native.available():
             raise InvalidInputError(f"runtime 'native' requested but the native library is not available "
                                     f"({native.IMPORT_ERROR or 'disabled by REMOTEMEDIA_DISABLE_NATIVE'})")
-        if use_native:
-            rt = native.NativeRuntime.get()
-            # Python types the native registry may need: for "python" hints, and for types
-            # with no native twin (so a "native" hint on them gets the precise error).
-            for node in m["nodes"]:
-                cls = lookup(node["node_type"])
-                if cls is not None and (node["runtime_hint"] == "python" or cls.node_type not in rt.native_types):
-                    rt.register(cls)
-            filled = with_package_models(self.to_manifest())
-            text = self._text if filled == self.to_manifest() else json.dumps(filled)
-            return native.NativePipeline(rt, text)
-        return PythonPipeline(m)
+        return use_native
+
+    @staticmethod
+    def _native_pipeline(manifest: dict, text: str):
+        """The native pipeline of ``manifest`` (as loaded, not yet validated: the native
+        side validates it) whose JSON is ``text``."""
+        rt = native.NativeRuntime.get()
+        nodes = manifest.get("nodes")
+        if not isinstance(nodes, list) or not all(isinstance(n, dict) for n in nodes):
+            return native.NativePipeline(rt, text)  # the native side says what is wrong
+        # Python types the native registry may need: for "python" hints, and for types
+        # with no native twin (so a "native" hint on them gets the precise error).
+        for node in nodes:
+            node_type = node.get("node_type")
+            cls = lookup(node_type) if isinstance(node_type, str) else None
+            if cls is not None and (node.get("runtime_hint") == "python" or cls.node_type not in rt.native_types):
+                rt.register(cls)
+        filled = with_package_models(manifest)
+        return native.NativePipeline(rt, text if filled["nodes"] == nodes else json.dumps(filled))
 
     @property
     def runtime(self) -> str:

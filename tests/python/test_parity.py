@@ -1,5 +1,5 @@
-"""Both runtimes behave identically on random pipelines: outputs, events, error classes
-and metric counts (not timings), for one-shot runs and for streams.
+"""Both runtimes behave identically on random pipelines: outputs, events, errors (class,
+node and message) and metric counts (not timings), for one-shot runs and for streams.
 
 Pipelines mix bit-exact nodes (PassThrough, Gain, FormatConverter, Downmix, Rechunk)
 with Fault nodes under random retry and circuit-breaker policies, so failures, retries,
@@ -67,11 +67,11 @@ def audio(draw):
 
 
 def outcome(call, *args):
-    """What ``call(*args)`` gave: ("ok", value) or ("error", class, node_id)."""
+    """What ``call(*args)`` gave: ("ok", value) or ("error", class, node_id, message)."""
     try:
         return ("ok", call(*args))
     except rm.RemoteMediaError as e:
-        return ("error", type(e).__name__, e.node_id)
+        return ("error", type(e).__name__, e.node_id, str(e))
 
 
 def comparable(value):

@@ -120,6 +120,7 @@ def test_invalid_manifests_fail_the_same_way_on_both_runtimes(manifest, mutation
     assert type(native) is type(python), (mutation, native, python)
     if isinstance(native, rm.ManifestError):
         assert native.path == python.path, (mutation, str(native), str(python))
+    assert str(native) == str(python), "the same message on both runtimes"
 
 
 def resident_bytes() -> int:

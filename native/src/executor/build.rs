@@ -225,8 +225,10 @@ fn instance(spec: &NodeSpec, decl: &NodeDecl, i: usize) -> Result<Box<dyn Node>>
     let at = |p: &ParamError| if p.param.is_empty() { format!("nodes[{i}].params") } else { format!("nodes[{i}].params.{}", p.param) };
     let says = |p: &ParamError| format!("{} (node '{}', {})", p.message, decl.id, decl.node_type);
     let refused = |p: ParamError| spec.implementation.create_error(&at(&p), &says(&p));
-    if let Implementation::Plugin(_) = spec.implementation {
-        // foreign code gets only params its declared schema allows
+    if !matches!(spec.implementation, Implementation::Host) {
+        // params are checked against the schema before any code sees them: foreign code
+        // gets only params its schema allows, and built-ins fail as the Python runtime's
+        // twins do, with the same messages (a host's nodes are checked on its side)
         let schema =
             ParamsSchema::compile(&spec.params_schema).map_err(|m| Error::Internal(format!("params schema of {}: {m}", spec.node_type)))?;
         schema.check(&decl.params).map_err(|p| Error::manifest(at(&p), says(&p)))?;

@@ -365,7 +365,7 @@ impl Manifest {
         }
         let mut seen = std::collections::HashMap::new();
         for (i, node) in self.nodes.iter().enumerate() {
-            check_id(&node.id).map_err(|m| Error::manifest(format!("nodes[{i}].id"), m))?;
+            check_id(&node.id, "node id").map_err(|m| Error::manifest(format!("nodes[{i}].id"), m))?;
             if let Some(first) = seen.insert(node.id.as_str(), i) {
                 return Err(Error::manifest(format!("nodes[{i}].id"), format!("duplicate node id '{}' (also nodes[{first}])", node.id)));
             }
@@ -415,7 +415,7 @@ impl Manifest {
             return Err(Error::manifest("inputs", format!("a pipeline has 1 to {MAX_INPUTS} named inputs, got {}", inputs.len())));
         }
         for (i, d) in inputs.iter().enumerate() {
-            check_id(&d.name).map_err(|m| Error::manifest(format!("inputs[{i}].name"), m.replace("node id", "input name")))?;
+            check_id(&d.name, "input name").map_err(|m| Error::manifest(format!("inputs[{i}].name"), m))?;
             if let Some(first) = inputs[..i].iter().position(|o| o.name == d.name) {
                 return Err(Error::manifest(
                     format!("inputs[{i}].name"),
@@ -602,12 +602,14 @@ fn check_budget(budget: Option<f64>) -> std::result::Result<(), String> {
     }
 }
 
-fn check_id(id: &str) -> std::result::Result<(), String> {
+/// A node id or input name (`what`, for the message): 1 to `MAX_ID_LEN` characters of
+/// `[A-Za-z0-9_-]`.
+fn check_id(id: &str, what: &str) -> std::result::Result<(), String> {
     if id.is_empty() || id.len() > MAX_ID_LEN {
-        return Err(format!("node id must be 1 to {MAX_ID_LEN} characters"));
+        return Err(format!("{what} must be 1 to {MAX_ID_LEN} characters"));
     }
     if !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-        return Err(format!("node id '{id}' may only hold ASCII letters, digits, '_' and '-'"));
+        return Err(format!("{what} '{id}' may only hold ASCII letters, digits, '_' and '-'"));
     }
     Ok(())
 }
