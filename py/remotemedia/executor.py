@@ -236,6 +236,7 @@ class PythonPipeline:
             self.outputs = [list(cls.outputs) for cls in classes]
             self.params = [d["params"] for d in decls]
             self.ports = [caps_mod.ports(cls, params).inputs for cls, params in zip(classes, self.params)]
+            self.multi_port = [len(p) > 1 for p in self.ports]
             # (node, input port) fed by each output port
             self.routes: list[list[list[tuple[int, int]]]] = [[[] for _ in outs] for outs in self.outputs]
             for a, port, b, to_port in plan.edges:
@@ -245,6 +246,10 @@ class PythonPipeline:
             self.timeouts = [d.get("timeout_ms") for d in decls]
             # nodes whose flush is Node.flush (no tail; an isolated node's proxy has its own)
             self.silent_flush = [type(node).flush is Node.flush for node in self.nodes]
+            # nodes with a configure of their own (the others' is Node.configure: nothing to call)
+            self.configurable = [i for i, node in enumerate(self.nodes) if type(node).configure is not Node.configure]
+            # per pipeline input, the (node, input port) pairs it feeds
+            self.feeds_of = [[(node, port) for fed, node, port in plan.feeds if fed == i] for i in range(len(self.inputs))]
             self.step_items = [0] * len(decls)
             self.node_runtimes = {nid: "python" for nid in self.ids}
             self.keys = [[nid if p == 0 else f"{nid}.{port}" for p, port in enumerate(outs)]
@@ -294,8 +299,10 @@ class PythonPipeline:
     def _plan_inputs(self, inputs: list) -> None:
         """Re-plans when an input's caps are not those planned for; within a stream, a
         plan needing other converters is refused when an input already pushed changed."""
-        if all(isinstance(item, Audio) and self.planned_for[i] == (item.samples.dtype, item.channels, item.sample_rate)
-               for i, item in inputs):
+        for i, item in inputs:
+            if not (isinstance(item, Audio) and self.planned_for[i] == (item.samples.dtype, item.channels, item.sample_rate)):
+                break
+        else:
             return
         caps = list(self.plan.inputs)
         for i, item in inputs:
@@ -318,6 +325,8 @@ class PythonPipeline:
 
     def _check_inputs(self, inputs: list) -> None:
         """``inputs`` name known inputs, each once, at least one (native ``take_inputs``)."""
+        if len(inputs) == 1:
+            return  # one input, of an index the caller took from this pipeline
         if not inputs:
             raise InvalidInputError("invalid argument: no input was given")
         for k, (i, _) in enumerate(inputs):
@@ -462,9 +471,9 @@ class PythonPipeline:
             raise self._failure(i, operation, e) from e
         return box["out"]
 
-    def run(self, inputs: list) -> dict[str, list]:
-        """One-shot run of ``inputs`` ((input index, item) each); returns sink outputs by
-        key, each list in emission order."""
+    def run(self, inputs) -> dict[str, list]:
+        """One-shot run of ``inputs`` (the one input's Audio, or (input index, item)
+        pairs); returns sink outputs by key, each list in emission order."""
         with self.turn:
             return self._run(inputs)
 
@@ -474,7 +483,7 @@ class PythonPipeline:
             results.setdefault(key, []).append(item)
         return results
 
-    def run_into(self, inputs: list, out: np.ndarray) -> int:
+    def run_into(self, inputs, out: np.ndarray) -> int:
         """One-shot run writing its audio into ``out`` (see ``fitting``); returns frames."""
         with self.turn:
             pairs = self._run_pairs(inputs)
@@ -484,26 +493,32 @@ class PythonPipeline:
         write_audio(pairs, out)
         return frames
 
-    def _run_pairs(self, inputs: list) -> list[tuple[str, object]]:
+    def _run_pairs(self, inputs) -> list[tuple[str, object]]:
+        if type(inputs) is Audio:
+            inputs = [(0, inputs)]
         self.pipeline_metrics.runs += 1
         self._check_inputs(inputs)
         self.streaming = False
         self._plan_inputs(inputs)
         if not self.fresh:
             self._reset_all()
-        self._configure_all()
+        if self.configurable:
+            self._configure_all()
         return self._step(inputs, flush=False) + self.finish()
 
-    def push(self, inputs: list) -> list[tuple[str, object]]:
-        """Streams chunks ((input index, item) each) through the graph in one step;
-        returns (key, item) of sink outputs."""
+    def push(self, inputs) -> list[tuple[str, object]]:
+        """Streams chunks (as ``run`` takes them) through the graph in one step; returns
+        (key, item) of sink outputs."""
+        if type(inputs) is Audio:
+            inputs = [(0, inputs)]
         self.pipeline_metrics.pushes += 1
         self._check_inputs(inputs)
         self._plan_inputs(inputs)
         self.streaming = True
         for i, _ in inputs:
             self.seen[i] = True
-        self._configure_all()
+        if self.configurable:
+            self._configure_all()
         return self._step(inputs, flush=False)
 
     def finish(self) -> list[tuple[str, object]]:
@@ -523,14 +538,15 @@ class PythonPipeline:
     def _configure_all(self) -> None:
         """Hands every node not yet configured in this stream the caps the plan gives its
         input ports (``Node.configure``): once per stream, before its first item."""
-        for i, caps in enumerate(self.plan.node_in):
+        for i in self.configurable:
             if not self.configured[i]:
-                self._call(i, "configure", "configure", caps)
+                self._call(i, "configure", "configure", self.plan.node_in[i])
                 self.configured[i] = True
 
     def _reset_all(self) -> None:
         self.fresh = False
-        self.configured = [False] * len(self.nodes)
+        if self.configurable:
+            self.configured = [False] * len(self.nodes)
         self.clock.restart()
         for m in self.sinks.values():
             m.restart()
@@ -548,12 +564,14 @@ class PythonPipeline:
         # the running clock: each node call is timed from it and advances it
         started = self.last = time.perf_counter_ns()
         seconds = 0.0
-        for k, (_, item) in enumerate(inputs):
+        first = True  # the input clock of sink latency follows the first input given
+        for _, item in inputs:
             if isinstance(item, Audio):
                 part = len(item.samples) / item.sample_rate
                 seconds += part
-                if k == 0:  # the input clock of sink latency follows the first input given
+                if first:
                     self.clock.push(part, started)
+            first = False
         try:
             results = self._visit(inputs, flush)
             for key, item in results:  # they left with the last call, which set the clock
@@ -568,10 +586,9 @@ class PythonPipeline:
         self.step_items = [0] * len(self.nodes)
         queued = 0  # items queued in this step, against the item budget
         for i, item in inputs:
-            for fed, node, port in self.plan.feeds:
-                if fed == i:
-                    inbox[node].append((port, item))
-                    queued += 1
+            for node, port in self.feeds_of[i]:
+                inbox[node].append((port, item))
+                queued += 1
         results = []
         for wave in self.waves:
             # The nodes of a wave all run, as the native executor runs them concurrently;
@@ -603,7 +620,7 @@ class PythonPipeline:
         """Node ``i`` processes its queued items (a node with several input ports through
         ``process_port``), then is flushed if the stream ends."""
         outs = []
-        many = len(self.ports[i]) > 1
+        many = self.multi_port[i]
         for port, item in items:
             self.node_metrics[i].count_in(item)
             if many:
@@ -660,8 +677,8 @@ class PythonSession:
         self.closed = False
         self.counters = {"dropped": 0, "chunks_in": 0, "items_out": 0}
 
-    def push(self, inputs: list, timeout: float) -> None:
-        """Pushes chunks ((input index, item) each) in one step."""
+    def push(self, inputs, timeout: float) -> None:
+        """Pushes chunks (as ``PythonPipeline.run`` takes them) in one step."""
         with self.cond:
             if self.closed:
                 raise StreamClosedError("session is closed")

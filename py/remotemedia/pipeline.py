@@ -218,6 +218,9 @@ class Pipeline:
         port other than the node's first), each a list in emission order.
         """
         impl = self._impl or self._compile()
+        if input is None and type(audio) is Audio and len(impl.input_names) == 1:
+            audio.check_layout()
+            return impl.run(audio)
         return impl.run(_inputs(impl.input_names, audio, input, "run"))
 
     def run_into(self, audio: Audio | dict[str, Audio], out: np.ndarray, *, input: str | None = None) -> int:
@@ -232,7 +235,11 @@ class Pipeline:
         fitting ``out``).
         """
         impl = self._impl or self._compile()
-        inputs = _inputs(impl.input_names, audio, input, "run_into")
+        if input is None and type(audio) is Audio and len(impl.input_names) == 1:
+            audio.check_layout()
+            inputs = audio
+        else:
+            inputs = _inputs(impl.input_names, audio, input, "run_into")
         _check_out(out)
         return impl.run_into(inputs, out)
 
@@ -333,8 +340,11 @@ class Stream:
         may be pushed apart, from different threads, in different chunk sizes: a node
         that needs all its inputs (``Mix``) holds what came first. Nothing is queued
         when the chunk is refused."""
-        inputs = _inputs(self._inputs, audio, input, "push")
-        self._impl.push(inputs, _seconds(timeout))
+        if input is None and type(audio) is Audio and len(self._inputs) == 1:
+            audio.check_layout()
+            self._impl.push(audio, _seconds(timeout))
+        else:
+            self._impl.push(_inputs(self._inputs, audio, input, "push"), _seconds(timeout))
 
     def pull(self, timeout: float = 0.0, max_items: int = 0) -> list[tuple[str, object]]:
         """Queued outputs in order (all, or at most ``max_items``), waiting up to

@@ -28,7 +28,7 @@ pub(super) struct Slot {
     /// Set after a panic: the instance may be inconsistent and is never called again.
     poisoned: bool,
     /// The caps its instance was configured with in this stream (`None`: not yet).
-    pub(super) configured: Option<Vec<crate::caps::Caps>>,
+    pub(super) configured: Option<Arc<[crate::caps::Caps]>>,
     /// Items waiting to be processed, each with the input port it arrived at.
     pub(super) inbox: Vec<(usize, Data)>,
     pub(super) emitter: Emitter,

@@ -274,7 +274,7 @@ impl Pipeline {
         for ((slot, id), caps) in self.slots.iter_mut().zip(ids).zip(&self.plan.node_in) {
             if slot.configured.is_none() {
                 call(slot, id, Operation::Configure, |n, _| n.configure(caps))?;
-                slot.configured = Some(caps.clone());
+                slot.configured = Some(caps.clone()); // a reference count, not a copy
             }
         }
         Ok(())

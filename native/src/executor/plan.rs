@@ -57,7 +57,7 @@ pub struct Plan {
     /// Where the pipeline inputs go (to inserted converters where they need one).
     pub feeds: Vec<Feed>,
     /// What each node's input ports carry.
-    pub node_in: Vec<Vec<Caps>>,
+    pub node_in: Vec<Arc<[Caps]>>,
     /// What each node's output ports carry.
     pub node_out: Vec<Vec<Caps>>,
     /// Each node's algorithmic latency in ms (`None`: unknown).
@@ -120,7 +120,8 @@ impl Plan {
             .map(|i| {
                 let outputs: Map<String, Value> =
                     specs[i].outputs.iter().zip(&self.node_out[i]).map(|(p, c)| (p.clone(), c.to_json())).collect();
-                let inputs: Map<String, Value> = ports[i].iter().zip(&self.node_in[i]).map(|(p, c)| (p.clone(), c.to_json())).collect();
+                let inputs: Map<String, Value> =
+                    ports[i].iter().zip(self.node_in[i].iter()).map(|(p, c)| (p.clone(), c.to_json())).collect();
                 let mut node = json!({
                     "id": ids[i], "node_type": specs[i].node_type, "inserted": i >= users,
                     "input": self.node_in[i][0].to_json(), "inputs": inputs, "outputs": outputs, "latency_ms": self.latency_ms[i],
@@ -193,7 +194,7 @@ pub fn negotiate(
         inserted: Vec::new(),
         edges: Vec::new(),
         feeds: Vec::new(),
-        node_in: vec![Vec::new(); n],
+        node_in: vec![Arc::from([]); n],
         node_out: vec![Vec::new(); n],
         latency_ms: Vec::new(),
         paths: Vec::new(),
@@ -273,7 +274,7 @@ pub fn negotiate(
                             id.push('~');
                         }
                         plan.inserted.push(Inserted { id, node_type: step.spec.node_type.clone(), params: step.params.clone() });
-                        plan.node_in.push(vec![carried(&plan, tail)]);
+                        plan.node_in.push(Arc::from([carried(&plan, tail)]));
                         plan.node_out.push(vec![caps.clone()]);
                         connect(&mut plan, &specs, tail, index, 0, None);
                         specs.push(step.spec.clone());
@@ -293,7 +294,7 @@ pub fn negotiate(
         let caps: Vec<Caps> =
             (0..ports[v].inputs.len()).map(|p| port_caps[if ports[v].aligned { 0 } else { p }].clone().unwrap_or_default()).collect();
         plan.node_out[v] = (0..specs[v].outputs.len()).map(|p| ports[v].output(p, &caps[0])).collect();
-        plan.node_in[v] = caps;
+        plan.node_in[v] = caps.into();
     }
     let ids: Vec<String> = graph.ids().iter().cloned().chain(plan.inserted.iter().map(|i| i.id.clone())).collect();
     plan.add_latency(&ids, &specs, manifest)?;
