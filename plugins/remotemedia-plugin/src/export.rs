@@ -7,8 +7,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use crate::abi::{
-    RM_NODE_PREFERS_ISOLATION, RM_PLUGIN_ABI_MAJOR, RM_PLUGIN_ABI_MINOR, RmDataView, RmHostServices, RmLogLevel, RmNodeContext,
-    RmNodeTypeExtension, RmNodeTypeInfo, RmNodeVTable, RmPluginDescriptor, RmPluginNodeType, RmStatus,
+    RM_EXTENSION_CONFIGURE, RM_EXTENSION_PORTS, RM_NODE_PREFERS_ISOLATION, RM_PLUGIN_ABI_MAJOR, RM_PLUGIN_ABI_MINOR, RmDataView,
+    RmGetExtensionFn, RmHostServices, RmLogLevel, RmNodeConfigure, RmNodeContext, RmNodePorts, RmNodeTypeExtension, RmNodeTypeInfo,
+    RmNodeVTable, RmPluginDescriptor, RmPluginNodeType, RmStatus,
 };
 use crate::{Error, ErrorKind, Input, Node, NodeInfo, Output, Params};
 
@@ -30,12 +31,16 @@ pub fn log(level: RmLogLevel, message: &str) {
 pub struct NodeTypeDef {
     info: NodeInfo,
     vtable: RmNodeVTable,
+    ports: RmNodePorts,
+    configure: RmNodeConfigure,
 }
 
 /// The node type implemented by `N`.
 pub fn node_type<N: Node>() -> NodeTypeDef {
     NodeTypeDef {
         info: N::info(),
+        ports: RmNodePorts { process_port: Some(process_port::<N>) },
+        configure: RmNodeConfigure { configure: Some(configure::<N>) },
         vtable: RmNodeVTable {
             user_data: std::ptr::null_mut(),
             create: Some(create::<N>),
@@ -54,6 +59,8 @@ pub struct Plugin {
     _ports: Vec<Vec<*const c_char>>,
     _types: Vec<RmPluginNodeType>,
     _extensions: Vec<RmNodeTypeExtension>,
+    /// Each node type's name and the extensions `get_extension` hands out for it.
+    by_name: Vec<(CString, Box<RmNodePorts>, Box<RmNodeConfigure>)>,
     descriptor: RmPluginDescriptor,
 }
 
@@ -76,7 +83,9 @@ impl Plugin {
         let mut ports = Vec::new();
         let mut node_types = Vec::new();
         let mut extensions = Vec::new();
+        let mut by_name = Vec::new();
         for t in types {
+            by_name.push((crate::c_string(&t.info.node_type), Box::new(t.ports), Box::new(t.configure)));
             let flags = if t.info.prefers_isolation { RM_NODE_PREFERS_ISOLATION } else { 0 };
             let caps = t.info.caps.as_deref().map_or(std::ptr::null(), &mut c);
             extensions.push(RmNodeTypeExtension { size: std::mem::size_of::<RmNodeTypeExtension>() as u32, flags, caps });
@@ -109,8 +118,41 @@ impl Plugin {
             get_extension: None,
             reserved: [std::ptr::null(); 2],
         };
-        Self { _strings: strings, _ports: ports, _types: node_types, _extensions: extensions, descriptor }
+        Self { _strings: strings, _ports: ports, _types: node_types, _extensions: extensions, by_name, descriptor }
     }
+
+    /// The extension `id` of node type `node_type`: every node type of the kit offers
+    /// input ports and `configure` (their defaults hand items to `process` and keep
+    /// nothing); NULL for other ids and unknown types.
+    fn extension(&self, node_type: &std::ffi::CStr, id: &std::ffi::CStr) -> *const c_void {
+        let Some((_, ports, configure)) = self.by_name.iter().find(|(name, _, _)| name.as_c_str() == node_type) else {
+            return std::ptr::null();
+        };
+        match id {
+            id if id == RM_EXTENSION_PORTS => (&raw const **ports).cast(),
+            id if id == RM_EXTENSION_CONFIGURE => (&raw const **configure).cast(),
+            _ => std::ptr::null(),
+        }
+    }
+}
+
+/// Body of the exported `get_extension` (see `RmGetExtensionFn`): looks the extension up
+/// in the plugin `slot` holds; NULL for NULL arguments, an unloaded plugin, or an id it
+/// does not offer.
+///
+/// # Safety
+/// `node_type` and `id` must be NULL or NUL-terminated strings, borrowed for the call.
+pub unsafe fn get_extension(slot: &'static PluginSlot, node_type: *const c_char, id: *const c_char) -> *const c_void {
+    if node_type.is_null() || id.is_null() {
+        return std::ptr::null();
+    }
+    catch_unwind(|| {
+        let plugin = slot.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: the caller's promise; the plugin, and the structs it points to, live until unload.
+        let (node_type, id) = unsafe { (std::ffi::CStr::from_ptr(node_type), std::ffi::CStr::from_ptr(id)) };
+        plugin.as_ref().map_or(std::ptr::null(), |p| p.extension(node_type, id))
+    })
+    .unwrap_or(std::ptr::null())
 }
 
 /// Where the exported entry point keeps its plugin between load and unload.
@@ -122,6 +164,7 @@ pub fn entry(
     host: *const RmHostServices,
     slot: &'static PluginSlot,
     unload: unsafe extern "C" fn(),
+    get_extension: RmGetExtensionFn,
     build: impl FnOnce() -> Plugin,
 ) -> *const RmPluginDescriptor {
     catch_unwind(AssertUnwindSafe(|| {
@@ -132,6 +175,7 @@ pub fn entry(
         let plugin = slot.get_or_insert_with(|| {
             let mut plugin = Box::new(build());
             plugin.descriptor.unload = Some(unload);
+            plugin.descriptor.get_extension = Some(get_extension);
             plugin
         });
         &raw const plugin.descriptor
@@ -236,6 +280,23 @@ unsafe extern "C" fn process<N: Node>(instance: *mut c_void, input: *const RmDat
     unsafe { call::<N>(instance, ctx, |node, out| node.process(Input::from_view(&*input)?, out)) }
 }
 
+unsafe extern "C" fn process_port<N: Node>(instance: *mut c_void, port: u32, input: *const RmDataView, ctx: *mut RmNodeContext) -> i32 {
+    if input.is_null() {
+        return RmStatus::InvalidArgument as i32;
+    }
+    // SAFETY: the runtime keeps the view and its memory valid during the call.
+    unsafe { call::<N>(instance, ctx, |node, out| node.process_port(port as usize, Input::from_view(&*input)?, out)) }
+}
+
+unsafe extern "C" fn configure<N: Node>(instance: *mut c_void, caps_json: *const c_char, len: usize, ctx: *mut RmNodeContext) -> i32 {
+    if caps_json.is_null() {
+        return RmStatus::InvalidArgument as i32;
+    }
+    // SAFETY: the runtime passes `len` readable bytes of UTF-8 JSON.
+    let text = String::from_utf8_lossy(unsafe { std::slice::from_raw_parts(caps_json.cast::<u8>(), len) }).into_owned();
+    unsafe { call::<N>(instance, ctx, |node, _| node.configure(&text)) }
+}
+
 unsafe extern "C" fn flush<N: Node>(instance: *mut c_void, ctx: *mut RmNodeContext) -> i32 {
     unsafe { call::<N>(instance, ctx, |node, out| node.flush(out)) }
 }
@@ -279,6 +340,17 @@ mod tests {
         assert_eq!(ext.size as usize, std::mem::size_of::<RmNodeTypeExtension>());
         assert_eq!(ext.flags, RM_NODE_PREFERS_ISOLATION);
         assert!(d.reserved.iter().all(|p| p.is_null()));
+    }
+
+    #[test]
+    fn every_node_type_offers_ports_and_configure_by_id() {
+        let plugin = Plugin::new("quiet", "1.0.0", "MIT", "", vec![node_type::<Quiet>()]);
+        let ports = plugin.extension(c"Quiet", RM_EXTENSION_PORTS).cast::<RmNodePorts>();
+        // SAFETY: a non-null result points to the plugin's own struct.
+        assert!(!ports.is_null() && unsafe { (*ports).process_port.is_some() });
+        assert!(!plugin.extension(c"Quiet", RM_EXTENSION_CONFIGURE).is_null());
+        assert!(plugin.extension(c"Quiet", c"remotemedia.unknown/1").is_null(), "an unknown id gets NULL");
+        assert!(plugin.extension(c"Loud", RM_EXTENSION_PORTS).is_null(), "an unknown node type gets NULL");
     }
 
     #[test]

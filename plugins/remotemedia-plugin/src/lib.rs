@@ -107,7 +107,7 @@ mod export;
 mod names;
 
 pub use data::{Audio, Input, Output, Samples};
-pub use export::{Plugin, PluginSlot, entry, log, node_type, unload};
+pub use export::{Plugin, PluginSlot, entry, get_extension, log, node_type, unload};
 
 /// A node's params: the manifest's `params` object.
 pub type Params = serde_json::Map<String, serde_json::Value>;
@@ -217,6 +217,20 @@ pub trait Node: Send + Sized + 'static {
     fn create(params: &Params) -> Result<Self, Error>;
     /// Handles one item, emitting any number of items.
     fn process(&mut self, input: Input<'_>, out: &mut Output<'_>) -> Result<(), Error>;
+    /// Handles one item that arrived at input port `port` (in the order the caps'
+    /// `"inputs"` list the ports). A node type with one input port need not implement
+    /// it: the item goes to [`Node::process`].
+    fn process_port(&mut self, port: usize, input: Input<'_>, out: &mut Output<'_>) -> Result<(), Error> {
+        let _ = port;
+        self.process(input, out)
+    }
+    /// Called once per stream, after a reset and before the first item, with the caps
+    /// negotiated for each input port as JSON text (an array, `null` for fields not
+    /// known before data flows): size state here, or refuse with
+    /// [`Error::invalid_input`].
+    fn configure(&mut self, _caps_json: &str) -> Result<(), Error> {
+        Ok(())
+    }
     /// End of stream: emit what is held. The runtime calls [`Node::reset`] right after.
     fn flush(&mut self, _out: &mut Output<'_>) -> Result<(), Error> {
         Ok(())
@@ -259,7 +273,13 @@ macro_rules! export_plugin {
             unsafe extern "C" fn unload() {
                 $crate::unload(&PLUGIN)
             }
-            $crate::entry(host, &PLUGIN, unload, || {
+            unsafe extern "C" fn get_extension(
+                node_type: *const ::std::ffi::c_char,
+                id: *const ::std::ffi::c_char,
+            ) -> *const ::std::ffi::c_void {
+                unsafe { $crate::get_extension(&PLUGIN, node_type, id) }
+            }
+            $crate::entry(host, &PLUGIN, unload, get_extension, || {
                 $crate::Plugin::new($name, $version, $license, $description, vec![$($crate::node_type::<$node>()),+])
             })
         }
