@@ -410,7 +410,9 @@ void rm_pipeline_free(struct RmPipeline *pipeline);
 /**
  * Runs the pipeline once: every node starts fresh, the input goes to every source
  * node (nodes with no inbound connection), all nodes are flushed, and the items that
- * sink nodes emit are returned.
+ * sink nodes emit are returned. A pipeline with several named inputs takes its
+ * chunks through `rm_pipeline_run_inputs`; this call then fails with
+ * `RM_STATUS_INVALID_ARGUMENT` naming them.
  *
  * `data` points to `samples` interleaved samples (all channels) of `format` (an
  * `RmSampleFormat`), aligned for that type; it may be NULL only when `samples` is 0.
@@ -647,7 +649,9 @@ RmStatus rm_session_new(const struct RmPipeline *pipeline,
                         struct RmSession **out);
 
 /**
- * Pushes one chunk through the session's nodes, on the calling thread.
+ * Pushes one chunk through the session's nodes, on the calling thread. A pipeline
+ * with several named inputs takes its chunks through `rm_session_push_inputs`; this
+ * call then fails with `RM_STATUS_INVALID_ARGUMENT` naming them.
  *
  * `data` points to `samples` interleaved samples (all channels) of `format` (an
  * `RmSampleFormat`), aligned for that type, NULL only when `samples` is 0. It is

@@ -89,7 +89,9 @@ pub unsafe extern "C" fn rm_pipeline_free(pipeline: *mut RmPipeline) {
 
 /// Runs the pipeline once: every node starts fresh, the input goes to every source
 /// node (nodes with no inbound connection), all nodes are flushed, and the items that
-/// sink nodes emit are returned.
+/// sink nodes emit are returned. A pipeline with several named inputs takes its
+/// chunks through `rm_pipeline_run_inputs`; this call then fails with
+/// `RM_STATUS_INVALID_ARGUMENT` naming them.
 ///
 /// `data` points to `samples` interleaved samples (all channels) of `format` (an
 /// `RmSampleFormat`), aligned for that type; it may be NULL only when `samples` is 0.

@@ -105,7 +105,9 @@ pub unsafe extern "C" fn rm_session_new(
     })
 }
 
-/// Pushes one chunk through the session's nodes, on the calling thread.
+/// Pushes one chunk through the session's nodes, on the calling thread. A pipeline
+/// with several named inputs takes its chunks through `rm_session_push_inputs`; this
+/// call then fails with `RM_STATUS_INVALID_ARGUMENT` naming them.
 ///
 /// `data` points to `samples` interleaved samples (all channels) of `format` (an
 /// `RmSampleFormat`), aligned for that type, NULL only when `samples` is 0. It is
