@@ -103,15 +103,15 @@ def negotiate(ids: list[str], links: list[tuple], order: list[int], classes: lis
     into: list[list] = [[] for _ in range(n)]  # each node's inbound edges, in connection order
     for i, node, port, k in feeds(manifest):
         p = ports[node].input_index(port) if port is not None else 0
-        into[node].append((0 if k is None else k, k, ("input", i), None, p or 0))
+        into[node].append((k, ("input", i), None, p or 0))
     for k, a, port, b, to_port in links:
         p = ports[b].input_index(to_port) if to_port is not None else 0
-        into[b].append((k, k, (a, _port_index(classes[a], port)), port, p or 0))
+        into[b].append((k, (a, _port_index(classes[a], port)), port, p or 0))
     for v in order:
-        inbound = sorted(into[v], key=lambda e: e[0])
+        inbound = sorted(into[v], key=lambda e: -1 if e[0] is None else e[0])  # an implicit feed first
         many = len(ports[v].inputs) > 1
         port_caps: list = [None] * len(ports[v].inputs)
-        for _, k, origin, written, port in inbound:
+        for k, origin, written, port in inbound:
             slot = 0 if ports[v].aligned else port
             arriving = _carried(plan, origin)
             want = (ports[v].accept[port] if port_caps[slot] is None

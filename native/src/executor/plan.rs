@@ -207,29 +207,25 @@ pub fn negotiate(
     // ids of the inserted nodes
     let mut taken: std::collections::HashSet<String> = std::collections::HashSet::new();
     let converters = Converters::new(registry)?;
-    // each node's inbound edges in connection order
-    let mut into: Vec<Vec<(usize, Inbound)>> = (0..n).map(|_| Vec::new()).collect();
+    // each node's inbound edges, sorted into connection order below (an implicit feed first)
+    let mut into: Vec<Vec<Inbound>> = (0..n).map(|_| Vec::new()).collect();
     for f in manifest.feeds() {
         let port = f.port.as_deref().and_then(|p| ports[f.node].input_index(p)).unwrap_or(0);
-        let at = f.connection.unwrap_or(0);
-        into[f.node].push((at, Inbound { connection: f.connection, origin: Origin::Input(f.input), written: None, port }));
+        into[f.node].push(Inbound { connection: f.connection, origin: Origin::Input(f.input), written: None, port });
     }
     for (k, e) in graph.edges().iter().enumerate() {
         let from_port = e.port.as_deref().and_then(|p| specs[e.from].port_index(p)).unwrap_or(0);
         let port = e.to_port.as_deref().and_then(|p| ports[e.to].input_index(p)).unwrap_or(0);
-        let connection = graph.connection(k);
-        into[e.to].push((
-            connection,
-            Inbound { connection: Some(connection), origin: Origin::Port(e.from, from_port), written: e.port.clone(), port },
-        ));
+        let connection = Some(graph.connection(k));
+        into[e.to].push(Inbound { connection, origin: Origin::Port(e.from, from_port), written: e.port.clone(), port });
     }
     for &v in graph.order() {
         let mut inbound = std::mem::take(&mut into[v]);
-        inbound.sort_by_key(|(at, _)| *at);
+        inbound.sort_by_key(|i| i.connection);
         let many = ports[v].inputs.len() > 1;
         // the caps of each input port (of port 0 for all, when aligned)
         let mut port_caps: Vec<Option<Caps>> = vec![None; ports[v].inputs.len()];
-        for (_, Inbound { connection, origin, written, port }) in inbound {
+        for Inbound { connection, origin, written, port } in inbound {
             let slot = if ports[v].aligned { 0 } else { port };
             let arriving = carried(&plan, origin);
             let want = match &port_caps[slot] {
