@@ -108,6 +108,11 @@
 #define RM_MAX_MODEL_BYTES (256 << 20)
 
 /**
+ * The largest budget accepted.
+ */
+#define MAX_THREADS 1024
+
+/**
  * Output formats of the metrics functions.
  */
 typedef enum RmMetricsFormat {
@@ -345,6 +350,31 @@ RmStatus rm_runtime_register_node_extensions(const struct RmRuntime *runtime,
                                              const RmNodeVTable *vtable,
                                              const void *(*get_extension)(const char *node_type,
                                                                           const char *id));
+
+/**
+ * Names the onnxruntime library (`libonnxruntime.so`, version 1.17 or newer) that the
+ * `Model` node loads when a model first needs it; without this call,
+ * `REMOTEMEDIA_ONNXRUNTIME`, then `libonnxruntime.so` on the loader's path. The file is
+ * not opened here: a missing or too old library fails the building of the pipeline
+ * that needs it, with a manifest error at the node's `params.engine`. Fails with
+ * `RM_STATUS_INVALID_ARGUMENT` once a library is loaded from another path (one per
+ * process). `path` is borrowed for the call. Any thread.
+ */
+RmStatus rm_onnxruntime_set_path(const char *path);
+
+/**
+ * Sets the process-wide inference thread budget: at most `threads` model calls (every
+ * engine) run at once in the process, each on its caller's thread; callers over it
+ * wait. 1 to 1024; the default is `REMOTEMEDIA_INFERENCE_THREADS`, else the number
+ * of CPUs the process may use. Takes effect for calls that start after it. Any thread.
+ */
+RmStatus rm_set_inference_threads(uint32_t threads);
+
+/**
+ * The process-wide inference thread budget now (see `rm_set_inference_threads`). Any
+ * thread, no allocation.
+ */
+uint32_t rm_inference_threads(void);
 
 /**
  * Sends the core's log records at `max_level` (1 error … 5 trace) and more severe to

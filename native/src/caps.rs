@@ -8,7 +8,9 @@
 //! them in order, each with its rules; `"input_ports": {"param": P, "prefix": S}` makes
 //! one port per element of param `P` (`S0`, `S1`, ...), each taking `"input"`'s rules.
 //! With `"aligned": true` every input port must carry the caps of the node's first
-//! inbound edge (a mixer's inputs are added sample by sample). ACCEPT
+//! inbound edge (a mixer's inputs are added sample by sample). `"output_ports": {"param":
+//! P}` names the output ports by param `P` when it is a list of names (each port then
+//! produces as the type's first output port does); otherwise they are the type's. ACCEPT
 //! and PRODUCE map the fields `kind`, `format`, `channels` and `sample_rate` to rules.
 //! A rule is `"any"`; `"input"` (PRODUCE only: the input's value); a value; a list of
 //! values (ACCEPT only; the first is preferred); `{"min": a, "max": b}` (ACCEPT only);
@@ -187,7 +189,21 @@ pub struct Ports {
     pub accept: Vec<[Rule; 4]>,
     /// Every input port must carry the caps of the node's first inbound edge.
     pub aligned: bool,
+    /// Output port names, in order; the first is the default port.
+    pub outputs: Vec<String>,
     pub produce: Vec<[Rule; 4]>,
+}
+
+/// The output port names of a node with `params`: those param `output_ports.param`
+/// lists (when it lists names), else the type's `outputs`.
+pub fn output_names(decl: Option<&Value>, outputs: &[String], params: &Map<String, Value>) -> Vec<String> {
+    let named = decl.and_then(|d| d.get("output_ports")).and_then(|o| o.get("param")).and_then(Value::as_str);
+    match named.and_then(|p| params.get(p)).and_then(Value::as_array) {
+        Some(names) if !names.is_empty() && names.iter().all(Value::is_string) => {
+            names.iter().filter_map(Value::as_str).map(String::from).collect()
+        }
+        _ => outputs.to_vec(),
+    }
 }
 
 impl Ports {
@@ -199,6 +215,7 @@ impl Ports {
                 inputs: vec![DEFAULT_INPUT.to_string()],
                 accept: vec![std::array::from_fn(|_| Rule::Any)],
                 aligned: false,
+                outputs: outputs.to_vec(),
                 produce: vec![std::array::from_fn(|_| Rule::Any); outputs.len()],
             };
         };
@@ -216,11 +233,15 @@ impl Ports {
             }
             (None, None) => (vec![DEFAULT_INPUT.to_string()], vec![read(decl.get("input"), &Rule::Any)]),
         };
+        let names = output_names(Some(decl), outputs, params);
+        // dynamic ports produce as the type's first port
+        let rules_of = |p: &String| if names.as_slice() == outputs { p.clone() } else { outputs.first().cloned().unwrap_or_default() };
         Self {
             inputs,
             accept,
             aligned: decl.get("aligned") == Some(&Value::Bool(true)),
-            produce: outputs.iter().map(|p| read(decl.get("outputs").and_then(|o| o.get(p)), &Rule::Input)).collect(),
+            produce: names.iter().map(|p| read(decl.get("outputs").and_then(|o| o.get(rules_of(p))), &Rule::Input)).collect(),
+            outputs: names,
         }
     }
 
@@ -323,6 +344,10 @@ pub fn check_decl(decl: &Value, outputs: &[String]) -> Result<(), String> {
                 }
                 _ => return Err("caps.input_ports: expected {\"param\": P, \"prefix\": S}".into()),
             },
+            "output_ports" => match side.as_object() {
+                Some(o) if o.len() == 1 && o.get("param").is_some_and(Value::is_string) => {}
+                _ => return Err("caps.output_ports: expected {\"param\": P}".into()),
+            },
             "aligned" if side.is_boolean() => {}
             "aligned" => return Err("caps.aligned: expected true or false".into()),
             "outputs" => {
@@ -334,7 +359,9 @@ pub fn check_decl(decl: &Value, outputs: &[String]) -> Result<(), String> {
                     check_side(produce, false).map_err(|m| format!("caps.outputs.{port}{m}"))?;
                 }
             }
-            other => return Err(format!("caps.{other}: unknown field, expected input, inputs, input_ports, aligned or outputs")),
+            other => {
+                return Err(format!("caps.{other}: unknown field, expected input, inputs, input_ports, aligned, outputs or output_ports"));
+            }
         }
     }
     Ok(())

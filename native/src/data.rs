@@ -57,11 +57,10 @@ fn recycle<T: Sample>(mut v: Vec<T>) {
 impl<T: Sample> Drop for SampleBuf<T> {
     fn drop(&mut self) {
         let repr = std::mem::replace(&mut self.repr, Repr::Borrowed { ptr: std::ptr::null(), len: 0 });
-        if let Repr::Shared(arc) = repr {
-            if let Ok(v) = Arc::try_unwrap(arc) {
+        if let Repr::Shared(arc) = repr
+            && let Ok(v) = Arc::try_unwrap(arc) {
                 recycle(v);
             }
-        }
     }
 }
 
@@ -291,7 +290,7 @@ impl AudioBuffer {
         if sample_rate == 0 {
             return Err(Error::InvalidArgument("audio sample_rate must be positive".into()));
         }
-        if samples.len() % channels as usize != 0 {
+        if !samples.len().is_multiple_of(channels as usize) {
             return Err(Error::InvalidArgument(format!("{} samples do not make whole frames of {} channels", samples.len(), channels)));
         }
         Ok(Self { samples, channels, sample_rate })

@@ -41,7 +41,8 @@ MAX_PATHS: int = CONTRACT["budget"]["max_paths"]
 MAX_HUNG_CALLS: int = CONTRACT["budget"]["max_hung_calls"]
 MAX_NODE_PROCESSES: int = CONTRACT["budget"]["max_node_processes"]
 #: The operators the native generic model engine runs, and the largest model file.
-MODEL_OPS: frozenset[str] = frozenset(CONTRACT["model"]["ops"])
+MODEL_OPS_LIST: tuple[str, ...] = tuple(CONTRACT["model"]["ops"])
+MODEL_OPS: frozenset[str] = frozenset(MODEL_OPS_LIST)
 MAX_MODEL_BYTES: int = CONTRACT["model"]["max_model_bytes"]
 #: Every built-in node type: ``node_type``, ``description``, ``outputs``, ``params`` (a JSON Schema).
 NODES: dict[str, dict] = {n["node_type"]: n for n in CONTRACT["nodes"]}

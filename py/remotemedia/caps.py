@@ -178,14 +178,14 @@ class Ports:
     order), what each accepts (``accept``, 4 rules each), whether they are ``aligned``,
     and per output port ``produce`` (4 rules each)."""
 
-    __slots__ = ("inputs", "accept", "aligned", "produce")
+    __slots__ = ("inputs", "accept", "aligned", "outputs", "produce")
 
     def __init__(self, decl: dict | None, outputs, params: dict, schema: dict):
         if decl is not None and not isinstance(decl, dict):
             decl = {}
         if decl is None:
             self.inputs, self.accept, self.aligned = [DEFAULT_INPUT], [(ANY,) * 4], False
-            self.produce = [(ANY,) * 4 for _ in outputs]
+            self.outputs, self.produce = list(outputs), [(ANY,) * 4 for _ in outputs]
             return
 
         def read(side, absent):
@@ -211,7 +211,10 @@ class Ports:
             self.inputs, self.accept = [DEFAULT_INPUT], [read(decl.get("input"), ANY)]
         self.aligned = decl.get("aligned") is True
         outs = decl.get("outputs") if isinstance(decl.get("outputs"), dict) else {}
-        self.produce = [read(outs.get(p), INPUT) for p in outputs]
+        self.outputs = output_names(decl, outputs, params)
+        # dynamic ports produce as the class's first port
+        same = self.outputs == list(outputs)
+        self.produce = [read(outs.get(p if same else (outputs[0] if outputs else "")), INPUT) for p in self.outputs]
 
     def input_index(self, name: str) -> int | None:
         return self.inputs.index(name) if name in self.inputs else None
@@ -231,6 +234,16 @@ class Ports:
             return "anything"
         rules = [describe_rule(r) for r in accept[1:]]
         return f"{rules[0]}, {rules[1]} ch, {rules[2]} Hz"
+
+
+def output_names(decl, outputs, params: dict) -> list[str]:
+    """The output port names of a node with ``params``: those param ``output_ports.param``
+    lists (when it lists names), else the class's ``outputs`` (native: ``output_names``)."""
+    named = decl.get("output_ports") if isinstance(decl, dict) else None
+    value = params.get(named.get("param")) if isinstance(named, dict) and isinstance(named.get("param"), str) else None
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return list(value)
+    return list(outputs)
 
 
 def ports(cls, params: dict) -> Ports:
@@ -273,6 +286,9 @@ def check_decl(decl, outputs) -> str | None:
             why = check_port_name(f"{side['prefix']}0")
             if why:
                 return f"caps.input_ports.prefix: {why}"
+        elif key == "output_ports":
+            if not (isinstance(side, dict) and len(side) == 1 and isinstance(side.get("param"), str)):
+                return 'caps.output_ports: expected {"param": P}'
         elif key == "aligned":
             if not isinstance(side, bool):
                 return "caps.aligned: expected true or false"
@@ -286,7 +302,7 @@ def check_decl(decl, outputs) -> str | None:
                 if why:
                     return f"caps.outputs.{port}{why}"
         else:
-            return f"caps.{key}: unknown field, expected input, inputs, input_ports, aligned or outputs"
+            return f"caps.{key}: unknown field, expected input, inputs, input_ports, aligned, outputs or output_ports"
     return None
 
 

@@ -165,11 +165,12 @@ class PythonPipeline:
         check_paths(user_ids, edges, self.user_order, [node for _, node, _, _ in feeds(manifest)], MAX_PATHS)
         classes = [resolve(n["node_type"], n["runtime_hint"], i, n["id"]) for i, n in enumerate(nodes)]
         for k, a, port, _, _ in links:
-            if port is not None and port not in classes[a].outputs:
+            names = caps_mod.output_names(getattr(classes[a], "caps", None), classes[a].outputs, nodes[a].get("params") or {})
+            if port is not None and port not in names:
                 raise ManifestError(
                     f"connections[{k}].from",
                     f"node '{user_ids[a]}' ({classes[a].node_type}) has no output port '{port}'; "
-                    f"ports: {', '.join(classes[a].outputs)}")
+                    f"ports: {', '.join(names)}")
         self.inputs = input_caps(manifest)  # (name, declared caps) per pipeline input
         self.converters = Converters(lookup)
         self.ids, self.classes, self.decls = user_ids, classes, list(nodes)
@@ -233,7 +234,7 @@ class PythonPipeline:
             edges = [(a, b) for a, _, b, _ in plan.edges]
             self.order = topological_order(self.ids, edges)
             self.waves = waves(len(decls), edges, self.order)
-            self.outputs = [list(cls.outputs) for cls in classes]
+            self.outputs = plan.out_ports
             self.params = [d["params"] for d in decls]
             self.ports = [caps_mod.ports(cls, params).inputs for cls, params in zip(classes, self.params)]
             self.multi_port = [len(p) > 1 for p in self.ports]

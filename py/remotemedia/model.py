@@ -1,8 +1,9 @@
 """Models of the Python runtime, loaded once per process and shared; the twin of
 native/src/model/. The silero VAD network runs in numpy, its weights read from the
 model's ONNX file with the ``onnx`` package (silero.rs documents the network); other
-graphs run on onnxruntime, refused like the native engine refuses them when they use an
-operator it does not run."""
+graphs run on onnxruntime (one thread per call, spinning off). Every model call, on
+either runtime, counts against the process-wide inference thread budget
+(``set_inference_threads``, ``REMOTEMEDIA_INFERENCE_THREADS``)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,12 @@ ENCODER = ((BINS, 128, 1), (128, 64, 2), (64, 64, 2), (64, HIDDEN, 1))
 BASIS_TOLERANCE = 1e-4
 # The file of the silero-vad package used when a VAD names no model_path: 16 kHz, no If.
 SILERO_PACKAGE_FILE = "silero_vad_16k_sequence.onnx"
+INFERENCE_THREADS_ENV, MAX_INFERENCE_THREADS = "REMOTEMEDIA_INFERENCE_THREADS", 1024
+ONNXRUNTIME_ENV, ONNXRUNTIME_MIN = "REMOTEMEDIA_ONNXRUNTIME", "1.17"
+#: onnxruntime's element types the Model node takes, by its type strings.
+ELEMS = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
+         "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(int8)": np.int8, "tensor(uint8)": np.uint8,
+         "tensor(bool)": np.bool_}
 
 _LOADED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 _LOADING = threading.Lock()
@@ -31,6 +38,59 @@ _LOADING = threading.Lock()
 class ModelFileError(ValueError):
     """A model file that is missing, unreadable, not ONNX or not of the expected shape
     (internal: nodes turn it into the ParamError of their ``model_path``)."""
+
+
+class EngineMissingError(ValueError):
+    """The engine a model needs is not installed (internal: the ParamError of ``engine``)."""
+
+
+class _Budget:
+    """At most ``limit`` model calls at once in the process; callers over it wait."""
+
+    def __init__(self):
+        self.cond, self.running, self.limit = threading.Condition(), 0, 0
+
+    def threads(self) -> int:
+        with self.cond:
+            if not self.limit:
+                try:
+                    n = int(os.environ.get(INFERENCE_THREADS_ENV, ""))
+                except ValueError:
+                    n = 0
+                self.limit = n if 1 <= n <= MAX_INFERENCE_THREADS else len(os.sched_getaffinity(0))
+            return self.limit
+
+    def set(self, n: int) -> None:
+        with self.cond:
+            self.limit = n
+            self.cond.notify_all()
+
+    def run(self, fn, *args):
+        limit = self.threads()
+        with self.cond:
+            while self.running >= (self.limit or limit):
+                self.cond.wait()
+            self.running += 1
+        try:
+            return fn(*args)
+        finally:
+            with self.cond:
+                self.running -= 1
+                self.cond.notify()
+
+
+BUDGET = _Budget()
+
+
+def onnxruntime_library() -> str | None:
+    """The installed onnxruntime wheel's ``libonnxruntime.so`` (found without importing
+    the package), for the native engine."""
+    spec = importlib.util.find_spec("onnxruntime")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        libs = sorted(Path(folder, "capi").glob("libonnxruntime.so*"))
+        if libs:
+            return str(libs[-1])
+    return None
 
 
 def silero_package_model() -> str | None:
@@ -81,10 +141,22 @@ def silero(path: str) -> Silero:
     return _cached("silero", path, (), lambda key: Silero(_initializers(_load_onnx(key, path, "silero engine")), path))
 
 
-def graph(path: str, input: str | None, output: str | None) -> Graph:
-    """The ONNX graph at ``path`` from ``input`` to ``output`` (defaults: the first of
-    each) on onnxruntime, loaded once per process while something holds it."""
-    return _cached("graph", path, (input, output), lambda key: Graph(key, path, input, output))
+def session(path: str) -> Session:
+    """The model at ``path`` on onnxruntime, loaded once per process while something holds it."""
+    return _cached("session", path, (), lambda key: Session(key, path))
+
+
+def unsupported_ops(path: str) -> list[str]:
+    """The operators of the model at ``path`` that the native built-in engine does not run."""
+    model = _cached("onnx", path, (), lambda key: _Onnx(_load_onnx(key, path, "Model node's engine \"native\"")))
+    return sorted({n.op_type for n in model.proto.graph.node} - MODEL_OPS)
+
+
+class _Onnx:
+    """A parsed ONNX file (weak-referenceable, for the cache)."""
+
+    def __init__(self, proto):
+        self.proto = proto
 
 
 def _load_onnx(key: str, shown: str, who: str):
@@ -99,43 +171,37 @@ def _load_onnx(key: str, shown: str, who: str):
         raise ModelFileError(f"'{shown}' is not a usable ONNX file: {e}") from None
 
 
-class Graph:
-    """A graph on onnxruntime (one thread), refused for an operator the native engine
-    does not run, so both runtimes accept the same models."""
+class Port:
+    """A model input or output: name, numpy type (None: one the Model node does not
+    take) and declared dimensions (None: symbolic or unknown)."""
 
-    def __init__(self, key: str, shown: str, input: str | None, output: str | None):
-        model = _load_onnx(key, shown, "Model node")
-        unsupported = sorted({n.op_type for n in model.graph.node} - MODEL_OPS)
-        if unsupported:
-            raise ModelFileError(f"'{shown}': operator '{unsupported[0]}' is not supported by the built-in engine "
-                                 f"(it runs {', '.join(sorted(MODEL_OPS))})")
-        initializers = {t.name for t in model.graph.initializer}
-        inputs = [i for i in model.graph.input if i.name not in initializers]
-        outputs = [o.name for o in model.graph.output]
-        names = [i.name for i in inputs]
-        if input is not None and input not in names:
-            raise ModelFileError(f"'{shown}': it has no input '{input}' (its inputs: {names})")
-        if output is not None and output not in outputs:
-            raise ModelFileError(f"'{shown}': it has no output '{output}' (its outputs: {outputs})")
-        if not names or not outputs:
-            raise ModelFileError(f"'{shown}': it has no {'input' if not names else 'output'}")
-        self.input, self.output = input or names[0], output or outputs[0]
-        info = next(i for i in inputs if i.name == self.input)
-        self.input_dims = [d.dim_value if d.HasField("dim_value") else None
-                           for d in info.type.tensor_type.shape.dim]
+    def __init__(self, arg):
+        self.name, self.elem = arg.name, ELEMS.get(arg.type)
+        self.dims = [d if isinstance(d, int) and d >= 0 else None for d in (arg.shape or [])]
+
+
+class Session:
+    """A model on onnxruntime: one session, one thread per call, spinning off."""
+
+    def __init__(self, key: str, shown: str):
         try:
             import onnxruntime
         except ImportError:
-            raise ModelFileError("the Python runtime's Model node needs onnxruntime (pip install onnxruntime)") from None
+            raise EngineMissingError(f"onnxruntime cannot be loaded (the Python runtime imports the onnxruntime package); "
+                                     f"install onnxruntime {ONNXRUNTIME_MIN} or newer (pip install onnxruntime)") from None
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         try:
             self.session = onnxruntime.InferenceSession(key, options, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime's own errors
-            raise ModelFileError(f"'{shown}': onnxruntime cannot load it: {e}") from None
+            raise ModelFileError(f"'{shown}' is not a usable ONNX file: onnxruntime says: {e}") from None
+        self.inputs = [Port(i) for i in self.session.get_inputs()]
+        self.outputs = [Port(o) for o in self.session.get_outputs()]
 
-    def run(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self.session.run([self.output], {self.input: x})[0], dtype=np.float32)
+    def run(self, outputs: list[str], feeds: dict) -> list:
+        return BUDGET.run(self.session.run, outputs, feeds)
 
 
 def _initializers(model) -> dict:

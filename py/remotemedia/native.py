@@ -33,6 +33,7 @@ from .errors import (
     StreamClosedError,
     TransientError,
 )
+from .model import ONNXRUNTIME_ENV, onnxruntime_library
 from .node import Node, ParamError, encode_json, outputs_of
 
 try:
@@ -44,6 +45,8 @@ else:
     IMPORT_ERROR = None
 
 if lib is not None:
+    if not os.environ.get(ONNXRUNTIME_ENV) and (_ort := onnxruntime_library()):
+        lib.rm_onnxruntime_set_path(_ort.encode())  # where the native engine finds onnxruntime (loaded when a model needs it)
     OK, INTERNAL, TRANSIENT, NODE = lib.RM_STATUS_OK, lib.RM_STATUS_INTERNAL, lib.RM_STATUS_TRANSIENT, lib.RM_STATUS_NODE
     AUDIO, JSON = lib.RM_DATA_KIND_AUDIO, lib.RM_DATA_KIND_JSON
     #: The exception class of each failure status (ManifestError, CycleError and PluginError are built apart).

@@ -27,12 +27,19 @@ class Plan:
     feeds: list = field(default_factory=list)
     node_in: list = field(default_factory=list)
     node_out: list = field(default_factory=list)
+    #: each node's output port names (its class's, or those its params name)
+    out_ports: list = field(default_factory=list)
     #: each node's algorithmic latency in ms (None: unknown)
     latency_ms: list = field(default_factory=list)
     #: the worst path from the inputs to each node: (node indices, ms) or None
     paths: list = field(default_factory=list)
     #: every sink output: (node index, port index, result key)
     sinks: list = field(default_factory=list)
+
+    def port_index(self, node: int, port: str | None) -> int:
+        """The index of ``node``'s output port ``port`` (None, or a name it lacks: the first)."""
+        names = self.out_ports[node]
+        return names.index(port) if port is not None and port in names else 0
 
     def same_graph(self, other: Plan) -> bool:
         return self.inserted == other.inserted and self.edges == other.edges and self.feeds == other.feeds
@@ -46,15 +53,15 @@ class Plan:
             node = {"id": nid, "node_type": classes[i].node_type, "inserted": i >= users,
                     "input": caps_mod.to_json(self.node_in[i][0]),
                     "inputs": {p: caps_mod.to_json(c) for p, c in zip(ports[i], self.node_in[i])},
-                    "outputs": {p: caps_mod.to_json(c) for p, c in zip(classes[i].outputs, self.node_out[i])}}
+                    "outputs": {p: caps_mod.to_json(c) for p, c in zip(self.out_ports[i], self.node_out[i])}}
             if i >= users:
                 node["params"] = dict(self.inserted[i - users][2])
             node["latency_ms"] = self.latency_ms[i]
             nodes.append(node)
         edges = []
         for a, port, b, to_port in self.edges:
-            index = _port_index(classes[a], port)
-            edges.append({"from": ids[a], "port": classes[a].outputs[index], "to": ids[b],
+            index = self.port_index(a, port)
+            edges.append({"from": ids[a], "port": self.out_ports[a][index], "to": ids[b],
                           "to_port": ports[b][0] if to_port is None else to_port,
                           "caps": caps_mod.to_json(self.node_out[a][index])})
         feeds = [{"input": names[i], "to": ids[node], "to_port": ports[node][port],
@@ -98,6 +105,7 @@ def negotiate(ids: list[str], links: list[tuple], order: list[int], classes: lis
     plan = Plan(list(inputs), node_in=[[] for _ in range(n)], node_out=[[] for _ in range(n)])
     classes = list(classes)
     ports = [caps_mod.ports(classes[i], decls[i]["params"]) for i in range(n)]
+    plan.out_ports = [p.outputs for p in ports]
     shared: dict = {}
     taken: set[str] = set()  # ids of the inserted nodes
     into: list[list] = [[] for _ in range(n)]  # each node's inbound edges, in connection order
@@ -106,7 +114,7 @@ def negotiate(ids: list[str], links: list[tuple], order: list[int], classes: lis
         into[node].append((k, ("input", i), None, p or 0))
     for k, a, port, b, to_port in links:
         p = ports[b].input_index(to_port) if to_port is not None else 0
-        into[b].append((k, (a, _port_index(classes[a], port)), port, p or 0))
+        into[b].append((k, (a, plan.port_index(a, port)), port, p or 0))
     for v in order:
         inbound = sorted(into[v], key=lambda e: -1 if e[0] is None else e[0])  # an implicit feed first
         many = len(ports[v].inputs) > 1
@@ -122,7 +130,7 @@ def negotiate(ids: list[str], links: list[tuple], order: list[int], classes: lis
             elif origin[1] == 0:
                 label = ids[origin[0]]
             else:
-                label = f"{ids[origin[0]]}.{classes[origin[0]].outputs[origin[1]]}"
+                label = f"{ids[origin[0]]}.{plan.out_ports[origin[0]][origin[1]]}"
             target = f"{ids[v]}.{ports[v].inputs[port]}" if many else ids[v]
             accepts = (ports[v].describe_accept(port) if port_caps[slot] is None
                        else f"exactly {caps_mod.describe(port_caps[slot])} (what its first input brings)")
@@ -148,7 +156,8 @@ def negotiate(ids: list[str], links: list[tuple], order: list[int], classes: lis
                     plan.inserted.append((nid, step.cls.node_type, dict(step.params)))
                     plan.node_in.append([_carried(plan, tail)])
                     plan.node_out.append([caps])
-                    _connect(plan, classes, tail, index, 0, None)
+                    plan.out_ports.append(list(step.cls.outputs))
+                    _connect(plan, tail, index, 0, None)
                     classes.append(step.cls)
                     shared[(origin, key)] = index
                 tail = (index, 0)
@@ -156,11 +165,11 @@ def negotiate(ids: list[str], links: list[tuple], order: list[int], classes: lis
             if tail[0] != "input" and tail[0] < n and tail == origin:
                 plan.edges.append((tail[0], written, v, to_port))
             else:
-                _connect(plan, classes, tail, v, port, to_port)
+                _connect(plan, tail, v, port, to_port)
             if port_caps[slot] is None:
                 port_caps[slot] = caps
         node_caps = [port_caps[0 if ports[v].aligned else p] or caps_mod.UNKNOWN for p in range(len(ports[v].inputs))]
-        plan.node_out[v] = [ports[v].output(p, node_caps[0]) for p in range(len(classes[v].outputs))]
+        plan.node_out[v] = [ports[v].output(p, node_caps[0]) for p in range(len(plan.out_ports[v]))]
         plan.node_in[v] = node_caps
     _add_latency(plan, list(ids) + [nid for nid, _, _ in plan.inserted], classes, manifest)
     return plan
@@ -181,13 +190,13 @@ def check_input_ports(manifest: dict, classes: list) -> None:
                                                         f"'{port}'{did_you_mean(port, names)}; ports: {', '.join(names)}")
 
 
-def _connect(plan: Plan, classes: list, origin, to: int, port: int, name: str | None) -> None:
+def _connect(plan: Plan, origin, to: int, port: int, name: str | None) -> None:
     """What leaves ``origin`` goes to node ``to``'s input port ``port`` (named ``name``,
     None for the first): an edge from an output port, or a feed of a pipeline input."""
     if origin[0] == "input":
         plan.feeds.append((origin[1], to, port))
     else:
-        plan.edges.append((origin[0], _port_label(classes, *origin), to, name))
+        plan.edges.append((origin[0], plan.out_ports[origin[0]][origin[1]] if origin[1] > 0 else None, to, name))
 
 
 # ---- latency (native: executor/latency.rs) -------------------------------------------------
@@ -204,9 +213,9 @@ def _add_latency(plan: Plan, all_ids: list[str], classes: list, manifest: dict) 
     edges = [(a, b) for a, _, b, _ in plan.edges]
     starts = {node for _, node, _ in plan.feeds}
     plan.paths = _worst_paths(len(all_ids), edges, topological_order(all_ids, edges), starts, plan.latency_ms)
-    fed = {(a, _port_index(classes[a], label)) for a, label, _, _ in plan.edges}
-    for i, cls in enumerate(classes):
-        for p, port in enumerate(cls.outputs):
+    fed = {(a, plan.port_index(a, label)) for a, label, _, _ in plan.edges}
+    for i, names in enumerate(plan.out_ports):
+        for p, port in enumerate(names):
             if (i, p) not in fed:
                 plan.sinks.append((i, p, all_ids[i] if p == 0 else f"{all_ids[i]}.{port}"))
     _check_budgets(manifest, plan.paths, [i for i, _, _ in plan.sinks], all_ids, plan.latency_ms)
@@ -276,14 +285,6 @@ def _check_budgets(manifest: dict, paths: list, sinks: list[int], ids: list[str]
 def _carried(plan: Plan, origin) -> tuple:
     """What leaves ``origin``: a pipeline input, or a node's output port (native: ``carried``)."""
     return plan.inputs[origin[1]] if origin[0] == "input" else plan.node_out[origin[0]][origin[1]]
-
-
-def _port_index(cls, port: str | None) -> int:
-    return cls.outputs.index(port) if port is not None and port in cls.outputs else 0
-
-
-def _port_label(classes: list, index: int, port: int) -> str | None:
-    return classes[index].outputs[port] if port > 0 else None
 
 
 def _exactly(caps: tuple, accept: tuple) -> tuple:

@@ -150,9 +150,9 @@ def test_bad_models_and_params_are_manifest_errors_at_validation(models, runtime
     cases = [
         ({"model_path": str(tmp_path / "missing.onnx"), "window": 10}, "model_path", "cannot open"),
         ({"model_path": str(tmp_path / "noise.onnx"), "window": 10}, "model_path", ""),
-        ({"model_path": unsupported(tmp_path / "cos.onnx"), "window": 10}, "model_path", "operator 'Cos'"),
-        ({"model_path": models["dense"], "window": 400, "input": "nope"}, "model_path", "no input 'nope'"),
-        ({"model_path": models["dense"], "window": 400, "output": "nope"}, "model_path", "no output 'nope'"),
+        ({"model_path": unsupported(tmp_path / "cos.onnx"), "window": 10, "engine": "native"}, "engine", "operators Cos"),
+        ({"model_path": models["dense"], "window": 400, "input": "nope"}, "input", "no input 'nope'"),
+        ({"model_path": models["dense"], "window": 400, "output": "nope"}, "output", "no output 'nope'"),
         ({"model_path": models["conv"], "window": 512}, "window", "does not take a window of 512"),
         ({"model_path": models["dense"], "window": 0}, "window", ""),
         ({"model_path": models["dense"]}, "window", ""),

@@ -15,6 +15,7 @@
 
 pub mod error;
 mod host_node;
+mod inference;
 mod log;
 mod metrics;
 pub use outputs::{RmInput, RmOutput, RmOutputs, rm_outputs_free};

@@ -55,7 +55,7 @@ pub unsafe extern "C" fn rm_pipeline_new(
         let ids = pipeline.graph().ids();
         let names = Names {
             ids: ids.iter().map(|id| c_string(id)).collect(),
-            ports: (0..ids.len()).map(|i| pipeline.spec(i).outputs.iter().map(|p| c_string(p)).collect()).collect(),
+            ports: (0..ids.len()).map(|i| pipeline.output_ports(i).iter().map(|p| c_string(p)).collect()).collect(),
         };
         let manifest = pipeline.manifest().to_json();
         let runtime = runtime.inner.clone();
@@ -363,7 +363,7 @@ pub unsafe extern "C" fn rm_pipeline_describe(pipeline: *const RmPipeline, out: 
                     "id": p.graph().ids()[i],
                     "node_type": spec.node_type,
                     "runtime": spec.implementation.as_str(),
-                    "outputs": spec.outputs,
+                    "outputs": p.output_ports(i),
                     "latency": p.latency(i),
                     "inserted": i >= p.declared_nodes(),
                 });

@@ -32,15 +32,11 @@ impl Pipeline {
         }
         for (k, e) in graph.edges().iter().enumerate() {
             let spec = &specs[e.from];
-            if let Some(name) = e.port.as_deref().filter(|p| spec.port_index(p).is_none()) {
+            let names = spec.output_ports(&manifest.nodes[e.from].params);
+            if let Some(name) = e.port.as_deref().filter(|p| !names.iter().any(|q| q == p)) {
                 return Err(Error::manifest(
                     format!("connections[{}].from", graph.connection(k)),
-                    format!(
-                        "node '{}' ({}) has no output port '{name}'; ports: {}",
-                        graph.ids()[e.from],
-                        spec.node_type,
-                        spec.outputs.join(", ")
-                    ),
+                    format!("node '{}' ({}) has no output port '{name}'; ports: {}", graph.ids()[e.from], spec.node_type, names.join(", ")),
                 ));
             }
         }
@@ -106,9 +102,9 @@ impl Pipeline {
                 slots.push(slot);
             }
             let graph = PipelineGraph::new(ids, plan.edges.clone())?;
-            let mut routes: Vec<Vec<Vec<(usize, usize)>>> = specs.iter().map(|s| vec![Vec::new(); s.outputs.len()]).collect();
+            let mut routes: Vec<Vec<Vec<(usize, usize)>>> = plan.out_ports.iter().map(|o| vec![Vec::new(); o.len()]).collect();
             for e in graph.edges() {
-                let port = e.port.as_deref().and_then(|p| specs[e.from].port_index(p)).unwrap_or(0);
+                let port = plan.out_index(e.from, e.port.as_deref());
                 let to_port = e.to_port.as_deref().and_then(|p| ports[e.to].iter().position(|q| q == p)).unwrap_or(0);
                 routes[e.from][port].push((e.to, to_port));
             }
@@ -134,7 +130,7 @@ impl Pipeline {
     /// Makes the sink metrics `plan`'s sinks have, keeping those of sinks it had.
     fn sinks_for(&mut self, plan: &Plan) {
         let mut old: std::collections::HashMap<String, crate::metrics::SinkMetrics> = std::mem::take(&mut self.sinks).into_iter().collect();
-        self.sink_of = self.specs.iter().map(|s| vec![None; s.outputs.len()]).collect();
+        self.sink_of = plan.out_ports.iter().map(|o| vec![None; o.len()]).collect();
         for (k, (node, port, key)) in plan.sinks.iter().enumerate() {
             self.sink_of[*node][*port] = Some(k);
             let mut m = old.remove(key).unwrap_or_default();
@@ -154,15 +150,14 @@ impl Pipeline {
             caps[*i] = self.input_for(*i, &Caps::of(input))?;
         }
         let plan = self.negotiate(&caps)?;
-        if self.streaming && !plan.same_graph(&self.plan) {
-            if let Some((i, _)) = inputs.iter().find(|(i, _)| self.seen[*i] && caps[*i] != self.plan.inputs[*i]) {
+        if self.streaming && !plan.same_graph(&self.plan)
+            && let Some((i, _)) = inputs.iter().find(|(i, _)| self.seen[*i] && caps[*i] != self.plan.inputs[*i]) {
                 return Err(Error::InvalidArgument(format!(
                     "this chunk is {}, the stream's earlier ones {}, which needs other converters; flush the stream before changing formats",
                     caps[*i].describe(),
                     self.plan.inputs[*i].describe()
                 )));
             }
-        }
         self.apply(plan)
     }
 

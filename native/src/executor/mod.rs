@@ -114,6 +114,10 @@ impl Pipeline {
     pub fn spec(&self, index: usize) -> &NodeSpec {
         &self.specs[index]
     }
+    /// Node `index`'s output port names (default first).
+    pub fn output_ports(&self, index: usize) -> &[String] {
+        &self.plan.out_ports[index]
+    }
     /// Node `index`'s current latency (see [`Node::latency`]).
     pub fn latency(&self, index: usize) -> usize {
         self.slots[index].node.latency()

@@ -60,6 +60,8 @@ pub struct Plan {
     pub node_in: Vec<Arc<[Caps]>>,
     /// What each node's output ports carry.
     pub node_out: Vec<Vec<Caps>>,
+    /// Each node's output port names (its type's, or those its params name).
+    pub out_ports: Vec<Vec<String>>,
     /// Each node's algorithmic latency in ms (`None`: unknown).
     pub latency_ms: Vec<Option<f64>>,
     /// The worst path from the inputs to each node.
@@ -89,9 +91,9 @@ impl Plan {
         self.feeds.iter().for_each(|f| fed[f.node] = true);
         self.paths = latency::worst_paths(ids.len(), &self.edges, run.order(), &fed, &self.latency_ms);
         let fed: std::collections::HashSet<(usize, usize)> =
-            self.edges.iter().map(|e| (e.from, e.port.as_deref().and_then(|q| specs[e.from].port_index(q)).unwrap_or(0))).collect();
-        for (i, spec) in specs.iter().enumerate() {
-            for (p, port) in spec.outputs.iter().enumerate() {
+            self.edges.iter().map(|e| (e.from, self.out_index(e.from, e.port.as_deref()))).collect();
+        for (i, names) in self.out_ports.iter().enumerate() {
+            for (p, port) in names.iter().enumerate() {
                 if !fed.contains(&(i, p)) {
                     self.sinks.push((i, p, if p == 0 { ids[i].clone() } else { format!("{}.{port}", ids[i]) }));
                 }
@@ -100,6 +102,11 @@ impl Plan {
         let sink_nodes: Vec<usize> = self.sinks.iter().map(|(i, _, _)| *i).collect();
         latency::check_budgets(manifest, &self.paths, &sink_nodes, ids, &self.latency_ms)?;
         Ok(())
+    }
+
+    /// The index of `node`'s output port `name` (`None`, or a name it lacks: the first).
+    pub fn out_index(&self, node: usize, name: Option<&str>) -> usize {
+        name.and_then(|q| self.out_ports[node].iter().position(|p| p == q)).unwrap_or(0)
     }
 
     /// Whether `other` runs the same nodes on the same edges (caps may differ).
@@ -119,7 +126,7 @@ impl Plan {
         let nodes: Vec<Value> = (0..ids.len())
             .map(|i| {
                 let outputs: Map<String, Value> =
-                    specs[i].outputs.iter().zip(&self.node_out[i]).map(|(p, c)| (p.clone(), c.to_json())).collect();
+                    self.out_ports[i].iter().zip(&self.node_out[i]).map(|(p, c)| (p.clone(), c.to_json())).collect();
                 let inputs: Map<String, Value> =
                     ports[i].iter().zip(self.node_in[i].iter()).map(|(p, c)| (p.clone(), c.to_json())).collect();
                 let mut node = json!({
@@ -136,9 +143,9 @@ impl Plan {
             .edges
             .iter()
             .map(|e| {
-                let port = e.port.as_deref().and_then(|p| specs[e.from].port_index(p)).unwrap_or(0);
+                let port = self.out_index(e.from, e.port.as_deref());
                 let to_port = e.to_port.as_deref().unwrap_or(&ports[e.to][0]);
-                json!({"from": ids[e.from], "port": specs[e.from].outputs[port], "to": ids[e.to], "to_port": to_port,
+                json!({"from": ids[e.from], "port": self.out_ports[e.from][port], "to": ids[e.to], "to_port": to_port,
                        "caps": self.node_out[e.from][port].to_json()})
             })
             .collect();
@@ -196,6 +203,7 @@ pub fn negotiate(
         feeds: Vec::new(),
         node_in: vec![Arc::from([]); n],
         node_out: vec![Vec::new(); n],
+        out_ports: vec![Vec::new(); n],
         latency_ms: Vec::new(),
         paths: Vec::new(),
         sinks: Vec::new(),
@@ -214,7 +222,7 @@ pub fn negotiate(
         into[f.node].push(Inbound { connection: f.connection, origin: Origin::Input(f.input), written: None, port });
     }
     for (k, e) in graph.edges().iter().enumerate() {
-        let from_port = e.port.as_deref().and_then(|p| specs[e.from].port_index(p)).unwrap_or(0);
+        let from_port = e.port.as_deref().and_then(|p| ports[e.from].outputs.iter().position(|q| q == p)).unwrap_or(0);
         let port = e.to_port.as_deref().and_then(|p| ports[e.to].input_index(p)).unwrap_or(0);
         let connection = Some(graph.connection(k));
         into[e.to].push(Inbound { connection, origin: Origin::Port(e.from, from_port), written: e.port.clone(), port });
@@ -237,7 +245,7 @@ pub fn negotiate(
                 Origin::Input(i) if manifest.inputs.is_none() => names[i].clone(),
                 Origin::Input(i) => format!("${}", names[i]),
                 Origin::Port(from, 0) => graph.ids()[from].clone(),
-                Origin::Port(from, port) => format!("{}.{}", graph.ids()[from], specs[from].outputs[port]),
+                Origin::Port(from, port) => format!("{}.{}", graph.ids()[from], plan.out_ports[from][port]),
             };
             let target = if many { format!("{}.{}", graph.ids()[v], ports[v].inputs[port]) } else { graph.ids()[v].clone() };
             let fail = |why: String| {
@@ -272,7 +280,8 @@ pub fn negotiate(
                         plan.inserted.push(Inserted { id, node_type: step.spec.node_type.clone(), params: step.params.clone() });
                         plan.node_in.push(Arc::from([carried(&plan, tail)]));
                         plan.node_out.push(vec![caps.clone()]);
-                        connect(&mut plan, &specs, tail, index, 0, None);
+                        plan.out_ports.push(step.spec.outputs.clone());
+                        connect(&mut plan, tail, index, 0, None);
                         specs.push(step.spec.clone());
                         shared.insert((origin, key.clone()), index);
                         index
@@ -283,13 +292,14 @@ pub fn negotiate(
             let to_port = (port > 0).then(|| ports[v].inputs[port].clone());
             match tail {
                 Origin::Port(from, _) if from < n && tail == origin => plan.edges.push(Edge { from, port: written, to: v, to_port }),
-                _ => connect(&mut plan, &specs, tail, v, port, to_port),
+                _ => connect(&mut plan, tail, v, port, to_port),
             }
             port_caps[slot].get_or_insert(caps);
         }
         let caps: Vec<Caps> =
             (0..ports[v].inputs.len()).map(|p| port_caps[if ports[v].aligned { 0 } else { p }].clone().unwrap_or_default()).collect();
-        plan.node_out[v] = (0..specs[v].outputs.len()).map(|p| ports[v].output(p, &caps[0])).collect();
+        plan.node_out[v] = (0..ports[v].outputs.len()).map(|p| ports[v].output(p, &caps[0])).collect();
+        plan.out_ports[v] = ports[v].outputs.clone();
         plan.node_in[v] = caps.into();
     }
     let ids: Vec<String> = graph.ids().iter().cloned().chain(plan.inserted.iter().map(|i| i.id.clone())).collect();
@@ -299,9 +309,12 @@ pub fn negotiate(
 
 /// Makes what leaves `origin` go to node `to`'s input port `port` (named `name`; `None`
 /// for the first): an edge from a node's output port, or a feed of a pipeline input.
-fn connect(plan: &mut Plan, specs: &[Arc<NodeSpec>], origin: Origin, to: usize, port: usize, name: Option<String>) {
+fn connect(plan: &mut Plan, origin: Origin, to: usize, port: usize, name: Option<String>) {
     match origin {
-        Origin::Port(from, out) => plan.edges.push(Edge { from, port: port_label(specs, from, out), to, to_port: name }),
+        Origin::Port(from, out) => {
+            let port = (out > 0).then(|| plan.out_ports[from][out].clone());
+            plan.edges.push(Edge { from, port, to, to_port: name })
+        }
         Origin::Input(input) => plan.feeds.push(Feed { input, node: to, port }),
     }
 }
@@ -312,11 +325,6 @@ fn carried(plan: &Plan, origin: Origin) -> Caps {
         Origin::Input(i) => plan.inputs[i].clone(),
         Origin::Port(from, port) => plan.node_out[from][port].clone(),
     }
-}
-
-/// The port name of an edge leaving `from`'s port `port`: `None` for the first.
-fn port_label(specs: &[Arc<NodeSpec>], from: usize, port: usize) -> Option<String> {
-    (port > 0).then(|| specs[from].outputs[port].clone())
 }
 
 /// Rules that take exactly `caps`; its unknown fields as `accept` takes them.
@@ -354,12 +362,11 @@ impl Step {
 /// or why there are none.
 fn chain(from: &Caps, want: &[Rule; 4], converters: &Converters) -> std::result::Result<Vec<Step>, String> {
     let known = |f: usize| from.0[f].as_ref();
-    if let Some(kind) = known(0) {
-        if !want[0].accepts(Some(kind)) {
+    if let Some(kind) = known(0)
+        && !want[0].accepts(Some(kind)) {
             let wanted = if kind == "audio" { "JSON events" } else { "audio" };
             return Err(format!("it needs {wanted}, and no converter turns one into the other"));
         }
-    }
     if from.is_audio() != Some(true) {
         return Ok(Vec::new());
     }

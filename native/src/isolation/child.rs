@@ -93,7 +93,7 @@ fn serve(ctl: &OwnedFd, mut region: Region) -> i32 {
         let node = catch(|| (spec.create)(&params))
             .map_err(|p| json!({"param": "", "message": format!("create panicked: {}", crate::error::panic_message(&*p))}))?
             .map_err(|e| json!({"param": e.param, "message": e.message}))?;
-        Ok((node, spec.outputs.len(), plugin))
+        Ok((node, spec.output_ports(&params).len(), plugin))
     });
     let (mut node, ports, _plugin) = match created {
         Ok(created) => created,

@@ -39,7 +39,7 @@ impl Recipe {
             node_type: spec.node_type.clone(),
             plugin: spec.implementation.plugin().map(|p| p.file.clone()),
             params: params.clone(),
-            outputs: spec.outputs.len(),
+            outputs: spec.output_ports(params).len(),
             timeout,
         }
     }

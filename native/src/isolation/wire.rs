@@ -209,7 +209,7 @@ pub fn read_items(bytes: &[u8], n: usize, ports: usize) -> Result<Vec<(usize, Da
 fn samples(bytes: &[u8], format: SampleFormat) -> Option<Samples> {
     fn copy<T: Sample + bytemuck::Pod>(bytes: &[u8]) -> Option<SampleBuf<T>> {
         let size = std::mem::size_of::<T>();
-        if bytes.len() % size != 0 {
+        if !bytes.len().is_multiple_of(size) {
             return None;
         }
         let mut v: Vec<T> = pooled_vec(bytes.len() / size);

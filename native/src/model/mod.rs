@@ -1,65 +1,98 @@
-//! The model engine: models read from ONNX files at run time, loaded once per process
-//! and shared. Two engines: a dedicated forward for the silero VAD network
-//! (`silero.rs`), and a generic one for other graphs of float tensors (`graph.rs`).
+//! The model engines: models read from ONNX files at run time, loaded once per process
+//! and shared. Three engines: a dedicated forward for the silero VAD network
+//! (`silero.rs`), a generic one for small graphs of float tensors (`graph.rs`), and
+//! onnxruntime loaded at run time for every other graph (`onnxruntime.rs`).
 //!
 //! A loaded model is immutable behind an `Arc`; every node, pipeline and session that
 //! names the same file (after resolving links) gets the same one while any of them
 //! holds it, so weights are in memory once. Each stream keeps only its own state.
-//! Inference runs on the calling thread, single-threaded: the engine starts no threads.
+//! Inference runs on the calling thread, single-threaded, within the process-wide
+//! inference thread budget (`budget.rs`): no engine starts threads.
 
+pub mod budget;
 mod graph;
 mod onnx;
+pub mod onnxruntime;
 mod silero;
+pub mod tensor;
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 
 pub use graph::{Array, Graph, OPS};
+pub use onnxruntime::OrtModel;
 pub(crate) use silero::WINDOW as SILERO_WINDOW;
 pub use silero::{Silero, SileroState};
 
 /// Largest model file read, in bytes (`RM_MAX_MODEL_BYTES` in the C header).
 pub const MAX_MODEL_BYTES: u64 = 256 << 20;
 
-/// Loaded silero models by canonical path, alive while some node holds them.
-static SILERO: Mutex<Option<HashMap<PathBuf, Weak<Silero>>>> = Mutex::new(None);
+/// Loaded models of one kind by key, alive while some node holds them.
+struct Cache<K, T>(Mutex<Option<HashMap<K, Weak<T>>>>);
 
-/// Loaded generic graphs by (canonical path, input, output).
-type GraphKey = (PathBuf, Option<String>, Option<String>);
-static GRAPHS: Mutex<Option<HashMap<GraphKey, Weak<Graph>>>> = Mutex::new(None);
+impl<K: Eq + Hash, T> Cache<K, T> {
+    const fn new() -> Self {
+        Self(Mutex::new(None))
+    }
+
+    /// The model under `key`, or `load()` stored under it.
+    fn get<E>(&self, key: K, load: impl FnOnce() -> Result<T, E>) -> Result<Arc<T>, E> {
+        let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let cache = cache.get_or_insert_with(HashMap::new);
+        if let Some(model) = cache.get(&key).and_then(Weak::upgrade) {
+            return Ok(model);
+        }
+        let model = Arc::new(load()?);
+        cache.retain(|_, weak| weak.strong_count() > 0);
+        cache.insert(key, Arc::downgrade(&model));
+        Ok(model)
+    }
+}
+
+static SILERO: Cache<PathBuf, Silero> = Cache::new();
+static GRAPHS: Cache<(PathBuf, Option<String>, Option<String>), Graph> = Cache::new();
+static SESSIONS: Cache<PathBuf, OrtModel> = Cache::new();
+
+fn canonical(path: &str) -> Result<PathBuf, String> {
+    Path::new(path).canonicalize().map_err(|e| format!("cannot open '{path}': {e}"))
+}
 
 /// The ONNX graph at `path` for the generic engine, from `input` to `output` (defaults:
 /// the first of each), loaded once per process and shared.
 pub fn graph(path: &str, input: Option<&str>, output: Option<&str>) -> Result<Arc<Graph>, String> {
-    let canonical = Path::new(path).canonicalize().map_err(|e| format!("cannot open '{path}': {e}"))?;
-    let key = (canonical.clone(), input.map(String::from), output.map(String::from));
-    let mut cache = GRAPHS.lock().unwrap_or_else(|p| p.into_inner());
-    let cache = cache.get_or_insert_with(HashMap::new);
-    if let Some(model) = cache.get(&key).and_then(Weak::upgrade) {
-        return Ok(model);
-    }
-    let onnx = onnx::parse(&read(&canonical)?).map_err(|e| format!("'{path}' is not a usable ONNX file: {e}"))?;
-    let model = Arc::new(Graph::new(onnx, input, output).map_err(|e| format!("'{path}': {e}"))?);
-    cache.retain(|_, weak| weak.strong_count() > 0);
-    cache.insert(key, Arc::downgrade(&model));
-    Ok(model)
+    let canonical = canonical(path)?;
+    GRAPHS.get((canonical.clone(), input.map(String::from), output.map(String::from)), || {
+        let onnx = onnx::parse(&read(&canonical)?).map_err(|e| format!("'{path}' is not a usable ONNX file: {e}"))?;
+        Graph::new(onnx, input, output).map_err(|e| format!("'{path}': {e}"))
+    })
+}
+
+/// The operator types of the ONNX file at `path` the generic engine does not run
+/// (sorted, once each); or why the file cannot be read.
+pub fn unsupported_ops(path: &str) -> Result<Vec<String>, String> {
+    let onnx = onnx::parse(&read(&canonical(path)?)?).map_err(|e| format!("'{path}' is not a usable ONNX file: {e}"))?;
+    let mut ops: Vec<String> = onnx.nodes.into_iter().map(|n| n.op_type).filter(|op| !OPS.contains(&op.as_str())).collect();
+    ops.sort();
+    ops.dedup();
+    Ok(ops)
+}
+
+/// The model at `path` on onnxruntime, loaded once per process and shared.
+pub fn onnxruntime(path: &str) -> Result<Arc<OrtModel>, onnxruntime::LoadError> {
+    let canonical = canonical(path).map_err(onnxruntime::LoadError::File)?;
+    SESSIONS.get(canonical.clone(), || OrtModel::load(&read(&canonical).map_err(onnxruntime::LoadError::File)?, path))
 }
 
 /// The silero VAD model in the ONNX file at `path`, loaded once per process and shared;
 /// or why it cannot be used (missing, unreadable, not ONNX, not silero-shaped).
 pub fn silero(path: &str) -> Result<Arc<Silero>, String> {
-    let canonical = Path::new(path).canonicalize().map_err(|e| format!("cannot open '{path}': {e}"))?;
-    let mut cache = SILERO.lock().unwrap_or_else(|p| p.into_inner());
-    let cache = cache.get_or_insert_with(HashMap::new);
-    if let Some(model) = cache.get(&canonical).and_then(Weak::upgrade) {
-        return Ok(model);
-    }
-    let graph = onnx::parse(&read(&canonical)?).map_err(|e| format!("'{path}' is not a usable ONNX file: {e}"))?;
-    let model = Arc::new(Silero::from_graph(&graph).map_err(|e| format!("'{path}': {e}"))?);
-    cache.retain(|_, weak| weak.strong_count() > 0);
-    cache.insert(canonical, Arc::downgrade(&model));
-    Ok(model)
+    let canonical = canonical(path)?;
+    SILERO.get(canonical.clone(), || {
+        let graph = onnx::parse(&read(&canonical)?).map_err(|e| format!("'{path}' is not a usable ONNX file: {e}"))?;
+        Silero::from_graph(&graph).map_err(|e| format!("'{path}': {e}"))
+    })
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, String> {

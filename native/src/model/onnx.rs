@@ -287,7 +287,7 @@ fn parse_tensor(bytes: &[u8]) -> Result<Option<(String, Parsed)>, String> {
 }
 
 fn le_floats(bytes: &[u8]) -> Result<Vec<f32>, String> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err("float data whose length is not a multiple of 4".into());
     }
     Ok(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())

@@ -90,7 +90,7 @@ struct Packed {
 impl Packed {
     /// Packs the row-major `rows` × `k` matrix `w`; `rows` must be a multiple of `LANES`.
     fn new(w: &[f32], rows: usize, k: usize) -> Self {
-        assert!(rows % LANES == 0 && w.len() == rows * k, "packed shape");
+        assert!(rows.is_multiple_of(LANES) && w.len() == rows * k, "packed shape");
         let mut data = Vec::with_capacity(w.len());
         for block in 0..rows / LANES {
             for kk in 0..k {
@@ -151,7 +151,7 @@ mod avx2 {
     #[allow(clippy::needless_range_loop)] // acc[r][j]: indices read clearer than zipped iterators
     pub unsafe fn kernel<const N: usize, const R: usize>(w: &Packed, cols: &[f32], out: &mut [f32]) {
         let k = w.k;
-        assert!(w.rows % (R * LANES) == 0, "row blocks");
+        assert!(w.rows.is_multiple_of(R * LANES), "row blocks");
         for group in 0..w.rows / (R * LANES) {
             // SAFETY: group < rows / (R · LANES), so its R blocks of k · LANES weights are
             // in `data`; every index below is < k (weights) or < N · k (cols).

@@ -114,9 +114,10 @@ impl NodeSpec {
         crate::caps::Ports::of(self.caps.as_ref(), &self.outputs, params, &self.params_schema)
     }
 
-    /// Index of the output port called `name`.
-    pub fn port_index(&self, name: &str) -> Option<usize> {
-        self.outputs.iter().position(|p| p == name)
+    /// The output port names of a node of this type with `params` (the type's, or
+    /// those its `output_ports` param lists).
+    pub fn output_ports(&self, params: &Map<String, Value>) -> Vec<String> {
+        crate::caps::output_names(self.caps.as_ref(), &self.outputs, params)
     }
 
     /// A JSON description for listings (`remotemedia nodes`).

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..audio import Audio
 from ..errors import InvalidInputError, NodeError
-from ..model import ModelFileError, silero, silero_package_model
+from ..model import BUDGET, ModelFileError, silero, silero_package_model
 from ..node import Emit, ParamError
 from ._common import BuiltinNode, builtin, mono_f32
 
@@ -90,7 +90,7 @@ class _SileroScorer:
         self.model, self.state = model, model.state()
 
     def score(self, frame: np.ndarray) -> float:
-        return float(np.float32(self.model.forward(self.state, frame)))
+        return float(np.float32(BUDGET.run(self.model.forward, self.state, frame)))
 
 
 class _Segmenter:

@@ -32,11 +32,10 @@ pub fn spec() -> NodeSpec {
         latency: no_latency(),
         create: Arc::new(|params| {
             let p: Params = parse_params(params)?;
-            if let Some(map) = &p.map {
-                if map.is_empty() || map.len() > MAX_CHANNELS {
+            if let Some(map) = &p.map
+                && (map.is_empty() || map.len() > MAX_CHANNELS) {
                     return Err(ParamError::new("map", format!("map must list 1 to {MAX_CHANNELS} channels")));
                 }
-            }
             Ok(Box::new(Downmix { map: p.map }))
         }),
     }

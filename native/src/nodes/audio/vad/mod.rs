@@ -189,7 +189,7 @@ impl Scorer {
     fn score(&mut self, frame: &[f32]) -> f32 {
         match self {
             Scorer::Spectral(s) => s.score(frame),
-            Scorer::Silero(model, state) => model.forward(state, frame),
+            Scorer::Silero(model, state) => crate::model::budget::run(|| model.forward(state, frame)),
         }
     }
 }
@@ -351,11 +351,10 @@ impl Vad {
         let mut closed = Vec::new();
         stream.segments.frame(frame.index, speech, frame.score, &mut closed);
         Self::emit_segments(closed, out);
-        if let (true, Some(samples)) = (speech, frame.audio) {
-            if let Ok(a) = AudioBuffer::new(Samples::F32(crate::data::SampleBuf::owned(samples)), 1, stream.rate) {
+        if let (true, Some(samples)) = (speech, frame.audio)
+            && let Ok(a) = AudioBuffer::new(Samples::F32(crate::data::SampleBuf::owned(samples)), 1, stream.rate) {
                 out.emit_to(PORT_AUDIO, Data::Audio(a));
             }
-        }
     }
 
     /// Scores the whole frame `samples` (of which the first `len` are audio, the rest
