@@ -58,9 +58,10 @@ impl<T: Sample> Drop for SampleBuf<T> {
     fn drop(&mut self) {
         let repr = std::mem::replace(&mut self.repr, Repr::Borrowed { ptr: std::ptr::null(), len: 0 });
         if let Repr::Shared(arc) = repr
-            && let Ok(v) = Arc::try_unwrap(arc) {
-                recycle(v);
-            }
+            && let Ok(v) = Arc::try_unwrap(arc)
+        {
+            recycle(v);
+        }
     }
 }
 

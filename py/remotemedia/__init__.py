@@ -28,7 +28,7 @@ from .errors import (
 from .files import process_file
 from .native import available as native_available
 from .node import Emit, Node, ParamError, register_node
-from .pipeline import AsyncStream, Pipeline, Stream
+from .pipeline import AsyncStream, Pipeline, Stream, inference_threads, set_inference_threads
 from .plugins import check_plugin, list_plugins, load_plugin
 
 # A library logs, the application decides where records go: without a handler of its
@@ -39,6 +39,7 @@ __all__ = [
     "AsyncStream", "Audio", "CancelledError", "CircuitOpenError", "CycleError", "Emit", "GraphError",
     "InvalidInputError", "ManifestError", "Node", "NodeError", "NodeTimeoutError", "ParamError", "Pipeline",
     "PluginError", "QueueFullError", "RemoteMediaError", "Stream", "StreamClosedError", "TransientError",
-    "check_plugin", "list_plugins", "load_plugin", "native_available", "process_file", "register_node",
+    "check_plugin", "inference_threads", "list_plugins", "load_plugin", "native_available", "process_file", "register_node",
+    "set_inference_threads",
 ]
 __version__ = _contract.VERSION

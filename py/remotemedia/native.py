@@ -61,6 +61,12 @@ def available() -> bool:
     return lib is not None and os.environ.get("REMOTEMEDIA_DISABLE_NATIVE", "") in ("", "0")
 
 
+def set_inference_threads(threads: int) -> None:
+    """The native side of ``remotemedia.set_inference_threads`` (checked there)."""
+    if lib is not None:
+        _check(lib.rm_set_inference_threads(threads))
+
+
 def library_version() -> str | None:
     """The loaded native library's version (``rm_version_string``), or None without one."""
     return None if lib is None else ffi.string(lib.rm_version_string()).decode()

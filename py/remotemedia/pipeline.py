@@ -20,7 +20,7 @@ from ._schema import SchemaError, check_bounds, check_shape
 from .audio import FORMAT_OF, Audio
 from .errors import InvalidInputError, ManifestError, did_you_mean
 from .executor import PythonPipeline
-from .model import with_package_models
+from .model import BUDGET, MAX_INFERENCE_THREADS, with_package_models
 from .node import Node, ParamError, lookup, register_node, registered
 
 RUNTIMES = manifest_mod.RUNTIME_HINTS
@@ -268,6 +268,22 @@ class Pipeline:
     def __repr__(self):
         return f"Pipeline({len(self._nodes)} nodes, {len(self._connections)} connections, runtime={self._requested})"
 
+
+
+def set_inference_threads(threads: int) -> None:
+    """Sets the process-wide inference thread budget: at most ``threads`` model calls
+    (every engine, both runtimes) run at once in the process, each on its caller's
+    thread; callers over it wait. 1 to 1024; the default is
+    ``REMOTEMEDIA_INFERENCE_THREADS``, else the CPUs the process may use."""
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= MAX_INFERENCE_THREADS:
+        raise InvalidInputError(f"the inference thread budget must be an integer 1..={MAX_INFERENCE_THREADS}, not {threads!r}")
+    native.set_inference_threads(threads)
+    BUDGET.set(threads)
+
+
+def inference_threads() -> int:
+    """The process-wide inference thread budget now (see ``set_inference_threads``)."""
+    return BUDGET.threads()
 
 
 def _inputs(names: list[str], given, input: str | None, call: str) -> list[tuple[int, Audio]]:

@@ -150,14 +150,16 @@ impl Pipeline {
             caps[*i] = self.input_for(*i, &Caps::of(input))?;
         }
         let plan = self.negotiate(&caps)?;
-        if self.streaming && !plan.same_graph(&self.plan)
-            && let Some((i, _)) = inputs.iter().find(|(i, _)| self.seen[*i] && caps[*i] != self.plan.inputs[*i]) {
-                return Err(Error::InvalidArgument(format!(
-                    "this chunk is {}, the stream's earlier ones {}, which needs other converters; flush the stream before changing formats",
-                    caps[*i].describe(),
-                    self.plan.inputs[*i].describe()
-                )));
-            }
+        if self.streaming
+            && !plan.same_graph(&self.plan)
+            && let Some((i, _)) = inputs.iter().find(|(i, _)| self.seen[*i] && caps[*i] != self.plan.inputs[*i])
+        {
+            return Err(Error::InvalidArgument(format!(
+                "this chunk is {}, the stream's earlier ones {}, which needs other converters; flush the stream before changing formats",
+                caps[*i].describe(),
+                self.plan.inputs[*i].describe()
+            )));
+        }
         self.apply(plan)
     }
 

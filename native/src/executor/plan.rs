@@ -363,10 +363,11 @@ impl Step {
 fn chain(from: &Caps, want: &[Rule; 4], converters: &Converters) -> std::result::Result<Vec<Step>, String> {
     let known = |f: usize| from.0[f].as_ref();
     if let Some(kind) = known(0)
-        && !want[0].accepts(Some(kind)) {
-            let wanted = if kind == "audio" { "JSON events" } else { "audio" };
-            return Err(format!("it needs {wanted}, and no converter turns one into the other"));
-        }
+        && !want[0].accepts(Some(kind))
+    {
+        let wanted = if kind == "audio" { "JSON events" } else { "audio" };
+        return Err(format!("it needs {wanted}, and no converter turns one into the other"));
+    }
     if from.is_audio() != Some(true) {
         return Ok(Vec::new());
     }

@@ -55,13 +55,12 @@ pub fn recv_exact(fd: &OwnedFd, buf: &mut [u8], deadline: Option<Instant>, spin:
     let spin_until = Instant::now() + spin;
     while got < buf.len() {
         let spinning = Instant::now() < spin_until;
-        if !spinning
-            && let Some(deadline) = deadline {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if !readable(fd.as_fd(), left)? {
-                    return Err(io::Error::new(io::ErrorKind::TimedOut, "no reply before the deadline"));
-                }
+        if !spinning && let Some(deadline) = deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !readable(fd.as_fd(), left)? {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "no reply before the deadline"));
             }
+        }
         let flags = if spinning { RecvFlags::DONTWAIT } else { RecvFlags::empty() };
         match recv(fd, &mut buf[got..], flags) {
             Ok((0, _)) => return Err(io::ErrorKind::UnexpectedEof.into()),

@@ -376,9 +376,10 @@ impl Manifest {
                 check_retry(r).map_err(|(field, m)| Error::manifest(format!("nodes[{i}].retry.{field}"), m))?;
             }
             if let Some(t) = node.timeout_ms
-                && !TIMEOUT_MS.contains(&t) {
-                    return Err(Error::manifest(format!("nodes[{i}].timeout_ms"), format!("{t} is outside {TIMEOUT_MS:?}")));
-                }
+                && !TIMEOUT_MS.contains(&t)
+            {
+                return Err(Error::manifest(format!("nodes[{i}].timeout_ms"), format!("{t} is outside {TIMEOUT_MS:?}")));
+            }
             check_budget(node.latency_budget_ms).map_err(|m| Error::manifest(format!("nodes[{i}].latency_budget_ms"), m))?;
             if let Some(b) = &node.circuit_breaker {
                 check_breaker(b).map_err(|(field, m)| Error::manifest(format!("nodes[{i}].circuit_breaker.{field}"), m))?;

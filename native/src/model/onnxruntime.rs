@@ -71,7 +71,20 @@ fn load() -> Result<Arc<Loaded>, String> {
     let hint = format!(
         "install onnxruntime {MIN_VERSION} or newer (pip install onnxruntime), or name its libonnxruntime.so in {ENV} (C: rm_onnxruntime_set_path)"
     );
-    let builder = ort::init_from(&path).map_err(|e| format!("onnxruntime cannot be loaded ({e}); {hint}"))?;
+    let builder = ort::init_from(&path).map_err(|e| {
+        let why = match e {
+            ort::LoadDynamicError::Dlopen { error, path } => {
+                let detail = std::error::Error::source(&error).map_or_else(|| error.to_string(), ToString::to_string);
+                format!("cannot open '{}': {detail}", path.display())
+            }
+            ort::LoadDynamicError::MissingApi { path } => format!("'{}' is not onnxruntime (it has no OrtGetApiBase)", path.display()),
+            ort::LoadDynamicError::BadVersion { version_str, path } => {
+                format!("'{}' is onnxruntime {version_str}, older than {MIN_VERSION}", path.display())
+            }
+            other => other.to_string(),
+        };
+        format!("onnxruntime cannot be loaded ({why}); {hint}")
+    })?;
     let environment =
         builder.with_name("remotemedia").with_telemetry(false).build().map_err(|e| format!("onnxruntime cannot start: {e}"))?;
     let l = Arc::new(Loaded { environment, path });

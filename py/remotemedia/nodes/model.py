@@ -5,6 +5,8 @@ does, a model the built-in engine cannot run."""
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from .._contract import MODEL_OPS_LIST
@@ -219,6 +221,7 @@ class Model(BuiltinNode):
                 raise ParamError("engine", f"the built-in engine does not run the model's operators {', '.join(missing)} "
                                            f"(it runs {', '.join(MODEL_OPS_LIST)}); {MODEL_OPS_NOTE}")
         self.engine = _Ort(model_path, input, outputs, [tuple(p) for p in state], constants, window + context, batch)
+        logging.getLogger("remotemedia").info("Model %s runs on the onnxruntime engine (the Python runtime's only one)", model_path)
         self.ports = self.outputs = outputs if isinstance(output, list) else ["out"]
         self.window, self.hop, self.context, self.audio = window, hop or window, context, emit == "audio"
         self.rate = None

@@ -78,10 +78,12 @@ impl Engine {
             }
             "auto" => {
                 let unsupported = crate::model::unsupported_ops(wants.path).unwrap_or_default();
-                if builtin_fits && unsupported.is_empty()
-                    && let Ok(engine) = builtin(wants) {
-                        return Ok(engine);
-                    }
+                if builtin_fits
+                    && unsupported.is_empty()
+                    && let Ok(engine) = builtin(wants)
+                {
+                    return Ok(engine);
+                }
                 ort(wants, &unsupported)
             }
             "onnxruntime" => ort(wants, &[]),

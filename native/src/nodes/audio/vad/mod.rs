@@ -352,9 +352,10 @@ impl Vad {
         stream.segments.frame(frame.index, speech, frame.score, &mut closed);
         Self::emit_segments(closed, out);
         if let (true, Some(samples)) = (speech, frame.audio)
-            && let Ok(a) = AudioBuffer::new(Samples::F32(crate::data::SampleBuf::owned(samples)), 1, stream.rate) {
-                out.emit_to(PORT_AUDIO, Data::Audio(a));
-            }
+            && let Ok(a) = AudioBuffer::new(Samples::F32(crate::data::SampleBuf::owned(samples)), 1, stream.rate)
+        {
+            out.emit_to(PORT_AUDIO, Data::Audio(a));
+        }
     }
 
     /// Scores the whole frame `samples` (of which the first `len` are audio, the rest
