@@ -41,7 +41,14 @@ pub fn contract() -> Value {
             "max_node_processes": budget::MAX_NODE_PROCESSES,
         },
         "manifest": crate::manifest::rules(),
-        "model": {"ops": crate::model::OPS, "max_model_bytes": crate::model::MAX_MODEL_BYTES},
+        "model": {
+            "ops": crate::model::OPS,
+            "max_model_bytes": crate::model::MAX_MODEL_BYTES,
+            "max_inference_threads": crate::model::budget::MAX_THREADS,
+            "inference_threads_env": crate::model::budget::ENV,
+            "onnxruntime_env": crate::model::onnxruntime::ENV,
+            "onnxruntime_min_version": crate::model::onnxruntime::MIN_VERSION
+        },
         "nodes": nodes,
     })
 }

@@ -44,6 +44,10 @@ MAX_NODE_PROCESSES: int = CONTRACT["budget"]["max_node_processes"]
 MODEL_OPS_LIST: tuple[str, ...] = tuple(CONTRACT["model"]["ops"])
 MODEL_OPS: frozenset[str] = frozenset(MODEL_OPS_LIST)
 MAX_MODEL_BYTES: int = CONTRACT["model"]["max_model_bytes"]
+MAX_INFERENCE_THREADS: int = CONTRACT["model"]["max_inference_threads"]
+INFERENCE_THREADS_ENV: str = CONTRACT["model"]["inference_threads_env"]
+ONNXRUNTIME_ENV: str = CONTRACT["model"]["onnxruntime_env"]
+ONNXRUNTIME_MIN_VERSION: str = CONTRACT["model"]["onnxruntime_min_version"]
 #: Every built-in node type: ``node_type``, ``description``, ``outputs``, ``params`` (a JSON Schema).
 NODES: dict[str, dict] = {n["node_type"]: n for n in CONTRACT["nodes"]}
 

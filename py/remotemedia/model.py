@@ -15,7 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ._contract import MAX_MODEL_BYTES, MODEL_OPS
+from ._contract import (
+    INFERENCE_THREADS_ENV,
+    MAX_INFERENCE_THREADS,
+    MAX_MODEL_BYTES,
+    MODEL_OPS,
+    ONNXRUNTIME_MIN_VERSION,
+)
 
 WINDOW, CONTEXT, NFFT, HOP, PAD = 512, 64, 256, 128, 128
 BINS, FRAMES, HIDDEN = NFFT // 2 + 1, 4, 128
@@ -24,8 +30,6 @@ ENCODER = ((BINS, 128, 1), (128, 64, 2), (64, 64, 2), (64, HIDDEN, 1))
 BASIS_TOLERANCE = 1e-4
 # The file of the silero-vad package used when a VAD names no model_path: 16 kHz, no If.
 SILERO_PACKAGE_FILE = "silero_vad_16k_sequence.onnx"
-INFERENCE_THREADS_ENV, MAX_INFERENCE_THREADS = "REMOTEMEDIA_INFERENCE_THREADS", 1024
-ONNXRUNTIME_ENV, ONNXRUNTIME_MIN = "REMOTEMEDIA_ONNXRUNTIME", "1.17"
 #: onnxruntime's element types the Model node takes, by its type strings.
 ELEMS = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
          "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(int8)": np.int8, "tensor(uint8)": np.uint8,
@@ -188,7 +192,7 @@ class Session:
             import onnxruntime
         except ImportError:
             raise EngineMissingError(f"onnxruntime cannot be loaded (the Python runtime imports the onnxruntime package); "
-                                     f"install onnxruntime {ONNXRUNTIME_MIN} or newer (pip install onnxruntime)") from None
+                                     f"install onnxruntime {ONNXRUNTIME_MIN_VERSION} or newer (pip install onnxruntime)") from None
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")

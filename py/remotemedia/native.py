@@ -16,7 +16,7 @@ import weakref
 import numpy as np
 import orjson
 
-from ._contract import LOG_LEVELS
+from ._contract import LOG_LEVELS, ONNXRUNTIME_ENV
 from .audio import DTYPES, FORMAT_OF, Audio
 from .errors import (
     CancelledError,
@@ -33,7 +33,7 @@ from .errors import (
     StreamClosedError,
     TransientError,
 )
-from .model import ONNXRUNTIME_ENV, onnxruntime_library
+from .model import onnxruntime_library
 from .node import Node, ParamError, encode_json, outputs_of
 
 try:

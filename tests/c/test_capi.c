@@ -545,6 +545,56 @@ static void test_silero(RmRuntime *rt) {
   CHECK(rm_last_error_path() && strcmp(rm_last_error_path(), "nodes[0].params.model_path") == 0);
 }
 
+/* A Model on onnxruntime: silero's full graph (with its If) from the silero-vad package,
+ * the library given by path (REMOTEMEDIA_TEST_ONNXRUNTIME, the onnxruntime wheel's), state
+ * carried, two outputs as two ports; and the process-wide inference settings. */
+static void test_onnxruntime(RmRuntime *rt) {
+  CHECK(rm_set_inference_threads(0) == RM_STATUS_INVALID_ARGUMENT && strstr(rm_last_error_message(), "1..=1024") != NULL);
+  CHECK(rm_set_inference_threads(2) == RM_STATUS_OK && rm_inference_threads() == 2);
+  CHECK(rm_onnxruntime_set_path(NULL) == RM_STATUS_INVALID_ARGUMENT);
+  const char *library = getenv("REMOTEMEDIA_TEST_ONNXRUNTIME");
+  const char *silero = getenv("REMOTEMEDIA_TEST_SILERO_MODEL");
+  if (library == NULL || library[0] == '\0' || silero == NULL || silero[0] == '\0') {
+    fprintf(stderr, "c_api: onnxruntime test skipped (REMOTEMEDIA_TEST_ONNXRUNTIME or REMOTEMEDIA_TEST_SILERO_MODEL not set)\n");
+    return;
+  }
+  CHECK(rm_onnxruntime_set_path(library) == RM_STATUS_OK);
+  char model[4096], manifest[8192];
+  size_t dir = (size_t)(strrchr(silero, '/') - silero);
+  CHECK(snprintf(model, sizeof model, "%.*s/silero_vad.onnx", (int)dir, silero) < (int)sizeof model);
+  const char *fmt = "{\"version\":\"1\",\"nodes\":[{\"id\":\"m\",\"node_type\":\"Model\",\"params\":{\"model_path\":\"%s\","
+                    "\"engine\":\"onnxruntime\",\"window\":512,\"context\":64,\"state\":[[\"state\",\"stateN\"]],"
+                    "\"constants\":{\"sr\":16000},\"output\":[\"output\",\"stateN\"]}}]}";
+  CHECK(snprintf(manifest, sizeof manifest, fmt, model) < (int)sizeof manifest);
+  RmStatus st;
+  RmPipeline *p = make(rt, manifest, &st);
+  CHECK(st == RM_STATUS_OK && p != NULL);
+  if (p == NULL) return;
+  static float x[8192];
+  for (int i = 0; i < 8192; i++) x[i] = 0.3f * (float)sin(i * 0.07);
+  RmOutputs *outs = NULL;
+  CHECK(rm_pipeline_run(p, x, 8192, RM_SAMPLE_FORMAT_F32, 1, 16000, &outs) == RM_STATUS_OK);
+  size_t probabilities = 0, states = 0;
+  for (size_t i = 0; outs && i < outs->len; i++) {
+    if (strcmp(outs->items[i].port, "output") == 0) probabilities++;
+    if (strcmp(outs->items[i].port, "stateN") == 0) states++;
+  }
+  CHECK(probabilities == 16 && states == 16);
+  rm_outputs_free(outs);
+  rm_pipeline_free(p);
+  /* loaded now: another library is refused, the same one is not */
+  CHECK(rm_onnxruntime_set_path("/elsewhere/libonnxruntime.so") == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(rm_onnxruntime_set_path(library) == RM_STATUS_OK);
+  /* a state pair naming no output fails at validation, at its path */
+  CHECK(snprintf(manifest, sizeof manifest,
+                 "{\"version\":\"1\",\"nodes\":[{\"id\":\"m\",\"node_type\":\"Model\",\"params\":{\"model_path\":\"%s\","
+                 "\"window\":512,\"state\":[[\"state\",\"nope\"]],\"constants\":{\"sr\":16000}}}]}",
+                 model) < (int)sizeof manifest);
+  p = make(rt, manifest, &st);
+  CHECK(st == RM_STATUS_MANIFEST && p == NULL);
+  CHECK(rm_last_error_path() && strcmp(rm_last_error_path(), "nodes[0].params.state[0]") == 0);
+}
+
 static int log_records = 0, log_warnings = 0, plugin_logs = 0;
 static void count_log(void *user, uint32_t level, const char *target, const char *message) {
   (void)user;
@@ -716,6 +766,7 @@ int main(void) {
   test_prometheus_input();
   test_session(rt);
   test_silero(rt);
+  test_onnxruntime(rt);
   test_plugins(rt);
   test_isolation(rt);
   CHECK(log_records > 0 && log_warnings > 0); /* the failing "bad" node was logged */

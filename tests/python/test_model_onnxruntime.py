@@ -149,7 +149,7 @@ def by_port(out, ports):
 
 
 def check(got, want, ports):
-    for i, name in enumerate(ports):
+    for name in ports:
         events = got[name]
         assert len(events) == len(want), (name, len(events), len(want))
         for e, (start, ys) in zip(events, want):

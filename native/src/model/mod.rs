@@ -79,7 +79,9 @@ pub fn unsupported_ops(path: &str) -> Result<Vec<String>, String> {
     Ok(ops)
 }
 
-/// The model at `path` on onnxruntime, loaded once per process and shared.
+/// The model at `path` on onnxruntime, loaded once per process and shared. (Not inlined:
+/// tests/valgrind.supp names the model caches by this module's frames.)
+#[inline(never)]
 pub fn onnxruntime(path: &str) -> Result<Arc<OrtModel>, onnxruntime::LoadError> {
     let canonical = canonical(path).map_err(onnxruntime::LoadError::File)?;
     SESSIONS.get(canonical.clone(), || OrtModel::load(&read(&canonical).map_err(onnxruntime::LoadError::File)?, path))
