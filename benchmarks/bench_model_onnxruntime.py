@@ -27,10 +27,10 @@ import tempfile
 import time
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-import onnx
 import remotemedia as rm
 from remotemedia.model import silero_package_model
 
@@ -190,7 +190,7 @@ def main() -> None:
         for name, us in results.items():
             print(f"{name:58s} {us:8.1f}  ({us / base:.2f}x Python onnxruntime)")
     first, added, idle = streams(silero, 200, args.idle)
-    print(f"\n## 200 streams of one Model pipeline (silero full graph on onnxruntime)")
+    print("\n## 200 streams of one Model pipeline (silero full graph on onnxruntime)")
     print(f"first stream (session, arenas) {first:8.1f} MB")
     print(f"199 more streams               {added:8.2f} MB")
     print(f"idle {args.idle:.0f} s, all open           {idle:8.3f} % of a core")
