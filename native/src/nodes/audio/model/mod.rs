@@ -136,9 +136,11 @@ struct Stream {
 impl Stream {
     /// Moves the first `n` pending samples past, keeping the last `context` of the stream.
     fn advance(&mut self, n: usize, context: usize) {
-        self.before.extend_from_slice(&self.pending[..n]);
-        let extra = self.before.len().saturating_sub(context);
-        self.before.drain(..extra);
+        let kept = &self.pending[n.saturating_sub(context)..n];
+        let from_before = context - kept.len();
+        let drop = self.before.len().saturating_sub(from_before);
+        self.before.drain(..drop);
+        self.before.extend_from_slice(kept);
         self.pending.drain(..n);
         self.position += n as u64;
     }
@@ -206,13 +208,13 @@ impl ModelNode {
         Ok(())
     }
 
-    /// Runs the windows at the front of `stream.pending` whose starts are `starts`
-    /// samples in (at most one batch), with the context before each.
+    /// Runs the windows of `stream.pending` that start at `starts` (at most one batch),
+    /// with the context before each.
     fn run(&mut self, stream: &mut Stream, starts: &[usize], out: &mut Emitter) -> Result<(), NodeFailure> {
         let (window, context) = (self.window, self.context);
         let whole = starts.last().is_some_and(|&s| s + window <= stream.pending.len());
         let x: &[f32] = if starts.len() == 1 && context == 0 && whole {
-            &stream.pending[..window]
+            &stream.pending[starts[0]..starts[0] + window]
         } else {
             self.scratch.clear();
             for &s in starts {
@@ -235,21 +237,23 @@ impl ModelNode {
         Ok(())
     }
 
-    /// Runs every whole window in `stream.pending`, a batch at a time.
+    /// Runs every whole window in `stream.pending`, a batch at a time, then moves past
+    /// the samples no later window needs (once: the buffer is not shifted per window).
     fn drain(&mut self, stream: &mut Stream, out: &mut Emitter) -> Result<(), NodeFailure> {
         let batch = match &self.engine {
             Engine::Ort(o) => o.batch,
             Engine::Builtin { .. } => 1,
         };
-        loop {
-            let skip = stream.skip.min(stream.pending.len());
-            stream.advance(skip, self.context);
+        let mut at = 0;
+        let result = loop {
+            let skip = stream.skip.min(stream.pending.len() - at);
+            at += skip;
             stream.skip -= skip;
-            if stream.skip > 0 || stream.pending.len() < self.window {
-                return Ok(());
+            if stream.skip > 0 || stream.pending.len() - at < self.window {
+                break Ok(());
             }
             // whole windows from here, each hop after the last (hop ≤ window within a batch)
-            let mut starts = vec![0];
+            let mut starts = vec![at];
             while starts.len() < batch && self.hop <= self.window {
                 let next = starts[starts.len() - 1] + self.hop;
                 if next + self.window > stream.pending.len() {
@@ -257,13 +261,16 @@ impl ModelNode {
                 }
                 starts.push(next);
             }
-            self.run(stream, &starts, out)?;
-            let last = starts[starts.len() - 1];
+            if let Err(e) = self.run(stream, &starts, out) {
+                break Err(e);
+            }
             let step = self.hop.min(self.window);
-            stream.advance(last + step, self.context);
+            at = starts[starts.len() - 1] + step;
             stream.skip = self.hop - step;
             stream.seen = self.window - step;
-        }
+        };
+        stream.advance(at, self.context);
+        result
     }
 }
 
