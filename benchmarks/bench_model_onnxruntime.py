@@ -102,10 +102,11 @@ def silero_contenders(path: str, seconds: float):
                "Model in the graph: one-shot run": one_shot}
 
 
-def dense_model(path: str, window: int = 400) -> str:
+def dense_model(path: str, hidden: int, window: int = 400) -> str:
     rng = np.random.default_rng(0)
-    init = {"w1": (rng.standard_normal((window, 64)) * 0.05).astype(np.float32), "b1": rng.standard_normal(64).astype(np.float32),
-            "w2": (rng.standard_normal((64, 8)) * 0.1).astype(np.float32)}
+    init = {"w1": (rng.standard_normal((window, hidden)) * 0.05).astype(np.float32),
+            "b1": rng.standard_normal(hidden).astype(np.float32),
+            "w2": (rng.standard_normal((hidden, 8)) * 0.1).astype(np.float32)}
     nodes = [helper.make_node("MatMul", ["x", "w1"], ["h"]), helper.make_node("Add", ["h", "b1"], ["a"]),
              helper.make_node("Relu", ["a"], ["r"]), helper.make_node("MatMul", ["r", "w2"], ["z"]),
              helper.make_node("Softmax", ["z"], ["y"], axis=-1)]
@@ -135,35 +136,38 @@ def dense_contenders(path: str, seconds: float):
         for k in range(n):
             session.run(None, {"x": x[k * window:(k + 1) * window][None]})
 
-    return n, {"built-in engine, one-shot": model("native", 1), "onnxruntime in the graph, window by window (batch 1)": model("onnxruntime", 1),
+    return n, {"built-in engine, one-shot": model("native", 1),
+               "onnxruntime in the graph, window by window (batch 1)": model("onnxruntime", 1),
                "onnxruntime in the graph, batched (batch 32)": model("onnxruntime", 32),
                "onnxruntime from Python, window by window": by_python}
 
 
-def streams(path: str, count: int, idle_s: float) -> tuple[float, float, float]:
-    """RSS (MB) of the first open stream, RSS added by ``count`` - 1 more, and process CPU
-    (% of a core) with them all open and no audio for ``idle_s``."""
+def streams(path: str, count: int, idle_s: float) -> tuple[float, float, float, float]:
+    """RSS (MB) added by building one Model pipeline (onnxruntime and the session
+    loaded), by its first stream, by ``count`` - 1 more streams, and process CPU (% of a
+    core) with them all open and no audio for ``idle_s``."""
     params = {"model_path": path, "window": WINDOW, "context": 64, "state": [["state", "stateN"]], "constants": {"sr": RATE}}
-    pipeline = rm.Pipeline.from_manifest({"version": "1", "nodes": [{"id": "m", "node_type": "Model", "params": params}]},
-                                         runtime="native")
     chunk = rm.Audio((np.random.default_rng(2).standard_normal(WINDOW) * 0.1).astype(np.float32), RATE)
     before = rss_kb()
-    opened = [pipeline.stream()]
-    opened[0].push(chunk)
-    opened[0].pull()
-    first = rss_kb()
-    for _ in range(count - 1):
+    pipeline = rm.Pipeline.from_manifest({"version": "1", "nodes": [{"id": "m", "node_type": "Model", "params": params}]},
+                                         runtime="native")
+    built = rss_kb()
+    opened = []
+    for _ in range(count):
         s = pipeline.stream()
-        s.push(chunk)
-        s.pull()
+        for _ in range(3):
+            s.push(chunk)
+            s.pull()
         opened.append(s)
+        if len(opened) == 1:
+            first = rss_kb()
     added = rss_kb() - first
     start_cpu, start = time.process_time(), time.monotonic()
     time.sleep(idle_s)
     idle = (time.process_time() - start_cpu) / (time.monotonic() - start) * 100
     for s in opened:
         s.close()
-    return (first - before) / 1024, added / 1024, idle
+    return (built - before) / 1024, (first - built) / 1024, added / 1024, idle
 
 
 def main() -> None:
@@ -183,17 +187,19 @@ def main() -> None:
     for name, us in results.items():
         print(f"{name:58s} {us:8.1f}  ({us / base:.2f}x Python onnxruntime)")
     with tempfile.TemporaryDirectory() as d:
-        n, contenders = dense_contenders(dense_model(os.path.join(d, "dense.onnx")), args.seconds * 3)
-        results = median_per_window(contenders, n, args.rounds)
-        base = results["onnxruntime from Python, window by window"]
-        print(f"\n## dense classifier 400 -> 64 -> 8, {n} windows: µs of CPU per window")
-        for name, us in results.items():
-            print(f"{name:58s} {us:8.1f}  ({us / base:.2f}x Python onnxruntime)")
-    first, added, idle = streams(silero, 200, args.idle)
-    print("\n## 200 streams of one Model pipeline (silero full graph on onnxruntime)")
-    print(f"first stream (session, arenas) {first:8.1f} MB")
-    print(f"199 more streams               {added:8.2f} MB")
-    print(f"idle {args.idle:.0f} s, all open           {idle:8.3f} % of a core")
+        for hidden in (64, 1024):
+            n, contenders = dense_contenders(dense_model(os.path.join(d, f"dense{hidden}.onnx"), hidden), args.seconds * 3)
+            results = median_per_window(contenders, n, args.rounds)
+            base = results["onnxruntime from Python, window by window"]
+            print(f"\n## dense classifier 400 -> {hidden} -> 8 (MatMul, Add, Relu, Softmax), {n} windows: µs of CPU per window")
+            for name, us in results.items():
+                print(f"{name:58s} {us:8.1f}  ({us / base:.2f}x Python onnxruntime)")
+    built, first, added, idle = streams(silero, 200, args.idle)
+    print("\n## 200 streams of one Model pipeline (silero full graph on onnxruntime), RSS")
+    print(f"pipeline built (onnxruntime, session) {built:8.1f} MB")
+    print(f"its first stream                      {first:8.2f} MB")
+    print(f"199 more streams                      {added:8.2f} MB")
+    print(f"idle {args.idle:.0f} s, all 200 open               {idle:8.3f} % of a core")
 
 
 if __name__ == "__main__":
