@@ -99,6 +99,7 @@ CASES = {
     "lstm": (lstm, {"window": 40, "state": [["h", "hn"], ["c", "cn"]]}, [1, 1, 40], np.float32),
     "conv2d": (conv2d, {"window": 400, "hop": 160}, [1, 1, 10, 40], np.float32),
     "qdq": (qdq, {"window": 48, "context": 16, "constants": {"gain": 3}}, [1, 64], np.float32),
+    "qdq_skipping": (qdq, {"window": 48, "hop": 70, "context": 16, "constants": {"gain": 2}, "batch": 4}, [1, 64], np.float32),
     "if": (branching, {"window": 64}, [1, 64], np.float32),
     "half": (half, {"window": 32}, [1, 32], np.float16),
 }
