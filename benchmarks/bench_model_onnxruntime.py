@@ -8,7 +8,8 @@
    graph, and onnxruntime from Python;
 3. a stateless model over a 60 s file: one-shot runs batched (batch 32) against window
    by window (batch 1);
-4. memory: RSS added by 200 open streams of one Model pipeline beyond the first;
+4. memory (measured first, in a fresh process): RSS of loading onnxruntime and the
+   session, of the first stream, and of 199 more;
 5. idle: process CPU with those 200 streams open and no audio for 10 s.
 
 Every contender is warmed up; rounds alternate their order; a figure is the median over
@@ -125,9 +126,13 @@ def dense_contenders(path: str, seconds: float):
     n = len(x) // window
     x = x[:n * window]
 
-    def model(engine: str, batch: int):
-        params = {"model_path": path, "window": window, "engine": engine, "batch": batch}
+    out = np.empty(n * 8, np.float32)
+
+    def model(engine: str, batch: int, emit: str = "json", into: bool = False):
+        params = {"model_path": path, "window": window, "engine": engine, "batch": batch, "emit": emit}
         p = rm.Pipeline.from_manifest({"version": "1", "nodes": [{"id": "m", "node_type": "Model", "params": params}]}, runtime="native")
+        if into:  # every window's output written into one array: no object per window
+            return lambda: p.run_into(rm.Audio(x, RATE), out)
         return lambda: p.run(rm.Audio(x, RATE))
 
     session = python_session(path)
@@ -139,6 +144,10 @@ def dense_contenders(path: str, seconds: float):
     return n, {"built-in engine, one-shot": model("native", 1),
                "onnxruntime in the graph, window by window (batch 1)": model("onnxruntime", 1),
                "onnxruntime in the graph, batched (batch 32)": model("onnxruntime", 32),
+               "onnxruntime in the graph, batch 1, emit audio": model("onnxruntime", 1, "audio"),
+               "onnxruntime in the graph, batch 32, emit audio": model("onnxruntime", 32, "audio"),
+               "onnxruntime in the graph, batch 1, emit audio, run_into": model("onnxruntime", 1, "audio", True),
+               "onnxruntime in the graph, batch 32, emit audio, run_into": model("onnxruntime", 32, "audio", True),
                "onnxruntime from Python, window by window": by_python}
 
 
@@ -180,6 +189,13 @@ def main() -> None:
     print(f"# {time.strftime('%Y-%m-%d')}, {cpu_model()}, {os.cpu_count()} CPUs, onnxruntime {ort.__version__}, "
           f"medians of {args.rounds} rounds, process CPU")
     silero = os.path.join(os.path.dirname(silero_package_model()), "silero_vad.onnx")
+    # first, while the process has loaded neither onnxruntime nor a session
+    built, first, added, idle = streams(silero, 200, args.idle)
+    print("\n## 200 streams of one Model pipeline (silero full graph on onnxruntime), RSS")
+    print(f"pipeline built (onnxruntime, session) {built:8.1f} MB")
+    print(f"its first stream                      {first:8.2f} MB")
+    print(f"199 more streams                      {added:8.2f} MB")
+    print(f"idle {args.idle:.0f} s, all 200 open               {idle:8.3f} % of a core")
     n, contenders = silero_contenders(silero, args.seconds)
     results = median_per_window(contenders, n, args.rounds)
     base = results["onnxruntime from Python, window by window"]
@@ -194,12 +210,7 @@ def main() -> None:
             print(f"\n## dense classifier 400 -> {hidden} -> 8 (MatMul, Add, Relu, Softmax), {n} windows: µs of CPU per window")
             for name, us in results.items():
                 print(f"{name:58s} {us:8.1f}  ({us / base:.2f}x Python onnxruntime)")
-    built, first, added, idle = streams(silero, 200, args.idle)
-    print("\n## 200 streams of one Model pipeline (silero full graph on onnxruntime), RSS")
-    print(f"pipeline built (onnxruntime, session) {built:8.1f} MB")
-    print(f"its first stream                      {first:8.2f} MB")
-    print(f"199 more streams                      {added:8.2f} MB")
-    print(f"idle {args.idle:.0f} s, all 200 open               {idle:8.3f} % of a core")
+
 
 
 if __name__ == "__main__":
