@@ -275,6 +275,7 @@ def bad(tmp_path, models):
         ({"model_path": qdq, "window": 50, "constants": {"gain": 1}}, "window", "does not take a window of 50"),
         ({"model_path": lstm, "window": 40, "state": [["h", "hn"], ["c", "cn"]], "engine": "native"}, "engine", "state"),
         ({"model_path": lstm, "window": 40, "engine": "gpu"}, "engine", ""),
+        ({"model_path": lstm, "window": 40, "state": [["h", "hn"], ["c", "cn"]], "output": ["y", "y"]}, "output", "listed twice"),
         ({"model_path": lstm, "window": 40, "batch": 0}, "batch", ""),
     ]
 
@@ -404,3 +405,27 @@ def test_an_onnxruntime_too_old_is_refused_with_the_version_it_needs(models, tmp
     said = without_onnxruntime("native", library, models, tmp_path)
     assert "ERROR nodes[0].params.engine" in said and "1.10.0" in said and "1.17" in said, said
     assert "BUILT-IN RUNS 2" in said and "OTHERS RUN" in said, said
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * __import__("os").sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_many_streams_share_one_session_and_hold_only_their_state(models, runtime):
+    _, params, _, _ = CASES["lstm"]
+    p = rm.Pipeline.from_manifest(manifest(models["lstm"], **params), runtime=runtime)
+    chunk = rm.Audio(rnd(80, 40), RATE)
+    opened = []
+    for k in range(201):
+        s = p.stream()
+        s.push(chunk)
+        assert len(s.pull(timeout=5)) == 1
+        opened.append(s)
+        if k == 0:
+            first = rss_bytes()
+    added = rss_bytes() - first
+    for s in opened:
+        s.close()
+    assert added < 5 << 20, f"200 streams added {added / 2**20:.1f} MB"

@@ -9,7 +9,7 @@ import logging
 
 import numpy as np
 
-from .._contract import MODEL_OPS_LIST
+from .._contract import MAX_BUFFER_SAMPLES, MODEL_OPS_LIST
 from ..audio import Audio
 from ..errors import NodeError
 from ..model import EngineMissingError, ModelFileError, session, unsupported_ops
@@ -209,6 +209,9 @@ class Model(BuiltinNode):
     def __init__(self, model_path: str, window: int, emit: str, engine: str, context: int, state: list, constants: dict,
                  batch: int, hop: int | None = None, input: str | None = None, output=None):
         outputs = [output] if isinstance(output, str) else list(output or [])
+        twice = next((n for i, n in enumerate(outputs) if n in outputs[:i]), None)
+        if twice is not None:
+            raise ParamError("output", f"'{twice}' is listed twice; each output is one port")
         if engine == "native":
             if state or constants or len(outputs) > 1:
                 raise ParamError("engine", "the built-in engine runs one input to one output; state, constants and several "
@@ -273,7 +276,9 @@ class Model(BuiltinNode):
             if self.skip or len(self.pending) < self.window:
                 return out
             starts = [0]
-            while len(starts) < self.engine.batch and self.hop <= self.window and starts[-1] + self.hop + self.window <= len(self.pending):
+            # a batch's input stays within the sample budget however much the windows overlap
+            batch = min(self.engine.batch, max(MAX_BUFFER_SAMPLES // (self.window + self.context), 1))
+            while len(starts) < batch and self.hop <= self.window and starts[-1] + self.hop + self.window <= len(self.pending):
                 starts.append(starts[-1] + self.hop)
             out += self._run(starts)
             step = min(self.hop, self.window)

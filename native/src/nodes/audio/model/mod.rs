@@ -176,7 +176,12 @@ impl ModelNode {
             None => Vec::new(),
             Some(Names::One(name)) => vec![name],
             Some(Names::Many(names)) if names.is_empty() => return Err(ParamError::new("output", "an empty list names no output")),
-            Some(Names::Many(names)) => names,
+            Some(Names::Many(names)) => {
+                if let Some(twice) = names.iter().enumerate().find(|(i, n)| names[..*i].contains(n)).map(|(_, n)| n) {
+                    return Err(ParamError::new("output", format!("'{twice}' is listed twice; each output is one port")));
+                }
+                names
+            }
         };
         let (window, context) = (params.window as usize, params.context as usize);
         let engine = Engine::new(&Wants {
@@ -241,7 +246,8 @@ impl ModelNode {
     /// the samples no later window needs (once: the buffer is not shifted per window).
     fn drain(&mut self, stream: &mut Stream, out: &mut Emitter) -> Result<(), NodeFailure> {
         let batch = match &self.engine {
-            Engine::Ort(o) => o.batch,
+            // a batch's input stays within the sample budget however much the windows overlap
+            Engine::Ort(o) => o.batch.min((crate::budget::MAX_BUFFER_SAMPLES / (self.window + self.context)).max(1)),
             Engine::Builtin { .. } => 1,
         };
         let mut at = 0;
