@@ -429,3 +429,16 @@ def test_many_streams_share_one_session_and_hold_only_their_state(models, runtim
     for s in opened:
         s.close()
     assert added < 5 << 20, f"200 streams added {added / 2**20:.1f} MB"
+
+
+def test_an_isolated_model_loads_the_same_onnxruntime_in_its_process(models):
+    if "native" not in RUNTIMES:
+        pytest.skip("process isolation of native nodes")
+    _, params, shape, dtype = CASES["gru"]
+    m = manifest(models["gru"], **params)
+    m["nodes"][0]["isolation"] = "process"
+    x = rnd(90, 400)
+    out = rm.Pipeline.from_manifest(m, runtime="native").run(rm.Audio(x, RATE))
+    want = reference(models["gru"], x, params, shape, dtype)
+    np.testing.assert_allclose([e["values"] for e in out["m"]], [ys["y"].reshape(-1) for _, ys in want], atol=1e-5)
+    assert len(out["m.hn"]) == len(want), "both output ports cross the process boundary"

@@ -292,6 +292,12 @@ fn spawn(recipe: &Recipe) -> Result<(Running, usize), StartError> {
     let (ctl_fd, mem_fd) = (theirs.as_raw_fd(), region.fd());
     let mut command = Command::new(&exe);
     command.args(["--ctl", &ctl_fd.to_string(), "--mem", &mem_fd.to_string()]).stdin(Stdio::null()).stdout(Stdio::null());
+    // the child loads the models its node names as this process would: the same
+    // onnxruntime, the same inference thread budget
+    if let Some(library) = crate::model::onnxruntime::chosen_library() {
+        command.env(crate::model::onnxruntime::ENV, library);
+    }
+    command.env(crate::model::budget::ENV, crate::model::budget::threads().to_string());
     // SAFETY: between fork and exec only async-signal-safe calls: fcntl on two
     // descriptors this process owns, so exactly they survive the exec.
     unsafe {

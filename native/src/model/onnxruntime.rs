@@ -55,6 +55,12 @@ pub fn set_library(path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The library path named by [`set_library`], if any: what a child process of an
+/// isolated node is given in [`ENV`], so that it loads the same library.
+pub fn chosen_library() -> Option<PathBuf> {
+    CHOSEN.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
 /// The path onnxruntime is (or would be) loaded from.
 fn library_path() -> PathBuf {
     let chosen = CHOSEN.lock().unwrap_or_else(|p| p.into_inner()).clone();
