@@ -23,6 +23,12 @@
 #define RM_MAX_BUFFER_SAMPLES (1 << 28)
 
 /**
+ * The most channels a buffer may have (an `AudioBuffer` counts them in a `u16`); the
+ * Python `Audio` refuses more with the same words.
+ */
+#define MAX_CHANNELS (uint32_t)UINT16_MAX
+
+/**
  * The most items one run, push or flush may queue between nodes and as outputs.
  */
 #define RM_MAX_ITEMS_PER_STEP (1 << 22)

@@ -17,6 +17,10 @@ use crate::error::NodeFailure;
 /// node's state for a stream: 2^28, i.e. 1 GiB of f32.
 pub const MAX_BUFFER_SAMPLES: usize = 1 << 28;
 
+/// The most channels a buffer may have (an `AudioBuffer` counts them in a `u16`); the
+/// Python `Audio` refuses more with the same words.
+pub const MAX_CHANNELS: u32 = u16::MAX as u32;
+
 /// The most items one run, push or flush may queue between nodes and as outputs.
 pub const MAX_ITEMS_PER_STEP: usize = 1 << 22;
 

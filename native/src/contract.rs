@@ -31,6 +31,7 @@ pub fn contract() -> Value {
         "overflow": [Overflow::Block, Overflow::DropOldest],
         "session": {"default_capacity": DEFAULT_CAPACITY, "max_capacity": MAX_CAPACITY, "max_timeout_ms": MAX_TIMEOUT_MS},
         "max_sample_rate": u32::MAX,
+        "max_channels": crate::budget::MAX_CHANNELS,
         "suggest_max_chars": crate::error::SUGGEST_MAX_CHARS,
         "clock_pushes": crate::metrics::CLOCK_PUSHES,
         "budget": {

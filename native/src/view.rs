@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use remotemedia_plugin::abi::{RM_KIND_AUDIO, RM_KIND_JSON, RmDataKind, RmDataView};
 
+use crate::budget::MAX_CHANNELS;
 use crate::data::{AudioBuffer, Data, SampleFormat, Samples};
 use crate::error::{Error, Result};
 
@@ -63,8 +64,8 @@ pub(crate) unsafe fn borrow_audio(view: &RmDataView) -> Result<AudioBuffer> {
     if view.kind != RmDataKind::Audio as u32 {
         return Err(Error::InvalidArgument(format!("expected audio (kind 0), got kind {}", view.kind)));
     }
-    let channels =
-        u16::try_from(view.channels).map_err(|_| Error::InvalidArgument(format!("{} channels is more than 65535", view.channels)))?;
+    let channels = u16::try_from(view.channels)
+        .map_err(|_| Error::InvalidArgument(format!("{} channels is more than {MAX_CHANNELS}", view.channels)))?;
     let format =
         SampleFormat::from_raw(view.format).ok_or_else(|| Error::InvalidArgument(format!("unknown sample format {}", view.format)))?;
     let samples = unsafe { Samples::borrow_raw(view.data.cast(), view.len, format) }?;

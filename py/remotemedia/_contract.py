@@ -28,6 +28,7 @@ MAX_CAPACITY: int = CONTRACT["session"]["max_capacity"]
 MAX_TIMEOUT_S: float = CONTRACT["session"]["max_timeout_ms"] / 1000
 #: Largest sample rate, in Hz.
 MAX_SAMPLE_RATE: int = CONTRACT["max_sample_rate"]
+MAX_CHANNELS: int = CONTRACT["max_channels"]
 #: Most pushes the input clock of sink latency remembers (native/src/metrics.rs).
 CLOCK_PUSHES: int = CONTRACT["clock_pushes"]
 #: Longest name a "did you mean" hint is looked for (native/src/error.rs).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 import threading
 import time
@@ -82,6 +83,14 @@ class Turns:
     def __exit__(self, *exc):
         self.owner = None
         self.lock.release()
+
+
+def _log(level: int, message: str) -> None:
+    """A record as the native runtime's executor writes it (target, then message and fields)."""
+    LOGGER.log(level, "%s: %s", "remotemedia::executor::call", message)
+
+
+LOGGER = logging.getLogger("remotemedia")
 
 
 def backoff(policy: dict, attempt: int, rng) -> float:
@@ -358,6 +367,7 @@ class PythonPipeline:
             raise CircuitOpenError(f"node '{self.ids[i]}' is not called: its circuit breaker is open after "
                                    f"repeated failures", node_id=self.ids[i])
         attempt = 0
+        node = self.ids[i]
         while True:
             try:
                 out = self._measured(i, operation, method, *args)
@@ -365,11 +375,22 @@ class PythonPipeline:
                 if e.retryable and not self.poisoned[i] and attempt < self.retry[i]["max_retries"]:
                     attempt += 1
                     self.node_metrics[i].retries += 1
-                    sleep(backoff(self.retry[i], attempt, self.rngs[i]))
+                    delay = backoff(self.retry[i], attempt, self.rngs[i])
+                    _log(logging.INFO, f"retrying node call node={node} attempt={attempt} delay_ms={int(delay * 1000)} error={e}")
+                    sleep(delay)
                     self.last = time.perf_counter_ns()
                     continue
+                was = breaker.state
                 breaker.failure()
+                _log(logging.WARNING, f"node call failed node={node} error={e}")
+                if breaker.state == "open" and was != "open":
+                    _log(logging.WARNING, f"circuit breaker opened node={node} cooldown_ms={breaker.policy['cooldown_ms']}")
                 raise
+            except InvalidInputError as e:
+                _log(logging.INFO, f"node refused its input node={node} error={e}")
+                raise
+            if breaker.state == "half_open":
+                _log(logging.INFO, f"circuit breaker closed after a successful trial call node={node}")
             breaker.success()
             return out
 

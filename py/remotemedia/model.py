@@ -28,6 +28,7 @@ BINS, FRAMES, HIDDEN = NFFT // 2 + 1, 4, 128
 GATES = 4 * HIDDEN
 ENCODER = ((BINS, 128, 1), (128, 64, 2), (64, 64, 2), (64, HIDDEN, 1))
 BASIS_TOLERANCE = 1e-4
+SAMPLE_CLIP = np.float32(1e6)  # native model/mod.rs SAMPLE_CLIP
 # The file of the silero-vad package used when a VAD names no model_path: 16 kHz, no If.
 SILERO_PACKAGE_FILE = "silero_vad_16k_sequence.onnx"
 #: onnxruntime's element types the Model node takes, by its type strings.
@@ -268,7 +269,8 @@ class Silero:
 
     def forward(self, state: dict, window: np.ndarray) -> float:
         """Speech probability of the next ``WINDOW`` samples of ``state``'s stream."""
-        x = np.concatenate([state["context"], window.astype(np.float32)])
+        # clipped to ±SAMPLE_CLIP (120 dB above full scale), as natively
+        x = np.concatenate([state["context"], np.clip(window.astype(np.float32), -SAMPLE_CLIP, SAMPLE_CLIP)])
         state["context"] = x[-CONTEXT:].copy()
         padded = np.pad(x, PAD, mode="reflect")
         frames = np.stack([padded[f * HOP:f * HOP + NFFT] for f in range(1, FRAMES + 1)]) * self.window
@@ -280,7 +282,8 @@ class Silero:
             cols = np.stack([p[:, t:t + (n - 1) * stride + 1:stride] for t in range(3)], axis=1).reshape(-1, n)
             a = np.maximum(w @ cols + b, 0)
         gates = self.lstm @ np.concatenate([a[:, 0], state["h"]]) + self.lstm_bias
-        i, o, f = (1 / (1 + np.exp(-gates[k * HIDDEN:(k + 1) * HIDDEN])) for k in range(3))
+        with np.errstate(over="ignore"):  # a saturated gate: exp overflows to inf, the sigmoid is 0
+            i, o, f = (1 / (1 + np.exp(-gates[k * HIDDEN:(k + 1) * HIDDEN])) for k in range(3))
         state["c"] = (f * state["c"] + i * np.tanh(gates[3 * HIDDEN:])).astype(np.float32)
         state["h"] = (o * np.tanh(state["c"])).astype(np.float32)
         z = float(self.out_weight @ np.maximum(state["h"], 0)) + self.out_bias

@@ -536,9 +536,7 @@ def _items(raw, keys) -> list[tuple[str, object]]:
         samples = _frombuffer(_buffer(keep, view.len * dtype.itemsize), dtype)
         if view.channels > 1:
             samples = samples.reshape(-1, view.channels)
-        value = _new(Audio)
-        value.samples, value.sample_rate = samples, view.sample_rate
-        pairs[at] = (key, value)
+        pairs[at] = (key, _trusted(samples, view.sample_rate))
     return pairs
 
 
@@ -571,7 +569,8 @@ class NativeSession:
 
     def pull(self, timeout: float, max_items: int = 0) -> list[tuple[str, object]]:
         out = _out_params.outputs
-        status = _pull(self.ptr, int(timeout * 1000), max_items, out)
+        # past size_t, "at most max_items" is every item, as 0 says
+        status = _pull(self.ptr, int(timeout * 1000), max_items if max_items < 2**63 else 0, out)
         if status:
             raise _error(status)
         return _items(out[0], self.keys)
@@ -603,7 +602,7 @@ class NativeSession:
 
 
 # Bound once: the per-call paths above avoid attribute lookups.
-_new = object.__new__
+_trusted = Audio._trusted
 _frombuffer = np.frombuffer
 if lib is not None:
     _run, _run_into, _push, _pull = lib.rm_pipeline_run, lib.rm_pipeline_run_into, lib.rm_session_push, lib.rm_session_pull

@@ -268,12 +268,13 @@ impl Silero {
         // x = context ++ window, reflect-padded by PAD on both sides
         let len = CONTEXT + WINDOW;
         s.padded[PAD..PAD + CONTEXT].copy_from_slice(&s.context);
-        s.padded[PAD + CONTEXT..PAD + len].copy_from_slice(window);
+        let clip = super::SAMPLE_CLIP;
+        s.padded[PAD + CONTEXT..PAD + len].iter_mut().zip(window).for_each(|(p, &x)| *p = x.clamp(-clip, clip));
         for i in 0..PAD {
             s.padded[i] = s.padded[2 * PAD - i];
             s.padded[PAD + len + i] = s.padded[PAD + len - 2 - i];
         }
-        s.context.copy_from_slice(&window[WINDOW - CONTEXT..]);
+        s.context.copy_from_slice(&s.padded[PAD + len - CONTEXT..PAD + len]);
         // magnitudes: BINS × FRAMES, channel-major
         s.a.clear();
         s.a.resize(BINS * FRAMES, 0.0);

@@ -117,7 +117,9 @@ class Resample(BuiltinNode):
     def _audio(self, frames: np.ndarray):
         if len(frames) == 0:
             return None
-        return Audio(np.ascontiguousarray(frames.astype(np.float32)), self.target_rate)
+        with np.errstate(over="ignore"):  # past f32's range is inf, as natively
+            frames = frames.astype(np.float32)
+        return Audio(np.ascontiguousarray(frames), self.target_rate)
 
     def configure(self, inputs):
         """Sizes the filter and its buffers for the negotiated rate and channels, when known."""

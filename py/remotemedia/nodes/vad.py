@@ -7,7 +7,7 @@ import numpy as np
 
 from ..audio import Audio
 from ..errors import InvalidInputError, NodeError
-from ..model import BUDGET, ModelFileError, silero, silero_package_model
+from ..model import BUDGET, SAMPLE_CLIP, ModelFileError, silero, silero_package_model
 from ..node import Emit, ParamError
 from ._common import BuiltinNode, builtin, mono_f32
 
@@ -41,7 +41,8 @@ class _Analyzer:
         self.band_of = np.minimum(np.searchsorted(self.edges, k, side="right") - 1, BANDS - 1)
 
     def analyse(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        spectrum = np.fft.rfft(frame.astype(np.float64) * self.window, self.nfft)
+        # clipped to ±SAMPLE_CLIP (120 dB above full scale), as natively, so huge samples cannot overflow
+        spectrum = np.fft.rfft(np.clip(frame.astype(np.float64), -SAMPLE_CLIP, SAMPLE_CLIP) * self.window, self.nfft)
         power = np.abs(spectrum[self.edges[0]:self.edges[-1]]) ** 2 / len(frame) + TINY
         base = self.edges[0]
         energy = np.array([power[self.edges[b] - base:self.edges[b + 1] - base].sum()

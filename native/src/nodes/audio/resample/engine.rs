@@ -54,8 +54,10 @@ pub struct Engine {
     channels: usize,
     /// Interleaved input not yet processed.
     pending: Vec<f32>,
-    /// Per channel: the last block's output beyond its first `hop_out` frames.
+    /// Per channel: the last block's output beyond its first `hop_out` frames, and the
+    /// power of two it is scaled down by (0 unless its samples were near f32's largest).
     tails: Vec<Vec<f32>>,
+    tail_shifts: Vec<i32>,
     time_in: Vec<f32>,
     spectrum_in: Vec<Complex<f32>>,
     spectrum_out: Vec<Complex<f32>>,
@@ -83,6 +85,7 @@ impl Engine {
             scratch: vec![Complex::default(); k.forward.get_scratch_len().max(k.inverse.get_scratch_len())],
             pending: Vec::with_capacity(2 * k.hop_in * channels),
             tails: vec![vec![0.0; k.inverse.len() - k.hop_out]; channels],
+            tail_shifts: vec![0; channels],
             to_skip: k.delay,
             frames_in: 0,
             frames_out: 0,
@@ -94,6 +97,7 @@ impl Engine {
     pub fn restart(&mut self) {
         self.pending.clear();
         self.tails.iter_mut().for_each(|t| t.fill(0.0));
+        self.tail_shifts.fill(0);
         (self.to_skip, self.frames_in, self.frames_out) = (self.kernel.delay, 0, 0);
     }
 
@@ -160,12 +164,20 @@ impl Engine {
         let skip = self.to_skip.min(hop);
         self.to_skip -= skip;
         for c in 0..self.channels {
-            self.filter(block, c)?;
+            let shift = self.filter(block, c)?;
             let (head, rest) = self.time_out[c].split_at_mut(hop);
             let tail = &mut self.tails[c];
-            // The design keeps a hop at least three tails long.
-            head.iter_mut().zip(tail.iter()).for_each(|(h, t)| *h += t);
+            // The design keeps a hop at least three tails long. The sum is taken at this
+            // block's scale, then scaled back up: only a true output past f32's range
+            // becomes inf.
+            let to_this = 2f32.powi(self.tail_shifts[c] - shift);
+            head.iter_mut().zip(tail.iter()).for_each(|(h, t)| *h += if shift == self.tail_shifts[c] { *t } else { t * to_this });
             tail.copy_from_slice(rest);
+            self.tail_shifts[c] = shift;
+            if shift > 0 {
+                let up = 2f32.powi(shift);
+                head.iter_mut().for_each(|h| *h *= up);
+            }
         }
         match &self.time_out[..] {
             [mono] => out.extend_from_slice(&mono[skip..hop]),
@@ -176,9 +188,11 @@ impl Engine {
         Ok(())
     }
 
-    /// Channel `c` of an interleaved block, filtered and resampled into `time_out[c]`.
-    fn filter(&mut self, block: &[f32], c: usize) -> Result<(), NodeFailure> {
+    /// Channel `c` of an interleaved block, filtered and resampled into `time_out[c]`,
+    /// scaled down by the power of two returned.
+    fn filter(&mut self, block: &[f32], c: usize) -> Result<i32, NodeFailure> {
         let (k, channels) = (&self.kernel, self.channels);
+        let n = self.time_in.len() as f32;
         let (filled, padding) = self.time_in.split_at_mut(k.hop_in);
         if channels == 1 {
             filled.copy_from_slice(block);
@@ -186,6 +200,16 @@ impl Engine {
             filled.iter_mut().zip(block[c..].iter().step_by(channels)).for_each(|(t, &x)| *t = x);
         }
         padding.fill(0.0);
+        // An FFT of n samples sums up to n of them: finite but huge samples (near f32's
+        // largest) would overflow to inf and NaN. Such a block is scaled down by a power
+        // of two before, and its output stays so scaled until the overlap-add (exact; the
+        // filter is linear).
+        let peak = filled.iter().fold(0.0f32, |m, &x| m.max(x.abs()));
+        let shift = if peak > f32::MAX / (4.0 * n) { (peak / (f32::MAX / (4.0 * n))).log2().ceil() as i32 } else { 0 };
+        if shift > 0 {
+            let down = 2f32.powi(-shift);
+            filled.iter_mut().for_each(|x| *x *= down);
+        }
         let failed = |e: realfft::FftError| NodeFailure::new(format!("resampler: {e}"));
         k.forward.process_with_scratch(&mut self.time_in, &mut self.spectrum_in, &mut self.scratch).map_err(failed)?;
         let kept = k.response.len();
@@ -193,6 +217,7 @@ impl Engine {
             *o = i * r;
         }
         self.spectrum_out[kept..].fill(Complex::default());
-        k.inverse.process_with_scratch(&mut self.spectrum_out, &mut self.time_out[c], &mut self.scratch).map_err(failed)
+        k.inverse.process_with_scratch(&mut self.spectrum_out, &mut self.time_out[c], &mut self.scratch).map_err(failed)?;
+        Ok(shift)
     }
 }

@@ -222,6 +222,17 @@ mod tests {
     }
 
     #[test]
+    fn huge_finite_samples_are_resampled_not_refused() {
+        // near f32's largest: an unscaled FFT of them overflows to inf and NaN
+        for v in [1e36f32, 3e38, f32::MAX] {
+            let x: Vec<f32> = (0..9_600).map(|i| if i % 3 == 0 { -v } else { v }).collect();
+            let y = run(&mut node(16_000, Quality::High), &x, 48_000, 4_800);
+            assert_eq!(y.len(), 3_200);
+            assert!(y.iter().all(|s| !s.is_nan()), "{v}");
+        }
+    }
+
+    #[test]
     fn length_is_conserved_and_chunking_does_not_matter() {
         let x: Vec<f32> = (0..10_007).map(|i| (i as f32 * 0.05).sin() * 0.5).collect();
         let mut n = node(16_000, Quality::High);

@@ -38,6 +38,8 @@ const SNR_MAX_DB: f32 = 30.0;
 const WEIGHTS: [f32; 3] = [0.164, 0.293, 0.259];
 const BIAS: f32 = -1.278;
 const TINY: f32 = 1e-12;
+/// Samples are clipped to ± this before analysis (see its doc).
+const CLIP: f32 = crate::model::SAMPLE_CLIP;
 
 /// Fast log2 for positive normal floats (error below 1e-4): exponent bits plus a
 /// least-squares quintic in the mantissa, so loops over it vectorize.
@@ -93,7 +95,7 @@ impl Analyzer {
     fn analyse(&mut self, frame: &[f32], bands: &mut [f32; BANDS]) {
         let n = frame.len() as f32;
         for ((dst, &x), &w) in self.input.iter_mut().zip(frame).zip(&self.window) {
-            *dst = x * w;
+            *dst = x.clamp(-CLIP, CLIP) * w;
         }
         self.input[frame.len()..].fill(0.0);
         self.fft.process_with_scratch(&mut self.input, &mut self.spectrum, &mut self.scratch).expect("sizes come from the plan");
