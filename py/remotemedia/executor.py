@@ -424,8 +424,8 @@ class PythonPipeline:
     def _call(self, i: int, operation: str, method: str, *args):
         """Calls ``method`` of node ``i``'s current instance."""
         if self.poisoned[i]:
-            raise NodeError(f"node '{self.ids[i]}' failed in {operation}: node is poisoned (no fresh instance could "
-                            f"be made after a timeout) and is not called again", node_id=self.ids[i], operation=operation)
+            raise NodeError(f"node '{self.ids[i]}' failed in {operation}: node is poisoned (an earlier call panicked or "
+                            f"left the instance broken) and is not called again", node_id=self.ids[i], operation=operation)
         node = self.nodes[i]
         fn = getattr(node, method)
         isolated = isinstance(node, ProcessNode)
@@ -434,6 +434,8 @@ class PythonPipeline:
         try:
             return (fn(*args) or []) if isolated else emitted(fn(*args), node)
         except Exception as e:
+            if getattr(node, "breaks_like_native", False) and not isinstance(e, (RemoteMediaError, Stopped)):
+                self.poisoned[i] = True  # the twin's panic: one rule with the native runtime
             raise self._failure(i, operation, e) from (None if isinstance(e, Stopped) else e)
 
     def _failure(self, i: int, operation: str, e: Exception) -> RemoteMediaError:

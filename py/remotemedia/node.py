@@ -50,6 +50,10 @@ class Node(ABC):
 
     #: Name used in manifests.
     node_type: ClassVar[str] = ""
+    #: True for the twins of the native built-in nodes: an exception out of one that is
+    #: not a RemoteMediaError is its twin's panic, and poisons the instance as a panic
+    #: does natively. Other Python nodes' exceptions are ordinary failures on both runtimes.
+    breaks_like_native: ClassVar[bool] = False
     #: Output port names; the first is the default.
     outputs: ClassVar[tuple[str, ...]] = ("out",)
     #: JSON Schema of the params (informational, shown by ``remotemedia nodes``).

@@ -193,3 +193,48 @@ def test_the_runtimes_log_the_same_records(caplog):
     audio = rm.Audio(np.zeros(4, np.float32), 16000)
     native, python = (records(caplog, r, {"version": "1", "nodes": [fault]}, audio) for r in ("native", "python"))
     assert native == python and len(native) == 2
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_node_that_panics_is_not_called_again(runtime):
+    """Item 3: one rule. A native node's panic, or an exception out of a built-in node's
+    Python twin that is not a RemoteMediaError (the twin's panic), poisons the instance:
+    every later call fails saying so. The native runtime did; the Python one called it again."""
+    m = {"version": "1", "nodes": [{"id": "f", "node_type": "Fault", "params": {"fail_first": 1, "mode": "panic"}}]}
+    p = rm.Pipeline.from_manifest(m, runtime=runtime)
+    audio = rm.Audio(np.zeros(4, np.float32), 16000)
+    with pytest.raises(rm.NodeError, match="panicked"):
+        p.run(audio)
+    for _ in range(2):
+        with pytest.raises(rm.NodeError, match="is poisoned .* not called again"):
+            p.run(audio)
+
+
+class Flaky(rm.Node):
+    """A user's node whose first call (per runtime, across its instances: a run re-creates
+    them) raises a plain ValueError."""
+    node_type = "FlakyAgreeTest"
+    calls: dict = {}
+
+    def __init__(self, runtime: str):
+        self.runtime = runtime
+
+    def process(self, data):
+        Flaky.calls[self.runtime] = Flaky.calls.get(self.runtime, 0) + 1
+        if Flaky.calls[self.runtime] == 1:
+            raise ValueError("first call fails")
+        return data
+
+
+rm.register_node(Flaky)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_python_nodes_exception_is_an_ordinary_failure(runtime):
+    """The other half of the rule: a Python node's own exceptions are failures (NodeError),
+    not breakage, on both runtimes; the node is called again."""
+    p = rm.Pipeline(runtime=runtime).add_node("f", "FlakyAgreeTest", runtime=runtime)
+    audio = rm.Audio(np.zeros(4, np.float32), 16000)
+    with pytest.raises(rm.NodeError, match="first call fails"):
+        p.run(audio)
+    assert len(p.run(audio)["f"]) == 1

@@ -17,6 +17,8 @@ class BuiltinNode(Node):
     and the description come from the contract, and ``create`` checks params against
     the schema and fills in its defaults before ``__init__`` sees them."""
 
+    breaks_like_native = True
+
     @classmethod
     def check_params(cls, params: dict) -> dict:
         try:
