@@ -29,7 +29,7 @@ pub use silero::{Silero, SileroState};
 /// Samples are clipped to ± this (120 dB above full scale) before a VAD analyses them
 /// (the silero forward, the spectral engine), so finite but huge samples cannot
 /// overflow f32 arithmetic; the Python twins clip alike.
-pub const SAMPLE_CLIP: f32 = 1e6;
+pub(crate) const SAMPLE_CLIP: f32 = 1e6;
 
 /// Largest model file read, in bytes (`RM_MAX_MODEL_BYTES` in the C header).
 pub const MAX_MODEL_BYTES: u64 = 256 << 20;
