@@ -39,11 +39,12 @@
 #define RM_MAX_PATHS (1 << 12)
 
 /**
- * The most calls of one node type that may have timed out and still be running on
- * their abandoned threads, process-wide; past it, timed calls of that type fail at once
- * (other types still run), so hung calls cannot exhaust the process's threads.
+ * The most calls of one node (of one pipeline) that may have timed out and still be
+ * running on their abandoned threads; past it, that node's timed calls fail at once
+ * until one returns. Other nodes and pipelines, of the same type or not, are not
+ * touched, so a hung node cannot starve healthy ones.
  */
-#define RM_MAX_HUNG_CALLS 8
+#define RM_MAX_HUNG_CALLS 2
 
 /**
  * The most child processes of isolated nodes alive at once, process-wide; past it,

@@ -27,10 +27,16 @@ pub const MAX_ITEMS_PER_STEP: usize = 1 << 22;
 /// The most paths from the sources to one node, i.e. copies of each input item it gets.
 pub const MAX_PATHS: u64 = 1 << 12;
 
-/// The most calls of one node type that may have timed out and still be running on
-/// their abandoned threads, process-wide; past it, timed calls of that type fail at once
-/// (other types still run), so hung calls cannot exhaust the process's threads.
-pub const MAX_HUNG_CALLS: usize = 8;
+/// The most calls of one node (of one pipeline) that may have timed out and still be
+/// running on their abandoned threads; past it, that node's timed calls fail at once
+/// until one returns. Other nodes and pipelines, of the same type or not, are not
+/// touched, so a hung node cannot starve healthy ones.
+pub const MAX_HUNG_CALLS: usize = 2;
+
+/// The most threads the runtime's blocking pool (timed calls run there) may start: room
+/// for the hung calls of thousands of nodes plus the healthy calls running beside them,
+/// below what a process may start.
+pub(crate) const MAX_BLOCKING_THREADS: usize = 4096;
 
 /// The most child processes of isolated nodes alive at once, process-wide; past it,
 /// starting another fails (the node's create, or its restart), so a manifest of many

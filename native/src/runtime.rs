@@ -47,6 +47,7 @@ impl Runtime {
     pub fn new() -> Result<Arc<Self>> {
         let tokio = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
+            .max_blocking_threads(crate::budget::MAX_BLOCKING_THREADS)
             .thread_name("remotemedia-rt")
             .enable_time()
             .build()

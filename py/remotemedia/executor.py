@@ -34,9 +34,8 @@ from .metrics import InputClock, NodeMetrics, PipelineMetrics, SinkMetrics, to_j
 from .node import Node, ParamError, emitted, lookup, registered
 from .plan import Converters, Plan, check_input_ports, negotiate
 
-# Timed-out calls still running on their abandoned threads, per node type (native:
-# executor/call.rs).
-_HUNG: dict[str, int] = {}
+# Guards each node's count of timed-out calls still running on their abandoned threads
+# (native: executor/call.rs, Slot::hung).
 _HUNG_LOCK = threading.Lock()
 
 # The clock and sleep of retries and breakers; tests replace them with fakes.
@@ -196,6 +195,7 @@ class PythonPipeline:
         self.breakers = [Breaker(n.get("circuit_breaker", BREAKER_DEFAULT)) for n in nodes]
         self.rngs = [random.Random(i + 1) for i in range(len(nodes))]
         self.poisoned = [False] * len(nodes)
+        self.hung = [[0] for _ in nodes]  # per node, its abandoned calls still running
         self.configured = [False] * len(nodes)  # configured in this stream
         self.plan, self.streaming = None, False
         self.seen = [False] * len(self.inputs)  # inputs pushed since the stream began
@@ -237,6 +237,7 @@ class PythonPipeline:
             self.breakers = per_node(self.breakers, lambda _: Breaker(BREAKER_DEFAULT))
             self.rngs = per_node(self.rngs, lambda i: random.Random(i + 1))
             self.poisoned = per_node(self.poisoned, lambda _: False)
+            self.hung = per_node(self.hung, lambda _: [0])
             self.configured = per_node(self.configured, lambda _: False)
             self.decls, self.classes = decls, classes
             self.ids = [d["id"] for d in decls]
@@ -450,15 +451,16 @@ class PythonPipeline:
 
     def _call_with_deadline(self, i: int, operation: str, fn, *args):
         """The call on a daemon thread, abandoned after the node's timeout_ms: the node
-        gets a fresh instance, and at most MAX_HUNG_CALLS abandoned calls of one node type
-        may be running, after which its timed calls fail at once."""
-        node, node_type = self.nodes[i], type(self.nodes[i]).node_type
+        gets a fresh instance, and at most MAX_HUNG_CALLS abandoned calls of this node may
+        be running, after which its timed calls fail at once (other nodes and pipelines,
+        of the same type or not, are not touched)."""
+        node, hung = self.nodes[i], self.hung[i]
         with _HUNG_LOCK:
-            running = _HUNG.get(node_type, 0)
+            running = hung[0]
         if running >= MAX_HUNG_CALLS:
-            raise NodeError(f"node '{self.ids[i]}' failed in {operation}: {running} calls of node type '{node_type}' "
-                            f"timed out and are still running (at most {MAX_HUNG_CALLS} may be); its timed calls fail "
-                            f"at once until they return", node_id=self.ids[i], operation=operation)
+            raise NodeError(f"node '{self.ids[i]}' failed in {operation}: {running} of its calls timed out and are still "
+                            f"running (at most {MAX_HUNG_CALLS} may be); its timed calls fail at once until one returns",
+                            node_id=self.ids[i], operation=operation)
         box: dict = {}
 
         def target():
@@ -469,7 +471,7 @@ class PythonPipeline:
             with _HUNG_LOCK:
                 box["finished"] = True
                 if box.get("abandoned"):
-                    _HUNG[node_type] -= 1
+                    hung[0] -= 1
 
         worker = threading.Thread(target=target, daemon=True)
         worker.start()
@@ -477,7 +479,7 @@ class PythonPipeline:
         with _HUNG_LOCK:
             abandoned = box["abandoned"] = "finished" not in box
             if abandoned:
-                _HUNG[node_type] = _HUNG.get(node_type, 0) + 1
+                hung[0] += 1
         if abandoned:
             try:  # a fresh instance for what follows, configured as the old one; if none can be made, the node is done
                 fresh = type(node).create(self.params[i])
@@ -675,6 +677,7 @@ class PythonPipeline:
         fresh.node_metrics = [NodeMetrics() for _ in range(u)]
         fresh.breakers = [Breaker(b.policy) for b in self.breakers[:u]]
         fresh.poisoned, fresh.configured = [False] * u, [False] * u
+        fresh.hung = [[0] for _ in range(u)]
         fresh.rngs = [random.Random(i + 1) for i in range(u)]
         fresh.plan, fresh.sinks = None, {}
         try:

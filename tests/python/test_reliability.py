@@ -201,7 +201,8 @@ HUNG = textwrap.dedent("""
 
     runtime, isolation = sys.argv[1], sys.argv[2]
     audio = rm.Audio(np.ones(8, np.float32), 16000)
-    healthy = rm.Pipeline(runtime=runtime).add_node("g", "Gain", gain_db=0.0, timeout_ms=2000)
+    # a healthy pipeline of the same node type as the hanging ones
+    healthy = rm.Pipeline(runtime=runtime).add_node("h", "Fault", fail_first=0, timeout_ms=2000)
     healthy.run(audio)
     before = threads()
     outcomes = []
@@ -216,28 +217,49 @@ HUNG = textwrap.dedent("""
         except rm.NodeError as e:
             outcomes.append("fail-fast" if "still running" in str(e) else str(e))
     after = threads()
-    started = time.perf_counter()
-    healthy.run(audio)
-    took = time.perf_counter() - started
+    healthy_s = []
+    for _ in range(5):
+        started = time.perf_counter()
+        healthy.run(audio)
+        healthy_s.append(time.perf_counter() - started)
+    # one node that hangs on every call: its own calls are bounded, then fail at once
+    own = rm.Pipeline(runtime=runtime).add_node("h", "Fault", fail_first=100, mode="hang", hang_ms=20000,
+                                                 timeout_ms=10, retry={"max_retries": 0}, isolation=isolation,
+                                                 circuit_breaker={"failures": 100})
+    own_outcomes = []
+    for _ in range(6 if isolation == "in_process" else 0):
+        try:
+            own.run(audio)
+            own_outcomes.append("ok")
+        except rm.NodeTimeoutError:
+            own_outcomes.append("timeout")
+        except rm.NodeError as e:
+            own_outcomes.append("fail-fast" if "still running" in str(e) else str(e))
     print(json.dumps({"timeouts": outcomes.count("timeout"), "fail_fast": outcomes.count("fail-fast"),
                       "other": sorted(set(outcomes) - {"timeout", "fail-fast"}), "added_threads": after - before,
-                      "healthy_s": took, "cap": MAX_HUNG_CALLS}))
+                      "healthy_s": max(healthy_s), "cap": MAX_HUNG_CALLS, "own": own_outcomes}))
     os._exit(0)  # the hung calls are still sleeping
 """)
 
 
 @pytest.mark.parametrize("isolation", ["in_process", "process"])
-def test_hung_calls_are_bounded_and_healthy_nodes_still_answer(runtime, isolation):
+def test_hung_calls_cost_only_their_own_node(runtime, isolation):
+    """1,000 hanging pipelines of one node type: each call times out (its own pipeline's
+    error), and a healthy pipeline of that type neither fails nor waits. A node that
+    hangs on every call holds at most MAX_HUNG_CALLS threads, then its timed calls fail
+    at once. (The cap used to be per node type, process-wide: past 8 hung calls every
+    pipeline of the type failed, healthy ones too.)"""
     out = subprocess.run([sys.executable, "-c", HUNG, runtime, isolation], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     r = json.loads(out.stdout)
     assert r["other"] == [], r
-    if isolation == "process":  # each hung child is killed: every call times out, none fails fast
-        assert r["timeouts"] == 1000 and r["fail_fast"] == 0, r
-    else:
-        assert r["timeouts"] == r["cap"] and r["fail_fast"] == 1000 - r["cap"], r
-    assert r["added_threads"] <= r["cap"] + 4, f"1000 hung pipelines left {r['added_threads']} more threads"
+    assert r["timeouts"] == 1000 and r["fail_fast"] == 0, r
     assert r["healthy_s"] < 1.0, r
+    if isolation == "process":  # each hung child is killed: every call times out, no thread is held
+        assert r["added_threads"] <= 8, r
+    else:
+        assert r["own"] == ["timeout"] * r["cap"] + ["fail-fast"] * (6 - r["cap"]), r
+        assert r["added_threads"] <= 1000 + 8, f"1000 hung pipelines left {r['added_threads']} more threads"
 
 
 def test_calls_within_their_deadline_work(runtime):

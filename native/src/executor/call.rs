@@ -2,11 +2,15 @@
 //! timeout thread, and the single attempt with panics caught.
 //!
 //! A call past its `timeout_ms` is abandoned on its thread and the slot gets a fresh
-//! instance of the node (so retries and later chunks run, with the node's state lost);
-//! at most [`MAX_HUNG_CALLS`] abandoned calls of one node type may be running at once,
-//! process-wide, after which timed calls of that type fail at once.
+//! instance of the node (so retries and later chunks run, with the node's state lost).
+//! A hung call costs only its own node: at most [`MAX_HUNG_CALLS`] abandoned calls of
+//! one node (of one pipeline) may be running at once, after which that node's timed
+//! calls fail at once until one returns; other pipelines, of the same node type or not,
+//! are not touched. Threads held by hung calls are thus bounded by the nodes the process
+//! holds, and the blocking pool is sized ([`crate::budget::MAX_BLOCKING_THREADS`]) so
+//! that many hung nodes still leave threads for healthy calls.
 
-use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -41,10 +45,11 @@ pub(super) struct Slot {
     timeout: Option<std::time::Duration>,
     /// The node's `timeout_ms`, for the error of a call an isolated node stopped.
     timeout_ms: u64,
-    /// Makes a fresh instance after a timeout, and the node type hung calls count under.
+    /// Makes a fresh instance after a timeout.
     create: Arc<CreateFn>,
     params: Map<String, Value>,
-    node_type: String,
+    /// Its abandoned calls still running (shared with their threads, which count out).
+    hung: Arc<AtomicUsize>,
     /// Jitter state for retry backoff.
     rng: u64,
 }
@@ -67,7 +72,7 @@ impl Slot {
             timeout_ms: decl.timeout_ms.unwrap_or(0),
             create,
             params: decl.params.clone(),
-            node_type: decl.node_type.clone(),
+            hung: Arc::default(),
             rng: 0x9e37_79b9_7f4a_7c15 ^ (index as u64 + 1),
         }
     }
@@ -196,13 +201,6 @@ impl Node for Detached {
     }
 }
 
-/// Abandoned calls still running, per node type.
-static HUNG: Mutex<Option<HashMap<String, usize>>> = Mutex::new(None);
-
-fn hung(f: impl FnOnce(&mut HashMap<String, usize>) -> usize) -> usize {
-    f(HUNG.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(HashMap::new))
-}
-
 /// Whether a call on a thread finished, and whether its caller gave up on it; one lock,
 /// so exactly one of the two sides counts an abandoned call out again.
 #[derive(Default)]
@@ -225,18 +223,17 @@ async fn on_thread(
     if slot.poisoned {
         return call(slot, id, operation, |_, _| Ok(())); // refuses with the poisoned error
     }
-    let running = hung(|m| m.get(&slot.node_type).copied().unwrap_or(0));
+    let running = slot.hung.load(Ordering::Acquire);
     if running >= MAX_HUNG_CALLS {
         let failure = NodeFailure::new(format!(
-            "{running} calls of node type '{}' timed out and are still running (at most {MAX_HUNG_CALLS} may be); its timed calls fail at once until they return",
-            slot.node_type
+            "{running} of its calls timed out and are still running (at most {MAX_HUNG_CALLS} may be); its timed calls fail at once until one returns"
         ));
         return Err(Error::Node { node_id: id.to_string(), operation, failure });
     }
     let mut node = std::mem::replace(&mut slot.node, Box::new(Detached));
     let input = input.map(|(port, d)| (port, d.clone().into_owned()));
     let fate = Arc::new(Mutex::new(Fate::default()));
-    let (thread_fate, node_type) = (fate.clone(), slot.node_type.clone());
+    let (thread_fate, hung) = (fate.clone(), slot.hung.clone());
     // The thread may outlive the slot (after a timeout), so it counts into its own
     // counters, which are added to the node's when it returns in time.
     let task = tokio::task::spawn_blocking(move || {
@@ -249,11 +246,7 @@ async fn on_thread(
         let mut fate = thread_fate.lock().unwrap_or_else(|p| p.into_inner());
         fate.finished = true;
         if fate.abandoned {
-            hung(|m| {
-                let n = m.entry(node_type).or_default();
-                *n = n.saturating_sub(1);
-                *n
-            });
+            hung.fetch_sub(1, Ordering::AcqRel);
         }
         (node, emitter, result, memory)
     });
@@ -274,11 +267,7 @@ async fn on_thread(
             let mut fate = fate.lock().unwrap_or_else(|p| p.into_inner());
             if !fate.finished {
                 fate.abandoned = true;
-                hung(|m| {
-                    let n = m.entry(slot.node_type.clone()).or_default();
-                    *n += 1;
-                    *n
-                });
+                slot.hung.fetch_add(1, Ordering::AcqRel);
             }
             drop(fate);
             // a fresh instance for what follows, configured as the old one was; if none
