@@ -11,6 +11,7 @@ develop:  ## build the native library (cargo, release) and install the Python pa
 	  echo "warning: Ray could not be installed here; the Ray engine's tests will be skipped" >&2; \
 	  $(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[test,demo]'; }
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps 'silero-vad>=5'  # its model file only, for the silero engine's tests (no torch)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps 'pyannote.audio>=3.1'  # its sample telephone call and RTTM only, for the VAD's default-level test (no torch)
 
 install:  ## C/C++: the library (SONAME by ABI major), headers, pkg-config and CMake files under PREFIX (DESTDIR honoured)
 	PREFIX=$(PREFIX) packaging/install.sh

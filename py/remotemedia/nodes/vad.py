@@ -17,6 +17,8 @@ SILERO_RATE, SILERO_FRAME_MS, SILERO_WINDOW = 16000, 32, 512
 # Decision defaults per engine (frame_ms, threshold, hangover_ms, min_speech_ms,
 # min_silence_ms, speech_pad_ms), as in vad/mod.rs.
 DEFAULTS = {"spectral": (30, 0.6, 90, 60, 300, 0), "silero": (SILERO_FRAME_MS, 0.5, 0, 0, 100, 30)}
+# the level floor (dBFS): the spectral engine needs one; silero has none (MIN_LEVEL_OFF is below any signal)
+SPECTRAL_MIN_LEVEL_DBFS, MIN_LEVEL_OFF = -60.0, -200.0
 BANDS = 8
 LOW_HZ, HIGH_HZ = 200.0, 4000.0
 SMOOTH = 0.6
@@ -195,7 +197,7 @@ class VAD(BuiltinNode):
             return None
         return _held_frames(_min_run(min_speech_ms, frame_ms), -(-hangover_ms // frame_ms)) * frame_len - 1
 
-    def __init__(self, engine: str, min_level_dbfs: float, gate: bool, model_path: str | None = None,
+    def __init__(self, engine: str, gate: bool, min_level_dbfs: float | None = None, model_path: str | None = None,
                  frame_ms: int | None = None, threshold: float | None = None, hangover_ms: int | None = None,
                  min_speech_ms: int | None = None, min_silence_ms: int | None = None,
                  speech_pad_ms: int | None = None, max_speech_s: float | None = None):
@@ -220,6 +222,8 @@ class VAD(BuiltinNode):
                 self.model = silero(model_path)
             except ModelFileError as e:
                 raise ParamError("model_path", str(e)) from None
+        if min_level_dbfs is None:  # native: Defaults::min_level_dbfs (the silero engine has no floor)
+            min_level_dbfs = MIN_LEVEL_OFF if is_silero else SPECTRAL_MIN_LEVEL_DBFS
         self.frame_ms, self.threshold, self.gate, self.min_level = frame_ms, threshold, gate, min_level_dbfs
         self.speech_pad_ms, self.min_silence_ms = speech_pad_ms, min_silence_ms
         self.max_speech_ms = None if max_speech_s is None else int(max_speech_s * 1000 + 0.5)  # as Rust rounds

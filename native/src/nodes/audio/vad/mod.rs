@@ -90,7 +90,7 @@ pub fn spec() -> NodeSpec {
                 "min_silence_ms": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_MS, "description": format!("silences shorter than this inside a segment are bridged; frame decisions keep them (default {} spectral, {} silero)", SPECTRAL.min_silence_ms, SILERO.min_silence_ms)},
                 "speech_pad_ms": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_MS, "description": format!("segments grow by this much on both sides; a gap they would overlap is split in its middle (default {} spectral, {} silero)", SPECTRAL.speech_pad_ms, SILERO.speech_pad_ms)},
                 "max_speech_s": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": MAX_SPEECH_S, "description": "segments longer than this are split at their quietest frame (default: no limit)"},
-                "min_level_dbfs": {"type": "number", "minimum": MIN_LEVEL_DBFS, "maximum": 0, "default": DEFAULT_MIN_LEVEL_DBFS, "description": "frames quieter than this (RMS, dB full scale) are never speech"},
+                "min_level_dbfs": {"type": ["number", "null"], "minimum": MIN_LEVEL_DBFS, "maximum": 0, "description": format!("frames quieter than this (RMS, dB full scale) are never speech (default {} spectral, none silero; {MIN_LEVEL_DBFS}: none)", SPECTRAL.min_level_dbfs)},
                 "gate": {"type": "boolean", "default": DEFAULT_GATE}
             },
             "additionalProperties": false
@@ -113,6 +113,8 @@ pub fn spec() -> NodeSpec {
 struct Defaults {
     frame_ms: u32,
     threshold: f64,
+    /// Frames quieter than this are never speech (dBFS; [`MIN_LEVEL_DBFS`]: no floor).
+    min_level_dbfs: f64,
     hangover_ms: u32,
     min_speech_ms: u32,
     min_silence_ms: u32,
@@ -123,6 +125,8 @@ struct Defaults {
 const SPECTRAL: Defaults = Defaults {
     frame_ms: 30,
     threshold: 0.6,
+    // the spectral engine needs it: without it, quiet noise (−80 dBFS) is sometimes speech
+    min_level_dbfs: -60.0,
     hangover_ms: 90,
     min_speech_ms: 60,
     min_silence_ms: SPECTRAL_MIN_SILENCE_MS,
@@ -131,9 +135,17 @@ const SPECTRAL: Defaults = Defaults {
 /// silero's own: frame decisions are its per-window probabilities over its threshold
 /// (no hangover, no minimum run), segments its `get_speech_timestamps` defaults
 /// (min_silence_duration_ms 100, speech_pad_ms 30).
-const SILERO: Defaults =
-    Defaults { frame_ms: SILERO_FRAME_MS, threshold: 0.5, hangover_ms: 0, min_speech_ms: 0, min_silence_ms: 100, speech_pad_ms: 30 };
-const DEFAULT_MIN_LEVEL_DBFS: f64 = -60.0;
+/// No level floor: silero called no quiet non-speech speech (white, pink, hum at −90 to
+/// −40 dBFS), and a −60 dBFS floor dropped quiet telephone speech (docs/AUDIO.md).
+const SILERO: Defaults = Defaults {
+    frame_ms: SILERO_FRAME_MS,
+    threshold: 0.5,
+    min_level_dbfs: MIN_LEVEL_DBFS,
+    hangover_ms: 0,
+    min_speech_ms: 0,
+    min_silence_ms: 100,
+    speech_pad_ms: 30,
+};
 const DEFAULT_GATE: bool = false;
 /// Largest `hangover_ms` and `min_speech_ms`.
 const MAX_MS: u32 = 5000;
@@ -157,7 +169,7 @@ struct Params {
     min_silence_ms: Option<u32>,
     speech_pad_ms: Option<u32>,
     max_speech_s: Option<f64>,
-    min_level_dbfs: f64,
+    min_level_dbfs: Option<f64>,
     gate: bool,
 }
 
@@ -173,7 +185,7 @@ impl Default for Params {
             min_silence_ms: None,
             speech_pad_ms: None,
             max_speech_s: None,
-            min_level_dbfs: DEFAULT_MIN_LEVEL_DBFS,
+            min_level_dbfs: None,
             gate: DEFAULT_GATE,
         }
     }
@@ -231,6 +243,7 @@ struct Vad {
     params: Params,
     frame_ms: u32,
     threshold: f64,
+    min_level_dbfs: f64,
     speech_pad_ms: u32,
     min_silence_ms: u32,
     max_speech_ms: Option<u64>,
@@ -275,8 +288,9 @@ impl Vad {
         if !(0.0..=1.0).contains(&threshold) {
             return Err(ParamError::new("threshold", format!("{threshold} is outside 0..=1")));
         }
-        if !(MIN_LEVEL_DBFS..=0.0).contains(&params.min_level_dbfs) {
-            return Err(ParamError::new("min_level_dbfs", format!("{} is outside {MIN_LEVEL_DBFS}..=0", params.min_level_dbfs)));
+        let min_level_dbfs = params.min_level_dbfs.unwrap_or(defaults.min_level_dbfs);
+        if !(MIN_LEVEL_DBFS..=0.0).contains(&min_level_dbfs) {
+            return Err(ParamError::new("min_level_dbfs", format!("{min_level_dbfs} is outside {MIN_LEVEL_DBFS}..=0")));
         }
         let max_speech_ms = match params.max_speech_s {
             Some(s) if !(s > 0.0 && s <= MAX_SPEECH_S) => {
@@ -307,6 +321,7 @@ impl Vad {
         };
         let frame = u64::from(frame_ms);
         Ok(Self {
+            min_level_dbfs,
             hangover: u64::from(hangover_ms).div_ceil(frame),
             min_run: min_run(min_speech_ms, frame_ms),
             threshold,
@@ -362,7 +377,7 @@ impl Vad {
     /// padding) and pushes it towards its decision.
     fn frame(&self, stream: &mut Stream, samples: &[f32], len: usize, decisions: &mut Decisions, out: &mut Emitter) {
         let score = stream.scorer.score(samples);
-        let loud = level_dbfs(&samples[..len]) >= self.params.min_level_dbfs;
+        let loud = level_dbfs(&samples[..len]) >= self.min_level_dbfs;
         let index = stream.next_index;
         stream.next_index += 1;
         let audio = self.params.gate.then(|| samples[..len].to_vec());
