@@ -104,7 +104,7 @@ def test_cli_describes_one_node_type_in_full(capsys):
     assert 'format*: "f32" | "i16" | "i32" | "f64"' in capsys.readouterr().out, "required params are marked"
     assert cli.main(["nodes", "VAD", "--json"]) == 0
     vad = json.loads(capsys.readouterr().out)
-    assert {p["name"]: p.get("default") for p in vad["params"]}["min_level_dbfs"] == -60
+    assert {p["name"]: p.get("default") for p in vad["params"]}["gate"] is False
     assert cli.main(["nodes", "Vad"]) == 2
     assert "no node type 'Vad'; known: " in capsys.readouterr().err
 
