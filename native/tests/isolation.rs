@@ -130,15 +130,15 @@ fn a_hang_times_out_the_process_is_killed_and_threads_stay_bounded() {
             )
             .unwrap();
             let err = rt.run(&mut p, chunk(vec![1], 1, 16_000)).unwrap_err();
-            assert!(
-                matches!(&err, Error::Timeout { .. }) || (isolation == "in_process" && i >= 8 && err.to_string().contains("still running")),
-                "{isolation} {i}: {err}"
-            );
+            // each pipeline's own call times out: other pipelines' hung calls do not count
+            assert!(matches!(&err, Error::Timeout { .. }), "{isolation} {i}: {err}");
         }
         assert!(started.elapsed() < Duration::from_secs(60), "{isolation}: {:?}", started.elapsed());
         healthy(&rt);
-        // in-process: at most 8 abandoned calls of the type keep their threads
-        assert!(threads() <= before + 8 + 4, "{isolation}: {} threads, {before} before", threads());
+        // in-process: each hung pipeline keeps the thread of its one call (bounded per node
+        // by MAX_HUNG_CALLS); isolated: the hung process is killed, no thread is kept
+        let most = if isolation == "in_process" { 1000 } else { 0 };
+        assert!(threads() <= before + most + 8, "{isolation}: {} threads, {before} before", threads());
     }
 }
 

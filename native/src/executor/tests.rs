@@ -298,8 +298,9 @@ fn retry_and_breaker_params_are_validated() {
 
 #[test]
 fn a_hanging_node_times_out_and_its_slot_gets_a_fresh_instance() {
+    // no retries: each run is one call, so two runs stay within the node's MAX_HUNG_CALLS
     let mut p = fault_pipeline(json!({"id": "h", "node_type": "Fault", "params": {"fail_first": 1, "mode": "hang", "hang_ms": 2000},
-                                      "timeout_ms": 50}));
+                                      "timeout_ms": 50, "retry": {"max_retries": 0}}));
     // A real clock: tokio does not advance paused time while a blocking task runs.
     let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
     rt.block_on(async {
