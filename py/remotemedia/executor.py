@@ -129,13 +129,14 @@ def create(cls: type[Node], decl: dict, index: int) -> Node | ProcessNode:
 
 
 
-def create_all(classes: list[type[Node]], decls: list[dict]) -> list:
-    """Every node of a pipeline; when one fails, the isolated ones already started are
-    stopped at once (not whenever the failed build is collected)."""
+def create_all(classes: list[type[Node]], decls: list[dict], indices: list[int] | None = None) -> list:
+    """Every node of a pipeline (``indices``: their places in the plan's node list, which
+    errors name; default 0, 1, ...); when one fails, the isolated ones already started
+    are stopped at once (not whenever the failed build is collected)."""
     made: list = []
     try:
         for i, (cls, decl) in enumerate(zip(classes, decls)):
-            made.append(create(cls, decl, i))
+            made.append(create(cls, decl, i if indices is None else indices[i]))
     except BaseException:
         close_all(made)
         raise
@@ -226,7 +227,8 @@ class PythonPipeline:
             kept = [u + old.index(ins) if ins in old and u + old.index(ins) < len(self.nodes) else None
                     for ins in plan.inserted]
             made = create_all([c for c, k in zip(classes[u:], kept) if k is None],
-                              [d for d, k in zip(decls[u:], kept) if k is None])
+                              [d for d, k in zip(decls[u:], kept) if k is None],
+                              [u + j for j, k in enumerate(kept) if k is None])
             fresh = iter(made)
 
             def per_node(values: list, new) -> list:

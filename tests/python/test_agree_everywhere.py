@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import remotemedia as rm
+import test_parity as parity
 
 RUNTIMES = ["native", "python"] if rm.native_available() else ["python"]
 both = pytest.mark.skipif(len(RUNTIMES) < 2, reason="compares the native runtime with the Python one")
@@ -281,3 +282,33 @@ def test_the_runtimes_agree_on_extreme_audio_through_vad(audio, engine):
     assert [s for e in frames[0] for s in e["speech"]] == [s for e in frames[1] for s in e["speech"]]
     np.testing.assert_allclose([s for e in frames[0] for s in e["score"]], [s for e in frames[1] for s in e["score"]], atol=1e-4)
     assert native.get("v.segments") == python.get("v.segments")
+
+
+@both
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(manifest=parity.pipelines(), x=extreme_audio())
+def test_random_pipelines_agree_on_extreme_audio(manifest, x):
+    """test_parity's random pipelines (PassThrough, Gain, FormatConverter, Downmix,
+    Rechunk, Fault, retries and breakers) fed extreme audio: outputs byte for byte, errors
+    by class, node and message."""
+    native, python = parity.both(manifest)
+    assert parity.outcome(parity.run_once, native, x) == parity.outcome(parity.run_once, python, x)
+
+
+@both
+def test_an_inserted_converters_error_names_the_same_node():
+    """Found by the test above: an inserted Downmix that cannot take 300 channels was
+    reported at nodes[4] natively (its place in the plan) and nodes[0] by the Python
+    runtime (its place among the inserted)."""
+    # m mixes down what s brings (300 ch) and the mono of d: d's must first become 300 ch
+    manifest = {"version": "1", "nodes": [{"id": "s", "node_type": "PassThrough", "params": {}},
+                                          {"id": "d", "node_type": "Downmix", "params": {}},
+                                          {"id": "m", "node_type": "Downmix", "params": {}}],
+                "connections": [{"from": "s", "to": "d"}, {"from": "s", "to": "m"}, {"from": "d", "to": "m"}]}
+    audio = rm.Audio(np.zeros((480, 300), np.float32), 16000)
+    errors = []
+    for runtime in ("native", "python"):
+        with pytest.raises(rm.ManifestError) as e:
+            rm.Pipeline.from_manifest(manifest, runtime=runtime).run(audio)
+        errors.append((e.value.path, str(e.value)))
+    assert errors[0] == errors[1] and errors[0][0] == "nodes[3].params.map", errors

@@ -221,8 +221,9 @@ def pyannote_sample():
 
 
 @pytest.mark.skipif(pyannote_sample() is None, reason="needs the pyannote.audio wheel's sample (pip install --no-deps pyannote.audio)")
+@pytest.mark.parametrize("runtime", RUNTIMES)
 @pytest.mark.parametrize("gain_db", [0, -10, -20])
-def test_defaults_keep_telephone_speech_as_silero_on_onnxruntime_does(gain_db):
+def test_defaults_keep_telephone_speech_as_silero_on_onnxruntime_does(runtime, gain_db):
     """Issue 30, item 6: with its defaults the silero engine reaches silero on
     onnxruntime's F1 on a real telephone call, at its level and 10 and 20 dB quieter (a
     -60 dBFS floor cost 0.03 to 0.17 of F1 there)."""
@@ -244,7 +245,7 @@ def test_defaults_keep_telephone_speech_as_silero_on_onnxruntime_does(gain_db):
         precision, recall = tp / max(speech.sum(), 1), tp / max(truth.sum(), 1)
         return 2 * precision * recall / (precision + recall)
 
-    ours = np.concatenate([e["speech"] for e in rm.Pipeline.from_manifest(manifest()).run(rm.Audio(x, rate))["v"]])
+    ours = np.concatenate([e["speech"] for e in rm.Pipeline.from_manifest(manifest(), runtime=runtime).run(rm.Audio(x, rate))["v"]])
     theirs = np.asarray(reference(x)).reshape(-1) > 0.5
     assert f1(ours) >= f1(theirs) - 0.005, (f1(ours), f1(theirs))
 
