@@ -92,6 +92,7 @@ def reference(path, x, window, hop):
 
 
 def chunked(pipeline, x, sizes):
+    """(key, item) of a stream fed ``x`` in chunks of ``sizes`` (the rest in one), flushed."""
     events, at = [], 0
     with pipeline.stream(capacity=4096) as s:
         for size in sizes + [len(x)]:
@@ -101,7 +102,7 @@ def chunked(pipeline, x, sizes):
             at += size
         s.flush()
         events += s.pull(timeout=5)
-    return [v for port, v in events]
+    return events
 
 
 def manifest(path, **params):
@@ -121,7 +122,7 @@ def models(tmp_path_factory):
 def test_outputs_match_onnxruntime_over_any_chunking(models, runtime, which, hop, n, sizes, seed):
     x = (np.random.default_rng(seed).standard_normal(n) * 0.3).astype(np.float32)
     params = {"window": 400} | ({"hop": hop} if hop else {})
-    got = chunked(rm.Pipeline.from_manifest(manifest(models[which], **params), runtime=runtime), x, sizes)
+    got = [v for _, v in chunked(rm.Pipeline.from_manifest(manifest(models[which], **params), runtime=runtime), x, sizes)]
     want = reference(models[which], x, 400, hop or 400)
     assert len(got) == len(want)
     for event, (start, y) in zip(got, want):

@@ -183,16 +183,8 @@ def test_one_shot_runs_match_onnxruntime_window_by_window(models, runtime, name)
 def test_streams_in_any_chunking_match_onnxruntime(models, runtime, name, n, sizes, seed):
     _, params, shape, dtype = CASES[name]
     x = rnd(seed, n)
-    p = rm.Pipeline.from_manifest(manifest(models[name], **params), runtime=runtime)
-    events, at = [], 0
-    with p.stream(capacity=4096) as s:
-        for size in sizes + [len(x)]:
-            if at >= len(x):
-                break
-            s.push(rm.Audio(x[at:at + size], RATE))
-            at += size
-        s.flush()
-        events += s.pull(timeout=5)
+    from test_model_node import chunked
+    events = chunked(rm.Pipeline.from_manifest(manifest(models[name], **params), runtime=runtime), x, sizes)
     want = reference(models[name], x, params, shape, dtype)
     ports = ports_of(name) if ports_of(name) != [None] else (list(want[0][1]) if want else [])
     got = {name_: [v for k, v in events if k == ("m" if i == 0 else f"m.{name_}")] for i, name_ in enumerate(ports)}

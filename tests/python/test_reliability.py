@@ -205,17 +205,18 @@ HUNG = textwrap.dedent("""
     healthy = rm.Pipeline(runtime=runtime).add_node("h", "Fault", fail_first=0, timeout_ms=2000)
     healthy.run(audio)
     before = threads()
-    outcomes = []
-    for _ in range(1000):
-        p = rm.Pipeline(runtime=runtime).add_node("h", "Fault", fail_first=1, mode="hang", hang_ms=20000,
-                                                   timeout_ms=10, retry={"max_retries": 0}, isolation=isolation)
+    def outcome(p):
         try:
             p.run(audio)
-            outcomes.append("ok")
+            return "ok"
         except rm.NodeTimeoutError:
-            outcomes.append("timeout")
+            return "timeout"
         except rm.NodeError as e:
-            outcomes.append("fail-fast" if "still running" in str(e) else str(e))
+            return "fail-fast" if "still running" in str(e) else str(e)
+
+    outcomes = [outcome(rm.Pipeline(runtime=runtime).add_node("h", "Fault", fail_first=1, mode="hang", hang_ms=20000,
+                                                              timeout_ms=10, retry={"max_retries": 0}, isolation=isolation))
+                for _ in range(1000)]
     after = threads()
     healthy_s = []
     for _ in range(5):
@@ -226,15 +227,7 @@ HUNG = textwrap.dedent("""
     own = rm.Pipeline(runtime=runtime).add_node("h", "Fault", fail_first=100, mode="hang", hang_ms=20000,
                                                  timeout_ms=10, retry={"max_retries": 0}, isolation=isolation,
                                                  circuit_breaker={"failures": 100})
-    own_outcomes = []
-    for _ in range(6 if isolation == "in_process" else 0):
-        try:
-            own.run(audio)
-            own_outcomes.append("ok")
-        except rm.NodeTimeoutError:
-            own_outcomes.append("timeout")
-        except rm.NodeError as e:
-            own_outcomes.append("fail-fast" if "still running" in str(e) else str(e))
+    own_outcomes = [outcome(own) for _ in range(6 if isolation == "in_process" else 0)]
     print(json.dumps({"timeouts": outcomes.count("timeout"), "fail_fast": outcomes.count("fail-fast"),
                       "other": sorted(set(outcomes) - {"timeout", "fail-fast"}), "added_threads": after - before,
                       "healthy_s": max(healthy_s), "cap": MAX_HUNG_CALLS, "own": own_outcomes}))
