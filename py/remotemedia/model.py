@@ -71,9 +71,8 @@ class _Budget:
             self.cond.notify_all()
 
     def run(self, fn, *args):
-        limit = self.threads()
-        with self.cond:
-            while self.running >= (self.limit or limit):
+        with self.cond:  # a re-entrant lock: threads() takes it again
+            while self.running >= self.threads():
                 self.cond.wait()
             self.running += 1
         try:

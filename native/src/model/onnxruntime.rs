@@ -63,8 +63,9 @@ pub fn chosen_library() -> Option<PathBuf> {
 
 /// The path onnxruntime is (or would be) loaded from.
 fn library_path() -> PathBuf {
-    let chosen = CHOSEN.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    chosen.or_else(|| std::env::var_os(ENV).filter(|v| !v.is_empty()).map(PathBuf::from)).unwrap_or_else(|| PathBuf::from(DEFAULT_LIBRARY))
+    chosen_library()
+        .or_else(|| std::env::var_os(ENV).filter(|v| !v.is_empty()).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_LIBRARY))
 }
 
 /// The process's onnxruntime, loaded on first use; or what to install.

@@ -166,13 +166,12 @@ class _Ort:
         for i, ((_, b), z) in enumerate(zip(self.state, self.zeros)):
             if zeros[i].shape != z.shape:
                 raise ParamError(f"state[{i}]", f"output '{b}' comes out as {list(zeros[i].shape)}, but its input is {list(z.shape)}")
-        if batchable and batch > 1:
-            self.batch = 2
+        if batchable and batch > 1:  # batch only when every output keeps the windows on its first axis
             try:
                 self.run(np.zeros(2 * samples, np.float32), 2, [])
                 self.batch = batch
             except Exception:  # noqa: BLE001 - a model that does not batch runs windows one by one
-                self.batch = 1
+                pass
 
     def run(self, x: np.ndarray, n: int, state: list) -> list[list[np.ndarray]]:
         feeds = {self.input: x.astype(self.elem, copy=False).reshape([self.shape[0] * n] + self.shape[1:])}

@@ -40,8 +40,8 @@ pub struct OrtRun {
     shape: Vec<i64>,
     outputs: Vec<usize>,
     /// (input, output) index pairs carried per stream, and their zero tensors.
-    pub state: Vec<(usize, usize)>,
-    pub state_zeros: Vec<Tensor>,
+    state: Vec<(usize, usize)>,
+    state_zeros: Vec<Tensor>,
     constants: Vec<(usize, Tensor)>,
     /// Most windows per run (1: one at a time).
     pub batch: usize,
@@ -77,17 +77,22 @@ impl Engine {
                 builtin(wants)
             }
             "auto" => {
-                let unsupported = crate::model::unsupported_ops(wants.path).unwrap_or_default();
-                if builtin_fits
-                    && unsupported.is_empty()
-                    && let Ok(engine) = builtin(wants)
-                {
+                // the built-in engine refuses a graph with an operator it does not run
+                if builtin_fits && let Ok(engine) = builtin(wants) {
                     return Ok(engine);
                 }
-                ort(wants, &unsupported)
+                ort(wants, &crate::model::unsupported_ops(wants.path).unwrap_or_default())
             }
             "onnxruntime" => ort(wants, &[]),
             other => Err(ParamError::new("engine", format!("'{other}' is not one of \"auto\", \"native\", \"onnxruntime\""))),
+        }
+    }
+
+    /// A new stream's state: every carried tensor zero.
+    pub fn state_zeros(&self) -> Vec<Tensor> {
+        match self {
+            Engine::Ort(o) => o.state_zeros.clone(),
+            Engine::Builtin { .. } => Vec::new(),
         }
     }
 
@@ -234,11 +239,9 @@ fn ort(wants: &Wants<'_>, unsupported: &[String]) -> Result<Engine, ParamError> 
             ));
         }
     }
-    if batchable && wants.batch > 1 {
-        // batch only when every output keeps the windows on its first axis
-        run.batch = 2;
-        let ok = run.run(&vec![0.0; 2 * wants.samples], 2, &mut []).is_ok();
-        run.batch = if ok { wants.batch } else { 1 };
+    // batch only when every output keeps the windows on its first axis
+    if batchable && wants.batch > 1 && run.run(&vec![0.0; 2 * wants.samples], 2, &mut []).is_ok() {
+        run.batch = wants.batch;
     }
     Ok(Engine::Ort(run))
 }

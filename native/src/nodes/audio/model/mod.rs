@@ -284,10 +284,7 @@ impl Node for ModelNode {
     fn process(&mut self, input: &Data, out: &mut Emitter) -> Result<(), NodeFailure> {
         let (audio, samples) = super::mono_f32(input, "Model")?;
         let rate = audio.sample_rate();
-        let state = match &self.engine {
-            Engine::Ort(o) => o.state_zeros.clone(),
-            Engine::Builtin { .. } => Vec::new(),
-        };
+        let engine = &self.engine;
         let mut stream = self.stream.take().unwrap_or_else(|| Stream {
             rate,
             pending: Vec::new(),
@@ -295,15 +292,17 @@ impl Node for ModelNode {
             skip: 0,
             position: 0,
             before: Vec::new(),
-            state,
+            state: engine.state_zeros(),
         });
-        if stream.rate != rate {
-            self.stream = Some(stream);
-            return Err(NodeFailure::new("Model got a chunk whose rate differs from the stream's first"));
-        }
-        crate::budget::reserve(&mut stream.pending, samples.len(), "Model's pending samples")?;
-        stream.pending.extend_from_slice(samples);
-        let result = self.drain(&mut stream, out);
+        let result = if stream.rate != rate {
+            Err(NodeFailure::new("Model got a chunk whose rate differs from the stream's first"))
+        } else {
+            crate::budget::reserve(&mut stream.pending, samples.len(), "Model's pending samples").and_then(|()| {
+                stream.pending.extend_from_slice(samples);
+                self.drain(&mut stream, out)
+            })
+        };
+        // a refused chunk leaves the stream as it was
         self.stream = Some(stream);
         result
     }
