@@ -182,7 +182,7 @@ fn op(node: &OnnxNode, args: &[Option<&Value>]) -> Result<Value, String> {
         "Relu" => unary(|x| x.max(0.0)),
         "Sigmoid" => unary(|x| 1.0 / (1.0 + (-x).exp())),
         "Tanh" => unary(f32::tanh),
-        "Gelu" => unary(|x| 0.5 * x * (1.0 + erf(x / std::f32::consts::SQRT_2))),
+        "Gelu" => unary(super::gelu),
         "Identity" => args.first().copied().flatten().cloned().ok_or_else(|| "input 0 is missing".into()),
         "Add" => binary(|a, b| a + b),
         "Sub" => binary(|a, b| a - b),
@@ -485,11 +485,4 @@ fn conv1d(node: &OnnxNode, args: &[Option<&Value>]) -> Result<Array, String> {
         }
     }
     Ok(Array { shape: vec![n, m, out_len], data })
-}
-
-/// The error function (Abramowitz and Stegun 7.1.26, error below 1.5e-7).
-fn erf(x: f32) -> f32 {
-    let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
-    let y = 1.0 - (((((1.061_405_4 * t - 1.453_152_1) * t) + 1.421_413_7) * t - 0.284_496_74) * t + 0.254_829_6) * t * (-x * x).exp();
-    y.copysign(x)
 }

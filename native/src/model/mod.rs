@@ -11,10 +11,13 @@
 
 pub mod budget;
 mod graph;
+pub mod int8;
 mod onnx;
 pub mod onnxruntime;
 mod silero;
+pub mod smart_turn;
 pub mod tensor;
+pub mod whisper_mel;
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -25,11 +28,24 @@ pub use graph::{Array, Graph, OPS};
 pub use onnxruntime::OrtModel;
 pub(crate) use silero::WINDOW as SILERO_WINDOW;
 pub use silero::{Silero, SileroState};
+pub use smart_turn::SmartTurn;
 
 /// Samples are clipped to ± this (120 dB above full scale) before a VAD analyses them
 /// (the silero forward, the spectral engine), so finite but huge samples cannot
 /// overflow f32 arithmetic; the Python twins clip alike.
 pub(crate) const SAMPLE_CLIP: f32 = 1e6;
+
+/// The error function (Abramowitz and Stegun 7.1.26, error below 1.5e-7).
+pub(crate) fn erf(x: f32) -> f32 {
+    let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
+    let y = 1.0 - (((((1.061_405_4 * t - 1.453_152_1) * t) + 1.421_413_7) * t - 0.284_496_74) * t + 0.254_829_6) * t * (-x * x).exp();
+    y.copysign(x)
+}
+
+/// GELU with the error function: x · Φ(x).
+pub(crate) fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + erf(x / std::f32::consts::SQRT_2))
+}
 
 /// Largest model file read, in bytes (`RM_MAX_MODEL_BYTES` in the C header).
 pub const MAX_MODEL_BYTES: u64 = 256 << 20;
@@ -59,6 +75,24 @@ impl<K: Eq + Hash, T> Cache<K, T> {
 static SILERO: Cache<PathBuf, Silero> = Cache::new();
 static GRAPHS: Cache<(PathBuf, Option<String>, Option<String>), Graph> = Cache::new();
 static SESSIONS: Cache<PathBuf, OrtModel> = Cache::new();
+static SMART_TURN: Cache<(PathBuf, &'static str), SmartTurn> = Cache::new();
+
+/// Environment variable naming the int8 kernel quantized models use (`avx512-vnni`,
+/// `avx-vnni`, `avx2`, `portable`), for benchmarks and tests; unset: the fastest the
+/// CPU runs.
+pub(crate) const INT8_KERNEL_ENV: &str = "REMOTEMEDIA_INT8_KERNEL";
+
+/// The int8 kernel [`INT8_KERNEL_ENV`] names, or the CPU's fastest.
+pub fn int8_kernel() -> Result<int8::Kernel, String> {
+    let available = int8::Kernel::available();
+    match std::env::var(INT8_KERNEL_ENV) {
+        Ok(name) if !name.is_empty() => available.iter().copied().find(|k| k.name() == name).ok_or_else(|| {
+            let names: Vec<&str> = available.iter().map(|k| k.name()).collect();
+            format!("{INT8_KERNEL_ENV}={name}: this CPU runs {}", names.join(", "))
+        }),
+        _ => Ok(available[0]),
+    }
+}
 
 fn canonical(path: &str) -> Result<PathBuf, String> {
     Path::new(path).canonicalize().map_err(|e| format!("cannot open '{path}': {e}"))
@@ -99,6 +133,19 @@ pub fn silero(path: &str) -> Result<Arc<Silero>, String> {
     SILERO.get(canonical.clone(), || {
         let graph = onnx::parse(&read(&canonical)?).map_err(|e| format!("'{path}' is not a usable ONNX file: {e}"))?;
         Silero::from_graph(&graph).map_err(|e| format!("'{path}': {e}"))
+    })
+}
+
+/// The Smart Turn v3 model in the ONNX file at `path`, loaded once per process (per
+/// int8 kernel) and shared; or why it cannot be used. (Not inlined: tests/valgrind.supp
+/// names the model caches by this module's frames.)
+#[inline(never)]
+pub fn smart_turn(path: &str) -> Result<Arc<SmartTurn>, String> {
+    let canonical = canonical(path)?;
+    let kernel = int8_kernel()?;
+    SMART_TURN.get((canonical.clone(), kernel.name()), || {
+        let graph = onnx::parse(&read(&canonical)?).map_err(|e| format!("'{path}' is not a usable ONNX file: {e}"))?;
+        SmartTurn::from_graph(&graph, kernel).map_err(|e| format!("'{path}': {e}"))
     })
 }
 

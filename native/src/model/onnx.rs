@@ -16,6 +16,8 @@ pub struct OnnxGraph {
     pub tensors: HashMap<String, Tensor>,
     /// Int64 initializers by name (shapes, axes).
     pub ints: HashMap<String, IntTensor>,
+    /// Int8, uint8 and int32 initializers by name (quantized weights, zero points).
+    pub quantized: HashMap<String, QuantTensor>,
     pub nodes: Vec<OnnxNode>,
     pub inputs: Vec<ValueInfo>,
     pub outputs: Vec<ValueInfo>,
@@ -31,6 +33,21 @@ pub struct Tensor {
 #[derive(Debug, Clone)]
 pub struct IntTensor {
     pub values: Vec<i64>,
+}
+
+/// An int8, uint8 or int32 tensor, its values widened to i32.
+#[derive(Debug, Clone)]
+pub struct QuantTensor {
+    pub dims: Vec<usize>,
+    pub elem: QuantElem,
+    pub values: Vec<i32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuantElem {
+    U8,
+    I8,
+    I32,
 }
 
 /// A graph input or output: its name and its dimensions (`None`: symbolic or unknown).
@@ -93,12 +110,16 @@ const ATTR_INTS: u64 = 8;
 const TENSOR_DIMS: u64 = 1;
 const TENSOR_DATA_TYPE: u64 = 2;
 const TENSOR_FLOAT_DATA: u64 = 4;
+const TENSOR_INT32_DATA: u64 = 5;
 const TENSOR_INT64_DATA: u64 = 7;
 const TENSOR_NAME: u64 = 8;
 const TENSOR_RAW_DATA: u64 = 9;
 const TENSOR_DATA_LOCATION: u64 = 14;
-/// TensorProto.DataType.{FLOAT, INT64}; TensorProto.DataLocation.EXTERNAL.
+/// TensorProto.DataType.{FLOAT, UINT8, INT8, INT32, INT64}; TensorProto.DataLocation.EXTERNAL.
 const FLOAT: u64 = 1;
+const UINT8: u64 = 2;
+const INT8: u64 = 3;
+const INT32: u64 = 6;
 const INT64: u64 = 7;
 const EXTERNAL: u64 = 1;
 
@@ -123,6 +144,7 @@ fn parse_graph(bytes: &[u8]) -> Result<OnnxGraph, String> {
             GRAPH_INITIALIZER => match parse_tensor(value.bytes()?)? {
                 Some((name, Parsed::Float(t))) => drop(graph.tensors.insert(name, t)),
                 Some((name, Parsed::Int(t))) => drop(graph.ints.insert(name, t)),
+                Some((name, Parsed::Quant(t))) => drop(graph.quantized.insert(name, t)),
                 None => {}
             },
             GRAPH_INPUT | GRAPH_OUTPUT => {
@@ -210,7 +232,7 @@ fn parse_attribute(bytes: &[u8]) -> Result<(String, Attribute), String> {
                 attribute = match parse_tensor(b)? {
                     Some((_, Parsed::Float(t))) => Attribute::Tensor(t),
                     Some((_, Parsed::Int(t))) => Attribute::IntTensor(t),
-                    None => Attribute::Other,
+                    Some((_, Parsed::Quant(_))) | None => Attribute::Other,
                 }
             }
             (ATTR_INTS, Value::Varint(i)) => ints.push(i as i64),
@@ -232,12 +254,14 @@ fn parse_attribute(bytes: &[u8]) -> Result<(String, Attribute), String> {
 enum Parsed {
     Float(Tensor),
     Int(IntTensor),
+    Quant(QuantTensor),
 }
 
-/// A float or int64 initializer as (name, tensor); `None` for other element types.
+/// A float, int64, int32, int8 or uint8 initializer as (name, tensor); `None` for other
+/// element types.
 fn parse_tensor(bytes: &[u8]) -> Result<Option<(String, Parsed)>, String> {
     let (mut name, mut dims, mut data_type) = (String::new(), Vec::new(), 0);
-    let (mut raw, mut floats, mut ints) = (None, Vec::new(), Vec::new());
+    let (mut raw, mut floats, mut ints, mut int32s) = (None, Vec::new(), Vec::new(), Vec::new());
     for field in Fields::new(bytes) {
         let (number, value) = field?;
         match (number, value) {
@@ -246,6 +270,8 @@ fn parse_tensor(bytes: &[u8]) -> Result<Option<(String, Parsed)>, String> {
             (TENSOR_DATA_TYPE, Value::Varint(t)) => data_type = t,
             (TENSOR_FLOAT_DATA, Value::Fixed32(bits)) => floats.push(f32::from_bits(bits)),
             (TENSOR_FLOAT_DATA, Value::Bytes(packed)) => floats.extend(le_floats(packed)?),
+            (TENSOR_INT32_DATA, Value::Varint(i)) => int32s.push(i as i32),
+            (TENSOR_INT32_DATA, Value::Bytes(packed)) => int32s.extend(varints(packed)?.into_iter().map(|i| i as i32)),
             (TENSOR_INT64_DATA, Value::Varint(i)) => ints.push(i as i64),
             (TENSOR_INT64_DATA, Value::Bytes(packed)) => ints.extend(varints(packed)?.into_iter().map(|i| i as i64)),
             (TENSOR_NAME, v) => name = v.string()?,
@@ -277,6 +303,21 @@ fn parse_tensor(bytes: &[u8]) -> Result<Option<(String, Parsed)>, String> {
             };
             let len = values.len();
             (Parsed::Int(IntTensor { values }), len)
+        }
+        UINT8 | INT8 | INT32 => {
+            let (elem, values) = match (data_type, raw) {
+                (UINT8, Some(raw)) => (QuantElem::U8, raw.iter().map(|&b| i32::from(b)).collect()),
+                (INT8, Some(raw)) => (QuantElem::I8, raw.iter().map(|&b| i32::from(b as i8)).collect()),
+                (INT32, Some(raw)) if raw.len() % 4 == 0 => {
+                    (QuantElem::I32, raw.chunks_exact(4).map(|b| i32::from_le_bytes(b.try_into().expect("4 bytes"))).collect())
+                }
+                (INT32, Some(_)) => return Err(format!("tensor '{name}': int32 data whose length is not a multiple of 4")),
+                (UINT8, None) => (QuantElem::U8, int32s),
+                (INT8, None) => (QuantElem::I8, int32s),
+                _ => (QuantElem::I32, int32s),
+            };
+            let len = values.len();
+            (Parsed::Quant(QuantTensor { dims: dims.clone(), elem, values }), len)
         }
         _ => return Ok(None),
     };
