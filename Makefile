@@ -6,12 +6,13 @@ PYTHON ?= python3
 .PHONY: demo test develop install wheel sdist test-packaging plugins lint test-rust test-c test-python coverage fuzz bench
 PREFIX ?= /usr/local
 
-develop:  ## build the native library (cargo, release) and install the Python package editable, with the test, demo and ray extras (without ray where Ray cannot be installed: its tests then skip, saying so), and silero-vad's model file
+develop:  ## build the native library (cargo, release) and install the Python package editable, with the test, demo and ray extras (without ray where Ray cannot be installed: its tests then skip, saying so), and silero-vad's and pipecat-ai's model files
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[test,demo,ray]' || { \
 	  echo "warning: Ray could not be installed here; the Ray engine's tests will be skipped" >&2; \
 	  $(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[test,demo]'; }
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps 'silero-vad>=5'  # its model file only, for the silero engine's tests (no torch)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps 'pyannote.audio>=3.1'  # its sample telephone call and RTTM only, for the VAD's default-level test (no torch)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps 'pipecat-ai>=1.14'  # its Smart Turn v3.2 model and numpy features, for SmartTurn and its reference tests
 
 install:  ## C/C++: the library (SONAME by ABI major), headers, pkg-config and CMake files under PREFIX (DESTDIR honoured)
 	PREFIX=$(PREFIX) packaging/install.sh

@@ -31,6 +31,8 @@ BASIS_TOLERANCE = 1e-4
 SAMPLE_CLIP = np.float32(1e6)  # native model/mod.rs SAMPLE_CLIP
 # The file of the silero-vad package used when a VAD names no model_path: 16 kHz, no If.
 SILERO_PACKAGE_FILE = "silero_vad_16k_sequence.onnx"
+# pipecat-ai's Smart Turn model, inside its package folder.
+SMART_TURN_PACKAGE_FILE = ("audio", "turn", "smart_turn", "data", "smart-turn-v3.2-cpu.onnx")
 #: onnxruntime's element types the Model node takes, by its type strings.
 ELEMS = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
          "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(int8)": np.int8, "tensor(uint8)": np.uint8,
@@ -108,15 +110,31 @@ def silero_package_model() -> str | None:
     return None
 
 
+def smart_turn_package_model() -> str | None:
+    """pipecat-ai's Smart Turn v3.2 model file, if the package is installed (found without
+    importing pipecat, which needs its many dependencies)."""
+    spec = importlib.util.find_spec("pipecat")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder, *SMART_TURN_PACKAGE_FILE)
+        if path.is_file():
+            return str(path)
+    return None
+
+
 def with_package_models(manifest: dict) -> dict:
-    """``manifest`` with the silero-vad package's model as the ``model_path`` of every
-    silero VAD that names none (the native runtime does not look for Python packages)."""
-    path = silero_package_model()
+    """``manifest`` with the packages' models as the ``model_path`` of every node that
+    needs one and names none: silero-vad's for a silero VAD, pipecat-ai's for SmartTurn
+    (the native runtime does not look for Python packages)."""
     nodes = []
     for node in manifest["nodes"]:
         params = node.get("params") or {}
-        if (path and node.get("node_type") == "VAD" and isinstance(params, dict)
-                and params.get("engine") == "silero" and "model_path" not in params):
+        path = None
+        if isinstance(params, dict) and "model_path" not in params:
+            if node.get("node_type") == "VAD" and params.get("engine") == "silero":
+                path = silero_package_model()
+            elif node.get("node_type") == "SmartTurn":
+                path = smart_turn_package_model()
+        if path:
             node = {**node, "params": {**params, "model_path": path}}
         nodes.append(node)
     return {**manifest, "nodes": nodes}

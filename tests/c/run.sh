@@ -11,6 +11,9 @@ export REMOTEMEDIA_TEST_PLUGINS="$root/target/plugins"
 # The silero engine's model, from the silero-vad package when installed (make develop).
 : "${REMOTEMEDIA_TEST_SILERO_MODEL:=$(PYTHONPATH="$root/py" python3 -c 'from remotemedia.model import silero_package_model as m; print(m() or "")' 2>/dev/null || true)}"
 export REMOTEMEDIA_TEST_SILERO_MODEL
+# SmartTurn's model, from the pipecat-ai package when installed (make develop).
+: "${REMOTEMEDIA_TEST_SMART_TURN_MODEL:=$(PYTHONPATH="$root/py" python3 -c 'from remotemedia.model import smart_turn_package_model as m; print(m() or "")' 2>/dev/null || true)}"
+export REMOTEMEDIA_TEST_SMART_TURN_MODEL
 # onnxruntime for the Model node: the onnxruntime wheel's library, when installed.
 : "${REMOTEMEDIA_TEST_ONNXRUNTIME:=$(PYTHONPATH="$root/py" python3 -c 'from remotemedia.model import onnxruntime_library as o; print(o() or "")' 2>/dev/null || true)}"
 export REMOTEMEDIA_TEST_ONNXRUNTIME

@@ -545,6 +545,54 @@ static void test_silero(RmRuntime *rt) {
   CHECK(rm_last_error_path() && strcmp(rm_last_error_path(), "nodes[0].params.model_path") == 0);
 }
 
+/* SmartTurn given the model file's path (REMOTEMEDIA_TEST_SMART_TURN_MODEL): a clip
+ * streamed in 20 ms chunks is judged once at flush, a probability between 0 and 1. */
+static void test_smart_turn(RmRuntime *rt) {
+  const char *model = getenv("REMOTEMEDIA_TEST_SMART_TURN_MODEL");
+  if (model == NULL || model[0] == '\0') {
+    fprintf(stderr, "c_api: SmartTurn test skipped (REMOTEMEDIA_TEST_SMART_TURN_MODEL not set)\n");
+    return;
+  }
+  char manifest[4096];
+  const char *fmt = "{\"version\":\"1\",\"nodes\":[{\"id\":\"t\",\"node_type\":\"SmartTurn\","
+                    "\"params\":{\"model_path\":\"%s\"}}]}";
+  CHECK(snprintf(manifest, sizeof manifest, fmt, model) < (int)sizeof manifest);
+  RmStatus st;
+  RmPipeline *p = make(rt, manifest, &st);
+  CHECK(st == RM_STATUS_OK && p != NULL);
+  if (p == NULL) return;
+  static float x[32000];
+  for (int i = 0; i < 32000; i++) x[i] = 0.3f * (float)sin(i * 0.07) * (float)sin(i * 0.0007);
+  RmSession *s = NULL;
+  CHECK(rm_session_new(p, NULL, &s) == RM_STATUS_OK);
+  for (int off = 0; off < 32000; off += 320)
+    CHECK(rm_session_push(s, x + off, 320, RM_SAMPLE_FORMAT_F32, 1, 16000, 0) == RM_STATUS_OK);
+  CHECK(rm_session_flush(s) == RM_STATUS_OK);
+  RmOutputs *outs = NULL;
+  CHECK(rm_session_pull(s, 0, 0, &outs) == RM_STATUS_OK);
+  CHECK(outs != NULL && outs->len == 1);
+  if (outs != NULL && outs->len == 1) {
+    CHECK(outs->items[0].view.kind == RM_DATA_KIND_JSON);
+    const char *key = "\"probability\":"; /* JSON views are not NUL-terminated */
+    const char *at = memmem(outs->items[0].view.data, outs->items[0].view.len, key, strlen(key));
+    CHECK(at != NULL);
+    if (at != NULL) {
+      double probability = strtod(at + strlen(key), NULL);
+      CHECK(probability >= 0.0 && probability <= 1.0);
+    }
+  }
+  rm_outputs_free(outs);
+  rm_session_free(s);
+  rm_pipeline_free(p);
+
+  /* A file that is not a Smart Turn model fails at validation, naming the param. */
+  const char *silero = getenv("REMOTEMEDIA_TEST_SILERO_MODEL");
+  CHECK(snprintf(manifest, sizeof manifest, fmt, silero && silero[0] ? silero : "/dev/null") < (int)sizeof manifest);
+  p = make(rt, manifest, &st);
+  CHECK(st == RM_STATUS_MANIFEST && p == NULL);
+  CHECK(rm_last_error_path() && strcmp(rm_last_error_path(), "nodes[0].params.model_path") == 0);
+}
+
 /* A Model on onnxruntime: silero's full graph (with its If) from the silero-vad package,
  * the library given by path (REMOTEMEDIA_TEST_ONNXRUNTIME, the onnxruntime wheel's), state
  * carried, two outputs as two ports; and the process-wide inference settings. */
@@ -766,6 +814,7 @@ int main(void) {
   test_prometheus_input();
   test_session(rt);
   test_silero(rt);
+  test_smart_turn(rt);
   test_onnxruntime(rt);
   test_plugins(rt);
   test_isolation(rt);

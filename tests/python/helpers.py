@@ -1,5 +1,6 @@
 """Helpers shared by the tests."""
 
+import importlib.util
 import textwrap
 from pathlib import Path
 
@@ -54,3 +55,17 @@ def behind_opaque(runtime: str, node_id: str, node_type: str, params: dict) -> r
     """An Opaque node feeding one node of ``node_type``."""
     return (rm.Pipeline(runtime=runtime).add_node("o", Opaque).add_node(node_id, node_type, **params)
             .connect("o", node_id))
+
+
+def pyannote_sample():
+    """The two-party telephone call the pyannote.audio wheel ships, with its RTTM (found
+    without importing the package, which needs torch)."""
+    try:
+        spec = importlib.util.find_spec("pyannote.audio")
+    except (ImportError, ValueError):
+        return None
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        wav, rttm = Path(folder, "sample", "sample.wav"), Path(folder, "sample", "sample.rttm")
+        if wav.is_file() and rttm.is_file():
+            return wav, rttm
+    return None

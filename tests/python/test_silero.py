@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import remotemedia as rm
-from helpers import behind_opaque
+from helpers import behind_opaque, pyannote_sample
 from remotemedia.model import silero, silero_package_model
 from test_vad import voiced_bursts
 
@@ -202,22 +202,6 @@ def test_quiet_non_speech_is_not_speech_without_a_floor(runtime, level_db, kind)
     z = (z / np.sqrt(np.mean(z ** 2)) * 10 ** (level_db / 20)).astype(np.float32)
     out = rm.Pipeline.from_manifest(manifest(), runtime=runtime).run(rm.Audio(z, 16000))
     assert not np.concatenate([e["speech"] for e in out["v"]]).any() and not out.get("v.segments")
-
-
-def pyannote_sample():
-    """The two-party telephone call the pyannote.audio wheel ships, with its RTTM (found
-    without importing the package, which needs torch)."""
-    import importlib.util
-    from pathlib import Path
-    try:
-        spec = importlib.util.find_spec("pyannote.audio")
-    except (ImportError, ValueError):
-        return None
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        wav, rttm = Path(folder, "sample", "sample.wav"), Path(folder, "sample", "sample.rttm")
-        if wav.is_file() and rttm.is_file():
-            return wav, rttm
-    return None
 
 
 @pytest.mark.skipif(pyannote_sample() is None, reason="needs the pyannote.audio wheel's sample (pip install --no-deps pyannote.audio)")

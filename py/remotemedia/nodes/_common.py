@@ -9,6 +9,7 @@ from .._contract import MAX_BUFFER_SAMPLES, NODES
 from .._schema import SchemaError, validate
 from ..audio import DTYPE_OF, Audio
 from ..errors import InvalidInputError, NodeError
+from ..model import EngineMissingError, ModelFileError, Session, session
 from ..node import Node, ParamError, register_node
 
 
@@ -91,3 +92,14 @@ def require_finite(samples: np.ndarray, node_type: str) -> None:
     if bad.any():
         raise InvalidInputError(f"{node_type} refuses non-finite samples (NaN or infinity; the first is sample "
                                 f"{int(np.argmax(bad))}); the chunk was not processed")
+
+
+def onnx_session(model_path: str) -> Session:
+    """The model at ``model_path`` on onnxruntime, or the ParamError naming the param at
+    fault: ``model_path`` (missing, not ONNX) or ``engine`` (onnxruntime missing)."""
+    try:
+        return session(model_path)
+    except ModelFileError as e:
+        raise ParamError("model_path", str(e)) from None
+    except EngineMissingError as e:
+        raise ParamError("engine", str(e)) from None

@@ -12,9 +12,9 @@ import numpy as np
 from .._contract import MAX_BUFFER_SAMPLES, MODEL_OPS_LIST
 from ..audio import Audio
 from ..errors import NodeError
-from ..model import EngineMissingError, ModelFileError, session, unsupported_ops
+from ..model import ModelFileError, unsupported_ops
 from ..node import Emit, ParamError
-from ._common import BuiltinNode, builtin, mono_f32
+from ._common import BuiltinNode, builtin, mono_f32, onnx_session
 
 MODEL_OPS_NOTE = "use engine \"onnxruntime\" or \"auto\""
 NAMES = {np.float32: "float32", np.float16: "float16", np.float64: "float64", np.int64: "int64", np.int32: "int32",
@@ -91,12 +91,7 @@ class _Ort:
     """A model on onnxruntime, checked as engine.rs checks it, with what each run feeds it."""
 
     def __init__(self, model_path, input, outputs, state, constants, samples, batch):
-        try:
-            self.session = session(model_path)
-        except ModelFileError as e:
-            raise ParamError("model_path", str(e)) from None
-        except EngineMissingError as e:
-            raise ParamError("engine", str(e)) from None
+        self.session = onnx_session(model_path)
         ins, outs = self.session.inputs, self.session.outputs
 
         def find(ports, name, what, param):

@@ -7,6 +7,7 @@ mod mix;
 mod model;
 mod rechunk;
 mod resample;
+mod turn;
 mod vad;
 
 use crate::data::{AudioBuffer, Data, SampleBuf, Samples};
@@ -16,7 +17,7 @@ use super::NodeSpec;
 
 /// The built-in specs of this module.
 pub fn specs() -> Vec<NodeSpec> {
-    vec![format::spec(), downmix::spec(), mix::spec(), rechunk::spec(), resample::spec(), vad::spec(), model::spec()]
+    vec![format::spec(), downmix::spec(), mix::spec(), rechunk::spec(), resample::spec(), vad::spec(), model::spec(), turn::spec()]
 }
 
 /// The audio of an item, or a failure naming the node type that wanted audio.
