@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -33,23 +32,10 @@ import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
 import remotemedia as rm
+from machine import cpu_model, rss_kb
 from remotemedia.model import silero_package_model
 
 RATE, WINDOW = 16000, 512
-
-
-def cpu_model() -> str:
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
-
-
-def rss_kb() -> int:
-    for line in open("/proc/self/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
 
 
 def python_session(path: str) -> ort.InferenceSession:
