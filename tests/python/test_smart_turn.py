@@ -122,7 +122,7 @@ def test_native_forward_agrees_with_pipecat_on_recorded_speech(pipecat):
     assert len(cases) >= 200
     diffs, same = [], 0
     for _, clip in cases:
-        ours, theirs = one_shot(clip)["probability"], pipecat.probability(clip)
+        ours, theirs = one_shot(clip, engine="native")["probability"], pipecat.probability(clip)
         diffs.append(abs(ours - theirs))
         same += (ours > 0.5) == (theirs > 0.5)
     diffs = np.array(diffs)
@@ -141,7 +141,7 @@ def test_every_int8_kernel_gives_the_same_probabilities(monkeypatch):
     for kernel in ("portable", "avx2", "avx-vnni", "avx512-vnni"):
         monkeypatch.setenv("REMOTEMEDIA_INT8_KERNEL", kernel)
         try:
-            results[kernel] = [one_shot(c)["probability"] for c in cases]
+            results[kernel] = [one_shot(c, engine="native")["probability"] for c in cases]
         except rm.ManifestError as e:
             assert "this CPU runs" in str(e)
     assert "portable" in results and len(results) >= 2 if os.uname().machine == "x86_64" else True

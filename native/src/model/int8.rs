@@ -53,6 +53,11 @@ impl Kernel {
         }
     }
 
+    /// Whether the kernel multiplies bytes in one instruction (VNNI).
+    pub fn has_vnni(self) -> bool {
+        matches!(self, Kernel::Vnni512 | Kernel::AvxVnni)
+    }
+
     /// Columns per packed block.
     fn block(self) -> usize {
         match self {

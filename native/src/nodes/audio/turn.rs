@@ -17,8 +17,10 @@
 //!
 //! Each decision is `{"start", "end", "probability", "end_of_turn", "timeout"}` (times in
 //! seconds of the stream) on port `out`. Engines: `"native"` (the int8 forward in
-//! `crate::model::smart_turn`) and `"onnxruntime"` (same features, the model on
-//! onnxruntime).
+//! `crate::model::smart_turn`), `"onnxruntime"` (same features, the model on
+//! onnxruntime) and `"auto"` (default): native where the CPU has a VNNI kernel, else
+//! onnxruntime if it loads (the exact native AVX2 kernel makes the forward 2× slower
+//! than the VNNI ones, slower than onnxruntime; PERFORMANCE.md), else native.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -35,7 +37,7 @@ use crate::model::whisper_mel::{FRAMES, MELS, MelScratch, RATE, SAMPLES};
 use crate::model::{OrtModel, SmartTurn};
 use crate::nodes::{Emitter, Implementation, Node, NodeSpec, ParamError, no_latency, parse_params};
 
-const ENGINES: [&str; 2] = ["native", "onnxruntime"];
+const ENGINES: [&str; 3] = ["auto", "native", "onnxruntime"];
 const PORT_VAD: usize = 1;
 /// Bounds of the time params, in seconds.
 const MAX_STOP_S: f64 = 3600.0;
@@ -52,7 +54,7 @@ pub fn spec() -> NodeSpec {
             "type": "object",
             "properties": {
                 "model_path": {"type": ["string", "null"], "description": "the Smart Turn v3 ONNX file (Python finds pipecat-ai's smart-turn-v3.2-cpu.onnx by itself: pip install --no-deps pipecat-ai)"},
-                "engine": {"enum": ENGINES, "default": ENGINES[0], "description": "what runs the model"},
+                "engine": {"enum": ENGINES, "default": ENGINES[0], "description": "what runs the model: \"auto\" is the native forward where the CPU has VNNI (AVX-512 or AVX), else onnxruntime when it loads (the native AVX2 kernel is slower), else native"},
                 "threshold": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.5, "description": "a turn is complete when its probability is above this"},
                 "pre_speech_ms": {"type": "number", "minimum": 0, "maximum": MAX_PRE_SPEECH_MS, "default": 500, "description": "audio kept from before speech starts"},
                 "max_duration_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 8, "default": 8, "description": "at most this much of a turn's end is judged"},
@@ -171,7 +173,30 @@ struct Turn {
     max_duration: u64,
     stop: u64,
     stream: Stream,
-    clip: Vec<f32>,
+}
+
+fn native_engine(path: &str) -> Result<Engine, ParamError> {
+    let model = crate::model::smart_turn(path).map_err(|e| ParamError::new("model_path", e))?;
+    tracing::info!("SmartTurn: the native int8 forward, {} kernel", model.kernel().name());
+    Ok(Engine::Native(model))
+}
+
+fn ort_engine(path: &str) -> Result<Engine, ParamError> {
+    let model = crate::model::onnxruntime(path).map_err(|e| match e {
+        LoadError::File(e) => ParamError::new("model_path", e),
+        LoadError::Library(e) => ParamError::new("engine", e),
+    })?;
+    let input = model.inputs.first().filter(|_| model.inputs.len() == 1);
+    let shaped =
+        input.is_some_and(|i| i.elem == Some(Elem::F32) && i.dims.len() == 3 && i.dims[1..] == [Some(MELS as i64), Some(FRAMES as i64)]);
+    if !shaped || model.outputs.first().and_then(|o| o.elem) != Some(Elem::F32) {
+        return Err(ParamError::new(
+            "model_path",
+            format!("'{path}' is not a Smart Turn v3 model: it does not take one [batch, 80, 800] float input to a float output"),
+        ));
+    }
+    tracing::info!("SmartTurn: the model on onnxruntime");
+    Ok(Engine::Ort(model, Box::default()))
 }
 
 impl Turn {
@@ -183,31 +208,16 @@ impl Turn {
             )
         })?;
         let engine = match p.engine.as_str() {
-            "native" => {
-                let model = crate::model::smart_turn(path).map_err(|e| ParamError::new("model_path", e))?;
-                tracing::info!("SmartTurn: the native int8 forward, {} kernel", model.kernel().name());
-                Engine::Native(model)
+            "native" => native_engine(path)?,
+            "onnxruntime" => ort_engine(path)?,
+            "auto" if crate::model::int8_kernel().is_ok_and(|k| k.has_vnni()) => native_engine(path)?,
+            "auto" => match ort_engine(path) {
+                Err(e) if e.param == "engine" => native_engine(path)?,
+                other => other?,
+            },
+            other => {
+                return Err(ParamError::new("engine", format!("'{other}' is not one of \"auto\", \"native\", \"onnxruntime\"")));
             }
-            "onnxruntime" => {
-                let model = crate::model::onnxruntime(path).map_err(|e| match e {
-                    LoadError::File(e) => ParamError::new("model_path", e),
-                    LoadError::Library(e) => ParamError::new("engine", e),
-                })?;
-                let input = model.inputs.first().filter(|_| model.inputs.len() == 1);
-                let shaped = input.is_some_and(|i| {
-                    i.elem == Some(Elem::F32) && i.dims.len() == 3 && i.dims[1..] == [Some(MELS as i64), Some(FRAMES as i64)]
-                });
-                if !shaped || model.outputs.first().and_then(|o| o.elem) != Some(Elem::F32) {
-                    return Err(ParamError::new(
-                        "model_path",
-                        format!(
-                            "'{path}' is not a Smart Turn v3 model: it does not take one [batch, 80, 800] float input to a float output"
-                        ),
-                    ));
-                }
-                Engine::Ort(model, Box::default())
-            }
-            other => return Err(ParamError::new("engine", format!("'{other}' is not one of \"native\", \"onnxruntime\""))),
         };
         let check = |name: &str, v: f64, ok: bool| {
             if ok && v.is_finite() { Ok(v) } else { Err(ParamError::new(name, format!("{v} is out of range"))) }
@@ -219,7 +229,6 @@ impl Turn {
             max_duration: samples_of(check("max_duration_s", p.max_duration_s, p.max_duration_s > 0.0 && p.max_duration_s <= 8.0)?),
             stop: samples_of(check("stop_s", p.stop_s, p.stop_s > 0.0 && p.stop_s <= MAX_STOP_S)?),
             stream: Stream::default(),
-            clip: Vec::new(),
         })
     }
 
@@ -234,9 +243,8 @@ impl Turn {
             s.due = None;
             return Ok(());
         }
-        self.clip.clear();
-        self.clip.extend(s.audio.range(from..to));
-        let probability = self.engine.probability(&self.clip)?;
+        // judged in place: the deque made contiguous (no copy kept per session)
+        let probability = self.engine.probability(&s.audio.make_contiguous()[from..to])?;
         let complete = f64::from(probability) > self.threshold;
         let s = &mut self.stream;
         s.due = None;
@@ -260,6 +268,9 @@ impl Turn {
 
     fn audio(&mut self, samples: &[f32], out: &mut Emitter) -> Result<(), NodeFailure> {
         let s = &mut self.stream;
+        // exactly what is held (8 s and a chunk while following a VAD), not the doubling
+        // a VecDeque grows by: a session costs its 8 s of audio
+        s.audio.reserve_exact(samples.len());
         s.audio.extend(samples);
         let received = s.received();
         // an evaluation ends at or after the VAD's end; keep 8 s before it
