@@ -235,10 +235,17 @@ def test_bad_models_and_inputs_are_clear_errors(runtime, tmp_path):
                 rm.Pipeline(runtime=runtime).add_node("t", "SmartTurn", model_path=path, engine=engine).run(
                     rm.Audio(np.zeros(RATE, np.float32), RATE))
             assert e.value.path == "nodes[0].params.model_path", (engine, why, str(e.value))
-    p = (rm.Pipeline(runtime=runtime).add_node("src", Opaque).add_node("s", Script, events=[{"start": "x"}])
-         .add_node("t", "SmartTurn").connect("src", "s").connect("src", "t.in").connect("s", "t.vad"))
-    with pytest.raises(rm.RemoteMediaError, match="frames events"):
-        p.run(rm.Audio(np.zeros(RATE, np.float32), RATE))
+    hostile = [{"start": "x"}, {"start": 1e308, "frame_ms": 32, "speech": [True]},
+               {"start": -1, "frame_ms": 32, "speech": [True]}, {"start": 0, "frame_ms": 0, "speech": [True]},
+               {"start": 0, "frame_ms": 32, "speech": [1]}, {"start": 0, "frame_ms": 32}, [1, 2], "speech"]
+    messages = set()
+    for event in hostile:
+        p = (rm.Pipeline(runtime=runtime).add_node("src", Opaque).add_node("s", Script, events=[event])
+             .add_node("t", "SmartTurn").connect("src", "s").connect("src", "t.in").connect("s", "t.vad"))
+        with pytest.raises(rm.InvalidInputError, match="frames events") as e:
+            p.run(rm.Audio(np.zeros(RATE, np.float32), RATE))
+        messages.add(str(e.value).split(": ", 1)[-1])
+    assert len(messages) == 1, messages
     p = rm.Pipeline(runtime=runtime).add_node("t", "SmartTurn")
     out = p.run(rm.Audio(np.zeros(RATE * 2, np.float32), 48000))["t"]  # converted to 16 kHz by the plan
     assert len(out) == 1 and 0 <= out[0]["probability"] <= 1

@@ -16,6 +16,7 @@ from ._common import BuiltinNode, audio_input, builtin, onnx_session
 
 RATE, SAMPLES, MELS, NFFT, HOP = 16000, 8 * 16000, 80, 400, 160
 MAX_HELD = 120 * RATE  # native turn.rs MAX_HELD
+MAX_START_S, MAX_FRAME_MS, MAX_FRAMES = 1e7, 10_000.0, 1_000_000  # native turn.rs, a frames event's bounds
 FRAMES = SAMPLES // HOP
 PORT_VAD = 1
 log = logging.getLogger("remotemedia")
@@ -132,14 +133,17 @@ class SmartTurn(BuiltinNode):
         return [Emit("out", e) for e in self._run_due()] or None
 
     def _frames(self, event) -> list:
-        bad = InvalidInputError('SmartTurn\'s vad port takes a VAD\'s frames events ({"start", "frame_ms", "speech": [...]})')
+        bad = InvalidInputError(f'SmartTurn\'s vad port takes a VAD\'s frames events ({{"start": 0..={int(MAX_START_S)}, '
+                                f'"frame_ms": 1..={int(MAX_FRAME_MS)}, "speech": [up to {MAX_FRAMES} booleans]}})')
         if not isinstance(event, dict):
             raise bad
         start, frame_ms, speech = event.get("start"), event.get("frame_ms"), event.get("speech")
-        number = (int, float)
-        if (not isinstance(start, number) or isinstance(start, bool) or not np.isfinite(start) or start < 0
-                or not isinstance(frame_ms, number) or isinstance(frame_ms, bool) or not np.isfinite(frame_ms)
-                or frame_ms <= 0 or not isinstance(speech, list) or not all(isinstance(s, bool) for s in speech)):
+
+        def number(x, low, high) -> bool:  # range checks only: NaN and huge ints fail them
+            return isinstance(x, (int, float)) and not isinstance(x, bool) and low <= x <= high
+
+        if (not number(start, 0, MAX_START_S) or not number(frame_ms, 1, MAX_FRAME_MS) or not isinstance(speech, list)
+                or len(speech) > MAX_FRAMES or not all(isinstance(s, bool) for s in speech)):
             raise bad
         self.vad_seen = True
         frame, first, out = _samples(frame_ms / 1000), _samples(start), []

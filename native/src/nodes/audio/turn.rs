@@ -42,6 +42,10 @@ const PORT_VAD: usize = 1;
 /// Bounds of the time params, in seconds.
 const MAX_STOP_S: f64 = 3600.0;
 const MAX_PRE_SPEECH_MS: f64 = 8000.0;
+/// Bounds of a frames event: its start (about 116 days), frame length and frame count.
+const MAX_START_S: f64 = 1e7;
+const MAX_FRAME_MS: f64 = 10_000.0;
+const MAX_FRAMES: usize = 1_000_000;
 /// Most audio held while the VAD lags behind it, or before a VAD frame has come (120 s,
 /// 7.7 MB): beyond, the oldest goes.
 const MAX_HELD: u64 = 120 * RATE as u64;
@@ -286,11 +290,13 @@ impl Turn {
 
     fn frames(&mut self, event: &Value, out: &mut Emitter) -> Result<(), NodeFailure> {
         let bad = || {
-            NodeFailure::invalid_input("SmartTurn's vad port takes a VAD's frames events ({\"start\", \"frame_ms\", \"speech\": [...]})")
+            NodeFailure::invalid_input(format!(
+                "SmartTurn's vad port takes a VAD's frames events ({{\"start\": 0..={MAX_START_S}, \"frame_ms\": 1..={MAX_FRAME_MS}, \"speech\": [up to {MAX_FRAMES} booleans]}})"
+            ))
         };
-        let start = event.get("start").and_then(Value::as_f64).filter(|s| s.is_finite() && *s >= 0.0).ok_or_else(bad)?;
-        let frame_ms = event.get("frame_ms").and_then(Value::as_f64).filter(|f| f.is_finite() && *f > 0.0).ok_or_else(bad)?;
-        let speech = event.get("speech").and_then(Value::as_array).ok_or_else(bad)?;
+        let start = event.get("start").and_then(Value::as_f64).filter(|s| (0.0..=MAX_START_S).contains(s)).ok_or_else(bad)?;
+        let frame_ms = event.get("frame_ms").and_then(Value::as_f64).filter(|f| (1.0..=MAX_FRAME_MS).contains(f)).ok_or_else(bad)?;
+        let speech = event.get("speech").and_then(Value::as_array).filter(|s| s.len() <= MAX_FRAMES).ok_or_else(bad)?;
         let flags: Vec<bool> = speech.iter().map(|v| v.as_bool().ok_or_else(bad)).collect::<Result<_, _>>()?;
         let speech_len = flags.len();
         self.stream.vad_seen = true;
