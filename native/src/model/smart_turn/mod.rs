@@ -110,18 +110,6 @@ impl Dense {
         gemm(a, lda, m, &self.b, acc, self.n());
     }
 
-    /// Output column `j`'s code from its integer sum.
-    #[inline(always)]
-    fn code(&self, sum: i32, j: usize) -> u8 {
-        to_code((sum + self.offset[j]) as f32 * self.requant[j], self.out_q.zero)
-    }
-
-    /// Output column `j` from its integer sum: dequantized, plus the bias after it.
-    #[inline(always)]
-    fn value(&self, sum: i32, j: usize) -> f32 {
-        self.out_q.value(self.code(sum, j)) + self.outer_bias[j]
-    }
-
     /// The output codes of every row of integer sums in `acc` (written as plain indexed
     /// loops over equal-length slices, so they vectorize).
     #[inline(always)]
@@ -350,6 +338,7 @@ struct Scratch {
     hidden: Vec<u8>,
     floats: Vec<f32>,
     pooled: Vec<f32>,
+    head: Vec<f32>,
 }
 
 impl Scratch {
@@ -374,6 +363,7 @@ impl Scratch {
             hidden: Vec::new(),
             floats: Vec::new(),
             pooled: Vec::new(),
+            head: Vec::new(),
         }
     }
 }
@@ -543,19 +533,20 @@ impl SmartTurn {
             }
         }
         net.pool2.product(&s.hidden, n1, TIME, &mut s.acc);
-        let scores: Vec<f32> = s.acc.iter().map(|&sum| net.pool2.value(sum, 0)).collect();
-        let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let weights: Vec<f32> = scores.iter().map(|&v| (v - max).exp()).collect();
-        let total: f32 = weights.iter().sum();
+        // the frames' weights (softmax over time), in the scratch's float buffer
+        net.pool2.values(&s.acc, &mut s.codes, &mut s.floats);
+        let max = s.floats.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        s.floats.iter_mut().for_each(|v| *v = (*v - max).exp());
+        let total: f32 = s.floats.iter().sum();
         s.pooled.clear();
         s.pooled.resize(w, 0.0);
-        for (row, &wt) in s.a.chunks_exact(w).zip(&weights) {
+        for (row, &wt) in s.a.chunks_exact(w).zip(&s.floats) {
             for (p, &code) in s.pooled.iter_mut().zip(row) {
                 *p += fq.value(code) * (wt / total);
             }
         }
         let mut cur = std::mem::take(&mut s.pooled);
-        let mut next = Vec::new();
+        let mut next = std::mem::take(&mut s.head);
         for layer in &net.head {
             let d = &layer.dense;
             quantize(&cur, d.in_q, &mut s.a);
@@ -571,8 +562,9 @@ impl SmartTurn {
             }
             std::mem::swap(&mut cur, &mut next);
         }
-        s.pooled = cur;
-        1.0 / (1.0 + (-s.pooled[0]).exp())
+        let logit = cur[0];
+        (s.pooled, s.head) = (cur, next);
+        1.0 / (1.0 + (-logit).exp())
     }
 
     #[inline(always)]

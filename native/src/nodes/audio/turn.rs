@@ -116,19 +116,21 @@ fn default_stop_s() -> f64 {
 /// What runs the model.
 enum Engine {
     Native(Arc<SmartTurn>),
-    Ort(Arc<OrtModel>, Box<MelScratch>),
+    /// The model, and this node's feature buffers (reused from one evaluation to the next).
+    Ort(Arc<OrtModel>, Box<(MelScratch, Vec<f32>)>),
 }
 
 impl Engine {
     fn probability(&mut self, clip: &[f32]) -> Result<f32, NodeFailure> {
         match self {
             Engine::Native(model) => Ok(model.probabilities(&[clip])[0]),
-            Engine::Ort(model, mel) => {
-                let mut features = vec![0.0; MELS * FRAMES];
-                features_of(clip, mel, &mut features);
+            Engine::Ort(model, scratch) => {
+                let (mel, features) = &mut **scratch;
+                features.resize(MELS * FRAMES, 0.0);
+                features_of(clip, mel, features);
                 let shape = [1, MELS as i64, FRAMES as i64];
                 let out = model
-                    .run(&[(0, Feed::F32(&shape, &features))], &[0])
+                    .run(&[(0, Feed::F32(&shape, features))], &[0])
                     .map_err(|e| NodeFailure::new(format!("SmartTurn: onnxruntime: {e}")))?;
                 let values = out.into_iter().next().map(|t| t.values.into_f32()).unwrap_or_default();
                 values.first().copied().ok_or_else(|| NodeFailure::new("SmartTurn: the model gave no probability"))
