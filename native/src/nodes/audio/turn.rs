@@ -53,7 +53,7 @@ const MAX_HELD: u64 = 120 * RATE as u64;
 pub fn spec() -> NodeSpec {
     NodeSpec {
         node_type: "SmartTurn".into(),
-        description: "End-of-turn detection with the Smart Turn v3 model (pipecat's smart-turn): 16 kHz mono audio on `in`, a VAD's frame decisions on `vad`; at each end of speech, the probability that the speaker's turn is complete. Without `vad`, flush judges the audio held once (a clip). Engines: \"native\" (int8, kernels chosen for the CPU) and \"onnxruntime\".".into(),
+        description: "End-of-turn detection with the Smart Turn v3 model (pipecat's smart-turn): 16 kHz mono audio on `in`, a VAD's frame decisions on `vad`; at each end of speech, the probability that the speaker's turn is complete. Without `vad`, flush judges the audio held once (a clip). Engines: \"auto\" (default: native where the CPU has VNNI, else onnxruntime), \"native\" (int8, kernels chosen for the CPU), \"onnxruntime\".".into(),
         params_schema: json!({
             "type": "object",
             "properties": {
