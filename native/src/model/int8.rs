@@ -5,12 +5,16 @@
 //! - `Vnni512`: AVX-512 VNNI `vpdpbusd` on 16 columns, 4 k at a time (64 products per
 //!   instruction);
 //! - `AvxVnni`: the same instruction in its 256-bit AVX-VNNI form (8 columns);
-//! - `Avx2`: bytes widened to 16 bits and `vpmaddwd` (16 products per instruction;
-//!   `vpmaddubsw` would saturate on u8 × s8);
+//! - `Avx2`: `vpmaddubsw` for weights ([`Sums::SaturatedPairs`], as onnxruntime on
+//!   such a CPU), bytes widened to 16 bits and `vpmaddwd` for exact sums;
 //! - `Portable`: plain Rust, the reference the others are tested against.
 //!
-//! Products are exact in every kernel (i32 sums of at most [`MAX_K`] products of 255 ·
-//! 128 cannot overflow), so every kernel gives the same C bit for bit.
+//! Exact sums ([`Sums::Exact`]) are i32 sums of at most [`MAX_K`] products of 255 · 128,
+//! which cannot overflow: every kernel gives the same C bit for bit. Weights
+//! ([`PackedB::weights`]) are summed as onnxruntime's u8 × s8 kernels sum them on the
+//! same CPU: exactly where it has VNNI, in saturated pairs where it has only AVX2 or
+//! AVX-512 without VNNI (MLAS multiplies there with `vpmaddubsw`, whose i16 pair sums
+//! saturate, and converts no QLinearMatMul, QLinearConv or QGemm weight to avoid it).
 
 /// Longest inner dimension: 2³¹ / (255 · 128) rounded down to a multiple of 4.
 pub(crate) const MAX_K: usize = 65_536;
@@ -68,12 +72,23 @@ impl Kernel {
     }
 }
 
+/// How the products of a row and a column are added up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sums {
+    /// Every product added in i32.
+    Exact,
+    /// Each pair of products (k = 2j, 2j + 1) added into an i16 that saturates at
+    /// ±2¹⁵ first (`vpmaddubsw`), the pairs then in i32.
+    SaturatedPairs,
+}
+
 /// B (`k` × `n`, signed bytes) laid out for one kernel: blocks of [`Kernel::block`]
 /// columns; within a block, for each group of 4 k, each column's 4 bytes together (the
 /// `vpdpbusd` order); the AVX2 kernel reads the same bytes as 16-bit pairs. Columns
 /// past `n` are zeros.
 pub struct PackedB {
     kernel: Kernel,
+    sums: Sums,
     data: Vec<i8>,
     k: usize,
     n: usize,
@@ -82,9 +97,24 @@ pub struct PackedB {
 }
 
 impl PackedB {
-    /// Packs `b(k, n)` for `kernel`; `k` must be a multiple of 4, at most [`MAX_K`].
+    /// Packs `b(k, n)` for `kernel`, summed exactly; `k` must be a multiple of 4, at
+    /// most [`MAX_K`].
     pub fn new(kernel: Kernel, k: usize, n: usize, b: impl Fn(usize, usize) -> i8) -> Self {
-        let mut packed = Self { kernel, data: Vec::new(), k, n, col_sums: Vec::new() };
+        Self::with_sums(kernel, Sums::Exact, k, n, b)
+    }
+
+    /// Packs a model's constant weights `b(k, n)`, summed as onnxruntime sums them on a
+    /// CPU with `kernel` (see the module's notes).
+    pub fn weights(kernel: Kernel, k: usize, n: usize, b: impl Fn(usize, usize) -> i8) -> Self {
+        let sums = if kernel == Kernel::Avx2 { Sums::SaturatedPairs } else { Sums::Exact };
+        Self::with_sums(kernel, sums, k, n, b)
+    }
+
+    /// Packs `b(k, n)` for `kernel`, its products added up as `sums` says (saturated
+    /// pairs on the AVX2 and portable kernels only).
+    fn with_sums(kernel: Kernel, sums: Sums, k: usize, n: usize, b: impl Fn(usize, usize) -> i8) -> Self {
+        assert!(sums == Sums::Exact || !kernel.has_vnni(), "saturated pairs on {}", kernel.name());
+        let mut packed = Self { kernel, sums, data: Vec::new(), k, n, col_sums: Vec::new() };
         packed.repack(k, n, b);
         packed
     }
@@ -98,18 +128,25 @@ impl PackedB {
         self.data.resize(blocks * width * k, 0);
         self.col_sums.clear();
         self.col_sums.resize(blocks * width, 0);
-        let mut at = 0;
+        let mut quads = self.data.chunks_exact_mut(4);
         for block in 0..blocks {
+            // this block's column sums, in a fixed-size array (no bounds check per byte)
+            let mut sums = [0i32; 16];
+            let cols = block * width..((block + 1) * width).min(n);
             for group in (0..k).step_by(4) {
-                for col in block * width..(block + 1) * width {
-                    for kk in group..group + 4 {
-                        let v = if col < n { b(kk, col) } else { 0 };
-                        self.data[at] = v;
-                        self.col_sums[col] += i32::from(v);
-                        at += 1;
+                for (col, sum) in (block * width..(block + 1) * width).zip(&mut sums) {
+                    let quad = quads.next().expect("blocks · width · k bytes");
+                    if cols.contains(&col) {
+                        for (kk, v) in quad.iter_mut().enumerate() {
+                            *v = b(group + kk, col);
+                            *sum += i32::from(*v);
+                        }
+                    } else {
+                        quad.fill(0);
                     }
                 }
             }
+            self.col_sums[block * width..(block + 1) * width].copy_from_slice(&sums[..width]);
         }
         self.col_sums.truncate(n);
     }
@@ -130,29 +167,44 @@ pub fn gemm(a: &[u8], lda: usize, m: usize, b: &PackedB, c: &mut [i32], ldc: usi
         return;
     }
     assert!(lda >= k && ldc >= n && a.len() >= (m - 1) * lda + k && c.len() >= (m - 1) * ldc + n, "gemm shapes");
-    match b.kernel {
+    match (b.kernel, b.sums) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: a PackedB for this kernel is only made where Kernel::available lists
-        // it (the CPU has the features); the shapes were checked above.
-        Kernel::Vnni512 => unsafe { x86::vnni512::run(a, lda, m, b, c, ldc) },
+        // it (the CPU has the features); the shapes were checked above. vpdpbusd sums
+        // exactly; weights on VNNI kernels are exact (PackedB::weights).
+        (Kernel::Vnni512, Sums::Exact) => unsafe { x86::vnni512::run(a, lda, m, b, c, ldc) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
-        Kernel::AvxVnni => unsafe { x86::avx_vnni::run(a, lda, m, b, c, ldc) },
+        (Kernel::AvxVnni, Sums::Exact) => unsafe { x86::avx_vnni::run(a, lda, m, b, c, ldc) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
-        Kernel::Avx2 => unsafe { x86::avx2::run(a, lda, m, b, c, ldc) },
+        (Kernel::Avx2, Sums::Exact) => unsafe { x86::avx2::run(a, lda, m, b, c, ldc) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        (Kernel::Avx2, Sums::SaturatedPairs) => unsafe { x86::avx2_pairs::run(a, lda, m, b, c, ldc) },
+        // with_sums makes no other pair
         _ => portable(a, lda, m, b, c, ldc),
     }
 }
 
+/// The reference for both kinds of [`Sums`]: portable blocks are one column wide, so
+/// column j's k bytes are contiguous.
 fn portable(a: &[u8], lda: usize, m: usize, b: &PackedB, c: &mut [i32], ldc: usize) {
+    debug_assert!(b.kernel == Kernel::Portable || !cfg!(target_arch = "x86_64"), "a {} B on the portable kernel", b.kernel.name());
     let k = b.k;
+    let product = |x: u8, w: i8| i32::from(x) * i32::from(w);
     for i in 0..m {
         let row = &a[i * lda..i * lda + k];
         for (j, out) in c[i * ldc..i * ldc + b.n].iter_mut().enumerate() {
-            // Portable blocks are one column wide: column j's k bytes are contiguous.
             let col = &b.data[j * k..(j + 1) * k];
-            *out = row.iter().zip(col).map(|(&x, &w)| i32::from(x) * i32::from(w)).sum();
+            *out = match b.sums {
+                Sums::Exact => row.iter().zip(col).map(|(&x, &w)| product(x, w)).sum(),
+                Sums::SaturatedPairs => row
+                    .chunks_exact(2)
+                    .zip(col.chunks_exact(2))
+                    .map(|(x, w)| (product(x[0], w[0]) + product(x[1], w[1])).clamp(i16::MIN.into(), i16::MAX.into()))
+                    .sum(),
+            };
         }
     }
 }
@@ -169,8 +221,14 @@ mod x86 {
     fn store<const W: usize, const NB: usize>(c: &mut [i32], at: usize, col: usize, n: usize, lanes: &[[i32; W]; NB]) {
         for (j, block) in lanes.iter().enumerate() {
             let first = col + j * W;
-            let take = W.min(n - first);
-            c[at + first..at + first + take].copy_from_slice(&block[..take]);
+            if first + W <= n {
+                // a whole block: a copy of known size (vector moves, not a memcpy call)
+                let whole: &mut [i32; W] = (&mut c[at + first..at + first + W]).try_into().expect("W lanes");
+                *whole = *block;
+            } else {
+                let take = n - first;
+                c[at + first..at + first + take].copy_from_slice(&block[..take]);
+            }
         }
     }
 
@@ -340,6 +398,16 @@ mod x86 {
     }
 
     dpbusd_kernel!(avx2, "avx2", __m256i, 8, 4, 2, _mm256_setzero_si256(), load256, _mm256_set1_epi32, dot_avx2, store256);
+
+    /// `vpmaddubsw` (pairs of u8 × s8 products added into saturating i16), then the two
+    /// pairs of each lane added into `acc` (`vpmaddwd` by ones).
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn dot_avx2_pairs(acc: __m256i, x: __m256i, w: __m256i) -> __m256i {
+        _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(x, w), _mm256_set1_epi16(1)))
+    }
+
+    dpbusd_kernel!(avx2_pairs, "avx2", __m256i, 8, 4, 2, _mm256_setzero_si256(), load256, _mm256_set1_epi32, dot_avx2_pairs, store256);
 }
 
 #[cfg(test)]
@@ -357,33 +425,53 @@ mod tests {
         for &(m, k, n) in &[(1, 4, 1), (5, 12, 17), (9, 64, 40), (13, 400, 33), (3, 1152, 48)] {
             let a: Vec<u8> = (0..m * (k + 3)).map(|_| random(&mut seed) as u8).collect();
             let b: Vec<i8> = (0..k * n).map(|_| random(&mut seed) as i8).collect();
-            let reference = {
-                let packed = PackedB::new(Kernel::Portable, k, n, |kk, j| b[kk * n + j]);
-                let mut c = vec![0; m * (n + 1)];
-                gemm(&a, k + 3, m, &packed, &mut c, n + 1);
-                c
-            };
-            // the extremes: 255 · -128 summed over k
-            let expected00: i32 = (0..k).map(|kk| i32::from(a[kk]) * i32::from(b[kk * n])).sum();
-            assert_eq!(reference[0], expected00);
-            for kernel in Kernel::available() {
-                let packed = PackedB::new(kernel, k, n, |kk, j| b[kk * n + j]);
-                let mut c = vec![0; m * (n + 1)];
-                gemm(&a, k + 3, m, &packed, &mut c, n + 1);
-                assert_eq!(c, reference, "{} at {m}×{k}×{n}", kernel.name());
+            for sums in [Sums::Exact, Sums::SaturatedPairs] {
+                let kernels = Kernel::available().into_iter().filter(|&k| sums == Sums::Exact || !k.has_vnni());
+                let reference = {
+                    let packed = PackedB::with_sums(Kernel::Portable, sums, k, n, |kk, j| b[kk * n + j]);
+                    let mut c = vec![0; m * (n + 1)];
+                    gemm(&a, k + 3, m, &packed, &mut c, n + 1);
+                    c
+                };
+                // C[0][0] by hand
+                let product = |kk: usize| i32::from(a[kk]) * i32::from(b[kk * n]);
+                let expected00: i32 = match sums {
+                    Sums::Exact => (0..k).map(product).sum(),
+                    Sums::SaturatedPairs => (0..k / 2).map(|p| (product(2 * p) + product(2 * p + 1)).clamp(-32768, 32767)).sum(),
+                };
+                assert_eq!(reference[0], expected00);
+                for kernel in kernels {
+                    let packed = PackedB::with_sums(kernel, sums, k, n, |kk, j| b[kk * n + j]);
+                    let mut c = vec![0; m * (n + 1)];
+                    gemm(&a, k + 3, m, &packed, &mut c, n + 1);
+                    assert_eq!(c, reference, "{} {sums:?} at {m}×{k}×{n}", kernel.name());
+                }
             }
         }
     }
 
     #[test]
-    fn extreme_values_do_not_saturate() {
+    fn exact_sums_do_not_saturate_and_pairs_do() {
         let (m, k, n) = (2, 1024, 3);
         let a = vec![255u8; m * k];
         for kernel in Kernel::available() {
-            let packed = PackedB::new(kernel, k, n, |_, _| -128);
-            let mut c = vec![0; m * n];
-            gemm(&a, k, m, &packed, &mut c, n);
-            assert!(c.iter().all(|&v| v == -255 * 128 * k as i32), "{}", kernel.name());
+            for (sums, w, expected) in [(Sums::Exact, -128, -255 * 128 * k as i32), (Sums::SaturatedPairs, 127, 32_767 * (k / 2) as i32)] {
+                if kernel.has_vnni() && sums == Sums::SaturatedPairs {
+                    continue;
+                }
+                let packed = PackedB::with_sums(kernel, sums, k, n, |_, _| w);
+                let mut c = vec![0; m * n];
+                gemm(&a, k, m, &packed, &mut c, n);
+                assert!(c.iter().all(|&v| v == expected), "{} {sums:?}", kernel.name());
+            }
+        }
+    }
+
+    #[test]
+    fn weights_saturate_in_pairs_only_on_the_avx2_kernel() {
+        for kernel in [Kernel::Vnni512, Kernel::AvxVnni, Kernel::Avx2, Kernel::Portable] {
+            let expected = if kernel == Kernel::Avx2 { Sums::SaturatedPairs } else { Sums::Exact };
+            assert_eq!(PackedB::weights(kernel, 4, 1, |_, _| 0).sums, expected);
         }
     }
 }

@@ -202,7 +202,7 @@ impl<'a> Graph<'a> {
             Some(b) => Some(self.int_bias(b, outs)?),
             None => None,
         };
-        let packed = PackedB::new(self.kernel, 3 * ins, outs, |k, n| w[(n * ins + k % ins) * 3 + k / ins] as i8);
+        let packed = PackedB::weights(self.kernel, 3 * ins, outs, |k, n| w[(n * ins + k % ins) * 3 + k / ins] as i8);
         let (out_q, out) = self.quantized(Self::out(node))?;
         Ok((Dense::new(packed, in_q, &scales, bias, out_q, None), stride, out))
     }
@@ -216,7 +216,7 @@ impl<'a> Graph<'a> {
             return Err(format!("a MatMul weight [{k}, {n}] not quantized per output column"));
         }
         let scales = if scales.len() == 1 { vec![scales[0]; n] } else { scales };
-        let packed = PackedB::new(self.kernel, k, n, |kk, j| w[kk * n + j] as i8);
+        let packed = PackedB::weights(self.kernel, k, n, |kk, j| w[kk * n + j] as i8);
         let (out_q, out) = self.quantized(Self::out(node))?;
         let (outer_bias, out) = self.bias_add(out, n)?;
         Ok((Dense::new(packed, in_q, &scales, None, out_q, outer_bias), out))
@@ -241,7 +241,7 @@ impl<'a> Graph<'a> {
             Some(b) => Some(self.int_bias(b, n)?),
             None => None,
         };
-        let packed = PackedB::new(self.kernel, k, n, |kk, j| w[j * k + kk] as i8);
+        let packed = PackedB::weights(self.kernel, k, n, |kk, j| w[j * k + kk] as i8);
         let (out_q, out) = self.quantized(Self::out(node))?;
         Ok((Dense::new(packed, in_q, &scales, bias, out_q, None), out))
     }

@@ -103,11 +103,12 @@ impl Dense {
         self.b.n()
     }
 
-    /// Runs the product of `m` rows of `a` into `acc` (m × n).
+    /// Runs the product of `m` rows of `a` into the front of `acc`; returns it (m × n).
     #[inline(always)]
-    fn product(&self, a: &[u8], lda: usize, m: usize, acc: &mut Vec<i32>) {
-        sized(acc, m * self.n());
-        gemm(a, lda, m, &self.b, acc, self.n());
+    fn product<'s>(&self, a: &[u8], lda: usize, m: usize, acc: &'s mut Vec<i32>) -> &'s [i32] {
+        let c = prefix(acc, m * self.n());
+        gemm(a, lda, m, &self.b, c, self.n());
+        c
     }
 
     /// The output codes of every row of integer sums in `acc` (written as plain indexed
@@ -255,11 +256,36 @@ struct Tables {
     /// conv2's quantized output → GELU (f32, into the residual stream).
     gelu2: [f32; 256],
     /// Per layer: fc1's quantized output + bias → GELU → fc2's input code, per column.
-    fc1: Vec<Vec<u8>>,
+    fc1: Vec<ColumnTables>,
     /// The pooling's first product's output + bias → tanh → its code, per column.
-    tanh: Vec<u8>,
+    tanh: ColumnTables,
     /// Per layer: the attention softmax as onnxruntime's QLinearSoftmax computes it.
     softmax: Vec<QSoftmax>,
+}
+
+/// A table over the 256 codes for each column of rows of codes: code c in column j
+/// becomes `data[j · 256 + c]`.
+struct ColumnTables {
+    /// 256 entries per column.
+    data: Vec<u8>,
+    columns: usize,
+}
+
+impl ColumnTables {
+    fn new(columns: usize, entry: impl Fn(usize, u8) -> u8) -> Self {
+        let data = (0..columns).flat_map(|j| (0..=255u8).map(move |c| (j, c))).map(|(j, c)| entry(j, c)).collect();
+        Self { data, columns }
+    }
+
+    /// Replaces every code of `rows` (rows of `columns` codes) by its column's entry.
+    #[inline(always)]
+    fn apply(&self, rows: &mut [u8]) {
+        for row in rows.chunks_exact_mut(self.columns) {
+            for (j, c) in row.iter_mut().enumerate() {
+                *c = self.data[j * 256 + usize::from(*c)];
+            }
+        }
+    }
 }
 
 /// onnxruntime's QLinearSoftmax over uint8 rows of `TIME` codes: a table of
@@ -438,12 +464,12 @@ impl SmartTurn {
             .iter()
             .map(|l| {
                 let (q, bias) = (l.fc1.out_q, &l.fc1.outer_bias);
-                (0..l.fc1.n()).flat_map(|j| (0..=255u8).map(move |c| l.gelu_q.code(gelu(q.value(c) + bias[j])))).collect()
+                ColumnTables::new(l.fc1.n(), |j, c| l.gelu_q.code(gelu(q.value(c) + bias[j])))
             })
             .collect();
         let softmax = net.layers.iter().map(|l| QSoftmax::new(l.scores_q, l.probs_q)).collect();
         let (p, t) = (&net.pool1, net.tanh_q);
-        let tanh = (0..p.n()).flat_map(|j| (0..=255u8).map(move |c| t.code((p.out_q.value(c) + p.outer_bias[j]).tanh()))).collect();
+        let tanh = ColumnTables::new(p.n(), |j, c| t.code((p.out_q.value(c) + p.outer_bias[j]).tanh()));
         Ok(Self { net, tables: Tables { gelu1, gelu2, fc1, tanh, softmax }, kernel, pool: Mutex::new(Vec::new()) })
     }
 
@@ -500,18 +526,18 @@ impl SmartTurn {
         s.codes.clear();
         s.codes.extend((0..FRAMES).flat_map(|t| (0..MELS).map(move |m| in_q.code(x[m * FRAMES + t]))));
         im2col(&s.codes, FRAMES, MELS, 1, in_q.zero as u8, &mut s.cols);
-        net.conv1.product(&s.cols, 3 * MELS, FRAMES, &mut s.acc);
+        let acc = net.conv1.product(&s.cols, 3 * MELS, FRAMES, &mut s.acc);
         let gelu1 = &self.tables.gelu1;
-        net.conv1.codes(&s.acc, &mut s.a);
+        net.conv1.codes(acc, &mut s.a);
         for c in s.a.iter_mut() {
             *c = gelu1[usize::from(*c)];
         }
         // conv2 (stride 2) → GELU → + positions: the residual stream h (TIME × w)
         let g1 = net.conv2.in_q;
         im2col(&s.a, FRAMES, w, 2, g1.zero as u8, &mut s.cols);
-        net.conv2.product(&s.cols, 3 * w, TIME, &mut s.acc);
+        let acc = net.conv2.product(&s.cols, 3 * w, TIME, &mut s.acc);
         let gelu2 = &self.tables.gelu2;
-        net.conv2.codes(&s.acc, &mut s.codes);
+        net.conv2.codes(acc, &mut s.codes);
         sized(&mut s.h, s.codes.len());
         for ((h, &c), &p) in s.h.iter_mut().zip(&s.codes).zip(&net.positions) {
             *h = gelu2[usize::from(c)] + p;
@@ -524,17 +550,13 @@ impl SmartTurn {
         net.final_norm.run_sequential(&s.h, &mut s.normed);
         let fq = net.final_q;
         quantize(&s.normed, fq, &mut s.a);
-        net.pool1.product(&s.a, w, TIME, &mut s.acc);
+        let acc = net.pool1.product(&s.a, w, TIME, &mut s.acc);
         let n1 = net.pool1.n();
-        net.pool1.codes(&s.acc, &mut s.hidden);
-        for row in s.hidden.chunks_exact_mut(n1) {
-            for (j, c) in row.iter_mut().enumerate() {
-                *c = self.tables.tanh[j * 256 + usize::from(*c)];
-            }
-        }
-        net.pool2.product(&s.hidden, n1, TIME, &mut s.acc);
+        net.pool1.codes(acc, &mut s.hidden);
+        self.tables.tanh.apply(&mut s.hidden);
+        let acc = net.pool2.product(&s.hidden, n1, TIME, &mut s.acc);
         // the frames' weights (softmax over time), in the scratch's float buffer
-        net.pool2.values(&s.acc, &mut s.codes, &mut s.floats);
+        net.pool2.values(acc, &mut s.codes, &mut s.floats);
         let max = s.floats.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         s.floats.iter_mut().for_each(|v| *v = (*v - max).exp());
         let total: f32 = s.floats.iter().sum();
@@ -550,8 +572,8 @@ impl SmartTurn {
         for layer in &net.head {
             let d = &layer.dense;
             quantize(&cur, d.in_q, &mut s.a);
-            d.product(&s.a, d.b.k(), 1, &mut s.acc);
-            d.values(&s.acc, &mut s.codes, &mut next);
+            let acc = d.product(&s.a, d.b.k(), 1, &mut s.acc);
+            d.values(acc, &mut s.codes, &mut next);
             if let Some(norm) = &layer.norm {
                 cur.resize(next.len(), 0.0);
                 norm.run(&next, &mut cur);
@@ -576,8 +598,8 @@ impl SmartTurn {
         for (dense, scale, quant, out) in
             [(&l.q, l.q_scale, l.q_quant, &mut s.q), (&l.k, l.k_scale, l.k_quant, &mut s.k), (&l.v, 1.0, l.v_quant, &mut s.v)]
         {
-            dense.product(&s.a, w, TIME, &mut s.acc);
-            dense.values(&s.acc, out, &mut s.floats);
+            let acc = dense.product(&s.a, w, TIME, &mut s.acc);
+            dense.values(acc, out, &mut s.floats);
             for (o, &v) in out.iter_mut().zip(&s.floats) {
                 *o = quant.code(v * scale);
             }
@@ -593,11 +615,11 @@ impl SmartTurn {
             let keys = &s.k;
             s.keys.repack(HEAD, TIME, |d, t| (i32::from(keys[t * w + at + d]) - 128) as i8);
             row_sums(&s.q[at..], w, TIME, HEAD, &mut s.row_sums);
-            sized(&mut s.acc, TIME * TIME);
-            gemm(&s.q[at..], w, TIME, &s.keys, &mut s.acc, TIME);
+            let acc = prefix(&mut s.acc, TIME * TIME);
+            gemm(&s.q[at..], w, TIME, &s.keys, acc, TIME);
             s.probs.resize(TIME * TIME, 0);
             let (zq, cb) = (l.q_quant.zero, 128 - l.k_quant.zero);
-            for ((row, codes), &row_sum) in s.acc.chunks_exact(TIME).zip(s.probs.chunks_exact_mut(TIME)).zip(&s.row_sums) {
+            for ((row, codes), &row_sum) in acc.chunks_exact(TIME).zip(s.probs.chunks_exact_mut(TIME)).zip(&s.row_sums) {
                 let base = cb * row_sum - zq * cb * HEAD as i32;
                 for ((c, &sum), &col) in codes.iter_mut().zip(row).zip(&s.keys.col_sums) {
                     *c = to_code((sum + base - zq * col) as f32 * score_requant, l.scores_q.zero);
@@ -610,18 +632,18 @@ impl SmartTurn {
             let values = &s.v;
             s.values.repack(TIME, HEAD, |t, d| (i32::from(values[t * w + at + d]) - 128) as i8);
             row_sums(&s.probs, TIME, TIME, TIME, &mut s.row_sums);
-            sized(&mut s.acc, TIME * HEAD);
-            gemm(&s.probs, TIME, TIME, &s.values, &mut s.acc, HEAD);
+            let acc = prefix(&mut s.acc, TIME * HEAD);
+            gemm(&s.probs, TIME, TIME, &s.values, acc, HEAD);
             let (zp, cb) = (l.probs_q.zero, 128 - l.v_quant.zero);
-            for ((row, ctx), &row_sum) in s.acc.chunks_exact(HEAD).zip(s.ctx.chunks_exact_mut(w)).zip(&s.row_sums) {
+            for ((row, ctx), &row_sum) in acc.chunks_exact(HEAD).zip(s.ctx.chunks_exact_mut(w)).zip(&s.row_sums) {
                 let base = cb * row_sum - zp * cb * TIME as i32;
                 for ((c, &sum), &col) in ctx[at..at + HEAD].iter_mut().zip(row).zip(&s.values.col_sums) {
                     *c = to_code((sum + base - zp * col) as f32 * ctx_requant, l.ctx_q.zero);
                 }
             }
         }
-        l.out.product(&s.ctx, w, TIME, &mut s.acc);
-        l.out.values(&s.acc, &mut s.codes, &mut s.floats);
+        let acc = l.out.product(&s.ctx, w, TIME, &mut s.acc);
+        l.out.values(acc, &mut s.codes, &mut s.floats);
         for (h, &v) in s.h.iter_mut().zip(&s.floats) {
             *h += v;
         }
@@ -629,16 +651,11 @@ impl SmartTurn {
         l.norm2.run(&s.h, &mut s.normed);
         quantize(&s.normed, l.fc1.in_q, &mut s.a);
         let hidden = l.fc1.n();
-        l.fc1.product(&s.a, w, TIME, &mut s.acc);
-        let table = &self.tables.fc1[index];
-        l.fc1.codes(&s.acc, &mut s.hidden);
-        for row in s.hidden.chunks_exact_mut(hidden) {
-            for (j, c) in row.iter_mut().enumerate() {
-                *c = table[j * 256 + usize::from(*c)];
-            }
-        }
-        l.fc2.product(&s.hidden, hidden, TIME, &mut s.acc);
-        l.fc2.codes(&s.acc, &mut s.codes);
+        let acc = l.fc1.product(&s.a, w, TIME, &mut s.acc);
+        l.fc1.codes(acc, &mut s.hidden);
+        self.tables.fc1[index].apply(&mut s.hidden);
+        let acc = l.fc2.product(&s.hidden, hidden, TIME, &mut s.acc);
+        l.fc2.codes(acc, &mut s.codes);
         let (q, bias) = (l.fc2.out_q, &l.fc2.outer_bias[..w]);
         for (h, row) in s.h.chunks_exact_mut(w).zip(s.codes.chunks_exact(w)) {
             // the last residual sum is onnxruntime's SkipLayerNormalization's:
@@ -654,6 +671,16 @@ impl SmartTurn {
             }
         }
     }
+}
+
+/// The first `n` elements of `v`, which grows to hold them and never shrinks: products
+/// of different sizes take turns in one buffer without refilling it each time.
+#[inline(always)]
+fn prefix<T: Default + Clone>(v: &mut Vec<T>, n: usize) -> &mut [T] {
+    if v.len() < n {
+        v.resize(n, T::default());
+    }
+    &mut v[..n]
 }
 
 /// `v` at length `n` without refilling what it holds: every element is written next.

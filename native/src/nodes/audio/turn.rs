@@ -18,9 +18,9 @@
 //! Each decision is `{"start", "end", "probability", "end_of_turn", "timeout"}` (times in
 //! seconds of the stream) on port `out`. Engines: `"native"` (the int8 forward in
 //! `crate::model::smart_turn`), `"onnxruntime"` (same features, the model on
-//! onnxruntime) and `"auto"` (default): native where the CPU has a VNNI kernel, else
-//! onnxruntime if it loads (the exact native AVX2 kernel makes the forward 2× slower
-//! than the VNNI ones, slower than onnxruntime; PERFORMANCE.md), else native.
+//! onnxruntime) and `"auto"` (default): native where the CPU has a VNNI or an AVX2
+//! kernel (both sum as onnxruntime does on that CPU), else onnxruntime if it loads (the
+//! portable kernel is about 13× slower), else native.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -53,12 +53,12 @@ const MAX_HELD: u64 = 120 * RATE as u64;
 pub fn spec() -> NodeSpec {
     NodeSpec {
         node_type: "SmartTurn".into(),
-        description: "End-of-turn detection with the Smart Turn v3 model (pipecat's smart-turn): 16 kHz mono audio on `in`, a VAD's frame decisions on `vad`; at each end of speech, the probability that the speaker's turn is complete. Without `vad`, flush judges the audio held once (a clip). Engines: \"auto\" (default: native where the CPU has VNNI, else onnxruntime), \"native\" (int8, kernels chosen for the CPU), \"onnxruntime\".".into(),
+        description: "End-of-turn detection with the Smart Turn v3 model (pipecat's smart-turn): 16 kHz mono audio on `in`, a VAD's frame decisions on `vad`; at each end of speech, the probability that the speaker's turn is complete. Without `vad`, flush judges the audio held once (a clip). Engines: \"auto\" (default: native where the CPU has AVX2 or VNNI, else onnxruntime), \"native\" (int8, kernels chosen for the CPU), \"onnxruntime\".".into(),
         params_schema: json!({
             "type": "object",
             "properties": {
                 "model_path": {"type": ["string", "null"], "description": "the Smart Turn v3 ONNX file (Python finds pipecat-ai's smart-turn-v3.2-cpu.onnx by itself: pip install --no-deps pipecat-ai)"},
-                "engine": {"enum": ENGINES, "default": ENGINES[0], "description": "what runs the model: \"auto\" is the native forward where the CPU has VNNI (AVX-512 or AVX), else onnxruntime when it loads (the native AVX2 kernel is slower), else native"},
+                "engine": {"enum": ENGINES, "default": ENGINES[0], "description": "what runs the model: \"auto\" is the native forward where the CPU has AVX2 or VNNI (its int8 kernels sum as onnxruntime's do on that CPU), else onnxruntime when it loads (the portable kernel is slower), else native"},
                 "threshold": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.5, "description": "a turn is complete when its probability is above this"},
                 "pre_speech_ms": {"type": "number", "minimum": 0, "maximum": MAX_PRE_SPEECH_MS, "default": 500, "description": "audio kept from before speech starts"},
                 "max_duration_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 8, "default": 8, "description": "at most this much of a turn's end is judged"},
@@ -216,7 +216,7 @@ impl Turn {
         let engine = match p.engine.as_str() {
             "native" => native_engine(path)?,
             "onnxruntime" => ort_engine(path)?,
-            "auto" if crate::model::int8_kernel().is_ok_and(|k| k.has_vnni()) => native_engine(path)?,
+            "auto" if crate::model::int8_kernel().is_ok_and(|k| k != crate::model::int8::Kernel::Portable) => native_engine(path)?,
             "auto" => match ort_engine(path) {
                 Err(e) if e.param == "engine" => native_engine(path)?,
                 other => other?,
