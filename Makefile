@@ -63,3 +63,4 @@ bench: develop
 	$(PYTHON) benchmarks/count_instructions.py --rev 0705204
 	plugins/build.sh && $(PYTHON) benchmarks/bench_plugins.py
 	$(PYTHON) benchmarks/bench_isolation.py
+	$(PYTHON) benchmarks/bench_smart_turn.py

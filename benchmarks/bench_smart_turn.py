@@ -10,12 +10,17 @@
    native node's time less its features' time, which is the onnxruntime engine's time
    less onnxruntime's model time); and the multiply-adds per second each reaches;
 3. memory: RSS per session of 100 streams of VAD(silero) → SmartTurn fed a recorded
-   call in 20 ms chunks.
+   call in 20 ms chunks;
+4. a CPU with AVX2 and no VNNI: this script re-run under valgrind (--tool=none), whose
+   virtual CPU has AVX2 and no AVX-512, so onnxruntime and the node both take their
+   AVX2 paths; pipecat's path against the node (engine auto), alternating. valgrind
+   translates every instruction, so these times are an indication, not a benchmark of
+   such a machine (--no-emulated skips it).
 
 Every contender is warmed up; rounds alternate the order; a figure is the median over
 rounds of process CPU (time.process_time) per evaluation.
 
-    python benchmarks/bench_smart_turn.py [--rounds 9] [--sessions 100]
+    python benchmarks/bench_smart_turn.py [--rounds 9] [--sessions 100] [--no-emulated]
 """
 
 from __future__ import annotations
@@ -24,7 +29,10 @@ import argparse
 import importlib.util
 import json
 import os
+import shutil
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -110,12 +118,45 @@ def kernels() -> list[str]:
     return out
 
 
+def emulated(rounds: int):
+    """Inside valgrind: pipecat's path and the node (engine auto), alternating; one line
+    of JSON: median process-CPU ms of each, and the probabilities."""
+    pipecat = Pipecat(smart_turn_package_model())
+    clip = recording()[2 * RATE:10 * RATE]
+    pipeline = rm.Pipeline().add_node("t", "SmartTurn")
+    audio = rm.Audio(clip, RATE)
+    contenders = {"pipecat": lambda: pipecat.probability(clip), "native": lambda: pipeline.run(audio)["t"][0]["probability"]}
+    results = {name: fn() for name, fn in contenders.items()}  # warm-up
+    times = {name: [] for name in contenders}
+    for r in range(rounds):
+        for name in (list(contenders) if r % 2 == 0 else list(contenders)[::-1]):
+            times[name].append(cpu_ms(contenders[name], 1))
+    print(json.dumps({"ms": {k: statistics.median(v) for k, v in times.items()}, "probability": results}))
+
+
+def report_emulated(rounds: int):
+    if shutil.which("valgrind") is None:
+        print("(no valgrind: the AVX2-only comparison is skipped)")
+        return
+    run = subprocess.run(["valgrind", "--tool=none", "-q", sys.executable, __file__, "--inner-emulated", "--rounds", str(rounds)],
+                         capture_output=True, text=True, check=True)
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    ms, p = got["ms"], got["probability"]
+    print(f"AVX2 without VNNI (valgrind's virtual CPU, {rounds} rounds, indicative only): pipecat's path "
+          f"{ms['pipecat']:.0f} ms, SmartTurn (auto: native, avx2 kernel) {ms['native']:.0f} ms, "
+          f"ratio {ms['native'] / ms['pipecat']:.2f}; probabilities {p['pipecat']:.6f} and {p['native']:.6f}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--sessions", type=int, default=100)
+    ap.add_argument("--no-emulated", action="store_true", help="skip the AVX2-only comparison under valgrind")
+    ap.add_argument("--inner-emulated", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.inner_emulated:
+        return emulated(args.rounds)
     model = smart_turn_package_model()
     if model is None:
         raise SystemExit("needs pipecat-ai's model (pip install --no-deps pipecat-ai)")
@@ -172,6 +213,8 @@ def main():
     after = rss_kb()
     print(f"{args.sessions} sessions streamed {len(x) / RATE:.0f} s each: {decisions} decisions; "
           f"RSS +{(after - before) / 1024:.1f} MB, {(after - before) / args.sessions:.0f} KB per session")
+    if not args.no_emulated:
+        report_emulated(min(args.rounds, 5))
 
 
 if __name__ == "__main__":

@@ -121,15 +121,9 @@ impl PackedB {
 
     /// Packs a new `b` into the same buffers (no allocation once they are large enough).
     pub fn repack(&mut self, k: usize, n: usize, b: impl Fn(usize, usize) -> i8) {
-        assert!(k.is_multiple_of(4) && k <= MAX_K, "k = {k}: a multiple of 4 up to {MAX_K}");
-        let width = self.kernel.block();
-        let blocks = n.div_ceil(width);
-        (self.k, self.n) = (k, n);
-        self.data.resize(blocks * width * k, 0);
-        self.col_sums.clear();
-        self.col_sums.resize(blocks * width, 0);
+        let width = self.reshape(k, n);
         let mut quads = self.data.chunks_exact_mut(4);
-        for block in 0..blocks {
+        for block in 0..n.div_ceil(width) {
             // this block's column sums, in a fixed-size array (no bounds check per byte)
             let mut sums = [0i32; 16];
             let cols = block * width..((block + 1) * width).min(n);
@@ -149,6 +143,61 @@ impl PackedB {
             self.col_sums[block * width..(block + 1) * width].copy_from_slice(&sums[..width]);
         }
         self.col_sums.truncate(n);
+    }
+
+    /// Packs codes of zero point 128 as signed bytes (`code − 128`) from `src`, rows `ld`
+    /// apart: `B[kk][j] = src[j·ld + kk]` when `by_column` (each column of B is a row of
+    /// `src`: an attention's keys), else `src[kk·ld + j]` (its values). The fast form of
+    /// [`Self::repack`] for B made per evaluation.
+    pub fn repack_codes(&mut self, src: &[u8], ld: usize, k: usize, n: usize, by_column: bool) {
+        let width = self.reshape(k, n);
+        let (rows, cols) = if by_column { (n, k) } else { (k, n) };
+        assert!(rows > 0 && src.len() >= (rows - 1) * ld + cols && ld >= cols, "repack_codes: src too short");
+        let signed = |x: u8| (x ^ 0x80) as i8;
+        for (block, packed) in self.data.chunks_exact_mut(width * k).enumerate() {
+            for (group, quads) in packed.chunks_exact_mut(4 * width).enumerate() {
+                let kk = group * 4;
+                for (c, quad) in quads.chunks_exact_mut(4).enumerate() {
+                    let col = block * width + c;
+                    let bytes: [u8; 4] = if col >= n {
+                        [0x80; 4]
+                    } else if by_column {
+                        src[col * ld + kk..col * ld + kk + 4].try_into().expect("4 bytes")
+                    } else {
+                        [src[kk * ld + col], src[(kk + 1) * ld + col], src[(kk + 2) * ld + col], src[(kk + 3) * ld + col]]
+                    };
+                    for (v, x) in quad.iter_mut().zip(bytes) {
+                        *v = signed(x);
+                    }
+                }
+            }
+        }
+        self.col_sums.truncate(n);
+        let bias = 128 * k as i32;
+        if by_column {
+            for (col, sum) in self.col_sums.iter_mut().enumerate() {
+                *sum = src[col * ld..col * ld + k].iter().map(|&x| i32::from(x)).sum::<i32>() - bias;
+            }
+        } else {
+            self.col_sums.fill(-bias);
+            for row in src.chunks(ld).take(k) {
+                for (sum, &x) in self.col_sums.iter_mut().zip(&row[..n]) {
+                    *sum += i32::from(x);
+                }
+            }
+        }
+    }
+
+    /// Sizes the buffers for `k` × `n` (column sums zeroed); returns the block width.
+    fn reshape(&mut self, k: usize, n: usize) -> usize {
+        assert!(k.is_multiple_of(4) && k <= MAX_K, "k = {k}: a multiple of 4 up to {MAX_K}");
+        let width = self.kernel.block();
+        let blocks = n.div_ceil(width);
+        (self.k, self.n) = (k, n);
+        self.data.resize(blocks * width * k, 0);
+        self.col_sums.clear();
+        self.col_sums.resize(blocks * width, 0);
+        width
     }
 
     pub fn k(&self) -> usize {
@@ -446,6 +495,22 @@ mod tests {
                     gemm(&a, k + 3, m, &packed, &mut c, n + 1);
                     assert_eq!(c, reference, "{} {sums:?} at {m}×{k}×{n}", kernel.name());
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn codes_pack_as_their_closure_would() {
+        let mut seed = 3;
+        let (ld, k, n) = (40, 12, 21);
+        let src: Vec<u8> = (0..ld * 24).map(|_| random(&mut seed) as u8).collect();
+        for kernel in Kernel::available() {
+            for by_column in [true, false] {
+                let at = |kk: usize, j: usize| if by_column { j * ld + kk } else { kk * ld + j };
+                let expected = PackedB::new(kernel, k, n, |kk, j| (i32::from(src[at(kk, j)]) - 128) as i8);
+                let mut packed = PackedB::new(kernel, 4, 1, |_, _| 0);
+                packed.repack_codes(&src, ld, k, n, by_column);
+                assert_eq!((&packed.data, &packed.col_sums), (&expected.data, &expected.col_sums), "{} {by_column}", kernel.name());
             }
         }
     }

@@ -310,31 +310,32 @@ impl QSoftmax {
     }
 
     /// Softmax of `LANES` rows of codes (`TIME` each, one after another), in place.
-    /// Each row is summed in its own order, as onnxruntime's kernel sums it; the rows
-    /// run side by side (row r in lane r), so the serial sums overlap.
+    /// Each row is summed in its own order, as onnxruntime's kernel sums it; the rows'
+    /// sums run side by side (eight independent chains), the rest row by row.
     #[inline(always)]
-    fn rows(&self, codes: &mut [u8], exps: &mut [f32]) {
+    fn rows(&self, codes: &mut [u8], exps: &mut [f32; LANES * TIME]) {
         let mut shifts = [0usize; LANES];
         for (shift, row) in shifts.iter_mut().zip(codes.chunks_exact(TIME)) {
-            *shift = usize::from(255 - *row.iter().max().expect("a row of scores"));
+            // a fold, not max(): it vectorizes
+            *shift = usize::from(255 - row.iter().fold(0, |m, &c| m.max(c)));
         }
-        // exps[u · LANES + r] = table[code + 255 − row max]
-        for (r, row) in codes.chunks_exact(TIME).enumerate() {
-            let shifted = &self.table[shifts[r]..];
-            for (u, &c) in row.iter().enumerate() {
-                exps[u * LANES + r] = shifted[usize::from(c)];
+        // exps[r · TIME + u] = table[code + 255 − row max] (≤ 255: the mask only tells
+        // the compiler so)
+        for ((e, row), &shift) in exps.chunks_exact_mut(TIME).zip(codes.chunks_exact(TIME)).zip(&shifts) {
+            for (e, &c) in e.iter_mut().zip(row) {
+                *e = self.table[(usize::from(c) + shift) & 255];
             }
         }
         let mut totals = [0f32; LANES];
-        for column in exps.chunks_exact(LANES) {
-            for (t, &e) in totals.iter_mut().zip(column) {
-                *t += e;
+        for u in 0..TIME {
+            for (r, t) in totals.iter_mut().enumerate() {
+                *t += exps[r * TIME + u];
             }
         }
         // y = round(e · ⌊1/scale⌋ / sum) + zero
-        for (r, row) in codes.chunks_exact_mut(TIME).enumerate() {
-            for (u, c) in row.iter_mut().enumerate() {
-                *c = to_code(exps[u * LANES + r] * self.out_scale / totals[r], self.zero);
+        for ((row, e), &t) in codes.chunks_exact_mut(TIME).zip(exps.chunks_exact(TIME)).zip(&totals) {
+            for (c, &e) in row.iter_mut().zip(e) {
+                *c = to_code(e * self.out_scale / t, self.zero);
             }
         }
     }
@@ -612,8 +613,7 @@ impl SmartTurn {
         for head in 0..l.heads {
             let at = head * HEAD;
             // scores = Q_h · K_hᵀ (QLinearMatMul), then QLinearSoftmax over each row
-            let keys = &s.k;
-            s.keys.repack(HEAD, TIME, |d, t| (i32::from(keys[t * w + at + d]) - 128) as i8);
+            s.keys.repack_codes(&s.k[at..], w, HEAD, TIME, true);
             row_sums(&s.q[at..], w, TIME, HEAD, &mut s.row_sums);
             let acc = prefix(&mut s.acc, TIME * TIME);
             gemm(&s.q[at..], w, TIME, &s.keys, acc, TIME);
@@ -629,8 +629,7 @@ impl SmartTurn {
                 softmax.rows(rows, &mut exps);
             }
             // context = P · V_h
-            let values = &s.v;
-            s.values.repack(TIME, HEAD, |t, d| (i32::from(values[t * w + at + d]) - 128) as i8);
+            s.values.repack_codes(&s.v[at..], w, TIME, HEAD, false);
             row_sums(&s.probs, TIME, TIME, TIME, &mut s.row_sums);
             let acc = prefix(&mut s.acc, TIME * HEAD);
             gemm(&s.probs, TIME, TIME, &s.values, acc, HEAD);
