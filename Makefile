@@ -13,6 +13,8 @@ develop:  ## build the native library (cargo, release) and install the Python pa
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps 'silero-vad>=5'  # its model file only, for the silero engine's tests (no torch)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps 'pyannote.audio>=3.1'  # its sample telephone call and RTTM only, for the VAD's default-level test (no torch)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps 'pipecat-ai>=1.14'  # its Smart Turn v3.2 model and numpy features, for SmartTurn and its reference tests
+	for v in 0.0.92 0.0.98; do test -d target/pypi-models/pipecat-$$v/pipecat || \
+	  $(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps --target target/pypi-models/pipecat-$$v "pipecat-ai==$$v"; done  # Smart Turn v3.0 and v3.1 as older pipecat-ai wheels ship them, for SmartTurn's older-model tests
 
 install:  ## C/C++: the library (SONAME by ABI major), headers, pkg-config and CMake files under PREFIX (DESTDIR honoured)
 	PREFIX=$(PREFIX) packaging/install.sh

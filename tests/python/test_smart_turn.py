@@ -34,7 +34,7 @@ class Pipecat:
     thread. Its feature module is loaded from the wheel by path (importing pipecat
     needs its many dependencies)."""
 
-    def __init__(self):
+    def __init__(self, model: str = MODEL):
         import onnxruntime
         path = Path(MODEL).parents[1] / "_whisper_features.py"
         spec = importlib.util.spec_from_file_location("pipecat_whisper_features", path)
@@ -42,7 +42,7 @@ class Pipecat:
         spec.loader.exec_module(self.features_module)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = options.inter_op_num_threads = 1
-        self.session = onnxruntime.InferenceSession(MODEL, options, providers=["CPUExecutionProvider"])
+        self.session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
     def features(self, clip: np.ndarray) -> np.ndarray:
         clip = clip[-8 * RATE:]
@@ -193,6 +193,36 @@ def test_on_a_cpu_without_vnni_native_equals_onnxruntime_there(tmp_path):
     # the bounds of the parity test above (21 of 24 clips to the last bit, measured)
     assert (diffs < 1e-6).sum() >= len(cases) // 2 and diffs.max() <= 0.02, pairs
     assert ((pairs[:, 0] > 0.5) == (pairs[:, 1] > 0.5)).all(), pairs
+
+
+OLDER_MODELS = Path(__file__).parents[2] / "target" / "pypi-models"
+OLDER = {"v3.0": OLDER_MODELS / "pipecat-0.0.92" / "pipecat/audio/turn/smart_turn/data/smart-turn-v3.0.onnx",
+         "v3.1": OLDER_MODELS / "pipecat-0.0.98" / "pipecat/audio/turn/smart_turn/data/smart-turn-v3.1-cpu.onnx"}
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+@pytest.mark.parametrize("version", sorted(OLDER))
+def test_older_smart_turn_models_run_as_pipecat_ran_them(version, runtime):
+    """Smart Turn v3.0 and v3.1 as pipecat-ai 0.0.92 and 0.0.98 ship them (make develop
+    installs those wheels under target/): engine auto agrees with pipecat's path on that
+    file (today's pipecat features: those wheels computed them with transformers'
+    WhisperFeatureExtractor, which _whisper_features.py replaced). The native forward reads v3.1's graph; v3.0 spells GELU and the
+    attention otherwise, so native refuses it, naming the engine that runs it."""
+    path = OLDER[version]
+    if not path.is_file():
+        pytest.skip(f"needs {path} (make develop installs it)")
+    theirs = Pipecat(str(path))
+    pipeline = rm.Pipeline(runtime=runtime).add_node("t", "SmartTurn", model_path=str(path))
+    cases = clips()[::12]
+    diffs = np.array([abs(pipeline.run(rm.Audio(c, RATE))["t"][0]["probability"] - theirs.probability(c)) for _, c in cases])
+    assert (diffs <= 0.02).mean() >= 0.95 and diffs.max() <= 0.1, diffs
+    native = lambda: rm.Pipeline(runtime=runtime).add_node("t", "SmartTurn", engine="native", model_path=str(path)).run(
+        rm.Audio(cases[0][1], RATE))
+    if version == "v3.0" and runtime == "native":
+        with pytest.raises(rm.ManifestError, match=r"nodes\[0\]\.params\.model_path.*engine \"onnxruntime\" runs others"):
+            native()
+    else:
+        assert 0 <= native()["t"][0]["probability"] <= 1
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)

@@ -452,7 +452,11 @@ fn row_sums(x: &[u8], lda: usize, rows: usize, len: usize, out: &mut Vec<i32>) {
 impl SmartTurn {
     /// The network in the ONNX graph `g`, its products for `kernel`.
     pub(super) fn from_graph(g: &OnnxGraph, kernel: Kernel) -> Result<Self, String> {
-        let net = load::load(g, kernel).map_err(|e| format!("not a Smart Turn v3 model: {e}"))?;
+        let net = load::load(g, kernel).map_err(|e| {
+            format!(
+                "not a Smart Turn graph the native forward reads (v3.1 and v3.2 are; engine \"onnxruntime\" runs others, such as v3.0): {e}"
+            )
+        })?;
         let (c1, c2, g1) = (net.conv1.out_q, net.conv2.out_q, net.conv2.in_q);
         let mut gelu1 = [0u8; 256];
         let mut gelu2 = [0f32; 256];

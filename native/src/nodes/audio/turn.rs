@@ -216,11 +216,22 @@ impl Turn {
         let engine = match p.engine.as_str() {
             "native" => native_engine(path)?,
             "onnxruntime" => ort_engine(path)?,
-            "auto" if crate::model::int8_kernel().is_ok_and(|k| k != crate::model::int8::Kernel::Portable) => native_engine(path)?,
-            "auto" => match ort_engine(path) {
-                Err(e) if e.param == "engine" => native_engine(path)?,
-                other => other?,
-            },
+            // native where the kernel is fast and the forward knows the file's graph (v3.1,
+            // v3.2); else onnxruntime (v3.0's graph, or the portable kernel); else why
+            // neither can run it
+            "auto" => {
+                let fast = crate::model::int8_kernel().is_ok_and(|k| k != crate::model::int8::Kernel::Portable);
+                let native = if fast { native_engine(path) } else { Err(ParamError::new("engine", "the portable kernel")) };
+                match native {
+                    Ok(engine) => engine,
+                    Err(native_error) => match ort_engine(path) {
+                        Ok(engine) => engine,
+                        Err(e) if e.param == "engine" && native_error.param == "engine" => native_engine(path)?,
+                        Err(e) if e.param == "engine" => return Err(native_error),
+                        Err(e) => return Err(e),
+                    },
+                }
+            }
             other => {
                 return Err(ParamError::new("engine", format!("'{other}' is not one of \"auto\", \"native\", \"onnxruntime\"")));
             }
