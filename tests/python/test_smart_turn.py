@@ -216,8 +216,9 @@ def test_older_smart_turn_models_run_as_pipecat_ran_them(version, runtime):
     cases = clips()[::12]
     diffs = np.array([abs(pipeline.run(rm.Audio(c, RATE))["t"][0]["probability"] - theirs.probability(c)) for _, c in cases])
     assert (diffs <= 0.02).mean() >= 0.95 and diffs.max() <= 0.1, diffs
-    native = lambda: rm.Pipeline(runtime=runtime).add_node("t", "SmartTurn", engine="native", model_path=str(path)).run(
-        rm.Audio(cases[0][1], RATE))
+    def native():
+        return rm.Pipeline(runtime=runtime).add_node("t", "SmartTurn", engine="native", model_path=str(path)).run(
+            rm.Audio(cases[0][1], RATE))
     if version == "v3.0" and runtime == "native":
         with pytest.raises(rm.ManifestError, match=r"nodes\[0\]\.params\.model_path.*engine \"onnxruntime\" runs others"):
             native()
