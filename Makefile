@@ -66,3 +66,4 @@ bench: develop
 	plugins/build.sh && $(PYTHON) benchmarks/bench_plugins.py
 	$(PYTHON) benchmarks/bench_isolation.py
 	$(PYTHON) benchmarks/bench_smart_turn.py
+	$(PYTHON) benchmarks/bench_asyncio.py

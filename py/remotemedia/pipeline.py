@@ -7,6 +7,7 @@ import copy
 import functools
 import json
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -254,7 +255,7 @@ class Pipeline:
 
     def astream(self, capacity: int = DEFAULT_CAPACITY, overflow: str = OVERFLOW[0]) -> AsyncStream:
         """``async with pipeline.astream() as s: await s.push(a); async for key, item in s: ...``"""
-        return AsyncStream(self.stream(capacity, overflow))
+        return AsyncStream(self.stream(capacity, overflow), capacity, overflow)
 
     def process(self, chunks: Iterable[Audio]) -> Iterator[tuple[str, object]]:
         """Streams ``chunks`` and yields (key, item) outputs as they come, tails last."""
@@ -403,11 +404,27 @@ class Stream:
         self.close()
 
 
+#: A push or flush whose recent cost (a moving average of its own duration) is below
+#: this runs on the event loop itself: handing it to a worker thread and back costs
+#: more than that (about 80 µs of CPU a push, benchmarks/bench_asyncio.py). Costlier
+#: work runs on a worker thread.
+INLINE_S = 200e-6
+
+
 class AsyncStream:
-    """The asyncio form of :class:`Stream`. Pushes and blocking pulls run in a worker
-    thread (native calls release the GIL), so the event loop is never blocked.
+    """The asyncio form of :class:`Stream`.
+
+    A push (or flush) runs on the event loop when it is cheap, with no thread hop: when
+    this stream's recent pushes took under ``INLINE_S`` each (a moving average; the
+    first push runs inline) and, with overflow "block", the output queue is under half
+    full (so it cannot wait for room). Other pushes run in a worker thread (native
+    calls release the GIL). So the loop is blocked by one push at most, and by a costly
+    one only until the average says so; an inline push then yields to the loop once,
+    so a producer pushing in a tight loop does not starve other tasks.
+
     ``async for key, item in stream`` yields outputs until the stream is closed and
-    drained.
+    drained; it waits on this stream's pushes, not on a thread (outputs only appear
+    when a push or flush runs; push through this object, not its inner stream).
 
     A pending ``async for`` cannot hang on a failed producer: :meth:`produce` runs the
     producer for you, :meth:`fail` (or an exception leaving ``async with``) ends the
@@ -415,26 +432,72 @@ class AsyncStream:
     the end are still handed over first.
     """
 
-    def __init__(self, stream: Stream):
+    def __init__(self, stream: Stream, capacity: int = DEFAULT_CAPACITY, overflow: str = OVERFLOW[0]):
         self._stream = stream
         self._buffer: list = []
         self._closed = False
         self._error: BaseException | None = None
         self._producer: asyncio.Task | None = None
+        self._room = capacity // 2 if overflow == "block" else None
+        self._cost = 0.0  # moving average of a push's seconds: the first push runs inline
+        self._depth = 0  # the output queue's depth after the last push
+        self._ready = asyncio.Event()  # set when a push or flush queued something, or at the end
 
-    async def _call(self, fn, *args):
-        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+    def _inline(self) -> bool:
+        # the depth after the last push bounds the depth now (only pulls happened since)
+        return self._cost < INLINE_S and (self._room is None or self._depth < self._room)
+
+    def _done(self, seconds: float) -> None:
+        """After a push or flush: its cost noted; the consumer woken when there is
+        something to take (or the stream ended)."""
+        self._cost = 0.8 * self._cost + 0.2 * seconds
+        self._depth = 0 if self._closed else self._stream.stats()["queue_depth"]
+        if self._depth or self._closed:
+            self._ready.set()
+
+    async def _work(self, fn) -> None:
+        """Runs ``fn`` (a push or flush) inline or in a worker thread, timed."""
+        start = time.perf_counter()
+        if self._inline():
+            try:
+                fn()
+            finally:
+                self._done(time.perf_counter() - start)
+            await asyncio.sleep(0)
+            return
+        spent = [0.0]
+
+        def timed():
+            began = time.perf_counter()
+            try:
+                fn()
+            finally:
+                spent[0] = time.perf_counter() - began
+
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, timed)
+        finally:
+            self._done(spent[0])
 
     async def push(self, audio: Audio | dict[str, Audio], timeout: float = 10.0, *, input: str | None = None) -> None:
-        await self._call(functools.partial(self._stream.push, audio, timeout, input=input))
+        if self._inline():  # the common case, without the closures of _work
+            start = time.perf_counter()
+            try:
+                self._stream.push(audio, timeout, input=input)
+            finally:
+                self._done(time.perf_counter() - start)
+            await asyncio.sleep(0)  # other tasks run between two pushes of a tight loop
+        else:
+            await self._work(functools.partial(self._stream.push, audio, timeout, input=input))
 
     async def flush(self) -> None:
-        await self._call(self._stream.flush)
+        await self._work(self._stream.flush)
 
     async def aclose(self) -> None:
         """Closes the stream: ``async for`` ends once the queued items are taken."""
         self._closed = True
         self._stream.close()
+        self._ready.set()
 
     def fail(self, error: BaseException) -> None:
         """Ends the stream because its producer failed: ``async for`` (pending or later)
@@ -443,6 +506,7 @@ class AsyncStream:
             self._error = error
         self._closed = True
         self._stream.close()
+        self._ready.set()
 
     def produce(self, chunks) -> asyncio.Task:
         """Starts a task that pushes every chunk of ``chunks`` (an iterable or async
@@ -483,15 +547,15 @@ class AsyncStream:
 
     async def __anext__(self):
         while not self._buffer:
-            self._buffer = await self._call(self._stream.pull, 0.05)
-            if not self._buffer and self._closed:
-                # That pull may have begun before the close: items pushed since then are
-                # still queued (a closed stream keeps them). Only an empty queue ends it.
-                self._buffer = self._stream.pull(0)
-                if not self._buffer:
-                    if self._error is not None:
-                        raise self._error
-                    raise StopAsyncIteration
+            self._ready.clear()
+            self._buffer = self._stream.pull(0)
+            if self._buffer:
+                break
+            if self._closed:
+                if self._error is not None:
+                    raise self._error
+                raise StopAsyncIteration
+            await self._ready.wait()
         return self._buffer.pop(0)
 
     async def __aenter__(self) -> AsyncStream:

@@ -153,3 +153,69 @@ def test_a_second_producer_is_refused(runtime):
             await consume(s)
 
     run(main())
+
+
+def test_cheap_pushes_run_on_the_loop_and_costly_ones_in_a_worker_thread(runtime):
+    """No thread hop where the work is shorter than the hop: a push whose recent cost is
+    under INLINE_S runs on the event loop's thread (the first one too); once pushes
+    cost more, they run in a worker thread, and back once they are cheap again. The
+    outputs are the same either way."""
+    import threading
+    import time
+
+    from remotemedia.pipeline import INLINE_S
+
+    async def main():
+        async with rm.Pipeline(runtime=runtime).add_node("id", "PassThrough").astream() as s:
+            inner, threads, delay = s._stream, [], [0.0]
+            real_push = inner.push
+
+            def push(*args, **kwargs):
+                threads.append(threading.get_ident())
+                time.sleep(delay[0])
+                real_push(*args, **kwargs)
+
+            inner.push = push
+            for i in range(60):  # the moving average forgets the costly ones after about 20
+                delay[0] = 20 * INLINE_S if 5 <= i < 10 else 0.0
+                await s.push(chunk(i))
+            await s.aclose()
+            return threads, await consume(s)
+
+    threads, got = run(main())
+    loop = threading.get_ident()  # asyncio.run runs the loop on this thread
+    on_loop = [t == loop for t in threads]
+    assert all(on_loop[:6]), "cheap pushes (and the first costly one, not yet known) run inline"
+    assert not any(on_loop[6:11]), "costly pushes go to a worker thread"
+    assert all(on_loop[-5:]), "cheap again: inline again"
+    assert values(got) == list(range(60))
+
+
+def test_a_full_queue_is_waited_on_in_a_worker_thread_not_on_the_loop(runtime):
+    """With overflow "block", an inline push could wait for room on the loop: pushes go
+    to a worker thread once the queue is half full, and the loop keeps running."""
+    import threading
+
+    async def main():
+        async with rm.Pipeline(runtime=runtime).add_node("id", "PassThrough").astream(capacity=4) as s:
+            inner, threads = s._stream, []
+            real_push = inner.push
+
+            def push(*args, **kwargs):
+                threads.append(threading.get_ident())
+                real_push(*args, **kwargs)
+
+            inner.push = push
+            for i in range(3):
+                await s.push(chunk(i))
+            pending = asyncio.create_task(s.push(chunk(3)))
+            await asyncio.sleep(0.05)  # the loop runs while that push waits or has run
+            got = [await s.__anext__() for _ in range(4)]
+            await pending
+            await s.aclose()
+            return threads, got
+
+    threads, got = run(main())
+    loop = threading.get_ident()
+    assert [t == loop for t in threads] == [True, True, False, False]
+    assert values(got) == [0, 1, 2, 3]
