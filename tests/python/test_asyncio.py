@@ -155,15 +155,19 @@ def test_a_second_producer_is_refused(runtime):
     run(main())
 
 
-def test_cheap_pushes_run_on_the_loop_and_costly_ones_in_a_worker_thread(runtime):
+def test_cheap_pushes_run_on_the_loop_and_costly_ones_in_a_worker_thread(runtime, monkeypatch):
     """No thread hop where the work is shorter than the hop: a push whose recent cost is
     under INLINE_S runs on the event loop's thread (the first one too); once pushes
     cost more, they run in a worker thread, and back once they are cheap again. The
-    outputs are the same either way."""
+    outputs are the same either way. (INLINE_S raised to 5 ms here, so that "cheap"
+    holds on a slow or traced run too.)"""
     import threading
     import time
 
-    from remotemedia.pipeline import INLINE_S
+    import remotemedia.pipeline
+
+    monkeypatch.setattr(remotemedia.pipeline, "INLINE_S", 0.005)
+    INLINE_S = remotemedia.pipeline.INLINE_S
 
     async def main():
         async with rm.Pipeline(runtime=runtime).add_node("id", "PassThrough").astream() as s:
@@ -177,7 +181,7 @@ def test_cheap_pushes_run_on_the_loop_and_costly_ones_in_a_worker_thread(runtime
 
             inner.push = push
             for i in range(60):  # the moving average forgets the costly ones after about 20
-                delay[0] = 20 * INLINE_S if 5 <= i < 10 else 0.0
+                delay[0] = 10 * INLINE_S if 5 <= i < 10 else 0.0
                 await s.push(chunk(i))
             await s.aclose()
             return threads, await consume(s)

@@ -119,8 +119,8 @@ impl PackedB {
         packed
     }
 
-    /// Packs a new `b` into the same buffers (no allocation once they are large enough).
-    pub fn repack(&mut self, k: usize, n: usize, b: impl Fn(usize, usize) -> i8) {
+    /// Packs `b` into the buffers.
+    fn repack(&mut self, k: usize, n: usize, b: impl Fn(usize, usize) -> i8) {
         let width = self.reshape(k, n);
         let mut quads = self.data.chunks_exact_mut(4);
         for block in 0..n.div_ceil(width) {

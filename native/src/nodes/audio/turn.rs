@@ -187,6 +187,19 @@ fn native_engine(path: &str) -> Result<Engine, ParamError> {
     Ok(Engine::Native(model))
 }
 
+/// Engine "auto": native where the int8 kernel is fast (AVX2 or VNNI) and the forward
+/// reads the file's graph (v3.1, v3.2), else onnxruntime (v3.0's graph; the portable
+/// kernel) when it loads, else native; failing, the error that says most.
+fn auto_engine(path: &str) -> Result<Engine, ParamError> {
+    if crate::model::int8_kernel().is_ok_and(|k| k != crate::model::int8::Kernel::Portable) {
+        return native_engine(path).or_else(|native| ort_engine(path).map_err(|e| if e.param == "engine" { native } else { e }));
+    }
+    match ort_engine(path) {
+        Err(e) if e.param == "engine" => native_engine(path),
+        other => other,
+    }
+}
+
 fn ort_engine(path: &str) -> Result<Engine, ParamError> {
     let model = crate::model::onnxruntime(path).map_err(|e| match e {
         LoadError::File(e) => ParamError::new("model_path", e),
@@ -216,22 +229,7 @@ impl Turn {
         let engine = match p.engine.as_str() {
             "native" => native_engine(path)?,
             "onnxruntime" => ort_engine(path)?,
-            // native where the kernel is fast and the forward knows the file's graph (v3.1,
-            // v3.2); else onnxruntime (v3.0's graph, or the portable kernel); else why
-            // neither can run it
-            "auto" => {
-                let fast = crate::model::int8_kernel().is_ok_and(|k| k != crate::model::int8::Kernel::Portable);
-                let native = if fast { native_engine(path) } else { Err(ParamError::new("engine", "the portable kernel")) };
-                match native {
-                    Ok(engine) => engine,
-                    Err(native_error) => match ort_engine(path) {
-                        Ok(engine) => engine,
-                        Err(e) if e.param == "engine" && native_error.param == "engine" => native_engine(path)?,
-                        Err(e) if e.param == "engine" => return Err(native_error),
-                        Err(e) => return Err(e),
-                    },
-                }
-            }
+            "auto" => auto_engine(path)?,
             other => {
                 return Err(ParamError::new("engine", format!("'{other}' is not one of \"auto\", \"native\", \"onnxruntime\"")));
             }
