@@ -60,6 +60,12 @@
 #define RM_ABI_VERSION 2
 
 /**
+ * `rm_group_pull` flag: the VAD nodes' `frames` events come as rows of
+ * `RmGroupOutputs.vad_frames` instead of JSON items.
+ */
+#define RM_GROUP_PULL_VAD_TABLE 1
+
+/**
  * Largest declaration accepted from a plugin or a host, in bytes of JSON.
  */
 #define MAX_DECL_BYTES (16 << 10)
@@ -148,6 +154,11 @@ typedef enum RmOverflow {
 } RmOverflow;
 
 /**
+ * A group of sessions of one pipeline. Opaque.
+ */
+typedef struct RmGroup RmGroup;
+
+/**
  * A validated pipeline with its node instances. Opaque.
  */
 typedef struct RmPipeline RmPipeline;
@@ -163,15 +174,22 @@ typedef struct RmRuntime RmRuntime;
 typedef struct RmSession RmSession;
 
 /**
- * Receives one log record. `level` is 1 (error) to 5 (trace); `target` (the Rust
- * module) and `message` (with `key=value` fields appended) are NUL-terminated UTF-8
- * owned by the library and valid only during the call. May be called from any thread
- * that runs pipelines, including worker threads; it must not unwind.
+ * One session's chunk in `rm_group_push`.
  */
-typedef void (*RmLogCallback)(void *user_data,
-                              uint32_t level,
-                              const char *target,
-                              const char *message);
+typedef struct RmGroupChunk {
+  /**
+   * The session (from `rm_group_open`).
+   */
+  uint64_t session;
+  /**
+   * Which pipeline input, as in `RmInput` (0 for a pipeline without named inputs).
+   */
+  size_t input;
+  /**
+   * Its audio (`kind` `RM_DATA_KIND_AUDIO`), borrowed and read only during the call.
+   */
+  RmDataView data;
+} RmGroupChunk;
 
 /**
  * One output item of a run.
@@ -198,6 +216,59 @@ typedef struct RmOutput {
    */
   RmDataView view;
 } RmOutput;
+
+/**
+ * Frame decisions of the pipeline's VAD nodes, one row per frame: column arrays of
+ * `len` entries (NULL when `len` is 0), in session order, each session's frames in
+ * stream order. They hold what the VAD's `frames` port would have sent as JSON events
+ * (`start` is `frame` · `frame_ms` / 1000 s, `frame_ms` the node's).
+ */
+typedef struct RmVadFrames {
+  /**
+   * The session of each row.
+   */
+  const uint64_t *session;
+  /**
+   * The VAD node's index in the manifest's `nodes`.
+   */
+  const uint32_t *node_index;
+  /**
+   * The frame's index in the session's stream (from 0 at each stream's start).
+   */
+  const uint64_t *frame;
+  /**
+   * The frame's score (silero: speech probability).
+   */
+  const float *score;
+  /**
+   * The frame's decision: 1 speech, 0 not.
+   */
+  const uint8_t *speech;
+  size_t len;
+} RmVadFrames;
+
+/**
+ * What `rm_group_pull` took: `len` items with the session of each (`sessions[i]` is
+ * `items[i]`'s), and the VAD frame decisions when asked for as a table. Everything it
+ * points to lives until `rm_group_outputs_free`.
+ */
+typedef struct RmGroupOutputs {
+  const struct RmOutput *items;
+  const uint64_t *sessions;
+  size_t len;
+  struct RmVadFrames vad_frames;
+} RmGroupOutputs;
+
+/**
+ * Receives one log record. `level` is 1 (error) to 5 (trace); `target` (the Rust
+ * module) and `message` (with `key=value` fields appended) are NUL-terminated UTF-8
+ * owned by the library and valid only during the call. May be called from any thread
+ * that runs pipelines, including worker threads; it must not unwind.
+ */
+typedef void (*RmLogCallback)(void *user_data,
+                              uint32_t level,
+                              const char *target,
+                              const char *message);
 
 /**
  * The outputs of one run: a read-only array of `len` items in emission order.
@@ -312,6 +383,90 @@ const char *rm_last_error_path(void);
  * True when the last error on this thread may succeed if the call is repeated.
  */
 bool rm_last_error_retryable(void);
+
+/**
+ * Makes an empty group whose sessions run fresh instances of `pipeline`'s nodes
+ * (the pipeline itself is not used by the group and may be freed or run meanwhile).
+ * Each session's output queue holds at most `capacity` items (0 means
+ * `RM_SESSION_DEFAULT_CAPACITY`); beyond, its oldest items are dropped and counted.
+ *
+ * On success `*out` receives a group the caller owns and must release with
+ * `rm_group_free`. Any thread.
+ */
+RmStatus rm_group_new(const struct RmPipeline *pipeline, size_t capacity, struct RmGroup **out);
+
+/**
+ * Opens a session with fresh node instances; `*session` receives its id (from 1,
+ * never reused in the group). Calls on one group are serialized; any thread.
+ */
+RmStatus rm_group_open(const struct RmGroup *group, uint64_t *session);
+
+/**
+ * Closes a session: its node instances and queued outputs are dropped; the other
+ * sessions go on. An unknown or closed id fails with `RM_STATUS_INVALID_ARGUMENT`.
+ * Serialized; any thread.
+ */
+RmStatus rm_group_close(const struct RmGroup *group, uint64_t session);
+
+/**
+ * One tick: `chunks` points to `n` chunks (a session may have one per pipeline input),
+ * borrowed and read only during the call. Every listed session takes its chunks, on
+ * the calling thread; sessions whose nodes need model inference get it batched
+ * (weights read once per tick for all of them).
+ *
+ * A session that fails (an unknown or closed id, a chunk its pipeline refuses, a node
+ * that fails) loses its outputs of this tick; every other session's are queued. Then
+ * the call returns the first failed session's status, and the last error's message
+ * has one line per failed session, `session <id>: <why>`. `statuses`, when not NULL,
+ * points to `n` entries that receive each chunk's session's status (`RM_STATUS_OK` for
+ * sessions that did not fail). Serialized; any thread.
+ */
+RmStatus rm_group_push(const struct RmGroup *group,
+                       const struct RmGroupChunk *chunks,
+                       size_t n,
+                       RmStatus *statuses);
+
+/**
+ * Ends the streams of the `n` sessions at `sessions`: their nodes' tails are queued,
+ * and a later push starts a new stream. Failures and `statuses` (`n` entries) as in
+ * `rm_group_push`. Serialized; any thread.
+ */
+RmStatus rm_group_flush(const struct RmGroup *group,
+                        const uint64_t *sessions,
+                        size_t n,
+                        RmStatus *statuses);
+
+/**
+ * Takes up to `max_per_session` queued items of every session (0 means all), session
+ * by session in id order, each session's in its output order; never waits. With
+ * `RM_GROUP_PULL_VAD_TABLE` in `flags`, VAD frame decisions come as table rows.
+ * On success `*out` receives outputs the caller owns and must release with
+ * `rm_group_outputs_free`. Serialized; any thread.
+ */
+RmStatus rm_group_pull(const struct RmGroup *group,
+                       size_t max_per_session,
+                       uint32_t flags,
+                       struct RmGroupOutputs **out);
+
+/**
+ * Writes session `session`'s queued item count and the items it dropped (queue full).
+ * Serialized; any thread.
+ */
+RmStatus rm_group_queued(const struct RmGroup *group,
+                         uint64_t session,
+                         size_t *queued,
+                         uint64_t *dropped);
+
+/**
+ * Releases what `rm_group_pull` returned. NULL is ignored. Any thread.
+ */
+void rm_group_outputs_free(struct RmGroupOutputs *outputs);
+
+/**
+ * Releases a group, its sessions and their node instances. NULL is ignored. Call it
+ * only when no other thread is inside a call on this group.
+ */
+void rm_group_free(struct RmGroup *group);
 
 /**
  * Registers a node type implemented by the host (for example Python nodes). Its

@@ -3,7 +3,7 @@
  * every call goes through the C functions, whose threading and ownership rules apply
  * unchanged (see remotemedia.h).
  *
- * - Handles (Runtime, Pipeline, Session, Outputs) own their C object and free it in
+ * - Handles (Runtime, Pipeline, Session, Group, Outputs, GroupOutputs) own their C object and free it in
  *   their destructor; they are movable, not copyable.
  * - A failed call throws remotemedia::Error, carrying the status, the message, the
  *   node id and operation when a node failed, and the manifest path of a bad manifest.
@@ -230,6 +230,67 @@ class Session {
   detail::Handle<RmSession, rm_session_free> handle_;
 };
 
+/** What Group::pull took: items with the session of each, and VAD frame rows. */
+class GroupOutputs {
+ public:
+  explicit GroupOutputs(RmGroupOutputs *outputs) noexcept : handle_(outputs) {}
+
+  std::size_t size() const noexcept { return handle_ ? handle_->len : 0; }
+  bool empty() const noexcept { return size() == 0; }
+  const RmOutput &operator[](std::size_t i) const noexcept { return handle_->items[i]; }
+  /** The session of item `i`. */
+  uint64_t session(std::size_t i) const noexcept { return handle_->sessions[i]; }
+  /** VAD frame decisions as columns (filled when pulled with RM_GROUP_PULL_VAD_TABLE). */
+  const RmVadFrames &vad_frames() const noexcept { return handle_->vad_frames; }
+
+ private:
+  detail::Handle<RmGroupOutputs, rm_group_outputs_free> handle_;
+};
+
+/** Many sessions of one pipeline, driven by one call per tick (see rm_group_new). Calls
+ *  on one group take turns; each session's outputs are a lone session's. */
+class Group {
+ public:
+  explicit Group(RmGroup *group) noexcept : handle_(group) {}
+
+  /** Opens a session with fresh node instances; returns its id. */
+  uint64_t open() const {
+    uint64_t id = 0;
+    detail::check(rm_group_open(handle_.get(), &id));
+    return id;
+  }
+  /** Closes a session: its instances and queued outputs are dropped. */
+  void close(uint64_t session) const { detail::check(rm_group_close(handle_.get(), session)); }
+  /** One tick: every chunk's session takes it; inference is batched across sessions. On
+   *  failure the other sessions' outputs are still queued, and the Error's message has a
+   *  line per failed session; `statuses`, when given, receives each chunk's session's status. */
+  void push(const std::vector<RmGroupChunk> &chunks, std::vector<RmStatus> *statuses = nullptr) const {
+    if (statuses) statuses->assign(chunks.size(), RM_STATUS_OK);
+    detail::check(rm_group_push(handle_.get(), chunks.data(), chunks.size(), statuses ? statuses->data() : nullptr));
+  }
+  /** Ends the streams of `sessions`: their tails are queued. */
+  void flush(const std::vector<uint64_t> &sessions) const {
+    detail::check(rm_group_flush(handle_.get(), sessions.data(), sessions.size(), nullptr));
+  }
+  /** Takes what is queued, every session, in session order (never waits). */
+  GroupOutputs pull(uint32_t flags = RM_GROUP_PULL_VAD_TABLE, std::size_t max_per_session = 0) const {
+    RmGroupOutputs *out = nullptr;
+    detail::check(rm_group_pull(handle_.get(), max_per_session, flags, &out));
+    return GroupOutputs(out);
+  }
+
+ private:
+  detail::Handle<RmGroup, rm_group_free> handle_;
+};
+
+/** A session's chunk for Group::push, borrowed for the call. */
+template <class Container>
+RmGroupChunk chunk(uint64_t session, const Container &c, uint32_t channels, uint32_t sample_rate,
+                   std::size_t input_index = 0) noexcept {
+  const auto s = detail::samples(c);
+  return RmGroupChunk{session, input_index, RmDataView{RM_DATA_KIND_AUDIO, s.data(), s.size(), s.format, channels, sample_rate}};
+}
+
 /** A validated graph with its node instances (see rm_pipeline_new). */
 class Pipeline {
  public:
@@ -278,6 +339,13 @@ class Pipeline {
     RmSession *out = nullptr;
     detail::check(rm_session_new(handle_.get(), &options, &out));
     return Session(out);
+  }
+  /** A group of sessions on fresh instances of this pipeline's nodes; each session
+   *  queues at most `capacity` items (0: the default), dropping its oldest beyond. */
+  Group sessions(std::size_t capacity = 0) const {
+    RmGroup *out = nullptr;
+    detail::check(rm_group_new(handle_.get(), capacity, &out));
+    return Group(out);
   }
   /** The pipeline as JSON: nodes, the runtime chosen for each, ports, latency, manifest. */
   std::string describe() const {

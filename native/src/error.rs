@@ -140,6 +140,10 @@ pub enum Error {
     /// A bug or broken invariant inside the runtime, including caught panics outside nodes.
     #[error("internal error: {0}")]
     Internal(String),
+    /// Sessions of a group failed in one call: `message` has a line per session
+    /// (`session <id>: <why>`); status, node and operation are the first failure's.
+    #[error("{message}")]
+    Sessions { message: String, first: Box<Error> },
 }
 
 impl Error {
@@ -164,12 +168,16 @@ impl Error {
             Error::Timeout { .. } => RmStatus::Timeout,
             Error::Cancelled(_) => RmStatus::Cancelled,
             Error::Plugin { .. } => RmStatus::Plugin,
+            Error::Sessions { first, .. } => first.status(),
         }
     }
 
     /// True when the same call may succeed if repeated: transient node failures, crashes
     /// of an isolated node's process, and timeouts.
     pub fn is_retryable(&self) -> bool {
+        if let Error::Sessions { first, .. } = self {
+            return first.is_retryable();
+        }
         matches!(self, Error::Node { failure, .. } if matches!(failure.kind, FailureKind::Transient | FailureKind::Crashed))
             || matches!(self, Error::Timeout { .. })
     }
@@ -178,6 +186,7 @@ impl Error {
     pub fn node_id(&self) -> Option<&str> {
         match self {
             Error::Node { node_id, .. } | Error::CircuitOpen { node_id } | Error::Timeout { node_id, .. } => Some(node_id),
+            Error::Sessions { first, .. } => first.node_id(),
             _ => None,
         }
     }
@@ -186,6 +195,7 @@ impl Error {
     pub fn operation(&self) -> Option<Operation> {
         match self {
             Error::Node { operation, .. } | Error::Timeout { operation, .. } => Some(*operation),
+            Error::Sessions { first, .. } => first.operation(),
             _ => None,
         }
     }
@@ -196,6 +206,7 @@ impl Error {
         match self {
             Error::Manifest { path, .. } => Some(path),
             Error::Plugin { path, .. } => path.as_deref(),
+            Error::Sessions { first, .. } => first.path(),
             _ => None,
         }
     }

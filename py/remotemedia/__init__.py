@@ -22,13 +22,23 @@ from .errors import (
     PluginError,
     QueueFullError,
     RemoteMediaError,
+    SessionError,
     StreamClosedError,
     TransientError,
 )
 from .files import process_file
 from .native import available as native_available
 from .node import Emit, Node, ParamError, register_node
-from .pipeline import AsyncStream, Pipeline, Stream, inference_threads, set_inference_threads
+from .pipeline import (
+    AsyncStream,
+    GroupOutputs,
+    Pipeline,
+    SessionGroup,
+    Stream,
+    VadFrames,
+    inference_threads,
+    set_inference_threads,
+)
 from .plugins import check_plugin, list_plugins, load_plugin
 
 # A library logs, the application decides where records go: without a handler of its
@@ -36,9 +46,10 @@ from .plugins import check_plugin, list_plugins, load_plugin
 _logging.getLogger("remotemedia").addHandler(_logging.NullHandler())
 
 __all__ = [
-    "AsyncStream", "Audio", "CancelledError", "CircuitOpenError", "CycleError", "Emit", "GraphError",
+    "AsyncStream", "Audio", "CancelledError", "CircuitOpenError", "CycleError", "Emit", "GraphError", "GroupOutputs",
     "InvalidInputError", "ManifestError", "Node", "NodeError", "NodeTimeoutError", "ParamError", "Pipeline",
-    "PluginError", "QueueFullError", "RemoteMediaError", "Stream", "StreamClosedError", "TransientError",
+    "PluginError", "QueueFullError", "RemoteMediaError", "SessionError", "SessionGroup", "Stream", "StreamClosedError",
+    "TransientError", "VadFrames",
     "check_plugin", "inference_threads", "list_plugins", "load_plugin", "native_available", "process_file", "register_node",
     "set_inference_threads",
 ]

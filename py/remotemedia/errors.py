@@ -89,6 +89,23 @@ class CancelledError(RemoteMediaError):
     chunk was not processed."""
 
 
+class SessionError(RemoteMediaError):
+    """Sessions of a session group failed in one call (``push`` or ``flush``).
+
+    ``failures`` maps each failed session's id to its error (a RemoteMediaError
+    subclass: InvalidInputError for an unknown or closed id or a refused chunk,
+    NodeError for a failing node, ...). A failed session lost its outputs of that call
+    only and stays open; every other session's chunks were processed and their outputs
+    queued. ``node_id``, ``operation`` and ``retryable`` are the first failure's.
+    """
+
+    def __init__(self, failures: dict[int, RemoteMediaError]):
+        first = failures[min(failures)]
+        super().__init__("\n".join(f"session {sid}: {e}" for sid, e in sorted(failures.items())),
+                         node_id=first.node_id, operation=first.operation, retryable=first.retryable)
+        self.failures = failures
+
+
 
 def did_you_mean(name: str, known) -> str:
     """"; did you mean 'X'?" when one of ``known`` is close to ``name`` (edit distance,

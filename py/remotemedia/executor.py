@@ -667,6 +667,9 @@ class PythonPipeline:
                 outs += self._guarded(i, "flush", None, "flush")
         return outs
 
+    def group(self, capacity: int) -> PythonGroup:
+        return PythonGroup(self, capacity)
+
     def session(self, capacity: int, overflow: str) -> PythonSession:
         """A stream on fresh instances of the manifest's nodes, planned for the manifest's
         declared inputs (as a native session starts from the manifest, not from the
@@ -770,6 +773,81 @@ class PythonSession:
     def metrics(self) -> dict:
         return {**self.pipeline.metrics(), "session": self.stats()}
 
+
+
+class PythonGroup:
+    """A session group on the Python runtime: the native group's API and semantics
+    (ids from 1, never reused; queues that drop their oldest; a failed session loses
+    its outputs of that call only), its sessions run one by one, without batching."""
+
+    def __init__(self, pipeline: PythonPipeline, capacity: int):
+        self.pipeline, self.capacity = pipeline, capacity
+        self.sessions: dict[int, PythonSession] = {}
+        self.last = 0
+        # keys of the VAD nodes' "frames" port (port 0), whose events a VAD table takes
+        self.vad_keys = {pipeline.keys[i][0] for i, n in enumerate(pipeline.manifest["nodes"]) if n["node_type"] == "VAD"}
+
+    def _unknown(self, session: int) -> InvalidInputError:
+        why = "was never opened" if session == 0 or session > self.last else "is closed"
+        return InvalidInputError(f"invalid argument: session {session} {why} in this group")
+
+    def open(self) -> int:
+        session = self.pipeline.session(self.capacity, "drop_oldest")
+        self.last += 1
+        self.sessions[self.last] = session
+        return self.last
+
+    def close(self, session: int) -> None:
+        if self.sessions.pop(session, None) is None:
+            raise self._unknown(session)
+
+    def push(self, chunks: list[tuple[int, int, Audio]]) -> dict[int, RemoteMediaError]:
+        by_session: dict[int, list] = {}
+        for session, index, audio in chunks:
+            by_session.setdefault(session, []).append((index, audio))
+        failures: dict[int, RemoteMediaError] = {}
+        for session in sorted(by_session):
+            s = self.sessions.get(session)
+            try:
+                if s is None:
+                    raise self._unknown(session)
+                s.push(by_session[session], 0.0)
+            except RemoteMediaError as e:
+                failures[session] = e
+        return failures
+
+    def flush(self, sessions: list[int]) -> dict[int, RemoteMediaError]:
+        failures: dict[int, RemoteMediaError] = {}
+        for session in sessions:
+            try:
+                if session not in self.sessions:
+                    raise self._unknown(session)
+                self.sessions[session].flush()
+            except RemoteMediaError as e:
+                failures.setdefault(session, e)
+        return failures
+
+    def pull(self, max_per_session: int, vad_table: bool):
+        """((session, key, item) each, {VAD key: (session, frame, score, speech) columns})."""
+        items, rows = [], {}
+        for session in sorted(self.sessions):
+            for key, item in self.sessions[session].pull(0.0, max_per_session):
+                if vad_table and key in self.vad_keys:
+                    first = round(item["start"] * 1000 / item["frame_ms"])
+                    for i, (speech, score) in enumerate(zip(item["speech"], item["score"])):
+                        rows.setdefault(key, []).append((session, first + i, score, speech))
+                else:
+                    items.append((session, key, item))
+        vad = {key: (np.array([r[0] for r in r_], np.uint64), np.array([r[1] for r in r_], np.uint64),
+                     np.array([r[2] for r in r_], np.float32), np.array([r[3] for r in r_], bool))
+               for key, r_ in rows.items()}
+        return items, vad
+
+    def queued(self, session: int) -> tuple[int, int]:
+        if session not in self.sessions:
+            raise self._unknown(session)
+        stats = self.sessions[session].stats()
+        return stats["queue_depth"], stats["dropped"]
 
 
 def fitting(pairs, out: np.ndarray) -> tuple[int, int, str | None]:

@@ -433,6 +433,9 @@ class NativePipeline:
             raise _error(status)
         return frames[0]
 
+    def group(self, capacity: int) -> NativeGroup:
+        return NativeGroup(self, capacity)
+
     def session(self, capacity: int, overflow: str) -> NativeSession:
         return NativeSession(self, capacity, overflow)
 
@@ -496,8 +499,10 @@ class _OutParams(threading.local):
 _out_params = _OutParams() if ffi is not None else None
 
 
-def _items(raw, keys) -> list[tuple[str, object]]:
-    """(key, item) pairs of native outputs, taking ownership of `raw`.
+def _items(raw, keys, free=None) -> list[tuple[str, object]]:
+    """(key, item) pairs of native outputs, taking ownership of `raw` (an
+    ``RmOutputs *``, or with ``free`` its releaser, another struct with ``items`` and
+    ``len``).
 
     Audio items are numpy arrays viewing native memory: each array's buffer pointer
     carries a destructor, so the outputs are freed when the last array viewing them
@@ -505,6 +510,7 @@ def _items(raw, keys) -> list[tuple[str, object]]:
     with several, each holds a reference to one shared owner. JSON items are parsed
     (copied), so outputs without audio are freed at once.
     """
+    free = free or _free_outputs
     items = raw.items
     pairs: list = []
     audio = []  # where the audio items are in `pairs`, each still as its view
@@ -519,15 +525,15 @@ def _items(raw, keys) -> list[tuple[str, object]]:
             else:
                 pairs.append((key, _json(view)))
     except BaseException:
-        _free_outputs(raw)
+        free(raw)
         raise
     if not audio:
-        _free_outputs(raw)
+        free(raw)
         return pairs
     if len(audio) == 1:
-        release = lambda _p, raw=raw: _free_outputs(raw)  # noqa: E731
+        release = lambda _p, raw=raw: free(raw)  # noqa: E731
     else:
-        owner = _gc(raw, _free_outputs)
+        owner = _gc(raw, free)
         release = lambda _p, owner=owner: None  # noqa: E731
     for at in audio:
         key, view = pairs[at]
@@ -601,11 +607,99 @@ class NativeSession:
                 "items_out": out.items_out}
 
 
+class NativeGroup:
+    """A native session group (see rm_group_*). Native calls release the GIL."""
+
+    def __init__(self, pipeline: NativePipeline, capacity: int):
+        out = ffi.new("RmGroup **")
+        _check(lib.rm_group_new(pipeline.ptr, capacity, out))
+        self.ptr = out[0]
+        self.keys = pipeline.keys
+        self._finalizer = weakref.finalize(self, lib.rm_group_free, self.ptr)
+        self._id = ffi.new("uint64_t *")
+
+    def open(self) -> int:
+        _check(lib.rm_group_open(self.ptr, self._id))
+        return self._id[0]
+
+    def close(self, session: int) -> None:
+        _check(lib.rm_group_close(self.ptr, session))
+
+    def push(self, chunks: list[tuple[int, int, Audio]]) -> dict[int, RemoteMediaError]:
+        """One tick of (session, input index, Audio) chunks; the failed sessions' errors."""
+        n = len(chunks)
+        array, statuses = ffi.new("RmGroupChunk[]", n), ffi.new("RmStatus[]", n)
+        for slot, (session, index, audio) in zip(array, chunks):
+            slot.session, slot.input = session, index
+            view = slot.data
+            view.kind = AUDIO
+            view.data, view.len, view.format, view.channels, view.sample_rate = _audio_args(audio)
+        status = _group_push(self.ptr, array, n, statuses)
+        return {} if status == OK else _failures(status, [c[0] for c in chunks], statuses)
+
+    def flush(self, sessions: list[int]) -> dict[int, RemoteMediaError]:
+        statuses = ffi.new("RmStatus[]", len(sessions))
+        status = lib.rm_group_flush(self.ptr, sessions, len(sessions), statuses)
+        return {} if status == OK else _failures(status, sessions, statuses)
+
+    def pull(self, max_per_session: int, vad_table: bool):
+        """((session, key, item) each, {VAD key: (session, frame, score, speech) columns})."""
+        out = ffi.new("RmGroupOutputs **")
+        flags = lib.RM_GROUP_PULL_VAD_TABLE if vad_table else 0
+        _check(lib.rm_group_pull(self.ptr, max_per_session, flags, out))
+        raw = out[0]
+        try:
+            sessions = _column(raw.sessions, raw.len, np.uint64).tolist()
+            t = raw.vad_frames
+            node = _column(t.node_index, t.len, np.uint32)
+            columns = (_column(t.session, t.len, np.uint64), _column(t.frame, t.len, np.uint64),
+                       _column(t.score, t.len, np.float32), _column(t.speech, t.len, np.uint8).astype(bool))
+            vad = {}
+            for index in np.unique(node).tolist():
+                rows = node == index
+                vad[self.keys[index][0]] = columns if rows.all() else tuple(c[rows] for c in columns)
+        except BaseException:
+            lib.rm_group_outputs_free(raw)
+            raise
+        items = _items(raw, self.keys, lib.rm_group_outputs_free)  # frees raw when its audio views die
+        return [(sid, key, item) for sid, (key, item) in zip(sessions, items)], vad
+
+    def queued(self, session: int) -> tuple[int, int]:
+        queued, dropped = ffi.new("size_t *"), ffi.new("uint64_t *")
+        _check(lib.rm_group_queued(self.ptr, session, queued, dropped))
+        return queued[0], dropped[0]
+
+
+def _column(ptr, n: int, dtype) -> np.ndarray:
+    """A copy of ``n`` values of ``dtype`` at ``ptr`` (empty when ``n`` is 0)."""
+    if n == 0:
+        return np.empty(0, dtype)
+    return np.frombuffer(ffi.buffer(ptr, n * np.dtype(dtype).itemsize), dtype).copy()
+
+
+def _failures(status: int, sessions: list[int], statuses) -> dict[int, RemoteMediaError]:
+    """Each failed session's error, from a group call's statuses and the last error,
+    whose message has a line ``session <id>: <why>`` per failed session."""
+    first = _error(status)
+    lines = {}
+    for line in str(first).split("\n"):
+        head, _, why = line.partition(": ")
+        if head.startswith("session ") and head[8:].isdigit():
+            lines[int(head[8:])] = why
+    failures = {}
+    for i, sid in enumerate(sessions):
+        if statuses[i] != OK and sid not in failures:
+            cls = ERRORS.get(statuses[i], RemoteMediaError)
+            failures[sid] = cls(lines.get(sid, str(first)), node_id=first.node_id if sid == min(lines, default=sid) else None)
+    return failures
+
+
 # Bound once: the per-call paths above avoid attribute lookups.
 _trusted = Audio._trusted
 _frombuffer = np.frombuffer
 if lib is not None:
     _run, _run_into, _push, _pull = lib.rm_pipeline_run, lib.rm_pipeline_run_into, lib.rm_session_push, lib.rm_session_pull
     _pull_into = lib.rm_session_pull_into
+    _group_push = lib.rm_group_push
     _free_outputs = lib.rm_outputs_free
     _from_buffer, _gc, _buffer = ffi.from_buffer, ffi.gc, ffi.buffer

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -19,7 +20,7 @@ from . import native
 from ._contract import DEFAULT_CAPACITY, MAX_CAPACITY, MAX_TIMEOUT_S, OVERFLOW
 from ._schema import SchemaError, check_bounds, check_shape
 from .audio import FORMAT_OF, Audio
-from .errors import InvalidInputError, ManifestError, did_you_mean
+from .errors import InvalidInputError, ManifestError, SessionError, did_you_mean
 from .executor import PythonPipeline
 from .model import BUDGET, MAX_INFERENCE_THREADS, with_package_models
 from .node import Node, ParamError, lookup, register_node, registered
@@ -253,6 +254,14 @@ class Pipeline:
         impl = self._compile()
         return Stream(impl.session(capacity, overflow), impl.input_names)
 
+    def sessions(self, capacity: int = DEFAULT_CAPACITY) -> SessionGroup:
+        """A group of sessions of this pipeline, driven by one call per tick (see
+        :class:`SessionGroup`); each session's queue holds ``capacity`` items."""
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or not 1 <= capacity <= MAX_CAPACITY:
+            raise InvalidInputError(f"capacity must be an integer from 1 to {MAX_CAPACITY}, got {capacity!r}")
+        impl = self._compile()
+        return SessionGroup(impl.group(capacity), impl.input_names)
+
     def astream(self, capacity: int = DEFAULT_CAPACITY, overflow: str = OVERFLOW[0]) -> AsyncStream:
         """``async with pipeline.astream() as s: await s.push(a); async for key, item in s: ...``"""
         return AsyncStream(self.stream(capacity, overflow), capacity, overflow)
@@ -402,6 +411,137 @@ class Stream:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class VadFrames(NamedTuple):
+    """A VAD's frame decisions, one row per frame, as numpy columns: the session, the
+    frame's index in that session's stream (its time is ``frame * frame_ms / 1000`` s),
+    its score (silero: the speech probability) and its decision. Rows come session by
+    session, each session's frames in stream order: what the VAD's ``frames`` events
+    say, without a dict per event."""
+
+    session: np.ndarray  # uint64
+    frame: np.ndarray  # uint64
+    score: np.ndarray  # float32
+    speech: np.ndarray  # bool
+
+
+class GroupOutputs:
+    """What :meth:`SessionGroup.pull` took. Iterating gives ``(session, key, item)``
+    as a stream's ``pull`` gives ``(key, item)``: audio as Audio, JSON as dicts. With
+    the VAD table (the default), the VAD nodes' ``frames`` events are not among them:
+    ``vad`` maps each VAD's key to its :class:`VadFrames`."""
+
+    def __init__(self, items: list, vad: dict):
+        self.items = items
+        self.vad = {key: VadFrames(*columns) for key, columns in vad.items()}
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __repr__(self):
+        return f"GroupOutputs({len(self.items)} items, {sum(len(f.frame) for f in self.vad.values())} VAD frames)"
+
+
+class SessionGroup:
+    """Many sessions of one pipeline, driven by one call per tick.
+
+    ``open()`` gives a session id; ``push({id: chunk, ...})`` hands every listed session
+    its chunk in one call; ``pull()`` takes what every session has ready. Sessions are
+    as independent as streams: their own node instances, state and stream; a session's
+    outputs equal those of a lone stream fed the same chunks. On the native runtime the
+    sessions of a push run on the calling thread, and their model inference is batched
+    (silero VAD windows of every session in one forward pass, weights read once); the
+    Python runtime runs them one by one. Nothing runs between calls: an idle group uses
+    no CPU. Each session's queue holds ``capacity`` items; beyond, its oldest are
+    dropped (counted in ``queued``).
+
+    A push or flush in which sessions fail raises :class:`SessionError` after the call:
+    ``failures`` maps each failed session to its error; every other session's chunks
+    were processed and their outputs queued. Calls on one group take turns.
+    """
+
+    def __init__(self, impl, inputs: list[str]):
+        self._impl = impl
+        self._inputs = inputs  # the pipeline's input names
+        self._lock = threading.Lock()
+        self._open: set[int] = set()
+
+    @property
+    def sessions(self) -> list[int]:
+        """The open sessions' ids, in order."""
+        return sorted(self._open)
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def open(self) -> int:
+        """Opens a session with fresh node instances; returns its id (from 1, never reused)."""
+        with self._lock:
+            session = self._impl.open()
+            self._open.add(session)
+            return session
+
+    def close(self, session: int) -> None:
+        """Closes a session: its node instances and queued outputs are dropped."""
+        with self._lock:
+            self._impl.close(_session_id(session))
+            self._open.discard(session)
+
+    def push(self, chunks: dict) -> None:
+        """One tick: ``chunks`` maps session ids to an :class:`Audio` (the pipeline's one
+        input) or a dict of Audio by input name. Raises SessionError naming the sessions
+        that failed, after the others' outputs are queued."""
+        if not isinstance(chunks, dict):
+            raise InvalidInputError(f"push takes a dict of chunks by session id, got {type(chunks).__name__}")
+        flat = []
+        one = len(self._inputs) == 1
+        for session, audio in chunks.items():
+            sid = _session_id(session)
+            if one and type(audio) is Audio:
+                audio.check_layout()
+                flat.append((sid, 0, audio))
+            else:
+                flat.extend((sid, index, a) for index, a in _inputs(self._inputs, audio, None, f"push (session {sid})"))
+        with self._lock:
+            failures = self._impl.push(flat)
+        if failures:
+            raise SessionError(failures)
+
+    def flush(self, sessions: Iterable[int] | None = None) -> None:
+        """Ends the streams of ``sessions`` (default: every open one): their nodes' tails
+        are queued, and a later push starts a new stream. Failures as in ``push``."""
+        with self._lock:
+            ids = sorted(self._open) if sessions is None else [_session_id(s) for s in sessions]
+            failures = self._impl.flush(ids)
+        if failures:
+            raise SessionError(failures)
+
+    def pull(self, max_per_session: int = 0, *, vad_table: bool = True) -> GroupOutputs:
+        """Everything queued (or at most ``max_per_session`` items of each session),
+        session by session in id order, each in its output order; never waits. With
+        ``vad_table`` the VAD frame decisions come as numpy columns (``.vad``)."""
+        if isinstance(max_per_session, bool) or not isinstance(max_per_session, int) or max_per_session < 0:
+            raise InvalidInputError(f"max_per_session must be a non-negative integer, got {max_per_session!r}")
+        with self._lock:
+            items, vad = self._impl.pull(min(max_per_session, 2**63), bool(vad_table))
+        return GroupOutputs(items, vad)
+
+    def queued(self, session: int) -> dict:
+        """{"queue_depth", "dropped"} of one session."""
+        with self._lock:
+            depth, dropped = self._impl.queued(_session_id(session))
+        return {"queue_depth": depth, "dropped": dropped}
+
+
+def _session_id(session) -> int:
+    """``session`` checked to be a session id (an int that fits 64 bits)."""
+    if isinstance(session, bool) or not isinstance(session, (int, np.integer)) or not 0 <= session < 2**64:
+        raise InvalidInputError(f"a session id is an integer from 1 (as open() returns), got {session!r}")
+    return int(session)
 
 
 #: A push or flush whose recent cost (a moving average of its own duration) is below

@@ -545,6 +545,113 @@ static void test_silero(RmRuntime *rt) {
   CHECK(rm_last_error_path() && strcmp(rm_last_error_path(), "nodes[0].params.model_path") == 0);
 }
 
+static RmGroupChunk group_chunk(uint64_t session, const float *x, size_t n) {
+  RmGroupChunk c = {session, 0, {RM_DATA_KIND_AUDIO, x, n, RM_SAMPLE_FORMAT_F32, 1, 16000}};
+  return c;
+}
+
+/* A session group: open, push (one call for every session), pull, flush, close; a bad
+ * session id fails that session only, and each session's outputs are a lone one's. */
+static void test_group(RmRuntime *rt) {
+  RmStatus st;
+  RmPipeline *p = make(rt, "{\"version\":\"1\",\"nodes\":[{\"id\":\"p\",\"node_type\":\"PassThrough\"}]}", &st);
+  CHECK(st == RM_STATUS_OK && p != NULL);
+  RmGroup *g = NULL;
+  CHECK(rm_group_new(NULL, 0, &g) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(rm_group_new(p, 0, NULL) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(rm_group_new(p, 4, &g) == RM_STATUS_OK && g != NULL);
+  uint64_t a = 0, b = 0;
+  CHECK(rm_group_open(g, &a) == RM_STATUS_OK && a == 1);
+  CHECK(rm_group_open(g, &b) == RM_STATUS_OK && b == 2);
+  CHECK(rm_group_open(g, NULL) == RM_STATUS_INVALID_ARGUMENT);
+  static float x[960];
+  for (int i = 0; i < 960; i++) x[i] = (float)i / 960.0f;
+  RmGroupChunk chunks[3] = {group_chunk(b, x, 320), group_chunk(a, x + 320, 160), group_chunk(99, x, 10)};
+  RmStatus statuses[3];
+  CHECK(rm_group_push(g, chunks, 3, statuses) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(strstr(rm_last_error_message(), "session 99") != NULL);
+  CHECK(statuses[0] == RM_STATUS_OK && statuses[1] == RM_STATUS_OK && statuses[2] == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(rm_group_push(g, chunks, 2, NULL) == RM_STATUS_OK);
+  CHECK(rm_group_push(NULL, chunks, 2, NULL) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(rm_group_push(g, NULL, 2, NULL) == RM_STATUS_INVALID_ARGUMENT);
+  size_t queued = 0;
+  uint64_t dropped = 0;
+  CHECK(rm_group_queued(g, a, &queued, &dropped) == RM_STATUS_OK && queued == 2 && dropped == 0);
+  RmGroupOutputs *outs = NULL;
+  CHECK(rm_group_pull(g, 0, 0x80, &outs) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(rm_group_pull(g, 0, 0, &outs) == RM_STATUS_OK && outs != NULL);
+  if (outs) {
+    /* session order (a, then b), each in push order */
+    CHECK(outs->len == 4 && outs->sessions[0] == a && outs->sessions[1] == a && outs->sessions[2] == b);
+    CHECK(outs->len == 4 && outs->items[0].view.len == 160 && outs->items[2].view.len == 320);
+    CHECK(outs->len == 4 && ((const float *)outs->items[2].view.data)[5] == x[5]);
+    CHECK(outs->vad_frames.len == 0);
+  }
+  rm_group_outputs_free(outs);
+  CHECK(rm_group_close(g, a) == RM_STATUS_OK);
+  CHECK(rm_group_close(g, a) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(strstr(rm_last_error_message(), "closed") != NULL);
+  chunks[0] = group_chunk(a, x, 10);
+  CHECK(rm_group_push(g, chunks, 1, NULL) == RM_STATUS_INVALID_ARGUMENT);
+  uint64_t flush[2] = {b, 7};
+  CHECK(rm_group_flush(g, flush, 2, statuses) == RM_STATUS_INVALID_ARGUMENT && statuses[0] == RM_STATUS_OK);
+  rm_group_free(g);
+  rm_pipeline_free(p);
+
+  const char *model = getenv("REMOTEMEDIA_TEST_SILERO_MODEL");
+  if (model == NULL || model[0] == '\0') {
+    fprintf(stderr, "c_api: silero group test skipped (REMOTEMEDIA_TEST_SILERO_MODEL not set)\n");
+    return;
+  }
+  /* Silero VAD sessions fed the same audio in different chunkings give the same rows
+   * (batched inference equals each session alone); the low threshold makes the tone's
+   * onset speech. */
+  char manifest[4096];
+  const char *fmt = "{\"version\":\"1\",\"nodes\":[{\"id\":\"v\",\"node_type\":\"VAD\","
+                    "\"params\":{\"engine\":\"silero\",\"threshold\":0.01,\"model_path\":\"%s\"}}]}";
+  CHECK(snprintf(manifest, sizeof manifest, fmt, model) < (int)sizeof manifest);
+  p = make(rt, manifest, &st);
+  CHECK(st == RM_STATUS_OK && p != NULL);
+  if (p == NULL) return;
+  CHECK(rm_group_new(p, 0, &g) == RM_STATUS_OK);
+  static float speech[16000];
+  for (int i = 0; i < 16000; i++) speech[i] = 0.3f * (float)sin(i * 0.07) * (float)(i > 4000 && i < 12000);
+  uint64_t ids[3];
+  for (int k = 0; k < 3; k++) CHECK(rm_group_open(g, &ids[k]) == RM_STATUS_OK);
+  const size_t sizes[3] = {320, 512, 1000};
+  size_t at[3] = {0, 0, 0};
+  for (int tick = 0; tick < 60; tick++) {
+    RmGroupChunk c[3];
+    size_t n = 0;
+    for (int k = 0; k < 3; k++) {
+      size_t len = at[k] + sizes[k] <= 16000 ? sizes[k] : 16000 - at[k];
+      if (len > 0) c[n++] = group_chunk(ids[k], speech + at[k], len);
+      at[k] += len;
+    }
+    CHECK(rm_group_push(g, c, n, NULL) == RM_STATUS_OK);
+  }
+  CHECK(rm_group_flush(g, ids, 3, NULL) == RM_STATUS_OK);
+  CHECK(rm_group_pull(g, 0, RM_GROUP_PULL_VAD_TABLE, &outs) == RM_STATUS_OK && outs != NULL);
+  if (outs) {
+    const RmVadFrames *f = &outs->vad_frames;
+    size_t per[3] = {0, 0, 0};
+    for (size_t i = 0; i < f->len; i++) per[f->session[i] - ids[0]]++;
+    CHECK(per[0] == 32 && per[1] == 32 && per[2] == 32); /* 16000 / 512 rounded up */
+    int same = 1, speech_seen = 0;
+    for (size_t i = 0; i < 32 && f->len == 96; i++) {
+      same &= f->frame[i] == i && f->frame[32 + i] == i && f->frame[64 + i] == i;
+      same &= f->score[i] == f->score[32 + i] && f->score[i] == f->score[64 + i];
+      same &= f->speech[i] == f->speech[32 + i] && f->speech[i] == f->speech[64 + i];
+      speech_seen |= f->speech[i];
+    }
+    CHECK(same && speech_seen);
+    for (size_t i = 0; i < outs->len; i++) CHECK(strcmp(outs->items[i].port, "frames") != 0);
+  }
+  rm_group_outputs_free(outs);
+  rm_group_free(g);
+  rm_pipeline_free(p);
+}
+
 /* SmartTurn given the model file's path (REMOTEMEDIA_TEST_SMART_TURN_MODEL): a clip
  * streamed in 20 ms chunks is judged once at flush, a probability between 0 and 1. */
 static void test_smart_turn(RmRuntime *rt) {
@@ -814,6 +921,7 @@ int main(void) {
   test_prometheus_input();
   test_session(rt);
   test_silero(rt);
+  test_group(rt);
   test_smart_turn(rt);
   test_onnxruntime(rt);
   test_plugins(rt);

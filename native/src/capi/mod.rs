@@ -14,6 +14,7 @@
 #![allow(clippy::missing_safety_doc)]
 
 pub mod error;
+mod group;
 mod host_node;
 mod inference;
 mod log;

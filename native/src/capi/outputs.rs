@@ -101,6 +101,17 @@ pub(crate) struct OwnedOutputs {
 impl OwnedOutputs {
     /// Boxes the outputs of a run; the pointer is handed to C as `RmOutputs *`.
     pub(crate) fn boxed(outputs: Vec<Output>, names: Arc<Names>) -> *mut RmOutputs {
+        // `public` is the first field of a repr(C) struct, so the pointers coincide.
+        Box::into_raw(Self::new(outputs, names)).cast()
+    }
+
+    /// The items as C sees them (valid while `self` lives).
+    pub(crate) fn items(&self) -> *const RmOutput {
+        self.public.items
+    }
+
+    /// The outputs of a run with their C views.
+    pub(crate) fn new(outputs: Vec<Output>, names: Arc<Names>) -> Box<Self> {
         let n_json = outputs.iter().filter(|o| matches!(o.data, Data::Json(_))).count();
         let mut json = Vec::with_capacity(n_json);
         let items: Vec<RmOutput> = outputs
@@ -123,9 +134,7 @@ impl OwnedOutputs {
             })
             .collect();
         let public = RmOutputs { items: items.as_ptr(), len: items.len() };
-        let owned = Box::new(OwnedOutputs { public, items, _outputs: outputs, _json: json, _names: names });
-        // `public` is the first field of a repr(C) struct, so the pointers coincide.
-        Box::into_raw(owned).cast()
+        Box::new(OwnedOutputs { public, items, _outputs: outputs, _json: json, _names: names })
     }
 }
 

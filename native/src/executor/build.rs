@@ -19,6 +19,12 @@ use super::{Pipeline, PipelineGraph};
 
 impl Pipeline {
     /// Validates `manifest` against `registry` and creates every node.
+    /// A fresh instance of this pipeline: the same manifest and node types, new node
+    /// instances (a model file is loaded once and shared).
+    pub fn instance(&self) -> Result<Self> {
+        Self::build(self.manifest.clone(), &self.registry)
+    }
+
     pub fn build(manifest: Manifest, registry: &Registry) -> Result<Self> {
         let graph = PipelineGraph::from_manifest(&manifest)?;
         let inputs = manifest.input_caps()?;

@@ -77,6 +77,16 @@ impl Slot {
         }
     }
 
+    /// Whether its items may go through a group's batch: a batchable node called on
+    /// this thread, without retries, and with a closed breaker (see `visit::staged`).
+    pub(super) fn batchable(&mut self) -> bool {
+        !self.poisoned
+            && self.timeout.is_none()
+            && self.retry.max_retries == 0
+            && self.breaker.state() == BreakerState::Closed
+            && self.node.as_batchable().is_some()
+    }
+
     /// The error for a failed call; a broken instance is poisoned.
     fn failed(&mut self, id: &str, operation: Operation, failure: NodeFailure) -> Error {
         self.poisoned |= failure.kind == FailureKind::Broken;

@@ -8,6 +8,7 @@
 mod build;
 mod call;
 pub mod graph;
+mod group;
 mod latency;
 mod plan;
 mod policy;
@@ -28,6 +29,7 @@ use remotemedia_plugin::abi::SampleFormat;
 use call::{Slot, call};
 
 pub use graph::{Edge, PipelineGraph};
+pub use group::{Group, SessionId};
 pub use plan::{Inserted, Plan};
 pub use session::{DEFAULT_CAPACITY, MAX_CAPACITY, MAX_TIMEOUT_MS, Overflow, Session, SessionStats};
 
@@ -175,7 +177,7 @@ impl Pipeline {
             *clock = clock.map(|_| Instant::now());
         }
         self.configure()?;
-        let mut outputs = self.step(inputs, false, clock).await?;
+        let mut outputs = self.step(inputs, false, clock, None).await?;
         outputs.extend(self.end_stream(clock).await?);
         Ok(outputs)
     }
@@ -225,7 +227,7 @@ impl Pipeline {
     async fn end_stream(&mut self, clock: &mut Option<Instant>) -> Result<Vec<Output>> {
         self.streaming = false;
         self.seen.iter_mut().for_each(|s| *s = false);
-        let tails = self.step(&[], true, clock).await;
+        let tails = self.step(&[], true, clock, None).await;
         let reset = self.reset();
         let tails = tails?;
         reset?;
@@ -308,6 +310,11 @@ impl Pipeline {
     /// Streams chunks of several pipeline inputs (index and item each) through the
     /// graph in one step, without ending the stream.
     pub async fn push_inputs(&mut self, inputs: impl IntoIterator<Item = (usize, Data)>) -> Result<Vec<Output>> {
+        self.push_batched(inputs, None).await
+    }
+
+    /// [`Pipeline::push_inputs`], batchable nodes handing their inference to `batch`.
+    async fn push_batched(&mut self, inputs: impl IntoIterator<Item = (usize, Data)>, batch: Option<&group::Batch>) -> Result<Vec<Output>> {
         let started = Instant::now();
         self.metrics.pushes += 1;
         let inputs = match self.take_inputs(inputs) {
@@ -323,7 +330,7 @@ impl Pipeline {
                 self.streaming = true;
                 inputs.iter().for_each(|(i, _)| self.seen[*i] = true);
                 match self.configure() {
-                    Ok(()) => self.step(&inputs, false, &mut self.metrics_on.then_some(started)).await.map(owned),
+                    Ok(()) => self.step(&inputs, false, &mut self.metrics_on.then_some(started), batch).await.map(owned),
                     Err(e) => Err(e),
                 }
             }

@@ -9,7 +9,8 @@ use crate::budget;
 use crate::data::Data;
 use crate::error::{Error, NodeFailure, Operation, Result};
 
-use super::call::{Slot, guarded};
+use super::call::{Slot, call, guarded};
+use super::group::Batch;
 use super::{Output, Pipeline};
 
 impl Pipeline {
@@ -20,7 +21,15 @@ impl Pipeline {
     /// `clock` is the time now when metrics are on (None when off); each node call is
     /// timed from it and advances it, so one clock read per call suffices. The input
     /// clock of sink latency follows the first input given.
-    pub(super) async fn step(&mut self, inputs: &[(usize, Data)], flush: bool, clock: &mut Option<Instant>) -> Result<Vec<Output>> {
+    ///
+    /// With `batch` (a session group's tick), batchable nodes hand their inference to it.
+    pub(super) async fn step(
+        &mut self,
+        inputs: &[(usize, Data)],
+        flush: bool,
+        clock: &mut Option<Instant>,
+        batch: Option<&Batch>,
+    ) -> Result<Vec<Output>> {
         self.fresh = false;
         for (k, (_, data)) in inputs.iter().enumerate() {
             if let Data::Audio(a) = data {
@@ -33,7 +42,7 @@ impl Pipeline {
         }
         let memory: *const crate::alloc::Memory = &*self.memory;
         // SAFETY: the boxed counters outlive this call; node calls nest their own scopes.
-        let result = Attributed { memory: unsafe { &*memory }, inner: self.visit(inputs, flush, clock) }.await;
+        let result = Attributed { memory: unsafe { &*memory }, inner: self.visit(inputs, flush, clock, batch) }.await;
         match &result {
             Err(_) => {
                 for slot in &mut self.slots {
@@ -55,7 +64,13 @@ impl Pipeline {
         result
     }
 
-    async fn visit(&mut self, inputs: &[(usize, Data)], flush: bool, clock: &mut Option<Instant>) -> Result<Vec<Output>> {
+    async fn visit(
+        &mut self,
+        inputs: &[(usize, Data)],
+        flush: bool,
+        clock: &mut Option<Instant>,
+        batch: Option<&Batch>,
+    ) -> Result<Vec<Output>> {
         let ids = self.graph.ids();
         let metrics_on = clock.is_some();
         // Items queued in this step, against the item budget.
@@ -69,14 +84,14 @@ impl Pipeline {
         let mut outputs = Vec::new();
         for wave in &self.waves {
             if let [only] = wave.as_slice() {
-                drain(&mut self.slots[*only], &ids[*only], flush, clock).await?;
+                drain(&mut self.slots[*only], &ids[*only], flush, clock, batch).await?;
                 route(&mut self.slots, &self.routes, &ids[*only], *only, flush, &mut queued, &mut outputs)?;
                 continue;
             }
             let work = self.slots.iter_mut().enumerate().filter(|(i, _)| wave.binary_search(i).is_ok()).map(|(i, slot)| async move {
                 // polled one after another: each starts its own clock
                 let mut clock = metrics_on.then(Instant::now);
-                drain(slot, &ids[i], flush, &mut clock).await.map(|()| i)
+                drain(slot, &ids[i], flush, &mut clock, batch).await.map(|()| i)
             });
             let done = join_all(work).await;
             *clock = metrics_on.then(Instant::now);
@@ -126,8 +141,9 @@ fn route(
 
 /// Processes every queued item of one node, then flushes it if the stream ends; each
 /// call goes through the node's breaker and retry policy and is counted in its metrics
-/// (timed from `clock`, which each call advances; None when metrics are off).
-async fn drain(slot: &mut Slot, id: &str, flush: bool, clock: &mut Option<Instant>) -> Result<()> {
+/// (timed from `clock`, which each call advances; None when metrics are off). With
+/// `batch`, a batchable node's items go through [`staged`].
+async fn drain(slot: &mut Slot, id: &str, flush: bool, clock: &mut Option<Instant>, batch: Option<&Batch>) -> Result<()> {
     if slot.inbox.is_empty() && !flush {
         return Ok(());
     }
@@ -136,7 +152,10 @@ async fn drain(slot: &mut Slot, id: &str, flush: bool, clock: &mut Option<Instan
         if clock.is_some() {
             slot.metrics.input(item);
         }
-        guarded(slot, id, Operation::Process, Some((*port, item)), clock, |n, e| n.process_port(*port, item, e)).await?;
+        match batch.filter(|_| slot.batchable()) {
+            Some(batch) => staged(slot, id, *port, item, clock, batch).await?,
+            None => guarded(slot, id, Operation::Process, Some((*port, item)), clock, |n, e| n.process_port(*port, item, e)).await?,
+        }
     }
     // Nothing is queued for this node while it drains: its emptied inbox goes back, to keep its capacity.
     inbox.clear();
@@ -145,6 +164,28 @@ async fn drain(slot: &mut Slot, id: &str, flush: bool, clock: &mut Option<Instan
         guarded(slot, id, Operation::Flush, None, clock, |n, e| n.flush(e)).await?;
     }
     Ok(())
+}
+
+/// One item through a batchable node: staged, its inference handed to `batch` (the
+/// call waits for the tick to run it), then completed. Only nodes without retries,
+/// timeout or a breaker that is not closed come here ([`Slot::batchable`]), so the
+/// completion is the call the breaker and metrics count.
+async fn staged(slot: &mut Slot, id: &str, port: usize, item: &Data, clock: &mut Option<Instant>, batch: &Batch) -> Result<()> {
+    let mut inference = None;
+    call(slot, id, Operation::Process, |n, _| {
+        inference = n.as_batchable().ok_or_else(|| NodeFailure::broken("the node stopped being batchable"))?.stage(port, item)?;
+        Ok(())
+    })?;
+    // a failed batched run returns nothing: the node, without its state, fails
+    let mut done = Some(match inference {
+        Some(inference) => batch.submit(inference).await,
+        None => None,
+    });
+    guarded(slot, id, Operation::Process, Some((port, item)), clock, |n, e| {
+        let inference = done.take().ok_or_else(|| NodeFailure::broken("a batched completion ran twice"))?;
+        n.as_batchable().ok_or_else(|| NodeFailure::broken("the node stopped being batchable"))?.complete(inference, e)
+    })
+    .await
 }
 
 /// Polls `inner` with allocations attributed to `memory` (a future may be polled on

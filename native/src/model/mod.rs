@@ -9,6 +9,7 @@
 //! Inference runs on the calling thread, single-threaded, within the process-wide
 //! inference thread budget (`budget.rs`): no engine starts threads.
 
+pub mod batch;
 pub mod budget;
 mod graph;
 pub mod int8;

@@ -47,16 +47,20 @@ impl Conv {
         (len - 1) / self.stride + 1
     }
 
-    /// `input` is inputs × `len`, channel-major; writes outputs × out_len into `output`.
-    fn run(&self, input: &[f32], len: usize, cols: &mut Vec<f32>, output: &mut Vec<f32>) {
+    /// `input` is inputs × (`lanes` · `len`), channel-major, each lane's `len`
+    /// positions side by side; writes outputs × (`lanes` · out_len) alike into `output`.
+    fn run(&self, input: &[f32], lanes: usize, len: usize, cols: &mut Vec<f32>, output: &mut Vec<f32>) {
         let n = self.out_len(len);
         let k = self.inputs * 3;
-        // cols is n × k: for output position j, the input values its kernel sees
+        let width = lanes * len;
+        // cols is (lanes · n) × k: for output position j of a lane, the input values its
+        // kernel sees
         cols.clear();
-        cols.resize(k * n, 0.0);
-        for (j, col) in cols.chunks_exact_mut(k).enumerate() {
+        cols.resize(k * n * lanes, 0.0);
+        for (col_index, col) in cols.chunks_exact_mut(k).enumerate() {
+            let (lane, j) = (col_index / n, col_index % n);
             for c in 0..self.inputs {
-                let row = &input[c * len..(c + 1) * len];
+                let row = &input[c * width + lane * len..c * width + (lane + 1) * len];
                 for t in 0..3 {
                     // input position j·stride + t − 1; outside is the zero padding
                     if let Some(&x) = (j * self.stride + t).checked_sub(1).and_then(|p| row.get(p)) {
@@ -66,9 +70,9 @@ impl Conv {
             }
         }
         output.clear();
-        output.resize(self.outputs * n, 0.0);
-        matmul(&self.weight, cols, n, output);
-        for (o, chunk) in output.chunks_exact_mut(n).enumerate() {
+        output.resize(self.outputs * n * lanes, 0.0);
+        matmul(&self.weight, cols, n * lanes, output);
+        for (o, chunk) in output.chunks_exact_mut(n * lanes).enumerate() {
             for v in chunk {
                 *v = (*v + self.bias[o]).max(0.0);
             }
@@ -101,18 +105,32 @@ impl Packed {
     }
 }
 
-/// `out[o·n + j]` = row `o` of `w` · row `j` of `cols` (`n` rows of `w.k`; n ∈ 1, 2, 4).
+/// `out[o·n + j]` = row `o` of `w` · row `j` of `cols` (`n` rows of `w.k`).
+///
+/// Columns are taken in tiles of 4, 2 and 1; every output is one chain of fused
+/// multiply-adds in the order of `k` whatever the tile, so a column's result does not
+/// depend on `n` or on the other columns: a batch of streams equals each stream alone.
 fn matmul(w: &Packed, cols: &[f32], n: usize, out: &mut [f32]) {
     assert!(cols.len() == n * w.k && out.len() == w.rows * n, "matmul shapes");
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has AVX2 and FMA (checked just above); the shapes were checked.
-        unsafe {
-            match n {
-                1 => avx2::kernel::<1, 8>(w, cols, out),
-                2 => avx2::kernel::<2, 4>(w, cols, out),
-                _ => avx2::kernel::<4, 2>(w, cols, out),
+        let mut j = 0;
+        while j < n {
+            let tile = match n - j {
+                1 => 1,
+                2 | 3 => 2,
+                _ => 4,
+            };
+            // SAFETY: the CPU has AVX2 and FMA (checked just above); the shapes were
+            // checked, and columns j..j + tile are within n.
+            unsafe {
+                match tile {
+                    1 => avx2::kernel::<1, 8>(w, cols, out, n, j),
+                    2 => avx2::kernel::<2, 4>(w, cols, out, n, j),
+                    _ => avx2::kernel::<4, 2>(w, cols, out, n, j),
+                }
             }
+            j += tile;
         }
         return;
     }
@@ -140,16 +158,18 @@ mod avx2 {
 
     use super::{LANES, Packed};
 
-    /// [`super::matmul`] for `N` columns, `R` blocks of `LANES` output rows at a time:
-    /// each step along `k` loads `R` weight vectors and `N` inputs for `R · N` fused
-    /// multiply-adds, so loads stay below the FMA rate and `R · N` sums are in flight.
+    /// [`super::matmul`] of the `N` columns from `first` of `n`, `R` blocks of `LANES`
+    /// output rows at a time: each step along `k` loads `R` weight vectors and `N`
+    /// inputs for `R · N` fused multiply-adds, so loads stay below the FMA rate and
+    /// `R · N` sums are in flight.
     ///
     /// # Safety
-    /// The CPU must have AVX2 and FMA; `cols` must hold `N · w.k` values and `out`
-    /// `w.rows · N` (as `matmul` checks); `w.rows` must be a multiple of `R · LANES`.
+    /// The CPU must have AVX2 and FMA; `cols` must hold `n · w.k` values and `out`
+    /// `w.rows · n` (as `matmul` checks), `first + N <= n`; `w.rows` must be a multiple
+    /// of `R · LANES`.
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::needless_range_loop)] // acc[r][j]: indices read clearer than zipped iterators
-    pub unsafe fn kernel<const N: usize, const R: usize>(w: &Packed, cols: &[f32], out: &mut [f32]) {
+    pub unsafe fn kernel<const N: usize, const R: usize>(w: &Packed, cols: &[f32], out: &mut [f32], n: usize, first: usize) {
         let k = w.k;
         assert!(w.rows.is_multiple_of(R * LANES), "row blocks");
         for group in 0..w.rows / (R * LANES) {
@@ -157,7 +177,7 @@ mod avx2 {
             // in `data`; every index below is < k (weights) or < N · k (cols).
             unsafe {
                 let weights = w.data.as_ptr().add(group * R * k * LANES);
-                let x = cols.as_ptr();
+                let x = cols.as_ptr().add(first * k);
                 let mut acc = [[_mm256_setzero_ps(); N]; R];
                 for kk in 0..k {
                     let mut wv = [_mm256_setzero_ps(); R];
@@ -176,7 +196,7 @@ mod avx2 {
                         let mut lanes = [0.0f32; LANES];
                         _mm256_storeu_ps(lanes.as_mut_ptr(), sum);
                         for (l, v) in lanes.into_iter().enumerate() {
-                            out[((group * R + r) * LANES + l) * N + j] = v;
+                            out[((group * R + r) * LANES + l) * n + first + j] = v;
                         }
                     }
                 }
@@ -198,11 +218,15 @@ pub struct Silero {
     out_bias: f32,
 }
 
-/// One stream's state and scratch space.
+/// One stream's state: the LSTM's and the last window's context (1.3 KB).
 pub struct SileroState {
-    h: Vec<f32>,
-    c: Vec<f32>,
-    context: Vec<f32>,
+    h: [f32; HIDDEN],
+    c: [f32; HIDDEN],
+    context: [f32; CONTEXT],
+}
+
+/// Scratch space of a forward pass, one per thread, grown to the largest batch.
+struct Scratch {
     padded: Vec<f32>,
     frame: Vec<f32>,
     spectrum: Vec<Complex<f32>>,
@@ -212,6 +236,10 @@ pub struct SileroState {
     cols: Vec<f32>,
     xh: Vec<f32>,
     gates: Vec<f32>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Option<Scratch>> = const { std::cell::RefCell::new(None) };
 }
 
 impl Silero {
@@ -245,39 +273,93 @@ impl Silero {
 
     /// A fresh stream: zero LSTM state and zero context.
     pub fn state(&self) -> SileroState {
-        SileroState {
-            h: vec![0.0; HIDDEN],
-            c: vec![0.0; HIDDEN],
-            context: vec![0.0; CONTEXT],
-            padded: vec![0.0; CONTEXT + WINDOW + 2 * PAD],
-            frame: self.fft.make_input_vec(),
-            spectrum: self.fft.make_output_vec(),
-            fft_scratch: self.fft.make_scratch_vec(),
-            a: Vec::new(),
-            b: Vec::new(),
-            cols: Vec::new(),
-            xh: vec![0.0; 2 * HIDDEN],
-            gates: vec![0.0; GATES],
-        }
+        SileroState { h: [0.0; HIDDEN], c: [0.0; HIDDEN], context: [0.0; CONTEXT] }
     }
 
     /// Speech probability of the next `WINDOW` samples of `state`'s stream.
     pub fn forward(&self, state: &mut SileroState, window: &[f32]) -> f32 {
-        assert_eq!(window.len(), WINDOW, "silero windows are {WINDOW} samples");
-        let s = state;
+        let mut p = [0.0];
+        self.forward_batch(&mut [(state, window)], &mut p);
+        p[0]
+    }
+
+    /// Speech probabilities of the next `WINDOW` samples of several streams, one
+    /// window each: `lanes[i]` is a stream's state and window, `probs[i]` receives its
+    /// probability. Each stream's result is the one [`Silero::forward`] gives it alone,
+    /// to the bit: the lanes share each matrix product (the weights are read once for
+    /// all), never a sum.
+    pub fn forward_batch(&self, lanes: &mut [(&mut SileroState, &[f32])], probs: &mut [f32]) {
+        assert_eq!(lanes.len(), probs.len(), "one probability per lane");
+        SCRATCH.with(|cell| {
+            let mut cell = cell.borrow_mut();
+            let s = cell.get_or_insert_with(|| Scratch {
+                padded: vec![0.0; CONTEXT + WINDOW + 2 * PAD],
+                frame: self.fft.make_input_vec(),
+                spectrum: self.fft.make_output_vec(),
+                fft_scratch: self.fft.make_scratch_vec(),
+                a: Vec::new(),
+                b: Vec::new(),
+                cols: Vec::new(),
+                xh: Vec::new(),
+                gates: Vec::new(),
+            });
+            self.forward_in(s, lanes, probs);
+        });
+    }
+
+    fn forward_in(&self, s: &mut Scratch, lanes: &mut [(&mut SileroState, &[f32])], probs: &mut [f32]) {
+        let n = lanes.len();
+        // magnitudes: BINS × (n · FRAMES), channel-major, lane by lane
+        s.a.clear();
+        s.a.resize(BINS * FRAMES * n, 0.0);
+        for (lane, (state, window)) in lanes.iter_mut().enumerate() {
+            assert_eq!(window.len(), WINDOW, "silero windows are {WINDOW} samples");
+            self.magnitudes(s, state, window, lane, n);
+        }
+        let mut len = FRAMES;
+        for conv in &self.encoder {
+            conv.run(&s.a, n, len, &mut s.cols, &mut s.b);
+            len = conv.out_len(len);
+            std::mem::swap(&mut s.a, &mut s.b);
+        }
+        debug_assert_eq!(s.a.len(), HIDDEN * n);
+        // x and h of each lane side by side, a row of 2·HIDDEN per lane
+        s.xh.clear();
+        for (lane, (state, _)) in lanes.iter().enumerate() {
+            s.xh.extend((0..HIDDEN).map(|i| s.a[i * n + lane]));
+            s.xh.extend_from_slice(&state.h);
+        }
+        s.gates.clear();
+        s.gates.resize(GATES * n, 0.0);
+        matmul(&self.lstm, &s.xh, n, &mut s.gates);
+        let (gates, b) = (&s.gates, &self.lstm_bias);
+        for (lane, ((state, _), p)) in lanes.iter_mut().zip(probs.iter_mut()).enumerate() {
+            let mut z = self.out_bias;
+            for j in 0..HIDDEN {
+                let gate = |g: usize| gates[(g * HIDDEN + j) * n + lane] + b[g * HIDDEN + j];
+                let (i, o, f, g) = (sigmoid(gate(0)), sigmoid(gate(1)), sigmoid(gate(2)), tanh(gate(3)));
+                state.c[j] = f * state.c[j] + i * g;
+                state.h[j] = o * tanh(state.c[j]);
+                z += self.out_weight[j] * state.h[j].max(0.0);
+            }
+            *p = sigmoid(z);
+        }
+    }
+
+    /// The STFT magnitudes of `window` (after `state`'s context) into lane `lane` of
+    /// `n` in `s.a`; `state` keeps the window's end as the next context.
+    fn magnitudes(&self, s: &mut Scratch, state: &mut SileroState, window: &[f32], lane: usize, n: usize) {
         // x = context ++ window, reflect-padded by PAD on both sides
         let len = CONTEXT + WINDOW;
-        s.padded[PAD..PAD + CONTEXT].copy_from_slice(&s.context);
+        s.padded[PAD..PAD + CONTEXT].copy_from_slice(&state.context);
         let clip = super::SAMPLE_CLIP;
         s.padded[PAD + CONTEXT..PAD + len].iter_mut().zip(window).for_each(|(p, &x)| *p = x.clamp(-clip, clip));
         for i in 0..PAD {
             s.padded[i] = s.padded[2 * PAD - i];
             s.padded[PAD + len + i] = s.padded[PAD + len - 2 - i];
         }
-        s.context.copy_from_slice(&s.padded[PAD + len - CONTEXT..PAD + len]);
-        // magnitudes: BINS × FRAMES, channel-major
-        s.a.clear();
-        s.a.resize(BINS * FRAMES, 0.0);
+        state.context.copy_from_slice(&s.padded[PAD + len - CONTEXT..PAD + len]);
+        let width = FRAMES * n;
         for f in 0..FRAMES {
             let start = (f + 1) * HOP;
             for ((dst, &x), &w) in s.frame.iter_mut().zip(&s.padded[start..start + NFFT]).zip(&self.window) {
@@ -285,29 +367,9 @@ impl Silero {
             }
             self.fft.process_with_scratch(&mut s.frame, &mut s.spectrum, &mut s.fft_scratch).expect("sizes come from the plan");
             for (k, z) in s.spectrum.iter().enumerate() {
-                s.a[k * FRAMES + f] = (z.re * z.re + z.im * z.im).sqrt();
+                s.a[k * width + lane * FRAMES + f] = (z.re * z.re + z.im * z.im).sqrt();
             }
         }
-        let mut len = FRAMES;
-        for conv in &self.encoder {
-            conv.run(&s.a, len, &mut s.cols, &mut s.b);
-            len = conv.out_len(len);
-            std::mem::swap(&mut s.a, &mut s.b);
-        }
-        debug_assert_eq!(s.a.len(), HIDDEN);
-        s.xh[..HIDDEN].copy_from_slice(&s.a);
-        s.xh[HIDDEN..].copy_from_slice(&s.h);
-        matmul(&self.lstm, &s.xh, 1, &mut s.gates);
-        let (gates, b) = (&s.gates, &self.lstm_bias);
-        let mut z = self.out_bias;
-        for j in 0..HIDDEN {
-            let gate = |n: usize| gates[n * HIDDEN + j] + b[n * HIDDEN + j];
-            let (i, o, f, g) = (sigmoid(gate(0)), sigmoid(gate(1)), sigmoid(gate(2)), tanh(gate(3)));
-            s.c[j] = f * s.c[j] + i * g;
-            s.h[j] = o * tanh(s.c[j]);
-            z += self.out_weight[j] * s.h[j].max(0.0);
-        }
-        sigmoid(z)
     }
 }
 

@@ -13,7 +13,9 @@ use crate::budget;
 use crate::caps::Caps;
 use crate::data::Data;
 use crate::error::NodeFailure;
+use crate::model::batch::Inference;
 
+pub(crate) use audio::vad_frames;
 pub use fault::allow_process_faults;
 pub use params::{ParamError, parse_params};
 pub use registry::Registry;
@@ -54,6 +56,24 @@ pub trait Node: Send {
     fn latency(&self) -> usize {
         0
     }
+    /// The node as one whose model inference can run batched with other sessions'
+    /// instances of it (in a session group), when it is one now.
+    fn as_batchable(&mut self) -> Option<&mut dyn Batchable> {
+        None
+    }
+}
+
+/// A node whose `process` splits in two around its model inference, so a session
+/// group can run the inference of many sessions' instances in one batch:
+/// `process(input)` is `stage(input)`, then the inference run (alone or batched), then
+/// `complete` with it.
+pub trait Batchable {
+    /// Takes `input` (from input port `port`) and returns the inference it needs, with
+    /// the node's model state moved into it (`None`: it needs none).
+    fn stage(&mut self, port: usize, input: &Data) -> Result<Option<Inference>, NodeFailure>;
+    /// Finishes the staged input with its inference run (the state moves back),
+    /// emitting what `process` would have.
+    fn complete(&mut self, inference: Option<Inference>, out: &mut Emitter) -> Result<(), NodeFailure>;
 }
 
 /// Collects a node's outputs, each tagged with its output port index. It holds at

@@ -1,5 +1,6 @@
 // The C++17 wrapper (remotemedia.hpp) end to end: RAII handles, a one-shot run over a
-// std::vector, a session over raw pointers, and each kind of error as an exception.
+// std::vector, a session over raw pointers, a session group, and each kind of error as an
+// exception.
 #include <remotemedia.hpp>
 
 #include <array>
@@ -43,6 +44,25 @@ int main() {
   remotemedia::Session g = gain.stream();
   g.push(x, 1, 16000);
   CHECK(g.pull_into(into.data(), into.size(), 1) == 3 && g.pull_into(into.data(), into.size(), 1) == 0);
+
+  // A session group: one push for two sessions, outputs by session; a bad id throws
+  // after the other session's chunk went through.
+  remotemedia::Group group = gain.sessions();
+  const uint64_t s1 = group.open(), s2 = group.open();
+  std::vector<float> z{2.0f};
+  group.push({remotemedia::chunk(s2, z, 1, 16000), remotemedia::chunk(s1, x, 1, 16000)});
+  remotemedia::GroupOutputs pulled = group.pull();
+  CHECK(pulled.size() == 2 && pulled.session(0) == s1 && pulled.session(1) == s2 && pulled[1].view.len == 1);
+  std::vector<RmStatus> statuses;
+  try {
+    group.push({remotemedia::chunk(s1, z, 1, 16000), remotemedia::chunk(s2 + 5, z, 1, 16000)}, &statuses);
+    CHECK(!"a push to an unknown session throws");
+  } catch (const Error &e) {
+    CHECK(e.status() == RM_STATUS_INVALID_ARGUMENT && std::string(e.what()).find("session") != std::string::npos);
+    CHECK(statuses.size() == 2 && statuses[0] == RM_STATUS_OK && statuses[1] == RM_STATUS_INVALID_ARGUMENT);
+  }
+  CHECK(group.pull().size() == 1);
+  group.close(s1);
 
   // Two named inputs into a Mix, found by name, run together and pushed apart.
   auto mix = rt.pipeline(R"({"version":"1","inputs":[{"name":"mic"},{"name":"far"}],

@@ -10,6 +10,8 @@ mod resample;
 mod turn;
 mod vad;
 
+pub(crate) use vad::vad_frames;
+
 use crate::data::{AudioBuffer, Data, SampleBuf, Samples};
 use crate::error::NodeFailure;
 

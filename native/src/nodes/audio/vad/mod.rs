@@ -26,8 +26,9 @@ use serde_json::{Map, Value, json};
 use crate::caps::Caps;
 use crate::data::{AudioBuffer, Data, Samples};
 use crate::error::NodeFailure;
+use crate::model::batch::Inference;
 use crate::model::{SILERO_WINDOW, Silero, SileroState};
-use crate::nodes::{Emitter, Implementation, Node, NodeSpec, ParamError, parse_params};
+use crate::nodes::{Batchable, Emitter, Implementation, Node, NodeSpec, ParamError, parse_params};
 
 use segments::{Segment, Segmenter};
 use spectral::{FRAME_MS, RATES, Spectral};
@@ -191,17 +192,41 @@ impl Default for Params {
     }
 }
 
-/// What scores frames: the engine's per-stream state.
+/// What scores frames: the engine's per-stream state (silero's is out in an
+/// [`Inference`] between `stage` and `complete`).
 enum Scorer {
     Spectral(Box<Spectral>),
-    Silero(Arc<Silero>, Box<SileroState>),
+    Silero(Arc<Silero>, Option<Box<SileroState>>),
 }
 
+/// Why a silero state is missing: it left in an inference that never came back.
+const STATE_LOST: &str = "the VAD's silero state was lost (an earlier batched inference did not finish)";
+
 impl Scorer {
-    fn score(&mut self, frame: &[f32]) -> f32 {
+    /// Scores the frames of `staged` (whole frames of `frame_len`) into `scores`,
+    /// directly (spectral), or through `inference` (silero; run already).
+    fn scores(&mut self, staged: &[f32], frame_len: usize, inference: Option<Inference>, scores: &mut Vec<f32>) -> Result<(), NodeFailure> {
+        match (self, inference) {
+            (Scorer::Spectral(s), None) => {
+                scores.clear();
+                scores.extend(staged.chunks_exact(frame_len).map(|f| s.score(f)));
+            }
+            (Scorer::Silero(_, slot), Some(Inference::Silero { state, probs, .. })) => {
+                *slot = Some(state);
+                *scores = probs;
+            }
+            (Scorer::Silero(..), None) if staged.is_empty() => scores.clear(),
+            _ => return Err(NodeFailure::broken(STATE_LOST)),
+        }
+        Ok(())
+    }
+
+    /// One padded frame scored alone (the silero tail at flush).
+    fn score(&mut self, frame: &[f32]) -> Result<f32, NodeFailure> {
         match self {
-            Scorer::Spectral(s) => s.score(frame),
-            Scorer::Silero(model, state) => crate::model::budget::run(|| model.forward(state, frame)),
+            Scorer::Spectral(s) => Ok(s.score(frame)),
+            Scorer::Silero(model, Some(state)) => Ok(crate::model::budget::run(|| model.forward(state, frame))),
+            Scorer::Silero(_, None) => Err(NodeFailure::broken(STATE_LOST)),
         }
     }
 }
@@ -237,6 +262,9 @@ struct Stream {
     /// Frames of a run not yet long enough, held back.
     held: Vec<Frame>,
     segments: Segmenter,
+    /// Whole frames of the chunk being processed, waiting for their scores.
+    staged: Vec<f32>,
+    scores: Vec<f32>,
 }
 
 struct Vad {
@@ -337,7 +365,7 @@ impl Vad {
 
     fn start(&self, rate: u32) -> Result<Stream, NodeFailure> {
         let (scorer, frame_len) = match &self.silero {
-            Some(model) if rate == SILERO_RATE => (Scorer::Silero(model.clone(), Box::new(model.state())), SILERO_WINDOW),
+            Some(model) if rate == SILERO_RATE => (Scorer::Silero(model.clone(), Some(Box::new(model.state()))), SILERO_WINDOW),
             Some(_) => return Err(NodeFailure::new(format!("VAD's silero engine takes 16000 Hz, got {rate}; resample first"))),
             None if RATES.contains(&rate) => {
                 (Scorer::Spectral(Box::new(Spectral::new(rate, self.frame_ms))), (rate * self.frame_ms / 1000) as usize)
@@ -355,6 +383,8 @@ impl Vad {
             confirmed: false,
             held: Vec::new(),
             segments: Segmenter::new(self.frame_ms, self.min_silence_ms, self.speech_pad_ms, self.max_speech_ms),
+            staged: Vec::new(),
+            scores: Vec::new(),
         })
     }
 
@@ -373,10 +403,9 @@ impl Vad {
         }
     }
 
-    /// Scores the whole frame `samples` (of which the first `len` are audio, the rest
-    /// padding) and pushes it towards its decision.
-    fn frame(&self, stream: &mut Stream, samples: &[f32], len: usize, decisions: &mut Decisions, out: &mut Emitter) {
-        let score = stream.scorer.score(samples);
+    /// Pushes the whole frame `samples` (of which the first `len` are audio, the rest
+    /// padding), scored `score`, towards its decision.
+    fn frame(&self, stream: &mut Stream, samples: &[f32], len: usize, score: f32, decisions: &mut Decisions, out: &mut Emitter) {
         let loud = level_dbfs(&samples[..len]) >= self.min_level_dbfs;
         let index = stream.next_index;
         stream.next_index += 1;
@@ -439,50 +468,116 @@ impl Vad {
     }
 }
 
-impl Node for Vad {
-    fn process(&mut self, input: &Data, out: &mut Emitter) -> Result<(), NodeFailure> {
-        let (audio, samples) = super::mono_f32(input, "VAD")?;
+impl Vad {
+    /// The stream for a chunk of `audio`'s rate (made at the first chunk).
+    fn stream_for(&mut self, audio: &AudioBuffer) -> Result<&mut Stream, NodeFailure> {
         if self.stream.is_none() {
             self.stream = Some(self.start(audio.sample_rate())?);
         }
-        let mut stream = self.stream.take().expect("set above");
+        let stream = self.stream.as_mut().expect("set above");
         if audio.sample_rate() != stream.rate {
-            let message = format!(
+            return Err(NodeFailure::invalid_input(format!(
                 "its input port in got a chunk of {} Hz; the stream is {} Hz (configured, or its first chunk)",
                 audio.sample_rate(),
                 stream.rate
-            );
-            self.stream = Some(stream);
-            return Err(NodeFailure::invalid_input(message));
+            )));
         }
-        let mut decisions = Decisions::default();
+        Ok(stream)
+    }
+}
+
+/// Reads a `frames` event of a VAD (as [`Vad::emit_decisions`] writes it): calls
+/// `row(frame index, score, speech)` for each of its frames; false when `event` is not
+/// one.
+pub(crate) fn vad_frames(event: &Value, mut row: impl FnMut(u64, f32, bool)) -> bool {
+    let (Some(start), Some(frame_ms), Some(speech), Some(score)) = (
+        event.get("start").and_then(Value::as_f64),
+        event.get("frame_ms").and_then(Value::as_u64).filter(|&ms| ms > 0),
+        event.get("speech").and_then(Value::as_array),
+        event.get("score").and_then(Value::as_array),
+    ) else {
+        return false;
+    };
+    // start is index · frame_ms / 1000 (`Vad::seconds`), so the index is exact after rounding
+    let first = (start * 1000.0 / frame_ms as f64).round() as u64;
+    for (i, (s, p)) in speech.iter().zip(score).enumerate() {
+        row(first + i as u64, p.as_f64().unwrap_or(f64::NAN) as f32, s.as_bool().unwrap_or(false));
+    }
+    true
+}
+
+impl Batchable for Vad {
+    /// Cuts the chunk into whole frames (a frame that straddles chunks is assembled in
+    /// `pending`, which keeps its capacity) and stages them; silero's need inference.
+    fn stage(&mut self, _port: usize, input: &Data) -> Result<Option<Inference>, NodeFailure> {
+        let (audio, samples) = super::mono_f32(input, "VAD")?;
+        let stream = self.stream_for(audio)?;
         let mut rest: &[f32] = samples;
-        // A frame that straddles chunks is assembled in `pending`, which keeps its
-        // capacity, so steady-state streaming allocates nothing payload-sized here.
-        let mut pending = std::mem::take(&mut stream.pending);
+        stream.staged.clear();
         while !rest.is_empty() {
-            let whole: &[f32] = if pending.is_empty() && rest.len() >= stream.frame_len {
-                let (f, r) = rest.split_at(stream.frame_len);
-                rest = r;
-                f
-            } else {
-                let take = (stream.frame_len - pending.len()).min(rest.len());
-                pending.extend_from_slice(&rest[..take]);
-                rest = &rest[take..];
-                if pending.len() < stream.frame_len {
-                    break;
-                }
-                &pending
-            };
-            self.frame(&mut stream, whole, whole.len(), &mut decisions, out);
-            if pending.len() == stream.frame_len {
-                pending.clear();
+            if stream.pending.is_empty() && rest.len() >= stream.frame_len {
+                let whole = rest.len() / stream.frame_len * stream.frame_len;
+                stream.staged.extend_from_slice(&rest[..whole]);
+                rest = &rest[whole..];
+                continue;
+            }
+            let take = (stream.frame_len - stream.pending.len()).min(rest.len());
+            stream.pending.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if stream.pending.len() == stream.frame_len {
+                stream.staged.extend_from_slice(&stream.pending);
+                stream.pending.clear();
             }
         }
-        stream.pending = pending;
+        Ok(match &mut stream.scorer {
+            Scorer::Silero(model, state) if !stream.staged.is_empty() => Some(Inference::Silero {
+                model: model.clone(),
+                state: state.take().ok_or_else(|| NodeFailure::broken(STATE_LOST))?,
+                windows: std::mem::take(&mut stream.staged),
+                probs: {
+                    stream.scores.clear();
+                    std::mem::take(&mut stream.scores)
+                },
+            }),
+            _ => None,
+        })
+    }
+
+    /// Decides the staged frames in order, with their scores.
+    fn complete(&mut self, mut inference: Option<Inference>, out: &mut Emitter) -> Result<(), NodeFailure> {
+        let mut stream = self.stream.take().ok_or_else(|| NodeFailure::broken("VAD completed a chunk it did not stage"))?;
+        if let Some(Inference::Silero { windows, .. }) = &mut inference {
+            stream.staged = std::mem::take(windows);
+        }
+        let mut scores = std::mem::take(&mut stream.scores);
+        let scored = stream.scorer.scores(&stream.staged, stream.frame_len, inference, &mut scores);
+        if let Err(e) = scored {
+            self.stream = Some(stream);
+            return Err(e);
+        }
+        let mut decisions = Decisions::default();
+        let staged = std::mem::take(&mut stream.staged);
+        for (frame, &score) in staged.chunks_exact(stream.frame_len).zip(&scores) {
+            self.frame(&mut stream, frame, frame.len(), score, &mut decisions, out);
+        }
+        (stream.staged, stream.scores) = (staged, scores);
         self.emit_decisions(decisions, out);
         self.stream = Some(stream);
         Ok(())
+    }
+}
+
+impl Node for Vad {
+    fn process(&mut self, input: &Data, out: &mut Emitter) -> Result<(), NodeFailure> {
+        let mut inference = self.stage(0, input)?;
+        if let Some(inference) = &mut inference {
+            inference.run();
+        }
+        self.complete(inference, out)
+    }
+
+    fn as_batchable(&mut self) -> Option<&mut dyn Batchable> {
+        if self.silero.is_some() { Some(self) } else { None }
     }
 
     /// Makes the engine's state and frame buffer for the negotiated rate, when known.
@@ -501,7 +596,8 @@ impl Node for Vad {
             let mut tail = std::mem::take(&mut stream.pending);
             let len = tail.len();
             tail.resize(stream.frame_len, 0.0);
-            self.frame(&mut stream, &tail, len, &mut decisions, out);
+            let score = stream.scorer.score(&tail)?;
+            self.frame(&mut stream, &tail, len, score, &mut decisions, out);
         }
         for held in std::mem::take(&mut stream.held) {
             self.decide(&mut stream, held, false, &mut decisions, out);
