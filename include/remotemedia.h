@@ -76,6 +76,11 @@
 #define RM_MAX_INPUT_PORTS 64
 
 /**
+ * The most threads a group's tick runs on.
+ */
+#define RM_GROUP_MAX_WORKERS 256
+
+/**
  * A session's output queue capacity when the caller gives none.
  */
 #define RM_SESSION_DEFAULT_CAPACITY 1024
@@ -389,11 +394,17 @@ bool rm_last_error_retryable(void);
  * (the pipeline itself is not used by the group and may be freed or run meanwhile).
  * Each session's output queue holds at most `capacity` items (0 means
  * `RM_SESSION_DEFAULT_CAPACITY`); beyond, its oldest items are dropped and counted.
+ * A push runs the sessions on the calling thread, or with `workers` > 1 on that many
+ * threads (the caller's and `workers - 1` started for that push; 0 means 1, at most
+ * `RM_GROUP_MAX_WORKERS`), each running a share of at least one full inference batch.
  *
  * On success `*out` receives a group the caller owns and must release with
  * `rm_group_free`. Any thread.
  */
-RmStatus rm_group_new(const struct RmPipeline *pipeline, size_t capacity, struct RmGroup **out);
+RmStatus rm_group_new(const struct RmPipeline *pipeline,
+                      size_t capacity,
+                      uint32_t workers,
+                      struct RmGroup **out);
 
 /**
  * Opens a session with fresh node instances; `*session` receives its id (from 1,
@@ -425,6 +436,25 @@ RmStatus rm_group_push(const struct RmGroup *group,
                        const struct RmGroupChunk *chunks,
                        size_t n,
                        RmStatus *statuses);
+
+/**
+ * One tick in which each of the `n` sessions at `sessions` takes a chunk of the same
+ * shape from one block: session `sessions[i]` takes the `samples` interleaved samples
+ * (all channels) at `data + i · samples` (in samples of `format`, an `RmSampleFormat`),
+ * for the pipeline's first input. The fast path of a server that gathers every
+ * session's frame of a tick into one array: no per-chunk struct to fill. `data` is
+ * borrowed and read only during the call (NULL only when `n` or `samples` is 0).
+ * Failures and `statuses` (`n` entries) as in `rm_group_push`. Serialized; any thread.
+ */
+RmStatus rm_group_push_block(const struct RmGroup *group,
+                             const uint64_t *sessions,
+                             size_t n,
+                             const void *data,
+                             size_t samples,
+                             uint32_t format,
+                             uint32_t channels,
+                             uint32_t sample_rate,
+                             RmStatus *statuses);
 
 /**
  * Ends the streams of the `n` sessions at `sessions`: their nodes' tails are queued,

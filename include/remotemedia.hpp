@@ -341,10 +341,11 @@ class Pipeline {
     return Session(out);
   }
   /** A group of sessions on fresh instances of this pipeline's nodes; each session
-   *  queues at most `capacity` items (0: the default), dropping its oldest beyond. */
-  Group sessions(std::size_t capacity = 0) const {
+   *  queues at most `capacity` items (0: the default), dropping its oldest beyond; a
+   *  push runs on `workers` threads (the caller's and workers - 1 more). */
+  Group sessions(std::size_t capacity = 0, uint32_t workers = 1) const {
     RmGroup *out = nullptr;
-    detail::check(rm_group_new(handle_.get(), capacity, &out));
+    detail::check(rm_group_new(handle_.get(), capacity, workers, &out));
     return Group(out);
   }
   /** The pipeline as JSON: nodes, the runtime chosen for each, ports, latency, manifest. */

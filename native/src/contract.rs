@@ -9,7 +9,7 @@ use remotemedia_plugin::abi::{RM_PLUGIN_ABI_MAJOR, RM_PLUGIN_ABI_MINOR, RmDataKi
 use serde_json::{Map, Value, json};
 
 use crate::budget;
-use crate::executor::{DEFAULT_CAPACITY, MAX_CAPACITY, MAX_TIMEOUT_MS, Overflow};
+use crate::executor::{DEFAULT_CAPACITY, MAX_CAPACITY, MAX_TIMEOUT_MS, MAX_WORKERS, Overflow};
 use crate::nodes::Registry;
 
 /// The contract as JSON (see the module docs).
@@ -29,7 +29,7 @@ pub fn contract() -> Value {
         "data_kinds": {"audio": RmDataKind::Audio as u32, "json": RmDataKind::Json as u32},
         "log_levels": levels.iter().map(|&l| (format!("{l:?}").to_lowercase(), json!(l as u32))).collect::<Map<_, _>>(),
         "overflow": [Overflow::Block, Overflow::DropOldest],
-        "session": {"default_capacity": DEFAULT_CAPACITY, "max_capacity": MAX_CAPACITY, "max_timeout_ms": MAX_TIMEOUT_MS},
+        "session": {"default_capacity": DEFAULT_CAPACITY, "max_capacity": MAX_CAPACITY, "max_timeout_ms": MAX_TIMEOUT_MS, "max_workers": MAX_WORKERS},
         "max_sample_rate": u32::MAX,
         "max_channels": crate::budget::MAX_CHANNELS,
         "suggest_max_chars": crate::error::SUGGEST_MAX_CHARS,

@@ -27,18 +27,10 @@ from .errors import (
     TransientError,
 )
 from .files import process_file
+from .group import GroupOutputs, SessionGroup, VadFrames
 from .native import available as native_available
 from .node import Emit, Node, ParamError, register_node
-from .pipeline import (
-    AsyncStream,
-    GroupOutputs,
-    Pipeline,
-    SessionGroup,
-    Stream,
-    VadFrames,
-    inference_threads,
-    set_inference_threads,
-)
+from .pipeline import AsyncStream, Pipeline, Stream, inference_threads, set_inference_threads
 from .plugins import check_plugin, list_plugins, load_plugin
 
 # A library logs, the application decides where records go: without a handler of its

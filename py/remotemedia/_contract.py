@@ -24,6 +24,7 @@ LOG_LEVELS: dict[str, int] = CONTRACT["log_levels"]
 #: A stream's output queue capacity when none is given, and the largest allowed.
 DEFAULT_CAPACITY: int = CONTRACT["session"]["default_capacity"]
 MAX_CAPACITY: int = CONTRACT["session"]["max_capacity"]
+MAX_WORKERS: int = CONTRACT["session"]["max_workers"]
 #: Longest push or pull timeout, in seconds.
 MAX_TIMEOUT_S: float = CONTRACT["session"]["max_timeout_ms"] / 1000
 #: Largest sample rate, in Hz.

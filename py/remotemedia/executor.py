@@ -667,8 +667,8 @@ class PythonPipeline:
                 outs += self._guarded(i, "flush", None, "flush")
         return outs
 
-    def group(self, capacity: int) -> PythonGroup:
-        return PythonGroup(self, capacity)
+    def group(self, capacity: int, workers: int) -> PythonGroup:
+        return PythonGroup(self, capacity)  # sessions run one by one: workers do not apply
 
     def session(self, capacity: int, overflow: str) -> PythonSession:
         """A stream on fresh instances of the manifest's nodes, planned for the manifest's
@@ -815,6 +815,9 @@ class PythonGroup:
             except RemoteMediaError as e:
                 failures[session] = e
         return failures
+
+    def push_block(self, sessions: np.ndarray, block: np.ndarray, sample_rate: int) -> dict[int, RemoteMediaError]:
+        return self.push([(int(sid), 0, Audio(row, sample_rate)) for sid, row in zip(sessions, block)])
 
     def flush(self, sessions: list[int]) -> dict[int, RemoteMediaError]:
         failures: dict[int, RemoteMediaError] = {}

@@ -433,8 +433,8 @@ class NativePipeline:
             raise _error(status)
         return frames[0]
 
-    def group(self, capacity: int) -> NativeGroup:
-        return NativeGroup(self, capacity)
+    def group(self, capacity: int, workers: int) -> NativeGroup:
+        return NativeGroup(self, capacity, workers)
 
     def session(self, capacity: int, overflow: str) -> NativeSession:
         return NativeSession(self, capacity, overflow)
@@ -610,9 +610,9 @@ class NativeSession:
 class NativeGroup:
     """A native session group (see rm_group_*). Native calls release the GIL."""
 
-    def __init__(self, pipeline: NativePipeline, capacity: int):
+    def __init__(self, pipeline: NativePipeline, capacity: int, workers: int):
         out = ffi.new("RmGroup **")
-        _check(lib.rm_group_new(pipeline.ptr, capacity, out))
+        _check(lib.rm_group_new(pipeline.ptr, capacity, workers, out))
         self.ptr = out[0]
         self.keys = pipeline.keys
         self._finalizer = weakref.finalize(self, lib.rm_group_free, self.ptr)
@@ -637,6 +637,16 @@ class NativeGroup:
         status = _group_push(self.ptr, array, n, statuses)
         return {} if status == OK else _failures(status, [c[0] for c in chunks], statuses)
 
+    def push_block(self, sessions: np.ndarray, block: np.ndarray, sample_rate: int) -> dict[int, RemoteMediaError]:
+        """One tick: session ``sessions[i]`` (uint64) takes ``block[i]`` (checked)."""
+        n = len(sessions)
+        statuses = ffi.new("RmStatus[]", n)
+        channels = 1 if block.ndim == 2 else block.shape[2]
+        status = lib.rm_group_push_block(self.ptr, _from_buffer("uint64_t[]", sessions), n, _borrow(block),
+                                         block[0].size if n else 0, FORMAT_OF[block.dtype], channels, sample_rate,
+                                         statuses)
+        return {} if status == OK else _failures(status, sessions.tolist(), statuses)
+
     def flush(self, sessions: list[int]) -> dict[int, RemoteMediaError]:
         statuses = ffi.new("RmStatus[]", len(sessions))
         status = lib.rm_group_flush(self.ptr, sessions, len(sessions), statuses)
@@ -648,6 +658,9 @@ class NativeGroup:
         flags = lib.RM_GROUP_PULL_VAD_TABLE if vad_table else 0
         _check(lib.rm_group_pull(self.ptr, max_per_session, flags, out))
         raw = out[0]
+        if raw.len == 0 and raw.vad_frames.len == 0:  # nothing ready: the common tick without a decision
+            lib.rm_group_outputs_free(raw)
+            return [], {}
         try:
             sessions = _column(raw.sessions, raw.len, np.uint64).tolist()
             t = raw.vad_frames
@@ -655,7 +668,7 @@ class NativeGroup:
             columns = (_column(t.session, t.len, np.uint64), _column(t.frame, t.len, np.uint64),
                        _column(t.score, t.len, np.float32), _column(t.speech, t.len, np.uint8).astype(bool))
             vad = {}
-            for index in np.unique(node).tolist():
+            for index in np.unique(node).tolist() if t.len else ():
                 rows = node == index
                 vad[self.keys[index][0]] = columns if rows.all() else tuple(c[rows] for c in columns)
         except BaseException:

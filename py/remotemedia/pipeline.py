@@ -10,18 +10,19 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
 from . import caps as caps_mod
 from . import manifest as manifest_mod
 from . import native
-from ._contract import DEFAULT_CAPACITY, MAX_CAPACITY, MAX_TIMEOUT_S, OVERFLOW
+from ._contract import DEFAULT_CAPACITY, MAX_CAPACITY, MAX_TIMEOUT_S, MAX_WORKERS, OVERFLOW
 from ._schema import SchemaError, check_bounds, check_shape
 from .audio import FORMAT_OF, Audio
-from .errors import InvalidInputError, ManifestError, SessionError, did_you_mean
+from .errors import InvalidInputError, ManifestError, did_you_mean
 from .executor import PythonPipeline
+from .group import SessionGroup
+from .inputs import call_inputs
 from .model import BUDGET, MAX_INFERENCE_THREADS, with_package_models
 from .node import Node, ParamError, lookup, register_node, registered
 
@@ -223,7 +224,7 @@ class Pipeline:
         if input is None and type(audio) is Audio and len(impl.input_names) == 1:
             audio.check_layout()
             return impl.run(audio)
-        return impl.run(_inputs(impl.input_names, audio, input, "run"))
+        return impl.run(call_inputs(impl.input_names, audio, input, "run"))
 
     def run_into(self, audio: Audio | dict[str, Audio], out: np.ndarray, *, input: str | None = None) -> int:
         """Runs once like ``run`` and writes the run's audio into ``out`` instead of
@@ -241,7 +242,7 @@ class Pipeline:
             audio.check_layout()
             inputs = audio
         else:
-            inputs = _inputs(impl.input_names, audio, input, "run_into")
+            inputs = call_inputs(impl.input_names, audio, input, "run_into")
         _check_out(out)
         return impl.run_into(inputs, out)
 
@@ -254,13 +255,22 @@ class Pipeline:
         impl = self._compile()
         return Stream(impl.session(capacity, overflow), impl.input_names)
 
-    def sessions(self, capacity: int = DEFAULT_CAPACITY) -> SessionGroup:
+    def sessions(self, capacity: int = DEFAULT_CAPACITY, *, workers: int = 1,
+                 max_delay_ms: float | None = None) -> SessionGroup:
         """A group of sessions of this pipeline, driven by one call per tick (see
-        :class:`SessionGroup`); each session's queue holds ``capacity`` items."""
+        :class:`SessionGroup`); each session's queue holds ``capacity`` items. A push
+        runs on the calling thread, or on ``workers`` threads (the native runtime;
+        the Python runtime runs sessions one by one). ``max_delay_ms`` bounds how long
+        an ``apush`` waits for the other sessions' chunks (None: the loop's next turn)."""
         if isinstance(capacity, bool) or not isinstance(capacity, int) or not 1 <= capacity <= MAX_CAPACITY:
             raise InvalidInputError(f"capacity must be an integer from 1 to {MAX_CAPACITY}, got {capacity!r}")
+        if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
+            raise InvalidInputError(f"workers must be an integer from 1 to {MAX_WORKERS}, got {workers!r}")
+        if max_delay_ms is not None and (isinstance(max_delay_ms, bool) or not isinstance(max_delay_ms, (int, float))
+                                         or not 0 <= max_delay_ms <= MAX_TIMEOUT_S * 1000):
+            raise InvalidInputError(f"max_delay_ms must be None or a number of ms from 0, got {max_delay_ms!r}")
         impl = self._compile()
-        return SessionGroup(impl.group(capacity), impl.input_names)
+        return SessionGroup(impl.group(capacity, workers), impl.input_names, max_delay_ms)
 
     def astream(self, capacity: int = DEFAULT_CAPACITY, overflow: str = OVERFLOW[0]) -> AsyncStream:
         """``async with pipeline.astream() as s: await s.push(a); async for key, item in s: ...``"""
@@ -294,36 +304,6 @@ def set_inference_threads(threads: int) -> None:
 def inference_threads() -> int:
     """The process-wide inference thread budget now (see ``set_inference_threads``)."""
     return BUDGET.threads()
-
-
-def _inputs(names: list[str], given, input: str | None, call: str) -> list[tuple[int, Audio]]:
-    """What a run or push was given, as (input index, Audio) pairs in the order given:
-    an Audio for the one input (or the input named ``input``), or a dict of Audio by
-    input name (``names``: the pipeline's inputs). Raises InvalidInputError, naming the
-    inputs there are, for anything else; nothing has run then."""
-    if isinstance(given, Audio):
-        if input is None:
-            if len(names) != 1:
-                raise InvalidInputError(f"{call}: this pipeline has the inputs {', '.join(names)}: give a dict of Audio "
-                                        f"by input name, or input=NAME")
-            given.check_layout()
-            return [(0, given)]
-        given = {input: given}
-    elif input is not None:
-        raise InvalidInputError(f"{call}: input=NAME goes with one Audio, got {type(given).__name__}")
-    if not isinstance(given, dict) or not given:
-        what = "an empty dict" if isinstance(given, dict) else type(given).__name__
-        raise InvalidInputError(f"{call} takes remotemedia.Audio or a dict of Audio by input name, got {what}")
-    pairs = []
-    for name, audio in given.items():
-        if name not in names:
-            hint = did_you_mean(name, names) if isinstance(name, str) else ""
-            raise InvalidInputError(f"{call}: the pipeline has no input {name!r}{hint}; inputs: {', '.join(names)}")
-        if not isinstance(audio, Audio):
-            raise InvalidInputError(f"{call}: input '{name}' takes remotemedia.Audio, got {type(audio).__name__}")
-        audio.check_layout()
-        pairs.append((names.index(name), audio))
-    return pairs
 
 
 def _caps_of(value) -> tuple:
@@ -370,7 +350,7 @@ class Stream:
             audio.check_layout()
             self._impl.push(audio, _seconds(timeout))
         else:
-            self._impl.push(_inputs(self._inputs, audio, input, "push"), _seconds(timeout))
+            self._impl.push(call_inputs(self._inputs, audio, input, "push"), _seconds(timeout))
 
     def pull(self, timeout: float = 0.0, max_items: int = 0) -> list[tuple[str, object]]:
         """Queued outputs in order (all, or at most ``max_items``), waiting up to
@@ -411,137 +391,6 @@ class Stream:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-class VadFrames(NamedTuple):
-    """A VAD's frame decisions, one row per frame, as numpy columns: the session, the
-    frame's index in that session's stream (its time is ``frame * frame_ms / 1000`` s),
-    its score (silero: the speech probability) and its decision. Rows come session by
-    session, each session's frames in stream order: what the VAD's ``frames`` events
-    say, without a dict per event."""
-
-    session: np.ndarray  # uint64
-    frame: np.ndarray  # uint64
-    score: np.ndarray  # float32
-    speech: np.ndarray  # bool
-
-
-class GroupOutputs:
-    """What :meth:`SessionGroup.pull` took. Iterating gives ``(session, key, item)``
-    as a stream's ``pull`` gives ``(key, item)``: audio as Audio, JSON as dicts. With
-    the VAD table (the default), the VAD nodes' ``frames`` events are not among them:
-    ``vad`` maps each VAD's key to its :class:`VadFrames`."""
-
-    def __init__(self, items: list, vad: dict):
-        self.items = items
-        self.vad = {key: VadFrames(*columns) for key, columns in vad.items()}
-
-    def __iter__(self):
-        return iter(self.items)
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __repr__(self):
-        return f"GroupOutputs({len(self.items)} items, {sum(len(f.frame) for f in self.vad.values())} VAD frames)"
-
-
-class SessionGroup:
-    """Many sessions of one pipeline, driven by one call per tick.
-
-    ``open()`` gives a session id; ``push({id: chunk, ...})`` hands every listed session
-    its chunk in one call; ``pull()`` takes what every session has ready. Sessions are
-    as independent as streams: their own node instances, state and stream; a session's
-    outputs equal those of a lone stream fed the same chunks. On the native runtime the
-    sessions of a push run on the calling thread, and their model inference is batched
-    (silero VAD windows of every session in one forward pass, weights read once); the
-    Python runtime runs them one by one. Nothing runs between calls: an idle group uses
-    no CPU. Each session's queue holds ``capacity`` items; beyond, its oldest are
-    dropped (counted in ``queued``).
-
-    A push or flush in which sessions fail raises :class:`SessionError` after the call:
-    ``failures`` maps each failed session to its error; every other session's chunks
-    were processed and their outputs queued. Calls on one group take turns.
-    """
-
-    def __init__(self, impl, inputs: list[str]):
-        self._impl = impl
-        self._inputs = inputs  # the pipeline's input names
-        self._lock = threading.Lock()
-        self._open: set[int] = set()
-
-    @property
-    def sessions(self) -> list[int]:
-        """The open sessions' ids, in order."""
-        return sorted(self._open)
-
-    def __len__(self) -> int:
-        return len(self._open)
-
-    def open(self) -> int:
-        """Opens a session with fresh node instances; returns its id (from 1, never reused)."""
-        with self._lock:
-            session = self._impl.open()
-            self._open.add(session)
-            return session
-
-    def close(self, session: int) -> None:
-        """Closes a session: its node instances and queued outputs are dropped."""
-        with self._lock:
-            self._impl.close(_session_id(session))
-            self._open.discard(session)
-
-    def push(self, chunks: dict) -> None:
-        """One tick: ``chunks`` maps session ids to an :class:`Audio` (the pipeline's one
-        input) or a dict of Audio by input name. Raises SessionError naming the sessions
-        that failed, after the others' outputs are queued."""
-        if not isinstance(chunks, dict):
-            raise InvalidInputError(f"push takes a dict of chunks by session id, got {type(chunks).__name__}")
-        flat = []
-        one = len(self._inputs) == 1
-        for session, audio in chunks.items():
-            sid = _session_id(session)
-            if one and type(audio) is Audio:
-                audio.check_layout()
-                flat.append((sid, 0, audio))
-            else:
-                flat.extend((sid, index, a) for index, a in _inputs(self._inputs, audio, None, f"push (session {sid})"))
-        with self._lock:
-            failures = self._impl.push(flat)
-        if failures:
-            raise SessionError(failures)
-
-    def flush(self, sessions: Iterable[int] | None = None) -> None:
-        """Ends the streams of ``sessions`` (default: every open one): their nodes' tails
-        are queued, and a later push starts a new stream. Failures as in ``push``."""
-        with self._lock:
-            ids = sorted(self._open) if sessions is None else [_session_id(s) for s in sessions]
-            failures = self._impl.flush(ids)
-        if failures:
-            raise SessionError(failures)
-
-    def pull(self, max_per_session: int = 0, *, vad_table: bool = True) -> GroupOutputs:
-        """Everything queued (or at most ``max_per_session`` items of each session),
-        session by session in id order, each in its output order; never waits. With
-        ``vad_table`` the VAD frame decisions come as numpy columns (``.vad``)."""
-        if isinstance(max_per_session, bool) or not isinstance(max_per_session, int) or max_per_session < 0:
-            raise InvalidInputError(f"max_per_session must be a non-negative integer, got {max_per_session!r}")
-        with self._lock:
-            items, vad = self._impl.pull(min(max_per_session, 2**63), bool(vad_table))
-        return GroupOutputs(items, vad)
-
-    def queued(self, session: int) -> dict:
-        """{"queue_depth", "dropped"} of one session."""
-        with self._lock:
-            depth, dropped = self._impl.queued(_session_id(session))
-        return {"queue_depth": depth, "dropped": dropped}
-
-
-def _session_id(session) -> int:
-    """``session`` checked to be a session id (an int that fits 64 bits)."""
-    if isinstance(session, bool) or not isinstance(session, (int, np.integer)) or not 0 <= session < 2**64:
-        raise InvalidInputError(f"a session id is an integer from 1 (as open() returns), got {session!r}")
-    return int(session)
 
 
 #: A push or flush whose recent cost (a moving average of its own duration) is below

@@ -557,9 +557,10 @@ static void test_group(RmRuntime *rt) {
   RmPipeline *p = make(rt, "{\"version\":\"1\",\"nodes\":[{\"id\":\"p\",\"node_type\":\"PassThrough\"}]}", &st);
   CHECK(st == RM_STATUS_OK && p != NULL);
   RmGroup *g = NULL;
-  CHECK(rm_group_new(NULL, 0, &g) == RM_STATUS_INVALID_ARGUMENT);
-  CHECK(rm_group_new(p, 0, NULL) == RM_STATUS_INVALID_ARGUMENT);
-  CHECK(rm_group_new(p, 4, &g) == RM_STATUS_OK && g != NULL);
+  CHECK(rm_group_new(NULL, 0, 1, &g) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(rm_group_new(p, 0, 1, NULL) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(rm_group_new(p, 4, RM_GROUP_MAX_WORKERS + 1, &g) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(rm_group_new(p, 4, 1, &g) == RM_STATUS_OK && g != NULL);
   uint64_t a = 0, b = 0;
   CHECK(rm_group_open(g, &a) == RM_STATUS_OK && a == 1);
   CHECK(rm_group_open(g, &b) == RM_STATUS_OK && b == 2);
@@ -613,7 +614,7 @@ static void test_group(RmRuntime *rt) {
   p = make(rt, manifest, &st);
   CHECK(st == RM_STATUS_OK && p != NULL);
   if (p == NULL) return;
-  CHECK(rm_group_new(p, 0, &g) == RM_STATUS_OK);
+  CHECK(rm_group_new(p, 0, 2, &g) == RM_STATUS_OK);
   static float speech[16000];
   for (int i = 0; i < 16000; i++) speech[i] = 0.3f * (float)sin(i * 0.07) * (float)(i > 4000 && i < 12000);
   uint64_t ids[3];

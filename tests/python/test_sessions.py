@@ -144,7 +144,7 @@ def test_batched_inference_runs_natively_and_matches_lone_streams_to_the_bit():
         pytest.skip("native library not loaded")
     p = vad_pipeline("native")
     assert p.runtime == "native"
-    g = p.sessions()
+    g = p.sessions(workers=2)  # two threads, a batch of 32 each
     ids = [g.open() for _ in range(64)]
     streams = {sid: SPEECH[sid * 4000: sid * 4000 + 16000] for sid in ids}
     for t in range(0, 16000, 320):
@@ -214,3 +214,81 @@ def test_queues_drop_their_oldest_past_capacity(runtime):
         g.push({a: rm.Audio(np.full(10, k, np.float32), 16000)})
     assert g.queued(a) == {"queue_depth": 2, "dropped": 3}
     assert [item.samples[0] for _, _, item in g.pull()] == [3.0, 4.0]
+
+
+@needs_model
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_push_block_equals_pushing_each_session(runtime):
+    """One array for every session's frame of a tick gives what per-session chunks give."""
+    ids_block, ids_dict = [], []
+    block_group, dict_group = vad_pipeline(runtime).sessions(), vad_pipeline(runtime).sessions()
+    for _ in range(3):
+        ids_block.append(block_group.open())
+        ids_dict.append(dict_group.open())
+    streams = np.stack([SPEECH[k * 8000:k * 8000 + 8000] for k in range(3)])
+    for t in range(0, 8000, 480):
+        block = np.ascontiguousarray(streams[:, t:t + 480])
+        block_group.push_block(ids_block, block, 16000)
+        dict_group.push({sid: rm.Audio(row, 16000) for sid, row in zip(ids_dict, block)})
+    a, b = block_group.pull().vad["v"], dict_group.pull().vad["v"]
+    assert len(a.frame) == 3 * 15
+    assert np.array_equal(a.frame, b.frame) and np.array_equal(a.score, b.score) and np.array_equal(a.speech, b.speech)
+    with pytest.raises(rm.SessionError) as e:
+        block_group.push_block([ids_block[0], 77], np.zeros((2, 320), np.int16), 16000)
+    assert list(e.value.failures) == [77]
+    for bad in (np.zeros((3, 320), np.int16)[:, ::2], np.zeros(320, np.int16), [[0] * 320] * 3):
+        with pytest.raises(rm.InvalidInputError):
+            block_group.push_block(ids_block, bad, 16000)
+    with pytest.raises(rm.InvalidInputError):
+        block_group.push_block(ids_block[:2], np.zeros((3, 320), np.int16), 16000)
+    with pytest.raises(rm.InvalidInputError):
+        block_group.push_block([-1, 2, 3], np.zeros((3, 320), np.int16), 16000)
+
+
+@needs_model
+def test_workers_split_a_tick_and_give_the_same_results():
+    if not rm.native_available():
+        pytest.skip("native library not loaded")
+    results = []
+    for workers in (1, 3):
+        g = vad_pipeline("native").sessions(workers=workers)
+        ids = [g.open() for _ in range(100)]  # three threads of at least one batch each
+        for t in range(0, 4800, 320):
+            g.push({sid: rm.Audio(SPEECH[sid * 1000 + t:sid * 1000 + t + 320], 16000) for sid in ids})
+        results.append(g.pull().vad["v"])
+    assert all(np.array_equal(x, y) for x, y in zip(results[0], results[1]))
+    assert len(results[0].frame) == 100 * 9
+    with pytest.raises(rm.InvalidInputError):
+        vad_pipeline("native").sessions(workers=0)
+
+
+@needs_model
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_apush_batches_tasks_of_one_loop_turn_and_returns_each_its_own(runtime):
+    """Tasks pushing at their own pace: each gets its own session's outputs, equal to a
+    lone stream's; a tick waits for every open session, or max_delay_ms for a late one."""
+    import asyncio
+
+    g = vad_pipeline(runtime).sessions(max_delay_ms=5)
+    ids = [g.open() for _ in range(4)]
+    data = {sid: SPEECH[sid * 7000:sid * 7000 + 6400] for sid in ids}
+    got: dict = {sid: [] for sid in ids}
+
+    async def session(sid, late: bool):
+        for t in range(0, 6400, 320):
+            out = await g.apush(sid, rm.Audio(data[sid][t:t + 320], 16000))
+            frames = out.vad.get("v")
+            assert all(frames.session == sid) if frames is not None else True
+            got[sid] += list(zip(frames.frame.tolist(), frames.score, frames.speech.tolist())) if frames else []
+            await asyncio.sleep(0.002 if late else 0)
+
+    async def main():
+        await asyncio.gather(*(session(sid, late=sid == ids[-1]) for sid in ids))
+        with pytest.raises(rm.InvalidInputError):
+            await g.apush(999, rm.Audio(data[ids[0]][:320], 16000))
+
+    asyncio.run(main())
+    for sid in ids:
+        want = lone(vad_pipeline(runtime), [data[sid][t:t + 320] for t in range(0, 6400, 320)], set())
+        assert got[sid] == as_rows([item for key, item in want if key == "v"]), f"session {sid}"
+    assert g.longest_tick_s > 0

@@ -2,11 +2,13 @@
 
 use std::sync::Arc;
 
-use remotemedia_plugin::abi::RmDataView;
+use std::ffi::c_void;
+
+use remotemedia_plugin::abi::{RmDataKind, RmDataView, SampleFormat};
 
 use crate::data::Data;
 use crate::error::{Error, Result};
-use crate::executor::{DEFAULT_CAPACITY, Group, MAX_CAPACITY, Output, SessionId};
+use crate::executor::{DEFAULT_CAPACITY, Group, MAX_CAPACITY, MAX_WORKERS, Output, SessionId};
 use crate::ffi::{arg, arg_mut};
 use crate::nodes::vad_frames;
 use crate::runtime::Runtime;
@@ -109,11 +111,14 @@ impl VadTable {
 /// (the pipeline itself is not used by the group and may be freed or run meanwhile).
 /// Each session's output queue holds at most `capacity` items (0 means
 /// `RM_SESSION_DEFAULT_CAPACITY`); beyond, its oldest items are dropped and counted.
+/// A push runs the sessions on the calling thread, or with `workers` > 1 on that many
+/// threads (the caller's and `workers - 1` started for that push; 0 means 1, at most
+/// `RM_GROUP_MAX_WORKERS`), each running a share of at least one full inference batch.
 ///
 /// On success `*out` receives a group the caller owns and must release with
 /// `rm_group_free`. Any thread.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn rm_group_new(pipeline: *const RmPipeline, capacity: usize, out: *mut *mut RmGroup) -> RmStatus {
+pub unsafe extern "C" fn rm_group_new(pipeline: *const RmPipeline, capacity: usize, workers: u32, out: *mut *mut RmGroup) -> RmStatus {
     guard(|| {
         let pipeline = unsafe { arg(pipeline, "pipeline") }?;
         let out = unsafe { arg_mut(out, "out") }?;
@@ -124,8 +129,11 @@ pub unsafe extern "C" fn rm_group_new(pipeline: *const RmPipeline, capacity: usi
             }
             c => c,
         };
+        if workers as usize > MAX_WORKERS {
+            return Err(Error::InvalidArgument(format!("{workers} workers is more than RM_GROUP_MAX_WORKERS ({MAX_WORKERS})")));
+        }
         let (runtime, template, names) = pipeline.fork()?;
-        let group = Group::new(runtime.tokio(), template, capacity);
+        let group = Group::new(runtime.tokio(), template, capacity, workers as usize);
         *out = Box::into_raw(Box::new(RmGroup { group: Serial::new(group), _runtime: runtime, names }));
         Ok(())
     })
@@ -182,6 +190,58 @@ pub unsafe extern "C" fn rm_group_push(group: *const RmGroup, chunks: *const RmG
         failures.sort_by_key(|(id, _)| *id);
         let statuses = if statuses.is_null() { None } else { Some(unsafe { std::slice::from_raw_parts_mut(statuses, n) }) };
         report(failures, chunks.iter().map(|c| c.session), statuses)
+    })
+}
+
+/// One tick in which each of the `n` sessions at `sessions` takes a chunk of the same
+/// shape from one block: session `sessions[i]` takes the `samples` interleaved samples
+/// (all channels) at `data + i · samples` (in samples of `format`, an `RmSampleFormat`),
+/// for the pipeline's first input. The fast path of a server that gathers every
+/// session's frame of a tick into one array: no per-chunk struct to fill. `data` is
+/// borrowed and read only during the call (NULL only when `n` or `samples` is 0).
+/// Failures and `statuses` (`n` entries) as in `rm_group_push`. Serialized; any thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rm_group_push_block(
+    group: *const RmGroup,
+    sessions: *const u64,
+    n: usize,
+    data: *const c_void,
+    samples: usize,
+    format: u32,
+    channels: u32,
+    sample_rate: u32,
+    statuses: *mut RmStatus,
+) -> RmStatus {
+    guard(|| {
+        let group = unsafe { arg(group, "group") }?;
+        let ids = unsafe { slice(sessions, n, "sessions") }?;
+        let format = SampleFormat::from_raw(format).ok_or_else(|| Error::InvalidArgument(format!("unknown sample format {format}")))?;
+        let width = format.size();
+        let total = n.checked_mul(samples).and_then(|t| t.checked_mul(width)).filter(|&t| t <= isize::MAX as usize);
+        if total.is_none() {
+            return Err(Error::InvalidArgument(format!("{n} chunks of {samples} samples do not fit in memory")));
+        }
+        if data.is_null() && n > 0 && samples > 0 {
+            return Err(Error::InvalidArgument("data is NULL".into()));
+        }
+        let mut taken = Vec::with_capacity(n);
+        for (i, &id) in ids.iter().enumerate() {
+            let view = RmDataView {
+                kind: RmDataKind::Audio as u32,
+                // SAFETY: within the block of n · samples samples (checked to fit above).
+                data: if samples == 0 { data } else { unsafe { data.cast::<u8>().add(i * samples * width) }.cast() },
+                len: samples,
+                format: format as u32,
+                channels,
+                sample_rate,
+            };
+            // SAFETY: the caller keeps the block valid for this call; the executor copies
+            // whatever it keeps past it.
+            taken.push((id, 0, Data::Audio(unsafe { borrow_audio(&view) }?)));
+        }
+        let failures = group.group.lock("group")?.push(taken);
+        let statuses = if statuses.is_null() { None } else { Some(unsafe { std::slice::from_raw_parts_mut(statuses, n) }) };
+        report(failures, ids.iter().copied(), statuses)
     })
 }
 

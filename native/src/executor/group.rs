@@ -97,8 +97,12 @@ pub struct Group {
     last: SessionId,
     /// Most items a session's queue holds; beyond, its oldest are dropped and counted.
     capacity: usize,
-    batch: Batch,
+    /// One batch per thread a tick runs on: the caller's, then `workers - 1` more.
+    batches: Vec<Batch>,
 }
+
+/// The most threads a group's tick runs on.
+pub const MAX_WORKERS: usize = 256;
 
 /// A session's failure in a group call: which session, and its error.
 pub type Failure = (SessionId, Error);
@@ -108,9 +112,11 @@ type Work<'a> = (SessionId, &'a mut Member, Vec<(usize, Data)>);
 
 impl Group {
     /// An empty group of `template`'s sessions, each queueing at most `capacity` items
-    /// (at least 1); `tokio` drives the executor's timers.
-    pub fn new(tokio: tokio::runtime::Handle, template: Pipeline, capacity: usize) -> Self {
-        Self { tokio, template, members: BTreeMap::new(), last: 0, capacity: capacity.max(1), batch: Batch::default() }
+    /// (at least 1), whose ticks run on `workers` threads (1: the caller's alone, at
+    /// most [`MAX_WORKERS`]); `tokio` drives the executor's timers.
+    pub fn new(tokio: tokio::runtime::Handle, template: Pipeline, capacity: usize, workers: usize) -> Self {
+        let batches = (0..workers.clamp(1, MAX_WORKERS)).map(|_| Batch::default()).collect();
+        Self { tokio, template, members: BTreeMap::new(), last: 0, capacity: capacity.max(1), batches }
     }
 
     /// The pipeline the sessions run (for names and specs).
@@ -118,9 +124,12 @@ impl Group {
         &self.template
     }
 
-    /// Opens a session with fresh node instances.
+    /// Opens a session with fresh node instances. Its node calls are not timed or
+    /// counted (a group has no per-session metrics to read them, and timing every call
+    /// of thousands of sessions costs more than some of the calls).
     pub fn open(&mut self) -> Result<SessionId> {
-        let pipeline = self.template.instance()?;
+        let mut pipeline = self.template.instance()?;
+        pipeline.set_metrics(false);
         self.last += 1;
         self.members.insert(self.last, Member { pipeline, queue: VecDeque::new(), dropped: 0 });
         Ok(self.last)
@@ -152,7 +161,7 @@ impl Group {
     /// costs that session's outputs of this tick only; the other sessions' outputs are
     /// queued. A failed session stays open, as a stream does after a failed push.
     pub fn push(&mut self, chunks: Vec<(SessionId, usize, Data)>) -> Vec<Failure> {
-        let Self { tokio, members, last, capacity, batch, .. } = self;
+        let Self { tokio, members, last, capacity, batches, .. } = self;
         let mut failures: Vec<Failure> = Vec::new();
         let mut chunks = chunks;
         chunks.sort_by_key(|(id, _, _)| *id); // stable: a session's chunks keep their order
@@ -172,7 +181,7 @@ impl Group {
                 None => failures.push((id, unknown(id, *last))),
             }
         }
-        let results = tick(tokio, batch, &mut work);
+        let results = ticks(tokio, batches, &mut work);
         for ((id, member, _), result) in work.into_iter().zip(results) {
             match result {
                 Ok(outputs) => enqueue(member, outputs, *capacity),
@@ -210,6 +219,31 @@ impl Group {
         }
         items
     }
+}
+
+/// [`tick`] on as many threads as there are `batches` (the calling one and scoped
+/// others, each with a contiguous share of the sessions), when there are sessions
+/// enough to give each thread a full batch; else on the calling thread.
+fn ticks(tokio: &tokio::runtime::Handle, batches: &[Batch], work: &mut [Work<'_>]) -> Vec<Result<Vec<Output>>> {
+    let threads = batches.len().min(work.len() / crate::model::batch::LANES).max(1);
+    if threads == 1 {
+        return tick(tokio, &batches[0], work);
+    }
+    let share = work.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let mut parts = work.chunks_mut(share).zip(batches);
+        let (first, first_batch) = parts.next().expect("threads >= 2, so work is not empty");
+        let others: Vec<_> = parts.map(|(part, batch)| scope.spawn(move || tick(tokio, batch, part))).collect();
+        let mut results = tick(tokio, first_batch, first);
+        for other in others {
+            match other.join() {
+                Ok(r) => results.extend(r),
+                // a tick catches node and inference panics; this is the executor's own
+                Err(payload) => std::panic::resume_unwind(payload),
+            }
+        }
+        results
+    })
 }
 
 /// Runs each session's step as a future on this thread; whenever all that are not

@@ -8,6 +8,10 @@ use std::sync::Arc;
 use super::{Silero, SileroState};
 use crate::model::SILERO_WINDOW;
 
+/// The streams one forward pass takes together (a session group gives each of its
+/// threads at least this many).
+pub const LANES: usize = super::silero::BATCH_LANES;
+
 /// One stream's pending inference: the model, the stream's state (moved in and back),
 /// its inputs and, once run, its results.
 pub enum Inference {

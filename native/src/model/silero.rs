@@ -33,7 +33,9 @@ const BASIS_TOLERANCE: f32 = 1e-4;
 /// (input channels, output channels, stride) of the four encoder layers.
 const ENCODER: [(usize, usize, usize); 4] = [(BINS, 128, 1), (128, 64, 2), (64, 64, 2), (64, HIDDEN, 1)];
 
-/// One conv1d layer (kernel 3, padding 1) with ReLU; `weight` is out × (in · 3).
+/// One conv1d layer (kernel 3, padding 1) with ReLU; `weight` is out × (3 · in), tap
+/// by tap (column `t·in + c` is the file's weight of input channel `c` at tap `t`), so
+/// a position's three taps are three contiguous runs of the position-major input.
 struct Conv {
     weight: Packed,
     bias: Vec<f32>,
@@ -47,34 +49,31 @@ impl Conv {
         (len - 1) / self.stride + 1
     }
 
-    /// `input` is inputs × (`lanes` · `len`), channel-major, each lane's `len`
-    /// positions side by side; writes outputs × (`lanes` · out_len) alike into `output`.
+    /// `input` is (`lanes` · `len`) × inputs, position-major, each lane's `len`
+    /// positions one after another; writes (`lanes` · out_len) × outputs alike into
+    /// `output`.
     fn run(&self, input: &[f32], lanes: usize, len: usize, cols: &mut Vec<f32>, output: &mut Vec<f32>) {
         let n = self.out_len(len);
-        let k = self.inputs * 3;
-        let width = lanes * len;
-        // cols is (lanes · n) × k: for output position j of a lane, the input values its
-        // kernel sees
+        let c = self.inputs;
+        // cols is (lanes · n) × 3c: for output position j of a lane, the input
+        // positions j·stride − 1, j·stride and j·stride + 1 (outside: zero padding)
         cols.clear();
-        cols.resize(k * n * lanes, 0.0);
-        for (col_index, col) in cols.chunks_exact_mut(k).enumerate() {
+        cols.resize(3 * c * n * lanes, 0.0);
+        for (col_index, col) in cols.chunks_exact_mut(3 * c).enumerate() {
             let (lane, j) = (col_index / n, col_index % n);
-            for c in 0..self.inputs {
-                let row = &input[c * width + lane * len..c * width + (lane + 1) * len];
-                for t in 0..3 {
-                    // input position j·stride + t − 1; outside is the zero padding
-                    if let Some(&x) = (j * self.stride + t).checked_sub(1).and_then(|p| row.get(p)) {
-                        col[c * 3 + t] = x;
-                    }
+            let at = lane * len;
+            for (t, dst) in col.chunks_exact_mut(c).enumerate() {
+                if let Some(p) = (j * self.stride + t).checked_sub(1).filter(|&p| p < len) {
+                    dst.copy_from_slice(&input[(at + p) * c..(at + p + 1) * c]);
                 }
             }
         }
         output.clear();
         output.resize(self.outputs * n * lanes, 0.0);
         matmul(&self.weight, cols, n * lanes, output);
-        for (o, chunk) in output.chunks_exact_mut(n * lanes).enumerate() {
-            for v in chunk {
-                *v = (*v + self.bias[o]).max(0.0);
+        for position in output.chunks_exact_mut(self.outputs) {
+            for (v, b) in position.iter_mut().zip(&self.bias) {
+                *v = (*v + b).max(0.0);
             }
         }
     }
@@ -105,9 +104,10 @@ impl Packed {
     }
 }
 
-/// `out[o·n + j]` = row `o` of `w` · row `j` of `cols` (`n` rows of `w.k`).
+/// `out[j·rows + o]` = row `o` of `w` · row `j` of `cols` (`n` rows of `w.k`): one
+/// output row of `w.rows` per input row.
 ///
-/// Columns are taken in tiles of 4, 2 and 1; every output is one chain of fused
+/// Columns are taken in tiles of 6, 4, 2 and 1; every output is one chain of fused
 /// multiply-adds in the order of `k` whatever the tile, so a column's result does not
 /// depend on `n` or on the other columns: a batch of streams equals each stream alone.
 fn matmul(w: &Packed, cols: &[f32], n: usize, out: &mut [f32]) {
@@ -119,15 +119,17 @@ fn matmul(w: &Packed, cols: &[f32], n: usize, out: &mut [f32]) {
             let tile = match n - j {
                 1 => 1,
                 2 | 3 => 2,
-                _ => 4,
+                4 | 5 => 4,
+                _ => 6,
             };
             // SAFETY: the CPU has AVX2 and FMA (checked just above); the shapes were
             // checked, and columns j..j + tile are within n.
             unsafe {
                 match tile {
-                    1 => avx2::kernel::<1, 8>(w, cols, out, n, j),
-                    2 => avx2::kernel::<2, 4>(w, cols, out, n, j),
-                    _ => avx2::kernel::<4, 2>(w, cols, out, n, j),
+                    1 => avx2::kernel::<1, 8>(w, cols, out, j),
+                    2 => avx2::kernel::<2, 4>(w, cols, out, j),
+                    4 => avx2::kernel::<4, 2>(w, cols, out, j),
+                    _ => avx2::kernel::<6, 2>(w, cols, out, j),
                 }
             }
             j += tile;
@@ -145,7 +147,7 @@ fn matmul_portable(w: &Packed, cols: &[f32], n: usize, out: &mut [f32]) {
             for j in 0..n {
                 let x = cols[j * w.k + kk];
                 for (l, &wl) in wv.iter().enumerate() {
-                    out[(block * LANES + l) * n + j] += wl * x;
+                    out[j * w.rows + block * LANES + l] += wl * x;
                 }
             }
         }
@@ -158,18 +160,18 @@ mod avx2 {
 
     use super::{LANES, Packed};
 
-    /// [`super::matmul`] of the `N` columns from `first` of `n`, `R` blocks of `LANES`
+    /// [`super::matmul`] of the `N` columns from `first`, `R` blocks of `LANES`
     /// output rows at a time: each step along `k` loads `R` weight vectors and `N`
     /// inputs for `R · N` fused multiply-adds, so loads stay below the FMA rate and
     /// `R · N` sums are in flight.
     ///
     /// # Safety
     /// The CPU must have AVX2 and FMA; `cols` must hold `n · w.k` values and `out`
-    /// `w.rows · n` (as `matmul` checks), `first + N <= n`; `w.rows` must be a multiple
-    /// of `R · LANES`.
+    /// `w.rows · n` (as `matmul` checks) with `first + N <= n`; `w.rows` must be a
+    /// multiple of `R · LANES`.
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::needless_range_loop)] // acc[r][j]: indices read clearer than zipped iterators
-    pub unsafe fn kernel<const N: usize, const R: usize>(w: &Packed, cols: &[f32], out: &mut [f32], n: usize, first: usize) {
+    pub unsafe fn kernel<const N: usize, const R: usize>(w: &Packed, cols: &[f32], out: &mut [f32], first: usize) {
         let k = w.k;
         assert!(w.rows.is_multiple_of(R * LANES), "row blocks");
         for group in 0..w.rows / (R * LANES) {
@@ -193,11 +195,9 @@ mod avx2 {
                 }
                 for (r, acc) in acc.iter().enumerate() {
                     for (j, &sum) in acc.iter().enumerate() {
-                        let mut lanes = [0.0f32; LANES];
-                        _mm256_storeu_ps(lanes.as_mut_ptr(), sum);
-                        for (l, v) in lanes.into_iter().enumerate() {
-                            out[((group * R + r) * LANES + l) * n + first + j] = v;
-                        }
+                        let at = (first + j) * w.rows + (group * R + r) * LANES;
+                        assert!(at + LANES <= out.len(), "output row");
+                        _mm256_storeu_ps(out.as_mut_ptr().add(at), sum);
                     }
                 }
             }
@@ -224,6 +224,10 @@ pub struct SileroState {
     c: [f32; HIDDEN],
     context: [f32; CONTEXT],
 }
+
+/// Most streams in one forward pass: their largest product input (the first layer's,
+/// 4 positions × 387 values each) stays within a core's L2 cache.
+pub(crate) const BATCH_LANES: usize = 32;
 
 /// Scratch space of a forward pass, one per thread, grown to the largest batch.
 struct Scratch {
@@ -259,8 +263,11 @@ impl Silero {
                     format!("model.encoder.{i}.reparam_conv.{part}"),
                 ]
             };
-            let weight =
-                Packed::new(weights.tensor(&names("weight").each_ref().map(String::as_str), &[outputs, inputs, 3])?, outputs, inputs * 3);
+            let file = weights.tensor(&names("weight").each_ref().map(String::as_str), &[outputs, inputs, 3])?;
+            // the file's [out][in][tap] as [out][tap][in] (see `Conv`)
+            let taps: Vec<f32> =
+                (0..outputs).flat_map(|o| (0..3).flat_map(move |t| (0..inputs).map(move |c| file[(o * inputs + c) * 3 + t]))).collect();
+            let weight = Packed::new(&taps, outputs, inputs * 3);
             let bias = weights.tensor(&names("bias").each_ref().map(String::as_str), &[outputs])?.to_vec();
             encoder.push(Conv { weight, bias, inputs, outputs, stride });
         }
@@ -303,18 +310,20 @@ impl Silero {
                 xh: Vec::new(),
                 gates: Vec::new(),
             });
-            self.forward_in(s, lanes, probs);
+            for (lanes, probs) in lanes.chunks_mut(BATCH_LANES).zip(probs.chunks_mut(BATCH_LANES)) {
+                self.forward_in(s, lanes, probs);
+            }
         });
     }
 
     fn forward_in(&self, s: &mut Scratch, lanes: &mut [(&mut SileroState, &[f32])], probs: &mut [f32]) {
         let n = lanes.len();
-        // magnitudes: BINS × (n · FRAMES), channel-major, lane by lane
+        // magnitudes: (n · FRAMES) × BINS, position-major, lane by lane
         s.a.clear();
         s.a.resize(BINS * FRAMES * n, 0.0);
         for (lane, (state, window)) in lanes.iter_mut().enumerate() {
             assert_eq!(window.len(), WINDOW, "silero windows are {WINDOW} samples");
-            self.magnitudes(s, state, window, lane, n);
+            self.magnitudes(s, state, window, lane);
         }
         let mut len = FRAMES;
         for conv in &self.encoder {
@@ -325,18 +334,18 @@ impl Silero {
         debug_assert_eq!(s.a.len(), HIDDEN * n);
         // x and h of each lane side by side, a row of 2·HIDDEN per lane
         s.xh.clear();
-        for (lane, (state, _)) in lanes.iter().enumerate() {
-            s.xh.extend((0..HIDDEN).map(|i| s.a[i * n + lane]));
+        for (x, (state, _)) in s.a.chunks_exact(HIDDEN).zip(lanes.iter()) {
+            s.xh.extend_from_slice(x);
             s.xh.extend_from_slice(&state.h);
         }
         s.gates.clear();
         s.gates.resize(GATES * n, 0.0);
         matmul(&self.lstm, &s.xh, n, &mut s.gates);
-        let (gates, b) = (&s.gates, &self.lstm_bias);
-        for (lane, ((state, _), p)) in lanes.iter_mut().zip(probs.iter_mut()).enumerate() {
+        let b = &self.lstm_bias;
+        for ((gates, (state, _)), p) in s.gates.chunks_exact(GATES).zip(lanes.iter_mut()).zip(probs.iter_mut()) {
             let mut z = self.out_bias;
             for j in 0..HIDDEN {
-                let gate = |g: usize| gates[(g * HIDDEN + j) * n + lane] + b[g * HIDDEN + j];
+                let gate = |g: usize| gates[g * HIDDEN + j] + b[g * HIDDEN + j];
                 let (i, o, f, g) = (sigmoid(gate(0)), sigmoid(gate(1)), sigmoid(gate(2)), tanh(gate(3)));
                 state.c[j] = f * state.c[j] + i * g;
                 state.h[j] = o * tanh(state.c[j]);
@@ -347,8 +356,8 @@ impl Silero {
     }
 
     /// The STFT magnitudes of `window` (after `state`'s context) into lane `lane` of
-    /// `n` in `s.a`; `state` keeps the window's end as the next context.
-    fn magnitudes(&self, s: &mut Scratch, state: &mut SileroState, window: &[f32], lane: usize, n: usize) {
+    /// `s.a`, frame by frame; `state` keeps the window's end as the next context.
+    fn magnitudes(&self, s: &mut Scratch, state: &mut SileroState, window: &[f32], lane: usize) {
         // x = context ++ window, reflect-padded by PAD on both sides
         let len = CONTEXT + WINDOW;
         s.padded[PAD..PAD + CONTEXT].copy_from_slice(&state.context);
@@ -359,15 +368,15 @@ impl Silero {
             s.padded[PAD + len + i] = s.padded[PAD + len - 2 - i];
         }
         state.context.copy_from_slice(&s.padded[PAD + len - CONTEXT..PAD + len]);
-        let width = FRAMES * n;
         for f in 0..FRAMES {
             let start = (f + 1) * HOP;
             for ((dst, &x), &w) in s.frame.iter_mut().zip(&s.padded[start..start + NFFT]).zip(&self.window) {
                 *dst = x * w;
             }
             self.fft.process_with_scratch(&mut s.frame, &mut s.spectrum, &mut s.fft_scratch).expect("sizes come from the plan");
-            for (k, z) in s.spectrum.iter().enumerate() {
-                s.a[k * width + lane * FRAMES + f] = (z.re * z.re + z.im * z.im).sqrt();
+            let row = &mut s.a[(lane * FRAMES + f) * BINS..(lane * FRAMES + f + 1) * BINS];
+            for (m, z) in row.iter_mut().zip(&s.spectrum) {
+                *m = (z.re * z.re + z.im * z.im).sqrt();
             }
         }
     }
@@ -463,11 +472,11 @@ mod tests {
         let (rows, k) = (128, 387);
         let w: Vec<f32> = (0..rows * k).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
         let packed = Packed::new(&w, rows, k);
-        for n in [1, 2, 4] {
+        for n in [1, 2, 3, 4, 5, 6, 7, 13] {
             let cols: Vec<f32> = (0..n * k).map(|i| ((i * 104_729) % 997) as f32 / 498.0 - 1.0).collect();
             let want: Vec<f32> = (0..rows * n)
                 .map(|i| {
-                    let (o, j) = (i / n, i % n);
+                    let (j, o) = (i / rows, i % rows);
                     (0..k).map(|kk| f64::from(w[o * k + kk]) * f64::from(cols[j * k + kk])).sum::<f64>() as f32
                 })
                 .collect();
@@ -476,6 +485,12 @@ mod tests {
             matmul_portable(&packed, &cols, n, &mut portable);
             for ((a, b), c) in fast.iter().zip(&portable).zip(&want) {
                 assert!((a - c).abs() < 1e-3 && (b - c).abs() < 1e-3, "n={n}: {a} {b} {c}");
+            }
+            // a column's result does not depend on the columns around it (batch = alone)
+            for j in 0..n {
+                let mut alone = vec![0.0; rows];
+                matmul(&packed, &cols[j * k..(j + 1) * k], 1, &mut alone);
+                assert_eq!(alone, fast[j * rows..(j + 1) * rows], "n={n}, column {j}");
             }
         }
     }
