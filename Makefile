@@ -67,3 +67,4 @@ bench: develop
 	$(PYTHON) benchmarks/bench_isolation.py
 	$(PYTHON) benchmarks/bench_smart_turn.py
 	$(PYTHON) benchmarks/bench_asyncio.py
+	$(PYTHON) benchmarks/bench_sessions.py

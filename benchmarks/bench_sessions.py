@@ -173,6 +173,38 @@ def run(make, n: int, seconds: float) -> dict:
             "p50": np.percentile(times, 50) * 1e3, "p99": np.percentile(times, 99) * 1e3}
 
 
+async def apush_round(n: int, seconds: float) -> tuple[float, float, float]:
+    """n tasks, each its session's 20 ms chunks through ``apush`` at its own pace (a
+    chunk every 20 ms of wall time, sessions offset): CPU µs per session-second, the
+    longest tick, and the longest a heartbeat task waited for the loop (ms)."""
+    g = rm.Pipeline().add_node("v", "VAD", engine="silero").sessions(max_delay_ms=10)
+    ids = [g.open() for _ in range(n)]
+    x = audio(seconds, n)
+    stop, gaps = asyncio.Event(), [0.0]
+
+    async def heartbeat():
+        last = time.perf_counter()
+        while not stop.is_set():
+            await asyncio.sleep(0.001)
+            now = time.perf_counter()
+            gaps[0], last = max(gaps[0], now - last - 0.001), now
+
+    async def session(k: int, sid: int):
+        await asyncio.sleep(k * 0.02 / n)  # arrivals spread over the 20 ms
+        start = time.perf_counter()
+        for t, at in enumerate(range(0, int(RATE * seconds) - TICK, TICK)):
+            await g.apush(sid, rm.Audio(x[k * 160 + at:k * 160 + at + TICK], RATE))
+            await asyncio.sleep(max(0.0, start + (t + 1) * 0.02 - time.perf_counter()))
+
+    beat = asyncio.create_task(heartbeat())
+    cpu = time.process_time()
+    await asyncio.gather(*(session(k, sid) for k, sid in enumerate(ids)))
+    cpu = time.process_time() - cpu
+    stop.set()
+    await beat
+    return cpu / (n * seconds) * 1e6, g.longest_tick_s * 1e3, gaps[0] * 1e3
+
+
 def idle(n: int, seconds: float) -> float:
     """Percent of a core used by a group of n open sessions while nothing is pushed."""
     g = rm.Pipeline().add_node("v", "VAD", engine="silero").sessions()
@@ -241,6 +273,10 @@ def main():
     s, a = statistics.median(sync_us), statistics.median(async_us)
     print(f"asyncio, 100 astreams of VAD(silero), 20 ms pushes: {a:.1f} us a push against {s:.1f} us for sync "
           f"streams ({a / s:.2f}x)")
+    us, tick, gap = asyncio.run(apush_round(100, args.seconds))
+    print(f"asyncio apush, 100 sessions each in its own task at its own pace (20 ms apart, arrivals spread, "
+          f"max_delay_ms=10): {us:.0f} us/session-s; longest tick {tick:.2f} ms, longest wait of a heartbeat "
+          f"task for the loop {gap:.2f} ms")
     print(f"idle: 1000 open sessions, no pushes for {args.idle_seconds:g} s: {idle(1000, args.idle_seconds):.3f} % of a core")
 
 

@@ -499,3 +499,33 @@ fn an_unknown_input_port_is_named_with_a_hint() {
         other => panic!("expected a manifest error, got {:?}", other.map(|_| ())),
     }
 }
+
+#[test]
+fn a_group_runs_each_session_apart_and_reports_failures_by_session() {
+    let rt = Runtime::new().unwrap();
+    let template = rt.pipeline(r#"{"version":"1","nodes":[{"id":"g","node_type":"Gain","params":{"gain_db":0.0}}]}"#).unwrap();
+    for workers in [1, 3] {
+        let mut group = Group::new(rt.tokio(), template.instance().unwrap(), 2, workers);
+        let (a, b) = (group.open().unwrap(), group.open().unwrap());
+        assert_eq!((a, b), (1, 2));
+        // an unknown session fails alone; b's two chunks of one input are refused as one step would be
+        let failures = group.push(vec![(b, 0, mono(vec![2.0])), (9, 0, mono(vec![0.0])), (a, 0, mono(vec![1.0]))]);
+        assert_eq!(failures.len(), 1);
+        assert_eq!(failures[0].0, 9);
+        assert!(failures[0].1.to_string().contains("session 9 was never opened"), "{}", failures[0].1);
+        let pulled = group.pull(usize::MAX);
+        let got: Vec<(u64, Vec<f32>)> = pulled.iter().map(|(id, o)| (*id, f32s(&o.data))).collect();
+        assert_eq!(got, vec![(a, vec![1.0]), (b, vec![2.0])]);
+        let failures = group.push(vec![(a, 0, mono(vec![1.0])), (a, 0, mono(vec![1.0]))]);
+        assert_eq!(failures.iter().map(|f| f.0).collect::<Vec<_>>(), vec![a], "an input given twice in one step");
+        // queues hold `capacity` items, dropping their oldest
+        for k in 0..3 {
+            assert!(group.push(vec![(b, 0, mono(vec![k as f32]))]).is_empty());
+        }
+        assert_eq!(group.queued(b).unwrap(), (2, 1));
+        group.close(a).unwrap();
+        assert!(group.close(a).unwrap_err().to_string().contains("session 1 is closed"));
+        assert_eq!(group.flush(&[a, b]).iter().map(|f| f.0).collect::<Vec<_>>(), vec![a]);
+        assert_eq!(group.sessions().collect::<Vec<_>>(), vec![b]);
+    }
+}
