@@ -265,6 +265,26 @@ typedef struct RmGroupOutputs {
 } RmGroupOutputs;
 
 /**
+ * Counters of a group, written by `rm_group_stats`.
+ */
+typedef struct RmGroupStats {
+  /**
+   * Open sessions.
+   */
+  size_t sessions;
+  /**
+   * Pushes run (`rm_group_push` and `rm_group_push_block` calls).
+   */
+  uint64_t ticks;
+  /**
+   * Batched forward passes of model inference run, and the inputs (silero windows)
+   * they took: inputs per pass is how many sessions shared a pass on average.
+   */
+  uint64_t inference_passes;
+  uint64_t inference_inputs;
+} RmGroupStats;
+
+/**
  * Receives one log record. `level` is 1 (error) to 5 (trace); `target` (the Rust
  * module) and `message` (with `key=value` fields appended) are NUL-terminated UTF-8
  * owned by the library and valid only during the call. May be called from any thread
@@ -486,6 +506,11 @@ RmStatus rm_group_queued(const struct RmGroup *group,
                          uint64_t session,
                          size_t *queued,
                          uint64_t *dropped);
+
+/**
+ * Writes the group's counters to `*out`. Serialized; any thread.
+ */
+RmStatus rm_group_stats(const struct RmGroup *group, struct RmGroupStats *out);
 
 /**
  * Releases what `rm_group_pull` returned. NULL is ignored. Any thread.

@@ -272,6 +272,12 @@ class Group {
   void flush(const std::vector<uint64_t> &sessions) const {
     detail::check(rm_group_flush(handle_.get(), sessions.data(), sessions.size(), nullptr));
   }
+  /** Open sessions, ticks, and batched inference passes with the inputs they took. */
+  RmGroupStats stats() const {
+    RmGroupStats out{};
+    detail::check(rm_group_stats(handle_.get(), &out));
+    return out;
+  }
   /** Takes what is queued, every session, in session order (never waits). */
   GroupOutputs pull(uint32_t flags = RM_GROUP_PULL_VAD_TABLE, std::size_t max_per_session = 0) const {
     RmGroupOutputs *out = nullptr;

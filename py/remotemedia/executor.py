@@ -784,6 +784,7 @@ class PythonGroup:
         self.pipeline, self.capacity = pipeline, capacity
         self.sessions: dict[int, PythonSession] = {}
         self.last = 0
+        self.ticks = 0
         # keys of the VAD nodes' "frames" port (port 0), whose events a VAD table takes
         self.vad_keys = {pipeline.keys[i][0] for i, n in enumerate(pipeline.manifest["nodes"]) if n["node_type"] == "VAD"}
 
@@ -802,6 +803,7 @@ class PythonGroup:
             raise self._unknown(session)
 
     def push(self, chunks: list[tuple[int, int, Audio]]) -> dict[int, RemoteMediaError]:
+        self.ticks += 1
         by_session: dict[int, list] = {}
         for session, index, audio in chunks:
             by_session.setdefault(session, []).append((index, audio))
@@ -845,6 +847,10 @@ class PythonGroup:
                      np.array([r[2] for r in r_], np.float32), np.array([r[3] for r in r_], bool))
                for key, r_ in rows.items()}
         return items, vad
+
+    def stats(self) -> dict:
+        """As the native group's; nothing is batched here, so no inference passes."""
+        return {"sessions": len(self.sessions), "ticks": self.ticks, "inference_passes": 0, "inference_inputs": 0}
 
     def queued(self, session: int) -> tuple[int, int]:
         if session not in self.sessions:

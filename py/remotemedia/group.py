@@ -221,6 +221,14 @@ class SessionGroup:
             else:
                 future.set_result(mine.get(sid, GroupOutputs([], {})))
 
+    def stats(self) -> dict:
+        """{"sessions", "ticks", "inference_passes", "inference_inputs"}: open sessions,
+        pushes run, and the batched forward passes of model inference with the inputs
+        (silero windows) they took (inputs per pass: how many sessions shared one; 0
+        on the Python runtime, which does not batch)."""
+        with self._lock:
+            return self._impl.stats()
+
     def queued(self, session: int) -> dict:
         """{"queue_depth", "dropped"} of one session."""
         with self._lock:

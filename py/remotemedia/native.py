@@ -677,6 +677,12 @@ class NativeGroup:
         items = _items(raw, self.keys, lib.rm_group_outputs_free)  # frees raw when its audio views die
         return [(sid, key, item) for sid, (key, item) in zip(sessions, items)], vad
 
+    def stats(self) -> dict:
+        out = ffi.new("RmGroupStats *")
+        _check(lib.rm_group_stats(self.ptr, out))
+        return {"sessions": out.sessions, "ticks": out.ticks, "inference_passes": out.inference_passes,
+                "inference_inputs": out.inference_inputs}
+
     def queued(self, session: int) -> tuple[int, int]:
         queued, dropped = ffi.new("size_t *"), ffi.new("uint64_t *")
         _check(lib.rm_group_queued(self.ptr, session, queued, dropped))

@@ -631,6 +631,11 @@ static void test_group(RmRuntime *rt) {
     }
     CHECK(rm_group_push(g, c, n, NULL) == RM_STATUS_OK);
   }
+  RmGroupStats stats;
+  CHECK(rm_group_stats(NULL, &stats) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(rm_group_stats(g, &stats) == RM_STATUS_OK && stats.sessions == 3 && stats.ticks == 60);
+  /* every pushed window ran in a batched pass; the sessions' windows shared some */
+  CHECK(stats.inference_inputs == 3 * 31 && stats.inference_passes < stats.inference_inputs);
   CHECK(rm_group_flush(g, ids, 3, NULL) == RM_STATUS_OK);
   CHECK(rm_group_pull(g, 0, RM_GROUP_PULL_VAD_TABLE, &outs) == RM_STATUS_OK && outs != NULL);
   if (outs) {

@@ -159,6 +159,9 @@ def test_batched_inference_runs_natively_and_matches_lone_streams_to_the_bit():
         assert list(zip(f.frame[mine].tolist(), f.score[mine], f.speech[mine].tolist())) == want
         speech_frames += int(f.speech[mine].sum())
     assert speech_frames > 0  # real speech: the comparison covers both decisions
+    stats = g.stats()  # the windows really ran batched: 32 sessions a pass on each of two threads
+    assert stats["inference_inputs"] == 64 * 31 and stats["inference_passes"] == 2 * 31, stats
+    assert stats["ticks"] == 50 and stats["sessions"] == 64
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
@@ -256,6 +259,8 @@ def test_workers_split_a_tick_and_give_the_same_results():
         for t in range(0, 4800, 320):
             g.push({sid: rm.Audio(SPEECH[sid * 1000 + t:sid * 1000 + t + 320], 16000) for sid in ids})
         results.append(g.pull().vad["v"])
+        stats = g.stats()
+        assert stats["inference_inputs"] == 100 * 9 and stats["inference_passes"] == 9 * workers, stats
     assert all(np.array_equal(x, y) for x, y in zip(results[0], results[1]))
     assert len(results[0].frame) == 100 * 9
     with pytest.raises(rm.InvalidInputError):

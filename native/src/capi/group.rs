@@ -312,6 +312,37 @@ pub unsafe extern "C" fn rm_group_queued(group: *const RmGroup, session: u64, qu
     })
 }
 
+/// Counters of a group, written by `rm_group_stats`.
+#[repr(C)]
+#[derive(Default)]
+pub struct RmGroupStats {
+    /// Open sessions.
+    pub sessions: usize,
+    /// Pushes run (`rm_group_push` and `rm_group_push_block` calls).
+    pub ticks: u64,
+    /// Batched forward passes of model inference run, and the inputs (silero windows)
+    /// they took: inputs per pass is how many sessions shared a pass on average.
+    pub inference_passes: u64,
+    pub inference_inputs: u64,
+}
+
+/// Writes the group's counters to `*out`. Serialized; any thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rm_group_stats(group: *const RmGroup, out: *mut RmGroupStats) -> RmStatus {
+    guard(|| {
+        let group = unsafe { arg(group, "group") }?;
+        let out = unsafe { arg_mut(out, "out") }?;
+        let s = group.group.lock("group")?.stats();
+        *out = RmGroupStats {
+            sessions: s.sessions,
+            ticks: s.ticks,
+            inference_passes: s.inference_passes,
+            inference_inputs: s.inference_inputs,
+        };
+        Ok(())
+    })
+}
+
 /// Releases what `rm_group_pull` returned. NULL is ignored. Any thread.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn rm_group_outputs_free(outputs: *mut RmGroupOutputs) {

@@ -78,13 +78,9 @@ impl Slot {
     }
 
     /// Whether its items may go through a group's batch: a batchable node called on
-    /// this thread, without retries, and with a closed breaker (see `visit::staged`).
+    /// this thread (no `timeout_ms`) with a closed breaker (see `visit::staged`).
     pub(super) fn batchable(&mut self) -> bool {
-        !self.poisoned
-            && self.timeout.is_none()
-            && self.retry.max_retries == 0
-            && self.breaker.state() == BreakerState::Closed
-            && self.node.as_batchable().is_some()
+        !self.poisoned && self.timeout.is_none() && self.breaker.state() == BreakerState::Closed && self.node.as_batchable().is_some()
     }
 
     /// The error for a failed call; a broken instance is poisoned.

@@ -25,6 +25,8 @@ pub type SessionId = u64;
 #[derive(Default)]
 pub(super) struct Batch {
     entries: Mutex<Vec<Entry>>,
+    /// Forward passes run and the inputs they took, since the group began.
+    ran: Mutex<(u64, u64)>,
 }
 
 struct Entry {
@@ -63,8 +65,12 @@ impl Batch {
         }
         let ran = catch(|| {
             let mut work: Vec<&mut Inference> = waiting.iter_mut().filter_map(|e| e.work.as_mut()).collect();
-            run_all(&mut work);
+            run_all(&mut work)
         });
+        if let Ok((passes, inputs)) = ran {
+            let mut total = self.ran.lock().unwrap_or_else(|e| e.into_inner());
+            *total = (total.0 + passes, total.1 + inputs);
+        }
         for entry in waiting {
             entry.done = true;
             if let Err(payload) = &ran {
@@ -99,10 +105,24 @@ pub struct Group {
     capacity: usize,
     /// One batch per thread a tick runs on: the caller's, then `workers - 1` more.
     batches: Vec<Batch>,
+    ticks: u64,
 }
 
 /// The most threads a group's tick runs on.
 pub const MAX_WORKERS: usize = 256;
+
+/// Counters of a group.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupStats {
+    /// Open sessions.
+    pub sessions: usize,
+    /// Pushes (ticks) run.
+    pub ticks: u64,
+    /// Batched forward passes run, and the inputs (silero windows) they took: the
+    /// inputs per pass say how much the sessions shared.
+    pub inference_passes: u64,
+    pub inference_inputs: u64,
+}
 
 /// A session's failure in a group call: which session, and its error.
 pub type Failure = (SessionId, Error);
@@ -116,7 +136,7 @@ impl Group {
     /// most [`MAX_WORKERS`]); `tokio` drives the executor's timers.
     pub fn new(tokio: tokio::runtime::Handle, template: Pipeline, capacity: usize, workers: usize) -> Self {
         let batches = (0..workers.clamp(1, MAX_WORKERS)).map(|_| Batch::default()).collect();
-        Self { tokio, template, members: BTreeMap::new(), last: 0, capacity: capacity.max(1), batches }
+        Self { tokio, template, members: BTreeMap::new(), last: 0, capacity: capacity.max(1), batches, ticks: 0 }
     }
 
     /// The pipeline the sessions run (for names and specs).
@@ -145,6 +165,15 @@ impl Group {
         self.members.keys().copied()
     }
 
+    /// The group's counters.
+    pub fn stats(&self) -> GroupStats {
+        let (inference_passes, inference_inputs) = self.batches.iter().fold((0, 0), |(p, i), b| {
+            let ran = *b.ran.lock().unwrap_or_else(|e| e.into_inner());
+            (p + ran.0, i + ran.1)
+        });
+        GroupStats { sessions: self.members.len(), ticks: self.ticks, inference_passes, inference_inputs }
+    }
+
     /// Items queued for session `id`, and items it dropped.
     pub fn queued(&self, id: SessionId) -> Result<(usize, u64)> {
         self.members.get(&id).map(|m| (m.queue.len(), m.dropped)).ok_or_else(|| self.unknown(id))
@@ -161,6 +190,7 @@ impl Group {
     /// costs that session's outputs of this tick only; the other sessions' outputs are
     /// queued. A failed session stays open, as a stream does after a failed push.
     pub fn push(&mut self, chunks: Vec<(SessionId, usize, Data)>) -> Vec<Failure> {
+        self.ticks += 1;
         let Self { tokio, members, last, capacity, batches, .. } = self;
         let mut failures: Vec<Failure> = Vec::new();
         let mut chunks = chunks;

@@ -29,7 +29,7 @@ use remotemedia_plugin::abi::SampleFormat;
 use call::{Slot, call};
 
 pub use graph::{Edge, PipelineGraph};
-pub use group::{Group, MAX_WORKERS, SessionId};
+pub use group::{Group, GroupStats, MAX_WORKERS, SessionId};
 pub use plan::{Inserted, Plan};
 pub use session::{DEFAULT_CAPACITY, MAX_CAPACITY, MAX_TIMEOUT_MS, Overflow, Session, SessionStats};
 

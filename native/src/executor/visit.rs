@@ -167,9 +167,11 @@ async fn drain(slot: &mut Slot, id: &str, flush: bool, clock: &mut Option<Instan
 }
 
 /// One item through a batchable node: staged, its inference handed to `batch` (the
-/// call waits for the tick to run it), then completed. Only nodes without retries,
-/// timeout or a breaker that is not closed come here ([`Slot::batchable`]), so the
-/// completion is the call the breaker and metrics count.
+/// call waits for the tick to run it), then completed. Only nodes without a timeout
+/// and with a closed breaker come here ([`Slot::batchable`]); the completion is the
+/// call the breaker and metrics count. A batched item is not retried: staging is one
+/// attempt, and a retried completion finds its inference gone (batchable nodes fail
+/// only on input they refuse, which is never retried, or broken).
 async fn staged(slot: &mut Slot, id: &str, port: usize, item: &Data, clock: &mut Option<Instant>, batch: &Batch) -> Result<()> {
     let mut inference = None;
     call(slot, id, Operation::Process, |n, _| {

@@ -28,8 +28,10 @@ impl Inference {
 }
 
 /// Runs every stream's inference: streams of one model share each step's forward pass
-/// (their first windows together, then their second ones, ...).
-pub fn run_all(work: &mut [&mut Inference]) {
+/// (their first windows together, then their second ones, ...). Returns the forward
+/// passes run and the inputs they took.
+pub fn run_all(work: &mut [&mut Inference]) -> (u64, u64) {
+    let mut ran = (0, 0);
     let mut done = vec![false; work.len()];
     for first in 0..work.len() {
         if done[first] {
@@ -45,12 +47,16 @@ pub fn run_all(work: &mut [&mut Inference]) {
                 lanes.push(&mut **w);
             }
         }
-        super::budget::run(|| silero_steps(&model, &mut lanes));
+        let (passes, windows) = super::budget::run(|| silero_steps(&model, &mut lanes));
+        ran = (ran.0 + passes, ran.1 + windows);
     }
+    ran
 }
 
 /// Silero lanes step by step: step `t` runs window `t` of every lane that has one.
-fn silero_steps(model: &Silero, lanes: &mut [&mut Inference]) {
+/// Returns the steps and the windows run.
+fn silero_steps(model: &Silero, lanes: &mut [&mut Inference]) -> (u64, u64) {
+    let mut ran = (0, 0);
     let mut probs = Vec::with_capacity(lanes.len());
     for t in 0.. {
         let mut batch: Vec<(&mut SileroState, &[f32])> = Vec::with_capacity(lanes.len());
@@ -65,6 +71,7 @@ fn silero_steps(model: &Silero, lanes: &mut [&mut Inference]) {
         if batch.is_empty() {
             break;
         }
+        ran = (ran.0 + 1, ran.1 + batch.len() as u64);
         probs.clear();
         probs.resize(batch.len(), 0.0);
         model.forward_batch(&mut batch, &mut probs);
@@ -72,4 +79,5 @@ fn silero_steps(model: &Silero, lanes: &mut [&mut Inference]) {
             out.push(p);
         }
     }
+    ran
 }

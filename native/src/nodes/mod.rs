@@ -66,7 +66,7 @@ pub trait Node: Send {
 /// A node whose `process` splits in two around its model inference, so a session
 /// group can run the inference of many sessions' instances in one batch:
 /// `process(input)` is `stage(input)`, then the inference run (alone or batched), then
-/// `complete` with it.
+/// `complete` with it. Neither should fail transiently: a batched item is not retried.
 pub trait Batchable {
     /// Takes `input` (from input port `port`) and returns the inference it needs, with
     /// the node's model state moved into it (`None`: it needs none).
