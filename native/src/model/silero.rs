@@ -158,7 +158,66 @@ fn matmul_portable(w: &Packed, cols: &[f32], n: usize, out: &mut [f32]) {
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{LANES, Packed};
+    use super::{EXP_MAX, EXP_MIN, EXP_POLY, HIDDEN, LANES, LN2_HI, LN2_LO, Packed, SileroState, UNITS};
+
+    /// [`super::exp`] of 8 values.
+    #[target_feature(enable = "avx2,fma")]
+    fn exp(x: __m256) -> __m256 {
+        let x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(EXP_MIN)), _mm256_set1_ps(EXP_MAX));
+        let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_ps(
+            x,
+            _mm256_set1_ps(std::f32::consts::LOG2_E),
+        ));
+        let r = _mm256_fmadd_ps(n, _mm256_set1_ps(-LN2_LO), _mm256_fmadd_ps(n, _mm256_set1_ps(-LN2_HI), x));
+        let mut p = _mm256_set1_ps(EXP_POLY[0]);
+        for &c in &EXP_POLY[1..] {
+            p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
+        }
+        let e = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0));
+        let scale = _mm256_slli_epi32::<23>(_mm256_cvtps_epi32(n));
+        _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(e), scale))
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    fn sigmoid(x: __m256) -> __m256 {
+        let one = _mm256_set1_ps(1.0);
+        _mm256_div_ps(one, _mm256_add_ps(one, exp(_mm256_sub_ps(_mm256_setzero_ps(), x))))
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    fn tanh(x: __m256) -> __m256 {
+        let one = _mm256_set1_ps(1.0);
+        let e = exp(_mm256_mul_ps(_mm256_set1_ps(2.0), x));
+        _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.0), _mm256_add_ps(e, one)))
+    }
+
+    /// [`super::cell`], `UNITS` units at a time.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn cell(gates: &[f32], bias: &[f32], state: &mut SileroState, out_weight: &[f32], partial: &mut [f32; UNITS]) {
+        assert!(gates.len() >= 4 * HIDDEN && bias.len() >= 4 * HIDDEN && out_weight.len() >= HIDDEN, "cell shapes");
+        let load = |v: &[f32], at: usize| -> __m256 {
+            // SAFETY: `at + UNITS <= v.len()` for every call below (checked shapes).
+            unsafe { _mm256_loadu_ps(v[at..at + UNITS].as_ptr()) }
+        };
+        let mut acc = _mm256_setzero_ps();
+        for j in (0..HIDDEN).step_by(UNITS) {
+            let gate = |g: usize| _mm256_add_ps(load(gates, g * HIDDEN + j), load(bias, g * HIDDEN + j));
+            let (i, o, f, g) = (sigmoid(gate(0)), sigmoid(gate(1)), sigmoid(gate(2)), tanh(gate(3)));
+            let c = _mm256_add_ps(_mm256_mul_ps(f, load(&state.c, j)), _mm256_mul_ps(i, g));
+            let h = _mm256_mul_ps(o, tanh(c));
+            // SAFETY: j + UNITS <= HIDDEN, the arrays' length.
+            unsafe {
+                _mm256_storeu_ps(state.c[j..j + UNITS].as_mut_ptr(), c);
+                _mm256_storeu_ps(state.h[j..j + UNITS].as_mut_ptr(), h);
+            }
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(load(out_weight, j), _mm256_max_ps(h, _mm256_setzero_ps())));
+        }
+        // SAFETY: `partial` holds UNITS values.
+        unsafe { _mm256_storeu_ps(partial.as_mut_ptr(), acc) };
+    }
 
     /// [`super::matmul`] of the `N` columns from `first`, `R` blocks of `LANES`
     /// output rows at a time: each step along `k` loads `R` weight vectors and `N`
@@ -219,6 +278,7 @@ pub struct Silero {
 }
 
 /// One stream's state: the LSTM's and the last window's context (1.3 KB).
+#[derive(Clone, Copy)]
 pub struct SileroState {
     h: [f32; HIDDEN],
     c: [f32; HIDDEN],
@@ -341,17 +401,9 @@ impl Silero {
         s.gates.clear();
         s.gates.resize(GATES * n, 0.0);
         matmul(&self.lstm, &s.xh, n, &mut s.gates);
-        let b = &self.lstm_bias;
         for ((gates, (state, _)), p) in s.gates.chunks_exact(GATES).zip(lanes.iter_mut()).zip(probs.iter_mut()) {
-            let mut z = self.out_bias;
-            for j in 0..HIDDEN {
-                let gate = |g: usize| gates[g * HIDDEN + j] + b[g * HIDDEN + j];
-                let (i, o, f, g) = (sigmoid(gate(0)), sigmoid(gate(1)), sigmoid(gate(2)), tanh(gate(3)));
-                state.c[j] = f * state.c[j] + i * g;
-                state.h[j] = o * tanh(state.c[j]);
-                z += self.out_weight[j] * state.h[j].max(0.0);
-            }
-            *p = sigmoid(z);
+            let z = cell(gates, &self.lstm_bias, state, &self.out_weight);
+            *p = sigmoid(z + self.out_bias);
         }
     }
 
@@ -382,13 +434,63 @@ impl Silero {
     }
 }
 
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
+/// Units of the LSTM cell updated together: one AVX register.
+const UNITS: usize = 8;
+
+/// The LSTM cell of one stream: gates `i, o, f, c` (each `HIDDEN` values, before their
+/// `bias`) update `state`'s c and h; returns Σ `out_weight[j]` · relu(h[j]), summed in
+/// `UNITS` partial sums added in order. The AVX2 path and the plain one do the same
+/// operations in the same order (exp by [`exp`]'s polynomial, no fused operations
+/// outside it), so they give the same bits.
+fn cell(gates: &[f32], bias: &[f32], state: &mut SileroState, out_weight: &[f32]) -> f32 {
+    let mut partial = [0.0f32; UNITS];
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has AVX2 and FMA (checked just above).
+        unsafe { avx2::cell(gates, bias, state, out_weight, &mut partial) };
+        return partial.iter().sum();
+    }
+    for j in 0..HIDDEN {
+        let gate = |g: usize| gates[g * HIDDEN + j] + bias[g * HIDDEN + j];
+        let (i, o, f, g) = (sigmoid(gate(0)), sigmoid(gate(1)), sigmoid(gate(2)), tanh(gate(3)));
+        state.c[j] = f * state.c[j] + i * g;
+        state.h[j] = o * tanh(state.c[j]);
+        partial[j % UNITS] += out_weight[j] * state.h[j].max(0.0);
+    }
+    partial.iter().sum()
 }
 
-/// tanh by one `exp` (libm's `tanhf` costs several times more); within 1e-6 of it.
+/// Clamp of [`exp`]'s argument: e^x stays a normal f32.
+const EXP_MIN: f32 = -87.0;
+const EXP_MAX: f32 = 88.0;
+/// ln 2 split in a part exact in f32 and the rest (Cephes).
+const LN2_HI: f32 = 0.693_359_4;
+const LN2_LO: f32 = -2.121_944_4e-4;
+/// Cephes' minimax polynomial of e^r on |r| <= ln 2 / 2, highest power first.
+const EXP_POLY: [f32; 6] = [1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 0.166_666_65, 0.5];
+
+/// e^x within 2 ulp (x clamped to EXP_MIN..=EXP_MAX): n = round(x / ln 2), r = x − n ln 2,
+/// e^r by Cephes' polynomial, times 2^n; libm's `expf` costs several times more and
+/// does not vectorize. `avx2::exp` is the same, 8 at a time.
+fn exp(x: f32) -> f32 {
+    let x = x.clamp(EXP_MIN, EXP_MAX);
+    let n = (x * std::f32::consts::LOG2_E).round_ties_even();
+    let r = n.mul_add(-LN2_LO, n.mul_add(-LN2_HI, x));
+    let mut p = EXP_POLY[0];
+    for &c in &EXP_POLY[1..] {
+        p = p.mul_add(r, c);
+    }
+    let e = p.mul_add(r * r, r) + 1.0;
+    f32::from_bits((e.to_bits() as i32 + ((n as i32) << 23)) as u32)
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + exp(-x))
+}
+
+/// tanh by one `exp`; within 1e-6 of it.
 fn tanh(x: f32) -> f32 {
-    1.0 - 2.0 / ((2.0 * x).exp() + 1.0)
+    1.0 - 2.0 / (exp(2.0 * x) + 1.0)
 }
 
 /// The STFT kernel must be the periodic-Hann DFT that the FFT computes.
@@ -458,6 +560,35 @@ impl Weights<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exp_is_within_two_ulp_and_both_cell_paths_agree_to_the_bit() {
+        for i in -8699..=8799 {
+            let x = i as f32 / 100.0 + 0.003;
+            let (mine, libm) = (exp(x), x.exp());
+            assert!(((mine - libm) / libm).abs() < 2.5e-7, "{x}: {mine} {libm}");
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            let gates: Vec<f32> = (0..GATES).map(|i| ((i * 7919) % 2001) as f32 / 100.0 - 10.0).collect();
+            let bias: Vec<f32> = (0..GATES).map(|i| ((i * 31) % 17) as f32 / 10.0 - 0.8).collect();
+            let weight: Vec<f32> = (0..HIDDEN).map(|i| ((i * 13) % 7) as f32 / 3.0 - 1.0).collect();
+            let start = SileroState { h: [0.1; HIDDEN], c: std::array::from_fn(|j| j as f32 / 50.0 - 1.0), context: [0.0; CONTEXT] };
+            let (mut vector, mut plain) = (SileroState { ..start }, SileroState { ..start });
+            let mut partial = [0.0; UNITS];
+            // SAFETY: the CPU has AVX2 and FMA (checked above).
+            unsafe { avx2::cell(&gates, &bias, &mut vector, &weight, &mut partial) };
+            let mut plain_partial = [0.0; UNITS];
+            for j in 0..HIDDEN {
+                let gate = |g: usize| gates[g * HIDDEN + j] + bias[g * HIDDEN + j];
+                let (i, o, f, g) = (sigmoid(gate(0)), sigmoid(gate(1)), sigmoid(gate(2)), tanh(gate(3)));
+                plain.c[j] = f * plain.c[j] + i * g;
+                plain.h[j] = o * tanh(plain.c[j]);
+                plain_partial[j % UNITS] += weight[j] * plain.h[j].max(0.0);
+            }
+            assert_eq!((vector.c, vector.h, partial), (plain.c, plain.h, plain_partial));
+        }
+    }
 
     #[test]
     fn tanh_by_exp_is_close() {
