@@ -51,29 +51,53 @@ impl Conv {
 
     /// `input` is (`lanes` · `len`) × inputs, position-major, each lane's `len`
     /// positions one after another; writes (`lanes` · out_len) × outputs alike into
-    /// `output`.
-    fn run(&self, input: &[f32], lanes: usize, len: usize, cols: &mut Vec<f32>, output: &mut Vec<f32>) {
+    /// `output`. `cols` and `part` are scratch.
+    ///
+    /// A position's taps that fall in the zero padding are left out of its product:
+    /// positions are taken class by class (the taps they see inside the input), each
+    /// class one product over those taps' weights. Leaving out a zero tap at the start
+    /// or the end of a sum of fused multiply-adds does not change it.
+    fn run(&self, input: &[f32], lanes: usize, len: usize, cols: &mut Vec<f32>, part: &mut Vec<f32>, output: &mut Vec<f32>) {
         let n = self.out_len(len);
         let c = self.inputs;
-        // cols is (lanes · n) × 3c: for output position j of a lane, the input
-        // positions j·stride − 1, j·stride and j·stride + 1 (outside: zero padding)
-        cols.clear();
-        cols.resize(3 * c * n * lanes, 0.0);
-        for (col_index, col) in cols.chunks_exact_mut(3 * c).enumerate() {
-            let (lane, j) = (col_index / n, col_index % n);
-            let at = lane * len;
-            for (t, dst) in col.chunks_exact_mut(c).enumerate() {
-                if let Some(p) = (j * self.stride + t).checked_sub(1).filter(|&p| p < len) {
-                    dst.copy_from_slice(&input[(at + p) * c..(at + p + 1) * c]);
-                }
-            }
-        }
+        // the taps position j sees inside the input: input positions j·stride + t − 1
+        let taps = |j: usize| {
+            let first = usize::from(j * self.stride == 0);
+            let end = if j * self.stride + 1 < len { 3 } else { 2 };
+            (first, end)
+        };
         output.clear();
         output.resize(self.outputs * n * lanes, 0.0);
-        matmul(&self.weight, cols, n * lanes, output);
-        for position in output.chunks_exact_mut(self.outputs) {
-            for (v, b) in position.iter_mut().zip(&self.bias) {
-                *v = (*v + b).max(0.0);
+        let mut done = 0u64; // a bit per position whose class was run
+        while done != (1 << n) - 1 {
+            let class = taps((0..n).find(|&j| (done >> j) & 1 == 0).expect("a position is left"));
+            let members: Vec<usize> = (0..n).filter(|&j| taps(j) == class).collect();
+            members.iter().for_each(|j| done |= 1 << j);
+            let (first, end) = class;
+            let width = (end - first) * c;
+            // cols is (lanes · members) × width: each member position's taps, tap by tap
+            cols.clear();
+            cols.resize(width * members.len() * lanes, 0.0);
+            let mut rows = cols.chunks_exact_mut(width);
+            for lane in 0..lanes {
+                for &j in &members {
+                    let row = rows.next().expect("sized above");
+                    let from = (lane * len + j * self.stride + first - 1) * c;
+                    row.copy_from_slice(&input[from..from + width]);
+                }
+            }
+            part.clear();
+            part.resize(self.outputs * members.len() * lanes, 0.0);
+            matmul_taps(&self.weight, first * c, end * c, cols, members.len() * lanes, part);
+            let mut results = part.chunks_exact(self.outputs);
+            for lane in 0..lanes {
+                for &j in &members {
+                    let at = (lane * n + j) * self.outputs;
+                    let result = results.next().expect("sized above");
+                    for ((v, &r), b) in output[at..at + self.outputs].iter_mut().zip(result).zip(&self.bias) {
+                        *v = (r + b).max(0.0);
+                    }
+                }
             }
         }
     }
@@ -111,7 +135,12 @@ impl Packed {
 /// multiply-adds in the order of `k` whatever the tile, so a column's result does not
 /// depend on `n` or on the other columns: a batch of streams equals each stream alone.
 fn matmul(w: &Packed, cols: &[f32], n: usize, out: &mut [f32]) {
-    assert!(cols.len() == n * w.k && out.len() == w.rows * n, "matmul shapes");
+    matmul_taps(w, 0, w.k, cols, n, out);
+}
+
+/// [`matmul`] over columns `k0..k1` of `w` only: `cols` rows are `k1 − k0` long.
+fn matmul_taps(w: &Packed, k0: usize, k1: usize, cols: &[f32], n: usize, out: &mut [f32]) {
+    assert!(k0 <= k1 && k1 <= w.k && cols.len() == n * (k1 - k0) && out.len() == w.rows * n, "matmul shapes");
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         let mut j = 0;
@@ -126,26 +155,27 @@ fn matmul(w: &Packed, cols: &[f32], n: usize, out: &mut [f32]) {
             // checked, and columns j..j + tile are within n.
             unsafe {
                 match tile {
-                    1 => avx2::kernel::<1, 8>(w, cols, out, j),
-                    2 => avx2::kernel::<2, 4>(w, cols, out, j),
-                    4 => avx2::kernel::<4, 2>(w, cols, out, j),
-                    _ => avx2::kernel::<6, 2>(w, cols, out, j),
+                    1 => avx2::kernel::<1, 8>(w, k0, k1, cols, out, j),
+                    2 => avx2::kernel::<2, 4>(w, k0, k1, cols, out, j),
+                    4 => avx2::kernel::<4, 2>(w, k0, k1, cols, out, j),
+                    _ => avx2::kernel::<6, 2>(w, k0, k1, cols, out, j),
                 }
             }
             j += tile;
         }
         return;
     }
-    matmul_portable(w, cols, n, out);
+    matmul_portable(w, k0, k1, cols, n, out);
 }
 
 /// [`matmul`] in plain Rust, for CPUs without AVX2 and FMA.
-fn matmul_portable(w: &Packed, cols: &[f32], n: usize, out: &mut [f32]) {
+fn matmul_portable(w: &Packed, k0: usize, k1: usize, cols: &[f32], n: usize, out: &mut [f32]) {
     out.fill(0.0);
+    let k = k1 - k0;
     for (block, weights) in w.data.chunks_exact(w.k * LANES).enumerate() {
-        for (kk, wv) in weights.chunks_exact(LANES).enumerate() {
+        for (kk, wv) in weights[k0 * LANES..k1 * LANES].chunks_exact(LANES).enumerate() {
             for j in 0..n {
-                let x = cols[j * w.k + kk];
+                let x = cols[j * k + kk];
                 for (l, &wl) in wv.iter().enumerate() {
                     out[j * w.rows + block * LANES + l] += wl * x;
                 }
@@ -219,31 +249,31 @@ mod avx2 {
         unsafe { _mm256_storeu_ps(partial.as_mut_ptr(), acc) };
     }
 
-    /// [`super::matmul`] of the `N` columns from `first`, `R` blocks of `LANES`
+    /// [`super::matmul_taps`] of the `N` columns from `first`, `R` blocks of `LANES`
     /// output rows at a time: each step along `k` loads `R` weight vectors and `N`
     /// inputs for `R · N` fused multiply-adds, so loads stay below the FMA rate and
     /// `R · N` sums are in flight.
     ///
     /// # Safety
-    /// The CPU must have AVX2 and FMA; `cols` must hold `n · w.k` values and `out`
-    /// `w.rows · n` (as `matmul` checks) with `first + N <= n`; `w.rows` must be a
-    /// multiple of `R · LANES`.
+    /// The CPU must have AVX2 and FMA; `k0 <= k1 <= w.k`, `cols` must hold
+    /// `n · (k1 − k0)` values and `out` `w.rows · n` (as `matmul_taps` checks) with
+    /// `first + N <= n`; `w.rows` must be a multiple of `R · LANES`.
     #[target_feature(enable = "avx2,fma")]
     #[allow(clippy::needless_range_loop)] // acc[r][j]: indices read clearer than zipped iterators
-    pub unsafe fn kernel<const N: usize, const R: usize>(w: &Packed, cols: &[f32], out: &mut [f32], first: usize) {
-        let k = w.k;
+    pub unsafe fn kernel<const N: usize, const R: usize>(w: &Packed, k0: usize, k1: usize, cols: &[f32], out: &mut [f32], first: usize) {
+        let (stride, k) = (w.k, k1 - k0);
         assert!(w.rows.is_multiple_of(R * LANES), "row blocks");
         for group in 0..w.rows / (R * LANES) {
-            // SAFETY: group < rows / (R · LANES), so its R blocks of k · LANES weights are
-            // in `data`; every index below is < k (weights) or < N · k (cols).
+            // SAFETY: group < rows / (R · LANES), so its R blocks of w.k · LANES weights
+            // are in `data`; every index below is < w.k (weights) or < N · k (cols).
             unsafe {
-                let weights = w.data.as_ptr().add(group * R * k * LANES);
+                let weights = w.data.as_ptr().add((group * R * stride + k0) * LANES);
                 let x = cols.as_ptr().add(first * k);
                 let mut acc = [[_mm256_setzero_ps(); N]; R];
                 for kk in 0..k {
                     let mut wv = [_mm256_setzero_ps(); R];
                     for (r, v) in wv.iter_mut().enumerate() {
-                        *v = _mm256_loadu_ps(weights.add((r * k + kk) * LANES));
+                        *v = _mm256_loadu_ps(weights.add((r * stride + kk) * LANES));
                     }
                     for j in 0..N {
                         let xb = _mm256_set1_ps(*x.add(j * k + kk));
@@ -298,6 +328,8 @@ struct Scratch {
     a: Vec<f32>,
     b: Vec<f32>,
     cols: Vec<f32>,
+    /// One class of positions' products (see `Conv::run`).
+    part: Vec<f32>,
     xh: Vec<f32>,
     gates: Vec<f32>,
 }
@@ -367,6 +399,7 @@ impl Silero {
                 a: Vec::new(),
                 b: Vec::new(),
                 cols: Vec::new(),
+                part: Vec::new(),
                 xh: Vec::new(),
                 gates: Vec::new(),
             });
@@ -387,7 +420,7 @@ impl Silero {
         }
         let mut len = FRAMES;
         for conv in &self.encoder {
-            conv.run(&s.a, n, len, &mut s.cols, &mut s.b);
+            conv.run(&s.a, n, len, &mut s.cols, &mut s.part, &mut s.b);
             len = conv.out_len(len);
             std::mem::swap(&mut s.a, &mut s.b);
         }
@@ -591,6 +624,38 @@ mod tests {
     }
 
     #[test]
+    fn a_convolution_equals_its_definition() {
+        for (inputs, outputs, stride, len, lanes) in [(BINS, 128, 1, 4, 3), (128, 64, 2, 4, 2), (64, 64, 2, 2, 5), (64, 128, 1, 1, 1)] {
+            // w[o][t][c], tap-major as `Conv` keeps it
+            let w: Vec<f32> = (0..outputs * 3 * inputs).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
+            let bias: Vec<f32> = (0..outputs).map(|o| (o % 5) as f32 / 10.0 - 0.2).collect();
+            let conv = Conv { weight: Packed::new(&w, outputs, 3 * inputs), bias: bias.clone(), inputs, outputs, stride };
+            let input: Vec<f32> = (0..lanes * len * inputs).map(|i| ((i * 104_729) % 997) as f32 / 498.0 - 1.0).collect();
+            let (mut cols, mut part, mut out) = (Vec::new(), Vec::new(), Vec::new());
+            conv.run(&input, lanes, len, &mut cols, &mut part, &mut out);
+            let n = conv.out_len(len);
+            for lane in 0..lanes {
+                for j in 0..n {
+                    for o in 0..outputs {
+                        let mut sum = f64::from(bias[o]);
+                        for t in 0..3 {
+                            let Some(p) = (j * stride + t).checked_sub(1).filter(|&p| p < len) else { continue };
+                            for c in 0..inputs {
+                                sum += f64::from(w[(o * 3 + t) * inputs + c]) * f64::from(input[(lane * len + p) * inputs + c]);
+                            }
+                        }
+                        let got = out[(lane * n + j) * outputs + o];
+                        assert!(
+                            (got - sum.max(0.0) as f32).abs() < 1e-3,
+                            "{inputs}x{outputs}/{stride} lane {lane} j {j} o {o}: {got} {sum}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn tanh_by_exp_is_close() {
         for i in -2000..=2000 {
             let x = i as f32 / 100.0;
@@ -613,7 +678,7 @@ mod tests {
                 .collect();
             let (mut fast, mut portable) = (vec![0.0; rows * n], vec![7.0; rows * n]);
             matmul(&packed, &cols, n, &mut fast);
-            matmul_portable(&packed, &cols, n, &mut portable);
+            matmul_portable(&packed, 0, k, &cols, n, &mut portable);
             for ((a, b), c) in fast.iter().zip(&portable).zip(&want) {
                 assert!((a - c).abs() < 1e-3 && (b - c).abs() < 1e-3, "n={n}: {a} {b} {c}");
             }
@@ -622,6 +687,18 @@ mod tests {
                 let mut alone = vec![0.0; rows];
                 matmul(&packed, &cols[j * k..(j + 1) * k], 1, &mut alone);
                 assert_eq!(alone, fast[j * rows..(j + 1) * rows], "n={n}, column {j}");
+            }
+            // leaving out zero inputs at the start and the end of k changes nothing
+            let (k0, k1) = (129, 258);
+            let zeroed: Vec<f32> = cols.iter().enumerate().map(|(i, &x)| if (k0..k1).contains(&(i % k)) { x } else { 0.0 }).collect();
+            let inner: Vec<f32> = cols.chunks_exact(k).flat_map(|c| c[k0..k1].to_vec()).collect();
+            let (mut full, mut taps, mut portable_taps) = (vec![0.0; rows * n], vec![0.0; rows * n], vec![0.0; rows * n]);
+            matmul(&packed, &zeroed, n, &mut full);
+            matmul_taps(&packed, k0, k1, &inner, n, &mut taps);
+            matmul_portable(&packed, k0, k1, &inner, n, &mut portable_taps);
+            assert_eq!(full, taps, "n={n}");
+            for (a, b) in taps.iter().zip(&portable_taps) {
+                assert!((a - b).abs() < 1e-3, "n={n}: {a} {b}");
             }
         }
     }

@@ -406,11 +406,24 @@ impl Vad {
     /// Pushes the whole frame `samples` (of which the first `len` are audio, the rest
     /// padding), scored `score`, towards its decision.
     fn frame(&self, stream: &mut Stream, samples: &[f32], len: usize, score: f32, decisions: &mut Decisions, out: &mut Emitter) {
-        let loud = level_dbfs(&samples[..len]) >= self.min_level_dbfs;
+        let loud = self.loud(&samples[..len]);
         let index = stream.next_index;
         stream.next_index += 1;
         let audio = self.params.gate.then(|| samples[..len].to_vec());
         self.push_frame(stream, Frame { index, score, loud, audio }, decisions, out);
+    }
+
+    /// Whether `frame`'s level is at least `min_level_dbfs`. With the floor off
+    /// (silero's default) one sample loud enough alone settles it, without the level of
+    /// the whole frame: x² >= n · floor gives a mean square of at least the floor.
+    fn loud(&self, frame: &[f32]) -> bool {
+        if self.min_level_dbfs <= MIN_LEVEL_DBFS {
+            let enough = (frame.len() as f64 * 10f64.powf(self.min_level_dbfs / 10.0)).sqrt() * (1.0 + 1e-9);
+            if frame.iter().any(|&x| f64::from(x).abs() >= enough) {
+                return true;
+            }
+        }
+        level_dbfs(frame) >= self.min_level_dbfs
     }
 
     fn push_frame(&self, stream: &mut Stream, frame: Frame, decisions: &mut Decisions, out: &mut Emitter) {
