@@ -75,7 +75,6 @@ class SessionGroup:
         # apush: each session's chunks waiting for a tick, with their futures, in order
         self._waiting: dict[int, list[tuple[object, asyncio.Future]]] = {}
         self._timer: asyncio.Handle | None = None
-        self._since = 0.0  # when the oldest waiting chunk came
         self.longest_tick_s = 0.0  # the longest an apush tick held the event loop
 
     @property
@@ -95,9 +94,10 @@ class SessionGroup:
 
     def close(self, session: int) -> None:
         """Closes a session: its node instances and queued outputs are dropped."""
+        sid = _session_id(session)
         with self._lock:
-            self._impl.close(_session_id(session))
-            self._open.discard(session)
+            self._impl.close(sid)
+            self._open.discard(sid)
 
     def push(self, chunks: dict) -> None:
         """One tick: ``chunks`` maps session ids to an :class:`Audio` (the pipeline's one
@@ -106,18 +106,20 @@ class SessionGroup:
         if not isinstance(chunks, dict):
             raise InvalidInputError(f"push takes a dict of chunks by session id, got {type(chunks).__name__}")
         flat = []
-        one = len(self._inputs) == 1
         for session, audio in chunks.items():
             sid = _session_id(session)
-            if one and type(audio) is Audio:
-                audio.check_layout()
-                flat.append((sid, 0, audio))
-            else:
-                flat.extend((sid, index, a) for index, a in call_inputs(self._inputs, audio, None, f"push (session {sid})"))
+            flat.extend((sid, index, a) for index, a in self._checked(sid, audio))
         with self._lock:
             failures = self._impl.push(flat)
         if failures:
             raise SessionError(failures)
+
+    def _checked(self, sid: int, audio) -> list:
+        """A session's chunk as (input index, Audio) pairs, or InvalidInputError."""
+        if len(self._inputs) == 1 and type(audio) is Audio:
+            audio.check_layout()
+            return [(0, audio)]
+        return call_inputs(self._inputs, audio, None, f"push (session {sid})")
 
     def push_block(self, sessions, block: np.ndarray, sample_rate: int) -> None:
         """One tick from one array, the fast path of a server that gathers every
@@ -174,10 +176,9 @@ class SessionGroup:
         the others' ticks are not affected. Outputs are taken by the ticks: do not mix
         ``apush`` with ``pull`` on one group."""
         sid = _session_id(session)
+        self._checked(sid, chunk)  # a bad chunk fails its own task, not the tick
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        if not self._waiting:
-            self._since = time.perf_counter()
         self._waiting.setdefault(sid, []).append((chunk, future))
         if self._open and self._open <= self._waiting.keys():
             self._schedule(loop, 0.0)
@@ -202,7 +203,7 @@ class SessionGroup:
             self.push({sid: chunk for sid, (chunk, _) in taken.items()})
         except SessionError as e:
             failures = e.failures
-        except BaseException as e:  # a chunk refused before the tick ran: every session gets it
+        except BaseException as e:  # the tick itself failed: every session of it gets the error
             for _, future in taken.values():
                 if not future.done():
                     future.set_exception(e)
@@ -210,7 +211,6 @@ class SessionGroup:
         finally:
             self.longest_tick_s = max(self.longest_tick_s, time.perf_counter() - started)
             if self._waiting:  # chunks that came twice for a session go in the next tick
-                self._since = time.perf_counter()
                 self._schedule(asyncio.get_running_loop(), 0.0)
         mine = _by_session(self.pull())
         for sid, (_, future) in taken.items():

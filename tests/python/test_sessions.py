@@ -291,6 +291,8 @@ def test_apush_batches_tasks_of_one_loop_turn_and_returns_each_its_own(runtime):
         await asyncio.gather(*(session(sid, late=sid == ids[-1]) for sid in ids))
         with pytest.raises(rm.InvalidInputError):
             await g.apush(999, rm.Audio(data[ids[0]][:320], 16000))
+        with pytest.raises(rm.InvalidInputError):  # refused in its own task, before any tick
+            await g.apush(ids[0], np.zeros(320, np.int16))
 
     asyncio.run(main())
     for sid in ids:
