@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs each cargo-fuzz target (native/fuzz: manifest, session, model) for FUZZ_SECONDS
+# Runs each cargo-fuzz target (native/fuzz: manifest, session, model, group) for FUZZ_SECONDS
 # (default 60) under AddressSanitizer, starting from the committed seeds in
 # native/fuzz/seeds/TARGET (the model target's seeds are made here, with onnx).
 # New inputs go to target/fuzz-corpus/TARGET (not committed); a crash, abort, leak or
@@ -66,7 +66,7 @@ save("gemm", [helper.make_node("Gemm", ["x", "g", "c"], ["gm"], transB=1, alpha=
      {"g": r.standard_normal((3, 16)).astype(np.float32), "c": np.ones(3, np.float32)})
 PY
 
-for target in manifest session model; do
+for target in manifest session model group; do
   corpus="$root/target/fuzz-corpus/$target"
   mkdir -p "$corpus"
   extra=()

@@ -589,6 +589,20 @@ static void test_group(RmRuntime *rt) {
     CHECK(outs->vad_frames.len == 0);
   }
   rm_group_outputs_free(outs);
+  /* one block for both sessions: row i for session ids[i]; an unknown id fails alone */
+  uint64_t block_ids[3] = {b, a, 42};
+  CHECK(rm_group_push_block(g, block_ids, 3, x, 160, RM_SAMPLE_FORMAT_F32, 1, 16000, statuses) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(statuses[0] == RM_STATUS_OK && statuses[1] == RM_STATUS_OK && statuses[2] == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(rm_group_push_block(g, block_ids, 2, NULL, 160, RM_SAMPLE_FORMAT_F32, 1, 16000, NULL) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(rm_group_push_block(g, block_ids, 2, x, 160, 99, 1, 16000, NULL) == RM_STATUS_INVALID_ARGUMENT);
+  CHECK(rm_group_pull(g, 0, 0, &outs) == RM_STATUS_OK && outs != NULL);
+  if (outs) {
+    CHECK(outs->len == 2 && outs->sessions[0] == a && outs->sessions[1] == b);
+    /* a took the block's second row, b its first */
+    CHECK(outs->len == 2 && ((const float *)outs->items[0].view.data)[0] == x[160] &&
+          ((const float *)outs->items[1].view.data)[0] == x[0]);
+  }
+  rm_group_outputs_free(outs);
   CHECK(rm_group_close(g, a) == RM_STATUS_OK);
   CHECK(rm_group_close(g, a) == RM_STATUS_INVALID_ARGUMENT);
   CHECK(strstr(rm_last_error_message(), "closed") != NULL);

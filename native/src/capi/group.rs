@@ -225,6 +225,7 @@ pub unsafe extern "C" fn rm_group_push_block(
             return Err(Error::InvalidArgument("data is NULL".into()));
         }
         let mut taken = Vec::with_capacity(n);
+        let mut refused = Vec::new();
         for (i, &id) in ids.iter().enumerate() {
             let view = RmDataView {
                 kind: RmDataKind::Audio as u32,
@@ -237,9 +238,14 @@ pub unsafe extern "C" fn rm_group_push_block(
             };
             // SAFETY: the caller keeps the block valid for this call; the executor copies
             // whatever it keeps past it.
-            taken.push((id, 0, Data::Audio(unsafe { borrow_audio(&view) }?)));
+            match unsafe { borrow_audio(&view) } {
+                Ok(audio) => taken.push((id, 0, Data::Audio(audio))),
+                Err(e) => refused.push((id, e)),
+            }
         }
-        let failures = group.group.lock("group")?.push(taken);
+        let mut failures = group.group.lock("group")?.push(taken);
+        failures.extend(refused);
+        failures.sort_by_key(|(id, _)| *id);
         let statuses = if statuses.is_null() { None } else { Some(unsafe { std::slice::from_raw_parts_mut(statuses, n) }) };
         report(failures, ids.iter().copied(), statuses)
     })

@@ -14,6 +14,10 @@
 #![allow(clippy::missing_safety_doc)]
 
 pub mod error;
+pub use group::{
+    RmGroup, RmGroupChunk, RmGroupOutputs, RmGroupStats, rm_group_close, rm_group_flush, rm_group_free, rm_group_new, rm_group_open,
+    rm_group_outputs_free, rm_group_pull, rm_group_push, rm_group_push_block, rm_group_queued, rm_group_stats,
+};
 mod group;
 mod host_node;
 mod inference;
