@@ -11,9 +11,8 @@ use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use remotemedia::capi::{
     RmDataView, RmGroup, RmGroupChunk, RmGroupOutputs, RmGroupStats, RmPipeline, RmStatus, rm_group_close, rm_group_flush, rm_group_free,
-    rm_group_new, rm_group_open, rm_group_outputs_free, rm_group_pull, rm_group_push, rm_group_push_block, rm_group_stats, rm_pipeline_new,
+    rm_group_new, rm_group_open, rm_group_outputs_free, rm_group_pull, rm_group_push, rm_group_push_block, rm_group_stats,
 };
-use remotemedia_fuzz::runtime;
 
 /// Pipelines the sessions run: converters and the spectral VAD (whose frames a pull
 /// may take as a table), a chain with a resampler, and two named inputs into a Mix.
@@ -53,16 +52,7 @@ struct Program {
 
 fn pipelines() -> &'static [usize] {
     static PIPELINES: OnceLock<Vec<usize>> = OnceLock::new();
-    PIPELINES.get_or_init(|| {
-        MANIFESTS
-            .iter()
-            .map(|m| {
-                let mut p: *mut RmPipeline = ptr::null_mut();
-                assert_eq!(unsafe { rm_pipeline_new(runtime(), m.as_ptr().cast(), m.len(), &mut p) }, RmStatus::Ok, "{m}");
-                p as usize
-            })
-            .collect()
-    })
+    remotemedia_fuzz::pipelines(&PIPELINES, &MANIFESTS)
 }
 
 fn stats(g: *const RmGroup) -> RmGroupStats {

@@ -9,11 +9,9 @@ use std::sync::OnceLock;
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use remotemedia::capi::{
-    RmDataView, RmInput, RmOutputs, RmPipeline, RmSession, RmSessionOptions, RmSessionStats, RmStatus, rm_outputs_free, rm_pipeline_new,
-    rm_session_close, rm_session_flush, rm_session_free, rm_session_new, rm_session_pull, rm_session_push, rm_session_push_inputs,
-    rm_session_stats,
+    RmDataView, RmInput, RmOutputs, RmPipeline, RmSession, RmSessionOptions, RmSessionStats, RmStatus, rm_outputs_free, rm_session_close,
+    rm_session_flush, rm_session_free, rm_session_new, rm_session_pull, rm_session_push, rm_session_push_inputs, rm_session_stats,
 };
-use remotemedia_fuzz::runtime;
 
 /// Pipelines the sessions run: every built-in audio node, alone and chained.
 const MANIFESTS: [&str; 5] = [
@@ -42,16 +40,7 @@ struct Program {
 
 fn pipelines() -> &'static [usize] {
     static PIPELINES: OnceLock<Vec<usize>> = OnceLock::new();
-    PIPELINES.get_or_init(|| {
-        MANIFESTS
-            .iter()
-            .map(|m| {
-                let mut p: *mut RmPipeline = ptr::null_mut();
-                assert_eq!(unsafe { rm_pipeline_new(runtime(), m.as_ptr().cast(), m.len(), &mut p) }, RmStatus::Ok, "{m}");
-                p as usize
-            })
-            .collect()
-    })
+    remotemedia_fuzz::pipelines(&PIPELINES, &MANIFESTS)
 }
 
 fn session(pipeline: *const RmPipeline, options: Option<&RmSessionOptions>) -> *mut RmSession {

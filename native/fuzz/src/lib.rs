@@ -21,6 +21,21 @@ pub fn runtime() -> *const RmRuntime {
     }) as *const RmRuntime
 }
 
+/// The pipelines of `manifests`, built once (in `cache`) through the C API and never
+/// freed (reachable, so no leak), as addresses.
+pub fn pipelines<'a>(cache: &'a OnceLock<Vec<usize>>, manifests: &[&str]) -> &'a [usize] {
+    cache.get_or_init(|| {
+        manifests
+            .iter()
+            .map(|m| {
+                let mut p = ptr::null_mut();
+                assert_eq!(unsafe { rm_pipeline_new(runtime(), m.as_ptr().cast(), m.len(), &mut p) }, RmStatus::Ok, "{m}");
+                p as usize
+            })
+            .collect()
+    })
+}
+
 /// Builds a pipeline from `manifest` through the C API and runs it once per
 /// (channels, rate) on `samples` (f32), then once more with `samples` for every input
 /// at once (its named inputs, if it has them), then frees it; or checks that the

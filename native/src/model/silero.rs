@@ -483,6 +483,12 @@ fn cell(gates: &[f32], bias: &[f32], state: &mut SileroState, out_weight: &[f32]
         unsafe { avx2::cell(gates, bias, state, out_weight, &mut partial) };
         return partial.iter().sum();
     }
+    cell_plain(gates, bias, state, out_weight, &mut partial);
+    partial.iter().sum()
+}
+
+/// [`cell`] in plain Rust, one unit at a time (into `partial`, as `avx2::cell`).
+fn cell_plain(gates: &[f32], bias: &[f32], state: &mut SileroState, out_weight: &[f32], partial: &mut [f32; UNITS]) {
     for j in 0..HIDDEN {
         let gate = |g: usize| gates[g * HIDDEN + j] + bias[g * HIDDEN + j];
         let (i, o, f, g) = (sigmoid(gate(0)), sigmoid(gate(1)), sigmoid(gate(2)), tanh(gate(3)));
@@ -490,7 +496,6 @@ fn cell(gates: &[f32], bias: &[f32], state: &mut SileroState, out_weight: &[f32]
         state.h[j] = o * tanh(state.c[j]);
         partial[j % UNITS] += out_weight[j] * state.h[j].max(0.0);
     }
-    partial.iter().sum()
 }
 
 /// Clamp of [`exp`]'s argument: e^x stays a normal f32.
@@ -612,13 +617,7 @@ mod tests {
             // SAFETY: the CPU has AVX2 and FMA (checked above).
             unsafe { avx2::cell(&gates, &bias, &mut vector, &weight, &mut partial) };
             let mut plain_partial = [0.0; UNITS];
-            for j in 0..HIDDEN {
-                let gate = |g: usize| gates[g * HIDDEN + j] + bias[g * HIDDEN + j];
-                let (i, o, f, g) = (sigmoid(gate(0)), sigmoid(gate(1)), sigmoid(gate(2)), tanh(gate(3)));
-                plain.c[j] = f * plain.c[j] + i * g;
-                plain.h[j] = o * tanh(plain.c[j]);
-                plain_partial[j % UNITS] += weight[j] * plain.h[j].max(0.0);
-            }
+            cell_plain(&gates, &bias, &mut plain, &weight, &mut plain_partial);
             assert_eq!((vector.c, vector.h, partial), (plain.c, plain.h, plain_partial));
         }
     }
