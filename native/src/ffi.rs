@@ -25,6 +25,19 @@ pub(crate) unsafe fn arg_mut<'a, T>(ptr: *mut T, what: &str) -> Result<&'a mut T
     unsafe { ptr.as_mut() }.ok_or_else(|| null(what))
 }
 
+/// `n` elements at `ptr` (which may be NULL only when `n` is 0), or an
+/// invalid-argument error naming `what`.
+///
+/// # Safety
+/// A non-null `ptr` must point to `n` readable `T`s that stay valid for the lifetime.
+pub(crate) unsafe fn slice_arg<'a, T>(ptr: *const T, n: usize, what: &str) -> Result<&'a [T]> {
+    match n {
+        0 => Ok(&[]),
+        // SAFETY: the caller provides `n` readable elements at a non-null `ptr`.
+        _ => Ok(unsafe { std::slice::from_raw_parts(ptr.as_ref().ok_or_else(|| null(what))?, n) }),
+    }
+}
+
 /// A NUL-terminated UTF-8 string argument.
 ///
 /// # Safety

@@ -698,19 +698,20 @@ def _column(ptr, n: int, dtype) -> np.ndarray:
 
 def _failures(status: int, sessions: list[int], statuses) -> dict[int, RemoteMediaError]:
     """Each failed session's error, from a group call's statuses and the last error,
-    whose message has a line ``session <id>: <why>`` per failed session."""
+    whose message has a line ``session <id>: <why>`` per failed session (in id order;
+    its node and operation are the first failed session's)."""
     first = _error(status)
     lines = {}
     for line in str(first).split("\n"):
         head, _, why = line.partition(": ")
         if head.startswith("session ") and head[8:].isdigit():
             lines[int(head[8:])] = why
-    failures = {}
-    for i, sid in enumerate(sessions):
-        if statuses[i] != OK and sid not in failures:
-            cls = ERRORS.get(statuses[i], RemoteMediaError)
-            failures[sid] = cls(lines.get(sid, str(first)), node_id=first.node_id if sid == min(lines, default=sid) else None)
-    return failures
+    failed = {sid: statuses[i] for i, sid in enumerate(sessions) if statuses[i] != OK}
+    lowest = min(failed, default=None)
+    return {sid: ERRORS.get(code, RemoteMediaError)(
+                lines.get(sid, str(first)), node_id=first.node_id if sid == lowest else None,
+                operation=first.operation if sid == lowest else None)
+            for sid, code in failed.items()}
 
 
 # Bound once: the per-call paths above avoid attribute lookups.

@@ -9,7 +9,7 @@ use remotemedia_plugin::abi::{RmDataKind, RmDataView, SampleFormat};
 use crate::data::Data;
 use crate::error::{Error, Result};
 use crate::executor::{DEFAULT_CAPACITY, Group, MAX_CAPACITY, MAX_WORKERS, Output, SessionId};
-use crate::ffi::{arg, arg_mut};
+use crate::ffi::{arg, arg_mut, slice_arg};
 use crate::nodes::vad_frames;
 use crate::runtime::Runtime;
 use crate::serial::Serial;
@@ -174,22 +174,9 @@ pub unsafe extern "C" fn rm_group_close(group: *const RmGroup, session: u64) -> 
 pub unsafe extern "C" fn rm_group_push(group: *const RmGroup, chunks: *const RmGroupChunk, n: usize, statuses: *mut RmStatus) -> RmStatus {
     guard(|| {
         let group = unsafe { arg(group, "group") }?;
-        let chunks = unsafe { slice(chunks, n, "chunks") }?;
-        let mut taken = Vec::with_capacity(n);
-        let mut refused = Vec::new();
-        for c in chunks {
-            // SAFETY: the caller keeps the chunks valid for this call; the executor
-            // copies whatever it keeps past it.
-            match unsafe { borrow_audio(&c.data) } {
-                Ok(audio) => taken.push((c.session, c.input, Data::Audio(audio))),
-                Err(e) => refused.push((c.session, e)),
-            }
-        }
-        let mut failures = group.group.lock("group")?.push(taken);
-        failures.extend(refused);
-        failures.sort_by_key(|(id, _)| *id);
-        let statuses = if statuses.is_null() { None } else { Some(unsafe { std::slice::from_raw_parts_mut(statuses, n) }) };
-        report(failures, chunks.iter().map(|c| c.session), statuses)
+        let chunks = unsafe { slice_arg(chunks, n, "chunks") }?;
+        // SAFETY: the caller keeps the chunks valid for this call.
+        unsafe { push_views(group, chunks.iter().map(|c| (c.session, c.input, c.data)), statuses) }
     })
 }
 
@@ -214,7 +201,7 @@ pub unsafe extern "C" fn rm_group_push_block(
 ) -> RmStatus {
     guard(|| {
         let group = unsafe { arg(group, "group") }?;
-        let ids = unsafe { slice(sessions, n, "sessions") }?;
+        let ids = unsafe { slice_arg(sessions, n, "sessions") }?;
         let format = SampleFormat::from_raw(format).ok_or_else(|| Error::InvalidArgument(format!("unknown sample format {format}")))?;
         let width = format.size();
         let total = n.checked_mul(samples).and_then(|t| t.checked_mul(width)).filter(|&t| t <= isize::MAX as usize);
@@ -224,9 +211,7 @@ pub unsafe extern "C" fn rm_group_push_block(
         if data.is_null() && n > 0 && samples > 0 {
             return Err(Error::InvalidArgument("data is NULL".into()));
         }
-        let mut taken = Vec::with_capacity(n);
-        let mut refused = Vec::new();
-        for (i, &id) in ids.iter().enumerate() {
+        let views = ids.iter().enumerate().map(|(i, &id)| {
             let view = RmDataView {
                 kind: RmDataKind::Audio as u32,
                 // SAFETY: within the block of n · samples samples (checked to fit above).
@@ -236,18 +221,10 @@ pub unsafe extern "C" fn rm_group_push_block(
                 channels,
                 sample_rate,
             };
-            // SAFETY: the caller keeps the block valid for this call; the executor copies
-            // whatever it keeps past it.
-            match unsafe { borrow_audio(&view) } {
-                Ok(audio) => taken.push((id, 0, Data::Audio(audio))),
-                Err(e) => refused.push((id, e)),
-            }
-        }
-        let mut failures = group.group.lock("group")?.push(taken);
-        failures.extend(refused);
-        failures.sort_by_key(|(id, _)| *id);
-        let statuses = if statuses.is_null() { None } else { Some(unsafe { std::slice::from_raw_parts_mut(statuses, n) }) };
-        report(failures, ids.iter().copied(), statuses)
+            (id, 0, view)
+        });
+        // SAFETY: the caller keeps the block valid for this call.
+        unsafe { push_views(group, views, statuses) }
     })
 }
 
@@ -258,10 +235,10 @@ pub unsafe extern "C" fn rm_group_push_block(
 pub unsafe extern "C" fn rm_group_flush(group: *const RmGroup, sessions: *const u64, n: usize, statuses: *mut RmStatus) -> RmStatus {
     guard(|| {
         let group = unsafe { arg(group, "group") }?;
-        let ids = unsafe { slice(sessions, n, "sessions") }?;
+        let ids = unsafe { slice_arg(sessions, n, "sessions") }?;
         let failures = group.group.lock("group")?.flush(ids);
-        let statuses = if statuses.is_null() { None } else { Some(unsafe { std::slice::from_raw_parts_mut(statuses, n) }) };
-        report(failures, ids.iter().copied(), statuses)
+        // SAFETY: a non-null `statuses` has room for `n` entries.
+        unsafe { report(failures, ids.iter().copied(), statuses) }
     })
 }
 
@@ -366,19 +343,6 @@ pub unsafe extern "C" fn rm_group_free(group: *mut RmGroup) {
 // SAFETY: the raw pointers point into the owning struct, which never mutates them.
 unsafe impl Send for OwnedGroupOutputs {}
 
-/// `n` elements at `ptr` (NULL only when `n` is 0), borrowed for the call.
-///
-/// # Safety
-/// `ptr` must point to `n` readable `T`s that stay valid for the call.
-unsafe fn slice<'a, T>(ptr: *const T, n: usize, name: &str) -> Result<&'a [T]> {
-    match (ptr.is_null(), n) {
-        (_, 0) => Ok(&[]),
-        (true, _) => Err(Error::InvalidArgument(format!("{name} is NULL"))),
-        // SAFETY: the caller provides `n` readable elements at `ptr`.
-        (false, n) => Ok(unsafe { std::slice::from_raw_parts(ptr, n) }),
-    }
-}
-
 /// Whether `output` of session `id` is a VAD's frames event, then added to `table`.
 fn tabled(group: &Group, id: SessionId, output: &Output, table: &mut VadTable) -> bool {
     let Data::Json(event) = &output.data else { return false };
@@ -394,12 +358,50 @@ fn tabled(group: &Group, id: SessionId, output: &Output, table: &mut VadTable) -
     })
 }
 
+/// One tick of `views` (session, input index, audio view each): a view the runtime
+/// refuses fails its session as a failing node would; then [`report`].
+///
+/// # Safety
+/// Every view must describe audio valid for the call; a non-null `statuses` has room
+/// for an entry per view.
+unsafe fn push_views(
+    group: &RmGroup,
+    views: impl ExactSizeIterator<Item = (u64, usize, RmDataView)> + Clone,
+    statuses: *mut RmStatus,
+) -> Result<()> {
+    let mut taken = Vec::with_capacity(views.len());
+    let mut refused = Vec::new();
+    for (id, input, view) in views.clone() {
+        // SAFETY: the caller keeps the audio valid for this call; the executor copies
+        // whatever it keeps past it.
+        match unsafe { borrow_audio(&view) } {
+            Ok(audio) => taken.push((id, input, Data::Audio(audio))),
+            Err(e) => refused.push((id, e)),
+        }
+    }
+    let mut failures = group.group.lock("group")?.push(taken);
+    failures.extend(refused);
+    // SAFETY: as this function's.
+    unsafe { report(failures, views.map(|(id, _, _)| id), statuses) }
+}
+
 /// The status of a group call whose sessions `failures` failed: each chunk's session's
-/// status into `statuses`; the first failure's status, with a message naming each.
-fn report(failures: Vec<(SessionId, Error)>, chunk_sessions: impl Iterator<Item = u64>, statuses: Option<&mut [RmStatus]>) -> Result<()> {
-    if let Some(statuses) = statuses {
+/// status into `statuses` (when not NULL); the first failed session's status, with a
+/// message naming each, in id order.
+///
+/// # Safety
+/// A non-null `statuses` must have room for an entry per item of `chunk_sessions`.
+unsafe fn report(
+    mut failures: Vec<(SessionId, Error)>,
+    chunk_sessions: impl ExactSizeIterator<Item = u64>,
+    statuses: *mut RmStatus,
+) -> Result<()> {
+    failures.sort_by_key(|(id, _)| *id);
+    if !statuses.is_null() {
+        // SAFETY: the caller gives room for an entry per chunk.
+        let statuses = unsafe { std::slice::from_raw_parts_mut(statuses, chunk_sessions.len()) };
         for (status, id) in statuses.iter_mut().zip(chunk_sessions) {
-            *status = failures.iter().find(|(f, _)| *f == id).map_or(RmStatus::Ok, |(_, e)| e.status());
+            *status = failures.binary_search_by_key(&id, |(f, _)| *f).map_or(RmStatus::Ok, |at| failures[at].1.status());
         }
     }
     let message = failures.iter().map(|(id, e)| format!("session {id}: {e}")).collect::<Vec<_>>().join("\n");

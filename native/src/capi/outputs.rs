@@ -47,14 +47,8 @@ pub(crate) unsafe fn borrow_inputs(inputs: *const RmInput, n: usize) -> Result<V
             crate::manifest::MAX_INPUTS
         )));
     }
-    if n == 0 {
-        return Ok(Vec::new());
-    }
-    if inputs.is_null() {
-        return Err(Error::InvalidArgument("inputs is NULL".into()));
-    }
     // SAFETY: the caller provides `n` readable elements at `inputs`.
-    let inputs = unsafe { std::slice::from_raw_parts(inputs, n) };
+    let inputs = unsafe { crate::ffi::slice_arg(inputs, n, "inputs") }?;
     inputs.iter().map(|i| Ok((i.input, Data::Audio(unsafe { borrow_audio(&i.data) }?)))).collect()
 }
 
