@@ -18,7 +18,10 @@ pub fn contract() -> Value {
     let levels = [RmLogLevel::Error, RmLogLevel::Warn, RmLogLevel::Info, RmLogLevel::Debug, RmLogLevel::Trace];
     let nodes: Vec<Value> = Registry::builtin()
         .specs()
-        .map(|s| json!({"node_type": s.node_type, "description": s.description, "outputs": s.outputs, "params": s.params_schema, "caps": s.caps}))
+        .map(|s| {
+            let native_only = crate::nodes::NATIVE_ONLY.contains(&s.node_type.as_str());
+            json!({"node_type": s.node_type, "description": s.description, "outputs": s.outputs, "params": s.params_schema, "caps": s.caps, "native_only": native_only})
+        })
         .collect();
     json!({
         "generated_by": "REMOTEMEDIA_BLESS=1 cargo test -p remotemedia --test header (from native/src/contract.rs); do not edit",

@@ -52,6 +52,9 @@ ONNXRUNTIME_ENV: str = CONTRACT["model"]["onnxruntime_env"]
 ONNXRUNTIME_MIN_VERSION: str = CONTRACT["model"]["onnxruntime_min_version"]
 #: Every built-in node type: ``node_type``, ``description``, ``outputs``, ``params`` (a JSON Schema).
 NODES: dict[str, dict] = {n["node_type"]: n for n in CONTRACT["nodes"]}
+#: The built-in node types with no Python twin (no maintained Python library gives their
+#: results): the Python runtime refuses them at validation.
+NATIVE_ONLY: frozenset[str] = frozenset(n for n, spec in NODES.items() if spec["native_only"])
 
 
 def defaults(schema: dict) -> dict:

@@ -34,8 +34,8 @@ def _row(node_type: str, description: str, outputs: list, schema: dict, runtimes
 def node_types(builtin_only: bool = False) -> list[dict]:
     """Every node type, sorted by name; each shaped as docs/nodes.schema.json says.
     ``builtin_only``: the built-in types alone (for the generated reference)."""
-    rows = {n["node_type"]: _row(n["node_type"], n["description"], n["outputs"], n["params"], ["native", "python"],
-                                 {"kind": "built-in"}, n["caps"])
+    rows = {n["node_type"]: _row(n["node_type"], n["description"], n["outputs"], n["params"],
+                                 ["native"] if n["native_only"] else ["native", "python"], {"kind": "built-in"}, n["caps"])
             for n in _contract.NODES.values()}
     if builtin_only:
         return [rows[k] for k in sorted(rows)]

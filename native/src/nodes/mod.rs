@@ -15,7 +15,7 @@ use crate::data::Data;
 use crate::error::NodeFailure;
 use crate::model::batch::Inference;
 
-pub(crate) use audio::vad_frames;
+pub(crate) use audio::{NATIVE_ONLY, vad_frames};
 pub use fault::allow_process_faults;
 pub use params::{ParamError, parse_params};
 pub use registry::Registry;

@@ -1,6 +1,7 @@
 //! Native audio nodes. Each has a numpy twin under the same `node_type` in
-//! `py/remotemedia/nodes/`.
+//! `py/remotemedia/nodes/`, except the native-only ones ([`NATIVE_ONLY`]).
 
+mod apm;
 mod downmix;
 mod format;
 mod mix;
@@ -10,6 +11,7 @@ mod resample;
 mod turn;
 mod vad;
 
+pub(crate) use apm::NODE_TYPES as NATIVE_ONLY;
 pub(crate) use vad::vad_frames;
 
 use crate::data::{AudioBuffer, Data, SampleBuf, Samples};
@@ -19,7 +21,10 @@ use super::NodeSpec;
 
 /// The built-in specs of this module.
 pub fn specs() -> Vec<NodeSpec> {
-    vec![format::spec(), downmix::spec(), mix::spec(), rechunk::spec(), resample::spec(), vad::spec(), model::spec(), turn::spec()]
+    let mut specs =
+        vec![format::spec(), downmix::spec(), mix::spec(), rechunk::spec(), resample::spec(), vad::spec(), model::spec(), turn::spec()];
+    specs.extend(apm::specs());
+    specs
 }
 
 /// The audio of an item, or a failure naming the node type that wanted audio.
