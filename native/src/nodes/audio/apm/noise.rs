@@ -32,7 +32,7 @@ pub fn spec() -> NodeSpec {
             "type": "object",
             "properties": {
                 "engine": {"enum": ["webrtc", "rnnoise"], "default": "webrtc", "description": "\"webrtc\": WebRTC's noise suppressor (sonora); \"rnnoise\": RNNoise (nnnoiseless), 48 kHz only"},
-                "level": {"enum": ["low", "moderate", "high", "very_high"], "description": "webrtc only: about 6, 12, 18 or 21 dB of suppression (default moderate)"}
+                "level": {"enum": ["low", "moderate", "high", "very_high"], "description": "webrtc only: about 6, 12, 18 or 21 dB of suppression (default low)"}
             },
             "additionalProperties": false
         }),
@@ -103,7 +103,7 @@ impl Engine {
     fn new(params: &Params, rate: u32) -> Result<Self, NodeFailure> {
         match params.engine {
             EngineName::Webrtc => {
-                let level = match params.level.unwrap_or(Level::Moderate) {
+                let level = match params.level.unwrap_or(Level::Low) {
                     Level::Low => NoiseSuppressionLevel::Low,
                     Level::Moderate => NoiseSuppressionLevel::Moderate,
                     Level::High => NoiseSuppressionLevel::High,
