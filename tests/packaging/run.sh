@@ -38,7 +38,8 @@ wheel = sys.argv[1]
 with zipfile.ZipFile(wheel) as z:
     libs = [i for i in z.infolist() if re.search(r"libremotemedia[^/]*\.so", i.filename)]
     assert len(libs) == 1, [i.filename for i in libs]
-    assert libs[0].file_size < 5 * 2**20, f"library is {libs[0].file_size} bytes, over 5 MB"
+    # stripped: 6.8 MB with WebRTC's audio processing (sonora, about 1.9 MB); unstripped it is over 40 MB
+    assert libs[0].file_size < 8 * 2**20, f"library is {libs[0].file_size} bytes, over 8 MB"
     with tempfile.TemporaryDirectory() as d:
         for name in z.namelist():
             if name.endswith(".so") or ".so." in name:
