@@ -22,6 +22,7 @@ import numpy as np  # noqa: E402
 
 import remotemedia as rm  # noqa: E402
 from remotemedia import audiofile  # noqa: E402
+from remotemedia.convert import convert  # noqa: E402
 
 RATE = 16000
 MANIFEST = Path(__file__).with_name("aec_pipeline.json")
@@ -76,17 +77,21 @@ def main():
     if args.mic is None:
         mic, far, echo, local = scene()
     else:
-        mic, far = (audiofile.read(f).samples for f in (args.mic, args.far))
+        mic, far = (convert(audiofile.read(f).samples, np.float32) for f in (args.mic, args.far))
         mic, far = (x if x.ndim == 1 else x[:, 0] for x in (mic, far))
-        mic, far = (np.asarray(x, np.float32) / (32768 if x.dtype == np.int16 else 1) for x in (mic, far))
         echo, local = mic, np.zeros_like(mic)
     out = clean(mic, far)
     block = RATE // 10
-    starts = np.arange(0, len(out) - block, block)
-    e = lambda x, i: float(np.sum(np.asarray(x[i:i + block], np.float64) ** 2)) + 1e-12  # noqa: E731
-    erle = np.array([10 * np.log10(e(echo, i) / e(out, i)) if e(local, i) < 1e-6 else np.nan for i in starts])
-    loud = np.array([e(echo, i) for i in starts]) > max(e(echo, i) for i in starts) * 1e-3
-    erle[~loud] = np.nan
+    blocks = len(out) // block
+    starts = np.arange(blocks) * block
+
+    def energy(x: np.ndarray) -> np.ndarray:
+        """Per 100 ms block."""
+        return np.sum(np.asarray(x[:blocks * block], np.float64).reshape(blocks, block) ** 2, axis=1) + 1e-12
+
+    echo_e = energy(echo)
+    erle = 10 * np.log10(echo_e / energy(out))
+    erle[(energy(local) >= 1e-6) | (echo_e <= echo_e.max() * 1e-3)] = np.nan
     t = np.arange(len(mic)) / RATE
     fig, axes = plt.subplots(4, 1, figsize=(12, 8), sharex=True)
     for ax, x, name in zip(axes, (mic, far, out), ("microphone", "far end (loudspeaker)", "output")):

@@ -142,6 +142,7 @@ impl Node for Mix {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nodes::audio::testing::{emitted, mono};
 
     fn mix(gains: &[f64]) -> Box<dyn Node> {
         let params = json!({"gains": gains});
@@ -149,20 +150,7 @@ mod tests {
     }
 
     fn chunk(samples: &[f32]) -> Data {
-        Data::Audio(AudioBuffer::new(Samples::F32(SampleBuf::owned(samples.to_vec())), 1, 16000).unwrap())
-    }
-
-    fn emitted(out: &mut Emitter) -> Vec<f32> {
-        out.take()
-            .into_iter()
-            .flat_map(|(_, d)| match d {
-                Data::Audio(a) => match a.samples() {
-                    Samples::F32(b) => b.to_vec(),
-                    _ => panic!("f32 out"),
-                },
-                Data::Json(_) => panic!("audio out"),
-            })
-            .collect()
+        mono(samples, 16000)
     }
 
     #[test]

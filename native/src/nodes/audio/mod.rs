@@ -78,3 +78,32 @@ pub(crate) fn finite(samples: &[f32], node_type: &str) -> Result<(), NodeFailure
         "{node_type} refuses non-finite samples (NaN or infinity; the first is sample {at}); the chunk was not processed"
     )))
 }
+
+/// What the audio nodes' unit tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::data::{AudioBuffer, Data, SampleBuf, Samples};
+    use crate::nodes::Emitter;
+
+    /// A mono f32 chunk of `samples` at `rate`.
+    pub(crate) fn mono(samples: &[f32], rate: u32) -> Data {
+        Data::Audio(AudioBuffer::new(Samples::F32(SampleBuf::owned(samples.to_vec())), 1, rate).expect("a buffer"))
+    }
+
+    /// Takes what `out` holds: f32 audio on the first output port, one run of samples.
+    pub(crate) fn emitted(out: &mut Emitter) -> Vec<f32> {
+        out.take()
+            .into_iter()
+            .flat_map(|(port, d)| {
+                assert_eq!(port, 0, "audio on the first port");
+                match d {
+                    Data::Audio(a) => match a.samples() {
+                        Samples::F32(b) => b.to_vec(),
+                        _ => panic!("f32 out"),
+                    },
+                    Data::Json(_) => panic!("audio out"),
+                }
+            })
+            .collect()
+    }
+}

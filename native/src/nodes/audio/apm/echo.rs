@@ -34,6 +34,8 @@ use crate::error::NodeFailure;
 use crate::nodes::{Emitter, Implementation, Node, NodeSpec, parse_params};
 
 const NODE: &str = super::NODE_TYPES[0];
+/// How refusals of a far-end chunk name it.
+pub(super) const FAR: &str = "EchoCanceller input far";
 const PORT_FAR: usize = 1;
 const DEFAULT_MAX_FAR_MS: u64 = 60_000;
 const MAX_MAX_FAR_MS: u64 = 600_000;
@@ -60,7 +62,7 @@ pub fn spec() -> NodeSpec {
         latency: latency_of(|_, rate| delay(rate)),
         create: Arc::new(|params| {
             let p: Params = parse_params(params)?;
-            Ok(Box::new(Canceller { max_far_ms: p.max_far_ms, stream: None, far: VecDeque::new(), far_rate: None, warned: false, played: Vec::new() }))
+            Ok(Box::new(Canceller { max_far_ms: p.max_far_ms, stream: None, far: VecDeque::new(), warned: false, played: Vec::new() }))
         }),
     }
 }
@@ -78,11 +80,10 @@ fn default_max_far_ms() -> u64 {
 
 struct Canceller {
     max_far_ms: u64,
+    /// The stream, started by the first chunk on either port: both are at its rate.
     stream: Option<Stream<Box<Webrtc>>>,
     /// Far-end samples not yet played: the front plays during the next microphone frame.
     far: VecDeque<f32>,
-    /// The far end's rate, from its first chunk (the microphone's must agree).
-    far_rate: Option<u32>,
     /// Whether this stream has warned of far-end samples dropped.
     warned: bool,
     /// The far-end frame given to AEC3 (scratch).
@@ -117,16 +118,8 @@ fn cancel(
 
 impl Canceller {
     fn take_far(&mut self, input: &Data) -> Result<(), NodeFailure> {
-        let (audio, samples) = crate::nodes::audio::mono_f32(input, NODE)?;
-        let rate = audio.sample_rate();
-        let stream_rate = self.stream.as_ref().map(|s| s.framer.rate()).or(self.far_rate);
-        if !RATES.contains(&rate) || stream_rate.is_some_and(|r| r != rate) {
-            return Err(NodeFailure::invalid_input(format!(
-                "{NODE} input far is at {rate} Hz; it takes 16, 32 or 48 kHz, the microphone's rate{}",
-                stream_rate.map(|r| format!(" ({r} Hz)")).unwrap_or_default()
-            )));
-        }
-        self.far_rate = Some(rate);
+        let (samples, stream) = stream_chunk(input, &mut self.stream, FAR, engine)?;
+        let rate = stream.framer.rate();
         let bound =
             usize::try_from(self.max_far_ms * u64::from(rate) / 1000).unwrap_or(budget::MAX_BUFFER_SAMPLES).min(budget::MAX_BUFFER_SAMPLES);
         let keep = samples.len().min(bound);
@@ -154,19 +147,6 @@ impl Node for Canceller {
         if port == PORT_FAR {
             return self.take_far(input);
         }
-        if let (Some(far), Some(audio)) = (
-            self.far_rate,
-            match input {
-                Data::Audio(a) => Some(a),
-                Data::Json(_) => None,
-            },
-        ) && audio.sample_rate() != far
-        {
-            return Err(NodeFailure::invalid_input(format!(
-                "{NODE} input in is at {} Hz, the far end at {far} Hz; both must be at one rate",
-                audio.sample_rate()
-            )));
-        }
         let (samples, Stream { framer, engine }) = stream_chunk(input, &mut self.stream, NODE, engine)?;
         let (far, played) = (&mut self.far, &mut self.played);
         framer.run(samples, out, |i, o| cancel(engine, far, played, i, o))
@@ -181,13 +161,12 @@ impl Node for Canceller {
     }
 
     fn latency(&self) -> usize {
-        self.stream.as_ref().map_or(0, |s| lag(s.framer.rate(), delay))
+        self.stream.as_ref().map_or(0, |s| lag(s.framer.rate(), delay(s.framer.rate())))
     }
 
     fn reset(&mut self) -> Result<(), NodeFailure> {
         self.stream = None;
         self.far.clear();
-        self.far_rate = None;
         self.warned = false;
         Ok(())
     }

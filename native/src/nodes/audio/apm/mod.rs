@@ -1,5 +1,5 @@
-//! What the microphone-cleaning nodes share (`EchoCanceller`, `NoiseSuppressor`,
-//! `GainControl`, one file each here): 10 ms framing of a mono f32 stream from its
+//! What the microphone-cleaning nodes share (`EchoCanceller`, `NoiseSuppressor`, one
+//! file each here): 10 ms framing of a mono f32 stream from its
 //! first sample ([`Framer`]), and WebRTC's audio processing module as sonora ports it
 //! ([`Webrtc`]).
 //!
@@ -45,14 +45,17 @@ fn mono_caps(rates: Value) -> Value {
 
 /// The output's lag behind the input at `rate`, in samples: a frame less a sample of
 /// framing (what a chunk can leave waiting) plus the engine's own delay.
-fn lag(rate: u32, delay: impl Fn(u32) -> usize) -> usize {
-    frame_len(rate) - 1 + delay(rate)
+fn lag(rate: u32, delay: usize) -> usize {
+    frame_len(rate) - 1 + delay
 }
 
 /// A spec's latency: [`lag`] at the input's rate (the highest rate's when it is not
 /// known yet), `delay` chosen by the node's params.
 fn latency_of(delay: fn(&serde_json::Map<String, Value>, u32) -> usize) -> Option<Arc<LatencyFn>> {
-    Some(Arc::new(move |params, caps| Some(lag(caps.rate().unwrap_or(RATES[2]), |rate| delay(params, rate)))))
+    Some(Arc::new(move |params, caps| {
+        let rate = caps.rate().unwrap_or(RATES[2]);
+        Some(lag(rate, delay(params, rate)))
+    }))
 }
 
 /// WebRTC's band splitting at 32 and 48 kHz adds to an engine's delay at 16 kHz (in
@@ -165,14 +168,17 @@ impl Webrtc {
 
     /// Cleans one microphone frame.
     pub(super) fn capture(&mut self, input: &[f32], output: &mut [f32]) -> Result<(), NodeFailure> {
-        self.apm.process_capture_f32(&[input], &mut [output]).map_err(|e| NodeFailure::new(format!("audio processing: {e}")))
+        self.apm.process_capture_f32(&[input], &mut [output]).map_err(failed)
     }
 
     /// Tells the module what the loudspeaker played during the next microphone frame.
     pub(super) fn render(&mut self, far: &[f32]) -> Result<(), NodeFailure> {
-        let out = &mut self.render_out;
-        self.apm.process_render_f32(&[far], &mut [out]).map_err(|e| NodeFailure::new(format!("audio processing: {e}")))
+        self.apm.process_render_f32(&[far], &mut [&mut self.render_out]).map_err(failed)
     }
+}
+
+fn failed(e: sonora::Error) -> NodeFailure {
+    NodeFailure::new(format!("audio processing: {e}"))
 }
 
 /// One stream of a framing node: its framer and its engine, made at the first chunk's
@@ -213,31 +219,12 @@ mod tests {
 
     use crate::data::{AudioBuffer, Data, SampleBuf, Samples};
     use crate::error::FailureKind;
+    use crate::nodes::audio::testing::{emitted as samples, mono as chunk};
     use crate::nodes::{Emitter, Node};
 
     fn node(node_type: &str, params: serde_json::Value) -> Box<dyn Node> {
         let spec = super::specs().into_iter().find(|s| s.node_type == node_type).expect("a spec");
         (spec.create)(params.as_object().expect("an object")).unwrap_or_else(|e| panic!("{}", e.message))
-    }
-
-    fn chunk(samples: &[f32], rate: u32) -> Data {
-        Data::Audio(AudioBuffer::new(Samples::F32(SampleBuf::owned(samples.to_vec())), 1, rate).expect("a buffer"))
-    }
-
-    fn samples(out: &mut Emitter) -> Vec<f32> {
-        out.take()
-            .into_iter()
-            .flat_map(|(port, d)| {
-                assert_eq!(port, 0);
-                match d {
-                    Data::Audio(a) => match a.samples() {
-                        Samples::F32(b) => b.to_vec(),
-                        _ => panic!("f32 out"),
-                    },
-                    Data::Json(_) => panic!("audio out"),
-                }
-            })
-            .collect()
     }
 
     /// Speech-like test signal: a gliding tone in bursts, plus a little noise.
@@ -331,14 +318,17 @@ mod tests {
         let rate = 16_000;
         let mut aec = node("EchoCanceller", json!({"max_far_ms": 100}));
         let mut out = Emitter::default();
-        // far end 1 s ahead: only the last 100 ms is kept, and the microphone goes on
-        aec.process_port(1, &chunk(&signal(16_000, rate, 5), rate), &mut out).unwrap();
-        aec.process_port(0, &chunk(&[0.1; 1600], rate), &mut out).unwrap();
-        assert_eq!(samples(&mut out).len(), 1600);
+        // far end 1 s ahead: only its last 100 ms is kept, and the microphone goes on
+        let far = signal(16_000, rate, 5);
+        let mic = signal(3200, rate, 6);
+        let last = run(node("EchoCanceller", json!({})).as_mut(), rate, &mic, Some(&far[far.len() - 1600..]), &[320]);
+        assert_eq!(run(aec.as_mut(), rate, &mic, Some(&far), &[320]), last);
+        assert!(super::echo::FAR.starts_with(super::NODE_TYPES[0]));
+        aec.process_port(1, &chunk(&far, rate), &mut out).unwrap();
         for (port, bad, why) in [
-            (0, chunk(&[0.0; 160], 8_000), "in is at 8000 Hz, the far end at 16000 Hz"),
+            (0, chunk(&[0.0; 160], 8_000), "EchoCanceller takes 16, 32 or 48 kHz, got 8000 Hz"),
             (0, chunk(&[f32::NAN; 160], rate), "non-finite"),
-            (1, chunk(&[0.0; 480], 48_000), "the microphone's rate (16000 Hz)"),
+            (1, chunk(&[0.0; 480], 48_000), "EchoCanceller input far: the stream is at 16000 Hz, this chunk at 48000 Hz"),
             (0, Data::Audio(AudioBuffer::new(Samples::F32(SampleBuf::owned(vec![0.0; 320])), 2, rate).unwrap()), "mono"),
         ] {
             let e = aec.process_port(port, &bad, &mut out).unwrap_err();

@@ -154,7 +154,7 @@ impl Node for Suppressor {
     }
 
     fn latency(&self) -> usize {
-        self.stream.as_ref().map_or(0, |s| lag(s.framer.rate(), |rate| delay(self.params.engine, rate)))
+        self.stream.as_ref().map_or(0, |s| lag(s.framer.rate(), delay(self.params.engine, s.framer.rate())))
     }
 
     fn reset(&mut self) -> Result<(), NodeFailure> {
